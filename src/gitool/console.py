@@ -1,0 +1,105 @@
+"""Terminal output: the rich console, progress bars and the error → exit-code map.
+
+Exit codes: 0 success, 2 bad input (one line naming the file/line/option and the fix),
+1 internal failure. Tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from gitool.errors import InputError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+
+T = TypeVar("T")
+
+
+class _State:
+    quiet = False
+    debug = False
+
+
+state = _State()
+console = Console(stderr=True, highlight=False)
+
+
+def stdout_console() -> Console:
+    """A console for a command's results (stdout); wide when piped so tables stay whole."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
+def is_rank_zero() -> bool:
+    """True in a single process and on rank 0 of a torchrun job."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def info(message: str) -> None:
+    """Print a status line on stderr (rank 0 only, silenced by ``--quiet``)."""
+    if not state.quiet and is_rank_zero():
+        console.print(message)
+
+
+def warn(message: str) -> None:
+    """Print a warning on stderr (rank 0 only; shown even with ``--quiet``)."""
+    if is_rank_zero():
+        console.print(f"[yellow]warning:[/] {message}")
+
+
+@contextmanager
+def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar; yields ``advance(n)``. Hidden when stderr is not a TTY or quiet."""
+    disabled = state.quiet or not console.is_terminal or not is_rank_zero()
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=disabled,
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def run_reporting_errors(fn: Callable[[], T]) -> T:
+    """Call ``fn``; turn exceptions into one line on stderr and the right exit code."""
+    try:
+        return fn()
+    except InputError as err:
+        if state.debug:
+            console.print_exception()
+        console.print(f"[red]error:[/] {err}", soft_wrap=True)
+        sys.exit(EXIT_INPUT)
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/]")
+        sys.exit(130)
+    except Exception as err:  # noqa: BLE001 - the last line of defence for the CLI
+        if state.debug:
+            console.print_exception()
+        else:
+            console.print(
+                f"[red]internal error:[/] {type(err).__name__}: {err} "
+                "(rerun with --debug for the traceback, and please report it)",
+                soft_wrap=True,
+            )
+        sys.exit(EXIT_INTERNAL)

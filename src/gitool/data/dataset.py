@@ -1,0 +1,106 @@
+"""The torch ``Dataset`` over a store split, with shift and reverse-complement augmentation.
+
+Augmentation is a pure function of ``(seed, epoch, index)``: the same sample gets the same
+shift/strand in any DataLoader worker, any rank and after a resume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from gitool.data.genome import N_CODE, one_hot, reverse_complement
+from gitool.data.store import Store
+
+
+def shift_codes(codes: np.ndarray, shift: int) -> np.ndarray:
+    """Move the window ``shift`` bp downstream (> 0) or upstream (< 0); N fills the gap.
+
+    ``out[j] = codes[j + shift]`` where that index exists, else N.
+    """
+    if shift == 0:
+        return codes
+    out = np.full_like(codes, N_CODE)
+    if shift > 0:
+        out[:-shift] = codes[shift:]
+    else:
+        out[-shift:] = codes[:shift]
+    return out
+
+
+def augment(
+    codes: np.ndarray, targets: np.ndarray, shift: int, rc: bool, strand_pair: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply a shift, then (optionally) the reverse complement.
+
+    Args:
+        codes: uint8 ``(seq_length,)``.
+        targets: ``(target_length, n_tracks)``.
+        shift: bp, see :func:`shift_codes`.
+        rc: reverse-complement the sequence, reverse the bins and swap stranded tracks.
+        strand_pair: column permutation (each track → its partner on the other strand).
+    """
+    codes = shift_codes(codes, shift)
+    if rc:
+        codes = reverse_complement(codes)
+        targets = targets[::-1, strand_pair]
+    return codes, targets
+
+
+class WindowDataset(Dataset):
+    """Windows of one split: ``(one_hot (seq_length, 4) float32, targets (T, n_tracks) float32)``.
+
+    Args:
+        store: store folder (or an opened :class:`Store`).
+        split: ``train``, ``valid`` or ``test``.
+        shift: maximum random shift in bp (0 = none); training default 3.
+        rc: reverse complement with probability 0.5.
+        seed: augmentation seed; call :meth:`set_epoch` each epoch for fresh draws.
+
+    The memory maps open lazily in each process (fork-safe DataLoader workers).
+    """
+
+    def __init__(
+        self, store: str | Path | Store, split: str, shift: int = 0, rc: bool = False, seed: int = 0
+    ):
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.split = split
+        self.n = self.store.count(split)
+        self.shift, self.rc, self.seed = int(shift), bool(rc), int(seed)
+        self.epoch = 0
+        self.strand_pair = self.store.strand_pair()
+        self._sequences = self._targets = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_sequences"] = state["_targets"] = None  # reopened in the worker
+        return state
+
+    def draw(self, index: int) -> tuple[int, bool]:
+        """The ``(shift, rc)`` this sample gets this epoch."""
+        if not (self.shift or self.rc):
+            return 0, False
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        shift = int(rng.integers(-self.shift, self.shift + 1)) if self.shift else 0
+        return shift, bool(self.rc and rng.random() < 0.5)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.n:
+            raise IndexError(f"index {index} out of range for {self.n} windows")
+        if self._sequences is None:
+            self._sequences = self.store.sequences(self.split)
+            self._targets = self.store.targets(self.split)
+        codes = np.asarray(self._sequences[index])
+        targets = np.asarray(self._targets[index], dtype=np.float32)
+        shift, rc = self.draw(index)
+        codes, targets = augment(codes, targets, shift, rc, self.strand_pair)
+        return torch.from_numpy(one_hot(codes)), torch.from_numpy(np.ascontiguousarray(targets))

@@ -1,0 +1,660 @@
+"""Build and open the memory-mapped training store (``gitool build-dataset``).
+
+Layout (see README "Store layout")::
+
+    data/
+      manifest.yaml   tracks.tsv
+      train/ valid/ test/
+        sequences.npy   uint8   (N, seq_length)          A=0 C=1 G=2 T=3 N=4
+        targets.npy     float16 (N, target_length, n_tracks)
+        windows.bed     chrom, start, end, target_start, target_end
+
+The build validates every input before reading coverage, reads the genome once, then
+reads each track once per merged run of target spans in a process pool. Workers write
+track-major slabs to a scratch file with ``pwrite`` (no memory maps, so memory stays flat
+whatever the track count); the main process transposes them into ``targets.npy``. All of
+it happens in a hidden sibling folder renamed into place at the very end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import multiprocessing
+import os
+import shutil
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from gitool import __version__
+from gitool.config import BUILD_RUNTIME_ONLY, BuildOptions
+from gitool.console import info, progress
+from gitool.data.genome import N_CODE, Genome, select_chroms
+from gitool.data.npy import NpyWriter
+from gitool.data.tracks import (
+    TRANSFORM_VERSION,
+    Track,
+    check_bigwig,
+    clip_bins,
+    pool_bins,
+    read_tracks,
+    read_values,
+)
+from gitool.data.windows import (
+    BLOCK_TARGETS,
+    SPLITS,
+    Contig,
+    Geometry,
+    contigs_by_chrom,
+    contigs_by_fraction,
+    default_split_chroms,
+    overlap_bp,
+    parse_fractions,
+    read_bed,
+    tile,
+)
+from gitool.errors import InputError
+
+STORE_FORMAT = 1
+# Longest stretch read by one bigWig ``values`` call: 8 Mbp = 32 MB of float32 per worker.
+MAX_RUN_BP = 1 << 23
+_SCRATCH = "targets.by_track.tmp"
+
+
+@dataclass
+class Windows:
+    """Windows of one split, in genome order. Arrays are parallel, length N."""
+
+    chrom: np.ndarray  # object (str)
+    start: np.ndarray  # int64, sequence window start
+    target_start: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive windows of one split whose target spans touch: read as one stretch."""
+
+    split: str
+    chrom: str
+    start: int
+    end: int
+    row0: int
+    offsets: np.ndarray  # target starts minus ``start``, int64 (n,)
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    out: Path
+    counts: dict[str, int]
+    n_tracks: int
+    seconds: float
+    phases: dict[str, float]  # seconds per phase: checks, genome, coverage, finish
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_options(opts: BuildOptions) -> tuple[Geometry, int]:
+    geometry = Geometry(opts.seq_length, opts.bin_size, opts.target_length)
+    geometry.check()
+    stride = geometry.target_span if opts.stride is None else opts.stride
+    if stride <= 0:
+        raise InputError(f"--stride must be a positive number of bp, got {stride}")
+    for name, value in (
+        ("--max-n-frac", opts.max_n_frac),
+        ("--max-blacklist-frac", opts.max_blacklist_frac),
+    ):
+        if not 0 <= value <= 1:
+            raise InputError(f"{name} must be a fraction in [0, 1], got {value}")
+    if opts.workers is not None and opts.workers < 1:
+        raise InputError(f"--workers must be ≥ 1, got {opts.workers}")
+    if opts.split_fractions and (opts.valid_chroms or opts.test_chroms):
+        raise InputError(
+            "--split-fractions and --valid-chroms/--test-chroms exclude each other; use one"
+        )
+    out = Path(opts.out)
+    if out.exists() and not opts.force:
+        raise InputError(f"output {out} already exists; pass --force to replace it")
+    if out.exists() and not (out / "manifest.yaml").exists() and any(out.iterdir()):
+        raise InputError(
+            f"output {out} is a non-empty folder that is not a gitool store; "
+            "refusing to replace it even with --force — choose another -o"
+        )
+    return geometry, stride
+
+
+def _plan_contigs(opts: BuildOptions, kept: list[str], sizes: dict[str, int], geometry: Geometry):
+    if opts.split_fractions:
+        fractions = parse_fractions(opts.split_fractions)
+        return contigs_by_fraction(
+            kept, sizes, fractions, BLOCK_TARGETS * geometry.target_span, opts.seed
+        )
+    valid = _names(opts.valid_chroms)
+    test = _names(opts.test_chroms)
+    if not valid or not test:
+        auto_valid, auto_test = default_split_chroms(
+            [c for c in kept if c not in valid + test], sizes
+        )
+        valid = valid or auto_valid
+        test = test or auto_test
+    return contigs_by_chrom(kept, sizes, valid, test)
+
+
+def _names(text: str | None) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else []
+
+
+def _candidate_windows(
+    opts: BuildOptions,
+    contigs: list[Contig],
+    sizes: dict[str, int],
+    geometry: Geometry,
+    stride: int,
+) -> list[tuple[Contig, np.ndarray]]:
+    """Tile contigs; drop windows failing the blacklist / regions filters."""
+    blacklist = read_bed(opts.blacklist, sizes, "--blacklist") if opts.blacklist else None
+    regions = read_bed(opts.regions, sizes, "--regions") if opts.regions else None
+    span = geometry.target_span
+    planned = []
+    for contig in contigs:
+        starts = tile(contig, geometry, stride)
+        if blacklist is not None and len(starts):
+            covered = overlap_bp(
+                starts, starts + span, blacklist.get(contig.chrom, np.zeros((0, 2), np.int64))
+            )
+            starts = starts[covered <= opts.max_blacklist_frac * span]
+        if regions is not None and len(starts):
+            covered = overlap_bp(
+                starts, starts + span, regions.get(contig.chrom, np.zeros((0, 2), np.int64))
+            )
+            starts = starts[covered > 0]
+        planned.append((contig, starts))
+    if not any(len(s) for _, s in planned):
+        raise InputError(
+            "no windows to build: every window was filtered out or the chromosomes are shorter "
+            f"than --seq-length {geometry.seq_length}; check --chroms/--regions/--blacklist"
+        )
+    return planned
+
+
+# --------------------------------------------------------------------------- genome pass
+
+
+def _write_sequences(
+    genome: Genome, planned, geometry: Geometry, max_n_frac: float, tmp: Path
+) -> dict[str, Windows]:
+    """Read the genome once (in runs of ≤ MAX_RUN_BP), drop N-rich windows, write rows."""
+    writers = {
+        s: NpyWriter(tmp / s / "sequences.npy", np.uint8, (geometry.seq_length,)) for s in SPLITS
+    }
+    kept: dict[str, list] = {s: [] for s in SPLITS}
+    max_n = int(np.floor(max_n_frac * geometry.seq_length))
+    total = sum(len(s) for _, s in planned)
+    with progress("reading genome", total) as advance:
+        for contig, target_starts in planned:
+            starts = target_starts - geometry.context_left
+            for lo, hi in _batches(starts, MAX_RUN_BP):
+                batch = starts[lo:hi]
+                first, last = int(batch[0]), int(batch[-1]) + geometry.seq_length
+                codes = genome.codes(contig.chrom, first, last)
+                n_pos = np.flatnonzero(codes == N_CODE)
+                offsets = batch - first
+                n_count = np.searchsorted(n_pos, offsets + geometry.seq_length) - np.searchsorted(
+                    n_pos, offsets
+                )
+                good = n_count <= max_n
+                if good.any():
+                    view = np.lib.stride_tricks.sliding_window_view(codes, geometry.seq_length)
+                    writers[contig.split].append(view[offsets[good]])
+                    kept[contig.split].append((contig.chrom, batch[good]))
+                advance(hi - lo)
+    for writer in writers.values():
+        writer.close()
+    windows = {}
+    for split in SPLITS:
+        chroms = [np.full(len(s), c, dtype=object) for c, s in kept[split]]
+        starts = [s for _, s in kept[split]]
+        start = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+        windows[split] = Windows(
+            chrom=np.concatenate(chroms) if chroms else np.zeros(0, object),
+            start=start,
+            target_start=start + geometry.context_left,
+        )
+    if not any(len(w) for w in windows.values()):
+        raise InputError(
+            f"no windows left: every window has more than --max-n-frac {max_n_frac} N bases"
+        )
+    return windows
+
+
+def _batches(starts: np.ndarray, max_bp: int) -> list[tuple[int, int]]:
+    """Split sorted positions into consecutive index ranges spanning ≤ ``max_bp`` each."""
+    if len(starts) == 0:
+        return []
+    group = (starts - starts[0]) // max_bp
+    edges = np.flatnonzero(np.diff(group)) + 1
+    bounds = np.concatenate([[0], edges, [len(starts)]])
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+# --------------------------------------------------------------------------- coverage pass
+
+
+def _runs(split: str, windows: Windows, span: int) -> list[Run]:
+    """Merge touching target spans of consecutive windows into runs of ≤ MAX_RUN_BP."""
+    runs: list[Run] = []
+    n = len(windows)
+    if n == 0:
+        return runs
+    ts = windows.target_start
+    breaks = np.ones(n, dtype=bool)
+    breaks[1:] = (windows.chrom[1:] != windows.chrom[:-1]) | (ts[1:] > ts[:-1] + span)
+    bounds = np.concatenate([np.flatnonzero(breaks), [n]])
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for lo, hi in _batches(ts[a:b], MAX_RUN_BP - span):
+            lo, hi = lo + a, hi + a
+            start = int(ts[lo])
+            runs.append(
+                Run(
+                    split,
+                    str(windows.chrom[lo]),
+                    start,
+                    int(ts[hi - 1]) + span,
+                    lo,
+                    ts[lo:hi] - start,
+                )
+            )
+    return runs
+
+
+def _run_targets(bw, run: Run, track: Track, nonnegative: bool, geometry: Geometry) -> np.ndarray:
+    """float16 ``(n_windows, target_length)`` of one track over one run."""
+    bin_size, length = geometry.bin_size, geometry.target_length
+    values = read_values(bw, run.chrom, run.start, run.end, nonnegative)
+    if not np.any(run.offsets % bin_size):
+        # Windows share the run's bin grid: pool and clip each bin once, then gather.
+        pooled = pool_bins(values, bin_size, track.sum_stat, track.scale)
+        bins = clip_bins(pooled, track.clip_soft, track.clip)
+        return bins[run.offsets[:, None] // bin_size + np.arange(length)]
+    # Off-grid stride: pool every window on its own grid (the run is still read once),
+    # a bounded number of windows at a time.
+    out = np.empty((len(run.offsets), length), np.float16)
+    step = max(1, MAX_RUN_BP // geometry.target_span)
+    for lo in range(0, len(run.offsets), step):
+        offsets = run.offsets[lo : lo + step]
+        base = values[offsets[:, None] + np.arange(geometry.target_span)]
+        pooled = pool_bins(base.ravel(), bin_size, track.sum_stat, track.scale)
+        out[lo : lo + step] = clip_bins(pooled, track.clip_soft, track.clip).reshape(-1, length)
+    return out
+
+
+class _TrackReader:
+    """Per-process state: open bigWigs (a few, LRU) and the scratch files' descriptors."""
+
+    def __init__(self, tmp: Path, counts: dict[str, int], geometry: Geometry, tracks, nonneg):
+        self.tmp, self.counts, self.geometry = tmp, counts, geometry
+        self.tracks, self.nonneg = tracks, nonneg
+        self._bigwigs: dict[int, object] = {}
+        self._fds: dict[str, int] = {}
+
+    def _bigwig(self, position: int):
+        import pyBigWig
+
+        if position not in self._bigwigs:
+            if len(self._bigwigs) >= 8:
+                oldest = next(iter(self._bigwigs))
+                self._bigwigs.pop(oldest).close()
+            self._bigwigs[position] = pyBigWig.open(self.tracks[position].file)
+        return self._bigwigs[position]
+
+    def __call__(self, task: tuple[int, Run]) -> int:
+        position, run = task
+        targets = _run_targets(
+            self._bigwig(position), run, self.tracks[position], self.nonneg[position], self.geometry
+        )
+        if run.split not in self._fds:
+            self._fds[run.split] = os.open(self.tmp / run.split / _SCRATCH, os.O_WRONLY)
+        row = position * self.counts[run.split] + run.row0
+        os.pwrite(self._fds[run.split], targets.tobytes(), row * self.geometry.target_length * 2)
+        return len(run.offsets)
+
+
+_reader: _TrackReader | None = None
+
+
+def _init_worker(*args) -> None:
+    global _reader
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _reader = _TrackReader(*args)
+
+
+def _work(task):
+    return _reader(task)  # type: ignore[misc]
+
+
+def _read_coverage(tmp, windows, geometry, tracks, nonneg, workers: int) -> None:
+    counts = {s: len(w) for s, w in windows.items()}
+    for split, n in counts.items():
+        with open(tmp / split / _SCRATCH, "wb") as handle:
+            handle.truncate(n * geometry.target_length * len(tracks) * 2)
+    runs = [r for s in SPLITS for r in _runs(s, windows[s], geometry.target_span)]
+    tasks = iter([(p, r) for p in range(len(tracks)) for r in runs])
+    total = sum(counts.values()) * len(tracks)
+    args = (tmp, counts, geometry, tracks, nonneg)
+    workers = min(workers, len(tracks) * len(runs))
+    label = f"reading {len(tracks)} tracks"
+    if workers <= 1:
+        reader = _TrackReader(*args)
+        with progress(label, total) as advance:
+            for task in tasks:
+                advance(reader(task))
+        return
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    with ProcessPoolExecutor(workers, context, initializer=_init_worker, initargs=args) as pool:
+        # A bounded number of tasks in flight keeps memory flat for huge track tables. The
+        # first batch starts every worker before the progress bar's thread exists (fork).
+        pending = {pool.submit(_work, t) for t in itertools.islice(tasks, 4 * workers)}
+        try:
+            with progress(f"{label} ({workers} workers)", total) as advance:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        advance(future.result())
+                    pending |= {pool.submit(_work, t) for t in itertools.islice(tasks, len(done))}
+        except BrokenProcessPool:
+            raise RuntimeError(
+                "a bigWig reader process died (out of memory or killed); rerun with fewer --workers"
+            ) from None
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def _transpose_targets(tmp: Path, split: str, n: int, geometry: Geometry, n_tracks: int) -> dict:
+    """Scratch ``(n_tracks, N, T)`` → ``targets.npy`` ``(N, T, n_tracks)``; per-track stats."""
+    length = geometry.target_length
+    block = max(1, (1 << 25) // (length * n_tracks * 2))  # ~32 MB per block
+    total = np.zeros(n_tracks, np.float64)
+    peak = np.full(n_tracks, -np.inf)
+    scratch = tmp / split / _SCRATCH
+    with NpyWriter(tmp / split / "targets.npy", np.float16, (length, n_tracks)) as writer:
+        fd = os.open(scratch, os.O_RDONLY)
+        try:
+            for r0 in range(0, n, block):
+                rows = min(block, n - r0)
+                slab = np.empty((n_tracks, rows, length), np.float16)
+                for t in range(n_tracks):
+                    offset = (t * n + r0) * length * 2
+                    slab[t] = np.frombuffer(
+                        os.pread(fd, rows * length * 2, offset), np.float16
+                    ).reshape(rows, length)
+                writer.append(slab.transpose(1, 2, 0))
+                total += slab.sum(axis=(1, 2), dtype=np.float64)
+                peak = np.maximum(peak, slab.max(axis=(1, 2)).astype(np.float64))
+        finally:
+            os.close(fd)
+    scratch.unlink()
+    denominator = max(n * length, 1)
+    return {
+        "mean": [round(float(x), 6) for x in total / denominator],
+        "max": [round(float(x), 6) if n else 0.0 for x in peak],
+    }
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _write_windows_bed(path: Path, windows: Windows, geometry: Geometry) -> None:
+    with open(path, "w") as handle:
+        for chrom, start, ts in zip(
+            windows.chrom, windows.start, windows.target_start, strict=True
+        ):
+            handle.write(
+                f"{chrom}\t{start}\t{start + geometry.seq_length}\t{ts}\t{ts + geometry.target_span}\n"
+            )
+
+
+def _normalised_tracks(tracks: list[Track]) -> list[dict]:
+    """Tracks as stored: ``index`` is the targets column, ``strand_pair`` a column too."""
+    position = {t.index: i for i, t in enumerate(tracks)}
+    rows = []
+    for i, t in enumerate(tracks):
+        row = t.as_row()
+        row.update(index=i, strand_pair=position[t.strand_pair], source_index=t.index)
+        rows.append(row)
+    return rows
+
+
+def _write_tracks_tsv(path: Path, rows: list[dict]) -> None:
+    columns = [
+        "index",
+        "identifier",
+        "group",
+        "file",
+        "clip",
+        "clip_soft",
+        "scale",
+        "sum_stat",
+        "strand_pair",
+        "description",
+    ]
+    with open(path, "w") as handle:
+        handle.write("\t".join(columns) + "\n")
+        for row in rows:
+            handle.write("\t".join("" if row[c] is None else str(row[c]) for c in columns) + "\n")
+
+
+def _manifest(opts, genome, kept, windows, geometry, stride, tracks_rows, stats) -> dict:
+    genome_info = genome.describe()
+    options = {k: v for k, v in dataclasses.asdict(opts).items() if k not in BUILD_RUNTIME_ONLY}
+    options.update(
+        genome=genome_info.path,
+        tracks=str(Path(opts.tracks).resolve()),
+        blacklist=str(Path(opts.blacklist).resolve()) if opts.blacklist else None,
+        regions=str(Path(opts.regions).resolve()) if opts.regions else None,
+        stride=stride,
+    )
+    return {
+        "format": "gitool-store",
+        "version": STORE_FORMAT,
+        "gitool_version": __version__,
+        "genome": {
+            "path": genome_info.path,
+            "size": genome_info.size,
+            "fai_md5": genome_info.fai_md5,
+            "chromosomes": {c: genome.sizes[c] for c in kept},
+        },
+        "seq_length": geometry.seq_length,
+        "bin_size": geometry.bin_size,
+        "target_length": geometry.target_length,
+        "stride": stride,
+        "n_tracks": len(tracks_rows),
+        "encoding": {"A": 0, "C": 1, "G": 2, "T": 3, "N": 4},
+        "transform": {
+            "version": TRANSFORM_VERSION,
+            "order": [
+                "float32 base values, NaN -> 0",
+                "x * scale",
+                "pool bins by sum_stat (sum, mean, max, sum_sqrt/mean_sqrt = sqrt(1+x)-1)",
+                "soft clip: x > clip_soft -> clip_soft + sqrt(x - clip_soft)",
+                "hard clip to [-clip, clip]",
+                "float16, clamped to +-65504",
+            ],
+        },
+        "splits": {
+            s: {
+                "windows": len(windows[s]),
+                "chromosomes": sorted(set(windows[s].chrom.tolist()), key=kept.index),
+                "track_mean": stats[s]["mean"],
+                "track_max": stats[s]["max"],
+            }
+            for s in SPLITS
+        },
+        "tracks": tracks_rows,
+        "options": options,
+    }
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def build_store(opts: BuildOptions) -> BuildSummary:
+    """Build a training store from a genome and a tracks table (``gitool build-dataset``).
+
+    Raises:
+        InputError: for any bad input, before any coverage is read and before any output
+        folder appears.
+    """
+    began = time.perf_counter()
+    clock = _Clock()
+    geometry, stride = _check_options(opts)
+    tracks = read_tracks(opts.tracks)
+    genome = Genome(opts.genome)
+    kept = select_chroms(genome.names, opts.chroms)
+    nonneg = [check_bigwig(t, genome.sizes, kept) for t in tracks]
+    contigs = _plan_contigs(opts, kept, genome.sizes, geometry)
+    planned = _candidate_windows(opts, contigs, genome.sizes, geometry, stride)
+    info(
+        f"{len(kept)} chromosomes, {sum(len(s) for _, s in planned):,} candidate windows, "
+        f"{len(tracks)} tracks"
+    )
+
+    out = Path(opts.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    clock.lap("checks")
+    shutil.rmtree(tmp, ignore_errors=True)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for split in SPLITS:
+            (tmp / split).mkdir(parents=True)
+        windows = _write_sequences(genome, planned, geometry, opts.max_n_frac, tmp)
+        clock.lap("genome")
+        workers = opts.workers or len(os.sched_getaffinity(0))
+        _read_coverage(tmp, windows, geometry, tracks, nonneg, workers)
+        clock.lap("coverage")
+        stats = {
+            s: _transpose_targets(tmp, s, len(windows[s]), geometry, len(tracks)) for s in SPLITS
+        }
+        for split in SPLITS:
+            _write_windows_bed(tmp / split / "windows.bed", windows[split], geometry)
+        rows = _normalised_tracks(tracks)
+        _write_tracks_tsv(tmp / "tracks.tsv", rows)
+        manifest = _manifest(opts, genome, kept, windows, geometry, stride, rows, stats)
+        # The manifest is written last: a folder without it is never a complete store.
+        with open(tmp / "manifest.yaml", "w") as handle:
+            yaml.safe_dump(manifest, handle, sort_keys=False, width=100)
+        _replace(tmp, out)
+        clock.lap("finish")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        genome.close()
+    counts = {s: len(windows[s]) for s in SPLITS}
+    return BuildSummary(out, counts, len(tracks), time.perf_counter() - began, clock.laps)
+
+
+class _Clock:
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Move the finished store into place; an old store (``--force``) goes only after."""
+    if out.exists():
+        trash = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(trash)
+        tmp.rename(out)
+        shutil.rmtree(trash)
+    else:
+        tmp.rename(out)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class Store:
+    """An opened store: manifest, tracks and per-split memory maps (opened lazily)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        manifest = self.path / "manifest.yaml"
+        if not manifest.is_file():
+            raise InputError(
+                f"{self.path} is not a gitool store (no manifest.yaml); "
+                "build one with `gitool build-dataset`"
+            )
+        self.manifest = yaml.safe_load(manifest.read_text())
+        if (
+            self.manifest.get("format") != "gitool-store"
+            or self.manifest.get("version") != STORE_FORMAT
+        ):
+            raise InputError(
+                f"{manifest}: store format {self.manifest.get('version')!r} is not "
+                f"{STORE_FORMAT}; rebuild it with this gitool"
+            )
+        self.tracks: list[dict] = self.manifest["tracks"]
+
+    @property
+    def geometry(self) -> Geometry:
+        m = self.manifest
+        return Geometry(m["seq_length"], m["bin_size"], m["target_length"])
+
+    def count(self, split: str) -> int:
+        self._check_split(split)
+        return int(self.manifest["splits"][split]["windows"])
+
+    def sequences(self, split: str) -> np.ndarray:
+        """uint8 memmap ``(N, seq_length)``."""
+        self._check_split(split)
+        return np.load(self.path / split / "sequences.npy", mmap_mode="r")
+
+    def targets(self, split: str) -> np.ndarray:
+        """float16 memmap ``(N, target_length, n_tracks)``."""
+        self._check_split(split)
+        return np.load(self.path / split / "targets.npy", mmap_mode="r")
+
+    def windows(self, split: str):
+        """pandas DataFrame of the split's windows (chrom, start, end, target_start, target_end)."""
+        import pandas as pd
+
+        self._check_split(split)
+        return pd.read_csv(
+            self.path / split / "windows.bed",
+            sep="\t",
+            header=None,
+            names=["chrom", "start", "end", "target_start", "target_end"],
+            dtype={"chrom": str},
+        )
+
+    def strand_pair(self) -> np.ndarray:
+        """Column permutation swapping stranded pairs (identity for unstranded tracks)."""
+        return np.array([t["strand_pair"] for t in self.tracks], dtype=np.int64)
+
+    def _check_split(self, split: str) -> None:
+        if split not in SPLITS:
+            raise InputError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")

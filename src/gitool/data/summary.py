@@ -1,0 +1,78 @@
+"""Human-readable summary of a store (``gitool info``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Group
+from rich.table import Table
+
+from gitool.data.store import Store
+from gitool.data.windows import SPLITS
+
+
+def _disk_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def describe_store(path: str | Path) -> Group:
+    """A rich renderable with the store's genome, geometry, splits and tracks."""
+    store = Store(path)
+    m = store.manifest
+    g = store.geometry
+    head = Table.grid(padding=(0, 2))
+    head.add_row(
+        "store",
+        f"{store.path}  ({_disk_bytes(store.path) / 1e6:,.1f} MB, format {m['version']}, gitool {m['gitool_version']})",
+    )
+    head.add_row(
+        "genome",
+        f"{m['genome']['path']}  ({m['genome']['size']:,} bp; {len(m['genome']['chromosomes'])} chromosomes kept)",
+    )
+    head.add_row(
+        "windows",
+        f"{g.seq_length:,} bp in → {g.target_length} bins × {g.bin_size} bp out "
+        f"(context {g.context_left:,}+{g.context_right:,} bp, stride {m['stride']:,} bp)",
+    )
+    head.add_row(
+        "transform", f"version {m['transform']['version']}: " + " → ".join(m["transform"]["order"])
+    )
+
+    splits = Table(title="splits", title_justify="left")
+    for col in ("split", "windows", "chromosomes"):
+        splits.add_column(col, justify="right" if col == "windows" else "left")
+    for s in SPLITS:
+        chroms = m["splits"][s]["chromosomes"]
+        shown = ", ".join(chroms[:8]) + (f" … ({len(chroms)})" if len(chroms) > 8 else "")
+        splits.add_row(s, f"{m['splits'][s]['windows']:,}", shown)
+
+    tracks = Table(title=f"{m['n_tracks']} tracks", title_justify="left")
+    for col in (
+        "#",
+        "identifier",
+        "group",
+        "sum_stat",
+        "scale",
+        "clip_soft",
+        "clip",
+        "pair",
+        "train mean",
+        "train max",
+        "description",
+    ):
+        tracks.add_column(
+            col,
+            justify="right"
+            if col in ("#", "scale", "clip_soft", "clip", "pair", "train mean", "train max")
+            else "left",
+        )
+    stats = m["splits"]["train"]
+    for i, t in enumerate(store.tracks):
+        tracks.add_row(
+            str(t["index"]), t["identifier"], t["group"], t["sum_stat"], f"{t['scale']:g}",
+            "" if t["clip_soft"] is None else f"{t['clip_soft']:g}",
+            "" if t["clip"] is None else f"{t['clip']:g}",
+            "" if t["strand_pair"] == t["index"] else str(t["strand_pair"]),
+            f"{stats['track_mean'][i]:.4g}", f"{stats['track_max'][i]:.4g}", t["description"],
+        )  # fmt: skip
+    return Group(head, "", splits, "", tracks)

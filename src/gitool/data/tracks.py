@@ -1,0 +1,367 @@
+"""The tracks table (Basenji ``targets.txt``), bigWig checks, and coverage → targets.
+
+Per track, in this order: float32 base values (NaN → 0) → × ``scale`` → pool each bin
+with ``sum_stat`` → soft clip → hard clip → float16 (clamped to the float16 range).
+``TRANSFORM_VERSION`` names this recipe in every store's manifest so predictions can be
+un-transformed (see :func:`untransform`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gitool.errors import InputError
+
+TRANSFORM_VERSION = 1
+SUM_STATS = ("sum", "mean", "max", "sum_sqrt", "mean_sqrt")
+GROUPS = ("DNASE", "ATAC", "CHIP", "CAGE", "RNA")
+COLUMNS = (
+    "index",
+    "identifier",
+    "file",
+    "clip",
+    "clip_soft",
+    "scale",
+    "sum_stat",
+    "strand_pair",
+    "description",
+)
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+@dataclass(frozen=True)
+class Track:
+    """One row of the normalised tracks table. ``clip``/``clip_soft`` None = no clip."""
+
+    index: int
+    identifier: str
+    file: str
+    clip: float | None
+    clip_soft: float | None
+    scale: float
+    sum_stat: str
+    strand_pair: int
+    description: str
+
+    @property
+    def group(self) -> str:
+        """Assay group: the description's prefix before ``:`` (Enformer's convention)."""
+        prefix = (
+            self.description.split(":", 1)[0].strip().upper() if ":" in self.description else ""
+        )
+        return prefix if prefix in GROUPS else "other"
+
+    def as_row(self) -> dict:
+        return {**asdict(self), "group": self.group}
+
+
+def read_tracks(path: str | Path) -> list[Track]:
+    """Parse and check a tracks file; relative ``file`` paths resolve against its folder.
+
+    Two formats: Basenji ``targets.txt`` (tab-separated, header naming some of
+    :data:`COLUMNS`; ``identifier`` and ``file`` required; the index may be an unnamed
+    first column) or two columns ``identifier<TAB>path`` without header.
+
+    Raises:
+        InputError: naming the file and line, for anything malformed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"tracks file {path}: no such file")
+    lines = [
+        (n, line.rstrip("\r\n"))
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if line.strip() and not line.startswith("#")
+    ]
+    if not lines:
+        raise InputError(f"tracks file {path}: no tracks in it; add one line per bigWig")
+    header = [c.strip() for c in lines[0][1].split("\t")]
+    if "identifier" in header or "file" in header:
+        rows = _parse_with_header(path, header, lines[1:])
+    else:
+        rows = _parse_two_columns(path, lines)
+    tracks = [_make_track(path, n, i, row) for i, (n, row) in enumerate(rows)]
+    _check_tracks(path, tracks, [n for n, _ in rows])
+    return tracks
+
+
+def _parse_with_header(path: Path, header: list[str], lines) -> list[tuple[int, dict]]:
+    if header and header[0] in ("", "Unnamed: 0"):
+        header[0] = "index"
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown:
+        raise InputError(
+            f"tracks file {path} line 1: unknown column {unknown[0]!r}; "
+            f"columns are {', '.join(COLUMNS)}"
+        )
+    for needed in ("identifier", "file"):
+        if needed not in header:
+            raise InputError(f"tracks file {path} line 1: the header needs a {needed!r} column")
+    if len(set(header)) != len(header):
+        raise InputError(f"tracks file {path} line 1: a column name is repeated")
+    if not lines:
+        raise InputError(f"tracks file {path}: header only, no tracks; add one line per bigWig")
+    rows = []
+    for n, line in lines:
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) != len(header):
+            raise InputError(
+                f"tracks file {path} line {n}: {len(fields)} tab-separated fields, the header "
+                f"has {len(header)}; separate columns with single tabs"
+            )
+        rows.append((n, dict(zip(header, fields, strict=True))))
+    return rows
+
+
+def _parse_two_columns(path: Path, lines) -> list[tuple[int, dict]]:
+    rows = []
+    for n, line in lines:
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) != 2:
+            raise InputError(
+                f"tracks file {path} line {n}: expected 'identifier<TAB>path' (2 fields) or a "
+                f"header line naming the columns; got {len(fields)} field(s)"
+            )
+        rows.append((n, {"identifier": fields[0], "file": fields[1]}))
+    return rows
+
+
+def _number(path: Path, n: int, column: str, text: str, default: float | None) -> float | None:
+    if text == "" or text.lower() in ("nan", "none", "na"):
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(
+            f"tracks file {path} line {n}: {column} {text!r} is not a number"
+        ) from None
+    if not math.isfinite(value):
+        raise InputError(f"tracks file {path} line {n}: {column} must be finite, got {text!r}")
+    return value
+
+
+def _integer(path: Path, n: int, column: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(
+            f"tracks file {path} line {n}: {column} {text!r} is not an integer"
+        ) from None
+
+
+def _make_track(path: Path, n: int, position: int, row: dict) -> Track:
+    identifier, file = row.get("identifier", ""), row.get("file", "")
+    if not identifier:
+        raise InputError(f"tracks file {path} line {n}: empty identifier")
+    if not file:
+        raise InputError(f"tracks file {path} line {n}: empty file path")
+    index = _integer(path, n, "index", row["index"]) if row.get("index") else position
+    sum_stat = row.get("sum_stat") or "sum"
+    if sum_stat not in SUM_STATS:
+        raise InputError(
+            f"tracks file {path} line {n}: unknown sum_stat {sum_stat!r}; "
+            f"choose from {', '.join(SUM_STATS)}"
+        )
+    clip = _number(path, n, "clip", row.get("clip", ""), None)
+    clip_soft = _number(path, n, "clip_soft", row.get("clip_soft", ""), None)
+    for name, value in (("clip", clip), ("clip_soft", clip_soft)):
+        if value is not None and value <= 0:
+            raise InputError(
+                f"tracks file {path} line {n}: {name} must be > 0 (leave it empty for no clip)"
+            )
+    scale = _number(path, n, "scale", row.get("scale", ""), 1.0)
+    if scale == 0:
+        raise InputError(f"tracks file {path} line {n}: scale 0 would zero the track")
+    strand_pair = (
+        _integer(path, n, "strand_pair", row["strand_pair"]) if row.get("strand_pair") else index
+    )
+    resolved = Path(file) if Path(file).is_absolute() else path.parent / file
+    return Track(
+        index=index,
+        identifier=identifier,
+        file=str(resolved.resolve()),
+        clip=clip,
+        clip_soft=clip_soft,
+        scale=float(scale),
+        sum_stat=sum_stat,
+        strand_pair=strand_pair,
+        description=row.get("description") or identifier,
+    )
+
+
+def _check_tracks(path: Path, tracks: list[Track], line_numbers: list[int]) -> None:
+    seen: dict[str, int] = {}
+    positions: dict[int, int] = {}
+    for track, n in zip(tracks, line_numbers, strict=True):
+        if track.identifier in seen:
+            raise InputError(
+                f"tracks file {path} line {n}: duplicate identifier {track.identifier!r} "
+                f"(first on line {seen[track.identifier]}); identifiers must be unique"
+            )
+        seen[track.identifier] = n
+        if track.index in positions:
+            raise InputError(f"tracks file {path} line {n}: duplicate index {track.index}")
+        positions[track.index] = n
+    by_index = {t.index: t for t in tracks}
+    for track, n in zip(tracks, line_numbers, strict=True):
+        partner = by_index.get(track.strand_pair)
+        if partner is None:
+            raise InputError(
+                f"tracks file {path} line {n}: strand_pair {track.strand_pair} is not the index "
+                f"of any track; use the partner's index (or its own index if unstranded)"
+            )
+        if partner.strand_pair != track.index:
+            raise InputError(
+                f"tracks file {path} line {n}: strand_pair {track.strand_pair} points at "
+                f"{partner.identifier!r}, whose strand_pair is {partner.strand_pair}, not "
+                f"{track.index}; the two tracks of a stranded pair must name each other"
+            )
+    for track, n in zip(tracks, line_numbers, strict=True):
+        if not Path(track.file).is_file():
+            raise InputError(
+                f"tracks file {path} line {n}: bigWig {track.file} does not exist "
+                f"(relative paths resolve against {path.parent})"
+            )
+
+
+def strand_pair_permutation(tracks: list[Track]) -> np.ndarray:
+    """Column permutation that swaps each stranded pair: ``y[..., perm]`` is the RC track set."""
+    position = {t.index: i for i, t in enumerate(tracks)}
+    return np.array([position[t.strand_pair] for t in tracks], dtype=np.int64)
+
+
+def check_bigwig(track: Track, sizes: dict[str, int], kept: list[str]) -> bool:
+    """Open a bigWig's header and check it against the genome (no coverage is read).
+
+    Every kept chromosome must be in the bigWig with the genome's length.
+
+    Returns:
+        Whether the header says all values are ≥ 0 (allows a faster NaN → 0).
+
+    Raises:
+        InputError: unreadable file, or the first disagreeing chromosome name/length, with
+        the ``chr``-prefix fix when that explains it.
+    """
+    import pyBigWig
+
+    try:
+        bw = pyBigWig.open(track.file)
+    except Exception:  # pyBigWig raises RuntimeError for unreadable files
+        bw = None
+    if bw is None or not bw.isBigWig():
+        raise InputError(
+            f"track {track.identifier!r}: {track.file} is not a readable bigWig file; "
+            "check the path points at a .bw (not bedGraph/bigBed) and is not truncated"
+        )
+    try:
+        chroms = bw.chroms()
+        nonnegative = bool(bw.header().get("minVal", -1) >= 0)
+    finally:
+        bw.close()
+    for name in kept:
+        if name in chroms:
+            if chroms[name] != sizes[name]:
+                raise InputError(
+                    f"track {track.identifier!r}: {track.file} says {name} is {chroms[name]:,} bp "
+                    f"but the genome has {sizes[name]:,} bp; use bigWigs made on this assembly"
+                )
+            continue
+        alt = name[3:] if name.startswith("chr") else "chr" + name
+        if alt in chroms:
+            fix = "add the 'chr' prefix" if name.startswith("chr") else "drop the 'chr' prefix"
+            raise InputError(
+                f"track {track.identifier!r}: {track.file} names chromosome {alt!r} where the "
+                f"genome has {name!r}; {fix} on one side (e.g. rename the FASTA records or "
+                "remake the bigWig), or pick chromosomes with --chroms"
+            )
+        raise InputError(
+            f"track {track.identifier!r}: {track.file} has no chromosome {name!r} of the "
+            f"genome (it has {', '.join(list(chroms)[:5])}...); use bigWigs made on this "
+            "assembly, or leave the chromosome out with --chroms"
+        )
+    return nonnegative
+
+
+def pool_bins(values: np.ndarray, bin_size: int, sum_stat: str, scale: float) -> np.ndarray:
+    """Base values → per-bin float32, ``scale`` applied before the sum_stat's square root.
+
+    Args:
+        values: float32 ``(n_bins * bin_size,)`` base-resolution coverage, NaN already 0.
+            Modified in place only by reshaping (no copy).
+        bin_size: bases per bin.
+        sum_stat: one of :data:`SUM_STATS`; ``*_sqrt`` is Basenji's ``sqrt(1 + x) - 1``
+            (sign-preserving for negative coverage).
+        scale: multiplies the base values. Pooling is linear (or max, which commutes with a
+            positive factor), so the factor is applied to the pooled bins: same result up
+            to float rounding, 128× less work.
+
+    Returns:
+        float32 ``(n_bins,)``.
+    """
+    blocks = values.reshape(-1, bin_size)
+    if sum_stat == "max":
+        pooled = blocks.max(axis=1) if scale > 0 else blocks.min(axis=1)
+    else:
+        pooled = blocks.sum(axis=1, dtype=np.float32)
+        if sum_stat.startswith("mean"):
+            pooled /= np.float32(bin_size)
+    if scale != 1.0:
+        pooled *= np.float32(scale)
+    if sum_stat.endswith("_sqrt"):
+        pooled = np.sign(pooled) * (np.sqrt(1 + np.abs(pooled)) - 1)
+    return pooled.astype(np.float32, copy=False)
+
+
+def clip_bins(pooled: np.ndarray, clip_soft: float | None, clip: float | None) -> np.ndarray:
+    """Soft clip (``x > c: c + sqrt(x - c)``), hard clip to ``[-clip, clip]``, float16.
+
+    Values beyond the float16 range are clamped to ±65504 (never inf).
+    """
+    out = pooled.astype(np.float32, copy=True)
+    if clip_soft is not None:
+        above = out > clip_soft
+        out[above] = np.float32(clip_soft) + np.sqrt(out[above] - np.float32(clip_soft))
+    if clip is not None:
+        np.clip(out, -clip, clip, out=out)
+    np.clip(out, -FLOAT16_MAX, FLOAT16_MAX, out=out)
+    return out.astype(np.float16)
+
+
+def untransform(targets: np.ndarray, tracks: list[Track]) -> np.ndarray:
+    """Undo soft clip and scale of :data:`TRANSFORM_VERSION` 1 (hard clip is lossy).
+
+    Args:
+        targets: ``(..., n_tracks)`` values in the store's (transformed) units.
+    Returns:
+        float32 values in the bigWig's units, pooled by each track's ``sum_stat``.
+    """
+    out = np.asarray(targets, dtype=np.float32).copy()
+    for i, track in enumerate(tracks):
+        col = out[..., i]
+        if track.clip_soft is not None:
+            c = np.float32(track.clip_soft)
+            above = col > c
+            col[above] = c + (col[above] - c) ** 2
+        if track.sum_stat.endswith("_sqrt"):
+            col[...] = np.sign(col) * ((np.abs(col) + 1) ** 2 - 1)
+        col /= np.float32(track.scale)
+    return out
+
+
+def read_values(bw, chrom: str, start: int, end: int, nonnegative: bool) -> np.ndarray:
+    """One bigWig ``values`` call over ``chrom:start-end``; float32 ``(end - start,)``, NaN → 0.
+
+    ``nonnegative`` (from the bigWig header's minimum) allows a faster NaN → 0 (``fmax``).
+    """
+    values = bw.values(chrom, start, end, numpy=True)
+    if values.dtype != np.float32:
+        values = values.astype(np.float32)
+    if nonnegative:
+        np.fmax(values, 0, out=values)  # NaN → 0, exact for non-negative coverage
+    else:
+        np.copyto(values, 0, where=np.isnan(values))
+    return values

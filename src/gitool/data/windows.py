@@ -1,0 +1,237 @@
+"""Tiling chromosomes into model windows; blacklist/regions filters; train/valid/test splits.
+
+A window is a ``seq_length`` sequence whose centre ``target_length * bin_size`` bp are the
+target span. Coordinates are 0-based, half-open. Windows never run off a chromosome and
+never cross a split boundary (so no two windows of different splits share sequence).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gitool.errors import InputError
+
+SPLITS = ("train", "valid", "test")
+# Fraction splits assign blocks of this many target spans; a run of same-split blocks is
+# tiled as one contig, so only split boundaries cost sequence.
+BLOCK_TARGETS = 16
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Window geometry in bp. ``context_left`` may differ from ``context_right`` by one."""
+
+    seq_length: int
+    bin_size: int
+    target_length: int
+
+    @property
+    def target_span(self) -> int:
+        return self.target_length * self.bin_size
+
+    @property
+    def context_left(self) -> int:
+        return (self.seq_length - self.target_span) // 2
+
+    @property
+    def context_right(self) -> int:
+        return self.seq_length - self.target_span - self.context_left
+
+    def check(self) -> None:
+        for name, value in (
+            ("--seq-length", self.seq_length),
+            ("--bin-size", self.bin_size),
+            ("--target-length", self.target_length),
+        ):
+            if value <= 0:
+                raise InputError(f"{name} must be a positive integer, got {value}")
+        if self.target_span > self.seq_length:
+            raise InputError(
+                f"--target-length {self.target_length} × --bin-size {self.bin_size} = "
+                f"{self.target_span} bp does not fit in --seq-length {self.seq_length}"
+            )
+
+
+@dataclass(frozen=True)
+class Contig:
+    """A stretch of one chromosome that belongs to one split."""
+
+    chrom: str
+    start: int
+    end: int
+    split: str
+
+
+def read_bed(path: str | Path, sizes: dict[str, int], option: str) -> dict[str, np.ndarray]:
+    """Read a BED file into merged, sorted intervals per chromosome.
+
+    Args:
+        path: BED (3+ columns, tab or space separated; ``track``/``browser``/``#`` lines
+            skipped).
+        sizes: genome chromosome sizes, to check names and coordinates.
+        option: the CLI option the file came from, named in errors.
+
+    Returns:
+        ``{chrom: int64 array (n, 2)}`` of merged ``[start, end)`` intervals.
+
+    Raises:
+        InputError: naming file and line for malformed lines, unknown chromosomes (with the
+        ``chr``-prefix hint), coordinates off the chromosome, or an empty file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{option} {path}: no such file")
+    raw: dict[str, list[tuple[int, int]]] = {}
+    with open(path) as handle:
+        for n, line in enumerate(handle, start=1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            fields = line.split()
+            where = f"{option} {path} line {n}"
+            if len(fields) < 3:
+                raise InputError(
+                    f"{where}: expected 'chrom<TAB>start<TAB>end', got {line.strip()!r}"
+                )
+            chrom = fields[0]
+            try:
+                start, end = int(fields[1]), int(fields[2])
+            except ValueError:
+                raise InputError(
+                    f"{where}: start/end must be integers, got {line.strip()!r}"
+                ) from None
+            if chrom not in sizes:
+                alt = chrom[3:] if chrom.startswith("chr") else "chr" + chrom
+                hint = f" (the genome has {alt!r}: fix the 'chr' prefix)" if alt in sizes else ""
+                raise InputError(f"{where}: chromosome {chrom!r} is not in the genome{hint}")
+            if not 0 <= start < end <= sizes[chrom]:
+                raise InputError(
+                    f"{where}: interval {start}-{end} is empty or off {chrom} "
+                    f"(0-{sizes[chrom]}); BED is 0-based, half-open"
+                )
+            raw.setdefault(chrom, []).append((start, end))
+    if not raw:
+        raise InputError(f"{option} {path}: no intervals in it; give a BED with at least one")
+    return {chrom: merge_intervals(np.array(iv, dtype=np.int64)) for chrom, iv in raw.items()}
+
+
+def merge_intervals(intervals: np.ndarray, gap: int = 0) -> np.ndarray:
+    """Merge ``(n, 2)`` intervals that overlap or lie within ``gap`` bp; sorted output."""
+    if len(intervals) == 0:
+        return intervals.reshape(0, 2)
+    iv = intervals[np.argsort(intervals[:, 0], kind="stable")]
+    ends = np.maximum.accumulate(iv[:, 1])
+    new = np.ones(len(iv), dtype=bool)
+    new[1:] = iv[1:, 0] > ends[:-1] + gap
+    group = np.cumsum(new) - 1
+    starts = iv[new, 0]
+    merged_ends = np.zeros(len(starts), dtype=np.int64)
+    np.maximum.at(merged_ends, group, iv[:, 1])
+    return np.stack([starts, merged_ends], axis=1)
+
+
+def overlap_bp(starts: np.ndarray, ends: np.ndarray, merged: np.ndarray) -> np.ndarray:
+    """Base pairs of each query ``[starts, ends)`` covered by sorted merged intervals."""
+    if len(merged) == 0:
+        return np.zeros(len(starts), dtype=np.int64)
+    lengths = merged[:, 1] - merged[:, 0]
+    before = np.concatenate([[0], np.cumsum(lengths)])  # bp covered before interval k
+
+    def covered_until(x: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(merged[:, 0], x, side="right") - 1
+        inside = np.clip(x - merged[np.maximum(k, 0), 0], 0, lengths[np.maximum(k, 0)])
+        return np.where(k >= 0, before[np.maximum(k, 0)] + inside, 0)
+
+    return covered_until(ends) - covered_until(starts)
+
+
+def default_split_chroms(kept: list[str], sizes: dict[str, int]) -> tuple[list[str], list[str]]:
+    """``chr8`` valid / ``chr9`` test when present, else the chromosomes nearest 5% each."""
+    if "chr8" in kept and "chr9" in kept:
+        return ["chr8"], ["chr9"]
+    if len(kept) < 3:
+        raise InputError(
+            f"only {len(kept)} chromosome(s) kept, too few to split by chromosome; "
+            "pass --split-fractions 0.9,0.05,0.05 (or --valid-chroms/--test-chroms)"
+        )
+    target = 0.05 * sum(sizes[c] for c in kept)
+    ranked = sorted(kept, key=lambda c: (abs(sizes[c] - target), kept.index(c)))
+    return [ranked[1]], [ranked[0]]
+
+
+def parse_fractions(text: str) -> tuple[float, float, float]:
+    """``"0.9,0.05,0.05"`` → (train, valid, test); must be three numbers ≥ 0 summing to 1."""
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1) > 1e-6:
+        raise InputError(
+            f"--split-fractions {text!r}: give three fractions for train,valid,test that "
+            "sum to 1, e.g. 0.9,0.05,0.05"
+        )
+    return values  # type: ignore[return-value]
+
+
+def contigs_by_chrom(
+    kept: list[str], sizes: dict[str, int], valid: list[str], test: list[str]
+) -> list[Contig]:
+    """Whole chromosomes as contigs, each in the split its name puts it in."""
+    for option, names in (("--valid-chroms", valid), ("--test-chroms", test)):
+        for name in names:
+            if name not in kept:
+                raise InputError(
+                    f"{option}: {name!r} is not among the kept chromosomes "
+                    f"({', '.join(kept[:6])}{'...' if len(kept) > 6 else ''})"
+                )
+    both = sorted(set(valid) & set(test))
+    if both:
+        raise InputError(f"{both[0]!r} is in both --valid-chroms and --test-chroms; pick one")
+    split = {**{c: "valid" for c in valid}, **{c: "test" for c in test}}
+    return [Contig(c, 0, sizes[c], split.get(c, "train")) for c in kept]
+
+
+def contigs_by_fraction(
+    kept: list[str],
+    sizes: dict[str, int],
+    fractions: tuple[float, float, float],
+    block_bp: int,
+    seed: int,
+) -> list[Contig]:
+    """Cut chromosomes into ``block_bp`` blocks, deal blocks to splits by a seeded shuffle.
+
+    Exactly ``round(f * n_blocks)`` blocks go to valid and test; adjacent blocks of the
+    same split merge into one contig.
+    """
+    blocks = [
+        (c, s, min(s + block_bp, sizes[c])) for c in kept for s in range(0, sizes[c], block_bp)
+    ]
+    n = len(blocks)
+    n_valid, n_test = round(fractions[1] * n), round(fractions[2] * n)
+    order = np.random.default_rng(seed).permutation(n)
+    label = np.array(["train"] * n, dtype=object)
+    label[order[:n_valid]] = "valid"
+    label[order[n_valid : n_valid + n_test]] = "test"
+    contigs: list[Contig] = []
+    for (chrom, start, end), split in zip(blocks, label, strict=True):
+        last = contigs[-1] if contigs else None
+        if last and last.chrom == chrom and last.split == split and last.end == start:
+            contigs[-1] = Contig(chrom, last.start, end, split)
+        else:
+            contigs.append(Contig(chrom, start, end, str(split)))
+    return contigs
+
+
+def tile(contig: Contig, geometry: Geometry, stride: int) -> np.ndarray:
+    """Target starts of the windows tiling ``contig``; int64 ``(n,)``.
+
+    The first target span starts ``context_left`` bp into the contig, so the window starts
+    at the contig start; windows continue while the whole window fits.
+    """
+    first = contig.start + geometry.context_left
+    last = contig.end - geometry.context_right - geometry.target_span
+    if last < first:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(first, last + 1, stride, dtype=np.int64)

@@ -1,0 +1,9 @@
+"""Exceptions that carry a message meant for the user."""
+
+
+class InputError(Exception):
+    """Bad input: a file, line or option the user can fix.
+
+    The CLI prints the message as ONE line and exits with code 2; the message must name
+    the file/line/option and say what to do.
+    """

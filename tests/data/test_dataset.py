@@ -1,0 +1,96 @@
+"""The training Dataset: one-hot, shift with N padding, reverse complement with strand swap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import run_cli
+
+from gitool.data.dataset import WindowDataset, augment, shift_codes
+from gitool.data.genome import encode, one_hot, reverse_complement
+
+
+@pytest.fixture
+def store(tiny, capsys):
+    args = ["build-dataset", tiny["genome"], tiny["tracks"], "-o", tiny["dir"] / "s",
+            "--seq-length", "400", "--bin-size", "8", "--target-length", "25", "-j", "1"]  # fmt: skip
+    assert run_cli(args, capsys)[0] == 0
+    return tiny["dir"] / "s"
+
+
+def test_one_hot_of_n_is_zero_and_acgt_is_identity():
+    x = one_hot(encode("ACGTNnacgtRY"))
+    np.testing.assert_array_equal(x[:4], np.eye(4))
+    np.testing.assert_array_equal(x[6:10], np.eye(4))  # lower case is a base, not N
+    assert x[4].sum() == 0 and x[5].sum() == 0 and x[10:].sum() == 0
+
+
+def test_reverse_complement_twice_is_identity():
+    codes = encode("ACCGTNNAGT")
+    np.testing.assert_array_equal(reverse_complement(codes), encode("ACTNNACGGT"))
+    np.testing.assert_array_equal(reverse_complement(reverse_complement(codes)), codes)
+
+
+def test_shift_pads_with_n():
+    codes = encode("ACGTAC")
+    np.testing.assert_array_equal(shift_codes(codes, 2), encode("GTACNN"))
+    np.testing.assert_array_equal(shift_codes(codes, -2), encode("NNACGT"))
+    np.testing.assert_array_equal(shift_codes(codes, 0), codes)
+
+
+def test_augment_swaps_stranded_tracks_and_reverses_bins():
+    targets = np.arange(12, dtype=np.float32).reshape(4, 3)  # 4 bins, tracks: +, -, unstranded
+    pair = np.array([1, 0, 2])
+    codes, rc_targets = augment(encode("AACG"), targets, 0, True, pair)
+    np.testing.assert_array_equal(codes, encode("CGTT"))
+    np.testing.assert_array_equal(rc_targets[:, 0], targets[::-1, 1])
+    np.testing.assert_array_equal(rc_targets[:, 1], targets[::-1, 0])
+    np.testing.assert_array_equal(rc_targets[:, 2], targets[::-1, 2])
+    _, twice = augment(codes, rc_targets, 0, True, pair)
+    np.testing.assert_array_equal(twice, targets)
+
+
+def test_dataset_items_match_store(store):
+    plain = WindowDataset(store, "train")
+    seqs, targets = plain.store.sequences("train"), plain.store.targets("train")
+    x, y = plain[3]
+    assert x.shape == (400, 4) and x.dtype == torch.float32
+    assert y.shape == (25, 4) and y.dtype == torch.float32
+    np.testing.assert_array_equal(x.numpy(), one_hot(seqs[3]))
+    np.testing.assert_array_equal(y.numpy(), targets[3].astype(np.float32))
+    with pytest.raises(IndexError):
+        plain[len(plain)]
+
+
+def test_augmentation_is_reproducible_and_uses_strand_pair(store):
+    aug = WindowDataset(store, "train", shift=3, rc=True, seed=1)
+    plain = WindowDataset(store, "train")
+    draws = [aug.draw(i) for i in range(len(aug))]
+    assert {s for s, _ in draws} <= set(range(-3, 4)) and len({s for s, _ in draws}) > 1
+    assert 0 < sum(rc for _, rc in draws) < len(draws)
+    for i, (shift, rc) in enumerate(draws):
+        x, y = aug[i]
+        x0, y0 = plain[i]
+        if rc:
+            np.testing.assert_array_equal(y.numpy(), y0.numpy()[::-1][:, [1, 0, 2, 3]])
+            x = x.flip(0).flip(1)  # undo RC: reverse positions, complement = reverse A,C,G,T
+        else:
+            np.testing.assert_array_equal(y.numpy(), y0.numpy())
+        if shift > 0:
+            np.testing.assert_array_equal(x[: 400 - shift], x0[shift:])
+            assert x[400 - shift :].sum() == 0
+        elif shift < 0:
+            np.testing.assert_array_equal(x[-shift:], x0[:shift])
+            assert x[:-shift].sum() == 0
+    again = WindowDataset(store, "train", shift=3, rc=True, seed=1)
+    assert [again.draw(i) for i in range(len(again))] == draws
+    again.set_epoch(1)
+    assert [again.draw(i) for i in range(len(again))] != draws
+
+
+def test_dataloader_workers_open_memmaps_lazily(store):
+    ds = WindowDataset(store, "valid", shift=3, rc=True)
+    batches = list(torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2))
+    assert sum(len(b[0]) for b in batches) == len(ds)
+    assert ds._sequences is None  # the parent never opened them

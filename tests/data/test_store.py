@@ -1,0 +1,430 @@
+"""``gitool build-dataset``: layout, windows, splits, filters, determinism, atomicity, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyBigWig
+import pytest
+import yaml
+from conftest import write_bigwig, write_fasta, write_tracks
+from helpers import assert_input_error, run_cli
+
+from gitool.data.genome import encode
+from gitool.data.store import Store
+
+GEOM = ["--seq-length", "400", "--bin-size", "8", "--target-length", "25"]
+
+
+def build(tiny, capsys, *extra, out="store"):
+    args = [
+        "build-dataset",
+        tiny["genome"],
+        tiny["tracks"],
+        "-o",
+        tiny["dir"] / out,
+        *GEOM,
+        "-j",
+        "1",
+        *extra,
+    ]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    return Store(tiny["dir"] / out)
+
+
+def digest(folder) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_layout_shapes_and_window_arithmetic(tiny, capsys):
+    store = build(tiny, capsys)
+    m = store.manifest
+    assert (m["seq_length"], m["bin_size"], m["target_length"], m["n_tracks"]) == (400, 8, 25, 4)
+    assert m["transform"]["version"] == 1
+    assert set(m["genome"]["chromosomes"]) == {"chr1", "chr2", "chr3"}  # chrM dropped
+    for split in ("train", "valid", "test"):
+        seqs, targets, windows = store.sequences(split), store.targets(split), store.windows(split)
+        n = m["splits"][split]["windows"]
+        assert seqs.shape == (n, 400) and seqs.dtype == np.uint8
+        assert targets.shape == (n, 25, 4) and targets.dtype == np.float16
+        assert len(windows) == n
+        assert (windows.end - windows.start == 400).all()
+        assert (windows.target_start - windows.start == 100).all()
+        assert (windows.target_end - windows.target_start == 200).all()
+        for row, w in windows.iterrows():
+            assert w.start >= 0 and w.end <= tiny["sizes"][w.chrom]
+            np.testing.assert_array_equal(seqs[row], encode(tiny["seqs"][w.chrom][w.start : w.end]))
+    # Default stride = the target span: consecutive targets abut, never overlap.
+    train = store.windows("train")
+    assert (np.diff(train.target_start[train.chrom == "chr1"]) == 200).all()
+    # Split by chromosome: chr1 (largest) train; each split holds whole chromosomes.
+    assert m["splits"]["train"]["chromosomes"] == ["chr1"]
+    assert sorted(m["splits"]["valid"]["chromosomes"] + m["splits"]["test"]["chromosomes"]) == [
+        "chr2",
+        "chr3",
+    ]
+
+
+def test_n_rich_windows_skipped(tiny, capsys):
+    store = build(tiny, capsys, "--valid-chroms", "chr2", "--test-chroms", "chr3")
+    w = store.windows("valid")
+    # chr2 has N at 1000-1600: windows overlapping it by > 40 bp (10% of 400) are gone.
+    n_overlap = np.clip(np.minimum(w.end, 1600) - np.maximum(w.start, 1000), 0, None)
+    assert (n_overlap <= 40).all()
+    assert len(w) < (4000 - 400) // 200 + 1
+    relaxed = build(
+        tiny,
+        capsys,
+        "--valid-chroms",
+        "chr2",
+        "--test-chroms",
+        "chr3",
+        "--max-n-frac",
+        "1",
+        out="all",
+    )
+    assert relaxed.count("valid") == (4000 - 400) // 200 + 1  # every window fits
+
+
+def test_blacklist_and_regions_filter_target_spans(tiny, capsys):
+    d = tiny["dir"]
+    (d / "black.bed").write_text("chr1\t1000\t1050\n")
+    (d / "regions.bed").write_text("chr1\t2500\t2501\nchr3\t0\t3000\n")
+    store = build(tiny, capsys, "--blacklist", d / "black.bed")
+    t = store.windows("train")
+    assert not ((t.target_start < 1050) & (t.target_end > 1000)).any()
+    loose = build(
+        tiny, capsys, "--blacklist", d / "black.bed", "--max-blacklist-frac", "0.5", out="loose"
+    )
+    assert len(loose.windows("train")) == len(t) + 1
+    only = build(tiny, capsys, "--regions", d / "regions.bed", out="regions")
+    t = only.windows("train")
+    assert t.target_start.tolist() == [2500]  # the one chr1 target span holding 2500
+    assert only.count("test") + only.count("valid") > 0
+
+
+def test_stride_off_the_bin_grid_pools_each_window(tiny, capsys):
+    store = build(
+        tiny, capsys, "--stride", "100", "--test-chroms", "chr3", "--valid-chroms", "chr2"
+    )
+    ref = build(
+        tiny,
+        capsys,
+        "--stride",
+        "200",
+        "--test-chroms",
+        "chr3",
+        "--valid-chroms",
+        "chr2",
+        out="ref",
+    )
+    # Windows at even multiples of 200 exist in both builds and must hold the same targets.
+    a, b = store.windows("train"), ref.windows("train")
+    rows = {s: i for i, s in enumerate(a.target_start)}
+    for j, s in enumerate(b.target_start):
+        np.testing.assert_array_equal(store.targets("train")[rows[s]], ref.targets("train")[j])
+    assert len(a) == 2 * len(b) - 1
+
+
+def test_split_fractions_are_contiguous_blocks(tiny, capsys):
+    big = {"chrA": 60_000, "chrB": 40_000}
+    rng = np.random.default_rng(3)
+    d = tiny["dir"]
+    write_fasta(d / "big.fa", {c: "".join(rng.choice(list("ACGT"), n)) for c, n in big.items()})
+    write_bigwig(d / "big.bw", big, {c: rng.random(n) for c, n in big.items()})
+    write_tracks(d / "big.txt", [dict(identifier="t", file="big.bw")])
+    args = [
+        "build-dataset",
+        d / "big.fa",
+        d / "big.txt",
+        *GEOM,
+        "-j",
+        "1",
+        "--split-fractions",
+        "0.8,0.1,0.1",
+    ]
+    code, _, err = run_cli([*args, "-o", d / "f1", "--seed", "5"], capsys)
+    assert code == 0, err
+    store = Store(d / "f1")
+    spans = {s: store.windows(s) for s in ("train", "valid", "test")}
+    assert all(len(w) for w in spans.values())
+    # No two windows of different splits share any base.
+    for s1 in spans:
+        for s2 in spans:
+            if s1 >= s2:
+                continue
+            for _, w in spans[s1].iterrows():
+                other = spans[s2][spans[s2].chrom == w.chrom]
+                assert not ((other.start < w.end) & (other.end > w.start)).any()
+    assert run_cli([*args, "-o", d / "f2", "--seed", "5"], capsys)[0] == 0
+    assert digest(d / "f1") == digest(d / "f2")
+    assert run_cli([*args, "-o", d / "f3", "--seed", "6"], capsys)[0] == 0
+    assert digest(d / "f1") != digest(d / "f3")
+
+
+def test_rebuild_is_byte_identical_whatever_the_workers(tiny, capsys):
+    build(tiny, capsys, out="a")
+    code, _, err = run_cli(
+        [
+            "build-dataset",
+            tiny["genome"],
+            tiny["tracks"],
+            "-o",
+            tiny["dir"] / "b",
+            *GEOM,
+            "-j",
+            "2",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert digest(tiny["dir"] / "a") == digest(tiny["dir"] / "b")
+
+
+def test_fasta_index_is_built_when_missing(tiny, capsys):
+    fai = tiny["genome"].with_suffix(".fa.fai")
+    fai.unlink()
+    args = [
+        "build-dataset",
+        tiny["genome"],
+        tiny["tracks"],
+        "-o",
+        tiny["dir"] / "s",
+        *GEOM,
+        "-j",
+        "1",
+    ]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert fai.exists() and "building FASTA index" in err
+
+
+def test_bgzip_fasta(tiny, capsys):
+    from Bio import bgzf
+
+    with bgzf.BgzfWriter(tiny["dir"] / "genome.fa.gz", "wb") as handle:
+        handle.write(tiny["genome"].read_bytes())
+    plain = build(tiny, capsys, out="plain")
+    args = [
+        "build-dataset",
+        tiny["dir"] / "genome.fa.gz",
+        tiny["tracks"],
+        "-o",
+        tiny["dir"] / "gz",
+        *GEOM,
+        "-j",
+        "1",
+    ]
+    assert run_cli(args, capsys)[0] == 0
+    np.testing.assert_array_equal(
+        Store(tiny["dir"] / "gz").sequences("train"), plain.sequences("train")
+    )
+
+
+def test_force_replaces_only_a_store(tiny, capsys):
+    build(tiny, capsys)
+    code, _, err = run_cli(
+        ["build-dataset", tiny["genome"], tiny["tracks"], "-o", tiny["dir"] / "store", *GEOM],
+        capsys,
+    )
+    assert_input_error(code, err, "already exists", "--force")
+    build(tiny, capsys, "--force", "--max-n-frac", "1")
+    assert (
+        yaml.safe_load((tiny["dir"] / "store" / "manifest.yaml").read_text())["options"][
+            "max_n_frac"
+        ]
+        == 1.0
+    )
+    (tiny["dir"] / "notes").mkdir()
+    (tiny["dir"] / "notes" / "keep.txt").write_text("mine")
+    code, _, err = run_cli(
+        [
+            "build-dataset",
+            tiny["genome"],
+            tiny["tracks"],
+            "-o",
+            tiny["dir"] / "notes",
+            *GEOM,
+            "--force",
+        ],
+        capsys,
+    )
+    assert_input_error(code, err, "not a gitool store")
+    assert (tiny["dir"] / "notes" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_killed_build_leaves_nothing_that_looks_complete(tmp_path):
+    """SIGKILL part-way: no folder at -o, and nothing with a manifest anywhere."""
+    rng = np.random.default_rng(0)
+    sizes = {f"chr{i}": 400_000 for i in range(1, 4)}
+    write_fasta(
+        tmp_path / "g.fa", {c: "".join(rng.choice(list("ACGT"), n)) for c, n in sizes.items()}
+    )
+    rows = []
+    for i in range(12):
+        write_bigwig(tmp_path / f"{i}.bw", sizes, {c: rng.random(n) for c, n in sizes.items()})
+        rows.append(dict(identifier=f"t{i}", file=f"{i}.bw"))
+    write_tracks(tmp_path / "t.txt", rows)
+    cmd = [sys.executable, "-m", "gitool", "build-dataset", str(tmp_path / "g.fa"), str(tmp_path / "t.txt"),
+           "-o", str(tmp_path / "out"), "--seq-length", "2000", "--bin-size", "8", "--target-length", "125",
+           "--stride", "8", "-j", "1"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(tmp_path.glob(".out.partial-*/train/sequences.npy")):
+        time.sleep(0.02)
+    time.sleep(0.3)
+    assert proc.poll() is None, "build finished before it could be killed; make it bigger"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.rglob("manifest.yaml"))
+
+
+def test_info_prints_summary(tiny, capsys):
+    build(tiny, capsys)
+    code, out, err = run_cli(["info", tiny["dir"] / "store"], capsys)
+    assert code == 0, err
+    assert "plus" in out and "sparse" in out and "train" in out and "400 bp" in out
+    code, _, err = run_cli(["info", tiny["dir"]], capsys)
+    assert_input_error(code, err, "not a gitool store", "build-dataset")
+
+
+# ---------------------------------------------------------------- bad input: exit 2, one line, no output
+
+
+def _bad_build(tiny, capsys, tracks=None, extra=(), genome=None):
+    out = tiny["dir"] / "out"
+    args = [
+        "build-dataset",
+        genome or tiny["genome"],
+        tracks or tiny["tracks"],
+        "-o",
+        out,
+        *GEOM,
+        *extra,
+    ]
+    code, _, err = run_cli(args, capsys)
+    assert not out.exists()
+    assert not list(tiny["dir"].glob(".out.*"))
+    return code, err
+
+
+def _tracks(tiny, *rows):
+    return write_tracks(tiny["dir"] / "bad.txt", list(rows))
+
+
+def test_missing_bigwig(tiny, capsys):
+    t = _tracks(tiny, dict(identifier="a", file="nope.bw"))
+    assert_input_error(*_bad_build(tiny, capsys, t), "nope.bw", "does not exist", "bad.txt line 2")
+
+
+def test_duplicate_identifier(tiny, capsys):
+    t = _tracks(tiny, dict(identifier="a", file="plus.bw"), dict(identifier="a", file="minus.bw"))
+    assert_input_error(*_bad_build(tiny, capsys, t), "duplicate identifier 'a'", "line 3")
+
+
+def test_unknown_sum_stat(tiny, capsys):
+    t = _tracks(tiny, dict(identifier="a", file="plus.bw", sum_stat="avg"))
+    assert_input_error(*_bad_build(tiny, capsys, t), "unknown sum_stat 'avg'", "sum, mean, max")
+
+
+def test_bad_strand_pair(tiny, capsys):
+    t = _tracks(tiny, dict(index=0, identifier="a", file="plus.bw", strand_pair=1),
+                dict(index=1, identifier="b", file="minus.bw", strand_pair=1))  # fmt: skip
+    assert_input_error(*_bad_build(tiny, capsys, t), "strand_pair 1", "name each other")
+
+
+def test_malformed_line(tiny, capsys):
+    (tiny["dir"] / "bad.txt").write_text("identifier\tfile\tscale\na\tplus.bw\n")
+    assert_input_error(*_bad_build(tiny, capsys, tiny["dir"] / "bad.txt"), "line 2", "tab")
+
+
+def test_chromosome_name_mismatch_offers_chr_prefix(tiny, capsys):
+    sizes = {c[3:]: n for c, n in tiny["sizes"].items()}
+    write_bigwig(tiny["dir"] / "nochr.bw", sizes, {c: np.ones(n) for c, n in sizes.items()})
+    t = _tracks(tiny, dict(identifier="a", file="nochr.bw"))
+    assert_input_error(*_bad_build(tiny, capsys, t), "'1'", "'chr1'", "'chr' prefix")
+
+
+def test_chromosome_length_mismatch(tiny, capsys):
+    sizes = dict(tiny["sizes"], chr2=3999)
+    write_bigwig(tiny["dir"] / "short.bw", sizes, {"chr1": np.ones(6000)})
+    t = _tracks(tiny, dict(identifier="a", file="short.bw"))
+    assert_input_error(*_bad_build(tiny, capsys, t), "chr2", "3,999", "4,000")
+
+
+def test_unreadable_bigwig(tiny, capsys):
+    (tiny["dir"] / "junk.bw").write_bytes(b"not a bigwig at all" * 10)
+    t = _tracks(tiny, dict(identifier="a", file="junk.bw"))
+    assert_input_error(*_bad_build(tiny, capsys, t), "junk.bw", "not a readable bigWig")
+
+
+def test_bedgraph_posing_as_bigwig(tiny, capsys):
+    (tiny["dir"] / "cov.bedGraph").write_text("chr1\t0\t10\t1.0\n")
+    t = _tracks(tiny, dict(identifier="a", file="cov.bedGraph"))
+    assert_input_error(*_bad_build(tiny, capsys, t), "not a readable bigWig")
+
+
+def test_empty_regions(tiny, capsys):
+    (tiny["dir"] / "empty.bed").write_text("# nothing here\n")
+    code, err = _bad_build(tiny, capsys, extra=["--regions", tiny["dir"] / "empty.bed"])
+    assert_input_error(code, err, "--regions", "empty.bed", "no intervals")
+
+
+def test_regions_that_keep_no_window(tiny, capsys):
+    (tiny["dir"] / "edge.bed").write_text("chr1\t0\t10\n")  # inside the left context only
+    code, err = _bad_build(tiny, capsys, extra=["--regions", tiny["dir"] / "edge.bed"])
+    assert_input_error(code, err, "no windows")
+
+
+def test_bed_with_unknown_chromosome_and_bad_line(tiny, capsys):
+    (tiny["dir"] / "b.bed").write_text("chr1\t0\t100\n1\t0\t100\n")
+    code, err = _bad_build(tiny, capsys, extra=["--blacklist", tiny["dir"] / "b.bed"])
+    assert_input_error(code, err, "b.bed line 2", "'1'", "'chr1'")
+    (tiny["dir"] / "b.bed").write_text("chr1\t0\n")
+    code, err = _bad_build(tiny, capsys, extra=["--blacklist", tiny["dir"] / "b.bed"])
+    assert_input_error(code, err, "b.bed line 1")
+
+
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["--valid-chroms", "chr7"], "--valid-chroms"),
+        (["--valid-chroms", "chr2", "--test-chroms", "chr2"], "both"),
+        (["--split-fractions", "0.9,0.2,0.1"], "--split-fractions"),
+        (["--split-fractions", "0.8,0.1,0.1", "--test-chroms", "chr3"], "exclude each other"),
+        (["--chroms", "chrZ"], "--chroms"),
+        (["--max-n-frac", "1.5"], "--max-n-frac"),
+        (["--stride", "0"], "--stride"),
+        (["--target-length", "100"], "does not fit"),
+        (["--seq-length", "x"], "--seq-length"),
+    ],
+)
+def test_bad_options(tiny, capsys, extra, needle):
+    assert_input_error(*_bad_build(tiny, capsys, extra=extra), needle)
+
+
+def test_bad_genome(tiny, capsys):
+    assert_input_error(
+        *_bad_build(tiny, capsys, genome=tiny["dir"] / "none.fa"), "none.fa", "no such file"
+    )
+
+
+def test_bigwig_written_by_ucsc_convention_reads_back(tiny):
+    """Sanity of the fixture itself: what the tests write is what pyBigWig reads."""
+    bw = pyBigWig.open(str(tiny["dir"] / "dense.bw"))
+    np.testing.assert_allclose(
+        bw.values("chr1", 0, 50, numpy=True), tiny["values"]["dense"]["chr1"][:50], rtol=1e-6
+    )

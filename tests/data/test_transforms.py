@@ -1,0 +1,128 @@
+"""Coverage → targets: every sum_stat, scale, clip and clip_soft against a plain reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import write_bigwig, write_tracks
+
+from gitool.config import BuildOptions
+from gitool.data.store import Store, build_store
+from gitool.data.tracks import Track, clip_bins, pool_bins, untransform
+
+GEOMETRY = dict(seq_length=400, bin_size=8, target_length=25)
+
+
+def reference_targets(raw: np.ndarray, target_start: int, sum_stat, scale, clip_soft, clip):
+    """The recipe written out step by step, one window at a time, in float64."""
+    v = np.nan_to_num(raw[target_start : target_start + 200].astype(np.float64)) * scale
+    bins = v.reshape(25, 8)
+    if sum_stat == "max":
+        pooled = bins.max(1)
+    else:
+        pooled = bins.sum(1) if sum_stat.startswith("sum") else bins.mean(1)
+        if sum_stat.endswith("_sqrt"):  # Basenji's sqrt(1 + x) - 1 (coverage here is >= 0)
+            pooled = np.sqrt(1 + pooled) - 1
+    if clip_soft is not None:
+        pooled = np.where(
+            pooled > clip_soft, clip_soft + np.sqrt(np.maximum(pooled - clip_soft, 0)), pooled
+        )
+    if clip is not None:
+        pooled = np.clip(pooled, -clip, clip)
+    return np.clip(pooled, -65504, 65504).astype(np.float16)
+
+
+CASES = [
+    ("sum", 1.0, None, None),
+    ("sum", 3.0, 40.0, 60.0),
+    ("mean", 0.5, 1.0, 3.0),
+    ("max", 2.0, 10.0, None),
+    ("max", -1.0, None, None),
+    ("sum_sqrt", 1.0, None, 5.0),
+    ("mean_sqrt", 4.0, 2.0, None),
+]
+
+
+@pytest.mark.parametrize("sum_stat,scale,clip_soft,clip", CASES)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_targets_match_reference(tiny, sum_stat, scale, clip_soft, clip, sparse):
+    d = tiny["dir"]
+    raw = tiny["values"]["sparse" if sparse else "dense"]
+    tracks = write_tracks(
+        d / "one.txt",
+        [dict(identifier="t", file="sparse.bw" if sparse else "dense.bw", sum_stat=sum_stat,
+              scale=scale, clip_soft="" if clip_soft is None else clip_soft,
+              clip="" if clip is None else clip)],
+    )  # fmt: skip
+    build_store(
+        BuildOptions(str(tiny["genome"]), str(tracks), out=str(d / "s"), workers=1, **GEOMETRY)
+    )
+    store = Store(d / "s")
+    checked = 0
+    for split in ("train", "valid", "test"):
+        targets = store.targets(split)
+        for row, w in store.windows(split).iterrows():
+            expect = reference_targets(
+                raw[w.chrom], w.target_start, sum_stat, scale, clip_soft, clip
+            )
+            np.testing.assert_allclose(
+                targets[row, :, 0].astype(np.float64),
+                expect.astype(np.float64),
+                rtol=2e-3,
+                atol=1e-3,
+            )
+            checked += 1
+    assert checked > 20
+
+
+def test_negative_coverage_keeps_sign(tmp_path, tiny):
+    """A bigWig with negative values (log ratios) must not be clamped at 0 by the NaN fill."""
+    sizes = tiny["sizes"]
+    rng = np.random.default_rng(1)
+    values = {c: rng.normal(0, 2, n) for c, n in sizes.items()}
+    for c in values:
+        values[c][rng.random(sizes[c]) < 0.3] = np.nan
+    write_bigwig(tmp_path / "lfc.bw", sizes, values)
+    tracks = write_tracks(
+        tmp_path / "t.txt", [dict(identifier="lfc", file=str(tmp_path / "lfc.bw"), sum_stat="sum")]
+    )
+    build_store(
+        BuildOptions(
+            str(tiny["genome"]), str(tracks), out=str(tmp_path / "s"), workers=1, **GEOMETRY
+        )
+    )
+    store = Store(tmp_path / "s")
+    targets = store.targets("train")
+    w = store.windows("train").iloc[3]
+    expect = reference_targets(values[w.chrom], w.target_start, "sum", 1.0, None, None)
+    np.testing.assert_allclose(
+        targets[3, :, 0].astype(float), expect.astype(float), rtol=2e-3, atol=1e-3
+    )
+    assert (targets[:, :, 0] < 0).any()
+
+
+def test_float16_never_overflows():
+    pooled = np.array([1e3, 7e4, 1e9, -1e9], dtype=np.float32)
+    out = clip_bins(pooled, None, None)
+    assert out.dtype == np.float16
+    assert np.isfinite(out).all()
+    assert out[1] == np.float16(65504) and out[3] == np.float16(-65504)
+
+
+def test_pool_bins_scale_before_sqrt():
+    v = np.arange(16, dtype=np.float32)
+    got = pool_bins(v.copy(), 8, "sum_sqrt", 2.0)
+    expect = np.sqrt(1 + 2 * v.reshape(2, 8).sum(1)) - 1
+    np.testing.assert_allclose(got, expect, rtol=1e-6)
+
+
+@pytest.mark.parametrize("sum_stat", ["sum", "sum_sqrt"])
+def test_untransform_inverts_soft_clip_and_scale(sum_stat):
+    track = Track(0, "t", "t.bw", None, 10.0, 0.25, sum_stat, 0, "t")
+    raw = np.array([0.0, 3.0, 9.0, 50.0, 400.0], dtype=np.float32)
+    pooled = pool_bins(np.repeat(raw, 4), 4, sum_stat, 0.25)
+    stored = clip_bins(pooled, 10.0, None)
+    back = untransform(stored[:, None], [track])[:, 0]
+    expect = raw * 4  # sum over the 4-bp bin, in bigWig units
+    # float16 storage (3 significant digits) is amplified by the squares of the inverse.
+    np.testing.assert_allclose(back, expect, rtol=5e-3, atol=1e-2)
