@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from helpers import run_cli
-
 from gitool import __version__
+
+from helpers import run_cli
 
 
 def test_version(capsys):

@@ -10,6 +10,7 @@ import pyfaidx
 
 from gitool.data.store import Store
 from gitool.data.tracks import read_tracks
+
 from helpers import run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_data"

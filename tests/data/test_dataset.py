@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli
 
 from gitool.data.dataset import WindowDataset, augment, shift_codes
 from gitool.data.genome import encode, one_hot, reverse_complement
+
+from helpers import run_cli
 
 
 @pytest.fixture

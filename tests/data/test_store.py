@@ -13,11 +13,12 @@ import numpy as np
 import pyBigWig
 import pytest
 import yaml
-from conftest import write_bigwig, write_fasta, write_tracks
-from helpers import assert_input_error, run_cli
 
 from gitool.data.genome import encode
 from gitool.data.store import Store
+
+from conftest import write_bigwig, write_fasta, write_tracks
+from helpers import assert_input_error, run_cli
 
 GEOM = ["--seq-length", "400", "--bin-size", "8", "--target-length", "25"]
 
@@ -428,3 +429,36 @@ def test_bigwig_written_by_ucsc_convention_reads_back(tiny):
     np.testing.assert_allclose(
         bw.values("chr1", 0, 50, numpy=True), tiny["values"]["dense"]["chr1"][:50], rtol=1e-6
     )
+
+
+def _fail_on_track_2(bw, run, track, nonnegative, geometry):
+    if track.identifier == "dense":
+        raise ValueError("simulated read failure")
+    return _real_run_targets(bw, run, track, nonnegative, geometry)
+
+
+def _die_on_track_2(bw, run, track, nonnegative, geometry):
+    if track.identifier == "dense":
+        os._exit(3)
+    return _real_run_targets(bw, run, track, nonnegative, geometry)
+
+
+from gitool.data import store as store_module  # noqa: E402
+
+_real_run_targets = store_module._run_targets
+
+
+@pytest.mark.parametrize(
+    "fault,needle",
+    [(_fail_on_track_2, "simulated read failure"), (_die_on_track_2, "process died")],
+)
+def test_worker_failure_exits_1_with_message_and_no_output(
+    tiny, capsys, monkeypatch, fault, needle
+):
+    monkeypatch.setattr(store_module, "_run_targets", fault)  # forked workers inherit it
+    out = tiny["dir"] / "out"
+    code, _, err = run_cli(
+        ["build-dataset", tiny["genome"], tiny["tracks"], "-o", out, *GEOM, "-j", "2"], capsys
+    )
+    assert code == 1 and needle in err and "Traceback" not in err
+    assert not out.exists() and not list(tiny["dir"].glob(".out.*"))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_bigwig, write_tracks
 
 from gitool.config import BuildOptions
 from gitool.data.store import Store, build_store
 from gitool.data.tracks import Track, clip_bins, pool_bins, untransform
+
+from conftest import write_bigwig, write_tracks
 
 GEOMETRY = dict(seq_length=400, bin_size=8, target_length=25)
 

@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -536,7 +537,10 @@ def build_store(opts: BuildOptions) -> BuildSummary:
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     clock.lap("checks")
     shutil.rmtree(tmp, ignore_errors=True)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM (e.g. a cluster job's time limit) cleans up like Ctrl-C. Only the main
+    # thread may install handlers; library callers on other threads keep theirs.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
     try:
         for split in SPLITS:
             (tmp / split).mkdir(parents=True)
@@ -562,7 +566,8 @@ def build_store(opts: BuildOptions) -> BuildSummary:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         genome.close()
     counts = {s: len(windows[s]) for s in SPLITS}
     return BuildSummary(out, counts, len(tracks), time.perf_counter() - began, clock.laps)
