@@ -7,7 +7,9 @@ variable-length intervals, missing-data gaps, peaks), it measures, each in a fre
 subprocess so that peak RSS is per measurement:
 
 1. the gitool build with one worker: total and per-phase seconds, windows/s;
-2. the gitool build with N workers: speed-up over (1), target ≥ 0.7·N;
+2. the gitool build with N workers: speed-up of the whole build over (1), target ≥ 0.7·N
+   (with N > 1 the pool reads coverage while the main process reads the genome, so the
+   per-phase times overlap and only the total is comparable);
 3. the read floor: only pyBigWig ``values`` over the build's merged target runs (exactly
    ``gitool.data.store._runs``), every track, one process. Target: gitool ≤ 1.3× the floor,
    judged on the coverage phase (the part of the build that reads bigWigs);
@@ -471,7 +473,8 @@ def ratio_row(label: str, x: float, op: str, limit: float) -> Row:
 
 def build_rows(cfg: Config, w1: dict, wn: dict) -> list[Row]:
     n_win = sum(w1["counts"].values())
-    cov1, covn = w1["phases"]["coverage"], wn["phases"]["coverage"]
+    cov1 = w1["phases"]["coverage"]
+    overlapped = wn["phases"]["genome"] + wn["phases"]["coverage"]
     names = ("checks", "genome", "coverage", "finish")
     phases = " / ".join(f"{w1['phases'][p]:.2f}" for p in names)
     want = SPEEDUP_TARGET * cfg.workers
@@ -482,8 +485,7 @@ def build_rows(cfg: Config, w1: dict, wn: dict) -> list[Row]:
          f"{n_win / cov1:,.0f}", "", ""),
         (f"gitool build, workers={cfg.workers}, {cfg.tracks} tracks", f"{wn['seconds']:.2f} s",
          "", ""),
-        ("  coverage phase", f"{covn:.2f} s", "", ""),
-        ratio_row("  speed-up over workers=1, coverage phase", cov1 / covn, ">=", want),
+        ("  genome + coverage (overlapped)", f"{overlapped:.2f} s", "", ""),
         ratio_row("  speed-up over workers=1, total", w1["seconds"] / wn["seconds"], ">=", want),
     ]  # fmt: skip
 

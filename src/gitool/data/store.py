@@ -100,7 +100,9 @@ class BuildSummary:
     counts: dict[str, int]
     n_tracks: int
     seconds: float
-    phases: dict[str, float]  # seconds per phase: checks, genome, coverage, finish
+    # Seconds per phase: checks, genome, coverage, finish. With workers > 1 the pool reads
+    # coverage during "genome" too; "coverage" is then only what is left after it.
+    phases: dict[str, float]
 
 
 # --------------------------------------------------------------------------- validation
@@ -192,14 +194,35 @@ def _candidate_windows(
 # --------------------------------------------------------------------------- genome pass
 
 
+def _candidates(planned, geometry: Geometry) -> dict[str, Windows]:
+    """All tiled windows of each split, in genome order (before the N filter)."""
+    parts: dict[str, list] = {s: [] for s in SPLITS}
+    for contig, target_starts in planned:
+        parts[contig.split].append((contig.chrom, target_starts))
+    windows = {}
+    for split, items in parts.items():
+        ts = np.concatenate([t for _, t in items]) if items else np.zeros(0, np.int64)
+        chrom = [np.full(len(t), c, dtype=object) for c, t in items]
+        windows[split] = Windows(
+            chrom=np.concatenate(chrom) if chrom else np.zeros(0, object),
+            start=ts - geometry.context_left,
+            target_start=ts,
+        )
+    return windows
+
+
 def _write_sequences(
-    genome: Genome, planned, geometry: Geometry, max_n_frac: float, tmp: Path
-) -> dict[str, Windows]:
-    """Read the genome once (in runs of ≤ MAX_RUN_BP), drop N-rich windows, write rows."""
+    genome: Genome, planned, geometry: Geometry, max_n_frac: float, tmp: Path, on_batch
+) -> dict[str, np.ndarray]:
+    """Read the genome once (runs of ≤ MAX_RUN_BP), write the rows of windows that are not
+    N-rich; returns each split's keep mask over its candidate windows.
+
+    ``on_batch()`` is called after every run (the coverage pool is fed meanwhile).
+    """
     writers = {
         s: NpyWriter(tmp / s / "sequences.npy", np.uint8, (geometry.seq_length,)) for s in SPLITS
     }
-    kept: dict[str, list] = {s: [] for s in SPLITS}
+    masks: dict[str, list] = {s: [] for s in SPLITS}
     max_n = int(np.floor(max_n_frac * geometry.seq_length))
     total = sum(len(s) for _, s in planned)
     with progress("reading genome", total) as advance:
@@ -218,25 +241,17 @@ def _write_sequences(
                 if good.any():
                     view = np.lib.stride_tricks.sliding_window_view(codes, geometry.seq_length)
                     writers[contig.split].append(view[offsets[good]])
-                    kept[contig.split].append((contig.chrom, batch[good]))
+                masks[contig.split].append(good)
                 advance(hi - lo)
+                on_batch()
     for writer in writers.values():
         writer.close()
-    windows = {}
-    for split in SPLITS:
-        chroms = [np.full(len(s), c, dtype=object) for c, s in kept[split]]
-        starts = [s for _, s in kept[split]]
-        start = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-        windows[split] = Windows(
-            chrom=np.concatenate(chroms) if chroms else np.zeros(0, object),
-            start=start,
-            target_start=start + geometry.context_left,
-        )
-    if not any(len(w) for w in windows.values()):
+    keep = {s: np.concatenate(m) if m else np.zeros(0, bool) for s, m in masks.items()}
+    if not any(k.any() for k in keep.values()):
         raise InputError(
             f"no windows left: every window has more than --max-n-frac {max_n_frac} N bases"
         )
-    return windows
+    return keep
 
 
 def _batches(starts: np.ndarray, max_bp: int) -> list[tuple[int, int]]:
@@ -345,47 +360,84 @@ def _work(task):
     return _reader(task)  # type: ignore[misc]
 
 
-def _read_coverage(tmp, windows, geometry, tracks, nonneg, workers: int) -> None:
-    counts = {s: len(w) for s, w in windows.items()}
-    for split, n in counts.items():
-        with open(tmp / split / _SCRATCH, "wb") as handle:
-            handle.truncate(n * geometry.target_length * len(tracks) * 2)
-    runs = [r for s in SPLITS for r in _runs(s, windows[s], geometry.target_span)]
-    tasks = ((p, r) for p in range(len(tracks)) for r in runs)  # lazily: may be millions
-    total = sum(counts.values()) * len(tracks)
-    args = (tmp, counts, geometry, tracks, nonneg)
-    workers = min(workers, len(tracks) * len(runs))
-    label = f"reading {len(tracks)} tracks"
-    if workers <= 1:
-        reader = _TrackReader(*args)
-        with progress(label, total) as advance:
-            for task in tasks:
-                advance(reader(task))
-        return
-    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(workers, context, initializer=_init_worker, initargs=args) as pool:
-        # A bounded number of tasks in flight keeps memory flat for huge track tables. The
-        # first batch starts every worker before the progress bar's thread exists (fork).
-        pending = {pool.submit(_work, t) for t in itertools.islice(tasks, 4 * workers)}
+class _Coverage:
+    """Reads every (track, run) into the scratch files: in-process for one worker, else in a
+    process pool fed a bounded number of tasks at a time (memory stays flat for huge track
+    tables) so that the main process can read the genome meanwhile.
+    """
+
+    def __init__(self, tmp: Path, windows: dict[str, Windows], geometry, tracks, nonneg, workers):
+        counts = {s: len(w) for s, w in windows.items()}
+        for split, n in counts.items():
+            with open(tmp / split / _SCRATCH, "wb") as handle:
+                handle.truncate(n * geometry.target_length * len(tracks) * 2)
+        runs = [r for s in SPLITS for r in _runs(s, windows[s], geometry.target_span)]
+        self._tasks = ((p, r) for p in range(len(tracks)) for r in runs)  # lazily: may be millions
+        self._args = (tmp, counts, geometry, tracks, nonneg)
+        self.total = sum(counts.values()) * len(tracks)
+        self.label = f"reading {len(tracks)} tracks"
+        self.workers = min(workers, len(tracks) * len(runs))
+        self.done = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: set = set()
+
+    def __enter__(self) -> _Coverage:
+        if self.workers > 1:
+            context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+            self._pool = ProcessPoolExecutor(
+                self.workers, context, initializer=_init_worker, initargs=self._args
+            )
+            self.label += f" ({self.workers} workers)"
+            # The first batch starts every worker now, before any progress bar's thread.
+            self.poll()
+        return self
+
+    def poll(self, block: bool = False) -> int:
+        """Collect finished tasks (waiting for one if ``block``), keep the pool fed."""
+        if self._pool is None:
+            return 0
+        if block and self._pending:
+            finished, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+        else:
+            finished = {f for f in self._pending if f.done()}
+            self._pending -= finished
         try:
-            with progress(f"{label} ({workers} workers)", total) as advance:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        advance(future.result())
-                    pending |= {pool.submit(_work, t) for t in itertools.islice(tasks, len(done))}
+            n = sum(f.result() for f in finished)
         except BrokenProcessPool:
             raise RuntimeError(
                 "a bigWig reader process died (out of memory or killed); rerun with fewer --workers"
             ) from None
-        except BaseException:
-            for future in pending:
+        room = 4 * self.workers - len(self._pending)
+        for task in itertools.islice(self._tasks, room):
+            self._pending.add(self._pool.submit(_work, task))
+        self.done += n
+        return n
+
+    def finish(self) -> None:
+        """Run (or wait for) everything left, with a progress bar."""
+        with progress(self.label, self.total) as advance:
+            advance(self.done)
+            if self._pool is None:
+                reader = _TrackReader(*self._args)
+                for task in self._tasks:
+                    advance(reader(task))
+                return
+            while self._pending:
+                advance(self.poll(block=True))
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            for future in self._pending:
                 future.cancel()
-            raise
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _transpose_targets(tmp: Path, split: str, n: int, geometry: Geometry, n_tracks: int) -> dict:
-    """Scratch ``(n_tracks, N, T)`` → ``targets.npy`` ``(N, T, n_tracks)``; per-track stats."""
+def _transpose_targets(
+    tmp: Path, split: str, keep: np.ndarray, geometry: Geometry, n_tracks: int
+) -> dict:
+    """Scratch ``(n_tracks, candidates, T)`` → ``targets.npy`` ``(N kept, T, n_tracks)``;
+    returns per-track mean and max."""
+    n = len(keep)
     length = geometry.target_length
     block = max(1, (1 << 25) // (length * n_tracks * 2))  # ~32 MB per block
     total = np.zeros(n_tracks, np.float64)
@@ -402,16 +454,18 @@ def _transpose_targets(tmp: Path, split: str, n: int, geometry: Geometry, n_trac
                     slab[t] = np.frombuffer(
                         os.pread(fd, rows * length * 2, offset), np.float16
                     ).reshape(rows, length)
+                slab = slab[:, keep[r0 : r0 + rows]]
                 writer.append(slab.transpose(1, 2, 0))
-                total += slab.sum(axis=(1, 2), dtype=np.float64)
-                peak = np.maximum(peak, slab.max(axis=(1, 2)).astype(np.float64))
+                if slab.shape[1]:
+                    total += slab.sum(axis=(1, 2), dtype=np.float64)
+                    peak = np.maximum(peak, slab.max(axis=(1, 2)).astype(np.float64))
         finally:
             os.close(fd)
     scratch.unlink()
-    denominator = max(n * length, 1)
+    kept = int(keep.sum())
     return {
-        "mean": [round(float(x), 6) for x in total / denominator],
-        "max": [round(float(x), 6) if n else 0.0 for x in peak],
+        "mean": [round(float(x), 6) for x in total / max(kept * length, 1)],
+        "max": [round(float(x), 6) if kept else 0.0 for x in peak],
     }
 
 
@@ -545,14 +599,17 @@ def build_store(opts: BuildOptions) -> BuildSummary:
     try:
         for split in SPLITS:
             (tmp / split).mkdir(parents=True)
-        windows = _write_sequences(genome, planned, geometry, opts.max_n_frac, tmp)
-        clock.lap("genome")
+        # Coverage is read for every candidate window while the main process reads the
+        # genome; the few N-rich windows are dropped when the targets are transposed.
+        candidates = _candidates(planned, geometry)
         workers = opts.workers or len(os.sched_getaffinity(0))
-        _read_coverage(tmp, windows, geometry, tracks, nonneg, workers)
+        with _Coverage(tmp, candidates, geometry, tracks, nonneg, workers) as coverage:
+            keep = _write_sequences(genome, planned, geometry, opts.max_n_frac, tmp, coverage.poll)
+            clock.lap("genome")
+            coverage.finish()
         clock.lap("coverage")
-        stats = {
-            s: _transpose_targets(tmp, s, len(windows[s]), geometry, len(tracks)) for s in SPLITS
-        }
+        stats = {s: _transpose_targets(tmp, s, keep[s], geometry, len(tracks)) for s in SPLITS}
+        windows = {s: _subset(candidates[s], keep[s]) for s in SPLITS}
         for split in SPLITS:
             _write_windows_bed(tmp / split / "windows.bed", windows[split], geometry)
         rows = _normalised_tracks(tracks)
@@ -583,6 +640,10 @@ class _Clock:
         now = time.perf_counter()
         self.laps[name] = now - self._last
         self._last = now
+
+
+def _subset(windows: Windows, keep: np.ndarray) -> Windows:
+    return Windows(windows.chrom[keep], windows.start[keep], windows.target_start[keep])
 
 
 def _raise_interrupt(signum, frame):
