@@ -1,0 +1,402 @@
+"""Building blocks shared by the models: normalisation, conv blocks, attention pooling,
+the Enformer relative positional basis, relative multi-head attention, crops, heads.
+
+Shapes: ``B`` batch, ``L`` sequence positions, ``C`` channels, ``H`` heads, ``D`` key dim.
+Conv blocks take ``(B, C, L)``; attention and transformer blocks take ``(B, L, C)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NORMS = ("layer", "batch")
+
+
+# --------------------------------------------------------------------------- small pieces
+
+
+class GELU(nn.Module):
+    """Enformer's GELU approximation ``x · sigmoid(1.702 x)`` (what its weights expect)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(1.702 * x) * x
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels of a ``(B, C, L)`` tensor (no batch statistics)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+def channel_norm(channels: int, norm: str) -> nn.Module:
+    """``layer`` (default, seed 000 appendix D) or ``batch`` normalisation of ``(B, C, L)``."""
+    if norm == "layer":
+        return ChannelLayerNorm(channels)
+    if norm == "batch":
+        return nn.BatchNorm1d(channels)
+    raise ValueError(f"unknown norm {norm!r}; choose from {NORMS}")
+
+
+class Residual(nn.Module):
+    def __init__(self, fn: nn.Module):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fn(x)
+
+
+class ConvBlock(nn.Sequential):
+    """Enformer's ConvBlock: norm → GELU → Conv1d (same padding). ``(B, C_in, L) → (B, C_out, L)``."""
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int | None = None,
+        kernel_size: int = 1,
+        norm: str = "layer",
+        dilation: int = 1,
+    ):
+        c_out = c_in if c_out is None else c_out
+        padding = dilation * (kernel_size - 1) // 2
+        super().__init__(
+            channel_norm(c_in, norm),
+            GELU(),
+            nn.Conv1d(c_in, c_out, kernel_size, padding=padding, dilation=dilation),
+        )
+
+
+class AttentionPool(nn.Module):
+    """Softmax pooling of ``pool_size`` neighbours, per channel (Enformer's SoftmaxPooling1D).
+
+    Logits come from a 1×1 convolution initialised to 2·identity (so it starts close to max
+    pooling). An odd length drops the last position, like the original (floor).
+    ``(B, C, L) → (B, C, L // pool_size)``.
+    """
+
+    def __init__(self, channels: int, pool_size: int = 2):
+        super().__init__()
+        self.pool_size = pool_size
+        self.to_logits = nn.Conv1d(channels, channels, 1, bias=False)
+        with torch.no_grad():
+            self.to_logits.weight.copy_(2 * torch.eye(channels)[:, :, None])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, length = x.shape
+        n = length // self.pool_size
+        x = x[:, :, : n * self.pool_size]
+        logits = self.to_logits(x).view(b, c, n, self.pool_size)
+        weights = logits.softmax(dim=-1)
+        return (x.view(b, c, n, self.pool_size) * weights).sum(dim=-1)
+
+
+def center_crop(x: torch.Tensor, target_length: int) -> torch.Tensor:
+    """Keep the centre ``target_length`` positions of ``(B, L, C)``; odd differences drop the
+    extra position on the right (left trim = floor). Always exactly ``target_length``."""
+    length = x.shape[1]
+    if target_length > length:
+        raise ValueError(f"cannot crop {length} positions to {target_length}")
+    left = (length - target_length) // 2
+    return x[:, left : left + target_length]
+
+
+def exponential_linspace_int(start: int, end: int, num: int, divisible_by: int = 1) -> list[int]:
+    """``num`` integers growing geometrically from ``start`` to ``end``, rounded to multiples."""
+
+    def _round(v: float) -> int:
+        return int(round(v / divisible_by) * divisible_by)
+
+    base = math.exp(math.log(end / start) / (num - 1))
+    return [_round(start * base**i) for i in range(num)]
+
+
+class Heads(nn.Module):
+    """Per-head ``Linear(C → n_tracks)`` + softplus on a shared trunk's ``(B, T, C)``."""
+
+    def __init__(self, channels: int, heads: dict[str, int]):
+        super().__init__()
+        if not heads:
+            raise ValueError("a model needs at least one head, e.g. {'human': 5313}")
+        self.layers = nn.ModuleDict({name: nn.Linear(channels, n) for name, n in heads.items()})
+
+    def forward(
+        self, x: torch.Tensor, head: str | None = None
+    ) -> torch.Tensor | dict[str, torch.Tensor]:
+        if head is None:
+            if len(self.layers) == 1:
+                return F.softplus(next(iter(self.layers.values()))(x))
+            return {name: F.softplus(layer(x)) for name, layer in self.layers.items()}
+        if head not in self.layers:
+            raise KeyError(f"unknown head {head!r}; this model has {sorted(self.layers)}")
+        return F.softplus(self.layers[head](x))
+
+
+# --------------------------------------------------------------------------- relative positions
+
+
+def _exponential(
+    d: torch.Tensor, features: int, n: int, min_half_life: float = 3.0
+) -> torch.Tensor:
+    max_range = math.log2(n)
+    half_life = 2 ** torch.linspace(min_half_life, max_range, features, dtype=torch.float64)
+    return torch.exp(-math.log(2.0) / half_life[None] * d.abs()[:, None])
+
+
+def _central_mask(d: torch.Tensor, features: int) -> torch.Tensor:
+    widths = 2 ** torch.arange(1, features + 1, dtype=torch.float64) - 1
+    return (widths[None] > d.abs()[:, None]).to(torch.float64)
+
+
+def _gamma(
+    d: torch.Tensor, features: int, n: int, normalise: str, eps: float = 1e-8
+) -> torch.Tensor:
+    stddev = n / (2 * features)
+    mean = torch.linspace(n / features, n, features, dtype=torch.float64)[None]
+    concentration = (mean / stddev) ** 2
+    rate = mean / stddev**2
+    x = d.abs().to(torch.float64)[:, None]
+    log_p = torch.xlogy(concentration - 1, x) - rate * x
+    log_norm = torch.lgamma(concentration) - concentration * torch.log(rate)
+    p = torch.exp(log_p - log_norm) + eps
+    if normalise == "position":  # official Enformer: per feature, max over positions
+        return p / p.amax(dim=0, keepdim=True)
+    if normalise == "feature":  # the enformer-pytorch port: per position, max over features
+        return p / p.amax(dim=-1, keepdim=True)
+    raise ValueError(f"unknown gamma normalisation {normalise!r}; choose 'position' or 'feature'")
+
+
+def positional_features(n: int, features: int, gamma_norm: str = "position") -> torch.Tensor:
+    """Enformer's relative positional basis for distances ``-(n-1) … n-1``.
+
+    Args:
+        n: number of positions ``T``.
+        features: output features ``F``. Split evenly over exponential, central mask and
+            gamma bases, each also multiplied by ``sign(d)`` (so ``F % 6 == 0``); when
+            ``F % 6 != 0`` (1D-Swin reference) the gamma basis is left out (``F % 4 == 0``).
+        gamma_norm: ``position`` (official: gamma pdf divided by its max over positions,
+            per feature) or ``feature`` (the enformer-pytorch port).
+
+    Returns:
+        float32 ``(2n - 1, F)``; row ``k`` is distance ``k - (n - 1)``.
+    """
+    d = torch.arange(-n + 1, n, dtype=torch.float64)
+    if features % 6 == 0:
+        per = features // 6
+        bases = [_exponential(d, per, n), _central_mask(d, per), _gamma(d, per, n, gamma_norm)]
+    elif features % 4 == 0:
+        per = features // 4
+        bases = [_exponential(d, per, n), _central_mask(d, per)]
+    else:
+        raise ValueError(
+            f"relative position features must be a multiple of 6 (or 4), got {features}"
+        )
+    emb = torch.cat(bases, dim=-1)
+    return torch.cat([emb, torch.sign(d)[:, None] * emb], dim=-1).to(torch.float32)
+
+
+def relative_shift(x: torch.Tensor) -> torch.Tensor:
+    """``(..., T, 2T-1)`` logits per (query, distance) → ``(..., T, T)`` with ``[i, j]`` the
+    entry for distance ``j - i`` (column ``j - i + T - 1`` of the input row ``i``)."""
+    *lead, t, r = x.shape
+    x = torch.cat([torch.zeros_like(x[..., :1]), x], dim=-1)  # (..., T, 2T)
+    x = x.reshape(*lead, r + 1, t)[..., 1:, :]  # drop the first row of the skewed view
+    return x.reshape(*lead, t, r)[..., :t]
+
+
+# --------------------------------------------------------------------------- attention
+
+
+@dataclass
+class AttentionRecord:
+    """Weights captured from one attention layer call.
+
+    ``weights``: ``(B, H, Lq, Lk)`` for full attention; for windowed attention
+    ``(B, n_windows, H, w, w)``. ``meta`` says how tokens map back to positions (token size
+    in bp, window size, shift, number of real tokens, ...).
+    """
+
+    layer: str
+    weights: torch.Tensor
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class RelativeAttention(nn.Module):
+    """Multi-head self-attention with Enformer relative positions.
+
+    Logits: content ``(q̃ + u)·kᵀ`` plus position ``shift((q̃ + v)·rᵀ)`` where ``r`` are
+    the projected basis features over distances ``-(T-1)…T-1``. With
+    ``scale_position=True`` (Enformer) ``q̃ = q/√D`` in both terms; with ``False`` (the 1D-Swin
+    reference) the content term is scaled after adding ``u`` and the position term is not.
+
+    The fast path is ``scaled_dot_product_attention`` with the position logits as an additive
+    mask. When ``capture`` is a list, the manual path runs instead (same numbers) and appends
+    an :class:`AttentionRecord`; ``capture=None`` costs nothing.
+
+    Args:
+        dim: model width ``C``.
+        heads: ``H``.
+        key_dim: ``D`` per head for queries/keys.
+        value_dim: per head for values (output ``H * value_dim`` → ``C``).
+        rel_features: positional basis features (multiple of 6, or 4 without gamma).
+        zero_init_out: zero the output projection (Enformer: each layer starts as identity).
+        qkv_bias: biases on the query/key/value projections (CAN's Keras-style attention).
+
+    ``rel_features=0`` turns relative positions off (plain scaled dot-product attention).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 8,
+        key_dim: int = 64,
+        value_dim: int | None = None,
+        rel_features: int | None = None,
+        attn_dropout: float = 0.0,
+        pos_dropout: float = 0.0,
+        scale_position: bool = True,
+        zero_init_out: bool = True,
+        out_bias: bool = True,
+        gamma_norm: str = "position",
+        qkv_bias: bool = False,
+    ):
+        super().__init__()
+        value_dim = value_dim or dim // heads
+        rel_features = dim // heads if rel_features is None else rel_features
+        self.heads, self.key_dim, self.value_dim = heads, key_dim, value_dim
+        self.rel_features, self.scale_position, self.gamma_norm = (
+            rel_features,
+            scale_position,
+            gamma_norm,
+        )
+        self.to_q = nn.Linear(dim, heads * key_dim, bias=qkv_bias)
+        self.to_k = nn.Linear(dim, heads * key_dim, bias=qkv_bias)
+        self.to_v = nn.Linear(dim, heads * value_dim, bias=qkv_bias)
+        if rel_features:
+            self.to_rel_k = nn.Linear(rel_features, heads * key_dim, bias=False)
+            self.rel_content_bias = nn.Parameter(torch.randn(1, heads, 1, key_dim))
+            self.rel_pos_bias = nn.Parameter(torch.randn(1, heads, 1, key_dim))
+        self.to_out = nn.Linear(heads * value_dim, dim, bias=out_bias)
+        if zero_init_out:
+            nn.init.zeros_(self.to_out.weight)
+            if out_bias:
+                nn.init.zeros_(self.to_out.bias)
+        self.attn_dropout = attn_dropout
+        self.pos_dropout = nn.Dropout(pos_dropout)
+        self._basis: dict[int, torch.Tensor] = {}
+        self.capture: list[AttentionRecord] | None = None
+        self.capture_name = ""
+        self.capture_meta: dict[str, Any] = {}
+
+    def basis(self, n: int, device, dtype) -> torch.Tensor:
+        """Cached ``(2n-1, rel_features)`` positional basis."""
+        if n not in self._basis:
+            self._basis[n] = positional_features(n, self.rel_features, self.gamma_norm)
+        return self._basis[n].to(device=device, dtype=dtype)
+
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        b, n, _ = t.shape
+        return t.view(b, n, self.heads, -1).transpose(1, 2)  # (B, H, L, d)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        meta: dict | None = None,
+    ) -> torch.Tensor:
+        """``(B, L, C) → (B, L, C)``. ``key_padding_mask`` ``(B or 1, L)`` bool, True = padded
+        key (gets zero weight). ``meta`` is added to a captured record."""
+        b, n, _ = x.shape
+        q, k, v = self._split(self.to_q(x)), self._split(self.to_k(x)), self._split(self.to_v(x))
+        scale = self.key_dim**-0.5
+        bias = None
+        if not self.rel_features:
+            content_q, sdpa_scale = q, scale
+        else:
+            r = self.to_rel_k(self.pos_dropout(self.basis(n, x.device, x.dtype)))  # (2n-1, H*D)
+            r = r.view(2 * n - 1, self.heads, self.key_dim).transpose(0, 1)  # (H, 2n-1, D)
+            if self.scale_position:
+                q = q * scale
+                content_q, position_q, sdpa_scale = (
+                    q + self.rel_content_bias,
+                    q + self.rel_pos_bias,
+                    1.0,
+                )
+            else:
+                content_q, position_q, sdpa_scale = (
+                    q + self.rel_content_bias,
+                    q + self.rel_pos_bias,
+                    scale,
+                )
+            bias = relative_shift(position_q @ r.transpose(-1, -2)[None])  # (B, H, L, L)
+        if key_padding_mask is not None:
+            pad = torch.zeros(key_padding_mask.shape, dtype=x.dtype, device=x.device)
+            pad = pad.masked_fill(key_padding_mask, float("-inf"))[:, None, None, :]
+            bias = pad if bias is None else bias + pad
+        dropout = self.attn_dropout if self.training else 0.0
+        if self.capture is None:
+            out = F.scaled_dot_product_attention(
+                content_q, k, v, attn_mask=bias, dropout_p=dropout, scale=sdpa_scale
+            )
+        else:
+            logits = (content_q @ k.transpose(-1, -2)) * sdpa_scale
+            if bias is not None:
+                logits = logits + bias
+            weights = logits.softmax(dim=-1)
+            self.capture.append(
+                AttentionRecord(
+                    self.capture_name, weights.detach(), {**self.capture_meta, **(meta or {})}
+                )
+            )
+            out = F.dropout(weights, dropout, self.training) @ v
+        out = out.transpose(1, 2).reshape(b, n, self.heads * self.value_dim)
+        return self.to_out(out)
+
+
+class TransformerBlock(nn.Module):
+    """Enformer's transformer layer: pre-LN relative attention + dropout, pre-LN MLP ×2
+    (ReLU) with dropout, both residual. ``(B, L, C) → (B, L, C)``."""
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 8,
+        key_dim: int = 64,
+        value_dim: int | None = None,
+        rel_features: int | None = None,
+        dropout: float = 0.4,
+        attn_dropout: float = 0.05,
+        pos_dropout: float = 0.01,
+        gamma_norm: str = "position",
+    ):
+        super().__init__()
+        self.attn_norm = nn.LayerNorm(dim)
+        self.attn = RelativeAttention(
+            dim,
+            heads,
+            key_dim,
+            value_dim,
+            rel_features,
+            attn_dropout,
+            pos_dropout,
+            gamma_norm=gamma_norm,
+        )
+        self.attn_drop = nn.Dropout(dropout)
+        self.mlp = nn.Sequential(
+            nn.LayerNorm(dim),
+            nn.Linear(dim, 2 * dim),
+            nn.Dropout(dropout),
+            nn.ReLU(),
+            nn.Linear(2 * dim, dim),
+            nn.Dropout(dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn_drop(self.attn(self.attn_norm(x)))
+        return x + self.mlp(x)
