@@ -90,8 +90,25 @@ def test_augmentation_is_reproducible_and_uses_strand_pair(store):
     assert [again.draw(i) for i in range(len(again))] != draws
 
 
-def test_dataloader_workers_open_memmaps_lazily(store):
+def test_dataset_pickles_without_its_memmaps(store):
+    """A DataLoader worker receives the dataset pickled: open maps must not travel."""
+    import pickle
+
     ds = WindowDataset(store, "valid", shift=3, rc=True)
-    batches = list(torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2))
+    first = ds[0]  # opens the maps in this process
+    assert ds._sequences is not None
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone._sequences is None and clone._targets is None
+    np.testing.assert_array_equal(clone[0][1].numpy(), first[1].numpy())
+
+
+def test_dataloader_with_spawned_workers(store):
+    ds = WindowDataset(store, "valid", shift=3, rc=True)
+    ds[0]
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=4, num_workers=2, multiprocessing_context="spawn"
+    )
+    batches = list(loader)
     assert sum(len(b[0]) for b in batches) == len(ds)
-    assert ds._sequences is None  # the parent never opened them
+    expect = torch.stack([ds[i][1] for i in range(len(ds))])
+    torch.testing.assert_close(torch.cat([b[1] for b in batches]), expect)

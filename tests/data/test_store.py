@@ -462,3 +462,115 @@ def test_worker_failure_exits_1_with_message_and_no_output(
     )
     assert code == 1 and needle in err and "Traceback" not in err
     assert not out.exists() and not list(tiny["dir"].glob(".out.*"))
+
+
+def test_small_negative_values_survive(tmp_path, tiny, capsys):
+    """Minimum in (-1, 0): pyBigWig's header rounds it to 0; the exact summary must win."""
+    sizes = tiny["sizes"]
+    rng = np.random.default_rng(2)
+    values = {c: rng.uniform(-0.9, 0.9, n) for c, n in sizes.items()}
+    write_bigwig(tmp_path / "small.bw", sizes, values)
+    tracks = write_tracks(
+        tmp_path / "t.txt", [dict(identifier="s", file="small.bw", sum_stat="sum")]
+    )
+    args = ["build-dataset", tiny["genome"], tracks, "-o", tmp_path / "s", *GEOM, "-j", "1"]
+    assert run_cli(args, capsys)[0] == 0
+    store = Store(tmp_path / "s")
+    w = store.windows("train").iloc[0]
+    raw = values[w.chrom][w.target_start : w.target_end].reshape(25, 8).sum(1)
+    np.testing.assert_allclose(
+        store.targets("train")[0, :, 0].astype(float), raw, rtol=2e-3, atol=2e-3
+    )
+
+
+def test_stale_fasta_index_is_rebuilt(tiny, capsys):
+    seqs = dict(tiny["seqs"])
+    seqs["chr1"] = seqs["chr1"][:5000]  # same file name, different content, newer than .fai
+    time.sleep(0.01)
+    write_fasta(tiny["genome"], seqs, width=80)
+    os.utime(tiny["genome"], (time.time() + 5, time.time() + 5))
+    args = [
+        "build-dataset",
+        tiny["genome"],
+        tiny["tracks"],
+        "-o",
+        tiny["dir"] / "s",
+        *GEOM,
+        "-j",
+        "1",
+    ]
+    code, _, err = run_cli(args, capsys)
+    assert "rebuilding FASTA index" in err
+    # chr1 is now shorter than in the bigWigs: caught as a length mismatch, not misread.
+    assert code == 2 and "5,000" in err
+
+
+def test_everything_is_checked_before_coverage_is_read(tiny, capsys, monkeypatch):
+    def no_reading(*args, **kwargs):
+        raise AssertionError("coverage was read before the inputs were checked")
+
+    monkeypatch.setattr(store_module, "read_values", no_reading)
+    (tiny["dir"] / "bad.bed").write_text("chr1\t10\t5\n")
+    for extra in (["--blacklist", tiny["dir"] / "bad.bed"], ["--split-fractions", "1,0,x"],
+                  ["--valid-chroms", "chrQ"]):  # fmt: skip
+        assert _bad_build(tiny, capsys, extra=extra)[0] == 2
+
+
+def test_empty_train_split_is_an_error_and_empty_test_a_warning(tiny, capsys):
+    code, err = _bad_build(
+        tiny,
+        capsys,
+        extra=["--chroms", "chr2,chr3", "--valid-chroms", "chr2", "--test-chroms", "chr3"],
+    )
+    assert_input_error(code, err, "train split has no windows")
+    code, _, err = run_cli(
+        ["build-dataset", tiny["genome"], tiny["tracks"], "-o", tiny["dir"] / "f", *GEOM, "-j", "1",
+         "--split-fractions", "0.98,0.01,0.01"], capsys)  # fmt: skip
+    assert code == 0 and "warning" in err and "no windows" in err
+
+
+def test_fraction_blocks_hold_whole_windows(tiny, capsys):
+    """Blocks are at least 4 windows long, even when the target span is tiny."""
+    code, _, err = run_cli(
+        ["build-dataset", tiny["genome"], tiny["tracks"], "-o", tiny["dir"] / "f", "--seq-length", "400",
+         "--bin-size", "8", "--target-length", "1", "-j", "1", "--split-fractions", "0.6,0.2,0.2"], capsys)  # fmt: skip
+    assert code == 0, err
+    store = Store(tiny["dir"] / "f")
+    counts = {s: store.count(s) for s in ("train", "valid", "test")}
+    assert counts["valid"] > 0 and counts["test"] > 0
+    assert counts["train"] > 0.3 * sum(counts.values())
+
+
+@pytest.mark.parametrize("make", ["file", "file_parent"])
+def test_output_path_through_a_file(tiny, capsys, make):
+    (tiny["dir"] / "afile").write_text("x")
+    out = tiny["dir"] / "afile" if make == "file" else tiny["dir"] / "afile" / "sub"
+    code, _, err = run_cli(
+        ["build-dataset", tiny["genome"], tiny["tracks"], "-o", out, *GEOM, "--force"], capsys
+    )
+    assert_input_error(code, err, "is a file, not a folder")
+
+
+def test_latin1_tracks_file(tiny, capsys):
+    (tiny["dir"] / "l1.txt").write_bytes(
+        b"identifier\tfile\tdescription\nt\tplus.bw\tCAGE:H\xe9patocyte\n"
+    )
+    args = [
+        "build-dataset",
+        tiny["genome"],
+        tiny["dir"] / "l1.txt",
+        "-o",
+        tiny["dir"] / "s",
+        *GEOM,
+        "-j",
+        "1",
+    ]
+    assert run_cli(args, capsys)[0] == 0
+    assert Store(tiny["dir"] / "s").tracks[0]["description"] == "CAGE:Hépatocyte"
+
+
+def test_truncated_bigwig_is_one_line(tiny, capsys):
+    data = (tiny["dir"] / "dense.bw").read_bytes()
+    (tiny["dir"] / "cut.bw").write_bytes(data[: len(data) // 3])
+    t = _tracks(tiny, dict(identifier="a", file="cut.bw"))
+    assert_input_error(*_bad_build(tiny, capsys, t), "cut.bw")

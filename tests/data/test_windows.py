@@ -50,14 +50,19 @@ def test_tile_basenji_small_geometry():
 
 
 def test_default_split_chroms():
-    assert default_split_chroms(["chr1", "chr8", "chr9"], {"chr1": 9, "chr8": 1, "chr9": 1}) == (
-        ["chr8"],
-        ["chr9"],
-    )
+    sizes = {"chr1": 9, "chr8": 1, "chr9": 1}
+    assert default_split_chroms(list(sizes), sizes, [], []) == (["chr8"], ["chr9"])
+    ensembl = {"1": 9, "8": 1, "9": 1}
+    assert default_split_chroms(list(ensembl), ensembl, [], []) == (["8"], ["9"])
     sizes = {"a": 1000, "b": 60, "c": 45, "d": 300}  # 5% of 1405 = 70: b nearest, then c
-    assert default_split_chroms(list(sizes), sizes) == (["c"], ["b"])
+    assert default_split_chroms(list(sizes), sizes, [], []) == (["c"], ["b"])
+    # Only one given: the other is picked from the rest, one is left for training.
+    assert default_split_chroms(["a", "b", "c"], sizes, ["b"], []) == (["b"], ["c"])
+    assert default_split_chroms(["a", "b", "c"], sizes, [], ["a"]) == (["b"], ["a"])
     with pytest.raises(InputError, match="--split-fractions"):
-        default_split_chroms(["a", "b"], sizes)
+        default_split_chroms(["a", "b"], sizes, [], [])
+    with pytest.raises(InputError, match="keep one for training"):
+        default_split_chroms(["a", "b"], sizes, ["a"], [])
 
 
 def test_fraction_blocks_are_exact_and_merged():
@@ -83,13 +88,17 @@ def test_select_chroms_defaults_and_patterns():
         "chrUn_GL000195v1",
         "chr6_GL000251v2_alt",
     ]
-    assert select_chroms(human, None) == ["chr1", "chr2", "chr10", "chrX"]
+    assert select_chroms(human, None) == ["chr1", "chr2", "chr10", "chrX", "chrY"]
     assert select_chroms(human, "chr*") == ["chr1", "chr2", "chr10", "chrX", "chrY"]
     assert select_chroms(human, "chr1,chrM") == ["chr1", "chrM"]  # named explicitly: kept
     assert select_chroms(human, "all") == human
     yeast = ["chrI", "chrII", "chrXVI", "chrM"]
     assert select_chroms(yeast, None) == ["chrI", "chrII", "chrXVI"]
     ensembl = ["1", "2", "X", "MT", "KI270728.1"]
-    assert select_chroms(ensembl, None) == ["1", "2", "X", "KI270728.1"]
+    assert select_chroms(ensembl, None) == ["1", "2", "X"]
+    fly = ["chr2L", "chr2R", "chr3L", "chr4", "chrX", "chrY", "chrM", "chrUn_DS483562v1"]
+    assert select_chroms(fly, None) == ["chr2L", "chr2R", "chr3L", "chr4", "chrX", "chrY"]
+    chicken = ["chr1", "chrZ", "chrW", "chrMT"]
+    assert select_chroms(chicken, None) == ["chr1", "chrZ", "chrW"]
     with pytest.raises(InputError, match="chr99"):
         select_chroms(human, "chr1,chr99")

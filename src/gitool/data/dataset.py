@@ -44,6 +44,8 @@ def augment(
         strand_pair: column permutation (each track → its partner on the other strand).
     """
     codes = shift_codes(codes, shift)
+    # With odd context (seq_length - target span) the reverse strand's targets sit 1 bp
+    # off the forward ones; well inside a 128-bp bin and the ±3-bp shifts.
     if rc:
         codes = reverse_complement(codes)
         targets = targets[::-1, strand_pair]

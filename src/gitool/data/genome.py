@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,13 +26,13 @@ for _code, _bases in enumerate(("Aa", "Cc", "Gg", "Tt")):
 _COMPLEMENT = np.array([3, 2, 1, 0, N_CODE], dtype=np.uint8)
 _EYE = np.concatenate([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])
 
-# Names dropped by default: mitochondria, unplaced/unlocalised/alt/fix/hap contigs, EBV.
+# Names dropped by default: mitochondria, unplaced/unlocalised/alt/fix/hap contigs, EBV,
+# and accession-named scaffolds (Ensembl's GL000009.2, KI270728.1, ...).
 _DROPPED = re.compile(
-    r"(^(chr)?(M|MT|Mito|mitochondrion)$)|_random$|^(chr)?Un|_alt$|_fix$|_hap\d*$|^chrEBV$",
+    r"(^(chr)?(M|MT|Mito|mitochondrion)$)|_random$|^(chr)?Un|_alt$|_fix$|_hap\d*$|^(chr)?EBV$"
+    r"|^[A-Z]{1,2}\d+\.\d+$",
     re.IGNORECASE,
 )
-# Primary chr-style names: chr1..chr22 style numbers, roman numerals (yeast), chrX.
-_PRIMARY_CHR = re.compile(r"^chr(\d+|[IVXLC]+)$")
 
 
 def encode(seq: str | bytes) -> np.ndarray:
@@ -54,15 +55,19 @@ def select_chroms(names: list[str], patterns: str | None) -> list[str]:
     """Chromosomes to keep, in genome order.
 
     ``patterns`` is a comma-separated list of names or shell globs (``chr*``, ``chr1,chr2``),
-    or ``all``. ``None`` keeps primary chromosomes: ``chr<number>``/``chr<roman>``/``chrX``
-    when the genome uses chr-style names, otherwise every name; mitochondria, ``_random``,
-    ``chrUn``, ``_alt``/``_fix``/``_hap`` contigs are dropped unless named explicitly.
+    or ``all``. ``None`` keeps the primary chromosomes (chr1…chr22, chrX, chrY; chrI…chrXVI;
+    chr2L, chrZ, ... or 1…22, X, Y): everything but mitochondria, ``_random``, ``chrUn``,
+    ``_alt``/``_fix``/``_hap`` contigs, EBV and accession-named scaffolds. Those are
+    dropped unless named explicitly.
     """
     if patterns is None:
-        chr_style = any(_PRIMARY_CHR.match(n) for n in names)
-        return [
-            n for n in names if not _DROPPED.search(n) and (not chr_style or _PRIMARY_CHR.match(n))
-        ]
+        kept = [n for n in names if not _DROPPED.search(n)]
+        if not kept:
+            raise InputError(
+                f"the genome has only mitochondrial/unplaced sequences ({_preview(names)}); "
+                "choose chromosomes with --chroms"
+            )
+        return kept
     if patterns.strip().lower() == "all":
         return list(names)
     wanted = [p.strip() for p in patterns.split(",") if p.strip()]
@@ -112,10 +117,16 @@ class Genome:
         fai = Path(str(self.path) + ".fai")
         if not fai.exists():
             info(f"building FASTA index {fai.name} (first use of this genome)")
+        elif fai.stat().st_mtime < self.path.stat().st_mtime:
+            info(f"rebuilding FASTA index {fai.name} (older than the FASTA)")
+            fai.unlink()
+            Path(str(self.path) + ".gzi").unlink(missing_ok=True)
         try:
             import pyfaidx
 
-            self._fasta = pyfaidx.Fasta(str(self.path), as_raw=True, rebuild=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pyfaidx warns about what we just handled
+                self._fasta = pyfaidx.Fasta(str(self.path), as_raw=True)
         except Exception as err:  # pyfaidx raises several types for bad files
             hint = (
                 "; gzip FASTA must be bgzip-compressed (bgzip genome.fa)"

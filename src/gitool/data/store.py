@@ -36,7 +36,7 @@ import yaml
 
 from gitool import __version__
 from gitool.config import BUILD_RUNTIME_ONLY, BuildOptions
-from gitool.console import info, progress
+from gitool.console import info, progress, warn
 from gitool.data.genome import N_CODE, Genome, select_chroms
 from gitool.data.npy import NpyWriter
 from gitool.data.tracks import (
@@ -50,6 +50,7 @@ from gitool.data.tracks import (
 )
 from gitool.data.windows import (
     BLOCK_TARGETS,
+    BLOCK_WINDOWS,
     SPLITS,
     Contig,
     Geometry,
@@ -122,11 +123,18 @@ def _check_options(opts: BuildOptions) -> tuple[Geometry, int]:
             raise InputError(f"{name} must be a fraction in [0, 1], got {value}")
     if opts.workers is not None and opts.workers < 1:
         raise InputError(f"--workers must be ≥ 1, got {opts.workers}")
+    if opts.seed < 0:
+        raise InputError(f"--seed must be ≥ 0, got {opts.seed}")
     if opts.split_fractions and (opts.valid_chroms or opts.test_chroms):
         raise InputError(
             "--split-fractions and --valid-chroms/--test-chroms exclude each other; use one"
         )
     out = Path(opts.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} is a file, not a folder; choose another -o")
+    blocker = next((p for p in out.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise InputError(f"output {out}: {blocker} is a file, not a folder; choose another -o")
     if out.exists() and not opts.force:
         raise InputError(f"output {out} already exists; pass --force to replace it")
     if out.exists() and not (out / "manifest.yaml").exists() and any(out.iterdir()):
@@ -140,17 +148,17 @@ def _check_options(opts: BuildOptions) -> tuple[Geometry, int]:
 def _plan_contigs(opts: BuildOptions, kept: list[str], sizes: dict[str, int], geometry: Geometry):
     if opts.split_fractions:
         fractions = parse_fractions(opts.split_fractions)
-        return contigs_by_fraction(
-            kept, sizes, fractions, BLOCK_TARGETS * geometry.target_span, opts.seed
-        )
-    valid = _names(opts.valid_chroms)
-    test = _names(opts.test_chroms)
-    if not valid or not test:
-        auto_valid, auto_test = default_split_chroms(
-            [c for c in kept if c not in valid + test], sizes
-        )
-        valid = valid or auto_valid
-        test = test or auto_test
+        block = max(BLOCK_TARGETS * geometry.target_span, BLOCK_WINDOWS * geometry.seq_length)
+        return contigs_by_fraction(kept, sizes, fractions, block, opts.seed)
+    valid, test = _names(opts.valid_chroms), _names(opts.test_chroms)
+    for option, names in (("--valid-chroms", valid), ("--test-chroms", test)):
+        for name in names:
+            if name not in kept:
+                raise InputError(
+                    f"{option}: {name!r} is not among the kept chromosomes "
+                    f"({', '.join(kept[:6])}{'...' if len(kept) > 6 else ''})"
+                )
+    valid, test = default_split_chroms(kept, sizes, valid, test)
     return contigs_by_chrom(kept, sizes, valid, test)
 
 
@@ -238,9 +246,11 @@ def _write_sequences(
                     n_pos, offsets
                 )
                 good = n_count <= max_n
-                if good.any():
-                    view = np.lib.stride_tricks.sliding_window_view(codes, geometry.seq_length)
-                    writers[contig.split].append(view[offsets[good]])
+                view = np.lib.stride_tricks.sliding_window_view(codes, geometry.seq_length)
+                rows = offsets[good]
+                step = max(1, (1 << 25) // geometry.seq_length)  # ≤ 32 MB copied at a time
+                for k in range(0, len(rows), step):
+                    writers[contig.split].append(view[rows[k : k + step]])
                 masks[contig.split].append(good)
                 advance(hi - lo)
                 on_batch()
@@ -268,14 +278,19 @@ def _batches(starts: np.ndarray, max_bp: int) -> list[tuple[int, int]]:
 
 
 def _runs(split: str, windows: Windows, span: int) -> list[Run]:
-    """Merge touching target spans of consecutive windows into runs of ≤ MAX_RUN_BP."""
+    """Merge the target spans of consecutive windows into runs of ≤ MAX_RUN_BP.
+
+    Spans merge when the gap between them is at most one span (reading the gap costs less
+    than another call), so a stride above the span or a filtered window does not turn the
+    reads into one call per window.
+    """
     runs: list[Run] = []
     n = len(windows)
     if n == 0:
         return runs
     ts = windows.target_start
     breaks = np.ones(n, dtype=bool)
-    breaks[1:] = (windows.chrom[1:] != windows.chrom[:-1]) | (ts[1:] > ts[:-1] + span)
+    breaks[1:] = (windows.chrom[1:] != windows.chrom[:-1]) | (ts[1:] > ts[:-1] + 2 * span)
     bounds = np.concatenate([np.flatnonzero(breaks), [n]])
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         for lo, hi in _batches(ts[a:b], MAX_RUN_BP - span):
@@ -344,6 +359,13 @@ class _TrackReader:
         row = position * self.counts[run.split] + run.row0
         os.pwrite(self._fds[run.split], targets.tobytes(), row * self.geometry.target_length * 2)
         return len(run.offsets)
+
+    def close(self) -> None:
+        for bw in self._bigwigs.values():
+            bw.close()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._bigwigs, self._fds = {}, {}
 
 
 _reader: _TrackReader | None = None
@@ -419,8 +441,11 @@ class _Coverage:
             advance(self.done)
             if self._pool is None:
                 reader = _TrackReader(*self._args)
-                for task in self._tasks:
-                    advance(reader(task))
+                try:
+                    for task in self._tasks:
+                        advance(reader(task))
+                finally:
+                    reader.close()
                 return
             while self._pending:
                 advance(self.poll(block=True))
@@ -433,7 +458,7 @@ class _Coverage:
 
 
 def _transpose_targets(
-    tmp: Path, split: str, keep: np.ndarray, geometry: Geometry, n_tracks: int
+    tmp: Path, split: str, keep: np.ndarray, geometry: Geometry, n_tracks: int, advance
 ) -> dict:
     """Scratch ``(n_tracks, candidates, T)`` → ``targets.npy`` ``(N kept, T, n_tracks)``;
     returns per-track mean and max."""
@@ -456,6 +481,7 @@ def _transpose_targets(
                     ).reshape(rows, length)
                 slab = slab[:, keep[r0 : r0 + rows]]
                 writer.append(slab.transpose(1, 2, 0))
+                advance(rows)
                 if slab.shape[1]:
                     total += slab.sum(axis=(1, 2), dtype=np.float64)
                     peak = np.maximum(peak, slab.max(axis=(1, 2)).astype(np.float64))
@@ -552,7 +578,7 @@ def _manifest(opts, genome, kept, windows, geometry, stride, tracks_rows, stats)
         "splits": {
             s: {
                 "windows": len(windows[s]),
-                "chromosomes": sorted(set(windows[s].chrom.tolist()), key=kept.index),
+                "chromosomes": [c for c in kept if c in set(windows[s].chrom.tolist())],
                 "track_mean": stats[s]["mean"],
                 "track_max": stats[s]["max"],
             }
@@ -582,6 +608,8 @@ def build_store(opts: BuildOptions) -> BuildSummary:
     nonneg = [check_bigwig(t, genome.sizes, kept) for t in tracks]
     contigs = _plan_contigs(opts, kept, genome.sizes, geometry)
     planned = _candidate_windows(opts, contigs, genome.sizes, geometry, stride)
+    if not any(len(starts) for contig, starts in planned if contig.split == "train"):
+        raise InputError(_NO_TRAIN)
     info(
         f"{len(kept)} chromosomes, {sum(len(s) for _, s in planned):,} candidate windows, "
         f"{len(tracks)} tracks"
@@ -602,14 +630,19 @@ def build_store(opts: BuildOptions) -> BuildSummary:
         # Coverage is read for every candidate window while the main process reads the
         # genome; the few N-rich windows are dropped when the targets are transposed.
         candidates = _candidates(planned, geometry)
-        workers = opts.workers or len(os.sched_getaffinity(0))
+        workers = opts.workers or _cpu_count()
         with _Coverage(tmp, candidates, geometry, tracks, nonneg, workers) as coverage:
             keep = _write_sequences(genome, planned, geometry, opts.max_n_frac, tmp, coverage.poll)
             clock.lap("genome")
             coverage.finish()
         clock.lap("coverage")
-        stats = {s: _transpose_targets(tmp, s, keep[s], geometry, len(tracks)) for s in SPLITS}
         windows = {s: _subset(candidates[s], keep[s]) for s in SPLITS}
+        _check_split_sizes(windows, opts)
+        with progress("writing targets", sum(len(k) for k in keep.values())) as advance:
+            stats = {
+                s: _transpose_targets(tmp, s, keep[s], geometry, len(tracks), advance)
+                for s in SPLITS
+            }
         for split in SPLITS:
             _write_windows_bed(tmp / split / "windows.bed", windows[split], geometry)
         rows = _normalised_tracks(tracks)
@@ -642,6 +675,31 @@ class _Clock:
         self._last = now
 
 
+_NO_TRAIN = (
+    "the train split has no windows; give training more chromosomes "
+    "(--valid-chroms/--test-chroms/--chroms) or a larger train fraction"
+)
+
+
+def _check_split_sizes(windows: dict[str, Windows], opts: BuildOptions) -> None:
+    """No training windows is an error; an empty valid/test split is worth a warning."""
+    if not len(windows["train"]):
+        raise InputError(_NO_TRAIN)
+    for split in ("valid", "test"):
+        if not len(windows[split]):
+            warn(
+                f"the {split} split has no windows"
+                + (" (too few blocks for --split-fractions)" if opts.split_fractions else "")
+            )
+
+
+def _cpu_count() -> int:
+    """Cores this process may use (``sched_getaffinity`` is Linux-only)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _subset(windows: Windows, keep: np.ndarray) -> Windows:
     return Windows(windows.chrom[keep], windows.start[keep], windows.target_start[keep])
 
@@ -655,7 +713,11 @@ def _replace(tmp: Path, out: Path) -> None:
     if out.exists():
         trash = out.parent / f".{out.name}.old-{os.getpid()}"
         out.rename(trash)
-        tmp.rename(out)
+        try:
+            tmp.rename(out)
+        except BaseException:
+            trash.rename(out)  # put the old store back before giving up
+            raise
         shutil.rmtree(trash)
     else:
         tmp.rename(out)

@@ -8,7 +8,11 @@ un-transformed (see :func:`untransform`).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import struct
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,7 +78,7 @@ def read_tracks(path: str | Path) -> list[Track]:
         raise InputError(f"tracks file {path}: no such file")
     lines = [
         (n, line.rstrip("\r\n"))
-        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        for n, line in enumerate(_read_text(path).splitlines(), start=1)
         if line.strip() and not line.startswith("#")
     ]
     if not lines:
@@ -87,6 +91,15 @@ def read_tracks(path: str | Path) -> list[Track]:
     tracks = [_make_track(path, n, i, row) for i, (n, row) in enumerate(rows)]
     _check_tracks(path, tracks, [n for n, _ in rows])
     return tracks
+
+
+def _read_text(path: Path) -> str:
+    """UTF-8, or Latin-1 when that fails (descriptions written by spreadsheet tools)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _parse_with_header(path: Path, header: list[str], lines) -> list[tuple[int, dict]]:
@@ -249,7 +262,8 @@ def check_bigwig(track: Track, sizes: dict[str, int], kept: list[str]) -> bool:
     import pyBigWig
 
     try:
-        bw = pyBigWig.open(track.file)
+        with _quiet_stderr():  # libBigWig prints its own lines for bad files
+            bw = pyBigWig.open(track.file)
     except Exception:  # pyBigWig raises RuntimeError for unreadable files
         bw = None
     if bw is None or not bw.isBigWig():
@@ -259,9 +273,10 @@ def check_bigwig(track: Track, sizes: dict[str, int], kept: list[str]) -> bool:
         )
     try:
         chroms = bw.chroms()
-        nonnegative = bool(bw.header().get("minVal", -1) >= 0)
     finally:
         bw.close()
+    minimum = bigwig_minimum(track.file)
+    nonnegative = minimum is not None and minimum >= 0
     for name in kept:
         if name in chroms:
             if chroms[name] != sizes[name]:
@@ -284,6 +299,45 @@ def check_bigwig(track: Track, sizes: dict[str, int], kept: list[str]) -> bool:
             "assembly, or leave the chromosome out with --chroms"
         )
     return nonnegative
+
+
+def bigwig_minimum(path: str) -> float | None:
+    """The exact minimum value of a bigWig, from its header's total summary.
+
+    (pyBigWig's ``header()`` rounds ``minVal`` towards zero, so -0.9 would read as 0.)
+    Returns None when the file has no total summary (very old writers).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+        if len(head) < 64:
+            return None
+        magic = struct.unpack("<I", head[:4])[0]
+        order = "<" if magic == 0x888FFC26 else ">"
+        # magic, version, zoomLevels, chromTreeOffset, fullDataOffset, fullIndexOffset,
+        # fieldCount, definedFieldCount, autoSqlOffset, totalSummaryOffset, ...
+        offset = struct.unpack(order + "Q", head[44:52])[0]
+        if offset == 0:
+            return None
+        handle.seek(offset)
+        summary = handle.read(40)  # validCount (u64), minVal, maxVal, sumData, sumSquares
+        if len(summary) < 40:
+            return None
+        valid, minimum = struct.unpack(order + "Qd", summary[:16])
+    return float(minimum) if valid else 0.0
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C-level writes to stderr (file descriptor 2) inside the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def pool_bins(values: np.ndarray, bin_size: int, sum_stat: str, scale: float) -> np.ndarray:

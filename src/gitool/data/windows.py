@@ -7,6 +7,7 @@ never cross a split boundary (so no two windows of different splits share sequen
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import numpy as np
 from gitool.errors import InputError
 
 SPLITS = ("train", "valid", "test")
-# Fraction splits assign blocks of this many target spans; a run of same-split blocks is
-# tiled as one contig, so only split boundaries cost sequence.
+# Fraction splits deal blocks of max(16 target spans, 4 windows) to splits; a run of
+# same-split blocks is tiled as one contig, so only split boundaries cost sequence.
 BLOCK_TARGETS = 16
+BLOCK_WINDOWS = 4
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def read_bed(path: str | Path, sizes: dict[str, int], option: str) -> dict[str, 
     if not path.is_file():
         raise InputError(f"{option} {path}: no such file")
     raw: dict[str, list[tuple[int, int]]] = {}
-    with open(path) as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         for n, line in enumerate(handle, start=1):
             if not line.strip() or line.startswith(("#", "track", "browser")):
                 continue
@@ -147,18 +149,33 @@ def overlap_bp(starts: np.ndarray, ends: np.ndarray, merged: np.ndarray) -> np.n
     return covered_until(ends) - covered_until(starts)
 
 
-def default_split_chroms(kept: list[str], sizes: dict[str, int]) -> tuple[list[str], list[str]]:
-    """``chr8`` valid / ``chr9`` test when present, else the chromosomes nearest 5% each."""
-    if "chr8" in kept and "chr9" in kept:
-        return ["chr8"], ["chr9"]
-    if len(kept) < 3:
-        raise InputError(
-            f"only {len(kept)} chromosome(s) kept, too few to split by chromosome; "
-            "pass --split-fractions 0.9,0.05,0.05 (or --valid-chroms/--test-chroms)"
-        )
-    target = 0.05 * sum(sizes[c] for c in kept)
-    ranked = sorted(kept, key=lambda c: (abs(sizes[c] - target), kept.index(c)))
-    return [ranked[1]], [ranked[0]]
+def default_split_chroms(
+    kept: list[str], sizes: dict[str, int], valid: list[str], test: list[str]
+) -> tuple[list[str], list[str]]:
+    """Fill in whichever of ``valid``/``test`` is empty.
+
+    ``chr8`` valid / ``chr9`` test (or ``8``/``9``) when present and free; otherwise the
+    free chromosome whose size is nearest 5% of the kept genome (test first), always
+    leaving at least one chromosome for training.
+    """
+    free = [c for c in kept if c not in valid and c not in test]
+    for name, chosen, preferred in (("test", test, ("chr9", "9")), ("valid", valid, ("chr8", "8"))):
+        if chosen:
+            continue
+        pick = next((c for c in preferred if c in free), None)
+        if pick is None:
+            if len(free) < 2:
+                raise InputError(
+                    f"{len(kept)} chromosome(s) kept: too few to also choose a {name} chromosome "
+                    "and keep one for training; pass --split-fractions 0.9,0.05,0.05 "
+                    "(or name --valid-chroms and --test-chroms yourself)"
+                )
+            target = 0.05 * sum(sizes[c] for c in kept)
+            order = {c: i for i, c in enumerate(free)}
+            pick = min(free, key=lambda c: (abs(sizes[c] - target), order[c]))
+        chosen.append(pick)
+        free.remove(pick)
+    return valid, test
 
 
 def parse_fractions(text: str) -> tuple[float, float, float]:
@@ -167,10 +184,15 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
         values = tuple(float(x) for x in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1) > 1e-6:
+    if (
+        len(values) != 3
+        or not all(math.isfinite(v) and v >= 0 for v in values)
+        or abs(sum(values) - 1) > 1e-6
+        or values[0] == 0
+    ):
         raise InputError(
             f"--split-fractions {text!r}: give three fractions for train,valid,test that "
-            "sum to 1, e.g. 0.9,0.05,0.05"
+            "sum to 1 (train > 0), e.g. 0.9,0.05,0.05"
         )
     return values  # type: ignore[return-value]
 
