@@ -8,6 +8,11 @@ import numpy as np
 import pyBigWig
 import pyfaidx
 import pytest
+import torch
+
+# One intra-op thread: the tests' tensors are small, and OpenMP threads spinning against
+# other processes (build workers, DataLoader workers) made the suite several times slower.
+torch.set_num_threads(1)
 
 
 def write_fasta(path: Path, seqs: dict[str, str], width: int = 60) -> Path:

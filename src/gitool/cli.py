@@ -176,6 +176,17 @@ def info_command(
     stdout_console().print(describe_store(data))
 
 
+@app.command("models")
+def models_command() -> None:
+    """List the models and presets: parameters, input and output shapes.
+
+    Use a name with `gitool train --model NAME`; presets fix a model's sizes (`*-basenji-small`: 17,712 bp → 80 bins of 128 bp; `enformer`: the full 196,608-bp model; `can-*`: seed 002's 200-bp motif models). Parameter counts are for the default heads.
+    """
+    from gitool.models.summary import models_table
+
+    stdout_console().print(models_table())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Exit codes: 0 ok, 2 bad input, 1 internal error."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,158 @@
+"""The model registry: model names, named presets, ``create_model`` and ``list_models``.
+
+A *model* name (``swin``, ``enformer``, ``cnn-maxpool``, ``cnn-attpool``, ``cnn-dilated``,
+``can``) takes its config dataclass's defaults; a *preset* is a model name plus config
+values (``swin-basenji-small``, ``enformer``, ``can-cnn4-relu``, ...). Where a model and a
+preset share a name (``enformer``), the preset wins: it *is* that model's reference size.
+Checkpoints store ``(name, dataclasses.asdict(config))`` and rebuild with
+:func:`create_model`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its config dataclass and the class built from it."""
+
+    config: type
+    build: Callable[[Any], nn.Module]
+    summary: str
+
+
+@dataclass(frozen=True)
+class Preset:
+    model: str
+    config: dict[str, Any]
+    summary: str
+
+
+def _models() -> dict[str, ModelEntry]:
+    # Imported here so that `import gitool.models.registry` stays light.
+    from gitool.models import can, cnn, enformer, swin
+
+    return {
+        "swin": ModelEntry(swin.SwinConfig, swin.GenomicInterpreter, "Genomic Interpreter: hierarchical 1D shifted-window transformer (seed 000)"),
+        "enformer": ModelEntry(enformer.EnformerConfig, enformer.Enformer, "Enformer: conv tower + relative-position transformer (seed 003)"),
+        "cnn-maxpool": ModelEntry(cnn.MaxPoolCNNConfig, cnn.MaxPoolCNN, "conv blocks + max pooling, no transformer"),
+        "cnn-attpool": ModelEntry(cnn.AttPoolCNNConfig, cnn.AttPoolCNN, "conv blocks + attention pooling"),
+        "cnn-dilated": ModelEntry(cnn.DilatedCNNConfig, cnn.DilatedCNN, "attention pooling + residual dilated conv tower (Basenji style)"),
+        "can": ModelEntry(can.CANConfig, can.CAN, "convolution-attention network for motif interactions (seed 002)"),
+    }  # fmt: skip
+
+
+BASENJI_SMALL = {"seq_length": 17712, "target_length": 80}
+
+PRESETS: dict[str, Preset] = {
+    "swin-basenji-small": Preset("swin", dict(BASENJI_SMALL), "1D-Swin, 17,712 bp → 80 × 128 bp"),
+    "enformer-basenji-small": Preset(
+        "enformer", {**BASENJI_SMALL, "heads": {"human": 5313}}, "Enformer trunk, 17,712 bp → 80 × 128 bp"
+    ),
+    "enformer": Preset(
+        "enformer",
+        {"seq_length": 196_608, "target_length": 896, "heads": {"human": 5313, "mouse": 1643}},
+        "full Enformer of seed 003: 196,608 bp → 896 × 128 bp, human + mouse heads",
+    ),
+    "cnn-maxpool-basenji-small": Preset("cnn-maxpool", dict(BASENJI_SMALL), "max-pool CNN, 17,712 bp → 80 × 128 bp"),
+    "cnn-attpool-basenji-small": Preset("cnn-attpool", dict(BASENJI_SMALL), "attention-pool CNN, 17,712 bp → 80 × 128 bp"),
+    "cnn-dilated-basenji-small": Preset("cnn-dilated", dict(BASENJI_SMALL), "attention-pool + dilated CNN, 17,712 bp → 80 × 128 bp"),
+}  # fmt: skip
+for _pool in (4, 20):
+    for _act in ("relu", "exp"):
+        for _norm in (False, True):
+            _name = f"can-cnn{_pool}-{_act}" + ("-norm" if _norm else "")
+            PRESETS[_name] = Preset(
+                "can",
+                {"pool": _pool, "activation": _act, "norm": _norm},
+                f"CAN, pool {_pool}, {_act}"
+                + (", batch/layer norm" if _norm else "")
+                + " (seed 002)",
+            )
+
+
+def list_models() -> list[str]:
+    """Every name :func:`create_model` accepts: presets, then plain model names."""
+    return sorted(PRESETS) + sorted(n for n in _models() if n not in PRESETS)
+
+
+def resolve(name: str, **overrides: Any) -> tuple[str, Any]:
+    """``(model name, config)`` for a model or preset name, with ``overrides`` applied.
+
+    Raises:
+        ValueError: unknown name (listing the valid ones) or unknown config field.
+    """
+    models = _models()
+    if name in PRESETS:
+        preset = PRESETS[name]
+        model, values = preset.model, {**preset.config, **overrides}
+    elif name in models:
+        model, values = name, dict(overrides)
+    else:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(list_models())}")
+    config_cls = models[model].config
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ValueError(
+            f"{name}: unknown config option {unknown[0]!r}; {model} takes {', '.join(sorted(fields))}"
+        )
+    return model, config_cls(**values)
+
+
+def create_model(name: str, **overrides: Any) -> nn.Module:
+    """Build a model by model or preset name; ``overrides`` set config fields.
+
+    Example:
+        >>> model = create_model("swin-basenji-small", heads={"yeast": 7})
+    """
+    model, config = resolve(name, **overrides)
+    return _models()[model].build(config)
+
+
+def build_from_config(model: str, config: dict[str, Any]) -> nn.Module:
+    """Rebuild a model saved as ``(model name, asdict(config))`` (checkpoints)."""
+    entry = _models().get(model)
+    if entry is None:
+        raise ValueError(f"unknown model {model!r}; choose from {', '.join(sorted(_models()))}")
+    return entry.build(entry.config(**config))
+
+
+def describe(name: str) -> str:
+    """One-line description of a model or preset."""
+    if name in PRESETS:
+        return PRESETS[name].summary
+    return _models()[name].summary
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    model: str
+    parameters: int
+    input: str
+    output: str
+    description: str
+
+
+def summarise(name: str) -> Summary:
+    """Parameter count and input/output shapes of a model or preset (built on the ``meta``
+    device: no memory is allocated, so even the full Enformer is instant)."""
+    import torch
+
+    model_name, config = resolve(name)
+    with torch.device("meta"):
+        model = _models()[model_name].build(config)
+    parameters = sum(p.numel() for p in model.parameters())
+    heads = getattr(config, "heads", None)
+    if heads:
+        out = ", ".join(f"{config.target_length} × {n:,} ({h})" for h, n in heads.items())
+    else:
+        out = f"{config.n_tasks} tasks (sigmoid)"
+    return Summary(name, model_name, parameters, f"{config.seq_length:,} × 4", out, describe(name))
