@@ -176,6 +176,226 @@ def info_command(
     stdout_console().print(describe_store(data))
 
 
+@app.command("train")
+def train_command(
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data",
+            help="Store folder(s) from `gitool build-dataset`. Repeat for several datasets with their own heads (batches alternate).",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model or preset name (see `gitool models`). Default: swin-basenji-small. Input length, bins and track counts follow the data."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file with any of these options (snake_case keys) plus model_config; flags given here override it."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Run folder: config.yaml, metrics.jsonl, checkpoints/{last,best}.pt. Default: runs/run.",
+        ),
+    ] = None,
+    heads: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated head name per --data (default: each store folder's name)."
+        ),
+    ] = None,
+    gpus: Annotated[
+        int | None,
+        typer.Option(
+            help="GPUs on this node (default: all visible; 0 = CPU). 2 or more re-launch gitool through torchrun with DDP/NCCL."
+        ),
+    ] = None,
+    procs: Annotated[
+        int | None, typer.Option(help="CPU processes (gloo DDP) when --gpus 0. Default 1.")
+    ] = None,
+    nodes: Annotated[
+        int | None, typer.Option(help="Machines in the job (with --rdzv-endpoint). Default 1.")
+    ] = None,
+    node_rank: Annotated[
+        int | None, typer.Option(help="This machine's rank among --nodes.")
+    ] = None,
+    rdzv_endpoint: Annotated[
+        str | None, typer.Option(help="HOST:PORT every node can reach, for --nodes > 1.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Windows per batch per process (seed 000: 8 per GPU).")
+    ] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="Batches per optimizer step.")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="Adam learning rate (seed 000: 3e-4), cosine-annealed to 0."),
+    ] = None,
+    warmup_steps: Annotated[
+        int | None, typer.Option(help="Linear warm-up steps before the cosine schedule.")
+    ] = None,
+    grad_clip: Annotated[
+        float | None, typer.Option(help="Clip the gradient norm to this (default: no clipping).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Passes over the (first) training set. Default 10.")
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(help="Stop after this many optimizer steps (sets the schedule's length)."),
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(help="Stop after this many evaluations without a better valid mean Pearson."),
+    ] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Evaluate every N steps (default: every epoch).")
+    ] = None,
+    valid_windows: Annotated[
+        int | None, typer.Option(help="Use at most this many validation windows per evaluation.")
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            help="Write checkpoints/last.pt every N steps (and at each epoch's end). Default 500."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for weights, data order and augmentation.")
+    ] = None,
+    shift: Annotated[
+        int | None, typer.Option(help="Random shift augmentation, ± bp (default 3; 0 = off).")
+    ] = None,
+    rc: Annotated[
+        bool | None,
+        typer.Option(
+            "--rc/--no-rc",
+            help="Reverse-complement augmentation (default on; stranded tracks swap).",
+        ),
+    ] = None,
+    num_workers: Annotated[
+        int | None,
+        typer.Option(help="DataLoader worker processes per training process. Default 2."),
+    ] = None,
+    bf16: Annotated[
+        bool | None, typer.Option("--bf16/--no-bf16", help="bf16 autocast on GPU (default on).")
+    ] = None,
+    compile: Annotated[
+        bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model.")
+    ] = None,
+    resume: Annotated[
+        bool | None,
+        typer.Option("--resume", help="Continue the run in --out from checkpoints/last.pt."),
+    ] = None,
+) -> None:
+    """Train a model on one or more stores: one process, or many through torchrun.
+
+    Defaults follow seed 000: Adam, lr 3e-4, cosine annealing, batch 8 per GPU, Poisson loss; shift and reverse-complement augmentation on. Each option may also come from --config (flags win); the resolved options are saved as RUN/config.yaml.
+    """
+    from gitool.train.run import run_training
+
+    flags = dict(
+        data=[str(p) for p in data] if data else None, model=model, out=str(out) if out else None,
+        heads=heads.split(",") if heads else None, gpus=gpus, procs=procs, nodes=nodes,
+        node_rank=node_rank, rdzv_endpoint=rdzv_endpoint, batch_size=batch_size,
+        grad_accum=grad_accum, lr=lr, warmup_steps=warmup_steps, grad_clip=grad_clip,
+        epochs=epochs, max_steps=max_steps, patience=patience, eval_every=eval_every,
+        valid_windows=valid_windows, checkpoint_every=checkpoint_every, seed=seed, shift=shift,
+        rc=rc, num_workers=num_workers, bf16=bf16, compile=compile, resume=resume,
+    )  # fmt: skip
+    summary = run_training(str(config) if config else None, flags)
+    if summary is not None:
+        best = "—" if summary.best is None else f"{summary.best:.4f}"
+        info(
+            f"[green]done[/] {summary.out}: {summary.step} steps, best valid mean Pearson {best} (stopped: {summary.stopped})"
+        )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    run: Annotated[
+        Path,
+        typer.Argument(
+            help="Run folder made by `gitool train` (uses its checkpoints/best.pt; see --which) or a checkpoint .pt file."
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Store folder made by `gitool build-dataset`, with the model's window geometry (seq length, bins, bin size) and track count.",
+        ),
+    ],
+    split: Annotated[str, typer.Option(help="Split to evaluate: train, valid or test.")] = "test",
+    head: Annotated[
+        str | None,
+        typer.Option(
+            help="Model head to evaluate. Default: the head trained on a store with these tracks, else the model's only head."
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 8,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="cpu, cuda or cuda:N. Default: cuda when available (bf16 autocast), else cpu."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Per-track TSV to write when it ends in .tsv, else a folder for SPLIT.tsv. Default: RUN/eval/SPLIT.tsv; SPLIT.summary.tsv and the plots go next to it.",
+        ),
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another run (or checkpoint) evaluated on the same data and split: adds its row to the table, writes its per-track .compare.tsv and the paired per-track Pearson scatter .compare.png (seed 000 Fig. 2)."
+        ),
+    ] = None,
+    plot_window: Annotated[
+        int | None,
+        typer.Option(
+            help="Also draw predicted vs observed coverage of this window (0-based row of the split's windows.bed) as .window<N>.png (seed 000 Fig. 3)."
+        ),
+    ] = None,
+    plot_tracks: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated track identifiers or indices drawn by --plot-window. Default: the first 8 tracks."
+        ),
+    ] = None,
+    which: Annotated[
+        str,
+        typer.Option(
+            help="Checkpoint of a run folder: best (best mean valid Pearson; falls back to last) or last."
+        ),
+    ] = "best",
+) -> None:
+    """Per-track Pearson, R² and Poisson loss of a trained run on a store split, grouped like seed 000 Table 1.
+
+    Each track's Pearson is over every bin of every window of the split (not per window, not across tracks). The table's columns are mean Pearsons: DNASE/ATAC, CHIP, CAGE, other (RNA and every other group) and OVERALL (all tracks); — marks a group without tracks. Files are written atomically.
+    """
+    from gitool.train.evaluate import evaluate
+
+    result = evaluate(
+        run, data, split=split, head=head, batch_size=batch_size, device=device, out=out,
+        compare=compare, plot_window=plot_window, which=which,
+        plot_tracks=plot_tracks.split(",") if plot_tracks else None,
+    )  # fmt: skip
+    stdout_console().print(result.table())
+    for path in result.paths.values():
+        info(f"[green]wrote[/] {path}")
+
+
 @app.command("models")
 def models_command() -> None:
     """List the models and presets: parameters, input and output shapes.

@@ -63,7 +63,8 @@ def warn(message: str) -> None:
 
 @contextmanager
 def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar; yields ``advance(n)``. Hidden when stderr is not a TTY or quiet."""
+    """A progress bar; yields ``advance(n=1, description=None)`` (a new description shows
+    e.g. the running loss). Hidden when stderr is not a TTY, with ``--quiet`` and off rank 0."""
     disabled = state.quiet or not console.is_terminal or not is_rank_zero()
     bar = Progress(
         SpinnerColumn(),
@@ -78,7 +79,11 @@ def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     )
     with bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def advance(n: int = 1, description: str | None = None) -> None:
+            bar.update(task, advance=n, description=description)
+
+        yield advance
 
 
 def run_reporting_errors(fn: Callable[[], T]) -> T:

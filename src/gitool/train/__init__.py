@@ -1,0 +1,1 @@
+"""Training (``gitool train``), checkpoints, losses and metrics. Imports torch."""

@@ -1,0 +1,99 @@
+"""Checkpoints: state dicts + config, never pickled modules; written atomically.
+
+A checkpoint is a dict::
+
+    format, version        "gitool-checkpoint", 1
+    model_name, preset     registry model name (e.g. "swin") and the name the user gave
+    model_config           dataclasses.asdict(model.config)
+    model                  model state dict (unwrapped from DDP / torch.compile)
+    optimizer, scheduler, scaler   their state dicts (scaler None without fp16)
+    step, epoch, batch     optimizer steps done; epoch; batches done in that epoch
+    rng                    {"torch": ByteTensor, "cuda": [ByteTensor, ...]}
+    train_config           the resolved training options (dict)
+    data                   [{"path", "head", "manifest"}] per training dataset
+    best, bad_evals        best valid mean Pearson so far; evaluations without improvement
+
+Loaded with ``torch.load(weights_only=True)``: only tensors and plain containers.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gitool.errors import InputError
+
+FORMAT, VERSION = "gitool-checkpoint", 1
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` via a temporary sibling and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def checkpoint_path(run_or_checkpoint: str | Path, which: str = "best") -> Path:
+    """A ``.pt`` file as given, or ``RUN/checkpoints/{best,last}.pt`` (best falls back to last)."""
+    path = Path(run_or_checkpoint)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise InputError(f"{path}: no such run folder or checkpoint")
+    folder = path / "checkpoints"
+    for name in [which] if which == "last" else [which, "last"]:
+        if (folder / f"{name}.pt").is_file():
+            return folder / f"{name}.pt"
+    raise InputError(
+        f"{path} has no checkpoints/{which}.pt; is it a run folder made by `gitool train`?"
+    )
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint, with one clear error for anything unreadable or foreign."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (
+        OSError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+        ValueError,
+    ) as err:
+        raise InputError(
+            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}); "
+            "use another one (e.g. checkpoints/best.pt) or retrain"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise InputError(f"{path} is not a gitool checkpoint")
+    if state.get("version") != VERSION:
+        raise InputError(f"{path}: checkpoint version {state.get('version')} is not {VERSION}")
+    return state
+
+
+def load_model(
+    run_or_checkpoint: str | Path, which: str = "best", device: str | torch.device = "cpu"
+):
+    """Rebuild the model of a run (or checkpoint file) in eval mode.
+
+    Returns:
+        ``(model, checkpoint)``; the checkpoint dict carries the data manifests and heads.
+    """
+    from gitool.models.registry import build_from_config
+
+    state = load_checkpoint(checkpoint_path(run_or_checkpoint, which), map_location=device)
+    model = build_from_config(state["model_name"], state["model_config"])
+    model.load_state_dict(state["model"], strict=True)
+    return model.to(device).eval(), state

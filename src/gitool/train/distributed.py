@@ -1,0 +1,108 @@
+"""One process or many: torchrun re-launch, process-group set-up, rank-0 helpers.
+
+``gitool train --gpus N`` (N ≥ 2), ``--procs N`` or ``--nodes M`` re-launches gitool through
+``torch.distributed.run`` (torchrun); each child finds ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``
+in its environment and joins the process group: NCCL on GPUs, gloo on CPUs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from gitool.config import TrainConfig
+from gitool.errors import InputError
+
+
+@dataclass(frozen=True)
+class Context:
+    rank: int
+    world: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def inside_torchrun() -> bool:
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def processes_per_node(cfg: TrainConfig) -> tuple[int, bool]:
+    """``(processes on this node, on GPU?)`` from ``--gpus``/``--procs``; checks the GPUs."""
+    available = torch.cuda.device_count()
+    gpus = available if cfg.gpus is None else cfg.gpus
+    if gpus < 0:
+        raise InputError(f"--gpus must be ≥ 0, got {gpus}")
+    if gpus > available:
+        raise InputError(
+            f"--gpus {gpus}: this machine has {available} visible GPU(s); "
+            "use --gpus 0 (CPU) or --procs N for several CPU processes"
+        )
+    if cfg.procs < 1:
+        raise InputError(f"--procs must be ≥ 1, got {cfg.procs}")
+    if gpus and cfg.procs > 1:
+        raise InputError(
+            "--procs is for CPU training; with GPUs use --gpus N (one process per GPU)"
+        )
+    return (gpus, True) if gpus else (cfg.procs, False)
+
+
+def needs_launch(cfg: TrainConfig) -> bool:
+    n, _ = processes_per_node(cfg)
+    return not inside_torchrun() and (n > 1 or cfg.nodes > 1)
+
+
+def relaunch(cfg: TrainConfig, config_file: str) -> int:
+    """Run ``python -m torch.distributed.run ... -m gitool train --config FILE``; its exit code."""
+    n, _ = processes_per_node(cfg)
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={n}"]
+    if cfg.nodes > 1:
+        if not cfg.rdzv_endpoint:
+            raise InputError("--nodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every node)")
+        cmd += [f"--nnodes={cfg.nodes}", f"--node-rank={cfg.node_rank}",
+                "--rdzv-backend=c10d", f"--rdzv-endpoint={cfg.rdzv_endpoint}"]  # fmt: skip
+    else:
+        cmd += ["--standalone"]
+    cmd += ["-m", "gitool", "train", "--config", config_file]
+    return subprocess.call(cmd)
+
+
+def setup(cfg: TrainConfig) -> Context:
+    """Join the process group when launched by torchrun; pick this process's device."""
+    _, on_gpu = processes_per_node(cfg)
+    if inside_torchrun() and int(os.environ["WORLD_SIZE"]) > 1:
+        local_rank = int(os.environ["LOCAL_RANK"])
+        if on_gpu:
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend="nccl" if on_gpu else "gloo")
+        device = torch.device("cuda", local_rank) if on_gpu else torch.device("cpu")
+        return Context(dist.get_rank(), dist.get_world_size(), local_rank, device)
+    device = torch.device("cuda", 0) if on_gpu else torch.device("cpu")
+    return Context(0, 1, 0, device)
+
+
+def cleanup() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def broadcast_flag(flag: bool, device: torch.device) -> bool:
+    """Rank 0's decision (e.g. early stop) for every rank."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.broadcast(t, 0)
+    return bool(t.item())

@@ -1,0 +1,604 @@
+"""``gitool evaluate``: per-track metrics of a trained run on a store split.
+
+The metric is the paper's (seed 000 §4.1, Table 1, Fig. 2): for each track, the Pearson
+correlation between predicted and observed values over **every bin of every window** of
+the split — the ``N × target_length`` values of a track pooled into one vector. It is not
+a per-window correlation averaged afterwards, and not a correlation across tracks (the
+axis mistake of enformer-pytorch #36, SPEC §9). R² (``1 − SSE/SST``) and the mean Poisson
+loss are computed the same way (:class:`gitool.train.metrics.TrackMetrics`).
+
+Outputs (default ``RUN/eval/``; every file written through a temporary sibling + rename):
+
+    <split>.tsv              per track: index, identifier, group, description, pearson, r2, poisson
+    <split>.summary.tsv      seed 000 Table 1 layout: one row per model, mean Pearson per
+                             group column (DNASE/ATAC, CHIP, CAGE, other) and OVERALL
+    <split>.compare.tsv      with ``compare``: the other run's per-track table
+    <split>.compare.png      with ``compare``: paired per-track Pearson scatter (Fig. 2)
+    <split>.window<N>.png    with ``plot_window``: predicted vs observed tracks (Fig. 3)
+
+A checkpoint other than ``best.pt`` adds its name: ``test.last.tsv``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from gitool.console import progress, warn
+from gitool.data.genome import one_hot
+from gitool.data.store import Store
+from gitool.data.windows import SPLITS
+from gitool.errors import InputError
+from gitool.train.checkpoint import checkpoint_path, load_model
+from gitool.train.metrics import TrackMetrics
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.table import Table
+
+GROUP_COLUMNS = ("DNASE/ATAC", "CHIP", "CAGE", "other")
+"""Summary columns (seed 000 Table 1). ``other``: every group but DNASE, ATAC, CHIP, CAGE
+(RNA and tracks whose description has no known ``GROUP:`` prefix)."""
+OVERALL = "OVERALL"
+TRACK_COLUMNS = ("index", "identifier", "group", "description", "pearson", "r2", "poisson")
+MAX_PLOT_TRACKS = 8
+"""Tracks drawn by ``plot_window`` when ``plot_tracks`` is not given (the first ones)."""
+WHICH = ("best", "last")
+
+
+def group_column(group: str) -> str:
+    """The summary column of an assay group: DNASE and ATAC merge; RNA etc. → ``other``."""
+    group = str(group).upper()
+    if group in ("DNASE", "ATAC"):
+        return "DNASE/ATAC"
+    return group if group in ("CHIP", "CAGE") else "other"
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`evaluate` computed and wrote.
+
+    Attributes:
+        tracks: per-track metrics of the run, columns :data:`TRACK_COLUMNS`, one row per
+            store track in store order.
+        summary: seed 000 Table 1 layout (see :func:`summarise`): one row for the run, a
+            second for the ``compare`` run.
+        paths: files written, by kind: ``tracks``, ``summary``, and ``compare_tracks``,
+            ``compare_plot``, ``window_plot`` when asked for.
+        name, split, head: the run's label, the split and the model head evaluated.
+        n_windows, target_length: the split's windows and bins per window (each track's
+            Pearson is over ``n_windows × target_length`` values).
+        compare: the compared run's per-track table (same columns), or ``None``.
+        compare_name: its label.
+    """
+
+    tracks: pd.DataFrame
+    summary: pd.DataFrame
+    paths: dict[str, Path]
+    name: str
+    split: str
+    head: str
+    n_windows: int
+    target_length: int
+    compare: pd.DataFrame | None = None
+    compare_name: str | None = None
+    other_groups: list[str] = field(default_factory=list)
+
+    def table(self) -> Table:
+        """The grouped summary as a rich table (what ``gitool evaluate`` prints)."""
+        return summary_table(self.summary, caption=self.caption())
+
+    def caption(self) -> str:
+        """One line saying what the numbers are."""
+        text = (
+            f"mean per-track Pearson on the {self.split} split: each track over all "
+            f"{self.n_windows:,} windows × {self.target_length} bins"
+        )
+        if self.other_groups:
+            text += f"; other = {', '.join(self.other_groups)}"
+        return text
+
+
+@dataclass
+class _Subject:
+    """One model to evaluate: its label, model (on CPU until it runs) and chosen head."""
+
+    run: Path
+    name: str
+    model: torch.nn.Module
+    head: str
+    checkpoint: Path
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def open_store(data: str | Path, split: str) -> Store:
+    """Open ``data`` and check ``split`` exists and has windows.
+
+    Raises:
+        InputError: missing folder, not a store, unknown or empty split, missing arrays.
+    """
+    path = Path(data)
+    if not path.exists():
+        raise InputError(
+            f"data folder {path}: no such folder; give --data a store made by "
+            "`gitool build-dataset`"
+        )
+    if not path.is_dir():
+        raise InputError(
+            f"--data {path} is a file, not a store folder; give a store made by "
+            "`gitool build-dataset`"
+        )
+    store = Store(path)
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r}; choose --split from {', '.join(SPLITS)}")
+    for name in ("sequences.npy", "targets.npy", "windows.bed"):
+        if not (path / split / name).is_file():
+            raise InputError(
+                f"store {path} is incomplete: {split}/{name} is missing; rebuild it with "
+                "`gitool build-dataset --force`"
+            )
+    if store.count(split) == 0:
+        raise InputError(f"the {split} split of {path} has no windows; choose another --split")
+    return store
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: no CUDA GPU is available; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(
+            f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible"
+        )
+    return dev
+
+
+def run_label(run: str | Path) -> str:
+    """A short name for a run folder or checkpoint file (used in tables and plots)."""
+    path = Path(run)
+    if path.suffix == ".pt" or path.is_file():
+        if path.parent.name == "checkpoints":
+            base = path.parent.parent.resolve().name
+            return base if path.stem == "best" else f"{base}:{path.stem}"
+        return path.stem
+    return path.resolve().name or str(path)
+
+
+def _load(run: str | Path, which: str, option: str) -> tuple[torch.nn.Module, dict, Path]:
+    """The model (CPU, eval mode), its checkpoint dict and the checkpoint file."""
+    ckpt = checkpoint_path(run, which)
+    try:
+        model, state = load_model(ckpt, which=which, device="cpu")
+    except OSError as err:
+        # torch raises OSError (EINVAL) for some truncations, which load_checkpoint lets by.
+        raise InputError(
+            f"checkpoint {ckpt} is corrupt, truncated or unreadable ({type(err).__name__}: "
+            f"{err.strerror or err}); use another one (e.g. checkpoints/last.pt) or retrain"
+        ) from None
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise InputError(
+            f"{option} {ckpt}: checkpoint does not hold a model gitool can rebuild "
+            f"({type(err).__name__}: {err}); use another checkpoint or retrain"
+        ) from None
+    return model, state, ckpt
+
+
+def _identifiers(tracks: Sequence[dict]) -> list[str]:
+    return [str(t["identifier"]) for t in tracks]
+
+
+def choose_head(
+    heads: dict[str, int],
+    trained_on: Sequence[dict],
+    store: Store,
+    head: str | None,
+    label: str,
+) -> str:
+    """The model head to evaluate on ``store``.
+
+    ``head`` if given; else the head of the training dataset whose track identifiers equal
+    the store's; else the model's only head.
+
+    Args:
+        heads: the model's heads, name → track count.
+        trained_on: the checkpoint's ``data`` entries (``{"path", "head", "manifest"}``).
+
+    Raises:
+        InputError: unknown head (listing the model's), or several heads and no way to choose.
+    """
+    listing = ", ".join(f"{h} ({n} tracks)" for h, n in heads.items())
+    if head is not None:
+        if head not in heads:
+            raise InputError(f"unknown head {head!r} for {label}; this model has {listing}")
+        return head
+    wanted = _identifiers(store.tracks)
+    matches = []
+    for entry in trained_on or []:
+        manifest = entry.get("manifest") or {}
+        name = entry.get("head")
+        if name in heads and _identifiers(manifest.get("tracks", [])) == wanted:
+            matches.append(name)
+    matches = list(dict.fromkeys(matches))
+    if len(matches) == 1:
+        return matches[0]
+    if len(heads) == 1 and not matches:
+        return next(iter(heads))
+    raise InputError(
+        f"{label} has several heads ({listing}) and the tracks of {store.path} do not pick "
+        "one; choose it with --head"
+    )
+
+
+def check_compatible(model: torch.nn.Module, head: str, store: Store, label: str) -> None:
+    """The model's input length, output bins, bin size and head width must fit the store.
+
+    Raises:
+        InputError: naming the mismatching quantity, both values and what to do.
+    """
+    config = model.config
+    heads = getattr(config, "heads", None)
+    if not heads or not hasattr(config, "target_length"):
+        raise InputError(
+            f"{label} is a {type(model).__name__}, not a coverage-track model; "
+            "evaluate takes swin, enformer and cnn-* runs"
+        )
+    m = store.manifest
+    for key, what, flag in (
+        ("seq_length", "-bp input windows", "--seq-length"),
+        ("target_length", " output bins per window", "--target-length"),
+        ("bin_size", "-bp bins", "--bin-size"),
+    ):
+        ours, theirs = getattr(config, key, None), m[key]
+        if ours is not None and int(ours) != int(theirs):
+            raise InputError(
+                f"{label} was built for {ours:,}{what} ({key}) but {store.path} has "
+                f"{theirs:,}; evaluate on a store built with {flag} {ours}"
+            )
+    n_model, n_store = int(heads[head]), int(m["n_tracks"])
+    if n_model != n_store:
+        raise InputError(
+            f"head {head!r} of {label} predicts {n_model} tracks but {store.path} has "
+            f"{n_store} tracks; evaluate on the store it was trained on (or pick --head)"
+        )
+
+
+def _prepare(
+    run: str | Path, which: str, store: Store, head: str | None, option: str, explicit: bool
+) -> _Subject:
+    model, state, ckpt = _load(run, which, option)
+    label = run_label(ckpt)
+    heads = dict(getattr(model.config, "heads", None) or {})
+    if not heads:
+        check_compatible(model, "", store, label)  # raises: not a track model
+    if head is not None and not explicit and head not in heads:
+        head = None  # --head names this run's head; the compared run chooses its own
+    chosen = choose_head(heads, state.get("data") or [], store, head, label)
+    check_compatible(model, chosen, store, label)
+    trained = {
+        e.get("head"): _identifiers((e.get("manifest") or {}).get("tracks", []))
+        for e in state.get("data") or []
+    }
+    if trained.get(chosen) and trained[chosen] != _identifiers(store.tracks):
+        warn(
+            f"{label}: head {chosen!r} was trained on other tracks than those of "
+            f"{store.path} (same count, different identifiers or order)"
+        )
+    return _Subject(Path(run), label, model, chosen, ckpt)
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def split_metrics(
+    model: torch.nn.Module,
+    store: Store,
+    split: str,
+    head: str,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    description: str = "evaluating",
+) -> dict[str, np.ndarray]:
+    """Per-track metrics of ``model`` over all windows and bins of ``split``.
+
+    Reads the split in order, ``batch_size`` windows at a time (one-hot ``(B, L, 4)``),
+    predicts ``(B, T, n_tracks)`` in eval mode under ``torch.no_grad`` (bf16 autocast on
+    CUDA) and accumulates :class:`TrackMetrics`.
+
+    Returns:
+        ``pearson``, ``r2``, ``poisson``, ``n`` — float64 arrays ``(n_tracks,)``.
+    """
+    device = torch.device(device)
+    sequences, targets = store.sequences(split), store.targets(split)
+    n = len(sequences)
+    metrics = TrackMetrics(targets.shape[-1], device=device)
+    model = model.to(device).eval()
+    with torch.no_grad(), progress(description, n) as advance:
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            x = torch.from_numpy(one_hot(np.asarray(sequences[start:stop]))).to(device)
+            y = torch.from_numpy(np.asarray(targets[start:stop], dtype=np.float32)).to(device)
+            with _autocast(device):
+                pred = model(x, head)
+            metrics.update(pred.float(), y)
+            advance(stop - start)
+    return metrics.compute()
+
+
+def predict_windows(
+    model: torch.nn.Module,
+    store: Store,
+    split: str,
+    head: str,
+    indices: Sequence[int],
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Predictions for some windows of a split: float32 ``(len(indices), T, n_tracks)``."""
+    device = torch.device(device)
+    codes = np.asarray(store.sequences(split)[np.asarray(indices, dtype=np.int64)])
+    model = model.to(device).eval()
+    with torch.no_grad(), _autocast(device):
+        pred = model(torch.from_numpy(one_hot(codes)).to(device), head)
+    return pred.float().cpu().numpy()
+
+
+def track_table(store: Store, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per-track DataFrame (:data:`TRACK_COLUMNS`) from :func:`split_metrics`' output."""
+    import pandas as pd
+
+    rows = pd.DataFrame(
+        {
+            "index": [int(t["index"]) for t in store.tracks],
+            "identifier": [str(t["identifier"]) for t in store.tracks],
+            "group": [str(t.get("group", "other")) for t in store.tracks],
+            "description": [str(t.get("description", "")) for t in store.tracks],
+        }
+    )
+    for key in ("pearson", "r2", "poisson"):
+        rows[key] = np.asarray(metrics[key], dtype=np.float64)
+    return rows
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summarise(tracks: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Seed 000 Table 1 for one model: a one-row DataFrame indexed by ``model``.
+
+    Columns: ``DNASE/ATAC``, ``CHIP``, ``CAGE``, ``other`` (every other group: RNA, other),
+    ``OVERALL`` — the mean of the per-track Pearsons in that column (NaN when it has no
+    tracks; tracks whose Pearson is undefined, e.g. constant in the split, are left out) —
+    and ``n_<column>``, the number of tracks averaged.
+    """
+    import pandas as pd
+
+    columns = tracks["group"].map(group_column)
+    pearson = tracks["pearson"].to_numpy(dtype=np.float64)
+    row: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    for col in (*GROUP_COLUMNS, OVERALL):
+        values = pearson if col == OVERALL else pearson[(columns == col).to_numpy()]
+        values = values[np.isfinite(values)]
+        row[col] = float(values.mean()) if len(values) else float("nan")
+        counts[f"n_{col}"] = len(values)
+    frame = pd.DataFrame([{**row, **counts}], index=pd.Index([name], name="model"))
+    return frame
+
+
+def summary_table(summary: pd.DataFrame, caption: str | None = None) -> Table:
+    """Render :func:`summarise` rows as a rich table; empty groups show ``—``."""
+    from rich.table import Table
+
+    table = Table(caption=caption, caption_justify="left")
+    table.add_column("model")
+    first = summary.iloc[0]
+    for col in (*GROUP_COLUMNS, OVERALL):
+        count = int(first.get(f"n_{col}", 0))
+        table.add_column(f"{col}\n({count} track{'s' if count != 1 else ''})", justify="right")
+    for name, row in summary.iterrows():
+        cells = [f"{row[c]:.4f}" if np.isfinite(row[c]) else "—" for c in (*GROUP_COLUMNS, OVERALL)]
+        table.add_row(str(name), *cells)
+    return table
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _write_tsv(frame: pd.DataFrame, path: Path, index: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        frame.to_csv(tmp, sep="\t", index=index, float_format="%.6g")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _tsv_path(subject: _Subject, split: str, out: str | Path | None) -> Path:
+    """Where the per-track TSV goes; the other outputs sit next to it."""
+    tag = "" if subject.checkpoint.stem == "best" else f".{subject.checkpoint.stem}"
+    if out is not None:
+        path = Path(out)
+        return path if path.suffix == ".tsv" else path / f"{split}{tag}.tsv"
+    ckpt = subject.checkpoint
+    if subject.run.is_dir():
+        base = subject.run
+    elif ckpt.parent.name == "checkpoints":
+        base = ckpt.parent.parent
+    else:
+        base = ckpt.parent
+    return base / "eval" / f"{split}{tag}.tsv"
+
+
+def _sibling(tsv: Path, suffix: str) -> Path:
+    stem = tsv.name[: -len(".tsv")] if tsv.name.endswith(".tsv") else tsv.name
+    return tsv.with_name(stem + suffix)
+
+
+def _plot_tracks(store: Store, plot_tracks: Sequence[str | int] | None) -> list[int]:
+    """Track columns to draw: identifiers or indices; default the first few."""
+    n = len(store.tracks)
+    if not plot_tracks:
+        return list(range(min(n, MAX_PLOT_TRACKS)))
+    by_id = {str(t["identifier"]): i for i, t in enumerate(store.tracks)}
+    chosen = []
+    for item in plot_tracks:
+        text = str(item).strip()
+        if text in by_id:
+            chosen.append(by_id[text])
+        elif text.lstrip("-").isdigit() and 0 <= int(text) < n:
+            chosen.append(int(text))
+        else:
+            shown = ", ".join(list(by_id)[:6]) + (" ..." if n > 6 else "")
+            raise InputError(
+                f"--plot-tracks: {text!r} is neither a track identifier of {store.path} "
+                f"({shown}) nor an index 0–{n - 1}"
+            )
+    return list(dict.fromkeys(chosen))
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def evaluate(
+    run: str | Path,
+    data: str | Path,
+    split: str = "test",
+    head: str | None = None,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+    out: str | Path | None = None,
+    compare: str | Path | None = None,
+    plot_window: int | None = None,
+    which: str = "best",
+    plot_tracks: Sequence[str | int] | None = None,
+) -> EvaluationResult:
+    """Evaluate a run on a store split (``gitool evaluate``).
+
+    Args:
+        run: run folder (``RUN/checkpoints/{best,last}.pt``) or a checkpoint file.
+        data: store folder made by ``gitool build-dataset``.
+        split: ``train``, ``valid`` or ``test``.
+        head: model head; default: the head trained on a dataset with this store's track
+            identifiers, else the model's only head.
+        batch_size: windows per forward pass.
+        device: ``cpu``, ``cuda``, ``cuda:N``; default CUDA when available (bf16 autocast).
+        out: per-track TSV path when it ends in ``.tsv``, else a folder (created) for
+            ``<split>.tsv``; default ``RUN/eval/<split>.tsv``. The summary and plots go
+            next to it.
+        compare: another run evaluated on the same data and split; adds its row to the
+            summary, writes its per-track TSV and the paired scatter PNG (seed 000 Fig. 2).
+        plot_window: draw predicted vs observed for this window (0-based row of the split's
+            ``windows.bed``) as a PNG (seed 000 Fig. 3), for ``plot_tracks`` (identifiers or
+            indices; default the first :data:`MAX_PLOT_TRACKS`).
+        which: ``best`` (falls back to ``last``) or ``last`` checkpoint of a run folder.
+
+    Every input is checked before any inference: store, split, both models' geometry and
+    heads against the store.
+
+    Raises:
+        InputError: bad data folder, split, checkpoint, head, device or option.
+    """
+    if which not in WHICH:
+        raise InputError(f"--which {which!r}: choose best or last")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+    store = open_store(data, split)
+    n_windows = store.count(split)
+    if plot_window is not None and not 0 <= plot_window < n_windows:
+        raise InputError(
+            f"--plot-window {plot_window} is out of range: the {split} split has "
+            f"{n_windows} windows (0–{n_windows - 1})"
+        )
+    columns = _plot_tracks(store, plot_tracks) if plot_window is not None else []
+    dev = _device(device)
+    subjects = [_prepare(run, which, store, head, "RUN", explicit=True)]
+    if compare is not None:
+        subjects.append(_prepare(compare, which, store, head, "--compare", explicit=False))
+        if subjects[1].name == subjects[0].name:
+            subjects[1].name = f"{subjects[1].name} ({compare})"
+    tsv = _tsv_path(subjects[0], split, out)
+    if tsv.is_dir():
+        raise InputError(f"--out {tsv} is a folder; give another .tsv path")
+    blocker = next((p for p in tsv.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise InputError(f"--out {tsv}: {blocker} is a file, not a folder; choose another --out")
+
+    tables = []
+    for subject in subjects:
+        metrics = split_metrics(
+            subject.model, store, split, subject.head, batch_size, dev,
+            description=f"evaluating {subject.name} on {split}",
+        )  # fmt: skip
+        tables.append(track_table(store, metrics))
+    window_predictions = {}
+    if plot_window is not None:
+        for subject in subjects:
+            pred = predict_windows(subject.model, store, split, subject.head, [plot_window], dev)
+            window_predictions[subject.name] = pred[0][:, columns]
+    for subject in subjects:
+        subject.model.to("cpu")
+
+    import pandas as pd
+
+    summary = pd.concat([summarise(t, s.name) for t, s in zip(tables, subjects, strict=True)])
+    paths = {"tracks": _write_tsv(tables[0], tsv)}
+    paths["summary"] = _write_tsv(summary, _sibling(tsv, ".summary.tsv"), index=True)
+    if compare is not None:
+        from gitool.train.plots import pearson_scatter
+
+        paths["compare_tracks"] = _write_tsv(tables[1], _sibling(tsv, ".compare.tsv"))
+        paths["compare_plot"] = pearson_scatter(
+            tables[0], tables[1], subjects[0].name, subjects[1].name,
+            _sibling(tsv, ".compare.png"), split=split,
+        )  # fmt: skip
+    if plot_window is not None:
+        from gitool.train.plots import window_tracks
+
+        window = store.windows(split).iloc[plot_window]
+        observed = np.asarray(store.targets(split)[plot_window], dtype=np.float32)[:, columns]
+        paths["window_plot"] = window_tracks(
+            chrom=str(window["chrom"]),
+            target_start=int(window["target_start"]),
+            bin_size=int(store.manifest["bin_size"]),
+            observed=observed,
+            predicted=window_predictions,
+            labels=[str(store.tracks[c]["identifier"]) for c in columns],
+            descriptions=[str(store.tracks[c].get("description", "")) for c in columns],
+            path=_sibling(tsv, f".window{plot_window}.png"),
+            title=f"{split} window {plot_window}",
+        )
+    others = sorted({g for g in tables[0]["group"] if group_column(g) == "other"})
+    return EvaluationResult(
+        tracks=tables[0],
+        summary=summary,
+        paths=paths,
+        name=subjects[0].name,
+        split=split,
+        head=subjects[0].head,
+        n_windows=n_windows,
+        target_length=int(store.manifest["target_length"]),
+        compare=tables[1] if compare is not None else None,
+        compare_name=subjects[1].name if compare is not None else None,
+        other_groups=others,
+    )

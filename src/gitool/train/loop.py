@@ -1,0 +1,475 @@
+"""The training loop of ``gitool train`` (one process, or one of many under torchrun).
+
+Per optimizer step: ``grad_accum`` batches (each from one dataset; datasets alternate, the
+first dataset's pass defines the epoch and the others cycle), Poisson NLL, gradient
+clipping, Adam, warm-up + cosine schedule. Rank 0 alone logs (``metrics.jsonl``, a
+progress bar) and writes checkpoints. With the same global batch and seed, N processes
+reach the same weights as one (the sampler deals the same permutation out by rank, and the
+augmentation is a function of (seed, epoch, index)); a resumed run reaches the same weights
+as an uninterrupted one (RNG, optimizer, scheduler and sampler position are restored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader, DistributedSampler
+
+from gitool.config import TrainConfig
+from gitool.console import info, progress
+from gitool.data.dataset import WindowDataset
+from gitool.data.store import Store
+from gitool.errors import InputError
+from gitool.models.registry import create_model, resolve
+from gitool.train import distributed
+from gitool.train.checkpoint import load_checkpoint, save_checkpoint
+from gitool.train.losses import poisson_nll
+from gitool.train.metrics import TrackMetrics
+
+
+@dataclass
+class TrainSummary:
+    out: Path
+    step: int
+    epoch: int
+    best: float | None
+    stopped: str
+
+
+class ResumableSampler(DistributedSampler):
+    """A ``DistributedSampler`` that can start part-way into an epoch (resume)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.start = 0
+
+    def __iter__(self):
+        indices = list(super().__iter__())
+        return iter(indices[self.start :])
+
+    def __len__(self) -> int:
+        return super().__len__() - self.start
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def open_stores(cfg: TrainConfig) -> tuple[list[Store], list[str]]:
+    """The training stores and their head names; checks they agree on the geometry."""
+    if not cfg.data:
+        raise InputError("--data: give the store folder made by `gitool build-dataset`")
+    stores = []
+    for path in cfg.data:
+        if not Path(path).exists():
+            raise InputError(f"--data {path}: no such folder; build it with `gitool build-dataset`")
+        stores.append(Store(path))
+    heads = cfg.heads or [Path(p).resolve().name for p in cfg.data]
+    if len(heads) != len(stores):
+        raise InputError(
+            f"--heads: {len(heads)} name(s) for {len(stores)} dataset(s); give one per --data"
+        )
+    if len(set(heads)) != len(heads):
+        raise InputError(f"--heads: names must differ, got {heads}; pass --heads human,mouse")
+    first = stores[0].manifest
+    for store in stores[1:]:
+        for key in ("seq_length", "bin_size", "target_length"):
+            if store.manifest[key] != first[key]:
+                raise InputError(
+                    f"--data {store.path}: {key} {store.manifest[key]} differs from "
+                    f"{stores[0].path}'s {first[key]}; datasets trained together need one geometry"
+                )
+    for store in stores:
+        if store.count("train") == 0:
+            raise InputError(f"--data {store.path}: the train split is empty")
+    return stores, heads
+
+
+def model_overrides(cfg: TrainConfig, stores: list[Store], heads: list[str]) -> dict:
+    """Model config values from the data (sizes, heads), unless the config sets them."""
+    try:
+        model_name, _ = resolve(cfg.model)
+    except ValueError as err:
+        raise InputError(f"--model: {err}") from None
+    if model_name == "can":
+        raise InputError(
+            f"--model {cfg.model}: CAN models classify 200-bp motif sequences, not coverage "
+            "tracks; train a swin, enformer or cnn-* model on a build-dataset store"
+        )
+    m = stores[0].manifest
+    derived = {
+        "seq_length": m["seq_length"],
+        "target_length": m["target_length"],
+        "bin_size": m["bin_size"],
+        "heads": {h: s.manifest["n_tracks"] for h, s in zip(heads, stores, strict=True)},
+    }
+    overrides = {**derived, **cfg.model_config}
+    given = cfg.model_config.get("heads")
+    if given is not None:
+        for head, store in zip(heads, stores, strict=True):
+            if given.get(head) != store.manifest["n_tracks"]:
+                raise InputError(
+                    f"model_config heads: {head!r} has {given.get(head)} tracks but {store.path} "
+                    f"has {store.manifest['n_tracks']}; the heads must match the data"
+                )
+    for key in ("seq_length", "target_length", "bin_size"):
+        if overrides[key] != m[key]:
+            raise InputError(
+                f"model_config {key} {overrides[key]} does not match the data's {m[key]} "
+                f"({stores[0].path}); leave it out to follow the data"
+            )
+    return overrides
+
+
+def build_model(cfg: TrainConfig, overrides: dict) -> torch.nn.Module:
+    try:
+        return create_model(cfg.model, **overrides)
+    except ValueError as err:
+        raise InputError(f"--model {cfg.model}: {err}") from None
+
+
+def lr_lambda(warmup: int, total: int):
+    """Linear warm-up to the base rate, then cosine annealing to 0 at ``total`` steps."""
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        progress_ = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
+
+    return factor
+
+
+# --------------------------------------------------------------------------- data
+
+
+class Batches:
+    """Alternating batches from one loader per dataset, resumable at a batch position."""
+
+    def __init__(self, cfg: TrainConfig, stores, heads, ctx: distributed.Context):
+        self.heads = heads
+        self.datasets = [
+            WindowDataset(s, "train", shift=cfg.shift, rc=cfg.rc, seed=cfg.seed) for s in stores
+        ]
+        self.samplers = [
+            ResumableSampler(
+                d,
+                num_replicas=ctx.world,
+                rank=ctx.rank,
+                shuffle=True,
+                seed=cfg.seed,
+                drop_last=True,
+            )
+            for d in self.datasets
+        ]
+        self.loaders = [
+            DataLoader(
+                d,
+                batch_size=cfg.batch_size,
+                sampler=s,
+                drop_last=True,
+                num_workers=cfg.num_workers,
+                pin_memory=ctx.device.type == "cuda",
+                generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
+                persistent_workers=False,
+            )
+            for d, s in zip(self.datasets, self.samplers, strict=True)
+        ]
+        self.batch_size = cfg.batch_size
+        full = [len(s) + s.start for s in self.samplers]
+        self.per_dataset = [n // cfg.batch_size for n in full]
+        if self.per_dataset[0] == 0:
+            raise InputError(
+                f"--batch-size {cfg.batch_size} × {ctx.world} process(es) is more than the "
+                f"{len(self.datasets[0])} training windows; use a smaller batch"
+            )
+        # An epoch: every batch of dataset 0, interleaved with as many of each other dataset.
+        self.per_epoch = self.per_dataset[0] * len(self.datasets)
+
+    def epoch(self, epoch: int, start: int = 0):
+        """Yield ``(batch index in epoch, x, y, head)`` from ``start`` on."""
+        n = len(self.datasets)
+        iterators = []
+        for j in range(n):
+            done = (start - j + n - 1) // n if start > j else 0  # batches of j already consumed
+            if j == 0:
+                cycle, offset = epoch, done
+            else:
+                cycle, offset = divmod(epoch * self.per_dataset[0] + done, self.per_dataset[j])
+            iterators.append(self._iterate(j, cycle, offset))
+        for i in range(start, self.per_epoch):
+            x, y = next(iterators[i % n])
+            yield i, x, y, self.heads[i % n]
+
+    def _iterate(self, j: int, cycle: int, offset: int):
+        while True:
+            self.datasets[j].set_epoch(cycle)
+            self.samplers[j].set_epoch(cycle)
+            self.samplers[j].start = offset * self.batch_size
+            yield from self.loaders[j]
+            cycle, offset = cycle + 1, 0
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def validate(model, stores, heads, cfg: TrainConfig, ctx: distributed.Context, autocast) -> dict:
+    """Valid loss and mean per-track Pearson (over all windows and bins), all ranks."""
+    model.eval()
+    pearsons, losses = [], []
+    for store, head in zip(stores, heads, strict=True):
+        n = store.count("valid")
+        if cfg.valid_windows:
+            n = min(n, cfg.valid_windows)
+        if n == 0:
+            continue
+        dataset = WindowDataset(store, "valid")
+        indices = list(range(ctx.rank, n, ctx.world))
+        metrics = TrackMetrics(store.manifest["n_tracks"], ctx.device)
+        loss_sum = torch.zeros(2, dtype=torch.float64, device=ctx.device)
+        loader = DataLoader(
+            torch.utils.data.Subset(dataset, indices), batch_size=cfg.batch_size, num_workers=0
+        )
+        for x, y in loader:
+            x, y = x.to(ctx.device), y.to(ctx.device)
+            with autocast:
+                pred = model(x, head)
+            metrics.update(pred.float(), y)
+            loss_sum += torch.tensor(
+                [poisson_nll(pred, y).item() * len(x), len(x)],
+                dtype=torch.float64,
+                device=ctx.device,
+            )
+        metrics.all_reduce()
+        if torch.distributed.is_initialized():
+            torch.distributed.all_reduce(loss_sum)
+        pearsons.append(float(np.nanmean(metrics.compute()["pearson"])))
+        losses.append(float(loss_sum[0] / max(loss_sum[1], 1)))
+    model.train()
+    if not pearsons:
+        return {}
+    return {"valid_loss": float(np.mean(losses)), "valid_pearson": float(np.mean(pearsons))}
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    model = getattr(model, "module", model)  # DDP
+    return getattr(model, "_orig_mod", model)  # torch.compile
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def check_inputs(cfg: TrainConfig) -> None:
+    """Everything that can be wrong with the inputs, checked once before any process starts:
+    the run folder, the stores, the model and its sizes against the data, the checkpoint."""
+    out = Path(cfg.out)
+    last = out / "checkpoints" / "last.pt"
+    if cfg.resume and not last.is_file():
+        raise InputError(f"--resume: {last} does not exist; start the run without --resume")
+    if not cfg.resume and out.exists() and any(out.iterdir()):
+        raise InputError(
+            f"run folder {out} already exists; pass --resume to continue it or choose another -o"
+        )
+    for name in ("batch_size", "grad_accum", "epochs", "checkpoint_every", "log_every"):
+        if getattr(cfg, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(cfg, name)}")
+    if cfg.lr <= 0:
+        raise InputError(f"--lr must be > 0, got {cfg.lr}")
+    distributed.processes_per_node(cfg)
+    stores, heads = open_stores(cfg)
+    overrides = model_overrides(cfg, stores, heads)
+    with torch.device("meta"):
+        build_model(cfg, overrides)
+    if cfg.resume:
+        state = load_checkpoint(last)
+        _, config = resolve(cfg.model, **overrides)
+        if state["model_config"] != dataclasses.asdict(config):
+            raise InputError(
+                f"--resume: {last} holds a different model configuration than this run's"
+            )
+
+
+def train(cfg: TrainConfig) -> TrainSummary:
+    """Train ``cfg.model`` on ``cfg.data`` in this process (one of many under torchrun).
+
+    Call :func:`check_inputs` first (``gitool train`` does, before launching processes).
+    """
+    stores, heads = open_stores(cfg)
+    overrides = model_overrides(cfg, stores, heads)
+    ctx = distributed.setup(cfg)
+    try:
+        return _train(cfg, Path(cfg.out), stores, heads, overrides, ctx)
+    finally:
+        distributed.cleanup()
+
+
+def _train(cfg, out, stores, heads, overrides, ctx) -> TrainSummary:
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = build_model(cfg, overrides).to(ctx.device)
+    model_name, config = resolve(cfg.model, **overrides)
+    batches = Batches(cfg, stores, heads, ctx)
+    steps_per_epoch = batches.per_epoch // cfg.grad_accum
+    total = cfg.max_steps or cfg.epochs * steps_per_epoch
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, total))
+    step, epoch, position, best, bad_evals = 0, 0, 0, None, 0
+    if cfg.resume:
+        state = load_checkpoint(out / "checkpoints" / "last.pt", map_location=ctx.device)
+        model.load_state_dict(state["model"], strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, epoch, position = state["step"], state["epoch"], state["batch"]
+        best, bad_evals = state["best"], state["bad_evals"]
+        _set_rng_state(state["rng"])
+        info(f"resuming {out} at step {step} (epoch {epoch}, batch {position})")
+    else:
+        torch.manual_seed(cfg.seed + ctx.rank)  # dropout differs by rank, as batches do
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        resolved = {**dataclasses.asdict(cfg), "model_config": overrides}
+        (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    net = model
+    if cfg.compile:
+        net = torch.compile(net)
+    if ctx.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            net,
+            device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None,
+            find_unused_parameters=len(heads) > 1,  # each step uses one head
+        )
+    on_gpu = ctx.device.type == "cuda"
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu and cfg.bf16 else nullcontext()
+    )
+    data_info = [
+        {"path": str(s.path.resolve()), "head": h, "manifest": s.manifest}
+        for s, h in zip(stores, heads, strict=True)
+    ]
+
+    def checkpoint(name: str) -> None:
+        if not ctx.is_main:
+            return
+        save_checkpoint(
+            out / "checkpoints" / f"{name}.pt",
+            {
+                "model_name": model_name,
+                "preset": cfg.model,
+                "model_config": dataclasses.asdict(config),
+                "model": _unwrap(model).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": None,
+                "step": step,
+                "epoch": epoch,
+                "batch": position,
+                "rng": _rng_state(),
+                "train_config": dataclasses.asdict(cfg),
+                "data": data_info,
+                "best": best,
+                "bad_evals": bad_evals,
+            },
+        )
+
+    def log(record: dict) -> None:
+        if ctx.is_main:
+            with open(out / "metrics.jsonl", "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def evaluate_and_maybe_stop() -> bool:
+        nonlocal best, bad_evals
+        scores = validate(net, stores, heads, cfg, ctx, autocast)
+        if not scores:
+            return False
+        improved = best is None or scores["valid_pearson"] > best
+        if improved:
+            best, bad_evals = scores["valid_pearson"], 0
+        else:
+            bad_evals += 1
+        log({"step": step, "epoch": epoch, **scores})
+        if improved:
+            checkpoint("best")
+        return cfg.patience is not None and bad_evals >= cfg.patience
+
+    stopped = "budget"
+    net.train()
+    window = {"loss": 0.0, "batches": 0, "samples": 0, "t": time.perf_counter()}
+    with progress(f"training {cfg.model}", total) as advance:
+        advance(step)
+        while epoch < cfg.epochs and step < total:
+            for i, x, y, head in batches.epoch(epoch, position):
+                x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+                last_of_step = (i + 1) % cfg.grad_accum == 0
+                sync = net.no_sync() if ctx.world > 1 and not last_of_step else nullcontext()
+                with sync:
+                    with autocast:
+                        pred = net(x, head)
+                    loss = poisson_nll(pred, y)
+                    (loss / cfg.grad_accum).backward()
+                window["loss"] += loss.item()
+                window["batches"] += 1
+                window["samples"] += len(x) * ctx.world
+                position = i + 1
+                if not last_of_step:
+                    continue
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                if step % cfg.log_every == 0 or step == total:
+                    elapsed = time.perf_counter() - window["t"]
+                    mean = window["loss"] / window["batches"]
+                    rate = window["samples"] / max(elapsed, 1e-9)
+                    record = {
+                        "step": step,
+                        "epoch": epoch,
+                        "loss": mean,
+                        "lr": scheduler.get_last_lr()[0],
+                        "samples_per_s": rate,
+                    }
+                    log(record)
+                    advance(
+                        0,
+                        description=f"training {cfg.model}: loss {mean:.4f}, {rate:.1f} samples/s",
+                    )
+                    window = {"loss": 0.0, "batches": 0, "samples": 0, "t": time.perf_counter()}
+                advance(1)
+                if cfg.eval_every and step % cfg.eval_every == 0 and evaluate_and_maybe_stop():
+                    stopped = "patience"
+                if step % cfg.checkpoint_every == 0:
+                    checkpoint("last")
+                if stopped == "patience" or step >= total:
+                    break
+            else:
+                epoch, position = epoch + 1, 0
+                if not cfg.eval_every and evaluate_and_maybe_stop():
+                    stopped = "patience"
+                checkpoint("last")
+            if stopped == "patience" or step >= total:
+                break
+    checkpoint("last")
+    distributed.barrier()
+    return TrainSummary(out, step, epoch, best, stopped)

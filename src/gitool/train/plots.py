@@ -1,0 +1,155 @@
+"""PNG figures for ``gitool evaluate``, after seed 000 Fig. 2 and Fig. 3.
+
+matplotlib (Agg backend, no display needed) is imported inside the functions so that
+importing gitool stays light. Figures are written through a temporary sibling + rename.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_png(fig, path: str | Path, dpi: int = 150) -> Path:
+    """Write ``fig`` to ``path`` atomically and close it."""
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def pearson_scatter(
+    this: pd.DataFrame,
+    other: pd.DataFrame,
+    this_name: str,
+    other_name: str,
+    path: str | Path,
+    split: str = "test",
+) -> Path:
+    """Paired per-track Pearson (seed 000 Fig. 2): this run (y) against the other (x).
+
+    One panel per summary column that has tracks (DNASE/ATAC, CHIP, CAGE, other), a
+    diagonal reference line (points above it: ``this_name`` is better on that track) and
+    both runs' mean Pearsons in each panel's title. Tracks with an undefined Pearson in
+    either run are left out.
+
+    Args:
+        this, other: per-track tables (``group``, ``pearson``) of the same store, same order.
+    """
+    from gitool.train.evaluate import GROUP_COLUMNS, group_column
+
+    plt = _pyplot()
+    if list(this["identifier"]) != list(other["identifier"]):
+        raise ValueError("the two per-track tables are not of the same tracks")
+    columns = this["group"].map(group_column).to_numpy()
+    y_all = this["pearson"].to_numpy(dtype=np.float64)
+    x_all = other["pearson"].to_numpy(dtype=np.float64)
+    finite = np.isfinite(x_all) & np.isfinite(y_all)
+    panels = [c for c in GROUP_COLUMNS if np.any(finite & (columns == c))] or ["all"]
+    values = np.concatenate([x_all[finite], y_all[finite]]) if finite.any() else np.zeros(1)
+    lo = min(0.0, float(values.min())) - 0.02
+    hi = min(1.0, max(float(values.max()), 0.1)) + 0.02
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 4.2), squeeze=False)
+    for ax, col in zip(axes[0], panels, strict=True):
+        mask = finite if col == "all" else finite & (columns == col)
+        x, y = x_all[mask], y_all[mask]
+        alpha = 0.7 if len(x) < 300 else 0.3
+        ax.plot([lo, hi], [lo, hi], color="0.5", lw=1, ls="--", zorder=1)
+        ax.scatter(x, y, s=10, alpha=alpha, color="tab:blue", edgecolors="none", zorder=2)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        above = int(np.sum(y > x))
+        if len(x):
+            title = (
+                f"{col} ({len(x)} track{'s' if len(x) != 1 else ''}, {above} above)\n"
+                f"mean r: {this_name} {y.mean():.3f}, {other_name} {x.mean():.3f}"
+            )
+        else:
+            title = f"{col}: no tracks with a defined Pearson"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(f"{other_name} Pearson r")
+        ax.set_ylabel(f"{this_name} Pearson r")
+    fig.suptitle(
+        f"per-track Pearson over all bins of the {split} split; above the line: {this_name} better",
+        fontsize=10,
+    )
+    return save_png(fig, path)
+
+
+def window_tracks(
+    chrom: str,
+    target_start: int,
+    bin_size: int,
+    observed: np.ndarray,
+    predicted: dict[str, np.ndarray],
+    labels: Sequence[str],
+    path: str | Path,
+    descriptions: Sequence[str] | None = None,
+    title: str = "",
+) -> Path:
+    """Predicted vs observed coverage of one window (seed 000 Fig. 3), one row per track.
+
+    Bins are drawn as steps over their genomic extent: bin ``i`` covers
+    ``target_start + i·bin_size`` to ``target_start + (i+1)·bin_size`` on ``chrom``.
+
+    Args:
+        observed: float ``(T, k)`` targets of the ``k`` tracks drawn (store scale).
+        predicted: model name → float ``(T, k)`` predictions of the same tracks.
+        labels: ``k`` track identifiers (row labels).
+        descriptions: ``k`` track descriptions (row titles), optional.
+    """
+    plt = _pyplot()
+    from matplotlib.ticker import FuncFormatter
+
+    observed = np.asarray(observed, dtype=np.float64)
+    n_bins, k = observed.shape
+    edges = target_start + np.arange(n_bins + 1, dtype=np.int64) * bin_size
+    fig, axes = plt.subplots(k, 1, figsize=(10, 1.6 + 1.5 * k), sharex=True, squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for row, ax in enumerate(axes[:, 0]):
+        ax.stairs(observed[:, row], edges, fill=True, color="0.75", label="observed")
+        for n, (name, pred) in enumerate(predicted.items()):
+            ax.stairs(
+                np.asarray(pred, dtype=np.float64)[:, row],
+                edges,
+                color=colours[n % len(colours)],
+                lw=1.3,
+                label=f"{name} (predicted)",
+            )
+        ax.set_ylabel(labels[row], fontsize=8)
+        if descriptions is not None and descriptions[row] != labels[row]:
+            ax.set_title(descriptions[row], fontsize=8, loc="left")
+        ax.margins(x=0)
+    axes[0, 0].legend(fontsize=8, loc="upper right", frameon=False)
+    last = axes[-1, 0]
+    last.set_xlabel(f"{chrom} position (bp, {bin_size}-bp bins)")
+    last.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v):,}"))
+    end = int(edges[-1])
+    fig.suptitle(f"{title}: {chrom}:{target_start:,}-{end:,}".lstrip(": "), fontsize=10)
+    fig.tight_layout()
+    return save_png(fig, path)

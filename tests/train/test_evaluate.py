@@ -1,0 +1,261 @@
+"""``gitool evaluate`` (library): the paper's per-track metric against numpy, Table 1
+grouping, written files and plots, and every bad-input path."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from rich.console import Console
+
+from gitool.config import BuildOptions
+from gitool.data.genome import one_hot
+from gitool.data.store import Store, build_store
+from gitool.errors import InputError
+from gitool.models.registry import create_model
+from gitool.train.checkpoint import save_checkpoint
+from gitool.train.evaluate import (
+    GROUP_COLUMNS,
+    OVERALL,
+    TRACK_COLUMNS,
+    evaluate,
+    summary_table,
+)
+from gitool.train.losses import EPS
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# 400 bp → 8-bp tokens after 3 poolings (50 tokens) → crop 25 bins.
+TINY_MODEL = dict(
+    seq_length=400,
+    target_length=25,
+    bin_size=8,
+    stem_channels=8,
+    channels=16,
+    divisible_by=4,
+    heads={"tiny": 4},
+)
+
+
+def make_store(tiny) -> Store:
+    out = tiny["dir"] / "store"
+    build_store(
+        BuildOptions(
+            genome=str(tiny["genome"]),
+            tracks=str(tiny["tracks"]),
+            out=str(out),
+            seq_length=400,
+            bin_size=8,
+            target_length=25,
+            workers=1,
+        )
+    )
+    return Store(out)
+
+
+def make_run(folder: Path, store: Store | None, seed: int = 0, which: str = "best", **config):
+    """A run folder with a hand-made checkpoint of a tiny random ``cnn-maxpool``."""
+    torch.manual_seed(seed)
+    model = create_model("cnn-maxpool", **{**TINY_MODEL, **config})
+    heads = model.config.heads
+    data = []
+    if store is not None:
+        data = [{"path": str(store.path), "head": h, "manifest": store.manifest} for h in heads]
+    save_checkpoint(
+        folder / "checkpoints" / f"{which}.pt",
+        {
+            "model_name": "cnn-maxpool",
+            "preset": "cnn-maxpool",
+            "model_config": dataclasses.asdict(model.config),
+            "model": model.state_dict(),
+            "step": 0,
+            "data": data,
+        },
+    )
+    return model.eval(), folder
+
+
+@pytest.fixture
+def setup(tiny):
+    store = make_store(tiny)
+    model, run = make_run(tiny["dir"] / "run", store)
+    return store, model, run
+
+
+def numpy_reference(model, store: Store, split: str, head: str = "tiny"):
+    """Pearson / R² / Poisson per track over every bin of every window, with numpy."""
+    x = torch.from_numpy(one_hot(np.asarray(store.sequences(split))))
+    with torch.no_grad():
+        pred = model(x, head).numpy().astype(np.float64)  # (N, T, n_tracks)
+    obs = np.asarray(store.targets(split), dtype=np.float64)
+    n_tracks = obs.shape[-1]
+    p, y = pred.reshape(-1, n_tracks), obs.reshape(-1, n_tracks)  # (N·T, n_tracks)
+    pearson = np.array([np.corrcoef(p[:, t], y[:, t])[0, 1] for t in range(n_tracks)])
+    r2 = 1 - ((p - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+    poisson = (p - y * np.log(p + EPS)).mean(0)
+    return pearson, r2, poisson
+
+
+def test_metrics_match_numpy_over_all_windows_and_bins(setup):
+    store, model, run = setup
+    n = store.count("test")
+    assert n > 3  # several batches of 3, the last one partial
+    result = evaluate(run, store.path, split="test", batch_size=3, device="cpu")
+    pearson, r2, poisson = numpy_reference(model, store, "test")
+    table = result.tracks
+    assert list(table.columns) == list(TRACK_COLUMNS)
+    assert list(table["identifier"]) == ["plus", "minus", "dense", "sparse"]
+    np.testing.assert_allclose(table["pearson"], pearson, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(table["r2"], r2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(table["poisson"], poisson, rtol=1e-5, atol=1e-6)
+    # Not the per-window average, nor the correlation across tracks (enformer-pytorch #36).
+    x = torch.from_numpy(one_hot(np.asarray(store.sequences("test"))))
+    with torch.no_grad():
+        pred = model(x, "tiny").numpy()
+    obs = np.asarray(store.targets("test"), dtype=np.float32)
+    per_window = np.mean([np.corrcoef(pred[i, :, 2], obs[i, :, 2])[0, 1] for i in range(n)])
+    assert abs(per_window - table["pearson"][2]) > 1e-4
+    assert (result.head, result.n_windows, result.target_length) == ("tiny", n, 25)
+
+
+def test_grouping_summary_and_files(setup):
+    store, model, run = setup
+    result = evaluate(run, store.path, split="valid", device="cpu")
+    # tiny: plus/minus RNA → other, dense DNASE → DNASE/ATAC, sparse CHIP → CHIP, no CAGE.
+    table = result.tracks.set_index("identifier")
+    assert table.loc[["plus", "minus", "dense", "sparse"], "group"].tolist() == [
+        "RNA",
+        "RNA",
+        "DNASE",
+        "CHIP",
+    ]
+    row = result.summary.loc["run"]
+    assert row["DNASE/ATAC"] == pytest.approx(table.loc["dense", "pearson"])
+    assert row["CHIP"] == pytest.approx(table.loc["sparse", "pearson"])
+    assert row["other"] == pytest.approx(table.loc[["plus", "minus"], "pearson"].mean())
+    assert np.isnan(row["CAGE"]) and row["n_CAGE"] == 0
+    assert row[OVERALL] == pytest.approx(table["pearson"].mean())
+    assert row["n_OVERALL"] == 4
+    assert result.other_groups == ["RNA"]
+
+    # Files: RUN/eval/valid.tsv and valid.summary.tsv, re-read equal.
+    assert result.paths["tracks"] == run / "eval" / "valid.tsv"
+    assert result.paths["summary"] == run / "eval" / "valid.summary.tsv"
+    back = pd.read_csv(result.paths["tracks"], sep="\t")
+    assert list(back.columns) == list(TRACK_COLUMNS)
+    np.testing.assert_allclose(back["pearson"], result.tracks["pearson"], rtol=1e-5)
+    summary = pd.read_csv(result.paths["summary"], sep="\t", index_col="model")
+    assert list(summary.columns[:5]) == [*GROUP_COLUMNS, OVERALL]
+    assert summary.loc["run", OVERALL] == pytest.approx(row[OVERALL], rel=1e-5)
+    assert np.isnan(summary.loc["run", "CAGE"])
+    assert not list((run / "eval").glob(".*"))  # no temporary files left behind
+
+    # The printed table: Table 1 columns, — for the empty CAGE group.
+    console = Console(record=True, width=200)
+    console.print(summary_table(result.summary, caption=result.caption()))
+    text = console.export_text()
+    for word in (*GROUP_COLUMNS, OVERALL, "—", f"{row[OVERALL]:.4f}", "other = RNA"):
+        assert word in text, word
+
+
+def test_compare_and_window_plots(setup, tiny):
+    store, model, run = setup
+    _, other = make_run(tiny["dir"] / "other", store, seed=1)
+    out = tiny["dir"] / "results" / "swin.tsv"
+    result = evaluate(
+        run, store.path, split="test", device="cpu", out=out, compare=other, plot_window=1
+    )
+    assert result.paths["tracks"] == out
+    assert result.paths["summary"] == out.with_name("swin.summary.tsv")
+    assert list(result.summary.index) == ["run", "other"]
+    assert result.compare_name == "other"
+    other_pearson, _, _ = numpy_reference(
+        make_run(tiny["dir"] / "again", None, seed=1)[0], store, "test"
+    )
+    np.testing.assert_allclose(result.compare["pearson"], other_pearson, rtol=1e-5, atol=1e-7)
+    assert pd.read_csv(result.paths["compare_tracks"], sep="\t").shape == (4, len(TRACK_COLUMNS))
+    for key, name in (("compare_plot", "swin.compare.png"), ("window_plot", "swin.window1.png")):
+        path = result.paths[key]
+        assert path == out.with_name(name)
+        data = path.read_bytes()
+        assert data[:8] == PNG_MAGIC and len(data) > 1000
+
+
+def test_out_folder_checkpoint_file_last_and_explicit_head(setup, tiny):
+    store, _, run = setup
+    result = evaluate(run, store.path, split="valid", device="cpu", out=tiny["dir"] / "res")
+    assert result.paths["tracks"] == tiny["dir"] / "res" / "valid.tsv"
+    assert result.paths["summary"] == tiny["dir"] / "res" / "valid.summary.tsv"
+    _, run = make_run(tiny["dir"] / "lastonly", store, which="last")
+    result = evaluate(run / "checkpoints" / "last.pt", store.path, head="tiny", device="cpu")
+    assert result.paths["tracks"] == run / "eval" / "test.last.tsv"
+    assert result.name == "lastonly:last"
+
+
+def test_head_chosen_by_training_tracks(setup, tiny):
+    store, _, _ = setup
+    _, run = make_run(tiny["dir"] / "two", None, heads={"human": 4, "mouse": 4})
+    with pytest.raises(InputError, match="several heads .*--head"):
+        evaluate(run, store.path, device="cpu")
+    # The checkpoint says the mouse head was trained on this store's tracks.
+    _, run = make_run(tiny["dir"] / "two", None, heads={"human": 4, "mouse": 4})
+    state = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
+    state["data"] = [{"path": str(store.path), "head": "mouse", "manifest": store.manifest}]
+    save_checkpoint(run / "checkpoints" / "best.pt", state)
+    assert evaluate(run, store.path, device="cpu").head == "mouse"
+
+
+def test_bad_inputs(setup, tiny):
+    store, _, run = setup
+    d = tiny["dir"]
+    cases = [
+        (dict(data=d / "missing"), "no such folder"),
+        (dict(data=tiny["genome"]), "is a file, not a store"),
+        (dict(data=d), "not a gitool store"),
+        (dict(split="dev"), "unknown split 'dev'"),
+        (dict(head="mouse"), "unknown head 'mouse'"),
+        (dict(which="first"), "--which"),
+        (dict(batch_size=0), "--batch-size"),
+        (dict(plot_window=10_000), "--plot-window 10000 is out of range"),
+        (dict(plot_window=0, plot_tracks=["nope"]), "--plot-tracks: 'nope'"),
+        (dict(device="gpu0"), "--device"),
+        (dict(out=tiny["genome"] / "x.tsv"), "is a file, not a folder"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((dict(device="cuda"), "no CUDA GPU"))
+    for options, words in cases:
+        with pytest.raises(InputError, match=words):
+            evaluate(run, **{"data": store.path, "device": "cpu", **options})
+    with pytest.raises(InputError, match="no such run folder"):
+        evaluate(d / "norun", store.path, device="cpu")
+    _, wrong = make_run(d / "three", None, heads={"tiny": 3})
+    with pytest.raises(InputError, match="predicts 3 tracks but .* has 4 tracks"):
+        evaluate(wrong, store.path, device="cpu")
+    _, wrong = make_run(d / "long", None, seq_length=800)
+    with pytest.raises(InputError, match="800-bp input windows .*seq_length.* has 400"):
+        evaluate(wrong, store.path, device="cpu")
+    _, wrong = make_run(d / "bins", None, target_length=20)
+    with pytest.raises(InputError, match="target_length.*--target-length 20"):
+        evaluate(wrong, store.path, device="cpu")
+    with pytest.raises(InputError, match="--compare .*predicts 3 tracks|predicts 3 tracks"):
+        evaluate(run, store.path, device="cpu", compare=d / "three")
+
+
+def test_corrupt_and_truncated_checkpoints(setup, tiny):
+    store, _, run = setup
+    best = run / "checkpoints" / "best.pt"
+    data = best.read_bytes()
+    for keep in (0.1, 0.5, 0.9):  # torch fails differently depending on where it is cut
+        best.write_bytes(data[: int(len(data) * keep)])
+        with pytest.raises(InputError, match="corrupt.* truncated"):
+            evaluate(run, store.path, device="cpu")
+    best.write_bytes(b"not a checkpoint at all" * 10)
+    with pytest.raises(InputError, match="corrupt or truncated"):
+        evaluate(run, store.path, device="cpu")
+    torch.save({"weights": torch.zeros(2)}, best)
+    with pytest.raises(InputError, match="not a gitool checkpoint"):
+        evaluate(run, store.path, device="cpu")
+    assert not (run / "eval").exists()  # nothing written on failure

@@ -1,0 +1,187 @@
+"""``gitool train``: DDP equivalence, kill-and-resume, loss goes down, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from helpers import assert_input_error, run_cli
+
+GEOM = ["--seq-length", "400", "--bin-size", "8", "--target-length", "25"]
+# cnn-maxpool at 8-bp bins: 3 poolings; no dropout so that N processes = 1 process exactly.
+TINY_CNN = {"stem_channels": 8, "channels": 16, "divisible_by": 4, "dropout": 0.0}
+
+
+@pytest.fixture
+def store(tiny, capsys):
+    args = [
+        "build-dataset",
+        tiny["genome"],
+        tiny["tracks"],
+        "-o",
+        tiny["dir"] / "data",
+        *GEOM,
+        "-j",
+        "1",
+    ]
+    assert run_cli(args, capsys)[0] == 0
+    return tiny["dir"] / "data"
+
+
+def write_config(path: Path, store: Path, **options) -> Path:
+    values = {"data": [str(store)], "model": "cnn-maxpool", "model_config": TINY_CNN, "num_workers": 0,
+              "log_every": 1, "lr": 1e-3, "epochs": 3, **options}  # fmt: skip
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def final_weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def assert_same_weights(a: dict, b: dict, atol: float = 1e-5) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=atol, rtol=1e-4, msg=key)
+
+
+def test_run_folder_contents_and_loss_going_down(store, tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=6, eval_every=7)
+    code, _, err = run_cli(
+        ["train", "--config", cfg, "-o", tmp_path / "run", "--gpus", "0", "--batch-size", "4"],
+        capsys,
+    )
+    assert code == 0, err
+    run = tmp_path / "run"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["batch_size"] == 4 and saved["model_config"]["heads"] == {"data": 4}  # flag won
+    records = [yaml.safe_load(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if "loss" in r]
+    valid = [r for r in records if "valid_pearson" in r]
+    assert {"step", "epoch", "loss", "lr", "samples_per_s"} <= set(train[0])
+    assert valid and {"valid_loss", "valid_pearson"} <= set(valid[0])
+    first, last = sum(r["loss"] for r in train[:5]) / 5, sum(r["loss"] for r in train[-5:]) / 5
+    assert last < first
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == len(train) and state["model_name"] == "cnn-maxpool"
+    assert (
+        state["data"][0]["manifest"]["n_tracks"] == 4 and (run / "checkpoints" / "best.pt").exists()
+    )
+    assert {"optimizer", "scheduler", "rng", "batch", "epoch", "model_config"} <= set(state)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one(store, tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=2, seed=3)
+    one = ["train", "--config", cfg, "-o", tmp_path / "one", "--gpus", "0", "--batch-size", "4"]
+    assert run_cli(one, capsys)[0] == 0
+    two = [
+        "train",
+        "--config",
+        cfg,
+        "-o",
+        tmp_path / "two",
+        "--gpus",
+        "0",
+        "--procs",
+        "2",
+        "--batch-size",
+        "2",
+    ]
+    code, _, err = run_cli(two, capsys)
+    assert code == 0, err
+    a, b = final_weights(tmp_path / "one"), final_weights(tmp_path / "two")
+    assert torch.load(tmp_path / "two" / "checkpoints" / "last.pt", weights_only=True)["step"] > 5
+    assert_same_weights(a, b)
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_run_matches_uninterrupted(store, tmp_path, capsys):
+    cfg = write_config(
+        tmp_path / "c.yaml", store, epochs=8, checkpoint_every=1, eval_every=5, seed=1
+    )
+    full = ["train", "--config", cfg, "-o", tmp_path / "full", "--gpus", "0", "--batch-size", "4"]
+    assert run_cli(full, capsys)[0] == 0
+    cmd = [sys.executable, "-m", "gitool", "-q", "train", "--config", str(cfg), "-o", str(tmp_path / "cut"),
+           "--gpus", "0", "--batch-size", "4"]  # fmt: skip
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    last = tmp_path / "cut" / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if last.exists() and torch.load(last, weights_only=True)["step"] >= 9:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(last, weights_only=True)["step"]
+    resume = [
+        "train",
+        "--config",
+        cfg,
+        "-o",
+        tmp_path / "cut",
+        "--gpus",
+        "0",
+        "--batch-size",
+        "4",
+        "--resume",
+    ]
+    code, _, err = run_cli(resume, capsys)
+    assert code == 0, err
+    assert "resuming" in err and killed_at < torch.load(last, weights_only=True)["step"]
+    assert_same_weights(
+        final_weights(tmp_path / "full"), final_weights(tmp_path / "cut"), atol=1e-6
+    )
+
+
+def test_bad_inputs_one_line_exit_2(store, tmp_path, capsys):
+    def bad(*args):
+        return run_cli(["train", *args], capsys)
+
+    run = ["-o", tmp_path / "r", "--gpus", "0", "--model", "cnn-maxpool"]
+    assert_input_error(*bad("--data", tmp_path / "nope", *run)[::2], "--data", "no such folder")
+    assert_input_error(*bad("--data", tmp_path, *run)[::2], "not a gitool store")
+    cfg = write_config(tmp_path / "c.yaml", store)
+    config = yaml.safe_load(cfg.read_text())
+    config["model_config"] = {**TINY_CNN, "heads": {"data": 9}}
+    (tmp_path / "heads.yaml").write_text(yaml.safe_dump(config))
+    assert_input_error(
+        *bad("--config", tmp_path / "heads.yaml", "-o", tmp_path / "r")[::2], "heads", "9", "4"
+    )
+    config["model_config"] = {**TINY_CNN, "seq_length": 512}
+    (tmp_path / "len.yaml").write_text(yaml.safe_dump(config))
+    assert_input_error(
+        *bad("--config", tmp_path / "len.yaml", "-o", tmp_path / "r")[::2], "seq_length 512", "400"
+    )
+    (tmp_path / "typo.yaml").write_text("data: [x]\nbatchsize: 4\n")
+    assert_input_error(
+        *bad("--config", tmp_path / "typo.yaml")[::2], "unknown option 'batchsize'", "batch_size"
+    )
+    assert_input_error(
+        *bad("--config", cfg, "-o", tmp_path / "r", "--gpus", "2")[::2], "--gpus 2", "0 visible GPU"
+    )
+    assert_input_error(
+        *bad("--config", cfg, "-o", tmp_path / "r", "--model", "swim")[::2], "unknown model 'swim'"
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_corrupt_checkpoint_on_resume(store, tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.yaml", store, max_steps=2)
+    args = ["train", "--config", cfg, "-o", tmp_path / "r", "--gpus", "0", "--batch-size", "4"]
+    assert run_cli(args, capsys)[0] == 0
+    last = tmp_path / "r" / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    code, _, err = run_cli([*args, "--resume"], capsys)
+    assert_input_error(code, err, "corrupt or truncated", "last.pt")
+    code, _, err = run_cli(args, capsys)
+    assert_input_error(code, err, "already exists", "--resume")
