@@ -266,6 +266,12 @@ def train_command(
             help="Write checkpoints/last.pt every N steps (and at each epoch's end). Default 500."
         ),
     ] = None,
+    log_every: Annotated[
+        int | None,
+        typer.Option(
+            help="Append loss, lr and samples/s to metrics.jsonl every N steps. Default 10."
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed for weights, data order and augmentation.")
     ] = None,
@@ -306,7 +312,8 @@ def train_command(
         node_rank=node_rank, rdzv_endpoint=rdzv_endpoint, batch_size=batch_size,
         grad_accum=grad_accum, lr=lr, warmup_steps=warmup_steps, grad_clip=grad_clip,
         epochs=epochs, max_steps=max_steps, patience=patience, eval_every=eval_every,
-        valid_windows=valid_windows, checkpoint_every=checkpoint_every, seed=seed, shift=shift,
+        valid_windows=valid_windows, checkpoint_every=checkpoint_every, log_every=log_every,
+        seed=seed, shift=shift,
         rc=rc, num_workers=num_workers, bf16=bf16, compile=compile, resume=resume,
     )  # fmt: skip
     summary = run_training(str(config) if config else None, flags)

@@ -1,5 +1,6 @@
-"""Every sequence-to-track preset, at tiny width, learns on the example data within a few
-dozen steps (the loss goes down)."""
+"""Every sequence-to-track preset learns on the example data: the tiny CPU workflows in
+``workflows/example-*.yaml`` (same geometry as the presets, a fraction of the width) bring
+the loss down within a few dozen steps."""
 
 from __future__ import annotations
 
@@ -13,45 +14,35 @@ from gitool.data.store import build_store
 
 from helpers import run_cli
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_data"
-# Same geometry as the presets (17,712 bp, 128-bp bins), a fraction of the width.
-TINY = {
-    "swin-basenji-small": {"dims": [8, 8, 16, 16, 16, 32, 32, 32], "windows": [16, 16, 16, 16, 32, 32, 32, 32],
-                           "attention_heads": [1, 1, 2, 2, 2, 4, 4, 4], "transformer_heads": 2,
-                           "transformer_key_dim": 8},
-    "enformer-basenji-small": {"channels": 48, "attention_heads": 4, "key_dim": 8, "divisible_by": 8, "depth": 1},
-    "cnn-maxpool-basenji-small": {"stem_channels": 8, "channels": 32, "divisible_by": 4},
-    "cnn-attpool-basenji-small": {"stem_channels": 8, "channels": 32, "divisible_by": 4},
-    "cnn-dilated-basenji-small": {"stem_channels": 8, "channels": 32, "divisible_by": 4, "dilated_blocks": 2},
-}  # fmt: skip
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "workflows").glob("example-*.yaml"))
 
 
 @pytest.fixture(scope="module")
 def example_store(tmp_path_factory):
     out = tmp_path_factory.mktemp("example") / "yeast"
+    example = ROOT / "example_data"
     build_store(
         BuildOptions(
-            str(EXAMPLE / "genome.fa.gz"), str(EXAMPLE / "tracks.txt"), out=str(out), workers=1
+            str(example / "genome.fa.gz"), str(example / "tracks.txt"), out=str(out), workers=1
         )
     )
     return out
 
 
-def test_every_basenji_small_preset_is_covered():
+def test_every_basenji_small_preset_has_an_example_workflow():
     from gitool.models.registry import PRESETS
 
-    assert {name for name in PRESETS if name.endswith("basenji-small")} == set(TINY)
+    covered = {yaml.safe_load(p.read_text())["model"] for p in EXAMPLES}
+    assert covered == {name for name in PRESETS if name.endswith("basenji-small")}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", sorted(TINY))
-def test_loss_goes_down(preset, example_store, tmp_path, capsys):
-    config = {"data": [str(example_store)], "model": preset, "model_config": TINY[preset], "max_steps": 40,
-              "batch_size": 4, "lr": 2e-3, "num_workers": 0, "log_every": 1, "epochs": 5, "shift": 0}  # fmt: skip
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-    code, _, err = run_cli(
-        ["train", "--config", tmp_path / "c.yaml", "-o", tmp_path / "run", "--gpus", "0"], capsys
-    )
+@pytest.mark.parametrize("workflow", EXAMPLES, ids=lambda p: p.stem)
+def test_loss_goes_down(workflow, example_store, tmp_path, capsys):
+    args = ["train", "--config", workflow, "--data", example_store, "-o", tmp_path / "run", "--gpus", "0",
+            "--max-steps", "40", "--log-every", "1", "--num-workers", "0"]  # fmt: skip
+    code, _, err = run_cli(args, capsys)
     assert code == 0, err
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     losses = [r["loss"] for r in map(yaml.safe_load, lines) if "loss" in r]
