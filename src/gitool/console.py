@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,7 +24,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from gitool.errors import InputError
+from gitool.errors import InputError, RunFailure
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -93,8 +94,13 @@ def run_reporting_errors(fn: Callable[[], T]) -> T:
     except InputError as err:
         if state.debug:
             console.print_exception()
-        console.print(f"[red]error:[/] {err}", soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True)
         sys.exit(EXIT_INPUT)
+    except RunFailure as err:
+        if state.debug:
+            console.print_exception()
+        console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True)
+        sys.exit(EXIT_INTERNAL)
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]")
         sys.exit(130)
@@ -103,7 +109,7 @@ def run_reporting_errors(fn: Callable[[], T]) -> T:
             console.print_exception()
         else:
             console.print(
-                f"[red]internal error:[/] {type(err).__name__}: {err} "
+                f"[red]internal error:[/] {type(err).__name__}: {escape(str(err))} "
                 "(rerun with --debug for the traceback, and please report it)",
                 soft_wrap=True,
             )

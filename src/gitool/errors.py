@@ -7,3 +7,11 @@ class InputError(Exception):
     The CLI prints the message as ONE line and exits with code 2; the message must name
     the file/line/option and say what to do.
     """
+
+
+class RunFailure(Exception):
+    """A job that failed outside gitool's control (e.g. a training process was killed).
+
+    The CLI prints the message as one line and exits with code 1, without the
+    "please report it" note of internal errors.
+    """

@@ -185,3 +185,31 @@ def test_corrupt_checkpoint_on_resume(store, tmp_path, capsys):
     assert_input_error(code, err, "corrupt or truncated", "last.pt")
     code, _, err = run_cli(args, capsys)
     assert_input_error(code, err, "already exists", "--resume")
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+@pytest.mark.slow
+def test_a_dying_process_stops_the_run_with_a_message(store, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=400, checkpoint_every=5)
+    cmd = [sys.executable, "-m", "gitool", "train", "--config", str(cfg), "-o", str(tmp_path / "r"),
+           "--gpus", "0", "--procs", "2", "--batch-size", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "r" / "checkpoints" / "last.pt").exists():
+        time.sleep(0.1)
+    launcher = _children(proc.pid)  # torchrun
+    ranks = [c for p in launcher for c in _children(p)]
+    assert len(ranks) == 2, ranks
+    os.kill(ranks[-1], signal.SIGKILL)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: a training process failed") and "--resume" in last

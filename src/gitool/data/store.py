@@ -62,7 +62,7 @@ from gitool.data.windows import (
     read_bed,
     tile,
 )
-from gitool.errors import InputError
+from gitool.errors import InputError, RunFailure
 
 STORE_FORMAT = 1
 # Longest stretch read by one bigWig ``values`` call: 2 Mbp = 8 MB of float32 per worker
@@ -426,7 +426,7 @@ class _Coverage:
         try:
             n = sum(f.result() for f in finished)
         except BrokenProcessPool:
-            raise RuntimeError(
+            raise RunFailure(
                 "a bigWig reader process died (out of memory or killed); rerun with fewer --workers"
             ) from None
         room = 4 * self.workers - len(self._pending)

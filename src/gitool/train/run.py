@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from gitool.config import TrainConfig, load_yaml_config
-from gitool.errors import InputError
+from gitool.errors import InputError, RunFailure
 from gitool.train import distributed
 from gitool.train.loop import TrainSummary, check_inputs, train
 
@@ -47,7 +47,7 @@ def run_training(config_file: str | None, flags: dict[str, Any]) -> TrainSummary
     finally:
         os.unlink(path)
     if code != 0:
-        raise RuntimeError(
+        raise RunFailure(
             f"a training process failed (exit code {code}); see its messages above. "
             f"Resume from {Path(cfg.out) / 'checkpoints' / 'last.pt'} with --resume once fixed"
         )
