@@ -213,3 +213,31 @@ def test_a_dying_process_stops_the_run_with_a_message(store, tmp_path):
     assert proc.returncode == 1
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: a training process failed") and "--resume" in last
+
+
+def test_two_datasets_train_one_trunk_with_two_heads(store, tiny, tmp_path, capsys):
+    from conftest import write_tracks
+
+    two = write_tracks(tmp_path / "two.txt", [dict(identifier="a", file=str(tiny["dir"] / "dense.bw")),
+                                             dict(identifier="b", file=str(tiny["dir"] / "sparse.bw"))])  # fmt: skip
+    args = ["build-dataset", tiny["genome"], two, "-o", tmp_path / "mouse", *GEOM, "-j", "1"]
+    assert run_cli(args, capsys)[0] == 0
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=2)
+    code, _, err = run_cli(["train", "--config", cfg, "--data", store, "--data", tmp_path / "mouse",
+                            "--heads", "human,mouse", "-o", tmp_path / "r", "--gpus", "0",
+                            "--batch-size", "4"], capsys)  # fmt: skip
+    assert code == 0, err
+    state = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["model_config"]["heads"] == {"human": 4, "mouse": 2}
+    assert [d["head"] for d in state["data"]] == ["human", "mouse"]
+    # Both heads were trained: their weights moved away from a fresh model's.
+    from gitool.models.registry import build_from_config
+
+    torch.manual_seed(0)
+    fresh = build_from_config("cnn-maxpool", state["model_config"]).state_dict()
+    for head in ("human", "mouse"):
+        key = f"heads.layers.{head}.weight"
+        assert not torch.allclose(state["model"][key], fresh[key])
+    code, _, err = run_cli(["train", "--config", cfg, "--data", store, "--data", tmp_path / "mouse",
+                            "--heads", "human", "-o", tmp_path / "r2", "--gpus", "0"], capsys)  # fmt: skip
+    assert_input_error(code, err, "--heads", "one per --data")

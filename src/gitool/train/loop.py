@@ -397,8 +397,11 @@ def _train(cfg, out, stores, heads, overrides, ctx) -> TrainSummary:
             with open(out / "metrics.jsonl", "a") as handle:
                 handle.write(json.dumps(record) + "\n")
 
+    evaluated_at = -1
+
     def evaluate_and_maybe_stop() -> bool:
-        nonlocal best, bad_evals
+        nonlocal best, bad_evals, evaluated_at
+        evaluated_at = step
         scores = validate(net, stores, heads, cfg, ctx, autocast)
         if not scores:
             return False
@@ -470,6 +473,8 @@ def _train(cfg, out, stores, heads, overrides, ctx) -> TrainSummary:
                 checkpoint("last")
             if stopped == "patience" or step >= total:
                 break
+    if evaluated_at != step:  # the budget ended between evaluations: score the final weights
+        evaluate_and_maybe_stop()
     checkpoint("last")
     distributed.barrier()
     return TrainSummary(out, step, epoch, best, stopped)
