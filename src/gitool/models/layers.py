@@ -289,16 +289,20 @@ class RelativeAttention(nn.Module):
                 nn.init.zeros_(self.to_out.bias)
         self.attn_dropout = attn_dropout
         self.pos_dropout = nn.Dropout(pos_dropout)
-        self._basis: dict[int, torch.Tensor] = {}
+        self._basis: dict[tuple, torch.Tensor] = {}
         self.capture: list[AttentionRecord] | None = None
         self.capture_name = ""
         self.capture_meta: dict[str, Any] = {}
 
     def basis(self, n: int, device, dtype) -> torch.Tensor:
-        """Cached ``(2n-1, rel_features)`` positional basis."""
-        if n not in self._basis:
-            self._basis[n] = positional_features(n, self.rel_features, self.gamma_norm)
-        return self._basis[n].to(device=device, dtype=dtype)
+        """Cached ``(2n-1, rel_features)`` positional basis, one copy per device and dtype
+        (a host-to-device copy on every forward would stall the GPU's queue)."""
+        key = (n, str(device), dtype)
+        if key not in self._basis:
+            self._basis[key] = positional_features(n, self.rel_features, self.gamma_norm).to(
+                device=device, dtype=dtype
+            )
+        return self._basis[key]
 
     def _split(self, t: torch.Tensor) -> torch.Tensor:
         b, n, _ = t.shape
