@@ -53,7 +53,9 @@ def augment(
 
 
 class WindowDataset(Dataset):
-    """Windows of one split: ``(one_hot (seq_length, 4) float32, targets (T, n_tracks) float32)``.
+    """Windows of one split: ``(one_hot (seq_length, 4) float32, targets (T, n_tracks) float32)``
+    — or ``(codes (seq_length,) uint8, targets)`` with ``one_hot=False``, 16× less to move
+    between processes and to the GPU (expand there with :func:`codes_to_one_hot`).
 
     Args:
         store: store folder (or an opened :class:`Store`).
@@ -61,17 +63,25 @@ class WindowDataset(Dataset):
         shift: maximum random shift in bp (0 = none); training default 3.
         rc: reverse complement with probability 0.5.
         seed: augmentation seed; call :meth:`set_epoch` each epoch for fresh draws.
+        one_hot: return one-hot float32 (default) or the uint8 codes.
 
     The memory maps open lazily in each process (fork-safe DataLoader workers).
     """
 
     def __init__(
-        self, store: str | Path | Store, split: str, shift: int = 0, rc: bool = False, seed: int = 0
+        self,
+        store: str | Path | Store,
+        split: str,
+        shift: int = 0,
+        rc: bool = False,
+        seed: int = 0,
+        one_hot: bool = True,
     ):
         self.store = store if isinstance(store, Store) else Store(store)
         self.split = split
         self.n = self.store.count(split)
         self.shift, self.rc, self.seed = int(shift), bool(rc), int(seed)
+        self.one_hot = one_hot
         self.epoch = 0
         self.strand_pair = self.store.strand_pair()
         self._sequences = self._targets = None
@@ -105,4 +115,10 @@ class WindowDataset(Dataset):
         targets = np.asarray(self._targets[index], dtype=np.float32)
         shift, rc = self.draw(index)
         codes, targets = augment(codes, targets, shift, rc, self.strand_pair)
-        return torch.from_numpy(one_hot(codes)), torch.from_numpy(np.ascontiguousarray(targets))
+        x = one_hot(codes) if self.one_hot else np.array(codes, dtype=np.uint8)  # own, writable
+        return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(targets))
+
+
+def codes_to_one_hot(codes: torch.Tensor) -> torch.Tensor:
+    """uint8 codes ``(..., L)`` → float32 one-hot ``(..., L, 4)`` (N → zeros), on their device."""
+    return torch.nn.functional.one_hot(codes.long(), 5)[..., :4].float()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from gitool.config import TrainConfig
 from gitool.console import info, progress
-from gitool.data.dataset import WindowDataset
+from gitool.data.dataset import WindowDataset, codes_to_one_hot
 from gitool.data.store import Store
 from gitool.errors import InputError
 from gitool.models.registry import create_model, resolve
@@ -157,7 +158,8 @@ class Batches:
     def __init__(self, cfg: TrainConfig, stores, heads, ctx: distributed.Context):
         self.heads = heads
         self.datasets = [
-            WindowDataset(s, "train", shift=cfg.shift, rc=cfg.rc, seed=cfg.seed) for s in stores
+            WindowDataset(s, "train", shift=cfg.shift, rc=cfg.rc, seed=cfg.seed, one_hot=False)
+            for s in stores
         ]
         self.samplers = [
             ResumableSampler(
@@ -232,7 +234,7 @@ def validate(model, stores, heads, cfg: TrainConfig, ctx: distributed.Context, a
             n = min(n, cfg.valid_windows)
         if n == 0:
             continue
-        dataset = WindowDataset(store, "valid")
+        dataset = WindowDataset(store, "valid", one_hot=False)
         indices = list(range(ctx.rank, n, ctx.world))
         metrics = TrackMetrics(store.manifest["n_tracks"], ctx.device)
         loss_sum = torch.zeros(2, dtype=torch.float64, device=ctx.device)
@@ -240,7 +242,7 @@ def validate(model, stores, heads, cfg: TrainConfig, ctx: distributed.Context, a
             torch.utils.data.Subset(dataset, indices), batch_size=cfg.batch_size, num_workers=0
         )
         for x, y in loader:
-            x, y = x.to(ctx.device), y.to(ctx.device)
+            x, y = codes_to_one_hot(x.to(ctx.device)), y.to(ctx.device)
             with autocast:
                 pred = model(x, head)
             metrics.update(pred.float(), y)
@@ -326,6 +328,11 @@ def train(cfg: TrainConfig) -> TrainSummary:
 
 
 def _train(cfg, out, stores, heads, overrides, ctx) -> TrainSummary:
+    if ctx.device.type == "cpu":
+        # Leave a core to each DataLoader worker: oversubscribed OpenMP threads spin against
+        # each other and slowed CPU training (and data loading) many times over.
+        cores = distributed.cpu_count() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        torch.set_num_threads(min(torch.get_num_threads(), max(1, cores - cfg.num_workers)))
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = build_model(cfg, overrides).to(ctx.device)
     model_name, config = resolve(cfg.model, **overrides)
@@ -422,7 +429,8 @@ def _train(cfg, out, stores, heads, overrides, ctx) -> TrainSummary:
         advance(step)
         while epoch < cfg.epochs and step < total:
             for i, x, y, head in batches.epoch(epoch, position):
-                x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+                x = codes_to_one_hot(x.to(ctx.device, non_blocking=True))
+                y = y.to(ctx.device, non_blocking=True)
                 last_of_step = (i + 1) % cfg.grad_accum == 0
                 sync = net.no_sync() if ctx.world > 1 and not last_of_step else nullcontext()
                 with sync:
@@ -430,7 +438,7 @@ def _train(cfg, out, stores, heads, overrides, ctx) -> TrainSummary:
                         pred = net(x, head)
                     loss = poisson_nll(pred, y)
                     (loss / cfg.grad_accum).backward()
-                window["loss"] += loss.item()
+                window["loss"] += loss.detach()  # no .item(): do not wait for the GPU
                 window["batches"] += 1
                 window["samples"] += len(x) * ctx.world
                 position = i + 1
@@ -444,7 +452,7 @@ def _train(cfg, out, stores, heads, overrides, ctx) -> TrainSummary:
                 step += 1
                 if step % cfg.log_every == 0 or step == total:
                     elapsed = time.perf_counter() - window["t"]
-                    mean = window["loss"] / window["batches"]
+                    mean = float(window["loss"]) / window["batches"]
                     rate = window["samples"] / max(elapsed, 1e-9)
                     record = {
                         "step": step,

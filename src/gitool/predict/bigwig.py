@@ -1,0 +1,246 @@
+"""Writing predicted bins of several tracks at once: one bigWig (or bedGraph) per track.
+
+The bigWig format's rules (pyBigWig #142, its README): the header — every chromosome of
+the genome with its size, in genome (FASTA) order — is written once, before any entry;
+entries come sorted by (chromosome in header order, start) and never overlap. Bins arrive
+in that order (regions are predicted in genome order) and are buffered into large
+fixed-step ``addEntries(chrom, start, values=array, span=bin_size, step=bin_size)`` calls.
+A chromosome's last bin is clipped to the chromosome end and written as its own, shorter
+entry; nothing is ever written past a chromosome.
+
+Files are written to temporary siblings (``.NAME.tmp-PID``) and renamed into place only
+when every track is complete; on any error the temporary files are removed, so an output
+is either whole or absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from gitool.errors import InputError
+
+FLUSH_BINS = 1 << 16
+"""Bins buffered per track before one ``addEntries`` call (256 KB of float32 per track)."""
+BIGWIG_SUFFIXES = (".bw", ".bigwig")
+BEDGRAPH_SUFFIXES = (".bedgraph", ".bg")
+
+
+def safe_name(identifier: str) -> str:
+    """A track identifier as a file-name part: characters other than ``A-Za-z0-9._-`` → ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", identifier).strip(".") or "track"
+
+
+def output_paths(out: str | Path, identifiers: list[str], bedgraph: bool = False) -> list[Path]:
+    """Where each selected track goes.
+
+    One track: ``out`` itself. Several: ``OUT.<identifier>.bw`` (``out``'s ``.bw``/``.bigwig``
+    suffix, or ``.bedgraph``/``.bg`` with ``bedgraph``, moves after the identifier), or
+    ``DIR/<identifier>.bw`` when ``out`` ends with ``/`` or is an existing folder.
+    Identifiers are made file-name safe (:func:`safe_name`).
+
+    Raises:
+        InputError: two identifiers giving the same file name, or a parent that is a file.
+    """
+    text = str(out)
+    path = Path(out)
+    suffix = ".bedgraph" if bedgraph else ".bw"
+    known = BEDGRAPH_SUFFIXES if bedgraph else BIGWIG_SUFFIXES
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        paths = [path / f"{safe_name(i)}{suffix}" for i in identifiers]
+    elif len(identifiers) == 1:
+        paths = [path]
+    else:
+        stem, ext = text, suffix
+        if path.suffix.lower() in known:
+            stem, ext = text[: -len(path.suffix)], path.suffix
+        paths = [Path(f"{stem}.{safe_name(i)}{ext}") for i in identifiers]
+    seen: dict[Path, str] = {}
+    for identifier, p in zip(identifiers, paths, strict=True):
+        if p in seen:
+            raise InputError(
+                f"tracks {seen[p]!r} and {identifier!r} would both be written to {p}; "
+                "choose tracks whose identifiers differ in letters, digits, '.', '_' or '-'"
+            )
+        seen[p] = identifier
+    for p in paths:
+        blocker = next((q for q in p.parents if q.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise InputError(f"-o {out}: {blocker} is a file, not a folder; choose another -o")
+        if p.is_dir():
+            raise InputError(f"-o {out}: {p} is a folder; choose another -o")
+    return paths
+
+
+class TrackWriter:
+    """Write bins of ``n_tracks`` tracks to one bigWig (or bedGraph) file per track.
+
+    Use as a context manager: files appear (renamed from temporary siblings) when the block
+    ends normally, and are removed when it raises.
+
+    Args:
+        paths: one output file per track (see :func:`output_paths`).
+        sizes: every chromosome of the genome with its size, in genome order (the header).
+        bin_size: bp per bin.
+        bedgraph: write ``chrom<TAB>start<TAB>end<TAB>value`` text instead of bigWig.
+        flush_bins: bins buffered before each batched write.
+    """
+
+    def __init__(
+        self,
+        paths: list[Path],
+        sizes: dict[str, int],
+        bin_size: int,
+        bedgraph: bool = False,
+        flush_bins: int = FLUSH_BINS,
+    ):
+        self.paths = [Path(p) for p in paths]
+        self.sizes = dict(sizes)
+        self.order = {c: i for i, c in enumerate(self.sizes)}
+        self.bin_size, self.bedgraph, self.flush_bins = bin_size, bedgraph, flush_bins
+        self.temps = [p.with_name(f".{p.name}.tmp-{os.getpid()}") for p in self.paths]
+        self.handles: list = []
+        self.bins_written = 0
+        # The run being buffered: contiguous bins of one chromosome.
+        self._chrom: str | None = None
+        self._start = self._end = 0
+        self._parts: list[np.ndarray] = []
+        self._buffered = 0
+        self._last: tuple[int, int] = (-1, 0)  # (chromosome order, end) written or buffered
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def open(self) -> TrackWriter:
+        """Create the temporary files and write the bigWig headers (once)."""
+        try:
+            for tmp in self.temps:
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                if self.bedgraph:
+                    self.handles.append(open(tmp, "w", buffering=1 << 20))  # noqa: SIM115
+                else:
+                    import pyBigWig
+
+                    bw = pyBigWig.open(str(tmp), "w")
+                    if bw is None:
+                        raise OSError(f"cannot create {tmp}")
+                    self.handles.append(bw)
+                    bw.addHeader(list(self.sizes.items()))
+        except BaseException:
+            self.abort()
+            raise
+        return self
+
+    def __enter__(self) -> TrackWriter:
+        return self.open()
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def commit(self) -> list[Path]:
+        """Flush, close and rename every file into place; returns the final paths."""
+        try:
+            self._flush()
+            handles, self.handles = self.handles, []
+            for handle in handles:
+                handle.close()
+            for tmp, path in zip(self.temps, self.paths, strict=True):
+                os.replace(tmp, path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.paths
+
+    def abort(self) -> None:
+        """Close and delete the temporary files (nothing is left behind)."""
+        handles, self.handles = self.handles, []
+        for handle in handles:
+            with contextlib.suppress(Exception):  # cleaning up after an earlier error
+                handle.close()
+        for tmp in self.temps:
+            tmp.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ data
+
+    def add(self, chrom: str, start: int, end: int, values: np.ndarray) -> None:
+        """Buffer the bins of ``chrom:start-end``.
+
+        Args:
+            chrom, start, end: ``start`` on the bin grid; ``end`` too, or the chromosome end.
+            values: float ``(n_bins, n_tracks)`` with ``n_bins = ceil((end - start) /
+                bin_size)``; bin ``j`` is ``[start + j·bin_size, start + (j+1)·bin_size)``
+                clipped to ``end``.
+
+        Raises:
+            ValueError: bins out of genome order, overlapping earlier ones, off the
+                chromosome, or of the wrong shape (a caller's bug, not bad input).
+        """
+        if not self.handles:
+            raise ValueError("TrackWriter.add before open() (or after commit/abort)")
+        if chrom not in self.order:
+            raise ValueError(f"chromosome {chrom!r} is not in the header")
+        n_bins = -(-(end - start) // self.bin_size)
+        values = np.asarray(values, dtype=np.float32)
+        if values.shape != (n_bins, len(self.paths)) or n_bins <= 0:
+            raise ValueError(
+                f"{chrom}:{start}-{end} needs values of shape ({n_bins}, {len(self.paths)}), "
+                f"got {values.shape}"
+            )
+        if (
+            start < 0
+            or end > self.sizes[chrom]
+            or (end != self.sizes[chrom] and (end - start) % self.bin_size)
+        ):
+            raise ValueError(f"{chrom}:{start}-{end} is off the chromosome or the bin grid")
+        key = (self.order[chrom], start)
+        if key < self._last:
+            raise ValueError(
+                f"{chrom}:{start}-{end} comes before or overlaps bins already written; "
+                "bigWig entries must be sorted and non-overlapping"
+            )
+        if chrom != self._chrom or start != self._end:
+            self._flush()
+            self._chrom, self._start = chrom, start
+        self._parts.append(values)
+        self._end = end
+        self._buffered += n_bins
+        self._last = (self.order[chrom], end)
+        if self._buffered >= self.flush_bins:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._parts:
+            return
+        values = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
+        chrom, start, end = self._chrom, self._start, self._end
+        full = (end - start) // self.bin_size  # bins of full width; a clipped last one follows
+        for i, handle in enumerate(self.handles):
+            column = np.ascontiguousarray(values[:, i])
+            if self.bedgraph:
+                self._write_bedgraph(handle, chrom, start, end, column)
+                continue
+            if full:
+                handle.addEntries(
+                    chrom, start, values=column[:full], span=self.bin_size, step=self.bin_size
+                )
+            if full < len(column):  # the chromosome's last bin, shorter than bin_size
+                last = start + full * self.bin_size
+                handle.addEntries([chrom], [last], ends=[end], values=[float(column[full])])
+        self.bins_written += len(values)
+        self._parts, self._buffered = [], 0
+        # Keep the run going: the next bins may continue it after this flush.
+        self._start = end
+
+    def _write_bedgraph(self, handle, chrom: str, start: int, end: int, column) -> None:
+        starts = np.arange(start, end, self.bin_size, dtype=np.int64)
+        ends = np.minimum(starts + self.bin_size, end)
+        # repr of a float32 is the shortest text that reads back to the same float32.
+        text = column.astype(str)
+        rows = zip(starts.tolist(), ends.tolist(), text.tolist(), strict=True)
+        handle.write("".join(f"{chrom}\t{s}\t{e}\t{v}\n" for s, e, v in rows))

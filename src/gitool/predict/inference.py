@@ -1,0 +1,590 @@
+"""Tiled, batched inference over genomic regions (``gitool predict``).
+
+:func:`predict_regions` checks every input up front, then returns a lazy
+:class:`Prediction`: iterating it reads the FASTA chunk by chunk, runs the model on batches
+of windows and yields the stitched bins in genome order, a batch at a time, so memory stays
+bounded however large the regions (a whole chromosome streams). :func:`predict` writes them
+to one bigWig (or bedGraph) per track.
+
+Per window, the predictions of every requested variant — input shifted by ``s`` bp for
+each ``s`` in ``shifts``, times forward and (with ``rc``) reverse complement — are summed
+in a fixed order and divided by their number, so results do not depend on ``batch_size``.
+A reverse-complement prediction is mapped back before averaging: bins reversed, and each
+stranded track swapped with its ``strand_pair`` (from the manifest of the dataset the head
+was trained on). Inference runs in eval mode under ``torch.no_grad`` (bf16 autocast on
+CUDA); the model's training flag and device are restored afterwards (tangermeme's
+``_preserve_model_state``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from gitool.console import progress, warn
+from gitool.data.genome import Genome, reverse_complement
+from gitool.data.tracks import TRANSFORM_VERSION, Track, untransform
+from gitool.data.windows import Geometry
+from gitool.errors import InputError
+from gitool.predict.bigwig import TrackWriter, output_paths
+from gitool.predict.tiling import (
+    Region,
+    SequenceReader,
+    Window,
+    read_regions,
+    regions_from_intervals,
+    sequence_interval,
+    tile,
+    window_count,
+)
+from gitool.train.evaluate import WHICH, _autocast, _device, _load, run_label
+
+# --------------------------------------------------------------------------- results
+
+
+class Chunk(NamedTuple):
+    """Predicted bins of ``chrom:start-end``: ``values`` float32 ``(n_bins, n_tracks)``.
+
+    Bin ``j`` is ``[start + j·bin_size, start + (j+1)·bin_size)``, the last one clipped to
+    ``end`` at a chromosome end.
+    """
+
+    chrom: str
+    start: int
+    end: int
+    values: np.ndarray
+
+
+@dataclass
+class Prediction:
+    """Lazy predictions over regions, plus what they are.
+
+    Iterate once for :class:`Chunk` pieces in genome order (contiguous within a region,
+    at most one batch of windows each); :meth:`by_region` joins them into one chunk per
+    merged region (memory ∝ region size).
+
+    Attributes:
+        identifiers: selected tracks' identifiers, the columns of ``values``.
+        indices: their column indices in the head's output.
+        bin_size: bp per bin.
+        regions: merged, bin-snapped regions, in genome order.
+        sizes: the genome's chromosome sizes in FASTA order (the bigWig header).
+        head, label: model head and a short name of the model.
+        geometry: the model's window geometry.
+        n_windows: model windows (forward passes: × ``len(shifts)``, × 2 with ``rc``).
+        shifts, rc, untransformed: the options used.
+    """
+
+    identifiers: list[str]
+    indices: list[int]
+    bin_size: int
+    regions: list[Region]
+    sizes: dict[str, int]
+    head: str
+    label: str
+    geometry: Geometry
+    n_windows: int
+    shifts: tuple[int, ...]
+    rc: bool
+    untransformed: bool
+    _chunks: Iterator[Chunk] | None = field(default=None, repr=False)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        if self._chunks is None:
+            raise RuntimeError("a Prediction can be iterated only once; call predict_regions again")
+        chunks, self._chunks = self._chunks, None
+        return chunks
+
+    def by_region(self) -> Iterator[Chunk]:
+        """One chunk per merged region, in genome order."""
+        parts: list[Chunk] = []
+        for chunk in self:
+            if parts and (chunk.chrom != parts[-1].chrom or chunk.start != parts[-1].end):
+                yield _join(parts)
+                parts = []
+            parts.append(chunk)
+        if parts:
+            yield _join(parts)
+
+    @property
+    def bp(self) -> int:
+        """Base pairs covered by the regions."""
+        return sum(r.end - r.start for r in self.regions)
+
+
+def _join(parts: list[Chunk]) -> Chunk:
+    values = np.concatenate([p.values for p in parts]) if len(parts) > 1 else parts[0].values
+    return Chunk(parts[0].chrom, parts[0].start, parts[-1].end, values)
+
+
+@dataclass
+class PredictionSummary:
+    """What :func:`predict` wrote."""
+
+    paths: list[Path]
+    identifiers: list[str]
+    head: str
+    label: str
+    n_regions: int
+    bp: int
+    n_bins: int
+    n_windows: int
+    seconds: float
+    device: str
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def parse_shifts(shifts: str | int | Iterable[int]) -> tuple[int, ...]:
+    """``"0,1,-1"`` (or a sequence of ints) → unique shifts in bp, in the order given.
+
+    Raises:
+        InputError: not comma-separated integers.
+    """
+    if isinstance(shifts, (int, str)):
+        items = [s.strip() for s in str(shifts).split(",") if s.strip()]
+    else:
+        items = [str(s).strip() for s in shifts]
+    if not items or not all(re.fullmatch(r"[+-]?\d+", s) for s in items):
+        raise InputError(
+            f"--shifts {shifts!r}: give comma-separated integer shifts in bp, e.g. 0,1,-1"
+        )
+    values = [int(s) for s in items]
+    return tuple(dict.fromkeys(values))
+
+
+def choose_head(heads: dict[str, int], head: str | None, label: str) -> str:
+    """``head`` if the model has it; else the model's only head.
+
+    Raises:
+        InputError: unknown head, or several heads and none chosen (listing them).
+    """
+    listing = ", ".join(f"{h} ({n} tracks)" for h, n in heads.items())
+    if head is not None:
+        if head not in heads:
+            raise InputError(f"unknown head {head!r} for {label}; this model has {listing}")
+        return head
+    if len(heads) == 1:
+        return next(iter(heads))
+    raise InputError(f"{label} has several heads ({listing}); choose one with --head")
+
+
+def select_tracks(rows: Sequence[dict], tracks: Sequence[str | int] | str | None) -> list[int]:
+    """Columns of the selected tracks, by identifier or 0-based index; default all.
+
+    Raises:
+        InputError: a name that is neither an identifier nor an index in range.
+    """
+    n = len(rows)
+    if tracks is None or (isinstance(tracks, str) and not tracks.strip()):
+        return list(range(n))
+    if isinstance(tracks, str):
+        tracks = tracks.split(",")
+    by_id = {str(r["identifier"]): i for i, r in enumerate(rows)}
+    chosen = []
+    for item in tracks:
+        text = str(item).strip()
+        if text in by_id:
+            chosen.append(by_id[text])
+        elif text.isdigit() and int(text) < n:
+            chosen.append(int(text))
+        else:
+            shown = ", ".join(list(by_id)[:6]) + (" ..." if n > 6 else "")
+            raise InputError(
+                f"--tracks: {text!r} is neither a track identifier of the head ({shown}) "
+                f"nor an index 0–{n - 1}"
+            )
+    return list(dict.fromkeys(chosen))
+
+
+@dataclass
+class _Model:
+    """A model ready to predict: its head, geometry and the head's track rows."""
+
+    model: nn.Module
+    head: str
+    label: str
+    geometry: Geometry
+    rows: list[dict]
+    manifest: dict | None
+
+
+def _prepare_model(
+    model_or_run: str | Path | nn.Module, head: str | None, which: str, manifest: dict | None
+) -> _Model:
+    if isinstance(model_or_run, nn.Module):
+        model, data, label = model_or_run, [], type(model_or_run).__name__
+    else:
+        model, state, ckpt = _load(model_or_run, which, "--run")
+        data, label = state.get("data") or [], run_label(ckpt)
+    config = getattr(model, "config", None)
+    heads = dict(getattr(config, "heads", None) or {})
+    if not heads or not hasattr(config, "target_length") or not hasattr(config, "seq_length"):
+        raise InputError(
+            f"{label} is a {type(model).__name__}, not a coverage-track model; predict takes "
+            "swin, enformer and cnn-* runs"
+        )
+    chosen = choose_head(heads, head, label)
+    if manifest is None:
+        manifest = next(
+            (e.get("manifest") for e in data if e.get("head") == chosen and e.get("manifest")),
+            None,
+        )
+    seq_length, target_length = int(config.seq_length), int(config.target_length)
+    bin_size = getattr(config, "bin_size", None) or (manifest or {}).get("bin_size")
+    if bin_size is None:
+        raise InputError(f"{label}: neither the model config nor a manifest gives the bin size")
+    geometry = Geometry(seq_length, int(bin_size), target_length)
+    for key, ours in vars(geometry).items():
+        theirs = (manifest or {}).get(key)
+        if theirs is not None and int(theirs) != ours:
+            raise InputError(
+                f"{label}: the model has {key} {ours} but the manifest of its head "
+                f"{chosen!r} says {theirs}; the checkpoint is inconsistent"
+            )
+    geometry.check()
+    n_tracks = int(heads[chosen])
+    if manifest is not None and manifest.get("tracks"):
+        rows = [dict(r) for r in manifest["tracks"]]
+        if len(rows) != n_tracks:
+            raise InputError(
+                f"head {chosen!r} of {label} predicts {n_tracks} tracks but the manifest of "
+                f"its dataset lists {len(rows)}; the checkpoint is inconsistent"
+            )
+    else:
+        rows = [{"index": i, "identifier": f"track{i}", "strand_pair": i} for i in range(n_tracks)]
+    return _Model(model, chosen, label, geometry, rows, manifest)
+
+
+def _strand_permutation(rows: list[dict], label: str) -> np.ndarray:
+    """``y[..., perm]`` swaps each stranded pair (``strand_pair`` = partner's column)."""
+    perm = np.array([int(r.get("strand_pair", i)) for i, r in enumerate(rows)], dtype=np.int64)
+    n = len(rows)
+    if ((perm < 0) | (perm >= n)).any() or (perm[perm] != np.arange(n)).any():
+        raise InputError(
+            f"{label}: the manifest's strand_pair columns do not pair tracks up; cannot use --rc"
+        )
+    return perm
+
+
+def _untransform_tracks(spec: _Model, columns: list[int]) -> list[Track]:
+    if spec.manifest is None or not spec.manifest.get("tracks"):
+        raise InputError(
+            f"--untransform needs the manifest of the dataset head {spec.head!r} was trained "
+            f"on, and {spec.label} has none"
+        )
+    version = (spec.manifest.get("transform") or {}).get("version", TRANSFORM_VERSION)
+    if version != TRANSFORM_VERSION:
+        raise InputError(
+            f"--untransform: the data of {spec.label} used transform version {version}; this "
+            f"gitool undoes version {TRANSFORM_VERSION} only"
+        )
+    tracks = []
+    for c in columns:
+        row = spec.rows[c]
+        tracks.append(
+            Track(
+                index=int(row.get("index", c)),
+                identifier=str(row["identifier"]),
+                file=str(row.get("file", "")),
+                clip=row.get("clip"),
+                clip_soft=None if row.get("clip_soft") is None else float(row["clip_soft"]),
+                scale=float(row.get("scale", 1.0)),
+                sum_stat=str(row.get("sum_stat", "sum")),
+                strand_pair=int(row.get("strand_pair", c)),
+                description=str(row.get("description", "")),
+            )
+        )
+    return tracks
+
+
+def _check_assembly(spec: _Model, genome: Genome) -> None:
+    """Warn when the genome's chromosome sizes differ from those the head was trained on
+    (another assembly: allowed, e.g. across species, but often a mistake)."""
+    trained = ((spec.manifest or {}).get("genome") or {}).get("chromosomes") or {}
+    differ = [c for c, n in trained.items() if c in genome.sizes and genome.sizes[c] != n]
+    if differ:
+        c = differ[0]
+        warn(
+            f"genome {genome.path}: {c} is {genome.sizes[c]:,} bp but {trained[c]:,} bp in the "
+            f"genome head {spec.head!r} was trained on ({len(differ)} chromosome(s) differ); "
+            "is it the same assembly?"
+        )
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def predict_regions(
+    model_or_run: str | Path | nn.Module,
+    genome: str | Path | Genome,
+    regions: str | Path | Iterable[tuple[str, int, int]],
+    *,
+    head: str | None = None,
+    tracks: Sequence[str | int] | str | None = None,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+    rc: bool = False,
+    shifts: str | Iterable[int] = (0,),
+    untransform: bool = False,
+    which: str = "best",
+    manifest: dict | None = None,
+    show_progress: bool = True,
+) -> Prediction:
+    """Predict every bin of some regions with a trained model.
+
+    Args:
+        model_or_run: run folder (``RUN/checkpoints/{best,last}.pt``, see ``which``), a
+            checkpoint file, or a model (``model(x, head)``: ``(B, seq_length, 4)`` →
+            ``(B, target_length, n_tracks)``; ``model.config`` gives ``seq_length``,
+            ``target_length``, ``bin_size`` and ``heads``).
+        genome: FASTA (path or :class:`Genome`) of the assembly the model was trained on.
+        regions: BED path, or ``(chrom, start, end)`` intervals (0-based, half-open).
+            Regions are merged, snapped to the genome-wide bin grid and, past a chromosome
+            end, clipped with a warning (see :mod:`gitool.predict.tiling`).
+        head: model head; default the model's only head.
+        tracks: identifiers or 0-based indices (a list or comma-separated text); default all.
+        batch_size: model inputs per forward pass (window × shift × strand variants).
+        device: ``cpu``, ``cuda``, ``cuda:N``; default CUDA when available (bf16 autocast).
+        rc: also predict the reverse complement and average (bins reversed, stranded tracks
+            swapped through ``strand_pair``).
+        shifts: input shifts in bp (``"0,1,-1"``); predictions are averaged, targets kept.
+        untransform: undo soft clip, ``*_sqrt`` and scale (:func:`gitool.data.tracks.untransform`)
+            to get bigWig units.
+        which: ``best`` (falls back to ``last``) or ``last`` checkpoint of a run folder.
+        manifest: the dataset manifest of ``head`` when ``model_or_run`` is a model (track
+            identifiers, ``strand_pair``, transform); checkpoints carry their own.
+        show_progress: progress bar on stderr (a terminal only).
+
+    Returns:
+        A lazy :class:`Prediction` (iterate once for :class:`Chunk` pieces in genome order).
+        Nothing runs and the model is untouched until it is iterated.
+
+    Raises:
+        InputError: bad option, checkpoint, head, tracks, genome or regions — all checked
+        before any inference.
+    """
+    if which not in WHICH:
+        raise InputError(f"--which {which!r}: choose best or last")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+    shift_values = parse_shifts(shifts)
+    dev = _device(device)
+    spec = _prepare_model(model_or_run, head, which, manifest)
+    columns = select_tracks(spec.rows, tracks)
+    perm = _strand_permutation(spec.rows, spec.label) if rc else None
+    undo = _untransform_tracks(spec, columns) if untransform else None
+    if not isinstance(genome, Genome):
+        genome = Genome(genome)
+    _check_assembly(spec, genome)
+    bin_size = spec.geometry.bin_size
+    if isinstance(regions, (str, Path)):
+        merged = read_regions(regions, genome.sizes, bin_size)
+    else:
+        merged = regions_from_intervals(
+            [(r.chrom, r.start, r.end) if isinstance(r, Region) else r for r in regions],
+            genome.sizes,
+            bin_size,
+        )
+    n_windows = window_count(merged, spec.geometry)
+    # Forward for every shift, then (with rc) the reverse complement for every shift.
+    variants = [(s, strand) for strand in ((False, True) if rc else (False,)) for s in shift_values]
+    chunks = _stream(
+        spec, SequenceReader(genome), merged, variants, batch_size, dev, columns, perm, undo,
+        n_windows if show_progress else None,
+    )  # fmt: skip
+    return Prediction(
+        identifiers=[str(spec.rows[c]["identifier"]) for c in columns],
+        indices=columns,
+        bin_size=bin_size,
+        regions=merged,
+        sizes=dict(genome.sizes),
+        head=spec.head,
+        label=spec.label,
+        geometry=spec.geometry,
+        n_windows=n_windows,
+        shifts=shift_values,
+        rc=rc,
+        untransformed=untransform,
+        _chunks=chunks,
+    )
+
+
+class _Slot:
+    """A window whose variant predictions are being summed."""
+
+    __slots__ = ("window", "total", "remaining")
+
+    def __init__(self, window: Window, n_variants: int):
+        self.window, self.total, self.remaining = window, None, n_variants
+
+
+def _stream(
+    spec: _Model,
+    reader: SequenceReader,
+    regions: list[Region],
+    variants: list[tuple[int, bool]],
+    batch_size: int,
+    device: torch.device,
+    columns: list[int],
+    perm: np.ndarray | None,
+    undo: list[Track] | None,
+    total: int | None,
+) -> Iterator[Chunk]:
+    """The inference loop behind :class:`Prediction` (a generator: runs when iterated).
+
+    One batch stays in flight: batch k+1 is read and launched before batch k's outputs are
+    copied back, so on a GPU the FASTA reading and writing overlap the model.
+    """
+    model, head, geometry = spec.model, spec.head, spec.geometry
+    n_variants = len(variants)
+    pending: deque[_Slot] = deque()  # windows in flight, in genome order
+    # One-hot as a lookup on the device: uint8 codes (1 B/bp) travel, not float32 (16 B/bp).
+    eye = torch.cat([torch.eye(4), torch.zeros(1, 4)]).to(device)
+
+    def batches() -> Iterator[tuple[list[tuple[_Slot, bool]], np.ndarray]]:
+        inputs: list[np.ndarray] = []
+        owners: list[tuple[_Slot, bool]] = []
+        for window in tile(regions, geometry):
+            slot = _Slot(window, n_variants)
+            pending.append(slot)
+            for shift, rc in variants:
+                start, end = sequence_interval(window.target_start, geometry, shift, rc)
+                codes = reader.codes(window.chrom, start, end)
+                inputs.append(reverse_complement(codes) if rc else codes)
+                owners.append((slot, rc))
+                if len(inputs) == batch_size:
+                    yield owners, np.stack(inputs)
+                    inputs, owners = [], []
+        if inputs:
+            yield owners, np.stack(inputs)
+
+    def launch(codes: np.ndarray) -> torch.Tensor:
+        x = eye[torch.from_numpy(codes).to(device, non_blocking=True).long()]  # (B, L, 4)
+        with torch.no_grad(), _autocast(device):
+            return model(x, head)  # (B, T, n_tracks), possibly bf16
+
+    def collect(owners: list[tuple[_Slot, bool]], out: torch.Tensor) -> None:
+        y = out.float().cpu().numpy()
+        for (slot, rc), pred in zip(owners, y, strict=True):
+            if rc:
+                pred = pred[::-1][:, perm]  # back to forward bin order and strands
+            slot.total = pred.copy() if slot.total is None else slot.total + pred
+            slot.remaining -= 1
+
+    def finished() -> Iterator[tuple[Chunk, int]]:
+        """Completed windows at the front of the queue, joined per region: (chunk, windows)."""
+        group: list[_Slot] = []
+        while pending and pending[0].remaining == 0:
+            slot = pending.popleft()
+            if group and slot.window.region != group[-1].window.region:
+                yield emit(group), len(group)
+                group = []
+            group.append(slot)
+        if group:
+            yield emit(group), len(group)
+
+    def emit(group: list[_Slot]) -> Chunk:
+        values = np.concatenate([s.total[: s.window.n_bins] for s in group])  # (n_bins, all)
+        values = values[:, columns]  # a copy
+        if n_variants > 1:
+            values /= np.float32(n_variants)
+        if undo is not None:
+            values = untransform(values, undo)
+        first, last = group[0].window, group[-1].window
+        return Chunk(first.chrom, first.target_start, last.end, np.ascontiguousarray(values))
+
+    was_training = model.training
+    parameter = next(model.parameters(), None)
+    home = parameter.device if parameter is not None else None
+    bar = progress("predicting windows", total) if total is not None else nullcontext(None)
+    try:
+        model.eval()
+        if home is not None and home != device:
+            model.to(device)
+        with bar as advance:
+            in_flight = None
+            for batch in chain(batches(), [None]):  # None: drain the last batch
+                launched = None if batch is None else (batch[0], launch(batch[1]))
+                if in_flight is not None:
+                    collect(*in_flight)
+                    for chunk, n in finished():
+                        if advance is not None:
+                            advance(n)
+                        yield chunk
+                in_flight = launched
+    finally:
+        model.train(was_training)
+        if home is not None and home != device:
+            model.to(home)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def predict(
+    run: str | Path | nn.Module,
+    genome: str | Path | Genome,
+    regions: str | Path | Iterable[tuple[str, int, int]],
+    out: str | Path,
+    *,
+    head: str | None = None,
+    tracks: Sequence[str | int] | str | None = None,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+    rc: bool = False,
+    shifts: str | Iterable[int] = (0,),
+    untransform: bool = False,
+    bedgraph: bool = False,
+    which: str = "best",
+    manifest: dict | None = None,
+) -> PredictionSummary:
+    """Predict regions and write one bigWig (or bedGraph) per track (``gitool predict``).
+
+    Args:
+        out: one track: the file; several: ``OUT.<identifier>.bw``, or
+            ``DIR/<identifier>.bw`` when ``out`` ends with ``/`` or is a folder
+            (:func:`gitool.predict.bigwig.output_paths`).
+        bedgraph: write bedGraph text (``chrom start end value`` per bin) instead.
+        Others: as :func:`predict_regions`.
+
+    bigWig header: every chromosome of the genome in FASTA order. Files appear only when
+    all are complete; on any error none is left behind.
+
+    Raises:
+        InputError: as :func:`predict_regions`, or an unusable output path — all before
+        any inference.
+    """
+    began = time.perf_counter()
+    prediction = predict_regions(
+        run, genome, regions, head=head, tracks=tracks, batch_size=batch_size, device=device,
+        rc=rc, shifts=shifts, untransform=untransform, which=which, manifest=manifest,
+    )  # fmt: skip
+    paths = output_paths(out, prediction.identifiers, bedgraph)
+    with TrackWriter(paths, prediction.sizes, prediction.bin_size, bedgraph) as writer:
+        for chunk in prediction:
+            writer.add(chunk.chrom, chunk.start, chunk.end, chunk.values)
+    return PredictionSummary(
+        paths=paths,
+        identifiers=prediction.identifiers,
+        head=prediction.head,
+        label=prediction.label,
+        n_regions=len(prediction.regions),
+        bp=prediction.bp,
+        n_bins=writer.bins_written,
+        n_windows=prediction.n_windows,
+        seconds=time.perf_counter() - began,
+        device=str(_device(device)),
+    )
