@@ -40,6 +40,7 @@ from gitool.console import info, progress, warn
 from gitool.data.genome import N_CODE, Genome, select_chroms
 from gitool.data.npy import NpyWriter
 from gitool.data.tracks import (
+    COLUMNS,
     TRANSFORM_VERSION,
     Track,
     check_bigwig,
@@ -54,6 +55,7 @@ from gitool.data.windows import (
     SPLITS,
     Contig,
     Geometry,
+    check_split_chroms,
     contigs_by_chrom,
     contigs_by_fraction,
     default_split_chroms,
@@ -151,13 +153,7 @@ def _plan_contigs(opts: BuildOptions, kept: list[str], sizes: dict[str, int], ge
         block = max(BLOCK_TARGETS * geometry.target_span, BLOCK_WINDOWS * geometry.seq_length)
         return contigs_by_fraction(kept, sizes, fractions, block, opts.seed)
     valid, test = _names(opts.valid_chroms), _names(opts.test_chroms)
-    for option, names in (("--valid-chroms", valid), ("--test-chroms", test)):
-        for name in names:
-            if name not in kept:
-                raise InputError(
-                    f"{option}: {name!r} is not among the kept chromosomes "
-                    f"({', '.join(kept[:6])}{'...' if len(kept) > 6 else ''})"
-                )
+    check_split_chroms(kept, valid, test)
     valid, test = default_split_chroms(kept, sizes, valid, test)
     return contigs_by_chrom(kept, sizes, valid, test)
 
@@ -520,18 +516,7 @@ def _normalised_tracks(tracks: list[Track]) -> list[dict]:
 
 
 def _write_tracks_tsv(path: Path, rows: list[dict]) -> None:
-    columns = [
-        "index",
-        "identifier",
-        "group",
-        "file",
-        "clip",
-        "clip_soft",
-        "scale",
-        "sum_stat",
-        "strand_pair",
-        "description",
-    ]
+    columns = ["index", "identifier", "group", *COLUMNS[2:]]
     with open(path, "w") as handle:
         handle.write("\t".join(columns) + "\n")
         for row in rows:

@@ -197,10 +197,8 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def contigs_by_chrom(
-    kept: list[str], sizes: dict[str, int], valid: list[str], test: list[str]
-) -> list[Contig]:
-    """Whole chromosomes as contigs, each in the split its name puts it in."""
+def check_split_chroms(kept: list[str], valid: list[str], test: list[str]) -> None:
+    """Named validation/test chromosomes must be kept ones, and in one split only."""
     for option, names in (("--valid-chroms", valid), ("--test-chroms", test)):
         for name in names:
             if name not in kept:
@@ -211,6 +209,13 @@ def contigs_by_chrom(
     both = sorted(set(valid) & set(test))
     if both:
         raise InputError(f"{both[0]!r} is in both --valid-chroms and --test-chroms; pick one")
+
+
+def contigs_by_chrom(
+    kept: list[str], sizes: dict[str, int], valid: list[str], test: list[str]
+) -> list[Contig]:
+    """Whole chromosomes as contigs, each in the split its name puts it in."""
+    check_split_chroms(kept, valid, test)
     split = {**{c: "valid" for c in valid}, **{c: "test" for c in test}}
     return [Contig(c, 0, sizes[c], split.get(c, "train")) for c in kept]
 
