@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common import cpu_description
+
 DATA_VERSION = 1  # bump when the generator changes: cached data are regenerated
 N_CHROMS = 5
 COVERAGE_TARGET = 1.3  # gitool (one worker) / read floor
@@ -444,17 +446,11 @@ def machine() -> str:
 
     import gitool
 
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    cores = f"{os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable)"
     versions = (
         f"Python {platform.python_version()}, numpy {np.__version__}, pyBigWig "
         f"{_version('pyBigWig')} (numpy={pyBigWig.numpy}), gitool {gitool.__version__}"
     )
-    return f"{model}, {cores}; {versions}"
+    return f"{cpu_description()}; {versions}"
 
 
 def _version(package: str) -> str:

@@ -56,6 +56,8 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 from gitool.models.registry import PRESETS, create_model, resolve
 from gitool.train.losses import poisson_nll
 
+from common import bf16_peak, cpu_description
+
 SMALL = (
     "swin-basenji-small",
     "enformer-basenji-small",
@@ -71,15 +73,6 @@ MFU_PRESETS = ("enformer-basenji-small", "swin-basenji-small")
 MEMORY_TARGET_GB = 40.0
 TARGET_BATCH = 8
 MANUAL_TARGET = 2.0  # fused samples/s / manual samples/s
-# Dense bf16 tensor-core peaks, TFLOP/s per GPU; first matching substring of the name wins.
-BF16_PEAKS = (
-    ("H100 PCIe", 756.0),
-    ("H100 NVL", 835.0),
-    ("H200 NVL", 835.0),
-    ("H100", 989.4),
-    ("H200", 989.4),
-    ("A100", 312.0),
-)
 CPU_EFFICIENCY = 0.3  # assumed fraction of the fp32 matmul rate a training step reaches
 OOM = "out of memory"
 MAX_STEPS = 1000  # timed steps at most, whatever --min-time asks
@@ -420,22 +413,10 @@ def add_rates(rows: list[dict], peak_tflops: float | None) -> None:
 def gpu_peak(args: argparse.Namespace, cfg: dict) -> tuple[float | None, str]:
     if not cfg["gpu"]:
         return None, "no GPU"
-    if args.peak_tflops:
-        return args.peak_tflops, f"{args.peak_tflops:g} TFLOP/s (--peak-tflops)"
-    name = torch.cuda.get_device_name(torch.device(cfg["device"]))
-    for key, peak in BF16_PEAKS:
-        if key in name:
-            return peak, f"{peak:g} TFLOP/s dense bf16 ({key})"
-    return None, f"unknown for {name!r}: pass --peak-tflops"
+    return bf16_peak(torch.cuda.get_device_name(torch.device(cfg["device"])), args.peak_tflops)
 
 
 def machine(cfg: dict) -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    cores = f"{os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable)"
     versions = f"Python {platform.python_version()}, torch {torch.__version__}"
     if cfg["gpu"]:
         device = (
@@ -443,7 +424,7 @@ def machine(cfg: dict) -> str:
         )
     else:
         device = f"no GPU; torch threads: {torch.get_num_threads()}"
-    return f"{model}, {cores}; {versions}; {device}"
+    return f"{cpu_description()}; {versions}; {device}"
 
 
 def fmt_rate(x: float) -> str:

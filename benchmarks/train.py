@@ -63,6 +63,8 @@ from gitool.train.loop import build_model, model_overrides, open_stores
 from gitool.train.losses import poisson_nll
 from gitool.train.run import resolve_config, run_training
 
+from common import bf16_peak, cpu_description
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / "workflows"
 EXAMPLE = ROOT / "example_data"
@@ -79,15 +81,6 @@ LOADER_TARGET = 3.0  # loader samples/s / model samples/s, on a GPU
 EPOCH_WINDOWS = 34_021  # BasenjiSmall training windows
 PAPER_GPU_HOURS = 30.0  # seed 000: per model, on A100s
 PAPER_EPOCHS = 20  # the workflows' epoch cap
-# Dense bf16 tensor-core peaks, TFLOP/s per GPU; first matching substring of the name wins.
-BF16_PEAKS = (
-    ("H100 PCIe", 756.0),
-    ("H100 NVL", 835.0),
-    ("H200 NVL", 835.0),
-    ("H100", 989.4),
-    ("H200", 989.4),
-    ("A100", 312.0),
-)
 NO_GPU = "needs a GPU (none in this run)"
 MIN_MODEL_TIME = 3.0  # model alone: keep timing steps until they add up to this many seconds
 MAX_MODEL_STEPS = 200
@@ -418,13 +411,7 @@ def count_flops(config: TrainConfig) -> float:
 def gpu_peak(args: argparse.Namespace, cfg: dict) -> tuple[float | None, str]:
     if not cfg["gpu"]:
         return None, "no GPU"
-    if args.peak_tflops:
-        return args.peak_tflops, f"{args.peak_tflops:g} TFLOP/s (--peak-tflops)"
-    name = torch.cuda.get_device_name()
-    for key, peak in BF16_PEAKS:
-        if key in name:
-            return peak, f"{peak:g} TFLOP/s dense bf16 ({key})"
-    return None, f"unknown for {name!r}: pass --peak-tflops"
+    return bf16_peak(torch.cuda.get_device_name(), args.peak_tflops)
 
 
 def loader_capacity(loaders: list[dict], workers: int) -> tuple[float | None, str]:
@@ -459,18 +446,12 @@ def derive(row: dict, loaders: list[dict], peak: float | None) -> None:
 
 
 def machine(cfg: dict) -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    cores = f"{os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable)"
     versions = f"Python {platform.python_version()}, torch {torch.__version__}"
     if cfg["gpu"]:
         device = f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}"
     else:
         device = f"no GPU, {cfg['threads']} torch threads"
-    return f"{model}, {cores}; {versions}; {device}"
+    return f"{cpu_description()}; {versions}; {device}"
 
 
 def fmt(x: float | None, unit: str = "") -> str:
