@@ -48,7 +48,8 @@ from gitool.predict.tiling import (
     tile,
     window_count,
 )
-from gitool.train.evaluate import WHICH, _autocast, _device, _load, run_label
+from gitool.train.checkpoint import WHICH, load_run, run_label
+from gitool.train.device import autocast_for, resolve_device
 
 # --------------------------------------------------------------------------- results
 
@@ -191,14 +192,14 @@ def select_tracks(rows: Sequence[dict], tracks: Sequence[str | int] | str | None
     if tracks is None or (isinstance(tracks, str) and not tracks.strip()):
         return list(range(n))
     if isinstance(tracks, str):
-        tracks = tracks.split(",")
+        tracks = [t for t in tracks.split(",") if t.strip()]
     by_id = {str(r["identifier"]): i for i, r in enumerate(rows)}
     chosen = []
     for item in tracks:
         text = str(item).strip()
         if text in by_id:
             chosen.append(by_id[text])
-        elif text.isdigit() and int(text) < n:
+        elif re.fullmatch(r"\d+", text) and int(text) < n:
             chosen.append(int(text))
         else:
             shown = ", ".join(list(by_id)[:6]) + (" ..." if n > 6 else "")
@@ -227,7 +228,7 @@ def _prepare_model(
     if isinstance(model_or_run, nn.Module):
         model, data, label = model_or_run, [], type(model_or_run).__name__
     else:
-        model, state, ckpt = _load(model_or_run, which, "--run")
+        model, state, ckpt = load_run(model_or_run, which, "--run")
         data, label = state.get("data") or [], run_label(ckpt)
     config = getattr(model, "config", None)
     heads = dict(getattr(config, "heads", None) or {})
@@ -381,7 +382,7 @@ def predict_regions(
     if batch_size < 1:
         raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
     shift_values = parse_shifts(shifts)
-    dev = _device(device)
+    dev = resolve_device(device)
     spec = _prepare_model(model_or_run, head, which, manifest)
     columns = select_tracks(spec.rows, tracks)
     perm = _strand_permutation(spec.rows, spec.label) if rc else None
@@ -473,7 +474,7 @@ def _stream(
 
     def launch(codes: np.ndarray) -> torch.Tensor:
         x = eye[torch.from_numpy(codes).to(device, non_blocking=True).long()]  # (B, L, 4)
-        with torch.no_grad(), _autocast(device):
+        with torch.no_grad(), autocast_for(device):
             return model(x, head)  # (B, T, n_tracks), possibly bf16
 
     def collect(owners: list[tuple[_Slot, bool]], out: torch.Tensor) -> None:
@@ -586,5 +587,5 @@ def predict(
         n_bins=writer.bins_written,
         n_windows=prediction.n_windows,
         seconds=time.perf_counter() - began,
-        device=str(_device(device)),
+        device=str(resolve_device(device)),
     )

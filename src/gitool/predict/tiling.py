@@ -163,12 +163,16 @@ def _build(records, sizes: dict[str, int], bin_size: int, source: str) -> list[R
             clipped.append(f"{where} ({chrom}:{start}-{end} → {start}-{size})")
             end = size
         raw.setdefault(chrom, []).append((start, end))
-    for items, what in ((clipped, "clipped to"), (dropped, "skipped: they start past")):
-        if items:
-            warn(
-                f"{source}: {len(items)} region(s) run past a chromosome end and were {what} "
-                f"the chromosome end; first: {items[0]}"
-            )
+    if clipped:
+        warn(
+            f"{source}: {len(clipped)} region(s) run past their chromosome's end and were "
+            f"clipped to it; first: {clipped[0].removeprefix(source + ' ')}"
+        )
+    if dropped:
+        warn(
+            f"{source}: {len(dropped)} region(s) start at or past their chromosome's end and "
+            f"were skipped; first: {dropped[0].removeprefix(source + ' ')}"
+        )
     if not raw:
         raise InputError(f"{source}: every region lies past its chromosome's end; nothing to do")
     regions = []

@@ -29,6 +29,7 @@ import torch
 from gitool.errors import InputError
 
 FORMAT, VERSION = "gitool-checkpoint", 1
+WHICH = ("best", "last")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -97,3 +98,34 @@ def load_model(
     model = build_from_config(state["model_name"], state["model_config"])
     model.load_state_dict(state["model"], strict=True)
     return model.to(device).eval(), state
+
+
+def run_label(run: str | Path) -> str:
+    """A short name for a run folder or checkpoint file (used in tables and plots)."""
+    path = Path(run)
+    if path.suffix == ".pt" or path.is_file():
+        if path.parent.name == "checkpoints":
+            base = path.parent.parent.resolve().name
+            return base if path.stem == "best" else f"{base}:{path.stem}"
+        return path.stem
+    return path.resolve().name or str(path)
+
+
+def load_run(run: str | Path, which: str, option: str) -> tuple[torch.nn.Module, dict, Path]:
+    """The model (CPU, eval mode), its checkpoint dict and the checkpoint file; every failure
+    is an ``InputError`` naming ``option`` (the CLI option the run came from)."""
+    ckpt = checkpoint_path(run, which)
+    try:
+        model, state = load_model(ckpt, which=which, device="cpu")
+    except OSError as err:
+        # torch raises OSError (EINVAL) for some truncations, which load_checkpoint lets by.
+        raise InputError(
+            f"checkpoint {ckpt} is corrupt, truncated or unreadable ({type(err).__name__}: "
+            f"{err.strerror or err}); use another one (e.g. checkpoints/last.pt) or retrain"
+        ) from None
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise InputError(
+            f"{option} {ckpt}: checkpoint does not hold a model gitool can rebuild "
+            f"({type(err).__name__}: {err}); use another checkpoint or retrain"
+        ) from None
+    return model, state, ckpt

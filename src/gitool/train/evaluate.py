@@ -21,7 +21,6 @@ A checkpoint other than ``best.pt`` adds its name: ``test.last.tsv``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,8 @@ from gitool.data.genome import one_hot
 from gitool.data.store import Store
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
-from gitool.train.checkpoint import checkpoint_path, load_model
+from gitool.train.checkpoint import WHICH, load_run, run_label
+from gitool.train.device import autocast_for, resolve_device
 from gitool.train.metrics import TrackMetrics
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ OVERALL = "OVERALL"
 TRACK_COLUMNS = ("index", "identifier", "group", "description", "pearson", "r2", "poisson")
 MAX_PLOT_TRACKS = 8
 """Tracks drawn by ``plot_window`` when ``plot_tracks`` is not given (the first ones)."""
-WHICH = ("best", "last")
 
 
 def group_column(group: str) -> str:
@@ -151,52 +150,6 @@ def open_store(data: str | Path, split: str) -> Store:
     return store
 
 
-def _device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: no CUDA GPU is available; use --device cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise InputError(
-            f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible"
-        )
-    return dev
-
-
-def run_label(run: str | Path) -> str:
-    """A short name for a run folder or checkpoint file (used in tables and plots)."""
-    path = Path(run)
-    if path.suffix == ".pt" or path.is_file():
-        if path.parent.name == "checkpoints":
-            base = path.parent.parent.resolve().name
-            return base if path.stem == "best" else f"{base}:{path.stem}"
-        return path.stem
-    return path.resolve().name or str(path)
-
-
-def _load(run: str | Path, which: str, option: str) -> tuple[torch.nn.Module, dict, Path]:
-    """The model (CPU, eval mode), its checkpoint dict and the checkpoint file."""
-    ckpt = checkpoint_path(run, which)
-    try:
-        model, state = load_model(ckpt, which=which, device="cpu")
-    except OSError as err:
-        # torch raises OSError (EINVAL) for some truncations, which load_checkpoint lets by.
-        raise InputError(
-            f"checkpoint {ckpt} is corrupt, truncated or unreadable ({type(err).__name__}: "
-            f"{err.strerror or err}); use another one (e.g. checkpoints/last.pt) or retrain"
-        ) from None
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise InputError(
-            f"{option} {ckpt}: checkpoint does not hold a model gitool can rebuild "
-            f"({type(err).__name__}: {err}); use another checkpoint or retrain"
-        ) from None
-    return model, state, ckpt
-
-
 def _identifiers(tracks: Sequence[dict]) -> list[str]:
     return [str(t["identifier"]) for t in tracks]
 
@@ -279,7 +232,7 @@ def check_compatible(model: torch.nn.Module, head: str, store: Store, label: str
 def _prepare(
     run: str | Path, which: str, store: Store, head: str | None, option: str, explicit: bool
 ) -> _Subject:
-    model, state, ckpt = _load(run, which, option)
+    model, state, ckpt = load_run(run, which, option)
     label = run_label(ckpt)
     heads = dict(getattr(model.config, "heads", None) or {})
     if not heads:
@@ -301,12 +254,6 @@ def _prepare(
 
 
 # --------------------------------------------------------------------------- inference
-
-
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def split_metrics(
@@ -337,7 +284,7 @@ def split_metrics(
             stop = min(start + batch_size, n)
             x = torch.from_numpy(one_hot(np.asarray(sequences[start:stop]))).to(device)
             y = torch.from_numpy(np.asarray(targets[start:stop], dtype=np.float32)).to(device)
-            with _autocast(device):
+            with autocast_for(device):
                 pred = model(x, head)
             metrics.update(pred.float(), y)
             advance(stop - start)
@@ -356,7 +303,7 @@ def predict_windows(
     device = torch.device(device)
     codes = np.asarray(store.sequences(split)[np.asarray(indices, dtype=np.int64)])
     model = model.to(device).eval()
-    with torch.no_grad(), _autocast(device):
+    with torch.no_grad(), autocast_for(device):
         pred = model(torch.from_numpy(one_hot(codes)).to(device), head)
     return pred.float().cpu().numpy()
 
@@ -531,7 +478,7 @@ def evaluate(
             f"{n_windows} windows (0–{n_windows - 1})"
         )
     columns = _plot_tracks(store, plot_tracks) if plot_window is not None else []
-    dev = _device(device)
+    dev = resolve_device(device)
     subjects = [_prepare(run, which, store, head, "RUN", explicit=True)]
     if compare is not None:
         subjects.append(_prepare(compare, which, store, head, "--compare", explicit=False))

@@ -1,0 +1,478 @@
+"""``gitool predict``: tiling arithmetic, stitched bins against direct model calls, rc/shift
+averaging, batch-size independence, the bigWig/bedGraph writer (read back with pyBigWig
+AND pybbi, UCSC's library), and every bad-input path."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bbi
+import numpy as np
+import pyBigWig
+import pytest
+import torch
+from torch import nn
+
+from gitool.data.genome import encode, one_hot, reverse_complement
+from gitool.data.tracks import Track, read_tracks, untransform
+from gitool.data.windows import Geometry
+from gitool.errors import InputError
+from gitool.models.registry import create_model
+from gitool.predict.bigwig import TrackWriter, output_paths
+from gitool.predict.inference import predict, predict_regions
+from gitool.predict.tiling import Region, regions_from_intervals, sequence_interval, tile
+from gitool.train.checkpoint import save_checkpoint
+
+from helpers import assert_input_error, run_cli
+
+# 400 bp → 25 bins of 8 bp (200-bp target span, 100 bp of context each side).
+TINY_MODEL = dict(seq_length=400, target_length=25, bin_size=8, stem_channels=8, channels=16,
+                  divisible_by=4, heads={"tiny": 4})  # fmt: skip
+GEOMETRY = Geometry(400, 8, 25)
+BASES = "ACGT"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def tiny_manifest(tiny, **geometry) -> dict:
+    rows = [t.as_row() for t in read_tracks(tiny["tracks"])]  # plus ↔ minus stranded
+    values = {"seq_length": 400, "bin_size": 8, "target_length": 25, **geometry}
+    return {**values, "n_tracks": len(rows), "tracks": rows, "transform": {"version": 1}}
+
+
+def make_run(tiny, seed: int = 0) -> tuple[nn.Module, Path]:
+    """A run folder with a hand-made checkpoint of a tiny random ``cnn-maxpool``."""
+    torch.manual_seed(seed)
+    model = create_model("cnn-maxpool", **TINY_MODEL)
+    folder = tiny["dir"] / f"run{seed}"
+    save_checkpoint(
+        folder / "checkpoints" / "best.pt",
+        {"model_name": "cnn-maxpool", "preset": "cnn-maxpool",
+         "model_config": dataclasses.asdict(model.config), "model": model.state_dict(),
+         "step": 0, "data": [{"path": "store", "head": "tiny", "manifest": tiny_manifest(tiny)}]},
+    )  # fmt: skip
+    return model.eval(), folder
+
+
+@dataclass
+class CountsConfig:
+    seq_length: int = 400
+    target_length: int = 25
+    bin_size: int = 8
+    heads: dict = field(default_factory=lambda: {"bases": 4})
+
+
+class BaseCounts(nn.Module):
+    """Bin ``j`` = counts of A, C, G, T in the ``j``-th bin of the target span.
+
+    Its output for a genome bin is known from the FASTA alone, so any offset in the tiling
+    shows (Basenji #221), and it is reverse-complement equivariant by construction when
+    the tracks are paired A↔T, C↔G: counting the reverse complement's bins gives the same
+    bins reversed with complementary bases.
+    """
+
+    def __init__(self, config: CountsConfig):
+        super().__init__()
+        self.config = config
+        self.one = nn.Parameter(torch.ones(()))  # a parameter, so the model has a device
+
+    def forward(self, x: torch.Tensor, head: str | None = None) -> torch.Tensor:
+        g = Geometry(self.config.seq_length, self.config.bin_size, self.config.target_length)
+        target = x[:, g.context_left : g.context_left + g.target_span]  # (B, span, 4)
+        bins = target.reshape(len(x), g.target_length, g.bin_size, 4).sum(2)  # (B, T, 4)
+        return bins * self.one
+
+
+def counts_manifest(stranded: bool = True) -> dict:
+    pairs = [3, 2, 1, 0] if stranded else [0, 1, 2, 3]
+    rows = [{"index": i, "identifier": b, "strand_pair": pairs[i]} for i, b in enumerate(BASES)]
+    return {"tracks": rows}
+
+
+def padded_codes(seq: str, start: int, end: int) -> np.ndarray:
+    """Codes of ``seq[start:end]`` with N beyond both ends (independent of Genome.codes)."""
+    out = np.full(end - start, 4, dtype=np.uint8)
+    lo, hi = max(start, 0), min(end, len(seq))
+    if hi > lo:
+        out[lo - start : hi - start] = encode(seq[lo:hi])
+    return out
+
+
+def expected_counts(seq: str, start: int, end: int, shift: int = 0) -> np.ndarray:
+    """Base counts of every 8-bp genome bin of ``[start, end)`` (last bin clipped at the
+    chromosome end, but counted over 8 bp of input like the model does), input shifted."""
+    n = -(-(end - start) // 8)
+    codes = padded_codes(seq, start + shift, start + shift + n * 8).reshape(n, 8)
+    return np.stack([(codes == b).sum(1) for b in range(4)], axis=1).astype(np.float32)
+
+
+def direct_windows(model, seq: str, region: Region, head: str, rc: bool = False) -> np.ndarray:
+    """The model's own output for the windows covering ``region``, computed here: bins of
+    ``(n_bins, n_tracks)`` (reverse complement: the raw output, bins reversed back)."""
+    g = GEOMETRY
+    parts = []
+    for ts in range(region.start, region.end, g.target_span):
+        left = g.context_right if rc else g.context_left
+        codes = padded_codes(seq, ts - left, ts - left + g.seq_length)
+        if rc:
+            codes = reverse_complement(codes)
+        with torch.no_grad():
+            y = model(torch.from_numpy(one_hot(codes[None])), head)[0].numpy()
+        parts.append(y[::-1] if rc else y)
+    return np.concatenate(parts)[: region.n_bins(8)]
+
+
+def write_bed(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def bigwig_bins(path: Path, chrom: str) -> list[tuple[int, int, float]]:
+    """Per-bin entries from pyBigWig, checked equal to UCSC's library (pybbi)."""
+    bw = pyBigWig.open(str(path))
+    ours = [(s, e, v) for s, e, v in (bw.intervals(chrom) or [])]
+    bw.close()
+    theirs = [(s, e, v) for _, s, e, v in bbi.fetch_intervals(str(path), chrom, 0, -1)]
+    assert ours == theirs
+    return ours
+
+
+def outputs(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# --------------------------------------------------------------------------- tiling
+
+
+def test_regions_merge_snap_clip_and_windows(tiny):
+    sizes = tiny["sizes"]
+    regions = regions_from_intervals(
+        [("chr2", 5, 9), ("chr1", 100, 150), ("chr1", 150, 170), ("chr1", 171, 180),
+         ("chr1", 140, 160), ("chrM", 470, 900), ("chr1", 3000, 3003)],
+        sizes, 8,
+    )  # fmt: skip
+    # Genome order; touching/overlapping merge; 171-180 shares bin 168-176 → merged after
+    # snapping; chrM clipped to its end (500, not a bin edge); a 3-bp region → one bin.
+    assert regions == [
+        Region("chr1", 96, 184),
+        Region("chr1", 3000, 3008),
+        Region("chr2", 0, 16),
+        Region("chrM", 464, 500),
+    ]
+    assert [r.n_bins(8) for r in regions] == [11, 1, 2, 5]
+    long = Region("chr1", 96, 96 + 200 * 2 + 16)  # two full windows and 2 bins
+    windows = list(tile([long], GEOMETRY))
+    assert [(w.target_start, w.first_bin, w.n_bins, w.end) for w in windows] == [
+        (96, 0, 25, 296),
+        (296, 25, 25, 496),
+        (496, 50, 2, 512),
+    ]
+    assert sequence_interval(96, GEOMETRY) == (-4, 396)  # N-padded before the start
+    assert sequence_interval(96, GEOMETRY, shift=-3) == (-7, 393)
+    odd = Geometry(401, 8, 25)  # contexts 100 / 101: the rc window swaps them
+    assert sequence_interval(800, odd) == (700, 1101)
+    assert sequence_interval(800, odd, rc=True) == (699, 1100)
+
+
+@pytest.mark.parametrize("seq_length", [400, 401])
+def test_bins_are_genome_bins_forward_rc_and_shifts(tiny, seq_length):
+    """Every written bin is the genome bin it claims to be (no tiling offset), at chromosome
+    starts and ends (N padding, clipped last bin), across an N run, with odd contexts."""
+    model = BaseCounts(CountsConfig(seq_length=seq_length))
+    seqs = tiny["seqs"]
+    intervals = [("chr1", 10, 1013), ("chr2", 900, 1700), ("chrM", 0, 500), ("chr3", 2990, 3000)]
+    kwargs = dict(manifest=counts_manifest(), device="cpu", batch_size=5)
+
+    def run(**options):
+        prediction = predict_regions(model, tiny["genome"], intervals, **kwargs, **options)
+        return list(prediction.by_region())
+
+    forward = run()
+    assert [(c.chrom, c.start, c.end) for c in forward] == [
+        ("chr1", 8, 1016), ("chr2", 896, 1704), ("chr3", 2984, 3000), ("chrM", 0, 500)
+    ]  # fmt: skip
+    for chunk in forward:
+        want = expected_counts(seqs[chunk.chrom], chunk.start, chunk.end)
+        np.testing.assert_array_equal(chunk.values, want)
+    assert forward[3].values[-1].sum() == 4  # chrM's last bin: 496-500, then N
+    assert forward[1].values[(1000 - 896) // 8 + 1 : (1600 - 896) // 8].sum() == 0  # N run
+
+    # Strand-symmetric by construction: --rc changes nothing (A↔T, C↔G swapped back).
+    for a, b in zip(run(rc=True), forward, strict=True):
+        np.testing.assert_allclose(a.values, b.values, rtol=0, atol=1e-6)
+
+    # Shifts: inputs move, targets stay: the mean of the shifted bins' counts.
+    for chunk in run(shifts="0,3,-5"):
+        seq = seqs[chunk.chrom]
+        want = np.mean(
+            [expected_counts(seq, chunk.start, chunk.end, s) for s in (0, 3, -5)], axis=0
+        )
+        np.testing.assert_allclose(chunk.values, want, rtol=1e-6)
+
+    # Without the strand pairs, rc would average A with T: proof the swap is wired.
+    unstranded = predict_regions(
+        model, tiny["genome"], intervals[:1], **{**kwargs, "manifest": counts_manifest(False)},
+        rc=True,
+    )  # fmt: skip
+    values = next(unstranded.by_region()).values
+    want = forward[0].values
+    np.testing.assert_allclose(values[:, 0], (want[:, 0] + want[:, 3]) / 2, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- a real model
+
+
+@pytest.fixture
+def run(tiny):
+    return make_run(tiny)
+
+
+def test_bigwigs_equal_the_models_own_windows(tiny, run):
+    model, folder = run
+    bed = write_bed(tiny["dir"] / "r.bed", [
+        "track name=regions", "chr1\t50\t700", "chr1\t600\t650", "chr1\t5990\t6100",
+        "chrM\t470\t480", "chr3\t0\t5",
+    ])  # fmt: skip
+    out = tiny["dir"] / "pred" / "out.bw"
+    summary = predict(folder, tiny["genome"], bed, out, device="cpu", batch_size=3)
+    names = ["plus", "minus", "dense", "sparse"]
+    assert summary.paths == [out.with_name(f"out.{n}.bw") for n in names]
+    assert outputs(out.parent) == sorted(f"out.{n}.bw" for n in names)  # no temp file left
+    regions = [Region("chr1", 48, 704), Region("chr1", 5984, 6000), Region("chr3", 0, 8),
+               Region("chrM", 464, 480)]  # fmt: skip
+    assert summary.n_regions == 4 and summary.n_bins == sum(r.n_bins(8) for r in regions)
+    for k, name in enumerate(names):
+        path = out.with_name(f"out.{name}.bw")
+        bw = pyBigWig.open(str(path))
+        assert list(bw.chroms().items()) == list(tiny["sizes"].items())  # all, FASTA order
+        bw.close()
+        assert bbi.chromsizes(str(path)) == tiny["sizes"]
+        for chrom in tiny["sizes"]:
+            got = bigwig_bins(path, chrom)
+            mine = [r for r in regions if r.chrom == chrom]
+            want_bins = [(s, min(s + 8, r.end)) for r in mine for s in range(r.start, r.end, 8)]
+            assert [(s, e) for s, e, _ in got] == want_bins  # sorted, contiguous, no overlap
+            if not mine:
+                continue
+            want = np.concatenate(
+                [direct_windows(model, tiny["seqs"][chrom], r, "tiny")[:, k] for r in mine]
+            )
+            np.testing.assert_allclose([v for _, _, v in got], want, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_size_independence_rc_shifts_and_model_state(tiny, run):
+    model, folder = run
+    intervals = [("chr1", 0, 6000), ("chr2", 3950, 4000)]  # a whole chromosome; an end
+    options = dict(device="cpu", rc=True, shifts=[0, 1, -1])
+    results = [
+        list(predict_regions(folder, tiny["genome"], intervals, batch_size=b, **options))
+        for b in (1, 4, 17)
+    ]
+    joined = [np.concatenate([c.values for c in r]) for r in results]
+    for other in joined[1:]:
+        np.testing.assert_allclose(other, joined[0], rtol=1e-5, atol=1e-6)
+    # Chunks stream a batch at a time, in genome order, contiguous within a region.
+    chunks = results[1]
+    assert len(chunks) > 2 and chunks[0].start == 0 and chunks[-1].end == 4000
+    assert all(a.end == b.start for a, b in zip(chunks, chunks[1:], strict=False)
+               if a.chrom == b.chrom)  # fmt: skip
+
+    # A model handed in stays as found: training mode and weights.
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    prediction = predict_regions(
+        model, tiny["genome"], intervals, manifest=tiny_manifest(tiny), batch_size=6, **options
+    )
+    assert model.training  # nothing runs before iteration
+    values = np.concatenate([c.values for c in prediction])
+    assert model.training
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[key])
+    np.testing.assert_allclose(values, joined[0], rtol=1e-5, atol=1e-6)  # eval mode inside
+    with pytest.raises(RuntimeError, match="only once"):
+        list(prediction)
+
+
+def test_rc_averages_the_swapped_reverse_prediction_and_untransform(tiny, run):
+    model, folder = run
+    seq = tiny["seqs"]["chr1"]
+    region = Region("chr1", 400, 1000)
+    forward = direct_windows(model, seq, region, "tiny")
+    reverse = direct_windows(model, seq, region, "tiny", rc=True)[:, [1, 0, 2, 3]]
+    # The random model is not strand-symmetric, so the swap matters.
+    assert np.abs(reverse - forward).max() > 1e-3
+    got = next(predict_regions(folder, tiny["genome"], [tuple(vars(region).values())],
+                               device="cpu", rc=True).by_region())  # fmt: skip
+    np.testing.assert_allclose(got.values, (forward + reverse) / 2, rtol=1e-5, atol=1e-6)
+
+    # --untransform: soft clip, *_sqrt and scale undone with the head's manifest rows.
+    prediction = predict_regions(
+        folder, tiny["genome"], [("chr1", 400, 1000)], device="cpu", untransform=True,
+        tracks="dense,sparse",
+    )  # fmt: skip
+    assert prediction.identifiers == ["dense", "sparse"] and prediction.untransformed
+    got = next(prediction.by_region()).values
+    rows = tiny_manifest(tiny)["tracks"]
+    tracks = [Track(**{f.name: rows[i][f.name] for f in dataclasses.fields(Track)})
+              for i in (2, 3)]  # fmt: skip
+    np.testing.assert_allclose(got, untransform(forward[:, 2:], tracks), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got, forward[:, 2:])  # scale 0.5 and 2 did something
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_track_selection_output_names_and_bedgraph(tiny, run):
+    _, folder = run
+    bed = write_bed(tiny["dir"] / "r.bed", ["chrM\t0\t500"])
+    d = tiny["dir"]
+    one = predict(folder, tiny["genome"], bed, d / "one.bw", tracks=["minus"], device="cpu")
+    assert one.paths == [d / "one.bw"] and one.identifiers == ["minus"]
+    two = predict(folder, tiny["genome"], bed, d / "two.bigwig", tracks="dense,0", device="cpu")
+    assert two.paths == [d / "two.dense.bigwig", d / "two.plus.bigwig"]
+    folder_out = predict(folder, tiny["genome"], bed, f"{d}/bws/", tracks=[3, 1], device="cpu")
+    assert folder_out.paths == [d / "bws" / "sparse.bw", d / "bws" / "minus.bw"]
+    graph = predict(folder, tiny["genome"], bed, d / "g.bedgraph", tracks=["minus", "plus"],
+                    bedgraph=True, device="cpu")  # fmt: skip
+    assert graph.paths == [d / "g.minus.bedgraph", d / "g.plus.bedgraph"]
+    rows = [line.split("\t") for line in graph.paths[0].read_text().splitlines()]
+    entries = bigwig_bins(d / "one.bw", "chrM")  # same track, same bins as the bigWig
+    assert len(rows) == len(entries) == 63
+    assert [(r[0], int(r[1]), int(r[2])) for r in rows] == [("chrM", s, e) for s, e, _ in entries]
+    assert rows[-1][1:3] == ["496", "500"]  # the last bin clipped to the chromosome end
+    np.testing.assert_allclose([float(r[3]) for r in rows], [v for _, _, v in entries], rtol=1e-6)
+    assert output_paths(d / "x.bw", ["a/b", "c d"]) == [d / "x.a_b.bw", d / "x.c_d.bw"]
+
+
+def test_writer_batches_sorting_and_clipped_last_bin(tmp_path):
+    sizes = {"a": 30, "b": 16}
+    paths = [tmp_path / "t0.bw", tmp_path / "t1.bw"]
+    values = np.arange(8, dtype=np.float32).reshape(4, 2)
+    with TrackWriter(paths, sizes, 8, flush_bins=3) as writer:
+        writer.add("a", 0, 16, values[:2])  # two pieces of one run, flushed mid-run
+        writer.add("a", 16, 30, values[2:])  # ends in the clipped last bin 24-30
+        writer.add("b", 8, 16, values[:1])
+        with pytest.raises(ValueError, match="sorted and non-overlapping"):
+            writer.add("a", 24, 30, values[:1])
+        with pytest.raises(ValueError, match="off the chromosome"):
+            writer.add("b", 16, 24, values[:1])
+    assert bigwig_bins(paths[1], "a") == [(0, 8, 1.0), (8, 16, 3.0), (16, 24, 5.0), (24, 30, 7.0)]
+    assert bigwig_bins(paths[0], "b") == [(8, 16, 0.0)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t0.bw", "t1.bw"]
+    with pytest.raises(RuntimeError), TrackWriter([tmp_path / "gone.bw"], sizes, 8) as writer:
+        writer.add("a", 0, 8, values[:1, :1])
+        raise RuntimeError("disk full")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t0.bw", "t1.bw"]  # nothing partial
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_regions_and_options(tiny, run):
+    _, folder = run
+    d, genome = tiny["dir"], tiny["genome"]
+    out = d / "bad" / "out.bw"
+    cases = [
+        (["# only a comment", ""], "no intervals in it"),
+        (["chr1\t10"], r"r\.bed line 1: expected 'chrom<TAB>start<TAB>end'"),
+        (["chr1\t1\t5", "chr1\tten\t20"], "line 2: start/end must be integers"),
+        (["1\t0\t10"], "line 1: chromosome '1' is not in the genome .*'chr' prefix"),
+        (["chrZ\t0\t10"], "chromosome 'chrZ' is not in the genome"),
+        (["chr1\t20\t10"], "empty or negative"),
+        (["chr1\t-5\t10"], "empty or negative"),
+        (["chrM\t600\t700"], "past its chromosome's end"),
+    ]
+    for lines, message in cases:
+        bed = write_bed(d / "r.bed", lines)
+        with pytest.raises(InputError, match=message):
+            predict(folder, genome, bed, out, device="cpu")
+    bed = write_bed(d / "r.bed", ["chr1\t0\t100"])
+    for options, message in [
+        (dict(tracks="nope"), "--tracks: 'nope'"),
+        (dict(tracks="9"), "index 0–3"),
+        (dict(shifts="0,x"), "--shifts"),
+        (dict(batch_size=0), "--batch-size"),
+        (dict(head="mouse"), "unknown head 'mouse'"),
+        (dict(which="first"), "--which"),
+        (dict(device="gpu0"), "--device"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            predict(folder, genome, bed, out, **{"device": "cpu", **options})
+    with pytest.raises(InputError, match="no such file"):
+        predict(folder, genome, d / "missing.bed", out, device="cpu")
+    with pytest.raises(InputError, match="no such run folder"):
+        predict(d / "norun", genome, bed, out, device="cpu")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        predict(folder, genome, bed, tiny["genome"] / "x.bw", device="cpu")
+    with pytest.raises(InputError, match="--untransform needs the manifest"):
+        predict_regions(BaseCounts(CountsConfig()), genome, bed, untransform=True, device="cpu")
+    assert outputs(out.parent) == []  # nothing written on any error
+
+
+def test_clipping_warns_and_a_failure_mid_run_leaves_nothing(tiny, run, capsys):
+    model, folder = run
+    bed = write_bed(tiny["dir"] / "r.bed", ["chr3\t2900\t3500", "chrM\t700\t800"])
+    out = tiny["dir"] / "w" / "out.bw"
+    summary = predict(folder, tiny["genome"], bed, out, tracks="plus", device="cpu")
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "clipped" in err and "skipped" in err and "line 1" in err and "line 2" in err
+    assert [(s, e) for s, e, _ in bigwig_bins(summary.paths[0], "chr3")][-1] == (2992, 3000)
+    other_assembly = {**tiny_manifest(tiny), "genome": {"chromosomes": {"chr1": 7000}}}
+    predict_regions(model, tiny["genome"], bed, manifest=other_assembly, device="cpu")
+    assert "chr1 is 6,000 bp but 7,000 bp" in " ".join(capsys.readouterr().err.split())
+
+    class Failing(nn.Module):  # breaks on its third batch, after the writer has started
+        def __init__(self):
+            super().__init__()
+            self.inner, self.config, self.calls = model, model.config, 0
+
+        def forward(self, x, head=None):
+            self.calls += 1
+            if self.calls == 3:
+                raise RuntimeError("CUDA out of memory (simulated)")
+            return self.inner(x, head)
+
+    out = tiny["dir"] / "fail" / "out.bw"
+    with pytest.raises(RuntimeError, match="simulated"):
+        predict(Failing(), tiny["genome"], [("chr1", 0, 6000)], out, batch_size=2,
+                manifest=tiny_manifest(tiny), device="cpu")  # fmt: skip
+    assert outputs(out.parent) == []
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _cli_has_predict() -> bool:
+    from gitool.cli import app
+
+    return any(c.name == "predict" for c in app.registered_commands)
+
+
+@pytest.mark.skipif(not _cli_has_predict(), reason="`gitool predict` not wired into cli.py yet")
+def test_cli(tiny, run, capsys):
+    _, folder = run
+    bed = write_bed(tiny["dir"] / "r.bed", ["chr1\t0\t1000", "chrM\t400\t500"])
+    out = tiny["dir"] / "cli" / "p.bw"
+    base = ["predict", bed, "--model", folder, "--genome", tiny["genome"], "--device", "cpu"]
+    options = ["-o", out, "--tracks", "dense", "--rc", "--shifts", "-1,0,1", "--batch-size", "3"]
+    code, _, err = run_cli([*base, *options], capsys)
+    assert code == 0, err
+    assert [(s, e) for s, e, _ in bigwig_bins(out, "chrM")][-1] == (496, 500)
+    library = predict_regions(folder, tiny["genome"], bed, tracks="dense", rc=True,
+                              shifts=[-1, 0, 1], device="cpu")  # fmt: skip
+    want = np.concatenate([c.values[:, 0] for c in library])
+    got = [v for chrom in ("chr1", "chrM") for _, _, v in bigwig_bins(out, chrom)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    code, _, err = run_cli([*base, "-o", f"{tiny['dir']}/cli2/", "--bedgraph"], capsys)
+    assert code == 0, err
+    names = sorted(["plus", "minus", "dense", "sparse"])
+    assert outputs(tiny["dir"] / "cli2") == [f"{n}.bedgraph" for n in names]
+    bad = write_bed(tiny["dir"] / "bad.bed", ["chrZ\t0\t10"])
+    code, _, err = run_cli(["predict", bad, *base[2:], "-o", tiny["dir"] / "cli3" / "p.bw"], capsys)
+    assert_input_error(code, err, "bad.bed line 1", "chrZ")
+    assert not (tiny["dir"] / "cli3").exists()
+    code, out_text, err = run_cli(["predict", "--help"], capsys)
+    assert code == 0 and "clipped" in out_text + err
