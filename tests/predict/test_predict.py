@@ -445,13 +445,6 @@ def test_clipping_warns_and_a_failure_mid_run_leaves_nothing(tiny, run, capsys):
 # --------------------------------------------------------------------------- command line
 
 
-def _cli_has_predict() -> bool:
-    from gitool.cli import app
-
-    return any(c.name == "predict" for c in app.registered_commands)
-
-
-@pytest.mark.skipif(not _cli_has_predict(), reason="`gitool predict` not wired into cli.py yet")
 def test_cli(tiny, run, capsys):
     _, folder = run
     bed = write_bed(tiny["dir"] / "r.bed", ["chr1\t0\t1000", "chrM\t400\t500"])
