@@ -67,26 +67,21 @@ class Contig:
     split: str
 
 
-def read_bed(path: str | Path, sizes: dict[str, int], option: str) -> dict[str, np.ndarray]:
-    """Read a BED file into merged, sorted intervals per chromosome.
+def bed_records(path: str | Path, option: str) -> list[tuple[str, str, int, int]]:
+    """The intervals of a BED file as ``(where, chrom, start, end)``; ``where`` names the
+    file and line for later errors.
 
-    Args:
-        path: BED (3+ columns, tab or space separated; ``track``/``browser``/``#`` lines
-            skipped).
-        sizes: genome chromosome sizes, to check names and coordinates.
-        option: the CLI option the file came from, named in errors.
-
-    Returns:
-        ``{chrom: int64 array (n, 2)}`` of merged ``[start, end)`` intervals.
+    Blank, ``#``, ``track`` and ``browser`` lines are skipped; columns beyond the third are
+    ignored; fields may be tab or space separated.
 
     Raises:
-        InputError: naming file and line for malformed lines, unknown chromosomes (with the
-        ``chr``-prefix hint), coordinates off the chromosome, or an empty file.
+        InputError: missing file, a line without three fields or with non-integer
+        coordinates (naming file and line), or no interval at all.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{option} {path}: no such file")
-    raw: dict[str, list[tuple[int, int]]] = {}
+    records = []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for n, line in enumerate(handle, start=1):
             if not line.strip() or line.startswith(("#", "track", "browser")):
@@ -97,25 +92,50 @@ def read_bed(path: str | Path, sizes: dict[str, int], option: str) -> dict[str, 
                 raise InputError(
                     f"{where}: expected 'chrom<TAB>start<TAB>end', got {line.strip()!r}"
                 )
-            chrom = fields[0]
             try:
                 start, end = int(fields[1]), int(fields[2])
             except ValueError:
                 raise InputError(
                     f"{where}: start/end must be integers, got {line.strip()!r}"
                 ) from None
-            if chrom not in sizes:
-                alt = chrom[3:] if chrom.startswith("chr") else "chr" + chrom
-                hint = f" (the genome has {alt!r}: fix the 'chr' prefix)" if alt in sizes else ""
-                raise InputError(f"{where}: chromosome {chrom!r} is not in the genome{hint}")
-            if not 0 <= start < end <= sizes[chrom]:
-                raise InputError(
-                    f"{where}: interval {start}-{end} is empty or off {chrom} "
-                    f"(0-{sizes[chrom]}); BED is 0-based, half-open"
-                )
-            raw.setdefault(chrom, []).append((start, end))
-    if not raw:
+            records.append((where, fields[0], start, end))
+    if not records:
         raise InputError(f"{option} {path}: no intervals in it; give a BED with at least one")
+    return records
+
+
+def unknown_chrom_error(where: str, chrom: str, sizes: dict[str, int]) -> InputError:
+    """``chrom`` is not in the genome: the error, with the ``chr``-prefix fix if it applies."""
+    alt = chrom[3:] if chrom.startswith("chr") else "chr" + chrom
+    hint = f" (the genome has {alt!r}: fix the 'chr' prefix)" if alt in sizes else ""
+    return InputError(f"{where}: chromosome {chrom!r} is not in the genome{hint}")
+
+
+def read_bed(path: str | Path, sizes: dict[str, int], option: str) -> dict[str, np.ndarray]:
+    """Read a BED file into merged, sorted intervals per chromosome.
+
+    Args:
+        path: BED (see :func:`bed_records`).
+        sizes: genome chromosome sizes, to check names and coordinates.
+        option: the CLI option the file came from, named in errors.
+
+    Returns:
+        ``{chrom: int64 array (n, 2)}`` of merged ``[start, end)`` intervals.
+
+    Raises:
+        InputError: naming file and line for malformed lines, unknown chromosomes (with the
+        ``chr``-prefix hint), coordinates off the chromosome, or an empty file.
+    """
+    raw: dict[str, list[tuple[int, int]]] = {}
+    for where, chrom, start, end in bed_records(path, option):
+        if chrom not in sizes:
+            raise unknown_chrom_error(where, chrom, sizes)
+        if not 0 <= start < end <= sizes[chrom]:
+            raise InputError(
+                f"{where}: interval {start}-{end} is empty or off {chrom} "
+                f"(0-{sizes[chrom]}); BED is 0-based, half-open"
+            )
+        raw.setdefault(chrom, []).append((start, end))
     return {chrom: merge_intervals(np.array(iv, dtype=np.int64)) for chrom, iv in raw.items()}
 
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from gitool.console import warn
 from gitool.data.genome import Genome
-from gitool.data.windows import Geometry, merge_intervals
+from gitool.data.windows import Geometry, bed_records, merge_intervals, unknown_chrom_error
 from gitool.errors import InputError
 
 READ_CHUNK = 1 << 20
@@ -102,29 +102,7 @@ def read_regions(path: str | Path, sizes: dict[str, int], bin_size: int) -> list
         InputError: missing or empty file, malformed line, negative or empty interval,
         unknown chromosome (naming file and line), or no region left after clipping.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"regions {path}: no such file; give a BED file of regions to predict")
-    records = []
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for n, line in enumerate(handle, start=1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            fields = line.split()
-            where = f"regions {path} line {n}"
-            if len(fields) < 3:
-                raise InputError(
-                    f"{where}: expected 'chrom<TAB>start<TAB>end', got {line.strip()!r}"
-                )
-            try:
-                start, end = int(fields[1]), int(fields[2])
-            except ValueError:
-                raise InputError(
-                    f"{where}: start/end must be integers, got {line.strip()!r}"
-                ) from None
-            records.append((where, fields[0], start, end))
-    if not records:
-        raise InputError(f"regions {path}: no intervals in it; give a BED with at least one")
+    records = bed_records(path, "regions")
     return _build(records, sizes, bin_size, f"regions {path}")
 
 
@@ -147,9 +125,7 @@ def _build(records, sizes: dict[str, int], bin_size: int, source: str) -> list[R
     clipped, dropped = [], []
     for where, chrom, start, end in records:
         if chrom not in sizes:
-            alt = chrom[3:] if chrom.startswith("chr") else "chr" + chrom
-            hint = f" (the genome has {alt!r}: fix the 'chr' prefix)" if alt in sizes else ""
-            raise InputError(f"{where}: chromosome {chrom!r} is not in the genome{hint}")
+            raise unknown_chrom_error(where, chrom, sizes)
         if start < 0 or end <= start:
             raise InputError(
                 f"{where}: interval {start}-{end} is empty or negative; BED is 0-based, "
