@@ -63,7 +63,7 @@ def warn(message: str) -> None:
 
 
 @contextmanager
-def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+def progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """A progress bar; yields ``advance(n=1, description=None)`` (a new description shows
     e.g. the running loss). Hidden when stderr is not a TTY, with ``--quiet`` and off rank 0."""
     disabled = state.quiet or not console.is_terminal or not is_rank_zero()

@@ -1,0 +1,739 @@
+"""Export attention weights (SPEC §6): per window and layer, a compressed ``.npz`` plus an index.
+
+**Layer numbering** (seed 000): layer ``k`` has tokens of ``2**(k-1)`` bp.
+
+- ``swin``: layers ``1 … K`` (``K = log2(bin_size) + 1``) are the 1D-Swin layers, each with a
+  ``regular`` and a ``shifted`` block; the final transformer blocks are layers ``K+1, K+2, …``
+  (tokens of ``bin_size`` bp). Basenji-small: layers 1–8 (layer 8 = 128 bp), transformer 9.
+- ``enformer``: the conv tower has no attention (it stands for layers 1 … K, ``K =
+  num_downsamples + 1``), so transformer block ``i`` (0-based) is layer ``K + 1 + i``: 9 … 19
+  for the published 11 blocks of 128-bp tokens, like the swin transformer block.
+- ``can``: its one attention layer is layer 1 (tokens of ``pool`` bp).
+
+Heads are numbered from 0.
+
+**Files.** ``out`` a folder: ``OUT/index.json`` and one ``OUT/window_NNNNNN.npz`` per window
+(written as it is computed, so memory stays bounded whatever the number of windows). ``out``
+ending in ``.npz``: one archive whose keys are prefixed ``window_NNNNNN/``, index beside it
+(``OUT.json``). In an archive, for each exported record ``KEY`` = ``L{layer}.{block}``
+(``block``: ``regular``/``shifted`` for swin layers, ``transformer`` for transformer blocks,
+``attention`` for CAN):
+
+- ``KEY/weights`` float32 (float16 with ``dtype="float16"``). Windowed (swin layers): ``(n_windows, heads, w, w)`` — axes
+  window, head, query slot, key slot; slot ``s`` of window ``i`` is token
+  ``KEY/token_index[i, s]`` (``-1``: padding, zero weight as a key, a row that belongs to no
+  token). Full attention: ``(heads, T, T)`` — head, query token, key token. Rows sum to 1
+  over the real keys.
+- ``KEY/token_index`` int32 ``(n_windows, w)`` (windowed only): the unshifted token of each
+  slot; the shifted block's windows hold tokens ``(i·w + s + w/2) mod n_tokens`` (wrap-around).
+- ``KEY/token_start``, ``KEY/token_end`` int64 ``(n_tokens,)``: genomic (or, for FASTA input,
+  in-sequence) bp of every token: ``input_start + t·token_bp`` to that plus ``token_bp``,
+  clipped to the input's end (a 1D-Swin odd length duplicates its last token).
+- ``KEY/head_mean``, ``KEY/head_max``: ``weights`` averaged / maxed over the exported heads.
+- ``KEY/full`` (windowed records with at most ``full_max_tokens`` tokens): the windows put
+  back into one ``(heads, n_tokens, n_tokens)`` query-token × key-token matrix in unshifted
+  order, zeros outside the windows (the per-window form is always written).
+- ``rollout`` (``rollout=True``): float32 ``(top tokens, bins)`` attention rollout from the
+  last attention layer's tokens to input bins of ``rollout_bp`` bp (see
+  :mod:`gitool.interpret.rollout`); ``rollout/row_start``, ``rollout/row_end``,
+  ``rollout/bin_start``, ``rollout/bin_end`` give their bp.
+
+``index.json`` lists the windows (name, chrom, start, end, file, key prefix), the exported
+records with their geometry, and these axis descriptions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gitool.errors import InputError
+from gitool.models.base import capture_attention
+from gitool.models.layers import AttentionRecord
+
+FORMAT, VERSION = "gitool-attention", 1
+FULL_MAX_TOKENS = 1024
+"""Default: reassemble windows into a token × token matrix for layers with ≤ this many tokens."""
+
+AXES = {
+    "weights (windowed)": "(n_windows, heads, w, w): window, head, query slot, key slot",
+    "weights (full)": "(heads, T, T): head, query token, key token",
+    "token_index": "(n_windows, w): unshifted token of each slot, -1 = padding",
+    "token_start/token_end": "(n_tokens,): bp of each token (genomic for BED/--data input)",
+    "head_mean/head_max": "weights without the head axis (mean / max over exported heads)",
+    "full": "(heads, n_tokens, n_tokens): query token x key token, zeros outside windows",
+    "rollout": "(top tokens, bins): attention rollout to input bins, rows sum to 1",
+}
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class AttentionWindow:
+    """One model input: ``codes`` uint8 ``(seq_length,)`` (A=0 C=1 G=2 T=3 N=4) taken from
+    ``chrom:start-(start + seq_length)`` (``chrom`` is the sequence name for FASTA input,
+    ``start`` 0). ``target_start``/``target_end``: the output bins' span (for tracks)."""
+
+    name: str
+    chrom: str
+    start: int
+    codes: np.ndarray
+    target_start: int | None = None
+    target_end: int | None = None
+
+
+@dataclass
+class LayerInfo:
+    """One attention module: its name, layer number, block, heads and token size."""
+
+    module: str
+    layer: int
+    block: str
+    heads: int
+    token_bp: int
+
+    @property
+    def key(self) -> str:
+        return f"L{self.layer}.{self.block}"
+
+
+def model_seq_length(model: nn.Module) -> int:
+    return int(model.config.seq_length)
+
+
+def attention_layout(model: nn.Module, label: str = "--model") -> list[LayerInfo]:
+    """The model's attention modules in forward order with seed-000 layer numbers.
+
+    Raises:
+        InputError: the model has no attention (e.g. ``cnn-maxpool``).
+    """
+    modules = model.attention_layers() if hasattr(model, "attention_layers") else {}
+    if not modules:
+        raise InputError(
+            f"{label}: a {type(model).__name__} model has no attention layers; attention "
+            "takes swin, enformer and can runs"
+        )
+    config = model.config
+    bin_size = getattr(config, "bin_size", None)
+    top = int(bin_size).bit_length() if bin_size else 0  # K: the layer of bin_size tokens
+    out, transformer = [], 0
+    for name, module in modules.items():
+        if hasattr(module, "window"):  # swin WindowAttention
+            out.append(LayerInfo(name, module.layer, module.block, module.heads, module.token_bp))
+        elif bin_size:  # transformer blocks after the hierarchy (swin, enformer)
+            out.append(LayerInfo(name, top + 1 + transformer, "transformer", module.heads,
+                                 int(bin_size)))  # fmt: skip
+            transformer += 1
+        else:  # CAN
+            bp = int(module.capture_meta.get("token_bp", getattr(config, "pool", 1)))
+            out.append(LayerInfo(name, 1, "attention", module.heads, bp))
+    return out
+
+
+def _range_text(numbers: Iterable[int]) -> str:
+    numbers = sorted(set(numbers))
+    return f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]}"
+
+
+def select_layers(
+    layout: list[LayerInfo], layers: Sequence[int] | None, heads: Sequence[int] | None
+) -> list[LayerInfo]:
+    """The modules of the chosen layers (default: all), checking the heads exist in each."""
+    available = sorted({info.layer for info in layout})
+    chosen = layout
+    if layers:
+        bad = [k for k in layers if k not in available]
+        if bad:
+            raise InputError(
+                f"--layer {bad[0]} is out of range; this model has attention layers "
+                f"{_range_text(available)} (layer k has tokens of 2^(k-1) bp)"
+            )
+        chosen = [info for info in layout if info.layer in set(layers)]
+    for h in heads or ():
+        for info in chosen:
+            if not 0 <= h < info.heads:
+                raise InputError(
+                    f"--head {h} is out of range; layer {info.layer} has {info.heads} heads "
+                    f"(0-{info.heads - 1})"
+                )
+    return chosen
+
+
+def windows_from_fasta(path: str | Path, seq_length: int) -> Iterator[AttentionWindow]:
+    """Each FASTA record cut into consecutive windows of ``seq_length`` bp (a remainder shorter
+    than ``seq_length`` is dropped; a record shorter than it is an error)."""
+    from gitool.data.genome import Genome
+
+    genome = Genome(path)
+    short = [(n, s) for n, s in genome.sizes.items() if s < seq_length]
+    if short:
+        name, size = short[0]
+        genome.close()
+        raise InputError(
+            f"--fasta {path}: sequence {name!r} is {size:,} bp, too short for the model's "
+            f"{seq_length:,}-bp input; give sequences of at least {seq_length:,} bp"
+        )
+    try:
+        for name, size in genome.sizes.items():
+            for start in range(0, size - seq_length + 1, seq_length):
+                codes = genome.codes(name, start, start + seq_length)
+                yield AttentionWindow(f"{name}:{start}-{start + seq_length}", name, start, codes)
+    finally:
+        genome.close()
+
+
+def windows_from_regions(
+    model: nn.Module, regions: str | Path, genome: str | Path
+) -> Iterator[AttentionWindow]:
+    """Model windows tiling the target spans of BED regions (as ``gitool predict`` tiles them:
+    the input adds the model's context around each target span; N beyond chromosome ends)."""
+    from gitool.data.genome import Genome
+    from gitool.data.windows import Geometry
+    from gitool.predict.tiling import SequenceReader, read_regions, sequence_interval, tile
+
+    config = model.config
+    bin_size = getattr(config, "bin_size", None)
+    if not bin_size:
+        raise InputError(
+            f"--regions: a {type(model).__name__} model has no output bins to tile regions "
+            "with; use --fasta"
+        )
+    geometry = Geometry(int(config.seq_length), int(bin_size), int(config.target_length))
+    fasta = Genome(genome)
+    reader = SequenceReader(fasta)
+    try:
+        for window in tile(read_regions(regions, fasta.sizes, geometry.bin_size), geometry):
+            start, end = sequence_interval(window.target_start, geometry)
+            codes = np.array(reader.codes(window.chrom, start, end))
+            yield AttentionWindow(
+                f"{window.chrom}:{window.target_start}-{window.end}",
+                window.chrom,
+                start,
+                codes,
+                window.target_start,
+                window.end,
+            )
+    finally:
+        fasta.close()
+
+
+def windows_from_store(
+    store: str | Path, split: str, indices: Sequence[int] | None
+) -> Iterator[AttentionWindow]:
+    """Windows ``indices`` (default: all) of a dataset split, with their coordinates."""
+    from gitool.data.store import Store
+
+    opened = Store(store)
+    count = opened.count(split)
+    indices = list(range(count)) if indices is None else list(indices)
+    bad = [i for i in indices if not 0 <= i < count]
+    if bad:
+        raise InputError(
+            f"--index {bad[0]} is out of range; split {split!r} of {store} has {count} "
+            f"windows (0-{count - 1})"
+        )
+    sequences, table = opened.sequences(split), opened.windows(split)
+    for i in indices:
+        row = table.iloc[i]
+        yield AttentionWindow(
+            f"{split}:{i}",
+            str(row.chrom),
+            int(row.start),
+            np.asarray(sequences[i]),
+            int(row.target_start),
+            int(row.target_end),
+        )
+
+
+# --------------------------------------------------------------------------- npz writing
+
+
+class NpzStream:
+    """A compressed ``.npz`` written one array at a time (then renamed into place)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        self.tmp.parent.mkdir(parents=True, exist_ok=True)
+        self.zip = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        self.bytes = 0
+
+    def add(self, name: str, array: np.ndarray) -> None:
+        array = np.ascontiguousarray(array)
+        self.bytes += array.nbytes
+        with self.zip.open(name + ".npy", "w", force_zip64=True) as handle:
+            np.lib.format.write_array(handle, array, allow_pickle=False)
+
+    def close(self) -> int:
+        self.zip.close()
+        os.replace(self.tmp, self.path)
+        return self.path.stat().st_size
+
+    def abort(self) -> None:
+        self.zip.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- per-record maps
+
+
+def token_coordinates(start: int, n_tokens: int, token_bp: int, seq_length: int, first: int = 0):
+    """bp ``[start, end)`` of tokens ``first … first + n_tokens`` (clipped to the input end)."""
+    t = np.arange(first, first + n_tokens, dtype=np.int64)
+    return start + t * token_bp, start + np.minimum((t + 1) * token_bp, seq_length)
+
+
+def assemble_full(weights: torch.Tensor, token_index: torch.Tensor, n_tokens: int) -> torch.Tensor:
+    """Window weights ``(n_windows, H, w, w)`` → ``(H, n_tokens, n_tokens)`` in unshifted token
+    order (query × key), zeros outside the windows; padded slots are dropped."""
+    n_windows, heads, w, _ = weights.shape
+    full = torch.zeros(heads, n_tokens, n_tokens, dtype=weights.dtype)
+    index = token_index.to(weights.device)
+    for i in range(n_windows):
+        valid = index[i] >= 0
+        idx = index[i][valid]
+        block = weights[i][:, valid][:, :, valid]  # (H, v, v)
+        full[:, idx[:, None], idx[None, :]] = block.cpu()
+    return full
+
+
+def received(weights: torch.Tensor, meta: dict) -> np.ndarray:
+    """Attention each token receives as a key: head-mean weights summed over queries (real
+    query rows only), per token ``(n_tokens,)``."""
+    if "token_index" in meta:
+        index = meta["token_index"]
+        valid = index >= 0
+        mean = weights.float().mean(1)  # (nW, w, w)
+        per_slot = (mean * valid[:, :, None]).sum(1)  # (nW, w) over keys
+        out = torch.zeros(meta["n_tokens"], dtype=torch.float64)
+        out.index_add_(0, index[valid], per_slot[valid].double())
+        return out.numpy()
+    return weights.float().mean(0).sum(0).double().numpy()
+
+
+@dataclass
+class RecordSummary:
+    key: str
+    layer: int
+    block: str
+    module: str
+    token_bp: int
+    n_tokens: int
+    heads: list[int]
+    windowed: bool
+    window: int | None = None
+    shift: int | None = None
+    n_windows: int | None = None
+    padded: int | None = None
+    token_first: int = 0
+    full: bool = False
+
+
+def _export_record(
+    stream: NpzStream,
+    prefix: str,
+    info: LayerInfo,
+    record: AttentionRecord,
+    sample: int,
+    window: AttentionWindow,
+    seq_length: int,
+    heads: Sequence[int] | None,
+    full_max_tokens: int,
+    dtype: str = "float32",
+) -> RecordSummary:
+    meta = record.meta
+    weights = record.weights[sample].float().cpu()
+    windowed = "token_index" in meta
+    head_axis = 1 if windowed else 0
+    chosen = list(heads) if heads else list(range(weights.shape[head_axis]))
+    if heads:
+        weights = weights.index_select(head_axis, torch.tensor(chosen))
+    key = f"{prefix}{info.key}"
+    first = int(meta.get("token_start", 0))
+    n_tokens = int(meta["n_tokens"]) if windowed else weights.shape[-1]
+    starts, ends = token_coordinates(window.start, n_tokens, info.token_bp, seq_length, first)
+    stream.add(f"{key}/weights", weights.numpy().astype(dtype, copy=False))
+    stream.add(f"{key}/token_start", starts)
+    stream.add(f"{key}/token_end", ends)
+    stream.add(f"{key}/head_mean", weights.mean(head_axis).numpy().astype(dtype, copy=False))
+    stream.add(f"{key}/head_max", weights.amax(head_axis).numpy().astype(dtype, copy=False))
+    summary = RecordSummary(
+        info.key, info.layer, info.block, info.module, info.token_bp, n_tokens, chosen, windowed,
+        token_first=first,
+    )  # fmt: skip
+    if windowed:
+        stream.add(f"{key}/token_index", meta["token_index"].numpy().astype(np.int32))
+        summary.window, summary.shift = int(meta["window"]), int(meta["shift"])
+        summary.n_windows, summary.padded = int(meta["n_windows"]), int(meta["padded"])
+        if n_tokens <= full_max_tokens:
+            full = assemble_full(weights, meta["token_index"], n_tokens)
+            stream.add(f"{key}/full", full.numpy().astype(dtype, copy=False))
+            summary.full = True
+    return summary
+
+
+# --------------------------------------------------------------------------- the API
+
+
+@dataclass
+class AttentionSummary:
+    """What :func:`extract_attention` wrote."""
+
+    out: Path
+    index: Path
+    windows: int = 0
+    bytes_written: int = 0
+    seconds: float = 0.0
+    files: list[Path] = field(default_factory=list)
+    tracks: list[Path] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+
+
+def _output_layout(out: str | Path) -> tuple[Path, Path, bool]:
+    """``(folder or archive, index path, single archive?)``."""
+    path = Path(out)
+    if path.suffix.lower() == ".npz":
+        if path.is_dir():
+            raise InputError(f"-o {out} is a folder; give a new .npz file or a folder name")
+        return path, path.with_suffix(".json"), True
+    if path.exists() and not path.is_dir():
+        raise InputError(f"-o {out} is a file; give a folder or a name ending in .npz")
+    return path, path / "index.json", False
+
+
+def _batches(windows: Iterable[AttentionWindow], size: int) -> Iterator[list[AttentionWindow]]:
+    batch: list[AttentionWindow] = []
+    for window in windows:
+        batch.append(window)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def extract_attention(
+    model: nn.Module,
+    windows: Iterable[AttentionWindow],
+    out: str | Path,
+    *,
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    full_max_tokens: int = FULL_MAX_TOKENS,
+    dtype: str = "float32",
+    rollout: bool = False,
+    rollout_bp: int | None = None,
+    batch_size: int = 1,
+    device: str | torch.device | None = None,
+    track_out: str | Path | None = None,
+    track_layer: int | None = None,
+    bedgraph: bool = False,
+    sizes: dict[str, int] | None = None,
+    plot: bool = False,
+    label: str = "--model",
+    on_window=None,
+) -> AttentionSummary:
+    """Run ``model`` on ``windows`` and write their attention (see the module docstring).
+
+    Args:
+        model: a swin, enformer or can model (eval mode is set here).
+        windows: :class:`AttentionWindow` inputs (:func:`windows_from_regions`,
+            :func:`windows_from_store`, :func:`windows_from_fasta`), consumed lazily.
+        out: a folder, or a file ending in ``.npz``.
+        layers: seed-000 layer numbers (default: all attention layers).
+        heads: 0-based heads (default: all); must exist in every chosen layer.
+        full_max_tokens: write the reassembled ``full`` matrix of windowed layers up to this
+            many tokens.
+        dtype: ``"float32"`` or ``"float16"`` (half the size; rows then sum to 1 within
+            about 1e-3) for the weight arrays.
+        rollout: also write the attention rollout (captures every layer).
+        rollout_bp: its column resolution in bp (default: the top layer's token size).
+        batch_size: windows per forward.
+        device: ``cpu``, ``cuda``, ... (default: the best available).
+        track_out: write the attention each token of ``track_layer`` (default: the last
+            chosen layer; for swin its shifted block) receives, over each window's target
+            span, as a bigWig (or bedGraph with ``bedgraph``); needs ``sizes`` (the genome's
+            chromosome sizes, in order) and windows sorted along the genome.
+        plot: write PNG heatmaps beside the output (``plots/``; see :mod:`.plots`).
+        on_window: called with the number of windows done after each batch (progress).
+
+    Raises:
+        InputError: no attention in the model, a layer or head out of range, bad output path.
+    """
+    import time
+
+    from gitool.interpret.rollout import attention_rollout
+    from gitool.train.device import resolve_device
+
+    if dtype not in ("float32", "float16"):
+        raise InputError(f"--dtype {dtype}: choose float32 or float16")
+    layout = attention_layout(model, label)
+    chosen = select_layers(layout, layers, heads)
+    target, index_path, single = _output_layout(out)
+    if not single:
+        target.mkdir(parents=True, exist_ok=True)
+    seq_length = model_seq_length(model)
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    capture_names = [info.module for info in (layout if rollout else chosen)]
+    by_module = {info.module: info for info in chosen}
+    summary = AttentionSummary(target, index_path)
+    track_info = None
+    writer = None
+    if track_out is not None:
+        from gitool.predict.bigwig import TrackWriter
+
+        if not sizes:
+            raise InputError("--track-out needs genomic input (--regions with --genome)")
+        wanted = [i for i in chosen if track_layer is None or i.layer == track_layer]
+        if not wanted:
+            raise InputError(f"--track-layer {track_layer} is not among the exported layers")
+        track_info = wanted[-1]
+        writer = TrackWriter([Path(track_out)], sizes, track_info.token_bp, bedgraph).open()
+    entries: list[dict] = []
+    archive = NpzStream(target) if single else None
+    started = time.perf_counter()
+    try:
+        for batch in _batches(windows, batch_size):
+            for window in batch:
+                if len(window.codes) != seq_length:
+                    raise InputError(
+                        f"window {window.name} is {len(window.codes):,} bp but the model takes "
+                        f"{seq_length:,}; region too short or wrong model"
+                    )
+            from gitool.data.genome import one_hot
+
+            x = torch.from_numpy(one_hot(np.stack([w.codes for w in batch]))).to(dev)
+            with torch.no_grad(), capture_attention(model, capture_names) as records:
+                model(x)
+            for b, window in enumerate(batch):
+                n = summary.windows
+                name = f"window_{n:06d}"
+                stream = archive or NpzStream(target / f"{name}.npz")
+                prefix = f"{name}/" if single else ""
+                try:
+                    exported = [
+                        _export_record(
+                            stream,
+                            prefix,
+                            by_module[r.layer],
+                            r,
+                            b,
+                            window,
+                            seq_length,
+                            heads,
+                            full_max_tokens,
+                            dtype,
+                        )
+                        for r in records
+                        if r.layer in by_module
+                    ]
+                    if rollout:
+                        roll, top_bp, first = attention_rollout(
+                            records, seq_length, sample=b, resolution=rollout_bp
+                        )
+                        res = rollout_bp or top_bp
+                        rs, re_ = token_coordinates(window.start, roll.shape[0], top_bp,
+                                                    seq_length, first)  # fmt: skip
+                        bs, be = token_coordinates(window.start, roll.shape[1], res, seq_length)
+                        for key, value in (("rollout", roll), ("rollout/row_start", rs),
+                                           ("rollout/row_end", re_), ("rollout/bin_start", bs),
+                                           ("rollout/bin_end", be)):  # fmt: skip
+                            stream.add(prefix + key, value)
+                except BaseException:
+                    if archive is None:
+                        stream.abort()
+                    raise
+                if archive is None:
+                    summary.bytes_written += stream.close()
+                    summary.files.append(stream.path)
+                if writer is not None:
+                    _write_track(writer, track_info, records, b, window, seq_length)
+                entries.append(
+                    {
+                        "name": window.name,
+                        "chrom": window.chrom,
+                        "start": window.start,
+                        "end": window.start + seq_length,
+                        "target_start": window.target_start,
+                        "target_end": window.target_end,
+                        "file": target.name if single else f"{name}.npz",
+                        "prefix": prefix,
+                        "records": [asdict(s) for s in exported],
+                        "rollout": rollout,
+                    }
+                )
+                summary.windows += 1
+            del records
+            if on_window is not None:
+                on_window(len(batch))
+        if archive is not None:
+            summary.bytes_written = archive.close()
+            summary.files.append(target)
+            archive = None
+        if writer is not None:
+            summary.tracks = writer.commit()
+            writer = None
+    except BaseException:
+        if archive is not None:
+            archive.abort()
+        if writer is not None:
+            writer.abort()
+        raise
+    summary.seconds = time.perf_counter() - started
+    _write_index(index_path, model, layout, chosen, entries, rollout, rollout_bp)
+    if plot:
+        from gitool.interpret.plots import plot_export
+
+        summary.plots = plot_export(index_path)
+    return summary
+
+
+def _write_track(writer, info: LayerInfo, records, b: int, window: AttentionWindow, seq_length):
+    """Attention received by the tokens of ``info`` inside the window's target span."""
+    record = next(r for r in reversed(records) if r.layer == info.module)
+    values = received(record.weights[b], record.meta)
+    first = int(record.meta.get("token_start", 0))
+    starts, _ = token_coordinates(window.start, len(values), info.token_bp, seq_length, first)
+    lo = window.target_start if window.target_start is not None else window.start
+    hi = window.target_end if window.target_end is not None else window.start + seq_length
+    size = writer.sizes[window.chrom]
+    keep = (starts >= lo) & (starts < min(hi, size)) & (starts >= 0)
+    if not keep.any():
+        return
+    s = int(starts[keep][0])
+    end = min(int(starts[keep][-1]) + info.token_bp, size)
+    writer.add(window.chrom, s, end, values[keep][:, None])
+
+
+def _write_index(path: Path, model, layout, chosen, entries, rollout, rollout_bp) -> None:
+    index = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": type(model).__name__,
+        "seq_length": model_seq_length(model),
+        "layer_numbering": "seed 000: layer k has tokens of 2^(k-1) bp; blocks after the "
+        "hierarchy continue the count (see gitool.interpret.attention)",
+        "layers": [asdict(i) | {"key": i.key} for i in layout],
+        "exported": sorted({i.layer for i in chosen}),
+        "rollout": rollout,
+        "rollout_bp": rollout_bp,
+        "axes": AXES,
+        "windows": entries,
+    }
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(json.dumps(index, indent=1))
+    os.replace(tmp, path)
+
+
+def load_window(index_path: str | Path, i: int) -> dict[str, np.ndarray]:
+    """The arrays of window ``i`` of an export, keys without the window prefix."""
+    index_path = Path(index_path)
+    index = json.loads(index_path.read_text())
+    entry = index["windows"][i]
+    with np.load(index_path.parent / entry["file"]) as data:
+        prefix = entry["prefix"]
+        return {k[len(prefix) :]: data[k] for k in data.files if k.startswith(prefix)}
+
+
+__all__ = [
+    "AttentionSummary",
+    "attention_from_run",
+    "parse_indices",
+    "AttentionWindow",
+    "LayerInfo",
+    "assemble_full",
+    "attention_layout",
+    "extract_attention",
+    "load_window",
+    "received",
+    "select_layers",
+    "token_coordinates",
+    "windows_from_fasta",
+    "windows_from_regions",
+    "windows_from_store",
+]
+
+
+def parse_indices(text: str | None) -> list[int] | None:
+    """``"0,3,5-7"`` → ``[0, 3, 5, 6, 7]`` (``None``: all)."""
+    if text is None or not text.strip():
+        return None
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    except ValueError:
+        raise InputError(
+            f"--index {text!r}: give comma-separated window indices or ranges, e.g. 0,3,5-7"
+        ) from None
+    return out
+
+
+def attention_from_run(
+    run: str | Path,
+    out: str | Path,
+    *,
+    regions: str | Path | None = None,
+    genome: str | Path | None = None,
+    data: str | Path | None = None,
+    split: str = "test",
+    index: str | None = None,
+    fasta: str | Path | None = None,
+    which: str = "best",
+    **options,
+) -> AttentionSummary:
+    """What ``gitool attention`` runs: load the run, open exactly one input source
+    (``regions`` + ``genome``, ``data`` [+ ``split``, ``index``], or ``fasta``) and call
+    :func:`extract_attention` with ``options``. ``genome`` also gives ``--track-out`` its
+    chromosome sizes."""
+    from gitool.train.checkpoint import load_run, run_label
+
+    given = [name for name, v in (("--regions", regions), ("--data", data), ("--fasta", fasta))
+             if v is not None]  # fmt: skip
+    if len(given) != 1:
+        raise InputError(
+            "give exactly one input: --regions BED with --genome FASTA, --data STORE (with "
+            f"--split and --index), or --fasta SEQS.fa; got {', '.join(given) or 'none'}"
+        )
+    if regions is not None and genome is None:
+        raise InputError("--regions needs --genome FASTA to read the sequences from")
+    model, _, ckpt = load_run(run, which, "--model")
+    label = f"--model {run_label(ckpt)}"
+    attention_layout(model, label)  # fail before reading any input
+    select_layers(attention_layout(model, label), options.get("layers"), options.get("heads"))
+    seq_length = model_seq_length(model)
+    if regions is not None:
+        windows = windows_from_regions(model, regions, genome)
+    elif data is not None:
+        from gitool.data.store import Store
+
+        store_length = int(Store(data).geometry.seq_length)
+        if store_length != seq_length:
+            raise InputError(
+                f"--data {data}: windows of {store_length:,} bp but the model takes "
+                f"{seq_length:,} bp; use the store the model was trained on"
+            )
+        windows = windows_from_store(data, split, parse_indices(index))
+    else:
+        windows = windows_from_fasta(fasta, seq_length)
+    if options.get("track_out") is not None and options.get("sizes") is None:
+        if genome is None or regions is None:
+            raise InputError("--track-out needs genomic input: --regions BED with --genome FASTA")
+        from gitool.data.genome import Genome
+
+        opened = Genome(genome)
+        options["sizes"] = dict(opened.sizes)
+        opened.close()
+    return extract_attention(model, windows, out, label=label, **options)

@@ -1,0 +1,416 @@
+"""Attention export (SPEC §6): npz + index, shift mapping, coordinates, rollout, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gitool.errors import InputError
+from gitool.interpret.attention import (
+    AttentionWindow,
+    attention_layout,
+    extract_attention,
+    load_window,
+    windows_from_fasta,
+    windows_from_regions,
+)
+from gitool.interpret.rollout import attention_rollout
+from gitool.models.base import capture_attention
+from gitool.models.can import CAN, CANConfig
+from gitool.models.enformer import Enformer, EnformerConfig
+from gitool.models.registry import create_model
+from gitool.models.swin import GenomicInterpreter, SwinConfig
+
+# 500 bp, 16-bp bins: layers of 500, 250, 125, 63, 32 tokens (1, 2, 4, 8, 16 bp); windows
+# 8, 8, 12, 16, 16; layers 1-4 pad their last window; layer 6 is the transformer block.
+TINY = dict(
+    seq_length=500,
+    target_length=24,
+    bin_size=16,
+    dims=(8, 12, 16, 16, 24),
+    windows=(8, 8, 12, 16, 16),
+    attention_heads=(2, 2, 2, 2, 4),
+    transformer_heads=2,
+    transformer_key_dim=8,
+    heads={"human": 3},
+)
+START = 1000
+
+
+def codes(length: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 4, length).astype(np.uint8)
+
+
+def inputs(n: int = 2, length: int = 500) -> list[AttentionWindow]:
+    return [AttentionWindow(f"w{i}", "chr1", START + i * 7, codes(length, i)) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def swin() -> GenomicInterpreter:
+    torch.manual_seed(0)
+    return GenomicInterpreter(SwinConfig(**TINY)).eval()
+
+
+@pytest.fixture(scope="module")
+def export(swin, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("attn") / "export"
+    extract_attention(swin, inputs(), out, rollout=True, device="cpu", batch_size=2)
+    return out / "index.json"
+
+
+def windowed_keys(arrays: dict) -> list[str]:
+    return [k[: -len("/token_index")] for k in arrays if k.endswith("/token_index")]
+
+
+# --------------------------------------------------------------------------- layout, index
+
+
+def test_layout_follows_seed_000_numbering(swin):
+    layout = attention_layout(swin)
+    assert [(i.layer, i.block, i.token_bp) for i in layout] == [
+        *[(k, b, 2 ** (k - 1)) for k in range(1, 6) for b in ("regular", "shifted")],
+        (6, "transformer", 16),
+    ]
+    enformer = Enformer(EnformerConfig(**ENFORMER))
+    assert [(i.layer, i.token_bp) for i in attention_layout(enformer)] == [(6, 16), (7, 16)]
+    assert [(i.layer, i.token_bp) for i in attention_layout(CAN(CANConfig(pool=4)))] == [(1, 4)]
+
+
+def test_index_and_files(export):
+    index = json.loads(export.read_text())
+    assert index["format"] == "gitool-attention" and len(index["windows"]) == 2
+    entry = index["windows"][1]
+    assert (entry["chrom"], entry["start"], entry["end"]) == ("chr1", START + 7, START + 507)
+    assert (export.parent / entry["file"]).is_file()
+    keys = [r["key"] for r in entry["records"]]
+    assert keys[:2] == ["L1.regular", "L1.shifted"] and keys[-1] == "L6.transformer"
+    full = {r["key"]: r["full"] for r in entry["records"]}
+    assert full["L5.shifted"] and full["L3.regular"] and full["L4.regular"]
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def test_rows_sum_to_one_and_padded_keys_get_zero(export):
+    arrays = load_window(export, 0)
+    padded_layers = 0
+    for key in windowed_keys(arrays):
+        weights, index = arrays[f"{key}/weights"], arrays[f"{key}/token_index"]
+        valid = index >= 0  # (nW, w)
+        keys_pad = ~valid[:, None, None, :]
+        if (~valid).any():
+            padded_layers += 1
+            assert (weights * keys_pad == 0).all(), key  # exactly zero
+        rows = weights.sum(-1).transpose(1, 0, 2)[:, valid]  # (H, real rows)
+        np.testing.assert_allclose(rows, 1.0, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(arrays[f"{key}/head_mean"], weights.mean(1), atol=1e-6)
+        np.testing.assert_array_equal(arrays[f"{key}/head_max"], weights.max(1))
+        if f"{key}/full" in arrays:
+            np.testing.assert_allclose(arrays[f"{key}/full"].sum(-1), 1.0, atol=1e-5)
+    assert padded_layers == 8  # both blocks of layers 1-4
+    transformer = arrays["L6.transformer/weights"]
+    assert transformer.shape == (2, 32, 32)
+    np.testing.assert_allclose(transformer.sum(-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("module", ["trunk.layers.4.shifted.attn", "trunk.layers.2.regular.attn"])
+def test_exported_weights_reproduce_the_layer_output(swin, tmp_path, module):
+    """full (unshifted order) @ values (unshifted) == the attention's output (unshifted)."""
+    attn = dict(swin.named_modules())[module]
+    seen = {}
+    hooks = [
+        attn.register_forward_pre_hook(lambda m, args: seen.__setitem__("x", args[0])),
+        attn.to_out.register_forward_pre_hook(lambda m, args: seen.__setitem__("o", args[0])),
+    ]
+    try:
+        layer = attn.layer
+        extract_attention(swin, inputs(1), tmp_path / "o.npz", layers=[layer], device="cpu")
+    finally:
+        for h in hooks:
+            h.remove()
+    arrays = load_window(tmp_path / "o.json", 0)
+    key = f"L{layer}.{attn.block}"
+    full, index = arrays[f"{key}/full"], arrays[f"{key}/token_index"]
+    x = seen["x"]  # (1, n, C) as the block sees it (rolled for the shifted block)
+    n, shift, w = x.shape[1], attn.shift, attn.window
+    v = attn._split(attn.to_v(x))[0]  # (H, n, d), rolled order
+    out = seen["o"].reshape(1, -1, attn.heads, attn.value_dim)[0, :n].transpose(0, 1)
+    v, out = torch.roll(v, shift, 1), torch.roll(out, shift, 1)  # back to token order
+    mine = torch.from_numpy(full).double() @ v.double()
+    torch.testing.assert_close(mine, out.double(), atol=1e-5, rtol=1e-4)
+    # the per-window form too: window i's weights over its slots' values
+    weights = torch.from_numpy(arrays[f"{key}/weights"]).double()
+    idx = torch.from_numpy(index).long()
+    valid = idx >= 0
+    vw = v.double()[:, idx.clamp_min(0)] * valid[None, :, :, None]  # (H, nW, w, d)
+    per_window = torch.einsum("nhqk,hnkd->hnqd", weights, vw)
+    torch.testing.assert_close(per_window[:, valid], out.double()[:, idx[valid]], atol=1e-5,
+                               rtol=1e-4)  # fmt: skip
+    assert w == index.shape[1]
+
+
+def test_shift_mapping_wraps_around(export):
+    """Layer 5: 32 tokens of 16 bp, windows of 16, shift 8. The shifted block's windows hold
+    tokens 8-23 and 24-31 + 0-7: token 0 attends to the sequence's end and start."""
+    arrays = load_window(export, 0)
+    index = arrays["L5.shifted/token_index"]
+    np.testing.assert_array_equal(index[0], np.arange(8, 24))
+    np.testing.assert_array_equal(index[1], np.r_[24:32, 0:8])
+    full = arrays["L5.shifted/full"]
+    starts = arrays["L5.shifted/token_start"]
+    for token, expected in ((0, np.r_[0:8, 24:32]), (31, np.r_[0:8, 24:32]), (8, np.r_[8:24])):
+        attended = np.flatnonzero(full[:, token].sum(0) > 0)
+        np.testing.assert_array_equal(attended, expected)
+    # genomically: token 0 (bp START … START+16) attends to the last 128 bp of the input
+    end_keys = starts[np.flatnonzero(full[:, 0].sum(0) > 0)]
+    assert set(range(START + 384, START + 500, 16)) <= set(end_keys.tolist())
+    regular = arrays["L5.regular/full"]
+    np.testing.assert_array_equal(np.flatnonzero(regular[:, 0].sum(0) > 0), np.arange(16))
+
+
+def test_token_coordinates(export):
+    arrays = load_window(export, 1)
+    start = START + 7
+    for layer, n in zip(range(1, 6), (500, 250, 125, 63, 32), strict=True):
+        bp = 2 ** (layer - 1)
+        for block in ("regular", "shifted"):
+            s, e = arrays[f"L{layer}.{block}/token_start"], arrays[f"L{layer}.{block}/token_end"]
+            assert len(s) == n
+            np.testing.assert_array_equal(s, start + np.arange(n) * bp)
+            np.testing.assert_array_equal(e, np.minimum(s + bp, start + 500))
+    # layer 4: 63 tokens of 8 bp; token 62 covers bp 496-500 (the input ends at 500)
+    assert (arrays["L4.regular/token_start"][62], arrays["L4.regular/token_end"][62]) == (
+        start + 496,
+        start + 500,
+    )
+    np.testing.assert_array_equal(arrays["L6.transformer/token_start"], start + np.arange(32) * 16)
+
+
+# --------------------------------------------------------------------------- rollout
+
+
+def test_rollout_rows_sum_to_one(export, swin):
+    arrays = load_window(export, 0)
+    roll = arrays["rollout"]
+    assert roll.shape == (32, 32)
+    assert (roll >= 0).all()
+    np.testing.assert_allclose(roll.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(arrays["rollout/bin_start"], START + np.arange(32) * 16)
+    with torch.no_grad(), capture_attention(swin) as records:
+        swin(torch.from_numpy(np.eye(4, dtype=np.float32)[codes(500)])[None])
+    nucleotides, bp, _ = attention_rollout(records, 500, resolution=1)
+    assert nucleotides.shape == (32, 500) and bp == 16
+    np.testing.assert_allclose(nucleotides.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(nucleotides.reshape(32, -1, 1).sum(-1), nucleotides, atol=0)
+
+
+def identity(record):
+    weights = record.weights
+    if "token_index" in record.meta:
+        valid = record.meta["token_index"] >= 0
+        eye = torch.eye(weights.shape[-1]) * valid[:, None, :] * valid[:, :, None]
+        weights = eye[None, :, None].expand_as(weights).clone()
+    else:
+        weights = torch.eye(weights.shape[-1]).expand_as(weights).clone()
+    return dataclasses.replace(record, weights=weights)
+
+
+@pytest.mark.parametrize("crop_first", [False, True])
+def test_rollout_of_identity_attention_is_identity(crop_first):
+    torch.manual_seed(0)
+    model = GenomicInterpreter(SwinConfig(**TINY, crop_first=crop_first)).eval()
+    with torch.no_grad(), capture_attention(model) as records:
+        model(torch.from_numpy(np.eye(4, dtype=np.float32)[codes(500)])[None])
+    roll, bp, first = attention_rollout([identity(r) for r in records], 500)
+    rows = 24 if crop_first else 32
+    assert bp == 16 and first == (4 if crop_first else 0)
+    expected = np.zeros((rows, 32))
+    expected[np.arange(rows), first + np.arange(rows)] = 1
+    np.testing.assert_allclose(roll, expected, atol=1e-6)
+    # at 1-bp resolution each token's mass spreads evenly over its 16 bp
+    fine, _, _ = attention_rollout([identity(r) for r in records], 500, resolution=1)
+    np.testing.assert_allclose(fine[0, 16 * first : 16 * first + 16], 1 / 16, atol=1e-6)
+    np.testing.assert_allclose(fine.sum(1), 1.0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- other models
+
+ENFORMER = dict(channels=48, attention_heads=4, key_dim=8, divisible_by=8, depth=2,
+                num_downsamples=4, bin_size=16, seq_length=256, target_length=9,
+                heads={"human": 5})  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["enformer", "can"])
+def test_full_attention_models(tmp_path, kind):
+    torch.manual_seed(0)
+    if kind == "enformer":
+        model, length, key, tokens, bp = Enformer(EnformerConfig(**ENFORMER)), 256, "L7", 16, 16
+        key += ".transformer"
+    else:
+        model, length, key, tokens, bp = CAN(CANConfig(pool=4)), 200, "L1.attention", 50, 4
+    extract_attention(model, inputs(1, length), tmp_path / "x", rollout=True, heads=[1],
+                      device="cpu")  # fmt: skip
+    arrays = load_window(tmp_path / "x" / "index.json", 0)
+    weights = arrays[f"{key}/weights"]
+    assert weights.shape == (1, tokens, tokens)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(arrays[f"{key}/token_start"], START + np.arange(tokens) * bp)
+    np.testing.assert_allclose(arrays["rollout"].sum(1), 1.0, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- inputs, tracks
+
+
+def test_regions_genome_and_bedgraph_track(swin, tmp_path):
+    rng = np.random.default_rng(0)
+    genome = tmp_path / "g.fa"
+    genome.write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), 2000)) + "\n")
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr1\t100\t900\n")
+    windows = list(windows_from_regions(swin, bed, genome))
+    assert [w.target_start for w in windows] == [96, 480, 864]  # 384-bp target spans
+    assert windows[0].start == 96 - (500 - 384) // 2
+    track = tmp_path / "received.bedgraph"
+    summary = extract_attention(swin, windows, tmp_path / "out", layers=[5], device="cpu",
+                                track_out=track, bedgraph=True, sizes={"chr1": 2000})  # fmt: skip
+    assert summary.windows == 3 and summary.tracks == [track]
+    rows = [line.split("\t") for line in track.read_text().splitlines()]
+    starts = np.array([int(r[1]) for r in rows])
+    ends = np.array([int(r[2]) for r in rows])
+    values = np.array([float(r[3]) for r in rows])
+    # layer-5 tokens (16 bp) start at the input's start (38 = 96 - 58 bp of context), so they
+    # sit 6 bp off the output-bin grid; each window contributes the tokens starting in its
+    # target span (96-480, 480-864, 864-912), without overlaps or gaps
+    np.testing.assert_array_equal(starts, 102 + 16 * np.arange(51))
+    np.testing.assert_array_equal(ends, starts + 16)
+    assert (values > 0).all() and abs(values.mean() - 1) < 0.1  # each query gives away 1
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"layers": [7]}, ["--layer 7 is out of range", "1-6"]),
+        ({"layers": [0]}, ["--layer 0 is out of range"]),
+        ({"heads": [2]}, ["--head 2 is out of range", "layer 1 has 2 heads"]),
+        ({"layers": [5], "heads": [3]}, None),  # layer 5 has 4 heads: fine
+    ],
+)
+def test_layer_and_head_out_of_range(swin, tmp_path, options, words):
+    if words is None:
+        extract_attention(swin, inputs(1), tmp_path / "ok", device="cpu", **options)
+        return
+    with pytest.raises(InputError) as err:
+        extract_attention(swin, inputs(1), tmp_path / "bad", device="cpu", **options)
+    message = str(err.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+    assert not (tmp_path / "bad").exists()
+
+
+def test_model_without_attention(tmp_path):
+    model = create_model("cnn-maxpool", seq_length=400, target_length=25, bin_size=8,
+                         stem_channels=8, channels=16, divisible_by=4, heads={"t": 2})  # fmt: skip
+    with pytest.raises(InputError, match="has no attention layers; attention takes swin"):
+        extract_attention(model, inputs(1, 400), tmp_path / "x", device="cpu")
+
+
+def test_sequence_too_short(swin, tmp_path):
+    fasta = tmp_path / "s.fa"
+    fasta.write_text(">long\n" + "ACGT" * 300 + "\n>short\n" + "ACGT" * 50 + "\n")
+    with pytest.raises(InputError, match="'short' is 200 bp, too short for the model's 500-bp"):
+        list(windows_from_fasta(fasta, 500))
+    with pytest.raises(InputError, match="window w0 is 300 bp but the model takes 500"):
+        extract_attention(swin, inputs(1, 300), tmp_path / "x", device="cpu")
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def test_plots(swin, tmp_path):
+    pytest.importorskip("matplotlib")
+    summary = extract_attention(swin, inputs(1), tmp_path / "p", layers=[4, 5, 6], plot=True,
+                                device="cpu")  # fmt: skip
+    names = sorted(p.name for p in summary.plots)
+    assert names == [
+        "chr1_1000-1500_heads_L5.shifted.png",
+        "chr1_1000-1500_layers.png",
+        "chr1_1000-1500_windows_L5.shifted.png",
+    ]
+    for path in summary.plots:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_float16_export(swin, tmp_path):
+    extract_attention(swin, inputs(1), tmp_path / "h.npz", layers=[5], dtype="float16",
+                      device="cpu")  # fmt: skip
+    arrays = load_window(tmp_path / "h.json", 0)
+    assert arrays["L5.shifted/weights"].dtype == np.float16
+    np.testing.assert_allclose(arrays["L5.shifted/full"].astype(np.float32).sum(-1), 1, atol=3e-3)
+    with pytest.raises(InputError, match="--dtype float64: choose float32 or float16"):
+        extract_attention(swin, inputs(1), tmp_path / "x", dtype="float64")
+
+
+# --------------------------------------------------------------------------- from a run
+
+
+def test_attention_from_run(swin, tmp_path):
+    from gitool.interpret.attention import attention_from_run, parse_indices
+    from gitool.train.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"
+    save_checkpoint(
+        run / "checkpoints" / "best.pt",
+        {"model_name": "swin", "preset": "swin", "model_config": dataclasses.asdict(swin.config),
+         "model": swin.state_dict(), "step": 0, "data": []},
+    )  # fmt: skip
+    fasta = tmp_path / "s.fa"
+    fasta.write_text(">a\n" + "ACGT" * 260 + "\n")  # 1,040 bp: two 500-bp windows
+    summary = attention_from_run(run, tmp_path / "out", fasta=fasta, layers=[8 - 3], device="cpu")
+    assert summary.windows == 2
+    arrays = load_window(tmp_path / "out" / "index.json", 1)
+    np.testing.assert_array_equal(arrays["L5.regular/token_start"][:2], [500, 516])
+    with pytest.raises(InputError, match="give exactly one input"):
+        attention_from_run(run, tmp_path / "x", fasta=fasta, data=tmp_path)
+    with pytest.raises(InputError, match="--regions needs --genome"):
+        attention_from_run(run, tmp_path / "x", regions=tmp_path / "r.bed")
+    with pytest.raises(InputError, match="--layer 9 is out of range"):
+        attention_from_run(run, tmp_path / "x", fasta=fasta, layers=[9])
+    with pytest.raises(InputError, match="--track-out needs genomic input"):
+        attention_from_run(run, tmp_path / "x", fasta=fasta, track_out=tmp_path / "t.bw")
+    assert parse_indices("0,3,5-7") == [0, 3, 5, 6, 7] and parse_indices(None) is None
+    with pytest.raises(InputError, match="--index 'a'"):
+        parse_indices("a")
+
+
+def test_command_line(swin, tmp_path, capsys):
+    from gitool.train.checkpoint import save_checkpoint
+
+    from helpers import assert_input_error, run_cli
+
+    run = tmp_path / "run"
+    save_checkpoint(
+        run / "checkpoints" / "best.pt",
+        {"model_name": "swin", "preset": "swin", "model_config": dataclasses.asdict(swin.config),
+         "model": swin.state_dict(), "step": 0, "data": []},
+    )  # fmt: skip
+    fasta = tmp_path / "s.fa"
+    fasta.write_text(">a\n" + "ACGT" * 130 + "\n")
+    code, _, err = run_cli(["attention", "-m", run, "--fasta", fasta, "-o", tmp_path / "a.npz",
+                            "--layer", "5", "--head", "0", "--device", "cpu"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert (tmp_path / "a.npz").stat().st_size > 0 and (tmp_path / "a.json").exists()
+    code, _, err = run_cli(["attention", "-m", run, "--fasta", fasta, "-o", tmp_path / "b",
+                            "--layer", "12"], capsys)  # fmt: skip
+    assert_input_error(code, err, "--layer 12")
+    assert not (tmp_path / "b").exists()
+    code, out_text, _ = run_cli(["attention", "--help"], capsys)
+    assert code == 0 and "2^(k-1) bp" in out_text
