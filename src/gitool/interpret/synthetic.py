@@ -1,0 +1,353 @@
+"""The GLIFAC synthetic motif-interaction benchmark (seed 002, appendix A; SPEC §8a).
+
+``n`` random sequences (uniform i.i.d. A/C/G/T background, default 200 bp), each with 1 to
+5 motif instances: motifs chosen uniformly with replacement, each instance sampled base by
+base from the motif's PPM and written on either strand (probability 0.5 each; on the minus
+strand the sampled instance is reverse complemented). Instances do not overlap and there is
+at least 1 bp between instances and between an instance and either end; the placement is
+uniform over all such arrangements of the (randomly ordered) instances.
+
+Labels (one per motif, in ``motifs`` order) follow appendix A:
+
+* "and" pairs (ELF1/SIX3, TAL1/GATA1): both labelled 1 only when both motifs are present;
+* "xor" pairs (ESR1/FOXN3, IRF1/SPI1): each labelled 1 when present without its partner,
+  neither when both are present (binding inhibited);
+* every other motif (CEBPB, NFIB, TEAD1, YY1): labelled 1 when present.
+
+:func:`save_npz` writes the benchmark (codes, labels, instance table, ground-truth
+interactions and a seeded 70/10/20 train/valid/test split) to one ``.npz`` file atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gitool.data.genome import reverse_complement
+from gitool.errors import InputError
+from gitool.interpret.motifs import Motif, load_builtin_motifs, sample_instances
+
+__all__ = [
+    "INSTANCE_DTYPE",
+    "INTERACTIONS",
+    "SPLIT_NAMES",
+    "Interaction",
+    "SyntheticData",
+    "generate",
+    "labels_from_presence",
+    "load_npz",
+    "save_npz",
+    "split_assignment",
+]
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A ground-truth motif interaction: ``kind`` is ``"and"`` (cooperative) or ``"xor"``
+    (mutual inhibition)."""
+
+    a: str
+    b: str
+    kind: str
+
+
+INTERACTIONS: tuple[Interaction, ...] = (
+    Interaction("ELF1", "SIX3", "and"),
+    Interaction("TAL1", "GATA1", "and"),
+    Interaction("ESR1", "FOXN3", "xor"),
+    Interaction("IRF1", "SPI1", "xor"),
+)
+_KINDS = ("and", "xor")
+
+#: One row per embedded instance; ``start`` is 0-based on the forward strand.
+INSTANCE_DTYPE = np.dtype(
+    [("sequence", np.int64), ("motif", np.int16), ("start", np.int32), ("strand", "U1")]
+)
+SPLIT_NAMES = ("train", "valid", "test")
+_CHUNK = 8192  # sequences per placement chunk (fixed: the random stream depends on it)
+
+
+@dataclass(frozen=True, eq=False)
+class SyntheticData:
+    """A generated benchmark.
+
+    ``codes`` ``(n, length)`` uint8 (A=0 C=1 G=2 T=3); ``labels`` ``(n, n_motifs)`` uint8;
+    ``instances`` a structured array of :data:`INSTANCE_DTYPE` sorted by sequence then start;
+    ``motif_names``/``matrix_ids`` name the label columns and ``instances['motif']`` indices.
+    """
+
+    codes: np.ndarray
+    labels: np.ndarray
+    instances: np.ndarray
+    motif_names: tuple[str, ...]
+    matrix_ids: tuple[str, ...]
+    interactions: tuple[Interaction, ...]
+    seed: int
+
+    def presence(self) -> np.ndarray:
+        """``(n, n_motifs)`` uint8: 1 where the sequence holds at least one instance."""
+        out = np.zeros(self.labels.shape, dtype=np.uint8)
+        out[self.instances["sequence"], self.instances["motif"]] = 1
+        return out
+
+
+def _check_interactions(
+    names: tuple[str, ...], interactions: tuple[Interaction, ...]
+) -> list[tuple[int, int, str]]:
+    index = {n: i for i, n in enumerate(names)}
+    seen: set[str] = set()
+    pairs = []
+    for item in interactions:
+        missing = [n for n in (item.a, item.b) if n not in index]
+        if missing:
+            raise InputError(
+                f"interaction {item.a}/{item.b} names motif(s) {', '.join(missing)} that are not "
+                f"among the motifs ({', '.join(names)}); pass interactions=() for motifs "
+                "without interactions"
+            )
+        if item.kind not in _KINDS:
+            raise InputError(
+                f"interaction {item.a}/{item.b}: kind {item.kind!r} is not 'and' or 'xor'"
+            )
+        if item.a == item.b or item.a in seen or item.b in seen:
+            raise InputError(f"interaction {item.a}/{item.b}: a motif may be in at most one pair")
+        seen.update((item.a, item.b))
+        pairs.append((index[item.a], index[item.b], item.kind))
+    return pairs
+
+
+def labels_from_presence(
+    presence: np.ndarray,
+    names: tuple[str, ...] | list[str],
+    interactions: tuple[Interaction, ...] = INTERACTIONS,
+) -> np.ndarray:
+    """Labels ``(n, n_motifs)`` uint8 from motif presence ``(n, n_motifs)`` (appendix A logic)."""
+    names = tuple(names)
+    present = np.asarray(presence).astype(bool)
+    if present.ndim != 2 or present.shape[1] != len(names):
+        raise InputError(f"presence must have shape (n, {len(names)}), got {present.shape}")
+    labels = present.copy()
+    for a, b, kind in _check_interactions(names, tuple(interactions)):
+        if kind == "and":
+            both = present[:, a] & present[:, b]
+            labels[:, a] = both
+            labels[:, b] = both
+        else:
+            labels[:, a] = present[:, a] & ~present[:, b]
+            labels[:, b] = present[:, b] & ~present[:, a]
+    return labels.astype(np.uint8)
+
+
+def generate(
+    n: int = 100_000,
+    seed: int = 0,
+    motifs: list[Motif] | None = None,
+    length: int = 200,
+    min_instances: int = 1,
+    max_instances: int = 5,
+    interactions: tuple[Interaction, ...] = INTERACTIONS,
+    pseudocount: float = 0.0,
+) -> SyntheticData:
+    """Generate the benchmark; deterministic given all arguments (``seed`` included)."""
+    motifs = load_builtin_motifs() if motifs is None else list(motifs)
+    names = tuple(m.name for m in motifs)
+    if not motifs:
+        raise InputError("no motifs given")
+    if len(set(names)) != len(names):
+        raise InputError(f"motif names must be unique, got {', '.join(names)}")
+    interactions = tuple(interactions)
+    _check_interactions(names, interactions)
+    if n < 1:
+        raise InputError(f"number of sequences must be >= 1, got {n}")
+    if not 1 <= min_instances <= max_instances:
+        raise InputError(
+            f"need 1 <= min_instances <= max_instances, got {min_instances}, {max_instances}"
+        )
+    widths = np.array([m.length for m in motifs], dtype=np.int64)
+    needed = max_instances * int(widths.max()) + max_instances + 1
+    if length < needed:
+        raise InputError(
+            f"sequence length {length} is too short for {max_instances} instances of the "
+            f"longest motif ({int(widths.max())} bp) with 1-bp gaps: need >= {needed}"
+        )
+
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 4, size=(n, length), dtype=np.uint8)
+    counts = rng.integers(min_instances, max_instances + 1, size=n)
+    total = int(counts.sum())
+    seq_of = np.repeat(np.arange(n, dtype=np.int64), counts)
+    motif_of = rng.integers(0, len(motifs), size=total).astype(np.int16)
+    minus = rng.random(total) < 0.5
+    # rank of each instance within its sequence (order along the sequence)
+    first = np.cumsum(counts) - counts
+    rank = np.arange(total) - np.repeat(first, counts)
+
+    starts = _place(rng, counts, widths[motif_of], rank, first, length, max_instances)
+
+    for m, motif in enumerate(motifs):
+        rows = np.flatnonzero(motif_of == m)
+        if rows.size == 0:
+            continue
+        sampled = sample_instances(motif, rows.size, rng, pseudocount)
+        flip = minus[rows]
+        sampled[flip] = reverse_complement(sampled[flip])
+        cols = starts[rows, None] + np.arange(motif.length)
+        codes[seq_of[rows, None], cols] = sampled
+
+    instances = np.empty(total, dtype=INSTANCE_DTYPE)
+    instances["sequence"] = seq_of
+    instances["motif"] = motif_of
+    instances["start"] = starts
+    instances["strand"] = np.where(minus, "-", "+")
+
+    presence = np.zeros((n, len(motifs)), dtype=bool)
+    presence[seq_of, motif_of] = True
+    labels = labels_from_presence(presence, names, interactions)
+    return SyntheticData(
+        codes=codes,
+        labels=labels,
+        instances=instances,
+        motif_names=names,
+        matrix_ids=tuple(m.matrix_id for m in motifs),
+        interactions=interactions,
+        seed=seed,
+    )
+
+
+def _place(
+    rng: np.random.Generator,
+    counts: np.ndarray,
+    widths: np.ndarray,
+    rank: np.ndarray,
+    first: np.ndarray,
+    length: int,
+    max_instances: int,
+) -> np.ndarray:
+    """0-based starts of the instances, uniform over non-overlapping layouts with >= 1-bp gaps.
+
+    With ``k`` instances of total width ``W`` in order, the gaps ``g_0..g_k`` are >= 1 and sum
+    to ``length - W``. Extra slack ``F = length - W - (k + 1)`` is split among ``k + 1`` gaps
+    uniformly over compositions: choose ``k`` distinct slots out of ``F + k`` (sorted, minus
+    their rank) as the extra bases before each instance.
+    """
+    n = counts.size
+    # total width per sequence and width of the instances before each one
+    seq_width = np.add.reduceat(widths, first) if n else np.zeros(0, np.int64)
+    before = np.cumsum(widths) - widths
+    before -= np.repeat(before[first], counts)
+    slack = length - seq_width - (counts + 1)
+    extra = np.empty(counts.sum(), dtype=np.int64)
+    slots = np.arange(length + max_instances)
+    for lo in range(0, n, _CHUNK):
+        hi = min(lo + _CHUNK, n)
+        keys = rng.random((hi - lo, slots.size))
+        keys[slots[None, :] >= (slack[lo:hi] + counts[lo:hi])[:, None]] = 2.0  # invalid slots
+        chosen = np.argpartition(keys, max_instances - 1, axis=1)[:, :max_instances]
+        # keep each sequence's k smallest keys, then order the chosen slots along the sequence
+        order = np.take_along_axis(keys, chosen, axis=1).argsort(axis=1)
+        chosen = np.take_along_axis(chosen, order, axis=1)
+        k = counts[lo:hi]
+        chosen = np.where(np.arange(max_instances)[None, :] < k[:, None], chosen, slots.size)
+        chosen.sort(axis=1)
+        mask = np.arange(max_instances)[None, :] < k[:, None]
+        extra[first[lo] : first[lo] + k.sum()] = (chosen - np.arange(max_instances))[mask]
+    return (1 + rank + before + extra).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# Split and file
+# --------------------------------------------------------------------------------------
+
+
+def split_assignment(
+    n: int, seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+) -> np.ndarray:
+    """uint8 ``(n,)``: 0 train, 1 valid, 2 test; exact sizes ``round(f * n)``, seeded shuffle."""
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise InputError(
+            f"split fractions must be three numbers >= 0 summing to 1, got {fractions}"
+        )
+    n_train = int(round(fractions[0] * n))
+    n_valid = min(int(round(fractions[1] * n)), n - n_train)
+    split = np.full(n, 2, dtype=np.uint8)
+    order = np.random.default_rng([seed, 1]).permutation(n)
+    split[order[:n_train]] = 0
+    split[order[n_train : n_train + n_valid]] = 1
+    return split
+
+
+def save_npz(
+    path: str | Path,
+    data: SyntheticData,
+    split_seed: int | None = None,
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
+) -> Path:
+    """Write ``data`` and a train/valid/test split to ``path`` (compressed ``.npz``) atomically.
+
+    Arrays: ``codes``, ``labels``, ``instances`` (structured), ``split`` (0/1/2 =
+    train/valid/test), ``motif_names``, ``matrix_ids``, ``interactions`` (rows ``a, b, kind``)
+    and ``meta`` (a JSON string). The split is seeded by ``split_seed`` (default: data seed).
+    """
+    path = Path(path)
+    split_seed = data.seed if split_seed is None else split_seed
+    split = split_assignment(data.codes.shape[0], split_seed, fractions)
+    interactions = np.array([(i.a, i.b, i.kind) for i in data.interactions], dtype="U16").reshape(
+        -1, 3
+    )
+    meta = {
+        "format": "gitool-synthetic-motifs",
+        "version": 1,
+        "seed": data.seed,
+        "split_seed": split_seed,
+        "split_names": list(SPLIT_NAMES),
+        "split_fractions": list(fractions),
+        "length": int(data.codes.shape[1]),
+        "codes": "A=0 C=1 G=2 T=3",
+        "instances": "start is 0-based on the forward strand; strand '-' = reverse complement",
+        "label_logic": "seed 002 appendix A: 'and' pairs labelled only together; 'xor' pairs "
+        "labelled when present alone, neither when both present; others when present",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(
+                handle,
+                codes=data.codes,
+                labels=data.labels,
+                instances=data.instances,
+                split=split,
+                motif_names=np.array(data.motif_names, dtype=str),
+                matrix_ids=np.array(data.matrix_ids, dtype=str),
+                interactions=interactions,
+                meta=np.array(json.dumps(meta)),
+            )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_npz(path: str | Path) -> tuple[SyntheticData, np.ndarray]:
+    """Read a file written by :func:`save_npz`: ``(data, split)``."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            data = SyntheticData(
+                codes=z["codes"],
+                labels=z["labels"],
+                instances=z["instances"],
+                motif_names=tuple(str(s) for s in z["motif_names"]),
+                matrix_ids=tuple(str(s) for s in z["matrix_ids"]),
+                interactions=tuple(Interaction(*map(str, row)) for row in z["interactions"]),
+                seed=int(meta["seed"]),
+            )
+            split = z["split"]
+    except (OSError, KeyError, ValueError) as err:
+        raise InputError(f"{path}: not a synthetic-motifs file written by gitool ({err})") from err
+    return data, split

@@ -1,0 +1,185 @@
+"""Synthetic motif-interaction benchmark (SPEC §8a, seed 002 appendix A)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from gitool.errors import InputError
+from gitool.interpret.motifs import Motif, load_builtin_motifs, reverse_complement
+from gitool.interpret.synthetic import (
+    INTERACTIONS,
+    Interaction,
+    generate,
+    labels_from_presence,
+    load_npz,
+    save_npz,
+    split_assignment,
+)
+
+NAMES = ("CEBPB", "ELF1", "ESR1", "FOXN3", "GATA1", "IRF1", "NFIB", "SIX3", "SPI1", "TAL1",
+         "TEAD1", "YY1")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data():
+    return generate(10_000, seed=3)
+
+
+def _widths(d):
+    return np.array([len(m.counts) for m in load_builtin_motifs(d.motif_names)])
+
+
+def test_shapes_and_counts(data):
+    assert data.codes.shape == (10_000, 200) and data.codes.dtype == np.uint8
+    assert data.labels.shape == (10_000, 12) and data.labels.dtype == np.uint8
+    assert data.codes.max() <= 3
+    assert data.motif_names == NAMES
+    per_seq = np.bincount(data.instances["sequence"], minlength=10_000)
+    assert per_seq.min() == 1 and per_seq.max() == 5
+    # 1..5 uniform: each count ~2000
+    np.testing.assert_allclose(np.bincount(per_seq)[1:] / 10_000, 0.2, atol=0.02)
+    # motifs uniform with replacement
+    np.testing.assert_allclose(np.bincount(data.instances["motif"]) / len(data.instances),
+                               1 / 12, atol=0.01)  # fmt: skip
+    # strand balance
+    assert abs((data.instances["strand"] == "-").mean() - 0.5) < 0.015
+    assert set(np.unique(data.instances["strand"])) == {"+", "-"}
+
+
+def test_spacing(data):
+    ins = data.instances
+    ends = ins["start"] + _widths(data)[ins["motif"]]  # exclusive
+    assert ins["start"].min() >= 1 and ends.max() <= 199  # >= 1 bp from both ends
+    same = ins["sequence"][1:] == ins["sequence"][:-1]
+    assert (ins["start"][1:][same] >= ends[:-1][same] + 1).all()  # >= 1 bp apart, in order
+    # placements reach both ends of the allowed range
+    assert ins["start"].min() == 1 and ends.max() == 199
+
+
+def test_instances_match_one_hot_motifs():
+    # one-hot PPMs: sampling is deterministic, so every instance's bases are known exactly
+    rng = np.random.default_rng(0)
+    motifs = []
+    for i in range(4):
+        seq = rng.integers(0, 4, size=6 + i)
+        motifs.append(Motif(f"M{i}", f"X{i}", np.eye(4)[seq] * 10))
+    d = generate(2000, seed=1, motifs=motifs, interactions=(), length=60)
+    for row in d.instances:
+        m = motifs[row["motif"]]
+        want = m.counts.argmax(axis=1).astype(np.uint8)
+        if row["strand"] == "-":
+            want = reverse_complement(want)
+        got = d.codes[row["sequence"], row["start"] : row["start"] + m.length]
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(d.labels, d.presence())  # no interactions: label = present
+
+
+def test_determinism():
+    a = generate(500, seed=7)
+    b = generate(500, seed=7)
+    c = generate(500, seed=8)
+    np.testing.assert_array_equal(a.codes, b.codes)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.instances, b.instances)
+    assert not np.array_equal(a.codes, c.codes)
+
+
+def _presence(*sets):
+    out = np.zeros((len(sets), 12), np.uint8)
+    for i, names in enumerate(sets):
+        for n in names:
+            out[i, NAMES.index(n)] = 1
+    return out
+
+
+def _labelled(row):
+    return {NAMES[j] for j in np.flatnonzero(row)}
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [
+        ({"ELF1"}, set()),  # AND pair: alone -> not bound
+        ({"SIX3"}, set()),
+        ({"ELF1", "SIX3"}, {"ELF1", "SIX3"}),
+        ({"TAL1", "CEBPB"}, {"CEBPB"}),
+        ({"TAL1", "GATA1"}, {"TAL1", "GATA1"}),
+        ({"ESR1"}, {"ESR1"}),  # XOR pair: alone -> bound
+        ({"FOXN3"}, {"FOXN3"}),
+        ({"ESR1", "FOXN3"}, set()),  # both -> inhibited
+        ({"IRF1", "SPI1", "YY1"}, {"YY1"}),
+        ({"IRF1", "TEAD1", "NFIB"}, {"IRF1", "TEAD1", "NFIB"}),
+        ({"ELF1", "SIX3", "ESR1", "FOXN3", "SPI1"}, {"ELF1", "SIX3", "SPI1"}),
+        (set(NAMES), {"ELF1", "SIX3", "TAL1", "GATA1", "CEBPB", "NFIB", "TEAD1", "YY1"}),
+        (set(), set()),
+    ],
+)
+def test_label_logic_hand_made(present, expected):
+    labels = labels_from_presence(_presence(present), NAMES)
+    assert _labelled(labels[0]) == expected
+
+
+def test_generated_labels_follow_presence(data):
+    np.testing.assert_array_equal(data.labels, labels_from_presence(data.presence(), NAMES))
+    pres = data.presence().astype(bool)
+    lab = data.labels.astype(bool)
+    i = {n: NAMES.index(n) for n in NAMES}
+    assert (lab[:, i["ELF1"]] == (pres[:, i["ELF1"]] & pres[:, i["SIX3"]])).all()
+    assert (lab[:, i["SPI1"]] == (pres[:, i["SPI1"]] & ~pres[:, i["IRF1"]])).all()
+    assert (lab[:, i["YY1"]] == pres[:, i["YY1"]]).all()
+    # each interaction case occurs in the data
+    both = pres[:, i["ESR1"]] & pres[:, i["FOXN3"]]
+    assert both.sum() > 50 and (pres[:, i["TAL1"]] & pres[:, i["GATA1"]]).sum() > 50
+
+
+def test_interactions_ground_truth():
+    assert {(x.a, x.b, x.kind) for x in INTERACTIONS} == {
+        ("ELF1", "SIX3", "and"),
+        ("TAL1", "GATA1", "and"),
+        ("ESR1", "FOXN3", "xor"),
+        ("IRF1", "SPI1", "xor"),
+    }
+
+
+def test_bad_input():
+    with pytest.raises(InputError, match="unknown motif name"):
+        generate(10, motifs=load_builtin_motifs(["CEBPB", "NOPE"]))
+    with pytest.raises(InputError, match="ELF1/SIX3.*interactions=\\(\\)"):
+        generate(10, motifs=load_builtin_motifs(["CEBPB"]))
+    with pytest.raises(InputError, match="too short"):
+        generate(10, length=50)
+    with pytest.raises(InputError, match="min_instances"):
+        generate(10, min_instances=3, max_instances=2)
+    with pytest.raises(InputError, match="kind"):
+        labels_from_presence(np.zeros((1, 2)), ["A", "B"], (Interaction("A", "B", "or"),))
+
+
+def test_split_sizes():
+    split = split_assignment(1000, seed=0)
+    np.testing.assert_array_equal(np.bincount(split), [700, 100, 200])
+    np.testing.assert_array_equal(split, split_assignment(1000, seed=0))
+    assert not np.array_equal(split, split_assignment(1000, seed=1))
+
+
+def test_save_and_load_npz(tmp_path, data):
+    path = save_npz(tmp_path / "sub" / "synth.npz", data)
+    assert path.exists() and not list(path.parent.glob(".*tmp*"))
+    back, split = load_npz(path)
+    np.testing.assert_array_equal(back.codes, data.codes)
+    np.testing.assert_array_equal(back.labels, data.labels)
+    np.testing.assert_array_equal(back.instances, data.instances)
+    assert back.motif_names == NAMES and back.interactions == INTERACTIONS
+    assert back.matrix_ids[NAMES.index("TAL1")] == "UN0808.1"
+    np.testing.assert_array_equal(np.bincount(split), [7000, 1000, 2000])
+    with pytest.raises(InputError, match="not a synthetic"):
+        (tmp_path / "bad.npz").write_bytes(b"nope")
+        load_npz(tmp_path / "bad.npz")
+
+
+def test_timing_10k():
+    start = time.perf_counter()
+    generate(10_000, seed=0)
+    assert time.perf_counter() - start < 2.0
