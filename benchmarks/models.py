@@ -6,7 +6,7 @@ For each preset, each measurement in a fresh subprocess (so peak memory is its o
 * parameters: exact count of the built model;
 * one training step: forward on random one-hot input of the preset's ``seq_length``,
   Poisson NLL (:func:`gitool.train.losses.poisson_nll`, every head) against random targets
-  (CAN: BCE on ``model.logits(x)`` against random 0/1 labels), backward, Adam step;
+  (CAN: BCE on ``model(x, logits=True)`` against random 0/1 labels), backward, Adam step;
   samples/s = batch / median step time over ``--steps`` timed steps after ``--warmup``;
 * peak memory: on a GPU ``torch.cuda.max_memory_allocated`` / ``max_memory_reserved`` over
   the timed steps (weights, gradients, Adam state, activations; the CUDA context is not
@@ -39,6 +39,7 @@ step is estimated (FLOPs / (0.3 × measured fp32 matmul rate)) to take longer th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -217,7 +218,7 @@ def loss_of(out, target) -> torch.Tensor:
 
 
 def forward_fn(model: torch.nn.Module, preset: str):
-    return model.logits if is_can(preset) else model
+    return functools.partial(model, logits=True) if is_can(preset) else model
 
 
 # --------------------------------------------------------------------------- FLOPs (meta)

@@ -190,13 +190,13 @@ def train_command(
         list[Path] | None,
         typer.Option(
             "--data",
-            help="Store folder(s) from `gitool build-dataset`. Repeat for several datasets with their own heads (batches alternate).",
+            help="Store folder(s) from `gitool build-dataset` (coverage) or `gitool synth-motifs` (labels, for can-* models). Repeat for several coverage datasets with their own heads (batches alternate).",
         ),
     ] = None,
     model: Annotated[
         str | None,
         typer.Option(
-            help="Model or preset name (see `gitool models`). Default: swin-basenji-small. Input length, bins and track counts follow the data."
+            help="Model or preset name (see `gitool models`). Default: swin-basenji-small. Input length, bins and track or task counts follow the data."
         ),
     ] = None,
     config: Annotated[
@@ -243,10 +243,24 @@ def train_command(
     grad_accum: Annotated[int | None, typer.Option(help="Batches per optimizer step.")] = None,
     lr: Annotated[
         float | None,
-        typer.Option(help="Adam learning rate (seed 000: 3e-4), cosine-annealed to 0."),
+        typer.Option(help="Adam learning rate (seed 000: 3e-4; seed 002: 1e-3)."),
+    ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            help="Learning-rate schedule: cosine (to 0 over the run; default), plateau (× --lr-decay after --lr-patience evaluations without a better valid score; seed 002) or constant."
+        ),
+    ] = None,
+    lr_decay: Annotated[
+        float | None, typer.Option(help="plateau: factor per decay (default 0.3).")
+    ] = None,
+    lr_patience: Annotated[
+        int | None,
+        typer.Option(help="plateau: evaluations without improvement before a decay (default 5)."),
     ] = None,
     warmup_steps: Annotated[
-        int | None, typer.Option(help="Linear warm-up steps before the cosine schedule.")
+        int | None,
+        typer.Option(help="Linear warm-up steps before the cosine or constant schedule."),
     ] = None,
     grad_clip: Annotated[
         float | None, typer.Option(help="Clip the gradient norm to this (default: no clipping).")
@@ -260,7 +274,9 @@ def train_command(
     ] = None,
     patience: Annotated[
         int | None,
-        typer.Option(help="Stop after this many evaluations without a better valid mean Pearson."),
+        typer.Option(
+            help="Stop after this many evaluations without a better valid score (mean Pearson; mean AUPR for label stores)."
+        ),
     ] = None,
     eval_every: Annotated[
         int | None, typer.Option(help="Evaluate every N steps (default: every epoch).")
@@ -284,13 +300,16 @@ def train_command(
         int | None, typer.Option(help="Seed for weights, data order and augmentation.")
     ] = None,
     shift: Annotated[
-        int | None, typer.Option(help="Random shift augmentation, ± bp (default 3; 0 = off).")
+        int | None,
+        typer.Option(
+            help="Random shift augmentation, ± bp (default 3; 0 = off). Coverage stores only: label stores train on their sequences as stored."
+        ),
     ] = None,
     rc: Annotated[
         bool | None,
         typer.Option(
             "--rc/--no-rc",
-            help="Reverse-complement augmentation (default on; stranded tracks swap).",
+            help="Reverse-complement augmentation (default on; stranded tracks swap). Coverage stores only.",
         ),
     ] = None,
     num_workers: Annotated[
@@ -310,7 +329,7 @@ def train_command(
 ) -> None:
     """Train a model on one or more stores: one process, or many through torchrun.
 
-    Defaults follow seed 000: Adam, lr 3e-4, cosine annealing, batch 8 per GPU, Poisson loss; shift and reverse-complement augmentation on. Each option may also come from --config (flags win); the resolved options are saved as RUN/config.yaml.
+    Defaults follow seed 000: Adam, lr 3e-4, cosine annealing, batch 8 per GPU, Poisson loss; shift and reverse-complement augmentation on. A label store (`gitool synth-motifs`) trains a can-* model with binary cross-entropy and picks the best checkpoint by valid mean AUPR; workflows/can-glifac.yaml holds seed 002's settings (Adam lr 1e-3, batch 100, 100 epochs, lr × 0.3 after 5 epochs without a better AUPR). Each option may also come from --config (flags win); the resolved options are saved as RUN/config.yaml.
     """
     from gitool.train.run import run_training
 
@@ -318,7 +337,8 @@ def train_command(
         data=[str(p) for p in data] if data else None, model=model, out=str(out) if out else None,
         heads=heads.split(",") if heads else None, gpus=gpus, procs=procs, nodes=nodes,
         node_rank=node_rank, rdzv_endpoint=rdzv_endpoint, batch_size=batch_size,
-        grad_accum=grad_accum, lr=lr, warmup_steps=warmup_steps, grad_clip=grad_clip,
+        grad_accum=grad_accum, lr=lr, schedule=schedule, lr_decay=lr_decay,
+        lr_patience=lr_patience, warmup_steps=warmup_steps, grad_clip=grad_clip,
         epochs=epochs, max_steps=max_steps, patience=patience, eval_every=eval_every,
         valid_windows=valid_windows, checkpoint_every=checkpoint_every, log_every=log_every,
         seed=seed, shift=shift,
@@ -328,7 +348,7 @@ def train_command(
     if summary is not None:
         best = "—" if summary.best is None else f"{summary.best:.4f}"
         info(
-            f"[green]done[/] {summary.out}: {summary.step} steps, best valid mean Pearson {best} (stopped: {summary.stopped})"
+            f"[green]done[/] {summary.out}: {summary.step} steps, best valid {summary.score} {best} (stopped: {summary.stopped})"
         )
 
 
@@ -345,7 +365,7 @@ def evaluate_command(
         typer.Option(
             "--data",
             "-d",
-            help="Store folder made by `gitool build-dataset`, with the model's window geometry (seq length, bins, bin size) and track count.",
+            help="Store folder made by `gitool build-dataset`, with the model's window geometry (seq length, bins, bin size) and track count; or, for can-* runs, the label store from `gitool synth-motifs` (per-task AUPR/AUROC).",
         ),
     ],
     split: Annotated[str, typer.Option(help="Split to evaluate: train, valid or test.")] = "test",
@@ -355,7 +375,12 @@ def evaluate_command(
             help="Model head to evaluate. Default: the head trained on a store with these tracks, else the model's only head."
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 8,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Windows (default 8) or label-store sequences (default 256) per forward pass."
+        ),
+    ] = None,
     device: Annotated[
         str | None,
         typer.Option(
@@ -399,10 +424,29 @@ def evaluate_command(
 
     Each track's Pearson is over every bin of every window of the split (not per window, not across tracks). The table's columns are mean Pearsons: DNASE/ATAC, CHIP, CAGE, other (RNA and every other group) and OVERALL (all tracks); — marks a group without tracks. Files are written atomically.
     """
+    from gitool.data.labels import LabelStore, open_any_store
+    from gitool.errors import InputError
+
+    store = open_any_store(data)
+    if isinstance(store, LabelStore):
+        from gitool.train.evaluate_labels import evaluate_labels
+
+        if compare is not None or plot_window is not None or head is not None:
+            raise InputError(
+                "--compare, --plot-window and --head apply to coverage stores; a label store "
+                "gives the per-task AUPR/AUROC table"
+            )
+        labelled = evaluate_labels(
+            run, store, split, batch_size=batch_size or 256, device=device, out=out,
+            which=which,
+        )  # fmt: skip
+        stdout_console().print(labelled.table())
+        info(f"[green]wrote[/] {labelled.path}")
+        return
     from gitool.train.evaluate import evaluate
 
     result = evaluate(
-        run, data, split=split, head=head, batch_size=batch_size, device=device, out=out,
+        run, data, split=split, head=head, batch_size=batch_size or 8, device=device, out=out,
         compare=compare, plot_window=plot_window, which=which,
         plot_tracks=plot_tracks.split(",") if plot_tracks else None,
     )  # fmt: skip
@@ -631,6 +675,158 @@ def attention_command(
     info(f"[green]wrote[/] {summary.index}")
     for path in [*summary.tracks, *summary.plots]:
         info(f"[green]wrote[/] {path}")
+
+
+@app.command("synth-motifs")
+def synth_motifs_command(
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Label store folder to write.")
+    ] = Path("motifs"),
+    sequences: Annotated[
+        int, typer.Option("-n", "--sequences", help="Number of sequences (seed 002: 100,000).")
+    ] = 100_000,
+    length: Annotated[int, typer.Option(help="Sequence length in bp (seed 002: 200).")] = 200,
+    motifs: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated built-in motif names, or a JASPAR/MEME motif file. Default: the 12 JASPAR 2024 motifs of seed 002 (CEBPB ELF1 ESR1 FOXN3 GATA1 IRF1 NFIB SIX3 SPI1 TAL1 TEAD1 YY1)."
+        ),
+    ] = None,
+    interactions: Annotated[
+        str | None,
+        typer.Option(
+            help="Motif pairs and their logic, e.g. ELF1/SIX3:and,ESR1/FOXN3:xor ('and': both labelled only together; 'xor': each labelled when alone, neither when both present), or 'none'. Default: seed 002's ELF1/SIX3:and, TAL1/GATA1:and, ESR1/FOXN3:xor, IRF1/SPI1:xor."
+        ),
+    ] = None,
+    min_instances: Annotated[int, typer.Option(help="Fewest motif instances per sequence.")] = 1,
+    max_instances: Annotated[int, typer.Option(help="Most motif instances per sequence.")] = 5,
+    split_fractions: Annotated[
+        str, typer.Option(help="Train,valid,test fractions (seed 002: 0.7,0.1,0.2).")
+    ] = "0.7,0.1,0.2",
+    seed: Annotated[int, typer.Option(help="Seed for sequences, instances and the split.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+) -> None:
+    """Generate seed 002's synthetic motif-interaction benchmark as a label store.
+
+    Random uniform sequences with 1-5 non-overlapping motif instances each (sampled from the motifs' frequency matrices, either strand, at least 1 bp apart and from the ends), one binary label per motif following the interaction logic, a seeded train/valid/test split, the instance table and the ground-truth interactions. Train a CAN on it with `gitool train --config workflows/can-glifac.yaml --data OUT`, then find the interactions with `gitool interactions`.
+    """
+    from gitool.data.labels import LabelStore
+    from gitool.data.windows import parse_fractions
+    from gitool.errors import InputError
+    from gitool.interpret.motifs import motifs_from_option
+    from gitool.interpret.synthetic import generate, parse_interactions, save_store
+
+    if out.exists() and not force:
+        raise InputError(f"-o {out} already exists; pass --force to replace it")
+    fractions = parse_fractions(split_fractions)
+    data = generate(
+        sequences, seed=seed, motifs=motifs_from_option(motifs), length=length,
+        min_instances=min_instances, max_instances=max_instances,
+        interactions=parse_interactions(interactions),
+    )  # fmt: skip
+    store = LabelStore(save_store(out, data, fractions=fractions, force=force))
+    counts = ", ".join(f"{s} {store.count(s):,}" for s in ("train", "valid", "test"))
+    info(
+        f"[green]wrote[/] {out}: {sequences:,} sequences of {length} bp ({counts}), "
+        f"{len(data.motifs)} motif tasks, {len(data.interactions)} interactions"
+    )
+
+
+@app.command("interactions")
+def interactions_command(
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Run folder made by `gitool train` (uses checkpoints/best.pt; see --which) or a checkpoint .pt file: a can, swin or enformer model.",
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            "-d",
+            help="The store the model was trained on: a label store from `gitool synth-motifs` (can), or a build-dataset store (swin, enformer).",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Output folder (maps as TSV and PNG, scores).")
+    ] = Path("interactions"),
+    split: Annotated[str, typer.Option(help="Split to read: train, valid or test.")] = "test",
+    threshold: Annotated[
+        list[float] | None,
+        typer.Option(
+            help="Attention threshold in [0, 1] above which a position pair counts as attended (default 0.1, seed 002). Repeat for a sweep, e.g. --threshold 0.1 --threshold 0.3; all thresholds come from one pass."
+        ),
+    ] = None,
+    layer: Annotated[
+        int | None,
+        typer.Option(
+            help="Attention layer whose input channels are the 'filters' (seed 000 numbering, as in `gitool attention`). Default: the model's last attention layer; can models have layer 1 only, and use their first convolution's filters."
+        ),
+    ] = None,
+    motifs: Annotated[
+        str | None,
+        typer.Option(
+            help="Motifs to label CAN filters with: comma-separated built-in names or a JASPAR/MEME file. Default: the store's motifs.jaspar, else the 12 built-in motifs."
+        ),
+    ] = None,
+    min_similarity: Annotated[
+        float,
+        typer.Option(
+            help="A filter takes its best-matching motif's label when their similarity (cosine of the centred PPMs over the motif, in (0, 1]) reaches this. Untrained filters reach about 0.7 against the 12 motifs; trained ones 0.8-1."
+        ),
+    ] = 0.75,
+    sequences: Annotated[
+        int | None, typer.Option(help="Use only the first N sequences of the split.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 256,
+    device: Annotated[
+        str | None,
+        typer.Option(help="cpu, cuda or cuda:N. Default: cuda when available, else cpu."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random position pairs.")] = 0,
+    plot: Annotated[
+        bool, typer.Option("--plot/--no-plot", help="Write the heatmap PNGs.")
+    ] = True,
+    which: Annotated[
+        str, typer.Option(help="Checkpoint of a run folder: best or last.")
+    ] = "best",
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+) -> None:
+    """Find motif interactions from attention: GLIFAC and the local-attention baseline (seed 002).
+
+    GLIFAC: attention maxed over heads; position pairs with attention >= --threshold (self-pairs removed) plus as many random pairs; the Pearson correlation of every filter's activation at the first position with every filter's at the second, across all pairs of the split; symmetrised keeping the larger magnitude. The local baseline (SATORI) counts the pairs of filters active (above half their maximum) at the two attended positions. CAN filters are labelled by their best-matching motif (their position probability matrix from sites above half their maximum, compared with the motifs), giving motif x motif maps; on a `gitool synth-motifs` store they are scored against the ground truth by AUROC, AUPR and SNR. Writes filters.tsv/.meme, the filter and motif maps per threshold as TSV and PNG, and scores.tsv.
+    """
+    from rich.table import Table
+
+    from gitool.interpret.interactions import interactions_from_run
+
+    result = interactions_from_run(
+        model, data, out, which=which, device=device, split=split,
+        thresholds=threshold or (0.1,), layer=layer, motifs=motifs,
+        min_similarity=min_similarity, sequences=sequences, batch_size=batch_size, seed=seed,
+        plot=plot, force=force,
+    )  # fmt: skip
+    labelled = result.filters.get("motif")
+    if labelled is not None:
+        found = sorted({m for m in labelled if m})
+        info(
+            f"{(labelled != '').sum()} of {len(labelled)} filters match a motif "
+            f"({', '.join(found) or 'none'})"
+        )
+    if result.scores is not None:
+        table = Table(title="Motif interactions vs the ground truth")
+        for column in ("method", "threshold", "AUROC", "AUPR", "SNR", "pairs"):
+            table.add_column(column, justify="left" if column == "method" else "right")
+        for row in result.scores.itertuples():
+            table.add_row(
+                row.method, f"{row.threshold:g}", f"{row.auroc:.3f}", f"{row.aupr:.3f}",
+                f"{row.snr:.2f}", f"{row.pairs:,}",
+            )  # fmt: skip
+        stdout_console().print(table)
+    info(f"[green]wrote[/] {result.out}")
 
 
 @app.command("models")

@@ -70,10 +70,13 @@ class TrainConfig:
     lr: float = 3e-4
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    schedule: str = "cosine"  # cosine | plateau | constant (see train.loop.make_scheduler)
+    lr_decay: float = 0.3  # plateau: factor per decay
+    lr_patience: int = 5  # plateau: evaluations without a better score before a decay
     grad_clip: float | None = None
     epochs: int = 10
     max_steps: int | None = None
-    patience: int | None = None  # evaluations without a better valid mean Pearson
+    patience: int | None = None  # evaluations without a better valid score (Pearson / AUPR)
     eval_every: int | None = None  # optimizer steps; None: once per epoch
     valid_windows: int | None = None  # cap on validation windows per evaluation
     checkpoint_every: int = 500

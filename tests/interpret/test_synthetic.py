@@ -5,17 +5,23 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from gitool.data.labels import LabelStore, open_any_store
 from gitool.errors import InputError
-from gitool.interpret.motifs import Motif, load_builtin_motifs, reverse_complement
+from gitool.interpret.motifs import (
+    Motif,
+    load_builtin_motifs,
+    read_motif_file,
+    reverse_complement,
+)
 from gitool.interpret.synthetic import (
     INTERACTIONS,
     Interaction,
     generate,
     labels_from_presence,
-    load_npz,
-    save_npz,
+    save_store,
     split_assignment,
 )
 
@@ -164,19 +170,36 @@ def test_split_sizes():
     assert not np.array_equal(split, split_assignment(1000, seed=1))
 
 
-def test_save_and_load_npz(tmp_path, data):
-    path = save_npz(tmp_path / "sub" / "synth.npz", data)
-    assert path.exists() and not list(path.parent.glob(".*tmp*"))
-    back, split = load_npz(path)
-    np.testing.assert_array_equal(back.codes, data.codes)
-    np.testing.assert_array_equal(back.labels, data.labels)
-    np.testing.assert_array_equal(back.instances, data.instances)
-    assert back.motif_names == NAMES and back.interactions == INTERACTIONS
-    assert back.matrix_ids[NAMES.index("TAL1")] == "UN0808.1"
-    np.testing.assert_array_equal(np.bincount(split), [7000, 1000, 2000])
-    with pytest.raises(InputError, match="not a synthetic"):
-        (tmp_path / "bad.npz").write_bytes(b"nope")
-        load_npz(tmp_path / "bad.npz")
+def test_save_store_round_trip(tmp_path, data):
+    path = save_store(tmp_path / "sub" / "motifs", data)
+    assert not list(path.parent.glob(".*tmp*"))
+    store = open_any_store(path)
+    assert isinstance(store, LabelStore)
+    assert store.tasks == list(NAMES) and store.seq_length == 200
+    assert store.interactions() == INTERACTIONS
+    assert [store.count(s) for s in ("train", "valid", "test")] == [7000, 1000, 2000]
+    split = split_assignment(10_000, seed=3)
+    for s, name in enumerate(("train", "valid", "test")):
+        rows = np.flatnonzero(split == s)
+        np.testing.assert_array_equal(store.sequences(name), data.codes[rows])
+        np.testing.assert_array_equal(store.labels(name), data.labels[rows])
+        np.testing.assert_array_equal(np.load(path / name / "ids.npy"), rows)
+    motifs = read_motif_file(store.motif_file())
+    assert [m.name for m in motifs] == list(NAMES)
+    assert motifs[NAMES.index("TAL1")].matrix_id == "UN0808.1"
+    for got, want in zip(motifs, data.motifs, strict=True):
+        np.testing.assert_allclose(got.counts, want.counts)
+    # every instance row points at its motif's bases in its split's sequences
+    table = pd.read_csv(path / "instances.tsv", sep="\t")
+    assert len(table) == len(data.instances)
+    by_name = {m.name: m for m in data.motifs}
+    for row in table.sample(200, random_state=0).itertuples():
+        seq = store.sequences(row.split)[row.index, row.start : row.end]
+        np.testing.assert_array_equal(seq, data.codes[row.sequence, row.start : row.end])
+        assert row.end - row.start == by_name[row.motif].length
+    with pytest.raises(InputError, match="already exists; pass --force"):
+        save_store(path, data)
+    save_store(path, data, force=True)
 
 
 def test_timing_10k():

@@ -35,7 +35,7 @@ def test_variant_gives_probabilities_and_pooled_filter_activations(pool, activat
         y = model(x)
         assert y.shape == (3, 12)
         assert torch.isfinite(y).all() and (y >= 0).all() and (y <= 1).all()
-    torch.testing.assert_close(model(x), torch.sigmoid(model.logits(x)))
+    torch.testing.assert_close(model(x), torch.sigmoid(model(x, logits=True)))
     acts = model.filter_activations(x)
     assert acts.shape == (3, 200 // pool, 32)
     assert (acts >= 0).all()  # relu and exp are both non-negative
@@ -48,7 +48,7 @@ def test_every_parameter_gets_a_gradient(pool, activation, norm):
     model = make(pool, activation, norm).train()
     x = one_hot(4)
     target = torch.randint(0, 2, (4, 12)).float()
-    nn.functional.binary_cross_entropy_with_logits(model.logits(x), target).backward()
+    nn.functional.binary_cross_entropy_with_logits(model(x, logits=True), target).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
     assert not missing, missing
 

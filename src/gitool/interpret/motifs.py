@@ -56,7 +56,9 @@ from gitool.errors import InputError
 __all__ = [
     "BUILTIN_MOTIF_NAMES",
     "Motif",
+    "format_jaspar",
     "load_builtin_motifs",
+    "motifs_from_option",
     "ppm",
     "read_motif_file",
     "reverse_complement",
@@ -145,6 +147,22 @@ def load_builtin_motifs(names: list[str] | tuple[str, ...] | None = None) -> lis
     return [table[n.strip().upper()] for n in names]
 
 
+def motifs_from_option(text: str | None, option: str = "--motifs") -> list[Motif]:
+    """Motifs named by a command-line option: a JASPAR/MEME file, or comma-separated
+    built-in names (``None``: all 12 built-in motifs)."""
+    if text is None:
+        return load_builtin_motifs()
+    path = Path(text)
+    if path.is_file():
+        return read_motif_file(path)
+    if any(sep in text for sep in "/\\") or path.suffix:
+        raise InputError(f"{option} {text}: no such motif file")
+    try:
+        return load_builtin_motifs(text)
+    except InputError as err:
+        raise InputError(f"{option}: {err}") from None
+
+
 # --------------------------------------------------------------------------------------
 # Motif files
 # --------------------------------------------------------------------------------------
@@ -175,6 +193,18 @@ def read_motif_file(path: str | Path) -> list[Motif]:
     if not motifs:
         raise InputError(f"{path}: no motifs found")
     return motifs
+
+
+def format_jaspar(motifs: list[Motif] | tuple[Motif, ...]) -> str:
+    """Motifs as JASPAR-format text (``>ID NAME`` and rows ``A [ ... ]``), which
+    :func:`read_motif_file` reads back."""
+    lines = []
+    for motif in motifs:
+        lines.append(f">{motif.matrix_id} {motif.name}")
+        for j, letter in enumerate("ACGT"):
+            values = " ".join(f"{v:g}" for v in motif.counts[:, j])
+            lines.append(f"{letter} [ {values} ]")
+    return "\n".join(lines) + "\n"
 
 
 def _read_jaspar(path: Path, lines: list[str]) -> list[Motif]:

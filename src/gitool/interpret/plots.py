@@ -153,3 +153,40 @@ def plot_export(
             fig.tight_layout()
         written.append(save_png(fig, folder / f"{stem}_windows_{key}.png"))
     return written
+
+
+def plot_interactions(result, k: int, path: str | Path) -> Path:
+    """GLIFAC and local-attention maps at ``result.maps[k]``'s threshold, side by side (seed
+    002 Fig. 2a/b): motif × motif when filters carry motif labels (ground-truth pairs
+    outlined in white, scores in the titles), else filter × filter."""
+    plt = _pyplot()
+    maps = result.maps[k]
+    if result.glifac_motifs:
+        panels = [("GLIFAC", result.glifac_motifs[k]), ("local attention", result.local_motifs[k])]
+        names = result.motif_names
+    else:
+        panels = [("GLIFAC", maps.glifac), ("local attention", maps.local)]
+        names = list(result.filters["filter"])
+    scores = {}
+    if result.scores is not None:
+        rows = result.scores[result.scores["threshold"] == maps.threshold]
+        scores = {r.method: r for r in rows.itertuples()}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, (title, matrix), method in zip(axes, panels, ("glifac", "local"), strict=True):
+        shown = np.abs(np.nan_to_num(np.asarray(matrix, dtype=float)))
+        image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04,
+                     label="|correlation|" if method == "glifac" else "active-pair count")  # fmt: skip
+        for a, b in result.truth if result.glifac_motifs else ():
+            for r, c in ((a, b), (b, a)):
+                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="white", lw=1.5))
+        ticks = np.arange(len(names))
+        small = 7 if len(names) <= 40 else 4
+        ax.set_xticks(ticks, names, rotation=90, fontsize=small)
+        ax.set_yticks(ticks, names, fontsize=small)
+        if method in scores:
+            s = scores[method]
+            title += f"\nAUROC {s.auroc:.2f}  AUPR {s.aupr:.2f}  SNR {s.snr:.2f}"
+        ax.set_title(f"{title} (threshold {maps.threshold:g})", fontsize=9)
+    fig.tight_layout()
+    return save_png(fig, path)

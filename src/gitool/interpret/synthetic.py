@@ -14,22 +14,23 @@ Labels (one per motif, in ``motifs`` order) follow appendix A:
   neither when both are present (binding inhibited);
 * every other motif (CEBPB, NFIB, TEAD1, YY1): labelled 1 when present.
 
-:func:`save_npz` writes the benchmark (codes, labels, instance table, ground-truth
-interactions and a seeded 70/10/20 train/valid/test split) to one ``.npz`` file atomically.
+:func:`save_store` writes the benchmark as a label store (:mod:`gitool.data.labels`) that
+``gitool train`` reads: a seeded 70/10/20 train/valid/test split, the instance table, the
+ground-truth interactions and the motifs used.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from gitool.data.genome import reverse_complement
+from gitool.data.labels import Interaction, write_label_store
 from gitool.errors import InputError
-from gitool.interpret.motifs import Motif, load_builtin_motifs, sample_instances
+from gitool.interpret.motifs import Motif, format_jaspar, load_builtin_motifs, sample_instances
 
 __all__ = [
     "INSTANCE_DTYPE",
@@ -39,20 +40,10 @@ __all__ = [
     "SyntheticData",
     "generate",
     "labels_from_presence",
-    "load_npz",
-    "save_npz",
+    "parse_interactions",
+    "save_store",
     "split_assignment",
 ]
-
-
-@dataclass(frozen=True)
-class Interaction:
-    """A ground-truth motif interaction: ``kind`` is ``"and"`` (cooperative) or ``"xor"``
-    (mutual inhibition)."""
-
-    a: str
-    b: str
-    kind: str
 
 
 INTERACTIONS: tuple[Interaction, ...] = (
@@ -77,16 +68,19 @@ class SyntheticData:
 
     ``codes`` ``(n, length)`` uint8 (A=0 C=1 G=2 T=3); ``labels`` ``(n, n_motifs)`` uint8;
     ``instances`` a structured array of :data:`INSTANCE_DTYPE` sorted by sequence then start;
-    ``motif_names``/``matrix_ids`` name the label columns and ``instances['motif']`` indices.
+    ``motifs`` name the label columns and ``instances['motif']`` indices.
     """
 
     codes: np.ndarray
     labels: np.ndarray
     instances: np.ndarray
-    motif_names: tuple[str, ...]
-    matrix_ids: tuple[str, ...]
+    motifs: tuple[Motif, ...]
     interactions: tuple[Interaction, ...]
     seed: int
+
+    @property
+    def motif_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.motifs)
 
     def presence(self) -> np.ndarray:
         """``(n, n_motifs)`` uint8: 1 where the sequence holds at least one instance."""
@@ -106,8 +100,8 @@ def _check_interactions(
         if missing:
             raise InputError(
                 f"interaction {item.a}/{item.b} names motif(s) {', '.join(missing)} that are not "
-                f"among the motifs ({', '.join(names)}); pass interactions=() for motifs "
-                "without interactions"
+                f"among the motifs ({', '.join(names)}); give --interactions for these motifs, "
+                "or --interactions none"
             )
         if item.kind not in _KINDS:
             raise InputError(
@@ -118,6 +112,26 @@ def _check_interactions(
         seen.update((item.a, item.b))
         pairs.append((index[item.a], index[item.b], item.kind))
     return pairs
+
+
+def parse_interactions(text: str | None) -> tuple[Interaction, ...]:
+    """``"ELF1/SIX3:and,ESR1/FOXN3:xor"`` → interactions; ``None``: seed 002's four; ``"none"``:
+    no interactions (every motif labelled when present)."""
+    if text is None:
+        return INTERACTIONS
+    if text.strip().lower() == "none":
+        return ()
+    out = []
+    for item in text.split(","):
+        pair, _, kind = item.strip().partition(":")
+        a, _, b = pair.partition("/")
+        if not (a and b and kind):
+            raise InputError(
+                f"--interactions {item.strip()!r}: expected MOTIF_A/MOTIF_B:and or :xor, "
+                "e.g. ELF1/SIX3:and,ESR1/FOXN3:xor (or 'none')"
+            )
+        out.append(Interaction(a.strip(), b.strip(), kind.strip().lower()))
+    return tuple(out)
 
 
 def labels_from_presence(
@@ -211,8 +225,7 @@ def generate(
         codes=codes,
         labels=labels,
         instances=instances,
-        motif_names=names,
-        matrix_ids=tuple(m.matrix_id for m in motifs),
+        motifs=tuple(motifs),
         interactions=interactions,
         seed=seed,
     )
@@ -280,74 +293,52 @@ def split_assignment(
     return split
 
 
-def save_npz(
+def save_store(
     path: str | Path,
     data: SyntheticData,
     split_seed: int | None = None,
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
+    force: bool = False,
 ) -> Path:
-    """Write ``data`` and a train/valid/test split to ``path`` (compressed ``.npz``) atomically.
+    """Write ``data`` as a label store at ``path`` (atomically; see :mod:`gitool.data.labels`).
 
-    Arrays: ``codes``, ``labels``, ``instances`` (structured), ``split`` (0/1/2 =
-    train/valid/test), ``motif_names``, ``matrix_ids``, ``interactions`` (rows ``a, b, kind``)
-    and ``meta`` (a JSON string). The split is seeded by ``split_seed`` (default: data seed).
+    The split is seeded by ``split_seed`` (default: the data's seed). ``instances.tsv`` lists
+    every embedded instance (global ``sequence`` row, its ``split`` and ``index`` there,
+    ``motif``, 0-based ``start``, ``end``, ``strand``); ``motifs.jaspar`` the motifs used.
     """
-    path = Path(path)
     split_seed = data.seed if split_seed is None else split_seed
     split = split_assignment(data.codes.shape[0], split_seed, fractions)
-    interactions = np.array([(i.a, i.b, i.kind) for i in data.interactions], dtype="U16").reshape(
-        -1, 3
+    names = np.array(data.motif_names)
+    widths = np.array([m.length for m in data.motifs])
+    inst = data.instances
+    instances = pd.DataFrame(
+        {
+            "sequence": inst["sequence"],
+            "motif": names[inst["motif"]],
+            "start": inst["start"],
+            "end": inst["start"] + widths[inst["motif"]],
+            "strand": inst["strand"],
+        }
     )
-    meta = {
-        "format": "gitool-synthetic-motifs",
-        "version": 1,
+    source = {
+        "generator": "gitool synth-motifs (seed 002 appendix A)",
+        "sequences": int(data.codes.shape[0]),
         "seed": data.seed,
         "split_seed": split_seed,
-        "split_names": list(SPLIT_NAMES),
         "split_fractions": list(fractions),
-        "length": int(data.codes.shape[1]),
-        "codes": "A=0 C=1 G=2 T=3",
-        "instances": "start is 0-based on the forward strand; strand '-' = reverse complement",
-        "label_logic": "seed 002 appendix A: 'and' pairs labelled only together; 'xor' pairs "
-        "labelled when present alone, neither when both present; others when present",
+        "motifs": [{"name": m.name, "matrix_id": m.matrix_id} for m in data.motifs],
+        "label_logic": "'and' pairs labelled only together; 'xor' pairs labelled when present "
+        "alone, neither when both are present; the others when present",
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(
-                handle,
-                codes=data.codes,
-                labels=data.labels,
-                instances=data.instances,
-                split=split,
-                motif_names=np.array(data.motif_names, dtype=str),
-                matrix_ids=np.array(data.matrix_ids, dtype=str),
-                interactions=interactions,
-                meta=np.array(json.dumps(meta)),
-            )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def load_npz(path: str | Path) -> tuple[SyntheticData, np.ndarray]:
-    """Read a file written by :func:`save_npz`: ``(data, split)``."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            data = SyntheticData(
-                codes=z["codes"],
-                labels=z["labels"],
-                instances=z["instances"],
-                motif_names=tuple(str(s) for s in z["motif_names"]),
-                matrix_ids=tuple(str(s) for s in z["matrix_ids"]),
-                interactions=tuple(Interaction(*map(str, row)) for row in z["interactions"]),
-                seed=int(meta["seed"]),
-            )
-            split = z["split"]
-    except (OSError, KeyError, ValueError) as err:
-        raise InputError(f"{path}: not a synthetic-motifs file written by gitool ({err})") from err
-    return data, split
+    return write_label_store(
+        path,
+        data.codes,
+        data.labels,
+        split,
+        data.motif_names,
+        interactions=data.interactions,
+        motifs_jaspar=format_jaspar(data.motifs),
+        instances=instances,
+        source=source,
+        force=force,
+    )

@@ -7,8 +7,8 @@
 
 The eight variants of the paper are ``pool`` 4 / 20 × ``activation`` relu / exp × ``norm``
 off / on (``norm=True`` is the "-Norm" variants: BatchNorm before the activation and
-LayerNorm before the attention). Train with ``BCEWithLogitsLoss`` on :meth:`CAN.logits`;
-``forward`` returns probabilities.
+LayerNorm before the attention). ``forward`` returns probabilities; ``forward(x,
+logits=True)`` the logits that ``BCEWithLogitsLoss`` takes (what ``gitool train`` does).
 """
 
 from __future__ import annotations
@@ -132,6 +132,16 @@ class CAN(nn.Module):
             return torch.exp(x.clamp(max=EXP_CLAMP))
         return torch.relu(x)
 
+    def conv_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """First-layer activations per bp, before the max pooling: ``(B, seq_length, filters)``.
+
+        Position ``p`` sees bases ``p - kernel_size // 2 … p + kernel_size // 2`` ("same"
+        padding). Call in eval mode for BatchNorm running stats.
+        """
+        self._check(x)
+        h = self.conv(x.transpose(1, 2))  # (B, F, L)
+        return self._activation(self.conv_norm(h)).transpose(1, 2)
+
     def filter_activations(self, x: torch.Tensor) -> torch.Tensor:
         """First-layer activations after max pooling (before dropout), for GLIFAC.
 
@@ -141,17 +151,19 @@ class CAN(nn.Module):
         Returns:
             ``(B, seq_length // pool, filters)``. Call in eval mode for BatchNorm running stats.
         """
-        self._check(x)
-        h = self.conv(x.transpose(1, 2))  # (B, F, L)
-        h = self.pool(self._activation(self.conv_norm(h)))  # (B, F, L / pool)
-        return h.transpose(1, 2)
+        return self.pool_activations(self.conv_activations(x))
+
+    def pool_activations(self, conv: torch.Tensor) -> torch.Tensor:
+        """:meth:`conv_activations` ``(B, L, F)`` → max-pooled ``(B, L // pool, F)``."""
+        return self.pool(conv.transpose(1, 2)).transpose(1, 2)
 
     def attention_layers(self) -> dict[str, RelativeAttention]:
         """Attention modules by name (what :func:`capture_attention` needs)."""
         return {name: m for name, m in self.named_modules() if isinstance(m, RelativeAttention)}
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """One-hot ``(B, seq_length, 4)`` → logits ``(B, n_tasks)`` (for BCEWithLogitsLoss)."""
+    def forward(self, x: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        """One-hot ``(B, seq_length, 4)`` → probabilities ``(B, n_tasks)`` in [0, 1], or the
+        logits with ``logits=True``."""
         h = self.conv_dropout(self.filter_activations(x))  # (B, L', F)
         # Exponential activations without normalisation feed the attention very large q/k;
         # the fused SDPA kernels (flash, memory-efficient) then return NaN gradients (PyTorch
@@ -160,8 +172,5 @@ class CAN(nn.Module):
         with sdpa_kernel(SDPBackend.MATH):
             h = self.attention(self.attention_norm(h))  # (B, L', F)
         h = self.attention_dropout(h)
-        return self.output(self.dense(h))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """One-hot ``(B, seq_length, 4)`` → probabilities ``(B, n_tasks)`` in [0, 1]."""
-        return torch.sigmoid(self.logits(x))
+        out = self.output(self.dense(h))
+        return out if logits else torch.sigmoid(out)

@@ -1,0 +1,238 @@
+"""Sequence-classification stores: fixed-length sequences with binary labels per task.
+
+What ``gitool synth-motifs`` writes and ``gitool train`` reads for the ``can`` models (seed
+002), beside the coverage stores of :mod:`gitool.data.store`. Layout::
+
+    motifs/
+      manifest.yaml        format gitool-labels, seq_length, tasks, split sizes, source
+      train/ valid/ test/
+        sequences.npy      uint8 (N, seq_length)  A=0 C=1 G=2 T=3 N=4
+        labels.npy         uint8 (N, n_tasks)     0/1
+        ids.npy            int64 (N,)             row in the whole generated set
+      interactions.tsv     ground-truth task pairs (task_a, task_b, kind), if known
+      motifs.jaspar        the motifs (JASPAR format), if the tasks are motifs
+      instances.tsv        embedded motif instances (synthetic data)
+
+Written into a hidden sibling folder and renamed into place, so a failed write leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from gitool import __version__
+from gitool.data.windows import SPLITS
+from gitool.errors import InputError
+
+LABEL_FORMAT = 1
+FORMAT_NAME = "gitool-labels"
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A ground-truth interaction between two tasks: ``kind`` ``"and"`` (cooperative) or
+    ``"xor"`` (mutual inhibition)."""
+
+    a: str
+    b: str
+    kind: str
+
+
+def write_label_store(
+    out: str | Path,
+    codes: np.ndarray,
+    labels: np.ndarray,
+    split: np.ndarray,
+    tasks: list[str] | tuple[str, ...],
+    *,
+    interactions: tuple[Interaction, ...] = (),
+    motifs_jaspar: str | None = None,
+    instances: pd.DataFrame | None = None,
+    source: dict | None = None,
+    force: bool = False,
+) -> Path:
+    """Write a label store (layout in the module docstring) atomically.
+
+    Args:
+        codes: uint8 ``(n, seq_length)``.
+        labels: ``(n, n_tasks)`` 0/1.
+        split: uint8 ``(n,)``: 0 train, 1 valid, 2 test.
+        tasks: one name per label column.
+        interactions: ground truth written to ``interactions.tsv``.
+        motifs_jaspar: JASPAR-format text written to ``motifs.jaspar``.
+        instances: table written to ``instances.tsv`` (adds ``split`` and ``index`` columns
+            when it has a ``sequence`` column of global rows).
+        source: recorded under ``source`` in the manifest.
+        force: replace an existing folder.
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise InputError(f"-o {out} already exists; pass --force to replace it")
+    n, length = codes.shape
+    if labels.shape != (n, len(tasks)) or split.shape != (n,):
+        raise ValueError(f"shapes disagree: codes {codes.shape}, labels {labels.shape}")
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        splits = {}
+        position = np.zeros(n, dtype=np.int64)  # row of each sequence within its split
+        for s, name in enumerate(SPLITS):
+            rows = np.flatnonzero(split == s)
+            position[rows] = np.arange(rows.size)
+            (tmp / name).mkdir()
+            np.save(tmp / name / "sequences.npy", np.ascontiguousarray(codes[rows], np.uint8))
+            np.save(tmp / name / "labels.npy", np.ascontiguousarray(labels[rows], np.uint8))
+            np.save(tmp / name / "ids.npy", rows.astype(np.int64))
+            splits[name] = {
+                "sequences": int(rows.size),
+                "positives": [int(v) for v in labels[rows].sum(0)],
+            }
+        if interactions:
+            pd.DataFrame(
+                [(i.a, i.b, i.kind) for i in interactions], columns=["task_a", "task_b", "kind"]
+            ).to_csv(tmp / "interactions.tsv", sep="\t", index=False)
+        if motifs_jaspar is not None:
+            (tmp / "motifs.jaspar").write_text(motifs_jaspar)
+        if instances is not None:
+            table = instances.copy()
+            if "sequence" in table:
+                rows = table["sequence"].to_numpy()
+                table.insert(1, "split", np.asarray(SPLITS)[split[rows]])
+                table.insert(2, "index", position[rows])
+            table.to_csv(tmp / "instances.tsv", sep="\t", index=False)
+        manifest = {
+            "format": FORMAT_NAME,
+            "version": LABEL_FORMAT,
+            "gitool_version": __version__,
+            "seq_length": int(length),
+            "n_tasks": len(tasks),
+            "tasks": list(tasks),
+            "splits": splits,
+            "source": source or {},
+        }
+        (tmp / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+class LabelStore:
+    """An opened label store: manifest, per-split memory maps, ground truth and motifs."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        manifest = self.path / "manifest.yaml"
+        if not manifest.is_file():
+            raise InputError(f"{self.path} is not a gitool store (no manifest.yaml)")
+        self.manifest = yaml.safe_load(manifest.read_text())
+        if self.manifest.get("format") != FORMAT_NAME:
+            raise InputError(f"{manifest}: not a label store (format {FORMAT_NAME})")
+        if self.manifest.get("version") != LABEL_FORMAT:
+            raise InputError(
+                f"{manifest}: label store version {self.manifest.get('version')!r} is not "
+                f"{LABEL_FORMAT}; regenerate it with this gitool"
+            )
+        self.tasks: list[str] = list(self.manifest["tasks"])
+
+    @property
+    def seq_length(self) -> int:
+        return int(self.manifest["seq_length"])
+
+    def count(self, split: str) -> int:
+        self._check_split(split)
+        return int(self.manifest["splits"][split]["sequences"])
+
+    def sequences(self, split: str) -> np.ndarray:
+        """uint8 memmap ``(N, seq_length)``."""
+        self._check_split(split)
+        return np.load(self.path / split / "sequences.npy", mmap_mode="r")
+
+    def labels(self, split: str) -> np.ndarray:
+        """uint8 memmap ``(N, n_tasks)``."""
+        self._check_split(split)
+        return np.load(self.path / split / "labels.npy", mmap_mode="r")
+
+    def interactions(self) -> tuple[Interaction, ...]:
+        """The ground-truth task interactions (empty when the store records none)."""
+        path = self.path / "interactions.tsv"
+        if not path.is_file():
+            return ()
+        table = pd.read_csv(path, sep="\t", dtype=str)
+        return tuple(
+            Interaction(*row) for row in table[["task_a", "task_b", "kind"]].itertuples(index=False)
+        )
+
+    def motif_file(self) -> Path | None:
+        """``motifs.jaspar`` when the store ships its motifs."""
+        path = self.path / "motifs.jaspar"
+        return path if path.is_file() else None
+
+    def _check_split(self, split: str) -> None:
+        if split not in SPLITS:
+            raise InputError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+
+
+def open_any_store(path: str | Path, option: str = "--data"):
+    """A coverage :class:`~gitool.data.store.Store` or a :class:`LabelStore`, by manifest."""
+    from gitool.data.store import Store
+
+    path = Path(path)
+    manifest = path / "manifest.yaml"
+    if not path.exists():
+        raise InputError(f"{option} {path}: no such folder")
+    if not manifest.is_file():
+        raise InputError(
+            f"{option} {path} is not a gitool store (no manifest.yaml); build one with "
+            "`gitool build-dataset` or `gitool synth-motifs`"
+        )
+    try:
+        kind = (yaml.safe_load(manifest.read_text()) or {}).get("format")
+    except yaml.YAMLError:
+        raise InputError(f"{manifest}: not valid YAML; rebuild the store") from None
+    return LabelStore(path) if kind == FORMAT_NAME else Store(path)
+
+
+class LabelDataset:
+    """A split of a label store as a torch dataset: ``(codes uint8 (L,), labels float32 (T,))``.
+
+    No augmentation (label stores are used as stored). Memory maps open lazily per process.
+    """
+
+    def __init__(self, store: LabelStore, split: str):
+        self.store, self.split = store, split
+        self.n = store.count(split)
+        self._codes = self._labels = None
+
+    def set_epoch(self, epoch: int) -> None:  # the coverage dataset's interface; no draws here
+        pass
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_codes"] = state["_labels"] = None
+        return state
+
+    def __getitem__(self, index: int):
+        import torch
+
+        if not 0 <= index < self.n:
+            raise IndexError(f"index {index} out of range for {self.n} sequences")
+        if self._codes is None:
+            self._codes = self.store.sequences(self.split)
+            self._labels = self.store.labels(self.split)
+        codes = np.array(self._codes[index], dtype=np.uint8)
+        labels = np.asarray(self._labels[index], dtype=np.float32)
+        return torch.from_numpy(codes), torch.from_numpy(labels)

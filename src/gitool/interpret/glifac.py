@@ -1,0 +1,638 @@
+"""GLIFAC and the SATORI-style local baseline, model-free (SPEC §8 (b)–(d), §9; seed 002 app. C).
+
+This module owns the computations that turn filter activations and attention maps into
+filter-filter and motif-motif interaction maps, and the filter labelling they need:
+
+- :class:`PairAccumulator` streams batches of ``activations (B, L, F)`` and head-reduced
+  attention and accumulates, in float64 on the CPU and for several attention thresholds at
+  once, the sums behind GLIFAC's Pearson correlations and the local baseline's counts;
+  :meth:`PairAccumulator.result` gives one :class:`InteractionMaps` per threshold.
+- :func:`symmetrise`, :func:`motif_map` and :func:`score_map` turn a filter map into a motif
+  map and score it against the ground-truth interactions (AUROC, AUPR, SNR).
+- :class:`FilterPPMs`, :func:`match_motifs` and :func:`label_filters` label each filter with
+  its best-matching motif.
+
+Attention layout
+----------------
+Attention comes per batch in windowed form: ``attn (B, nW, w, w)`` (query slot × key slot,
+already reduced over heads by max) with ``token_index (nW, w)`` giving the token in
+``[0, L)`` of every slot, or −1 for padding. Full attention is ``nW = 1`` with
+:func:`full_index`. An *attended pair* is a (sequence ``b``, query token ``i``, key token
+``j``) slot pair with ``attn ≥ threshold``, both slots real and ``i ≠ j`` (the reference code
+keeps the diagonal; SPEC §9 says remove it). Slot pairs are never de-duplicated: a token
+that appears in two windows contributes its pairs from both.
+
+GLIFAC (seed 002 appendix C)
+----------------------------
+For every attended pair, ``x = activations[b, i]`` (query) and ``y = activations[b, j]``
+(key). To those the accumulator adds, per sequence, as many random ordered pairs ``(i, j)``,
+``i ≠ j``, drawn uniformly over the sequence's tokens ``0 … L−1`` (the paper's "equal number";
+the reference code's formula yields one). The map is the Pearson correlation of ``x_f``
+against ``y_g`` over that union, ``(F, F)``, made symmetric by :func:`symmetrise`. A filter
+with zero variance correlates 0 with everything.
+
+Random pairs come from a ``torch.Generator`` seeded with ``seed`` on the CPU: for every
+:meth:`PairAccumulator.update` call and every threshold in order, :func:`random_pairs` is
+drawn from it, so results are reproducible whatever the device.
+
+Local baseline (SATORI, seed 002 §3)
+-----------------------------------
+A filter is *active* at a token when its activation exceeds ``active_threshold[f]`` (the
+caller passes half of each filter's maximum over the set); every attended pair adds 1 to
+``count[f, g]`` for each active query filter ``f`` and active key filter ``g``. The counts are
+symmetrised the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+
+from gitool.errors import InputError
+from gitool.scores import auroc, average_precision, snr
+
+__all__ = [
+    "FilterPPMs",
+    "InteractionMaps",
+    "MotifMatches",
+    "PairAccumulator",
+    "full_index",
+    "label_filters",
+    "match_motifs",
+    "motif_map",
+    "pearson_from_sums",
+    "random_pairs",
+    "score_map",
+    "symmetrise",
+]
+
+RANDOM_CHUNK = 1 << 20
+"""Random pairs are drawn and gathered this many at a time (bounded memory)."""
+
+
+# --------------------------------------------------------------------------------------
+# Pairs and accumulation
+# --------------------------------------------------------------------------------------
+
+
+def full_index(length: int) -> torch.Tensor:
+    """Token index of full attention: ``(1, length)`` int64 ``[[0, 1, …, length − 1]]``."""
+    return torch.arange(length, dtype=torch.int64)[None]
+
+
+def _check_threshold(value: float) -> float:
+    t = float(value)
+    if not 0.0 <= t <= 1.0:  # also rejects NaN
+        raise InputError(f"--threshold {value} is outside [0, 1]")
+    return t
+
+
+def random_pairs(
+    counts: torch.Tensor | Sequence[int],
+    length: int,
+    generator: torch.Generator,
+    chunk: int = RANDOM_CHUNK,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Random ordered token pairs, ``counts[b]`` of them for sequence ``b``.
+
+    Each pair ``(i, j)`` is uniform over the ``length · (length − 1)`` ordered pairs of
+    distinct tokens. Pairs come in chunks of at most ``chunk``, sequence by sequence.
+
+    Args:
+        counts: ``(B,)`` number of pairs per sequence.
+        length: tokens per sequence ``L``.
+        generator: CPU generator the pairs are drawn from (two ``randint`` calls per chunk).
+        chunk: most pairs per yielded chunk.
+
+    Yields:
+        ``(seq, i, j)``: three ``(n,)`` int64 CPU tensors (sequence, first and second token).
+    """
+    counts = torch.as_tensor(counts, dtype=torch.int64).cpu()
+    total = int(counts.sum())
+    if total and length < 2:
+        raise ValueError(f"cannot draw pairs of distinct tokens from {length} token(s)")
+    ends = torch.cumsum(counts, 0)
+    for start in range(0, total, chunk):
+        stop = min(start + chunk, total)
+        seq = torch.searchsorted(ends, torch.arange(start, stop), right=True)
+        i = torch.randint(0, length, (stop - start,), generator=generator)
+        j = torch.randint(0, length - 1, (stop - start,), generator=generator)
+        yield seq, i, j + (j >= i)
+
+
+def pearson_from_sums(
+    n: float,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    sxx: np.ndarray,
+    syy: np.ndarray,
+    sxy: np.ndarray,
+) -> np.ndarray:
+    """Pearson correlation of every ``x_f`` against every ``y_g`` from their sums.
+
+    Args:
+        n: number of observations.
+        sx, sxx: ``(F,)`` Σx and Σx² of the first variables.
+        sy, syy: ``(G,)`` Σy and Σy² of the second variables.
+        sxy: ``(F, G)`` Σ x_f·y_g.
+
+    Returns:
+        ``(F, G)`` float64 correlations in [−1, 1]; 0 where either variable has zero
+        variance (or ``n == 0``).
+    """
+    sxy = np.asarray(sxy, dtype=np.float64)
+    if n <= 0:
+        return np.zeros_like(sxy)
+    mx, my = np.asarray(sx) / n, np.asarray(sy) / n
+    exx, eyy = np.asarray(sxx) / n, np.asarray(syy) / n
+    vx, vy = exx - mx**2, eyy - my**2
+    # Variance that is rounding error of E[x²] − E[x]² counts as zero.
+    ok_x = vx > 1e-12 * np.maximum(exx, np.finfo(np.float64).tiny)
+    ok_y = vy > 1e-12 * np.maximum(eyy, np.finfo(np.float64).tiny)
+    cov = sxy / n - np.outer(mx, my)
+    den = np.sqrt(np.outer(np.where(ok_x, vx, 1.0), np.where(ok_y, vy, 1.0)))
+    r = np.where(np.outer(ok_x, ok_y), cov / den, 0.0)
+    return np.clip(r, -1.0, 1.0)
+
+
+@dataclass
+class InteractionMaps:
+    """Filter-filter interaction maps at one attention threshold.
+
+    Attributes:
+        threshold: the attention threshold.
+        glifac: ``(F, F)`` symmetrised GLIFAC Pearson map, diagonal 0.
+        glifac_directed: ``(F, F)`` the map before symmetrising: query filter × key filter.
+        local: ``(F, F)`` symmetrised local-baseline counts (float64, diagonal 0), or None
+            when no ``active_threshold`` was given.
+        pairs: number of attended pairs.
+        random_pairs: number of random pairs added (equal to ``pairs`` unless disabled).
+        sequences: number of sequences seen.
+    """
+
+    threshold: float
+    glifac: np.ndarray
+    glifac_directed: np.ndarray
+    local: np.ndarray | None
+    pairs: int
+    random_pairs: int
+    sequences: int
+
+
+class PairAccumulator:
+    """Streams activations and attention; accumulates GLIFAC and local-baseline statistics.
+
+    Args:
+        n_filters: ``F``, channels of the activations.
+        thresholds: attention thresholds in [0, 1]; one map set per threshold.
+        seed: seed of the CPU generator the random pairs are drawn from.
+        active_threshold: ``(F,)`` activation above which a filter is active (local
+            baseline), or None to skip the local baseline.
+        add_random_pairs: add the equal number of random pairs (seed 002); False gives the
+            correlation over the attended pairs alone (an ablation).
+
+    Raises:
+        InputError: a threshold outside [0, 1], or no threshold.
+    """
+
+    def __init__(
+        self,
+        n_filters: int,
+        thresholds: Sequence[float],
+        seed: int = 0,
+        active_threshold: torch.Tensor | np.ndarray | None = None,
+        add_random_pairs: bool = True,
+    ) -> None:
+        if isinstance(thresholds, (int, float)):
+            thresholds = [thresholds]
+        self.thresholds = tuple(_check_threshold(t) for t in thresholds)
+        if not self.thresholds:
+            raise InputError("--threshold needs at least one value")
+        if n_filters < 1:
+            raise ValueError(f"n_filters must be at least 1, got {n_filters}")
+        self.n_filters = int(n_filters)
+        self.add_random_pairs = bool(add_random_pairs)
+        if active_threshold is None:
+            self.active_threshold = None
+        else:
+            active = torch.as_tensor(active_threshold).detach().to("cpu", torch.float64)
+            if active.shape != (n_filters,):
+                raise ValueError(
+                    f"active_threshold must have shape ({n_filters},), got {tuple(active.shape)}"
+                )
+            self.active_threshold = active
+        self.generator = torch.Generator().manual_seed(int(seed))
+        n_t, f = len(self.thresholds), self.n_filters
+        z = torch.float64
+        self._n = torch.zeros(n_t, dtype=z)
+        self._sx = torch.zeros(n_t, f, dtype=z)
+        self._sy = torch.zeros(n_t, f, dtype=z)
+        self._sxx = torch.zeros(n_t, f, dtype=z)
+        self._syy = torch.zeros(n_t, f, dtype=z)
+        self._sxy = torch.zeros(n_t, f, f, dtype=z)
+        self._local = torch.zeros(n_t, f, f, dtype=z)
+        self._pairs = torch.zeros(n_t, dtype=torch.int64)
+        self._random = torch.zeros(n_t, dtype=torch.int64)
+        self.sequences = 0
+
+    def _check(
+        self, activations: torch.Tensor, attn: torch.Tensor, token_index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = torch.as_tensor(activations)
+        a = torch.as_tensor(attn)
+        tok = torch.as_tensor(token_index)
+        if x.ndim != 3 or x.shape[2] != self.n_filters:
+            raise ValueError(f"activations must be (B, L, {self.n_filters}), got {tuple(x.shape)}")
+        if a.ndim != 4 or a.shape[0] != x.shape[0] or a.shape[2] != a.shape[3]:
+            raise ValueError(f"attn must be (B={x.shape[0]}, nW, w, w), got {tuple(a.shape)}")
+        if tok.ndim != 2 or tuple(tok.shape) != tuple(a.shape[1:3]):
+            raise ValueError(
+                f"token_index must be (nW, w) = {tuple(a.shape[1:3])}, got {tuple(tok.shape)}"
+            )
+        if tok.dtype.is_floating_point or tok.dtype == torch.bool:
+            raise ValueError(f"token_index must be an integer tensor, got {tok.dtype}")
+        if tok.numel() and (int(tok.min()) < -1 or int(tok.max()) >= x.shape[1]):
+            raise ValueError(
+                f"token_index values must be -1 (padding) or in [0, {x.shape[1]}), "
+                f"got [{int(tok.min())}, {int(tok.max())}]"
+            )
+        return x, a.to(x.device), tok.to(x.device, torch.int64)
+
+    @torch.no_grad()
+    def update(
+        self,
+        activations: torch.Tensor,
+        attn: torch.Tensor,
+        token_index: torch.Tensor,
+    ) -> None:
+        """Add one batch.
+
+        Args:
+            activations: ``(B, L, F)`` filter activations at the token positions.
+            attn: ``(B, nW, w, w)`` head-max attention, query slot × key slot.
+            token_index: ``(nW, w)`` int token of every slot, −1 for padding.
+
+        Raises:
+            ValueError: shapes that do not fit together, or tokens outside ``[-1, L)``.
+        """
+        x, attn, tok = self._check(activations, attn, token_index)
+        n_seq, length, f = x.shape
+        x64 = x.detach().to(torch.float64)
+        real = tok >= 0
+        pair_ok = real[:, :, None] & real[:, None, :] & (tok[:, :, None] != tok[:, None, :])
+        slot_tok = tok.clamp(min=0)
+        xw = x64[:, slot_tok]  # (B, nW, w, F); padding slots never enter a pair
+        xw_flat = xw.reshape(-1, f)
+        xw_sq = xw**2
+        if self.active_threshold is not None:
+            active = (x64 > self.active_threshold.to(x.device)).to(torch.float64)
+            aw = active[:, slot_tok]
+            aw_flat = aw.reshape(-1, f)
+        for k, threshold in enumerate(self.thresholds):
+            mask = (attn >= threshold) & pair_ok  # (B, nW, w, w)
+            m = mask.to(torch.float64)
+            per_seq = mask.flatten(1).sum(1)  # (B,)
+            rows, cols = m.sum(-1), m.sum(-2)  # pairs per query slot / per key slot
+            self._sx[k] += torch.einsum("bns,bnsf->f", rows, xw).cpu()
+            self._sxx[k] += torch.einsum("bns,bnsf->f", rows, xw_sq).cpu()
+            self._sy[k] += torch.einsum("bns,bnsf->f", cols, xw).cpu()
+            self._syy[k] += torch.einsum("bns,bnsf->f", cols, xw_sq).cpu()
+            # Σ_pairs x_f y_g = Σ_b,n X_bnᵀ M_bn Y_bn
+            self._sxy[k] += (xw_flat.T @ torch.matmul(m, xw).reshape(-1, f)).cpu()
+            if self.active_threshold is not None:
+                self._local[k] += (aw_flat.T @ torch.matmul(m, aw).reshape(-1, f)).cpu()
+            n_pairs = int(per_seq.sum())
+            self._pairs[k] += n_pairs
+            self._n[k] += n_pairs
+            if self.add_random_pairs and n_pairs:
+                for seq, i, j in random_pairs(per_seq.cpu(), length, self.generator):
+                    seq, i, j = seq.to(x.device), i.to(x.device), j.to(x.device)
+                    xr, yr = x64[seq, i], x64[seq, j]  # (n, F)
+                    self._sx[k] += xr.sum(0).cpu()
+                    self._sxx[k] += (xr**2).sum(0).cpu()
+                    self._sy[k] += yr.sum(0).cpu()
+                    self._syy[k] += (yr**2).sum(0).cpu()
+                    self._sxy[k] += (xr.T @ yr).cpu()
+                    self._n[k] += len(seq)
+                    self._random[k] += len(seq)
+        self.sequences += n_seq
+
+    def result(self) -> list[InteractionMaps]:
+        """One :class:`InteractionMaps` per threshold, in the order given."""
+        out = []
+        for k, threshold in enumerate(self.thresholds):
+            directed = pearson_from_sums(
+                float(self._n[k]),
+                self._sx[k].numpy(),
+                self._sy[k].numpy(),
+                self._sxx[k].numpy(),
+                self._syy[k].numpy(),
+                self._sxy[k].numpy(),
+            )
+            local = None
+            if self.active_threshold is not None:
+                local = symmetrise(self._local[k].numpy())
+            out.append(
+                InteractionMaps(
+                    threshold=threshold,
+                    glifac=symmetrise(directed),
+                    glifac_directed=directed,
+                    local=local,
+                    pairs=int(self._pairs[k]),
+                    random_pairs=int(self._random[k]),
+                    sequences=self.sequences,
+                )
+            )
+        return out
+
+
+# --------------------------------------------------------------------------------------
+# Filter maps -> motif maps -> scores
+# --------------------------------------------------------------------------------------
+
+
+def symmetrise(m: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Keep the larger-magnitude entry of each mirrored pair; zero the diagonal.
+
+    Args:
+        m: ``(F, F)`` directed map.
+
+    Returns:
+        ``(F, F)`` float64 symmetric map: ``out[f, g]`` is whichever of ``m[f, g]`` and
+        ``m[g, f]`` has the larger magnitude (the positive one on an exact tie, so the result
+        is symmetric); ``out[f, f] = 0`` (self-pairs removed).
+    """
+    m = np.asarray(m, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"map must be square (F, F), got {m.shape}")
+    mag, mag_t = np.abs(m), np.abs(m.T)
+    out = np.where(mag > mag_t, m, np.where(mag < mag_t, m.T, np.maximum(m, m.T)))
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+def motif_map(filter_map: np.ndarray, labels: np.ndarray, n_motifs: int) -> np.ndarray:
+    """Motif-motif map: per motif pair, the strongest filter-pair entry.
+
+    For motifs ``a`` and ``b``, the entry of largest magnitude (sign kept; on an exact tie of
+    magnitudes the positive one) among ``filter_map[f, g]`` and ``filter_map[g, f]`` over the
+    filters ``f`` labelled ``a`` and ``g`` labelled ``b``, ``f ≠ g``; NaN entries of the
+    filter map are ignored. Two filters with the same label give that motif's diagonal,
+    which is nevertheless set to NaN: a motif with itself is not an interaction to score.
+
+    Args:
+        filter_map: ``(F, F)`` filter map (e.g. :attr:`InteractionMaps.glifac`).
+        labels: ``(F,)`` int motif index per filter, −1 = unlabelled.
+        n_motifs: ``M``.
+
+    Returns:
+        ``(M, M)`` float64 symmetric map, NaN where no filter pair exists and on the diagonal.
+    """
+    m = np.asarray(filter_map, dtype=np.float64)
+    labels = np.asarray(labels)
+    n_f = m.shape[0] if m.ndim == 2 else -1
+    if m.ndim != 2 or m.shape[1] != n_f:
+        raise ValueError(f"filter_map must be square (F, F), got {m.shape}")
+    if labels.shape != (n_f,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be ({n_f},) integers, got {labels.shape} {labels.dtype}")
+    if labels.size and (labels.min() < -1 or labels.max() >= n_motifs):
+        raise ValueError(f"labels must be -1 or in [0, {n_motifs})")
+    out = np.full((n_motifs, n_motifs), np.nan)
+    labelled = labels >= 0
+    use = labelled[:, None] & labelled[None, :] & ~np.eye(n_f, dtype=bool) & ~np.isnan(m)
+    f, g = np.nonzero(use)
+    if f.size:
+        a = np.concatenate([labels[f], labels[g]])
+        b = np.concatenate([labels[g], labels[f]])
+        v = np.concatenate([m[f, g], m[f, g]])
+        key = a * n_motifs + b
+        order = np.lexsort((v, np.abs(v), key))  # by key, then |v|, then v
+        key, v = key[order], v[order]
+        last = np.concatenate([key[1:] != key[:-1], [True]])
+        out.flat[key[last]] = v[last]
+    np.fill_diagonal(out, np.nan)
+    return out
+
+
+def score_map(motif_map: np.ndarray, truth: Sequence[tuple[int, int]]) -> dict[str, float]:
+    """Score a motif map against the ground-truth interactions.
+
+    The unordered motif pairs (upper triangle, diagonal excluded) are ranked by ``|value|``
+    (NaN = no filter pair → 0); the positives are the pairs in ``truth`` (either order).
+
+    Args:
+        motif_map: ``(M, M)`` map from :func:`motif_map`.
+        truth: ground-truth pairs of motif indices ``(a, b)``, ``a ≠ b``.
+
+    Returns:
+        ``{"auroc", "aupr", "snr", "positives", "negatives"}`` (see :mod:`gitool.scores`).
+    """
+    mm = np.asarray(motif_map, dtype=np.float64)
+    n = mm.shape[0] if mm.ndim == 2 else -1
+    if mm.ndim != 2 or mm.shape[1] != n:
+        raise ValueError(f"motif_map must be square (M, M), got {mm.shape}")
+    pairs = np.asarray(list(truth), dtype=np.int64).reshape(-1, 2)
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= n or (pairs[:, 0] == pairs[:, 1]).any()):
+        raise ValueError(f"truth pairs must be two different motif indices in [0, {n})")
+    is_true = np.zeros((n, n), dtype=bool)
+    is_true[pairs[:, 0], pairs[:, 1]] = True
+    is_true[pairs[:, 1], pairs[:, 0]] = True
+    upper = np.triu_indices(n, 1)
+    scores = np.nan_to_num(np.abs(mm[upper]), nan=0.0)
+    labels = is_true[upper]
+    return {
+        "auroc": auroc(scores, labels),
+        "aupr": average_precision(scores, labels),
+        "snr": snr(scores, labels),
+        "positives": int(labels.sum()),
+        "negatives": int((~labels).sum()),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Filter labelling
+# --------------------------------------------------------------------------------------
+
+
+class FilterPPMs:
+    """Position probability matrices of filters from the sites where they are active.
+
+    A site is a position ``p`` where ``conv_activations[b, p, f] > threshold[f]`` (SPEC §9:
+    half the filter's maximum). With ``"same"`` padding (PyTorch's convention) position ``p``
+    covers bases ``p − (width − 1) // 2 … p − (width − 1) // 2 + width − 1`` (``p ± width//2``
+    for odd widths); bases beyond the sequence ends and N add nothing to the counts.
+
+    Args:
+        n_filters: ``F``.
+        width: filter width in bp.
+    """
+
+    def __init__(self, n_filters: int, width: int) -> None:
+        if n_filters < 1 or width < 1:
+            raise ValueError(f"n_filters and width must be >= 1, got {n_filters}, {width}")
+        self.n_filters, self.width = int(n_filters), int(width)
+        self.counts = torch.zeros(n_filters, width, 4, dtype=torch.float64)
+        self._sites = torch.zeros(n_filters, dtype=torch.float64)
+
+    @torch.no_grad()
+    def update(
+        self,
+        codes: torch.Tensor,
+        conv_activations: torch.Tensor,
+        threshold: torch.Tensor,
+    ) -> None:
+        """Add one batch.
+
+        Args:
+            codes: ``(B, L)`` uint8 bases, A=0 C=1 G=2 T=3 N=4.
+            conv_activations: ``(B, L, F)`` per-bp conv output after its activation.
+            threshold: ``(F,)`` activation above which a position is a site.
+        """
+        act = torch.as_tensor(conv_activations)
+        codes = torch.as_tensor(codes)
+        thr = torch.as_tensor(threshold).to(act.device, torch.float64)
+        n_seq, length = codes.shape if codes.ndim == 2 else (-1, -1)
+        if act.shape != (n_seq, length, self.n_filters):
+            raise ValueError(
+                f"codes (B, L) and conv_activations (B, L, {self.n_filters}) do not fit: "
+                f"{tuple(codes.shape)} and {tuple(act.shape)}"
+            )
+        if thr.shape != (self.n_filters,):
+            raise ValueError(f"threshold must be ({self.n_filters},), got {tuple(thr.shape)}")
+        codes = codes.to(act.device, torch.int64)
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > 4):
+            raise ValueError("codes must be in 0..4 (A, C, G, T, N)")
+        one_hot = torch.eye(5, 4, dtype=torch.float64, device=act.device)[codes]  # N -> 0
+        left = (self.width - 1) // 2
+        padded = nnf.pad(one_hot, (0, 0, left, self.width - 1 - left))  # (B, L + w - 1, 4)
+        windows = padded.unfold(1, self.width, 1)  # (B, L, 4, w)
+        active = (act.to(torch.float64) > thr).reshape(-1, self.n_filters).to(torch.float64)
+        counts = active.T @ windows.reshape(n_seq * length, 4 * self.width)
+        self.counts += counts.reshape(self.n_filters, 4, self.width).transpose(1, 2).cpu()
+        self._sites += active.sum(0).cpu()
+
+    def ppms(self) -> np.ndarray:
+        """``(F, width, 4)`` PPMs: each position's base counts normalised; 0.25 without any."""
+        counts = self.counts.numpy()
+        total = counts.sum(-1, keepdims=True)
+        return np.where(total > 0, counts / np.where(total > 0, total, 1.0), 0.25)
+
+    def sites(self) -> np.ndarray:
+        """``(F,)`` int64 number of sites of each filter."""
+        return self._sites.numpy().astype(np.int64)
+
+
+class MotifMatches(NamedTuple):
+    """Best motif per filter (see :func:`match_motifs`); all arrays ``(F,)``."""
+
+    best: np.ndarray  # int motif index
+    similarity: np.ndarray  # float in [-1, 1]
+    offset: np.ndarray  # int filter column aligned with column 0 of the (oriented) motif
+    strand: np.ndarray  # int +1 (motif as given) or -1 (its reverse complement)
+
+
+def _centred(ppm: np.ndarray) -> np.ndarray:
+    """Columns minus their mean (0.25 for a normalised column): ``(..., k, 4)``."""
+    return ppm - ppm.mean(-1, keepdims=True)
+
+
+def match_motifs(
+    filter_ppms: np.ndarray,
+    motif_ppms: Sequence[np.ndarray],
+    min_overlap: int = 5,
+) -> MotifMatches:
+    """Best-matching motif of every filter (a Tomtom-like comparison).
+
+    **Similarity.** Both PPMs are centred column by column (``p̃ = p − 0.25``; the Pearson
+    correlation of two columns is the cosine of their centred vectors). For a motif of length
+    ``k``, a strand and an offset that aligns ``≥ min(min_overlap, k, w)`` columns::
+
+        sim = Σ_overlap ⟨p̃_i, q̃_j⟩ / sqrt(Σ_overlap |p̃_i|² · Σ_all k motif columns |q̃_j|²)
+
+    i.e. the cosine similarity of the centred filter window and the centred motif, with the
+    filter taken as uniform (p̃ = 0) where it does not cover the motif. It is the column
+    Pearson correlations weighted by how informative the columns are, so near-uniform columns
+    (which have a noisy, ±1 Pearson correlation) barely count. It is 1 exactly when the
+    filter window covers the whole motif and deviates from uniform in proportion to it
+    (a softer copy of the motif scores 1); uncovered informative motif columns lower it, and
+    filter columns outside the motif are ignored, as in Tomtom. A filter without any
+    information scores 0 against everything. The reverse complement of a motif is
+    ``ppm[::-1, ::-1]`` (A, C, G, T order).
+
+    Args:
+        filter_ppms: ``(F, w, 4)`` filter PPMs (:meth:`FilterPPMs.ppms`).
+        motif_ppms: ``M`` motif PPMs, each ``(k_m, 4)``.
+        min_overlap: fewest aligned columns (capped at the shorter of the two PPMs).
+
+    Returns:
+        :class:`MotifMatches` ``(best, similarity, offset, strand)``; ties go to the first
+        motif, the + strand and the leftmost offset.
+    """
+    p = np.asarray(filter_ppms, dtype=np.float64)
+    if p.ndim != 3 or p.shape[2] != 4:
+        raise ValueError(f"filter_ppms must be (F, w, 4), got {p.shape}")
+    if not motif_ppms:
+        raise ValueError("match_motifs needs at least one motif")
+    if min_overlap < 1:
+        raise InputError(f"--min-overlap {min_overlap} must be at least 1")
+    n_f, w, _ = p.shape
+    pc = _centred(p)
+    p_norm2 = (pc**2).sum(-1)  # (F, w)
+    best = np.zeros(n_f, dtype=np.int64)
+    best_sim = np.full(n_f, -np.inf)
+    best_off = np.zeros(n_f, dtype=np.int64)
+    best_strand = np.ones(n_f, dtype=np.int64)
+    for m, motif in enumerate(motif_ppms):
+        q = np.asarray(motif, dtype=np.float64)
+        if q.ndim != 2 or q.shape[1] != 4 or q.shape[0] < 1:
+            raise ValueError(f"motif {m} must be (k, 4) with k >= 1, got {q.shape}")
+        k = q.shape[0]
+        # diag[(i, j), o]: filter column i meets motif column j at offset o = i - j.
+        i_idx, j_idx = np.meshgrid(np.arange(w), np.arange(k), indexing="ij")
+        diag = np.zeros((w * k, w + k - 1))
+        diag[np.arange(w * k), (i_idx - j_idx + k - 1).ravel()] = 1.0
+        overlap = diag.sum(0)
+        valid = overlap >= min(min_overlap, k, w)
+        # filter information over each offset's overlap: (F, n_offsets)
+        p_info = np.broadcast_to(p_norm2[:, :, None], (n_f, w, k)).reshape(n_f, -1) @ diag
+        for strand, oriented in ((1, q), (-1, q[::-1, ::-1])):
+            qc = _centred(oriented)
+            q_info = float((qc**2).sum())
+            dots = np.einsum("fic,jc->fij", pc, qc).reshape(n_f, -1) @ diag
+            den = np.sqrt(p_info * q_info)
+            sim = np.where(den > 1e-12, dots / np.where(den > 1e-12, den, 1.0), 0.0)
+            sim[:, ~valid] = -np.inf
+            o = sim.argmax(1)
+            s = sim[np.arange(n_f), o]
+            better = s > best_sim
+            best[better] = m
+            best_sim[better] = s[better]
+            best_off[better] = o[better] - (k - 1)
+            best_strand[better] = strand
+    return MotifMatches(best, np.clip(best_sim, -1.0, 1.0), best_off, best_strand)
+
+
+def label_filters(similarity: np.ndarray, best: np.ndarray, min_similarity: float) -> np.ndarray:
+    """Motif label per filter: ``best`` where ``similarity ≥ min_similarity``, else −1.
+
+    Args:
+        similarity: ``(F,)`` from :func:`match_motifs`.
+        best: ``(F,)`` motif index from :func:`match_motifs`.
+        min_similarity: in (0, 1].
+
+    Raises:
+        InputError: ``min_similarity`` outside (0, 1].
+    """
+    t = float(min_similarity)
+    if not 0.0 < t <= 1.0 or math.isnan(t):
+        raise InputError(f"--min-similarity {min_similarity} is outside (0, 1]")
+    similarity, best = np.asarray(similarity), np.asarray(best)
+    if similarity.shape != best.shape:
+        raise ValueError(f"similarity {similarity.shape} and best {best.shape} differ in shape")
+    return np.where(similarity >= t, best, -1).astype(np.int64)

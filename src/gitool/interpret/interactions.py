@@ -1,0 +1,396 @@
+"""``gitool interactions``: motif interactions from a trained model's attention (SPEC §8).
+
+Two passes over a split of a store:
+
+1. each filter's maximum activation (per bp for the CAN's first conv layer, per token for
+   the attention layer's input);
+2. a :class:`~gitool.interpret.glifac.PairAccumulator` (GLIFAC and the SATORI-style local
+   baseline, every ``--threshold`` at once) and, for CAN models, the filters' position
+   probability matrices from the sites above half their maximum
+   (:class:`~gitool.interpret.glifac.FilterPPMs`).
+
+"Filters" are, for ``can`` models, the first convolution's filters after max pooling (seed
+002); for ``swin`` and ``enformer`` the channels entering the chosen attention layer (its
+normalised input), whose attention gives the position pairs (a swin layer's regular and
+shifted blocks both count, each with its own input). CAN filters are labelled with their
+best-matching motif (:func:`~gitool.interpret.glifac.match_motifs`), which turns the filter
+maps into motif maps; with a ground truth (label stores from ``gitool synth-motifs``) the
+motif maps are scored by AUROC, AUPR and SNR (seed 002 §4).
+
+Output folder (written to a hidden sibling, then renamed)::
+
+    filters.tsv                 filter, motif, matrix_id, similarity, strand, offset, sites, max
+    filters.meme                the filters' PPMs (MEME format; Tomtom reads it)
+    glifac_filters_t{T}.tsv     filter × filter GLIFAC map at threshold T
+    local_filters_t{T}.tsv      filter × filter local-attention counts
+    glifac_motifs_t{T}.tsv      motif × motif maps (labelled filters only)
+    local_motifs_t{T}.tsv
+    interactions_t{T}.png       the maps as heatmaps, ground truth outlined
+    scores.tsv                  method, threshold, auroc, aupr, snr, pairs (with ground truth)
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gitool.console import info, progress
+from gitool.data.dataset import codes_to_one_hot
+from gitool.data.labels import LabelStore, open_any_store
+from gitool.errors import InputError
+from gitool.interpret.attention import LayerInfo, attention_layout, select_layers
+from gitool.interpret.glifac import (
+    FilterPPMs,
+    InteractionMaps,
+    PairAccumulator,
+    full_index,
+    label_filters,
+    match_motifs,
+    motif_map,
+    score_map,
+)
+from gitool.interpret.motifs import Motif, motifs_from_option, ppm, read_motif_file
+from gitool.models.base import capture_attention
+
+DEFAULT_THRESHOLDS = (0.1,)
+DEFAULT_MIN_SIMILARITY = 0.75
+
+
+@dataclass
+class InteractionResult:
+    """What :func:`find_interactions` computed (and wrote to ``out``)."""
+
+    out: Path
+    maps: list[InteractionMaps]
+    filters: pd.DataFrame
+    motif_names: list[str]
+    glifac_motifs: list[np.ndarray] = field(default_factory=list)
+    local_motifs: list[np.ndarray] = field(default_factory=list)
+    scores: pd.DataFrame | None = None
+    truth: list[tuple[int, int]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class _Source:
+    """How to get, for a one-hot batch, the filters' activations and their attention."""
+
+    def __init__(self, model: torch.nn.Module, layer: int | None, label: str):
+        self.model = model
+        layout = attention_layout(model, label)
+        self.is_can = type(model).__name__ == "CAN"
+        if layer is None:
+            layer = layout[-1].layer
+        self.modules: list[LayerInfo] = select_layers(layout, [layer], None)
+        self.layer = layer
+        attention = model.attention_layers()
+        self.attention = [attention[info.module] for info in self.modules]
+        if self.is_can:
+            self.n_filters = int(model.config.filters)
+            self.width = int(model.config.kernel_size)
+        else:
+            self.n_filters = int(self.attention[0].to_q.in_features)
+            self.width = 0
+
+    @contextmanager
+    def _inputs(self) -> Iterator[list[torch.Tensor]]:
+        """Capture each chosen attention module's input ``(B, L, C)``."""
+        seen: list[torch.Tensor] = []
+        hooks = [
+            m.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
+            for m in self.attention
+        ]
+        try:
+            yield seen
+        finally:
+            for h in hooks:
+                h.remove()
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor):
+        """``(conv (B, L, F) or None, [(activations (B, T, F), attn (B, nW, w, w),
+        token_index (nW, w))] per attention module)``."""
+        names = [info.module for info in self.modules]
+        if self.is_can:
+            conv = self.model.conv_activations(x)
+            acts = self.model.pool_activations(conv)
+            with capture_attention(self.model, names) as records:
+                self.model(x)
+            parts = []
+            for record in records:
+                attn = record.weights.float().amax(1)[:, None]  # heads → max: (B, 1, T, T)
+                parts.append((acts, attn, full_index(acts.shape[1]).to(x.device)))
+            return conv, parts
+        with self._inputs() as seen, capture_attention(self.model, names) as records:
+            self.model(x)
+        parts = []
+        for inputs, record in zip(seen, records, strict=True):
+            if "token_index" in record.meta:  # swin windows (B, nW, H, w, w)
+                attn = record.weights.float().amax(2)
+                index = record.meta["token_index"].to(x.device)
+                n = int(record.meta.get("n_tokens", inputs.shape[1]))
+                acts = inputs[:, :n]
+            else:  # full attention (B, H, T, T)
+                attn = record.weights.float().amax(1)[:, None]
+                index = full_index(inputs.shape[1]).to(x.device)
+                acts = inputs
+            parts.append((acts.float(), attn, index))
+        return None, parts
+
+
+def _batches(
+    sequences: np.ndarray, n: int, batch_size: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for lo in range(0, n, batch_size):
+        codes = torch.from_numpy(np.array(sequences[lo : lo + batch_size])).to(device)
+        yield codes, codes_to_one_hot(codes)
+
+
+# --------------------------------------------------------------------------- motifs
+
+
+def _motifs(store, motifs: str | None) -> list[Motif]:
+    """``--motifs`` if given, else the store's own motifs, else the 12 built-in ones."""
+    if motifs is None and isinstance(store, LabelStore) and store.motif_file() is not None:
+        return read_motif_file(store.motif_file())
+    return motifs_from_option(motifs)
+
+
+def _truth(store, names: list[str]) -> list[tuple[int, int]]:
+    if not isinstance(store, LabelStore):
+        return []
+    index = {n: i for i, n in enumerate(names)}
+    return [(index[i.a], index[i.b]) for i in store.interactions() if i.a in index and i.b in index]
+
+
+def format_meme(ppms: np.ndarray, names: Sequence[str], sites: np.ndarray) -> str:
+    """PPMs ``(F, w, 4)`` as a MEME motif file (A C G T)."""
+    lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", ""]
+    lines += ["Background letter frequencies", "A 0.25 C 0.25 G 0.25 T 0.25", ""]
+    for name, matrix, n in zip(names, ppms, sites, strict=True):
+        lines.append(f"MOTIF {name}")
+        lines.append(f"letter-probability matrix: alength= 4 w= {matrix.shape[0]} nsites= {int(n)}")
+        lines += [" ".join(f"{v:.4f}" for v in row) for row in matrix]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _check_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
+    values = tuple(float(t) for t in thresholds) or DEFAULT_THRESHOLDS
+    for t in values:
+        if not 0.0 <= t <= 1.0:
+            raise InputError(f"--threshold {t:g} is outside [0, 1]")
+    if len(set(values)) != len(values):
+        raise InputError(f"--threshold values repeat: {', '.join(f'{t:g}' for t in values)}")
+    return values
+
+
+def threshold_tag(threshold: float) -> str:
+    """File-name tag of a threshold: ``0.1`` → ``t0.1``."""
+    return f"t{threshold:g}"
+
+
+def find_interactions(
+    model: torch.nn.Module,
+    data: str | Path,
+    out: str | Path,
+    *,
+    split: str = "test",
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    layer: int | None = None,
+    motifs: str | None = None,
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    sequences: int | None = None,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    plot: bool = True,
+    force: bool = False,
+    label: str = "--model",
+) -> InteractionResult:
+    """GLIFAC and the local-attention baseline for ``model`` on ``split`` of store ``data``.
+
+    Args:
+        model: a can, swin or enformer model (eval mode).
+        data: a label store (can) or a coverage store (swin, enformer) with the model's
+            input length.
+        out: output folder (see the module docstring).
+        thresholds: attention thresholds in [0, 1] (one set of maps each; seed 002: 0.1).
+        layer: attention layer (seed 000 numbering; default the model's last).
+        motifs: ``--motifs`` (built-in names or a JASPAR/MEME file); default the store's.
+        min_similarity: a filter takes a motif label when its similarity reaches this.
+        sequences: use the split's first ``sequences`` only (default all).
+        seed: seed of the random position pairs.
+        plot: write the heatmap PNGs.
+        force: replace ``out``.
+    """
+    thresholds = _check_thresholds(thresholds)
+    if not 0.0 < min_similarity <= 1.0:
+        raise InputError(f"--min-similarity {min_similarity:g} is outside (0, 1]")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+    out = Path(out)
+    if out.exists() and not force:
+        raise InputError(f"-o {out} already exists; pass --force to replace it")
+    source = _Source(model, layer, label)
+    store = open_any_store(data)
+    seq_length = int(model.config.seq_length)
+    store_length = (
+        store.seq_length if isinstance(store, LabelStore) else int(store.geometry.seq_length)
+    )
+    if store_length != seq_length:
+        raise InputError(
+            f"--data {data}: sequences of {store_length:,} bp but the model takes "
+            f"{seq_length:,} bp; use the store the model was trained on"
+        )
+    n = store.count(split)
+    if sequences is not None:
+        if sequences < 1:
+            raise InputError(f"--sequences must be ≥ 1, got {sequences}")
+        n = min(n, sequences)
+    if n == 0:
+        raise InputError(f"--split {split}: {data} has no sequences in it")
+    motif_list = _motifs(store, motifs) if source.is_can else []
+    device = torch.device(device)
+    model = model.to(device).eval()
+    codes_all = store.sequences(split)
+
+    # pass 1: maxima
+    conv_max = torch.full((source.n_filters,), -torch.inf, dtype=torch.float64)
+    act_max = torch.full((source.n_filters,), -torch.inf, dtype=torch.float64)
+    with progress("interactions: filter maxima", n) as advance:
+        for codes, x in _batches(codes_all, n, batch_size, device):
+            conv, parts = source(x)
+            if conv is not None:
+                conv_max = torch.maximum(conv_max, conv.double().amax((0, 1)).cpu())
+            for acts, _, _ in parts:
+                act_max = torch.maximum(act_max, acts.double().amax((0, 1)).cpu())
+            advance(len(codes))
+
+    # pass 2: pairs and filter PPMs
+    accumulator = PairAccumulator(
+        source.n_filters, thresholds, seed=seed, active_threshold=0.5 * act_max
+    )
+    ppms = FilterPPMs(source.n_filters, source.width) if source.is_can else None
+    with progress("interactions: attention pairs", n) as advance:
+        for codes, x in _batches(codes_all, n, batch_size, device):
+            conv, parts = source(x)
+            if ppms is not None:
+                ppms.update(codes, conv, 0.5 * conv_max)
+            for acts, attn, index in parts:
+                accumulator.update(acts, attn, index)
+            advance(len(codes))
+    maps = accumulator.result()
+    info(
+        f"{n:,} sequences; attended pairs at threshold "
+        + ", ".join(f"{m.threshold:g}: {m.pairs:,}" for m in maps)
+    )
+    return _finish(
+        source, maps, ppms, conv_max, act_max, motif_list, min_similarity, store, out, plot, force
+    )
+
+
+def _finish(
+    source, maps, ppms, conv_max, act_max, motif_list, min_similarity, store, out, plot, force
+) -> InteractionResult:
+    n_filters = source.n_filters
+    prefix = "filter" if source.is_can else f"L{source.layer}.channel"
+    filter_names = [f"{prefix}{f}" for f in range(n_filters)]
+    table = pd.DataFrame({"filter": filter_names})
+    motif_names = [m.name for m in motif_list]
+    labels = np.full(n_filters, -1, dtype=np.int64)
+    if ppms is not None and motif_list:
+        matches = match_motifs(ppms.ppms(), [ppm(m, pseudocount=0.0) for m in motif_list])
+        labels = label_filters(matches.similarity, matches.best, min_similarity)
+        table["motif"] = [motif_names[i] if i >= 0 else "" for i in labels]
+        table["best_match"] = [motif_names[i] for i in matches.best]
+        table["matrix_id"] = [motif_list[i].matrix_id for i in matches.best]
+        table["similarity"] = np.round(matches.similarity, 4)
+        table["strand"] = np.where(matches.strand > 0, "+", "-")
+        table["offset"] = matches.offset
+        table["sites"] = ppms.sites()
+        table["max_activation"] = conv_max.numpy()
+    else:
+        table["max_activation"] = act_max.numpy()
+    truth = _truth(store, motif_names)
+    result = InteractionResult(out, maps, table, motif_names, truth=truth)
+    rows = []
+    labelled = (labels >= 0).any()
+    for m in maps:
+        if labelled:
+            g = motif_map(m.glifac, labels, len(motif_names))
+            loc = motif_map(m.local, labels, len(motif_names))
+            result.glifac_motifs.append(g)
+            result.local_motifs.append(loc)
+            if truth:
+                for method, matrix in (("glifac", g), ("local", loc)):
+                    rows.append(
+                        {"method": method, "threshold": m.threshold, **score_map(matrix, truth),
+                         "pairs": m.pairs}
+                    )  # fmt: skip
+    if rows:
+        result.scores = pd.DataFrame(rows)
+    _write(result, filter_names, ppms, plot, force)
+    return result
+
+
+def _write(result: InteractionResult, filter_names, ppms, plot: bool, force: bool) -> None:
+    out = result.out
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        result.filters.to_csv(tmp / "filters.tsv", sep="\t", index=False)
+        if ppms is not None:
+            (tmp / "filters.meme").write_text(format_meme(ppms.ppms(), filter_names, ppms.sites()))
+        for k, m in enumerate(result.maps):
+            tag = threshold_tag(m.threshold)
+            frames = {
+                "glifac_filters": (m.glifac, filter_names),
+                "local_filters": (m.local, filter_names),
+            }
+            if result.glifac_motifs:
+                frames["glifac_motifs"] = (result.glifac_motifs[k], result.motif_names)
+                frames["local_motifs"] = (result.local_motifs[k], result.motif_names)
+            for name, (matrix, axis) in frames.items():
+                pd.DataFrame(matrix, index=axis, columns=axis).to_csv(
+                    tmp / f"{name}_{tag}.tsv", sep="\t", float_format="%.6g"
+                )
+            if plot:
+                from gitool.interpret.plots import plot_interactions
+
+                plot_interactions(result, k, tmp / f"interactions_{tag}.png")
+        if result.scores is not None:
+            result.scores.to_csv(tmp / "scores.tsv", sep="\t", index=False, float_format="%.6g")
+        if out.exists():
+            if not force:
+                raise InputError(f"-o {out} already exists; pass --force to replace it")
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def interactions_from_run(run: str | Path, data: str | Path, out: str | Path, *,
+                          which: str = "best", device: str | None = None,
+                          **options) -> InteractionResult:  # fmt: skip
+    """What ``gitool interactions`` runs: load the run, then :func:`find_interactions`."""
+    from gitool.train.checkpoint import load_run, run_label
+    from gitool.train.device import resolve_device
+
+    model, _, ckpt = load_run(run, which, "--model")
+    return find_interactions(
+        model, data, out, device=resolve_device(device), label=f"--model {run_label(ckpt)}",
+        **options,
+    )  # fmt: skip

@@ -1,0 +1,165 @@
+"""Ranking metrics without sklearn: AUROC, average precision (AUPR) and SNR (SPEC §8, seed 002).
+
+This module owns the binary ranking scores used to evaluate predictions and interaction maps:
+
+- :func:`auroc` / :func:`auroc_columns`: area under the ROC curve, computed as the
+  Mann–Whitney ``U`` statistic over ``n_pos · n_neg`` with tied scores given their average
+  rank (a tie between a positive and a negative counts one half).
+- :func:`average_precision` / :func:`average_precision_columns`: sklearn's
+  ``average_precision_score``, ``Σ_n (R_n − R_{n−1}) · P_n`` over the distinct score
+  thresholds (tied scores form one threshold); this is the "AUPR" reported everywhere.
+- :func:`snr`: seed 002's signal-to-noise ratio, the mean score of the positives over the mean
+  score of the negatives.
+
+Undefined values are NaN, never an exception: AUROC with a single class, AP without positives,
+SNR without positives or negatives. Scores must be finite; labels must be 0/1 (or bool).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "auroc",
+    "auroc_columns",
+    "average_precision",
+    "average_precision_columns",
+    "snr",
+]
+
+
+def _as_columns(scores: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
+    """Validated float64 scores and bool labels, both ``(n, T)``."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels)
+    if s.ndim != 2 or s.shape != y.shape:
+        raise ValueError(
+            f"scores and labels must be 2-D arrays of one shape, got {s.shape} and {y.shape}"
+        )
+    if not np.isfinite(s).all():
+        raise ValueError("scores must be finite (found NaN or infinity)")
+    if y.dtype != np.bool_:
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError("labels must be 0 or 1")
+        y = y.astype(bool)
+    return s, y
+
+
+def _as_vector(scores: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
+    s, y = np.asarray(scores), np.asarray(labels)
+    if s.ndim != 1 or y.ndim != 1:
+        raise ValueError(f"scores and labels must be 1-D, got shapes {s.shape} and {y.shape}")
+    return s[:, None], y[:, None]
+
+
+def _tie_groups(sorted_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For scores sorted along axis 0 ``(n, T)``: the first and last index of each element's
+    group of equal scores, both ``(n, T)`` int."""
+    n = sorted_scores.shape[0]
+    idx = np.broadcast_to(np.arange(n)[:, None], sorted_scores.shape)
+    differs = sorted_scores[1:] != sorted_scores[:-1]  # (n - 1, T)
+    ones = np.ones((1, sorted_scores.shape[1]), dtype=bool)
+    is_start = np.concatenate([ones, differs], axis=0)
+    is_end = np.concatenate([differs, ones], axis=0)
+    start = np.maximum.accumulate(np.where(is_start, idx, 0), axis=0)
+    end = np.minimum.accumulate(np.where(is_end, idx, n)[::-1], axis=0)[::-1]
+    return start, end
+
+
+def auroc_columns(scores: object, labels: object) -> np.ndarray:
+    """AUROC of every column.
+
+    Args:
+        scores: ``(n, T)`` finite scores (higher = more likely positive).
+        labels: ``(n, T)`` 0/1 or bool labels.
+
+    Returns:
+        ``(T,)`` float64 AUROC per column; NaN where a column has a single class.
+    """
+    s, y = _as_columns(scores, labels)
+    n = s.shape[0]
+    n_pos = y.sum(axis=0).astype(np.float64)
+    n_neg = n - n_pos
+    if n == 0:
+        return np.full(s.shape[1], np.nan)
+    order = np.argsort(s, axis=0, kind="stable")
+    s_sorted = np.take_along_axis(s, order, axis=0)
+    y_sorted = np.take_along_axis(y, order, axis=0)
+    start, end = _tie_groups(s_sorted)
+    ranks = (start + end) / 2.0 + 1.0  # average 1-based rank of the tie group
+    rank_sum = (ranks * y_sorted).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    auc[(n_pos == 0) | (n_neg == 0)] = np.nan
+    return auc
+
+
+def average_precision_columns(scores: object, labels: object) -> np.ndarray:
+    """Average precision (sklearn's definition) of every column.
+
+    ``AP = Σ_n (R_n − R_{n−1}) P_n`` over the distinct thresholds, i.e. each positive
+    contributes, divided by the number of positives, the precision at the lowest score of its
+    tie group.
+
+    Args:
+        scores: ``(n, T)`` finite scores (higher = more likely positive).
+        labels: ``(n, T)`` 0/1 or bool labels.
+
+    Returns:
+        ``(T,)`` float64 AP per column; NaN where a column has no positive.
+    """
+    s, y = _as_columns(scores, labels)
+    n = s.shape[0]
+    n_pos = y.sum(axis=0).astype(np.float64)
+    if n == 0:
+        return np.full(s.shape[1], np.nan)
+    order = np.argsort(-s, axis=0, kind="stable")  # descending
+    s_sorted = np.take_along_axis(s, order, axis=0)
+    y_sorted = np.take_along_axis(y, order, axis=0)
+    _, end = _tie_groups(s_sorted)
+    true_pos = np.cumsum(y_sorted, axis=0)
+    precision_at_end = np.take_along_axis(true_pos, end, axis=0) / (end + 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap = (precision_at_end * y_sorted).sum(axis=0) / n_pos
+    ap[n_pos == 0] = np.nan
+    return ap
+
+
+def auroc(scores: object, labels: object) -> float:
+    """Area under the ROC curve of ``(n,)`` scores against ``(n,)`` 0/1 labels.
+
+    Mann–Whitney ``U / (n_pos · n_neg)`` with average ranks for ties; NaN with one class.
+    """
+    return float(auroc_columns(*_as_vector(scores, labels))[0])
+
+
+def average_precision(scores: object, labels: object) -> float:
+    """Average precision (AUPR) of ``(n,)`` scores against ``(n,)`` 0/1 labels.
+
+    sklearn's ``average_precision_score``: tied scores are one threshold; NaN without
+    positives.
+    """
+    return float(average_precision_columns(*_as_vector(scores, labels))[0])
+
+
+def snr(scores: object, labels: object) -> float:
+    """Signal-to-noise ratio: mean score of the positives / mean score of the negatives.
+
+    Seed 002 §4 ("the ratio between the averaged distributions"). ``inf`` when the negative
+    mean is 0 and the positive mean is positive; NaN without positives or negatives, or when
+    both means are 0.
+
+    Args:
+        scores: ``(n,)`` finite scores.
+        labels: ``(n,)`` 0/1 or bool labels.
+    """
+    s, y = _as_columns(*_as_vector(scores, labels))
+    s, y = s[:, 0], y[:, 0]
+    if not y.any() or y.all():
+        return float("nan")
+    pos, neg = s[y].mean(), s[~y].mean()
+    if neg == 0.0:
+        if pos == 0.0:
+            return float("nan")
+        return float(np.copysign(np.inf, pos))
+    return float(pos / neg)

@@ -1,0 +1,124 @@
+"""``gitool evaluate`` on a label store: per-task AUPR and AUROC of a CAN run (seed 002).
+
+AUPR is the average precision (sklearn's definition) and AUROC the Mann-Whitney area, per
+task over every sequence of the split (:mod:`gitool.scores`); the mean over tasks is seed
+002's classification score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.table import Table
+
+from gitool.console import progress
+from gitool.data.dataset import codes_to_one_hot
+from gitool.data.labels import LabelStore
+from gitool.errors import InputError
+from gitool.scores import auroc_columns, average_precision_columns
+from gitool.train.checkpoint import WHICH, load_run, run_label
+from gitool.train.device import autocast_for, resolve_device
+
+
+@dataclass
+class LabelEvaluation:
+    tasks: pd.DataFrame  # task, sequences, positives, aupr, auroc
+    name: str
+    split: str
+    path: Path
+
+    @property
+    def mean_aupr(self) -> float:
+        return float(np.nanmean(self.tasks["aupr"]))
+
+    @property
+    def mean_auroc(self) -> float:
+        return float(np.nanmean(self.tasks["auroc"]))
+
+    def table(self) -> Table:
+        table = Table(title=f"{self.name} on {self.split}: per-task classification")
+        for column in ("task", "positives", "AUPR", "AUROC"):
+            table.add_column(column, justify="left" if column == "task" else "right")
+        for row in self.tasks.itertuples():
+            table.add_row(row.task, f"{row.positives:,}", f"{row.aupr:.3f}", f"{row.auroc:.3f}")
+        table.add_row("mean", "", f"{self.mean_aupr:.3f}", f"{self.mean_auroc:.3f}", style="bold")
+        return table
+
+
+@torch.no_grad()
+def predict_labels(
+    model: torch.nn.Module, store: LabelStore, split: str, batch_size: int, device
+) -> np.ndarray:
+    """Probabilities ``(N, n_tasks)`` of ``model`` for every sequence of ``split``."""
+    device = torch.device(device)
+    model = model.to(device).eval()
+    sequences = store.sequences(split)
+    n = store.count(split)
+    out = np.empty((n, len(store.tasks)), dtype=np.float32)
+    with progress(f"predicting {split}", n) as advance:
+        for lo in range(0, n, batch_size):
+            codes = torch.from_numpy(np.array(sequences[lo : lo + batch_size])).to(device)
+            with autocast_for(device):
+                probs = model(codes_to_one_hot(codes))
+            out[lo : lo + len(codes)] = probs.float().cpu().numpy()
+            advance(len(codes))
+    return out
+
+
+def evaluate_labels(
+    run: str | Path,
+    store: LabelStore,
+    split: str = "test",
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    out: str | Path | None = None,
+    which: str = "best",
+) -> LabelEvaluation:
+    """Per-task AUPR/AUROC of ``run`` on ``split``; writes ``RUN/eval/<split>.tsv`` (or
+    ``out``: a ``.tsv`` path or a folder)."""
+    if which not in WHICH:
+        raise InputError(f"--which {which!r}: choose best or last")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+    n = store.count(split)
+    if n == 0:
+        raise InputError(f"--split {split}: {store.path} has no sequences in it")
+    model, _, ckpt = load_run(run, which, "RUN")
+    name = run_label(ckpt)
+    config = model.config
+    if type(model).__name__ != "CAN":
+        raise InputError(
+            f"RUN {name}: a {type(model).__name__} predicts coverage; a label store "
+            "evaluates sequence classifiers (can-*)"
+        )
+    if config.seq_length != store.seq_length or config.n_tasks != len(store.tasks):
+        raise InputError(
+            f"RUN {name} takes {config.seq_length}-bp sequences with {config.n_tasks} tasks but "
+            f"--data {store.path} has {store.seq_length} bp and {len(store.tasks)} tasks; use "
+            "the store the model was trained on"
+        )
+    probs = predict_labels(model, store, split, batch_size, resolve_device(device))
+    labels = np.asarray(store.labels(split), dtype=np.float64)
+    tasks = pd.DataFrame(
+        {
+            "task": store.tasks,
+            "sequences": n,
+            "positives": labels.sum(0).astype(np.int64),
+            "aupr": average_precision_columns(probs, labels),
+            "auroc": auroc_columns(probs, labels),
+        }
+    )
+    if out is None:
+        base = Path(run) if Path(run).is_dir() else Path(ckpt).parent
+        path = base / "eval" / f"{split}.tsv"
+    else:
+        path = Path(out) if str(out).endswith(".tsv") else Path(out) / f"{split}.tsv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tasks.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    tmp.replace(path)
+    return LabelEvaluation(tasks, name, split, path)

@@ -1,0 +1,167 @@
+"""What differs between training on coverage stores and on label stores.
+
+``coverage`` (``gitool build-dataset`` stores): swin, enformer and cnn-* models, Poisson
+NLL, shift/reverse-complement augmentation, validation by mean per-track Pearson.
+``classification`` (``gitool synth-motifs`` label stores): can models, binary cross-entropy
+on logits, no augmentation, validation by mean per-task AUPR (seed 002's model choice),
+with AUROC alongside.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gitool.config import TrainConfig
+from gitool.data.dataset import WindowDataset
+from gitool.data.labels import LabelDataset, LabelStore, open_any_store
+from gitool.data.store import Store
+from gitool.errors import InputError
+from gitool.scores import auroc_columns, average_precision_columns
+from gitool.train.losses import poisson_nll
+from gitool.train.metrics import TrackMetrics
+
+CLASSIFIERS = ("can",)
+
+
+class CoverageTask:
+    kind = "coverage"
+    score = "valid_pearson"
+
+    def check_model(self, model_name: str, preset: str) -> None:
+        if model_name in CLASSIFIERS:
+            raise InputError(
+                f"--model {preset}: CAN models classify sequences, not coverage; train them on "
+                "a label store from `gitool synth-motifs`, or pick a swin, enformer or cnn-* "
+                "model for this build-dataset store"
+            )
+
+    def derived(self, stores: list[Store], heads: list[str]) -> dict:
+        m = stores[0].manifest
+        return {
+            "seq_length": m["seq_length"],
+            "target_length": m["target_length"],
+            "bin_size": m["bin_size"],
+            "heads": {h: s.manifest["n_tracks"] for h, s in zip(heads, stores, strict=True)},
+        }
+
+    def dataset(self, store: Store, split: str, cfg: TrainConfig | None = None):
+        if cfg is None:
+            return WindowDataset(store, split, one_hot=False)
+        return WindowDataset(store, split, shift=cfg.shift, rc=cfg.rc, seed=cfg.seed, one_hot=False)
+
+    def forward(self, net, x: torch.Tensor, head: str):
+        return net(x, head)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return poisson_nll(out, y)
+
+    def metrics(self, store: Store, device) -> TrackMetrics:
+        return TrackMetrics(store.manifest["n_tracks"], device)
+
+    def summarise(self, metrics: TrackMetrics) -> dict[str, float]:
+        return {"valid_pearson": float(np.nanmean(metrics.compute()["pearson"]))}
+
+
+class LabelMetrics:
+    """Collects probabilities and labels of a split (all ranks) for per-task AUPR/AUROC."""
+
+    def __init__(self, device):
+        self.device = device
+        self.probs: list[torch.Tensor] = []
+        self.labels: list[torch.Tensor] = []
+
+    def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.probs.append(torch.sigmoid(logits.detach().float()).cpu())
+        self.labels.append(labels.detach().cpu())
+
+    def all_reduce(self) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            parts = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(parts, (self.probs, self.labels))
+            self.probs = [p for probs, _ in parts for p in probs]
+            self.labels = [y for _, labels in parts for y in labels]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return torch.cat(self.probs).numpy(), torch.cat(self.labels).numpy()
+
+    def compute(self) -> dict[str, np.ndarray]:
+        """Per-task ``aupr`` and ``auroc``."""
+        probs, labels = self.arrays()
+        return {
+            "aupr": average_precision_columns(probs, labels),
+            "auroc": auroc_columns(probs, labels),
+        }
+
+
+class ClassificationTask:
+    kind = "classification"
+    score = "valid_aupr"
+
+    def check_model(self, model_name: str, preset: str) -> None:
+        if model_name not in CLASSIFIERS:
+            raise InputError(
+                f"--model {preset}: a label store (from `gitool synth-motifs`) trains the "
+                "sequence classifiers (can-*, see `gitool models`), not coverage models"
+            )
+
+    def derived(self, stores: list[LabelStore], heads: list[str]) -> dict:
+        if len(stores) > 1:
+            raise InputError("--data: train a CAN model on one label store at a time")
+        return {"seq_length": stores[0].seq_length, "n_tasks": len(stores[0].tasks)}
+
+    def dataset(self, store: LabelStore, split: str, cfg: TrainConfig | None = None):
+        return LabelDataset(store, split)
+
+    def forward(self, net, x: torch.Tensor, head: str):
+        return net(x, logits=True)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(out.float(), y.float())
+
+    def metrics(self, store: LabelStore, device) -> LabelMetrics:
+        return LabelMetrics(device)
+
+    def summarise(self, metrics: LabelMetrics) -> dict[str, float]:
+        scores = metrics.compute()
+        return {
+            "valid_aupr": float(np.nanmean(scores["aupr"])),
+            "valid_auroc": float(np.nanmean(scores["auroc"])),
+        }
+
+
+def open_stores(cfg: TrainConfig) -> tuple[list, list[str], CoverageTask | ClassificationTask]:
+    """The training stores, their head names and the task they imply; checks they agree."""
+    if not cfg.data:
+        raise InputError(
+            "--data: give the store folder made by `gitool build-dataset` or `gitool synth-motifs`"
+        )
+    stores = [open_any_store(path) for path in cfg.data]
+    kinds = {type(s) for s in stores}
+    if len(kinds) > 1:
+        raise InputError("--data: coverage stores and label stores cannot be trained together")
+    task = ClassificationTask() if isinstance(stores[0], LabelStore) else CoverageTask()
+    heads = cfg.heads or [Path(p).resolve().name for p in cfg.data]
+    if len(heads) != len(stores):
+        raise InputError(
+            f"--heads: {len(heads)} name(s) for {len(stores)} dataset(s); give one per --data"
+        )
+    if len(set(heads)) != len(heads):
+        raise InputError(f"--heads: names must differ, got {heads}; pass --heads human,mouse")
+    if task.kind == "coverage":
+        first = stores[0].manifest
+        for store in stores[1:]:
+            for key in ("seq_length", "bin_size", "target_length"):
+                if store.manifest[key] != first[key]:
+                    raise InputError(
+                        f"--data {store.path}: {key} {store.manifest[key]} differs from "
+                        f"{stores[0].path}'s {first[key]}; datasets trained together need one "
+                        "geometry"
+                    )
+    for store in stores:
+        if store.count("train") == 0:
+            raise InputError(f"--data {store.path}: the train split is empty")
+    return stores, heads, task

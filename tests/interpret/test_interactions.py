@@ -1,0 +1,178 @@
+"""``gitool interactions``: GLIFAC and the local baseline on trained-model plumbing (SPEC §8)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gitool.errors import InputError
+from gitool.interpret.interactions import find_interactions
+from gitool.interpret.motifs import load_builtin_motifs, ppm, read_motif_file
+from gitool.interpret.synthetic import generate, save_store
+from gitool.models.base import capture_attention
+from gitool.models.can import CAN, CANConfig
+from gitool.train.checkpoint import save_checkpoint
+
+from helpers import assert_input_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def motifs(tmp_path_factory):
+    return save_store(tmp_path_factory.mktemp("labels") / "motifs", generate(500, seed=11))
+
+
+def pwm_can() -> CAN:
+    """A CAN whose filters 0-11 are the log-odds matrices of the 12 motifs (centred in the
+    19-bp kernel) and whose other filters are zero."""
+    torch.manual_seed(0)
+    model = CAN(CANConfig(pool=4, activation="relu"))
+    with torch.no_grad():
+        model.conv.weight.zero_()
+        for f, motif in enumerate(load_builtin_motifs()):
+            log_odds = np.log2((ppm(motif, 0.01)) / 0.25)  # (k, 4)
+            k = motif.length
+            left = (19 - k) // 2
+            model.conv.weight[f, :, left : left + k] = torch.tensor(log_odds.T, dtype=torch.float32)
+    return model.eval()
+
+
+def save_run(model: torch.nn.Module, path, name: str):
+    save_checkpoint(
+        path / "checkpoints" / "best.pt",
+        {"model_name": name, "preset": name, "model_config": dataclasses.asdict(model.config),
+         "model": model.state_dict(), "step": 0, "data": []},
+    )  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def result(motifs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("inter") / "out"
+    return find_interactions(pwm_can(), motifs, out, thresholds=[0.05, 0.1], batch_size=64)
+
+
+def test_filters_labelled_by_their_motif(result):
+    table = result.filters
+    names = [m.name for m in load_builtin_motifs()]
+    assert list(table["motif"][:12]) == names  # every motif filter finds its own motif
+    assert (table["similarity"][:12] > 0.9).all()
+    palindromic = table["motif"] == "CEBPB"  # ATTGCGCAAT reads the same on both strands
+    assert (table["strand"][:12][~palindromic[:12]] == "+").all()
+    assert (table["motif"][12:] == "").all() and (table["sites"][12:] == 0).all()
+    filters = read_motif_file(result.out / "filters.meme")  # MEME file reads back
+    assert len(filters) == 32 and filters[0].length == 19
+
+
+def test_pairs_and_maps(result, motifs):
+    from gitool.data.dataset import codes_to_one_hot
+    from gitool.data.labels import LabelStore
+
+    store = LabelStore(motifs)
+    x = codes_to_one_hot(torch.from_numpy(np.array(store.sequences("test"))))
+    model = pwm_can()
+    with torch.no_grad(), capture_attention(model) as records:
+        model(x)
+    head_max = records[0].weights.amax(1)  # (B, T, T)
+    off_diagonal = ~torch.eye(head_max.shape[-1], dtype=torch.bool)
+    for maps in result.maps:  # pairs: head-max attention ≥ threshold, self-pairs removed
+        assert maps.pairs == int(((head_max >= maps.threshold) & off_diagonal).sum())
+        assert maps.random_pairs == maps.pairs and maps.sequences == 100
+        for matrix in (maps.glifac, maps.local):
+            np.testing.assert_array_equal(matrix, matrix.T)
+            assert (np.diag(matrix) == 0).all()
+        assert np.abs(maps.glifac).max() <= 1
+    assert result.maps[0].pairs > result.maps[1].pairs
+    for k in range(2):
+        g = result.glifac_motifs[k]
+        assert g.shape == (12, 12) and np.isnan(np.diag(g)).all()
+    truth = {frozenset(p) for p in result.truth}
+    names = result.motif_names
+    assert truth == {frozenset((names.index(a), names.index(b)))
+                     for a, b in (("ELF1", "SIX3"), ("TAL1", "GATA1"), ("ESR1", "FOXN3"),
+                                  ("IRF1", "SPI1"))}  # fmt: skip
+    scores = result.scores
+    assert list(scores["method"]) == ["glifac", "local", "glifac", "local"]
+    assert scores[["auroc", "aupr"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert (scores["positives"] == 4).all() and (scores["negatives"] == 62).all()
+
+
+def test_output_files(result):
+    out = result.out
+    for tag in ("t0.05", "t0.1"):
+        for name in ("glifac_filters", "local_filters", "glifac_motifs", "local_motifs"):
+            frame = pd.read_csv(out / f"{name}_{tag}.tsv", sep="\t", index_col=0)
+            size = 32 if "filters" in name else 12
+            assert frame.shape == (size, size)
+        png = out / f"interactions_{tag}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    glifac = pd.read_csv(out / "glifac_filters_t0.1.tsv", sep="\t", index_col=0)
+    np.testing.assert_allclose(glifac.to_numpy(), result.maps[1].glifac, rtol=1e-5, atol=1e-9)
+    scores = pd.read_csv(out / "scores.tsv", sep="\t")
+    assert set(scores.columns) >= {"method", "threshold", "auroc", "aupr", "snr", "pairs"}
+    assert not list(out.parent.glob(".*tmp*"))
+
+
+def test_swin_layer_channels(tiny, tmp_path):
+    from gitool.config import BuildOptions
+    from gitool.data.store import build_store
+    from gitool.models.registry import create_model
+
+    store = tmp_path / "store"
+    build_store(BuildOptions(genome=str(tiny["genome"]), tracks=str(tiny["tracks"]),
+                             out=str(store), seq_length=400, bin_size=8, target_length=25,
+                             workers=1))  # fmt: skip
+    torch.manual_seed(0)
+    model = create_model(
+        "swin", seq_length=400, target_length=25, bin_size=8, dims=(8, 8, 12, 16),
+        windows=(8, 8, 8, 8), attention_heads=(1, 2, 2, 2), transformer_heads=2,
+        transformer_key_dim=8, heads={"data": 4},
+    ).eval()  # fmt: skip
+    result = find_interactions(model, store, tmp_path / "out", layer=3, split="train")
+    maps = result.maps[0]
+    assert maps.glifac.shape == (12, 12) and maps.pairs > 0  # layer 3: 12 channels
+    assert list(result.filters["filter"][:2]) == ["L3.channel0", "L3.channel1"]
+    assert result.scores is None and not result.glifac_motifs
+    assert (tmp_path / "out" / "glifac_filters_t0.1.tsv").exists()
+    assert not (tmp_path / "out" / "glifac_motifs_t0.1.tsv").exists()
+    with pytest.raises(InputError, match="--layer 7 is out of range"):
+        find_interactions(model, store, tmp_path / "x", layer=7)
+
+
+def test_command_line_and_bad_input(motifs, tmp_path, capsys):
+    run = save_run(pwm_can(), tmp_path / "run", "can")
+    out = tmp_path / "inter"
+    code, stdout, err = run_cli(["interactions", "-m", run, "-d", motifs, "-o", out,
+                                 "--threshold", "0.1", "--device", "cpu"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "glifac" in stdout and "AUROC" in stdout and "12 of 32 filters match" in err
+    assert (out / "scores.tsv").exists()
+    for args, needle in (
+        (["--threshold", "1.5"], "--threshold 1.5 is outside [0, 1]"),
+        (["--threshold", "-0.1"], "--threshold -0.1 is outside [0, 1]"),
+        (["--motifs", "NOPE"], "unknown motif name(s) 'NOPE'"),
+        (["--min-similarity", "0"], "--min-similarity 0 is outside (0, 1]"),
+        (["--layer", "2"], "--layer 2 is out of range"),
+        (["--split", "dev"], "unknown split 'dev'"),
+    ):
+        code, _, err = run_cli(["interactions", "-m", run, "-d", motifs, "-o", tmp_path / "bad",
+                                *args], capsys)  # fmt: skip
+        assert_input_error(code, err, needle)
+        assert not (tmp_path / "bad").exists()
+    code, _, err = run_cli(["interactions", "-m", run, "-d", motifs, "-o", out], capsys)
+    assert_input_error(code, err, "already exists; pass --force")
+    # a model without attention
+    from gitool.models.registry import create_model
+
+    cnn = create_model("cnn-maxpool", seq_length=400, target_length=25, bin_size=8,
+                       stem_channels=8, channels=16, divisible_by=4)  # fmt: skip
+    code, _, err = run_cli(["interactions", "-m", save_run(cnn, tmp_path / "cnn", "cnn-maxpool"),
+                            "-d", motifs, "-o", tmp_path / "bad"], capsys)  # fmt: skip
+    assert_input_error(code, err, "has no attention layers")
+    # a store of another sequence length
+    other = save_store(tmp_path / "long", generate(20, seed=1, length=300))
+    code, _, err = run_cli(["interactions", "-m", run, "-d", other, "-o", tmp_path / "bad"], capsys)
+    assert_input_error(code, err, "sequences of 300 bp but the model takes 200 bp")

@@ -1,0 +1,160 @@
+"""Training CAN models on label stores (seed 002): BCE, AUPR/AUROC, plateau schedule, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gitool.config import TrainConfig
+from gitool.data.labels import LabelDataset, LabelStore
+from gitool.errors import InputError
+from gitool.interpret.synthetic import generate, save_store
+from gitool.scores import auroc_columns, average_precision_columns
+from gitool.train.evaluate_labels import evaluate_labels, predict_labels
+from gitool.train.loop import make_scheduler
+from gitool.train.run import run_training
+from gitool.train.tasks import LabelMetrics
+
+from helpers import assert_input_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def motifs(tmp_path_factory):
+    return save_store(tmp_path_factory.mktemp("labels") / "motifs", generate(600, seed=5))
+
+
+def flags(data, out, **extra) -> dict:
+    base = dict(data=[str(data)], model="can-cnn20-relu", out=str(out), gpus=0, batch_size=50,
+                epochs=2, num_workers=0, lr=1e-3, schedule="plateau", log_every=2)  # fmt: skip
+    return {**base, **extra}
+
+
+@pytest.fixture(scope="module")
+def run(motifs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "can"
+    summary = run_training(None, flags(motifs, out))
+    assert summary.score == "mean AUPR"
+    return out
+
+
+def test_label_dataset(motifs):
+    store = LabelStore(motifs)
+    dataset = LabelDataset(store, "valid")
+    assert len(dataset) == 60
+    codes, labels = dataset[3]
+    assert codes.dtype == torch.uint8 and codes.shape == (200,)
+    assert labels.dtype == torch.float32 and labels.shape == (12,)
+    np.testing.assert_array_equal(labels.numpy(), store.labels("valid")[3])
+    with pytest.raises(IndexError):
+        dataset[60]
+
+
+def test_training_logs_classification_scores(run):
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if "loss" in r]
+    evals = [r for r in records if "valid_aupr" in r]
+    assert len(evals) == 2 and all(0 <= r["valid_aupr"] <= 1 for r in evals)
+    assert all(0 <= r["valid_auroc"] <= 1 and r["lr"] > 0 for r in evals)
+    assert losses[-1] < losses[0]  # BCE starts near log 2 and drops
+    assert (run / "checkpoints" / "best.pt").exists()
+
+
+def test_evaluate_label_store_matches_hand_scores(run, motifs, tmp_path, capsys):
+    store = LabelStore(motifs)
+    result = evaluate_labels(run, store, "test", batch_size=7, out=tmp_path)
+    from gitool.train.checkpoint import load_model
+
+    model, _ = load_model(run)
+    probs = predict_labels(model, store, "test", 64, "cpu")
+    labels = np.asarray(store.labels("test"), dtype=float)
+    np.testing.assert_allclose(result.tasks["aupr"], average_precision_columns(probs, labels))
+    np.testing.assert_allclose(result.tasks["auroc"], auroc_columns(probs, labels))
+    assert list(result.tasks["task"]) == store.tasks
+    assert (tmp_path / "test.tsv").exists()
+    code, out, err = run_cli(["evaluate", run, "--data", motifs, "-o", tmp_path / "e.tsv"], capsys)
+    assert code == 0, err
+    assert "AUPR" in out and "mean" in out and "CEBPB" in out
+    code, _, err = run_cli(["evaluate", run, "--data", motifs, "--plot-window", "1"], capsys)
+    assert_input_error(code, err, "--plot-window")
+
+
+def test_label_metrics():
+    metrics = LabelMetrics("cpu")
+    logits = torch.tensor([[2.0, -1.0], [0.5, 0.0], [-3.0, 1.0], [1.0, 2.0]])
+    labels = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    metrics.update(logits[:2], labels[:2])
+    metrics.update(logits[2:], labels[2:])
+    scores = metrics.compute()
+    np.testing.assert_allclose(scores["auroc"], [1.0, 1.0])
+    np.testing.assert_allclose(scores["aupr"], [1.0, 1.0])
+
+
+def test_plateau_schedule_decays_after_patience():
+    cfg = TrainConfig(schedule="plateau", lr=1e-3, lr_decay=0.3, lr_patience=2)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([param], lr=cfg.lr)
+    scheduler = make_scheduler(cfg, optimizer, total=100)
+    lrs = []
+    for score in (0.5, 0.6, 0.6, 0.55, 0.59, 0.58, 0.7):
+        scheduler.step(score)
+        lrs.append(optimizer.param_groups[0]["lr"])
+    # 2 evaluations without a better score → × 0.3, then the count starts again
+    np.testing.assert_allclose(lrs, [1e-3, 1e-3, 1e-3, 3e-4, 3e-4, 9e-5, 9e-5])
+
+
+def test_bad_inputs(motifs, tiny, tmp_path, capsys):
+    with pytest.raises(InputError, match="need batches of at least 2"):
+        run_training(None, flags(motifs, tmp_path / "a", batch_size=1))
+    with pytest.raises(InputError, match="not coverage models"):
+        run_training(None, flags(motifs, tmp_path / "b", model="cnn-maxpool"))
+    with pytest.raises(InputError, match="--schedule 'linear'"):
+        run_training(None, flags(motifs, tmp_path / "c", schedule="linear"))
+    with pytest.raises(InputError, match="--lr-decay"):
+        run_training(None, flags(motifs, tmp_path / "c", lr_decay=1.5))
+    with pytest.raises(InputError, match="model_config n_tasks 3 does not match the data's 12"):
+        run_training(None, flags(motifs, tmp_path / "d", model_config={"n_tasks": 3}))
+    code, _, err = run_cli(["train", "--data", motifs, "--model", "can-cnn4-exp", "-o",
+                            tmp_path / "e", "--gpus", "0", "--batch-size", "1"], capsys)  # fmt: skip
+    assert_input_error(code, err, "--batch-size 1")
+    assert not (tmp_path / "e").exists()
+    # a CAN on a coverage store
+    from gitool.config import BuildOptions
+    from gitool.data.store import build_store
+
+    store = tiny["dir"] / "store"
+    build_store(BuildOptions(genome=str(tiny["genome"]), tracks=str(tiny["tracks"]),
+                             out=str(store), seq_length=400, bin_size=8, target_length=25,
+                             workers=1))  # fmt: skip
+    with pytest.raises(InputError, match="CAN models classify sequences"):
+        run_training(None, flags(store, tmp_path / "f"))
+    with pytest.raises(InputError, match="cannot be trained together"):
+        run_training(None, {**flags(store, tmp_path / "g"), "data": [str(store), str(motifs)]})
+
+
+def test_synth_motifs_command(tmp_path, capsys):
+    code, _, err = run_cli(["synth-motifs", "-o", tmp_path / "m", "-n", "300", "--seed", "2",
+                            "--split-fractions", "0.6,0.2,0.2"], capsys)  # fmt: skip
+    assert code == 0, err
+    store = LabelStore(tmp_path / "m")
+    assert [store.count(s) for s in ("train", "valid", "test")] == [180, 60, 60]
+    assert "300 sequences" in err
+    code, _, err = run_cli(["synth-motifs", "-o", tmp_path / "n", "--motifs", "ELF1,SIX3",
+                            "--interactions", "ELF1/SIX3:and", "-n", "50"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert LabelStore(tmp_path / "n").tasks == ["ELF1", "SIX3"]
+    for args, needle in (
+        (["--motifs", "ELF1,NOPE"], "unknown motif name(s) 'NOPE'"),
+        (["--motifs", "missing.jaspar"], "--motifs missing.jaspar: no such motif file"),
+        (["--interactions", "ELF1+SIX3"], "--interactions 'ELF1+SIX3'"),
+        (["--split-fractions", "0.5,0.5"], "--split-fractions"),
+        (["-n", "0"], "number of sequences must be >= 1"),
+        (["--length", "50"], "too short"),
+    ):
+        code, _, err = run_cli(["synth-motifs", "-o", tmp_path / "bad", *args], capsys)
+        assert_input_error(code, err, needle)
+        assert not (tmp_path / "bad").exists()
+    code, _, err = run_cli(["synth-motifs", "-o", tmp_path / "m", "-n", "10"], capsys)
+    assert_input_error(code, err, "already exists; pass --force")
