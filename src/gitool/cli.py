@@ -396,9 +396,9 @@ def evaluate_command(
         ),
     ] = None,
     compare: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
-            help="Another run (or checkpoint) evaluated on the same data and split: adds its row to the table, writes its per-track .compare.tsv and the paired per-track Pearson scatter .compare.png (seed 000 Fig. 2)."
+            help="Another run (or checkpoint) evaluated on the same data and split; repeat for several (seed 000 Table 1 with every model). Each adds its row to the table and writes its per-track SPLIT.compare.NAME.tsv and the paired per-track Pearson scatter against RUN, SPLIT.compare.NAME.png (seed 000 Fig. 2)."
         ),
     ] = None,
     plot_window: Annotated[
@@ -431,7 +431,7 @@ def evaluate_command(
     if isinstance(store, LabelStore):
         from gitool.train.evaluate_labels import evaluate_labels
 
-        if compare is not None or plot_window is not None or head is not None:
+        if compare or plot_window is not None or head is not None:
             raise InputError(
                 "--compare, --plot-window and --head apply to coverage stores; a label store "
                 "gives the per-task AUPR/AUROC table"
@@ -583,7 +583,10 @@ def attention_command(
         Path | None, typer.Option("--genome", "-g", help="Genome FASTA for --regions.")
     ] = None,
     data: Annotated[
-        Path | None, typer.Option(help="A dataset store: export windows of --split.")
+        Path | None,
+        typer.Option(
+            help="A store (`gitool build-dataset` or, for can runs, `gitool synth-motifs`): export windows of --split."
+        ),
     ] = None,
     split: Annotated[str, typer.Option(help="Split of --data.")] = "test",
     index: Annotated[
@@ -781,7 +784,10 @@ def interactions_command(
     sequences: Annotated[
         int | None, typer.Option(help="Use only the first N sequences of the split.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 256,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Sequences per forward pass (default 256 for can, 8 for swin/enformer)."),
+    ] = None,
     device: Annotated[
         str | None,
         typer.Option(help="cpu, cuda or cuda:N. Default: cuda when available, else cpu."),
@@ -827,6 +833,55 @@ def interactions_command(
             )  # fmt: skip
         stdout_console().print(table)
     info(f"[green]wrote[/] {result.out}")
+
+
+@app.command("quickstart")
+def quickstart_command(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Folder for everything the quickstart makes (data/, runs/, eval/, predictions/, attention/). Must be new or empty unless --force.",
+        ),
+    ] = Path("gitool-quickstart"),
+    steps: Annotated[
+        int,
+        typer.Option(
+            help="Optimizer steps for each of the two models. The default keeps the whole quickstart under 5 minutes on 2 CPU cores; more steps give better models."
+        ),
+    ] = 200,
+    example_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="The example_data/ folder of a gitool source checkout (with workflows/ beside it), or the checkout itself. Default: the one beside the installed gitool."
+        ),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="cpu or cuda. Default: cuda when available (training on one GPU, bf16), else cpu."
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Use a non-empty --out, replacing the quickstart's own outputs in it (nothing else there is touched).",
+        ),
+    ] = False,
+) -> None:
+    """Run the whole pipeline on the bundled example data (yeast genome, 7 tracks) in one folder.
+
+    build-dataset → train a small Genomic Interpreter (workflows/example-swin.yaml) and a CNN baseline (workflows/example-cnn-maxpool.yaml) → evaluate both on the test split (prints the grouped table) → predict example_data/regions.bed to bigWig → export attention of one test window with PNG heatmaps; then prints where everything is and the commands to try next.
+    """
+    from gitool.quickstart import run_quickstart
+
+    summary = run_quickstart(
+        out, steps=steps, example_data=example_data, device=device, force=force
+    )
+    stdout_console().print(summary.evaluation.table())
+    stdout_console().print(summary.report(), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("models")

@@ -140,6 +140,25 @@ def test_swin_layer_channels(tiny, tmp_path):
     assert not (tmp_path / "out" / "glifac_motifs_t0.1.tsv").exists()
     with pytest.raises(InputError, match="--layer 7 is out of range"):
         find_interactions(model, store, tmp_path / "x", layer=7)
+    # the shifted block's activations are put back in token order (its input is rolled)
+    from gitool.data.dataset import codes_to_one_hot
+    from gitool.interpret.interactions import _Source
+
+    source = _Source(model, 3, "--model")
+    blocks = {name: m for name, m in model.named_modules() if name.endswith(("regular", "shifted"))}
+    block = blocks["trunk.layers.2.shifted"]
+    seen = []
+    hook = block.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    x = codes_to_one_hot(torch.randint(0, 4, (2, 400)))
+    try:
+        _, parts = source(x)
+    finally:
+        hook.remove()
+    (regular_acts, _, _), (shifted_acts, _, index) = parts
+    assert block.attn.shift > 0 and index[0, 0] == block.attn.shift  # slot 0 holds a later token
+    with torch.no_grad():
+        expected = block.norm(seen[0])  # the block's input, in token order, normalised
+    torch.testing.assert_close(shifted_acts, expected)
 
 
 def test_command_line_and_bad_input(motifs, tmp_path, capsys):
@@ -150,6 +169,15 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
     assert code == 0, err
     assert "glifac" in stdout and "AUROC" in stdout and "12 of 32 filters match" in err
     assert (out / "scores.tsv").exists()
+    # `gitool attention` reads label stores too (sequence SPLIT:i, bp from 0)
+    code, _, err = run_cli(["attention", "-m", run, "--data", motifs, "--index", "0,2", "-o",
+                            tmp_path / "att"], capsys)  # fmt: skip
+    assert code == 0, err
+    from gitool.interpret.attention import load_window
+
+    arrays = load_window(tmp_path / "att" / "index.json", 1)
+    assert arrays["L1.attention/weights"].shape == (8, 50, 50)
+    np.testing.assert_array_equal(arrays["L1.attention/token_start"][:3], [0, 4, 8])
     for args, needle in (
         (["--threshold", "1.5"], "--threshold 1.5 is outside [0, 1]"),
         (["--threshold", "-0.1"], "--threshold -0.1 is outside [0, 1]"),

@@ -105,6 +105,17 @@ def test_plateau_schedule_decays_after_patience():
     np.testing.assert_allclose(lrs, [1e-3, 1e-3, 1e-3, 3e-4, 3e-4, 9e-5, 9e-5])
 
 
+def test_resume_continues_without_repeating_an_evaluation(motifs, tmp_path):
+    out = tmp_path / "run"
+    run_training(None, flags(motifs, out, epochs=2, lr_patience=1))
+    run_training(None, flags(motifs, out, epochs=3, lr_patience=1, resume=True))
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if "valid_aupr" in r]
+    assert steps == sorted(set(steps)) and len(steps) == 3  # one evaluation per epoch, no repeat
+    with pytest.raises(InputError, match="trained with schedule 'plateau'"):
+        run_training(None, flags(motifs, out, epochs=4, schedule="cosine", resume=True))
+
+
 def test_bad_inputs(motifs, tiny, tmp_path, capsys):
     with pytest.raises(InputError, match="need batches of at least 2"):
         run_training(None, flags(motifs, tmp_path / "a", batch_size=1))
@@ -158,3 +169,6 @@ def test_synth_motifs_command(tmp_path, capsys):
         assert not (tmp_path / "bad").exists()
     code, _, err = run_cli(["synth-motifs", "-o", tmp_path / "m", "-n", "10"], capsys)
     assert_input_error(code, err, "already exists; pass --force")
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli(["synth-motifs", "-o", tmp_path / "file", "--force"], capsys)
+    assert_input_error(code, err, "is a file")

@@ -171,17 +171,36 @@ def test_compare_and_window_plots(setup, tiny):
     assert result.paths["tracks"] == out
     assert result.paths["summary"] == out.with_name("swin.summary.tsv")
     assert list(result.summary.index) == ["run", "other"]
-    assert result.compare_name == "other"
+    assert list(result.compared) == ["other"]
     other_pearson, _, _ = numpy_reference(
         make_run(tiny["dir"] / "again", None, seed=1)[0], store, "test"
     )
-    np.testing.assert_allclose(result.compare["pearson"], other_pearson, rtol=1e-5, atol=1e-7)
-    assert pd.read_csv(result.paths["compare_tracks"], sep="\t").shape == (4, len(TRACK_COLUMNS))
-    for key, name in (("compare_plot", "swin.compare.png"), ("window_plot", "swin.window1.png")):
+    np.testing.assert_allclose(
+        result.compared["other"]["pearson"], other_pearson, rtol=1e-5, atol=1e-7
+    )
+    tracks = pd.read_csv(result.paths["compare_tracks:other"], sep="\t")
+    assert tracks.shape == (4, len(TRACK_COLUMNS))
+    for key, name in (("compare_plot:other", "swin.compare.other.png"),
+                      ("window_plot", "swin.window1.png")):  # fmt: skip
         path = result.paths[key]
         assert path == out.with_name(name)
         data = path.read_bytes()
         assert data[:8] == PNG_MAGIC and len(data) > 1000
+
+
+def test_several_compared_runs(setup, tiny):
+    store, _, run = setup
+    _, other = make_run(tiny["dir"] / "other", store, seed=1)
+    _, third = make_run(tiny["dir"] / "third", store, seed=2)
+    out = tiny["dir"] / "table"
+    result = evaluate(run, store.path, device="cpu", out=out, compare=[other, third, other])
+    assert list(result.summary.index) == ["run", "other", "third", f"other ({other})"]
+    assert len(result.compared) == 3
+    for name in ("other", "third"):
+        assert (out / f"test.compare.{name}.png").read_bytes()[:8] == PNG_MAGIC
+        assert (out / f"test.compare.{name}.tsv").exists()
+    summary = pd.read_csv(out / "test.summary.tsv", sep="\t", index_col=0)
+    assert len(summary) == 4
 
 
 def test_out_folder_checkpoint_file_last_and_explicit_head(setup, tiny):

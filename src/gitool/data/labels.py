@@ -73,6 +73,8 @@ def write_label_store(
         force: replace an existing folder.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out} is a file; give a folder for the label store")
     if out.exists() and not force:
         raise InputError(f"-o {out} already exists; pass --force to replace it")
     n, length = codes.shape

@@ -229,10 +229,11 @@ def windows_from_regions(
 def windows_from_store(
     store: str | Path, split: str, indices: Sequence[int] | None
 ) -> Iterator[AttentionWindow]:
-    """Windows ``indices`` (default: all) of a dataset split, with their coordinates."""
-    from gitool.data.store import Store
+    """Windows ``indices`` (default: all) of a dataset split, with their coordinates (label
+    stores: sequence ``SPLIT:i``, bp from 0)."""
+    from gitool.data.labels import LabelStore, open_any_store
 
-    opened = Store(store)
+    opened = open_any_store(store)
     count = opened.count(split)
     indices = list(range(count)) if indices is None else list(indices)
     bad = [i for i in indices if not 0 <= i < count]
@@ -241,7 +242,12 @@ def windows_from_store(
             f"--index {bad[0]} is out of range; split {split!r} of {store} has {count} "
             f"windows (0-{count - 1})"
         )
-    sequences, table = opened.sequences(split), opened.windows(split)
+    sequences = opened.sequences(split)
+    if isinstance(opened, LabelStore):
+        for i in indices:
+            yield AttentionWindow(f"{split}:{i}", f"{split}:{i}", 0, np.asarray(sequences[i]))
+        return
+    table = opened.windows(split)
     for i in indices:
         row = table.iloc[i]
         yield AttentionWindow(
@@ -717,9 +723,12 @@ def attention_from_run(
     if regions is not None:
         windows = windows_from_regions(model, regions, genome)
     elif data is not None:
-        from gitool.data.store import Store
+        from gitool.data.labels import LabelStore, open_any_store
 
-        store_length = int(Store(data).geometry.seq_length)
+        opened = open_any_store(data)
+        store_length = (
+            opened.seq_length if isinstance(opened, LabelStore) else opened.geometry.seq_length
+        )
         if store_length != seq_length:
             raise InputError(
                 f"--data {data}: windows of {store_length:,} bp but the model takes "

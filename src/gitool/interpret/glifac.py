@@ -311,7 +311,8 @@ class PairAccumulator:
             self._pairs[k] += n_pairs
             self._n[k] += n_pairs
             if self.add_random_pairs and n_pairs:
-                for seq, i, j in random_pairs(per_seq.cpu(), length, self.generator):
+                chunk = min(RANDOM_CHUNK, max(1024, (1 << 26) // f))  # ≤ 0.5 GB per array
+                for seq, i, j in random_pairs(per_seq.cpu(), length, self.generator, chunk):
                     seq, i, j = seq.to(x.device), i.to(x.device), j.to(x.device)
                     xr, yr = x64[seq, i], x64[seq, j]  # (n, F)
                     self._sx[k] += xr.sum(0).cpu()

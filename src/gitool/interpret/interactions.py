@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gitool.console import info, progress
+from gitool.console import info, progress, warn
 from gitool.data.dataset import codes_to_one_hot
 from gitool.data.labels import LabelStore, open_any_store
 from gitool.errors import InputError
@@ -137,7 +137,9 @@ class _Source:
                 attn = record.weights.float().amax(2)
                 index = record.meta["token_index"].to(x.device)
                 n = int(record.meta.get("n_tokens", inputs.shape[1]))
-                acts = inputs[:, :n]
+                # A shifted block attends over roll(x, -shift); token_index names original
+                # tokens, so put its input back in token order.
+                acts = torch.roll(inputs[:, :n], int(record.meta.get("shift", 0)), dims=1)
             else:  # full attention (B, H, T, T)
                 attn = record.weights.float().amax(1)[:, None]
                 index = full_index(inputs.shape[1]).to(x.device)
@@ -212,7 +214,7 @@ def find_interactions(
     motifs: str | None = None,
     min_similarity: float = DEFAULT_MIN_SIMILARITY,
     sequences: int | None = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
     plot: bool = True,
@@ -231,19 +233,23 @@ def find_interactions(
         motifs: ``--motifs`` (built-in names or a JASPAR/MEME file); default the store's.
         min_similarity: a filter takes a motif label when its similarity reaches this.
         sequences: use the split's first ``sequences`` only (default all).
+        batch_size: sequences per forward pass (default 256 for can models, 8 otherwise).
         seed: seed of the random position pairs.
         plot: write the heatmap PNGs.
         force: replace ``out``.
     """
     thresholds = _check_thresholds(thresholds)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out} is a file; give a folder for the interaction maps")
     if not 0.0 < min_similarity <= 1.0:
         raise InputError(f"--min-similarity {min_similarity:g} is outside (0, 1]")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
-    out = Path(out)
     if out.exists() and not force:
         raise InputError(f"-o {out} already exists; pass --force to replace it")
     source = _Source(model, layer, label)
+    batch_size = batch_size or (256 if source.is_can else 8)
     store = open_any_store(data)
     seq_length = int(model.config.seq_length)
     store_length = (
@@ -296,6 +302,12 @@ def find_interactions(
         f"{n:,} sequences; attended pairs at threshold "
         + ", ".join(f"{m.threshold:g}: {m.pairs:,}" for m in maps)
     )
+    empty = [f"{m.threshold:g}" for m in maps if m.pairs == 0]
+    if empty:
+        warn(
+            f"no position pair reaches --threshold {', '.join(empty)}: those maps are all zero "
+            "(an untrained model spreads its attention evenly; try a lower threshold)"
+        )
     return _finish(
         source, maps, ppms, conv_max, act_max, motif_list, min_similarity, store, out, plot, force
     )

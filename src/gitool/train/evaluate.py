@@ -12,8 +12,9 @@ Outputs (default ``RUN/eval/``; every file written through a temporary sibling +
     <split>.tsv              per track: index, identifier, group, description, pearson, r2, poisson
     <split>.summary.tsv      seed 000 Table 1 layout: one row per model, mean Pearson per
                              group column (DNASE/ATAC, CHIP, CAGE, other) and OVERALL
-    <split>.compare.tsv      with ``compare``: the other run's per-track table
-    <split>.compare.png      with ``compare``: paired per-track Pearson scatter (Fig. 2)
+    <split>.compare.<name>.tsv   with ``compare``: each other run's per-track table
+    <split>.compare.<name>.png   with ``compare``: paired per-track Pearson scatter of the run
+                                 against each other run (Fig. 2)
     <split>.window<N>.png    with ``plot_window``: predicted vs observed tracks (Fig. 3)
 
 A checkpoint other than ``best.pt`` adds its name: ``test.last.tsv``.
@@ -67,15 +68,14 @@ class EvaluationResult:
     Attributes:
         tracks: per-track metrics of the run, columns :data:`TRACK_COLUMNS`, one row per
             store track in store order.
-        summary: seed 000 Table 1 layout (see :func:`summarise`): one row for the run, a
-            second for the ``compare`` run.
-        paths: files written, by kind: ``tracks``, ``summary``, and ``compare_tracks``,
-            ``compare_plot``, ``window_plot`` when asked for.
+        summary: seed 000 Table 1 layout (see :func:`summarise`): one row for the run, then
+            one per ``compare`` run.
+        paths: files written, by kind: ``tracks``, ``summary``, ``window_plot`` when asked
+            for, and per compared run ``compare_tracks:<name>`` and ``compare_plot:<name>``.
         name, split, head: the run's label, the split and the model head evaluated.
         n_windows, target_length: the split's windows and bins per window (each track's
             Pearson is over ``n_windows × target_length`` values).
-        compare: the compared run's per-track table (same columns), or ``None``.
-        compare_name: its label.
+        compared: each compared run's per-track table (same columns), by its label.
     """
 
     tracks: pd.DataFrame
@@ -86,8 +86,7 @@ class EvaluationResult:
     head: str
     n_windows: int
     target_length: int
-    compare: pd.DataFrame | None = None
-    compare_name: str | None = None
+    compared: dict[str, pd.DataFrame] = field(default_factory=dict)
     other_groups: list[str] = field(default_factory=list)
 
     def table(self) -> Table:
@@ -397,6 +396,11 @@ def _tsv_path(subject: _Subject, split: str, out: str | Path | None) -> Path:
     return base / "eval" / f"{split}{tag}.tsv"
 
 
+def _file_tag(name: str) -> str:
+    """A run label made safe for a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._") or "run"
+
+
 def _sibling(tsv: Path, suffix: str) -> Path:
     stem = tsv.name[: -len(".tsv")] if tsv.name.endswith(".tsv") else tsv.name
     return tsv.with_name(stem + suffix)
@@ -435,7 +439,7 @@ def evaluate(
     batch_size: int = 8,
     device: str | torch.device | None = None,
     out: str | Path | None = None,
-    compare: str | Path | None = None,
+    compare: str | Path | Sequence[str | Path] | None = None,
     plot_window: int | None = None,
     which: str = "best",
     plot_tracks: Sequence[str | int] | None = None,
@@ -453,8 +457,9 @@ def evaluate(
         out: per-track TSV path when it ends in ``.tsv``, else a folder (created) for
             ``<split>.tsv``; default ``RUN/eval/<split>.tsv``. The summary and plots go
             next to it.
-        compare: another run evaluated on the same data and split; adds its row to the
-            summary, writes its per-track TSV and the paired scatter PNG (seed 000 Fig. 2).
+        compare: other run(s) evaluated on the same data and split; each adds its row to
+            the summary (seed 000 Table 1 with several models) and writes its per-track TSV
+            and the paired per-track scatter against ``run`` (seed 000 Fig. 2).
         plot_window: draw predicted vs observed for this window (0-based row of the split's
             ``windows.bed``) as a PNG (seed 000 Fig. 3), for ``plot_tracks`` (identifiers or
             indices; default the first :data:`MAX_PLOT_TRACKS`).
@@ -480,10 +485,12 @@ def evaluate(
     columns = _plot_tracks(store, plot_tracks) if plot_window is not None else []
     dev = resolve_device(device)
     subjects = [_prepare(run, which, store, head, "RUN", explicit=True)]
-    if compare is not None:
-        subjects.append(_prepare(compare, which, store, head, "--compare", explicit=False))
-        if subjects[1].name == subjects[0].name:
-            subjects[1].name = f"{subjects[1].name} ({compare})"
+    others = [] if compare is None else [compare] if isinstance(compare, (str, Path)) else compare
+    for other in others:
+        subject = _prepare(other, which, store, head, "--compare", explicit=False)
+        if subject.name in {s.name for s in subjects}:
+            subject.name = f"{subject.name} ({other})"
+        subjects.append(subject)
     tsv = _tsv_path(subjects[0], split, out)
     if tsv.is_dir():
         raise InputError(f"--out {tsv} is a folder; give another .tsv path")
@@ -511,13 +518,18 @@ def evaluate(
     summary = pd.concat([summarise(t, s.name) for t, s in zip(tables, subjects, strict=True)])
     paths = {"tracks": _write_tsv(tables[0], tsv)}
     paths["summary"] = _write_tsv(summary, _sibling(tsv, ".summary.tsv"), index=True)
-    if compare is not None:
+    compared = {}
+    for table, subject in zip(tables[1:], subjects[1:], strict=True):
         from gitool.train.plots import pearson_scatter
 
-        paths["compare_tracks"] = _write_tsv(tables[1], _sibling(tsv, ".compare.tsv"))
-        paths["compare_plot"] = pearson_scatter(
-            tables[0], tables[1], subjects[0].name, subjects[1].name,
-            _sibling(tsv, ".compare.png"), split=split,
+        compared[subject.name] = table
+        tag = _file_tag(subject.name)
+        paths[f"compare_tracks:{subject.name}"] = _write_tsv(
+            table, _sibling(tsv, f".compare.{tag}.tsv")
+        )
+        paths[f"compare_plot:{subject.name}"] = pearson_scatter(
+            tables[0], table, subjects[0].name, subject.name,
+            _sibling(tsv, f".compare.{tag}.png"), split=split,
         )  # fmt: skip
     if plot_window is not None:
         from gitool.train.plots import window_tracks
@@ -545,7 +557,6 @@ def evaluate(
         head=subjects[0].head,
         n_windows=n_windows,
         target_length=int(store.manifest["target_length"]),
-        compare=tables[1] if compare is not None else None,
-        compare_name=subjects[1].name if compare is not None else None,
+        compared=compared,
         other_groups=others,
     )

@@ -63,8 +63,9 @@ def predict_labels(
         for lo in range(0, n, batch_size):
             codes = torch.from_numpy(np.array(sequences[lo : lo + batch_size])).to(device)
             with autocast_for(device):
-                probs = model(codes_to_one_hot(codes))
-            out[lo : lo + len(codes)] = probs.float().cpu().numpy()
+                logits = model(codes_to_one_hot(codes), logits=True)
+            # sigmoid in float32: bf16 probabilities would tie near 0 and 1 (AUPR/AUROC)
+            out[lo : lo + len(codes)] = torch.sigmoid(logits.float()).cpu().numpy()
             advance(len(codes))
     return out
 

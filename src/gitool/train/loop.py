@@ -27,7 +27,7 @@ import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
 from gitool.config import TrainConfig
-from gitool.console import info, progress
+from gitool.console import info, progress, warn
 from gitool.data.dataset import codes_to_one_hot
 from gitool.errors import InputError
 from gitool.models.registry import create_model, resolve
@@ -293,6 +293,11 @@ def check_inputs(cfg: TrainConfig) -> None:
     distributed.processes_per_node(cfg)
     stores, heads, task = open_stores(cfg)
     overrides = model_overrides(cfg, stores, heads, task)
+    if (cfg.schedule == "plateau" or cfg.patience) and all(s.count("valid") == 0 for s in stores):
+        warn(
+            "the valid split is empty, so --schedule plateau and --patience never act and "
+            "best.pt is the last weights"
+        )
     if task.kind == "classification" and cfg.batch_size < 2:
         raise InputError(
             f"--batch-size {cfg.batch_size}: CAN models normalise their dense layer over the "
@@ -307,6 +312,14 @@ def check_inputs(cfg: TrainConfig) -> None:
             raise InputError(
                 f"--resume: {last} holds a different model configuration than this run's"
             )
+        saved = state.get("train_config", {})
+        for key in ("schedule", "lr_decay", "lr_patience"):
+            if key in saved and saved[key] != getattr(cfg, key):
+                raise InputError(
+                    f"--resume: {last} was trained with {key} {saved[key]!r}, this run asks "
+                    f"for {getattr(cfg, key)!r}; resume with the run's own --config "
+                    f"({out / 'config.yaml'})"
+                )
 
 
 def train(cfg: TrainConfig) -> TrainSummary:
@@ -337,7 +350,7 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = make_scheduler(cfg, optimizer, total)
-    step, epoch, position, best, bad_evals = 0, 0, 0, None, 0
+    step, epoch, position, best, bad_evals, evaluated_at = 0, 0, 0, None, 0, -1
     if cfg.resume:
         state = load_checkpoint(out / "checkpoints" / "last.pt", map_location=ctx.device)
         model.load_state_dict(state["model"], strict=True)
@@ -345,6 +358,7 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
         scheduler.load_state_dict(state["scheduler"])
         step, epoch, position = state["step"], state["epoch"], state["batch"]
         best, bad_evals = state["best"], state["bad_evals"]
+        evaluated_at = state.get("evaluated_at", -1)
         _set_rng_state(state["rng"])
         info(f"resuming {out} at step {step} (epoch {epoch}, batch {position})")
     else:
@@ -392,6 +406,7 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
                 "data": data_info,
                 "best": best,
                 "bad_evals": bad_evals,
+                "evaluated_at": evaluated_at,
             },
         )
 
@@ -400,16 +415,17 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
             with open(out / "metrics.jsonl", "a") as handle:
                 handle.write(json.dumps(record) + "\n")
 
-    evaluated_at = -1
-
     def evaluate_and_maybe_stop() -> bool:
         nonlocal best, bad_evals, evaluated_at
         evaluated_at = step
-        scores = validate(net, stores, heads, task, cfg, ctx, autocast)
+        # Validate the module DDP wraps: no collectives of DDP's own (CAN's BatchNorm buffers
+        # would be broadcast, and a rank without validation batches would never join).
+        module = net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
+        scores = validate(module, stores, heads, task, cfg, ctx, autocast)
         if not scores:
             return False
         score = scores[task.score]
-        improved = best is None or score > best
+        improved = not math.isnan(score) and (best is None or math.isnan(best) or score > best)
         if improved:
             best, bad_evals = score, 0
         else:
@@ -477,7 +493,8 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
                     break
             else:
                 epoch, position = epoch + 1, 0
-                if not cfg.eval_every and evaluate_and_maybe_stop():
+                # (a run resumed after its budget ended has scored this step already)
+                if not cfg.eval_every and evaluated_at != step and evaluate_and_maybe_stop():
                     stopped = "patience"
                 checkpoint("last")
             if stopped == "patience" or step >= total:

@@ -19,7 +19,7 @@ from gitool.config import TrainConfig
 from gitool.data.dataset import WindowDataset
 from gitool.data.labels import LabelDataset, LabelStore, open_any_store
 from gitool.data.store import Store
-from gitool.errors import InputError
+from gitool.errors import InputError, RunFailure
 from gitool.scores import auroc_columns, average_precision_columns
 from gitool.train.losses import poisson_nll
 from gitool.train.metrics import TrackMetrics
@@ -91,6 +91,11 @@ class LabelMetrics:
     def compute(self) -> dict[str, np.ndarray]:
         """Per-task ``aupr`` and ``auroc``."""
         probs, labels = self.arrays()
+        if not np.isfinite(probs).all():
+            raise RunFailure(
+                "the model's validation outputs are not finite (training diverged); lower "
+                "--lr or use a -norm / relu CAN variant, then train again"
+            )
         return {
             "aupr": average_precision_columns(probs, labels),
             "auroc": auroc_columns(probs, labels),
