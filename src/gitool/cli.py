@@ -842,13 +842,13 @@ def quickstart_command(
         typer.Option(
             "-o",
             "--out",
-            help="Folder for everything the quickstart makes (data/, runs/, eval/, predictions/, attention/). Must be new or empty unless --force.",
+            help="Folder for everything the quickstart makes (data/, runs/swin/, runs/cnn-maxpool/, eval/, predictions/, attention/). Must be new or empty unless --force.",
         ),
     ] = Path("gitool-quickstart"),
     steps: Annotated[
         int,
         typer.Option(
-            help="Optimizer steps for each of the two models. The default keeps the whole quickstart under 5 minutes on 2 CPU cores; more steps give better models."
+            help="Optimizer steps for each of the two models. The default keeps the whole quickstart under 5 minutes on 2 CPU cores."
         ),
     ] = 200,
     example_data: Annotated[

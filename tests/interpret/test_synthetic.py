@@ -153,7 +153,7 @@ def test_interactions_ground_truth():
 def test_bad_input():
     with pytest.raises(InputError, match="unknown motif name"):
         generate(10, motifs=load_builtin_motifs(["CEBPB", "NOPE"]))
-    with pytest.raises(InputError, match="ELF1/SIX3.*interactions=\\(\\)"):
+    with pytest.raises(InputError, match="ELF1/SIX3.*--interactions none"):
         generate(10, motifs=load_builtin_motifs(["CEBPB"]))
     with pytest.raises(InputError, match="too short"):
         generate(10, length=50)

@@ -119,6 +119,16 @@ class CAN(nn.Module):
             nn.Dropout(cfg.dense_dropout),
         )
         self.output = nn.Linear(cfg.dense, cfg.n_tasks)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform weights and zero biases (seed 002 initialises "according to" Glorot &
+        Bengio, Keras' default), instead of PyTorch's He-style defaults."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv1d, nn.Linear)):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def _check(self, x: torch.Tensor) -> None:
         expected = (self.config.seq_length, 4)

@@ -137,6 +137,14 @@ class Heads(nn.Module):
             raise KeyError(f"unknown head {head!r}; this model has {sorted(self.layers)}")
         return F.softplus(self.layers[head](x))
 
+    @torch.no_grad()
+    def start_at_means(self, head: str, means) -> None:
+        """Set ``head``'s output biases so the model starts out predicting ``means`` per track
+        (inverse softplus; the weights stay), instead of softplus(0) ≈ 0.69 everywhere."""
+        layer = self.layers[head]
+        target = torch.as_tensor(means, dtype=torch.float64).clamp(min=1e-4)
+        layer.bias.copy_(torch.log(torch.expm1(target)).to(layer.bias.dtype))
+
 
 # --------------------------------------------------------------------------- relative positions
 

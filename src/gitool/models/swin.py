@@ -537,6 +537,13 @@ class SwinTrunk(nn.Module):
             for k in range(c.n_layers)
         )
         self.layers.apply(_init_swin_weights)
+        for layer in self.layers:
+            if isinstance(layer.merge, TokenMerge):
+                # The merges sit on the residual path, with no norm: at std 0.02 each one would
+                # shrink the tokens ~10x, and after a few layers the sequence signal falls below
+                # LayerNorm's eps (the model then cannot learn). Xavier keeps their scale.
+                nn.init.xavier_uniform_(layer.merge.reduction.weight)
+                nn.init.zeros_(layer.merge.reduction.bias)
         span = c.target_length if c.crop_first else c.token_counts()[-1]
         self.transformer = nn.ModuleList(
             TransformerBlock(

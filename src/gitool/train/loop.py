@@ -343,7 +343,9 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
         cores = distributed.cpu_count() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
         torch.set_num_threads(min(torch.get_num_threads(), max(1, cores - cfg.num_workers)))
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = build_model(cfg, overrides).to(ctx.device)
+    model = build_model(cfg, overrides)
+    task.initialise(model, stores, heads)  # identical on every rank (replaced by --resume)
+    model = model.to(ctx.device)
     model_name, config = resolve(cfg.model, **overrides)
     batches = Batches(cfg, stores, heads, task, ctx)
     steps_per_epoch = batches.per_epoch // cfg.grad_accum
@@ -499,6 +501,8 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
                 checkpoint("last")
             if stopped == "patience" or step >= total:
                 break
+    if position >= batches.per_epoch:  # the budget ended on an epoch's last batch
+        epoch, position = epoch + 1, 0
     if evaluated_at != step:  # the budget ended between evaluations: score the final weights
         evaluate_and_maybe_stop()
     checkpoint("last")

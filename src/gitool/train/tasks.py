@@ -48,6 +48,12 @@ class CoverageTask:
             "heads": {h: s.manifest["n_tracks"] for h, s in zip(heads, stores, strict=True)},
         }
 
+    def initialise(self, model, stores: list[Store], heads: list[str]) -> None:
+        """Start every head at its store's training-set track means (output biases), so the
+        first steps learn structure instead of the tracks' offsets."""
+        for store, head in zip(stores, heads, strict=True):
+            model.heads.start_at_means(head, store.manifest["splits"]["train"]["track_mean"])
+
     def dataset(self, store: Store, split: str, cfg: TrainConfig | None = None):
         if cfg is None:
             return WindowDataset(store, split, one_hot=False)
@@ -117,6 +123,9 @@ class ClassificationTask:
         if len(stores) > 1:
             raise InputError("--data: train a CAN model on one label store at a time")
         return {"seq_length": stores[0].seq_length, "n_tasks": len(stores[0].tasks)}
+
+    def initialise(self, model, stores: list[LabelStore], heads: list[str]) -> None:
+        """Nothing: seed 002's initialisation (the model's own)."""
 
     def dataset(self, store: LabelStore, split: str, cfg: TrainConfig | None = None):
         return LabelDataset(store, split)

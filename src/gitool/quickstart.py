@@ -1,0 +1,392 @@
+"""``gitool quickstart``: the whole pipeline on the bundled example data, in one folder.
+
+On ``example_data/`` (the real yeast genome and 7 tracks derived from it) it runs, in a
+fresh folder ``OUT``:
+
+1. ``build-dataset`` → ``OUT/data`` (BasenjiSmall geometry, blacklist applied);
+2. ``train`` a tiny Genomic Interpreter (``workflows/example-swin.yaml``) → ``OUT/runs/swin``
+   and a tiny CNN baseline (``workflows/example-cnn-maxpool.yaml``) →
+   ``OUT/runs/cnn-maxpool``, ``steps`` optimizer steps each;
+3. ``evaluate`` the swin run against the CNN on the test split → ``OUT/eval`` (per-track
+   TSVs, the grouped summary, the paired scatter and one window's tracks as PNGs);
+4. ``predict`` ``example_data/regions.bed`` → one bigWig per track in ``OUT/predictions``;
+5. ``attention`` of test window 0 with PNG heatmaps → ``OUT/attention``.
+
+Everything runs on the GPU when there is one (training on ``cuda:0``), else on the CPU;
+the default step count keeps the whole run under 5 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from gitool.console import info
+from gitool.errors import InputError, RunFailure
+
+if TYPE_CHECKING:
+    from gitool.train.evaluate import EvaluationResult
+
+T = TypeVar("T")
+
+DEFAULT_OUT = "gitool-quickstart"
+DEFAULT_STEPS = 200
+"""Optimizer steps per model; about 2.5 minutes for the whole quickstart on 2 CPU cores."""
+
+N_STEPS = 6
+EXAMPLE_FILES = ("genome.fa.gz", "tracks.txt", "blacklist.bed", "regions.bed")
+WORKFLOWS = {"swin": "example-swin.yaml", "cnn-maxpool": "example-cnn-maxpool.yaml"}
+OUTPUTS = ("data", "runs/swin", "runs/cnn-maxpool", "eval", "predictions", "attention")
+"""The entries of ``OUT`` the quickstart writes (and, with ``force``, replaces)."""
+
+
+@dataclass
+class QuickstartSummary:
+    """What :func:`run_quickstart` produced.
+
+    Attributes:
+        out: the quickstart folder.
+        example_data: the example data folder used (genome, tracks, regions).
+        data: the store (``OUT/data``).
+        runs: run folders by name: ``swin`` and ``cnn-maxpool``.
+        evaluation: the swin run's test-split evaluation, with the CNN compared.
+        predictions: one bigWig per track over ``regions.bed``.
+        attention: the attention index (``OUT/attention/index.json``).
+        attention_plots: its PNG heatmaps.
+        device: where the models ran (``cpu`` or ``cuda``).
+        steps: optimizer steps per model.
+        seconds: wall time per step name, and ``total``.
+    """
+
+    out: Path
+    example_data: Path
+    data: Path
+    runs: dict[str, Path]
+    evaluation: EvaluationResult
+    predictions: list[Path]
+    attention: Path
+    attention_plots: list[Path]
+    device: str
+    steps: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def files(self) -> list[tuple[str, str]]:
+        """``(what, where)`` for every output, in pipeline order (paths as shown to users)."""
+        ev = self.evaluation.paths
+        rows = [
+            ("training store", f"{_show(self.data)}/  (manifest.yaml, train/ valid/ test/)"),
+        ]
+        for name, run in self.runs.items():
+            rows.append(
+                (f"{name} run", f"{_show(run)}/  (config.yaml, metrics.jsonl, checkpoints/)")
+            )
+        rows.append(("per-track metrics", _show(ev["tracks"])))
+        rows.append(("grouped table", _show(ev["summary"])))
+        for key, path in ev.items():
+            if key.startswith("compare_plot:"):
+                rows.append((f"swin vs {key.partition(':')[2]} scatter", _show(path)))
+        if "window_plot" in ev:
+            rows.append(("test window 0 tracks", _show(ev["window_plot"])))
+        if self.predictions:
+            folder = self.predictions[0].parent
+            rows.append((f"predictions ({len(self.predictions)} bigWigs)", f"{_show(folder)}/"))
+        rows.append(("attention (npz + index)", _show(self.attention)))
+        if self.attention_plots:
+            folder = self.attention_plots[0].parent
+            rows.append(
+                (f"attention heatmaps ({len(self.attention_plots)} PNGs)", f"{_show(folder)}/")
+            )
+        return rows
+
+    def next_commands(self) -> list[str]:
+        """Real ``gitool`` commands that carry on from the quickstart's outputs."""
+        ex = self.example_data
+        data, swin, cnn = (
+            _arg(p) for p in (self.data, self.runs["swin"], self.runs["cnn-maxpool"])
+        )
+        genome, regions = _arg(ex / "genome.fa.gz"), _arg(ex / "regions.bed")
+        swin_yaml = _arg(_workflows_of(ex) / WORKFLOWS["swin"])
+        gpus = "" if self.device == "cuda" else " --gpus 0"
+        return [
+            f"gitool info {data}",
+            f"gitool train --config {swin_yaml} --data {data} "
+            f"-o {_arg(self.out / 'runs' / 'swin-1000')} --max-steps 1000 --epochs 4{gpus}",
+            f"gitool evaluate {swin} --data {data} --compare {cnn} --plot-window 12",
+            f"gitool predict {regions} -m {swin} -g {genome} "
+            f"-o {_arg(self.out / 'predictions-rc')}/ --rc --shifts 0,1,-1",
+            f"gitool attention -m {swin} --regions {regions} -g {genome} "
+            f"-o {_arg(self.out / 'attention-regions')}/ --layer 8 --rollout --plot",
+        ]
+
+    def report(self) -> str:
+        """The "where everything is" block ``gitool quickstart`` prints (plain text)."""
+        width = max(len(what) for what, _ in self.files())
+        lines = [
+            f"quickstart done in {_duration(self.seconds.get('total', 0.0))} on {self.device} "
+            f"({self.steps} training steps per model); everything is in {_show(self.out)}/:",
+            "",
+        ]
+        lines += [f"  {what:<{width}}  {where}" for what, where in self.files()]
+        timing = [f"{k} {_duration(v)}" for k, v in self.seconds.items() if k != "total"]
+        if timing:
+            lines += ["", f"Time per step: {', '.join(timing)}."]
+        lines += ["", "Next, try:"]
+        lines += [f"  {command}" for command in self.next_commands()]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- locating inputs
+
+
+def _show(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else absolute."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _arg(path: Path) -> str:
+    return shlex.quote(_show(path))
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
+
+
+def _workflows_of(example_data: Path) -> Path:
+    return example_data.parent / "workflows"
+
+
+def find_example_data(example_data: str | Path | None = None) -> tuple[Path, Path]:
+    """The example data folder and the ``workflows/`` folder beside it.
+
+    Args:
+        example_data: the ``example_data/`` folder, or the repository root holding
+            ``example_data/`` and ``workflows/``. Default: the repository gitool is installed
+            from (``Path(gitool.__file__).parents[2]``: a source checkout or editable install).
+
+    Raises:
+        InputError: the files are not there; the message says to pass ``--example-data``.
+    """
+    import gitool
+
+    if example_data is None:
+        root = Path(gitool.__file__).resolve().parents[2]
+        folder, label = root / "example_data", None
+    else:
+        given = Path(example_data)
+        folder = given / "example_data" if (given / "example_data").is_dir() else given
+        label = f"--example-data {example_data}"
+    missing = [name for name in EXAMPLE_FILES if not (folder / name).is_file()]
+    missing += [
+        f"../workflows/{name}"
+        for name in WORKFLOWS.values()
+        if not (_workflows_of(folder) / name).is_file()
+    ]
+    if missing:
+        if label is None:
+            raise InputError(
+                f"the example data were not found next to the installed gitool ({folder} lacks "
+                f"{missing[0]}); pass --example-data DIR, the example_data/ folder of a gitool "
+                "source checkout (with workflows/ beside it)"
+            )
+        raise InputError(
+            f"{label}: {folder} lacks {missing[0]}; give the example_data/ folder of a gitool "
+            "source checkout (with workflows/ beside it), or the checkout itself"
+        )
+    return folder.resolve(), _workflows_of(folder).resolve()
+
+
+def _prepare_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out} is a file; give a new folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise InputError(
+                f"-o {out} already exists and is not empty; choose another -o or pass --force "
+                f"to replace the quickstart's outputs in it ({', '.join(OUTPUTS)})"
+            )
+        for name in OUTPUTS:  # only what the quickstart writes; nothing else in OUT
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _training_gpus(device: str | None) -> tuple[int, str]:
+    """``(--gpus for training, device for inference)`` from ``--device``."""
+    from gitool.train.device import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        if dev.index not in (None, 0):
+            raise InputError(
+                f"--device {device}: the quickstart trains on the first visible GPU; choose "
+                f"the GPU with CUDA_VISIBLE_DEVICES={dev.index} and --device cuda"
+            )
+        return 1, "cuda"
+    if dev.type != "cpu":
+        raise InputError(f"--device {device}: use cpu or cuda")
+    return 0, "cpu"
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+@contextmanager
+def _step(number: int, name: str, key: str, seconds: dict[str, float]) -> Iterator[None]:
+    """Announce a step; time it (``seconds[key]``); make any failure say which step it was."""
+    info(f"[bold]quickstart {number}/{N_STEPS}[/] {name}")
+    began = time.perf_counter()
+    where = f"quickstart step {number}/{N_STEPS} ({name}) failed"
+    try:
+        yield
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from err
+    except RunFailure as err:
+        raise RunFailure(f"{where}: {err}") from err
+    except Exception as err:  # noqa: BLE001 - re-raised with the step named
+        raise RuntimeError(f"{where}: {type(err).__name__}: {err}") from err
+    seconds[key] = time.perf_counter() - began
+
+
+def _preserve_threads(fn: Callable[[], T]) -> T:
+    """Training lowers torch's thread count for its DataLoader workers; later steps of the
+    quickstart should run with the caller's setting."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run_quickstart(
+    out: str | Path = DEFAULT_OUT,
+    *,
+    steps: int = DEFAULT_STEPS,
+    example_data: str | Path | None = None,
+    device: str | None = None,
+    force: bool = False,
+) -> QuickstartSummary:
+    """Build, train, evaluate, predict and export attention on the example data.
+
+    Args:
+        out: the quickstart folder; must be new or empty unless ``force``.
+        steps: optimizer steps for each of the two models (≥ 1).
+        example_data: the ``example_data/`` folder (or the checkout holding it); default:
+            the one beside the installed package (see :func:`find_example_data`).
+        device: ``cpu`` or ``cuda``; default CUDA when available. Training uses one GPU.
+        force: reuse a non-empty ``out``, replacing only the quickstart's own outputs in it
+            (:data:`OUTPUTS`).
+
+    Returns:
+        The produced paths and the evaluation result.
+
+    Raises:
+        InputError: bad options, a non-empty ``out`` without ``force``, missing example data
+            (all before anything is written), or a failing step (its message names the step).
+    """
+    began = time.perf_counter()
+    if steps < 1:
+        raise InputError(f"--steps must be ≥ 1, got {steps}")
+    example, workflows = find_example_data(example_data)
+    gpus, dev = _training_gpus(device)
+    out = Path(out)
+    _prepare_out(out, force)
+    seconds: dict[str, float] = {}
+    data = out / "data"
+    runs = {name: out / "runs" / name for name in WORKFLOWS}
+
+    with _step(1, "build the training store", "build", seconds):
+        from gitool.config import BuildOptions
+        from gitool.data.store import build_store
+
+        built = build_store(
+            BuildOptions(
+                genome=str(example / "genome.fa.gz"),
+                tracks=str(example / "tracks.txt"),
+                blacklist=str(example / "blacklist.bed"),
+                out=str(data),
+            )
+        )
+        counts = ", ".join(f"{s} {n:,}" for s, n in built.counts.items())
+        info(f"[green]wrote[/] {data}: {counts} windows × {built.n_tracks} tracks")
+
+    for number, name in enumerate(WORKFLOWS, start=2):
+        label = "Genomic Interpreter (swin)" if name == "swin" else "CNN baseline (cnn-maxpool)"
+        with _step(number, f"train a small {label}, {steps} steps", f"train {name}", seconds):
+            from gitool.train.run import run_training
+
+            flags = dict(
+                data=[str(data)], out=str(runs[name]), gpus=gpus, max_steps=steps,
+                epochs=max(1, steps), eval_every=steps, checkpoint_every=steps,
+                log_every=min(10, steps),
+            )  # fmt: skip
+            trained = _preserve_threads(
+                lambda name=name, flags=flags: run_training(str(workflows / WORKFLOWS[name]), flags)
+            )
+            if trained is not None:
+                info(
+                    f"[green]trained[/] {runs[name]}: {trained.step} steps, valid mean Pearson "
+                    f"{trained.best:.3f}"
+                    if trained.best is not None
+                    else f"[green]trained[/] {runs[name]}: {trained.step} steps"
+                )
+
+    with _step(4, "evaluate swin against the CNN on the test split", "evaluate", seconds):
+        from gitool.train.evaluate import evaluate
+
+        evaluation = evaluate(
+            runs["swin"], data, split="test", compare=[runs["cnn-maxpool"]], plot_window=0,
+            out=out / "eval", device=dev,
+        )  # fmt: skip
+
+    with _step(5, "predict example_data/regions.bed to bigWig", "predict", seconds):
+        from gitool.predict.inference import predict
+
+        (out / "predictions").mkdir()
+        predicted = predict(
+            runs["swin"], example / "genome.fa.gz", example / "regions.bed",
+            str(out / "predictions") + os.sep, device=dev,
+        )  # fmt: skip
+        info(
+            f"[green]predicted[/] {predicted.bp:,} bp in {predicted.n_regions} regions "
+            f"({predicted.n_windows} windows) → {len(predicted.paths)} bigWigs"
+        )
+
+    with _step(6, "export attention of test window 0 with heatmaps", "attention", seconds):
+        from gitool.interpret.attention import attention_from_run
+
+        attention = attention_from_run(
+            runs["swin"], out / "attention", data=data, split="test", index="0", plot=True,
+            device=dev,
+        )  # fmt: skip
+
+    seconds["total"] = time.perf_counter() - began
+    return QuickstartSummary(
+        out=out,
+        example_data=example,
+        data=data,
+        runs=runs,
+        evaluation=evaluation,
+        predictions=list(predicted.paths),
+        attention=attention.index,
+        attention_plots=list(attention.plots),
+        device=dev,
+        steps=steps,
+        seconds=seconds,
+    )

@@ -1,0 +1,151 @@
+"""``gitool quickstart`` end to end on the bundled example data, and its input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyBigWig
+import torch
+import yaml
+
+from gitool.quickstart import find_example_data
+
+from helpers import assert_input_error, run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_quickstart_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the report shows paths relative to the working folder
+    threads = torch.get_num_threads()
+    code, out, err = run_cli(["quickstart", "-o", "qs", "--steps", "3"], capsys)
+    assert code == 0, err
+    assert torch.get_num_threads() == threads  # training's thread setting does not leak
+    qs = tmp_path / "qs"
+
+    # 1. the store
+    manifest = yaml.safe_load((qs / "data" / "manifest.yaml").read_text())
+    assert manifest["n_tracks"] == 7
+    assert (manifest["seq_length"], manifest["bin_size"], manifest["target_length"]) == (
+        17712,
+        128,
+        80,
+    )
+    n_test = np.load(qs / "data" / "test" / "targets.npy", mmap_mode="r").shape[0]
+    assert n_test > 0
+
+    # 2. both runs trained for --steps and left checkpoints that load
+    for name in ("swin", "cnn-maxpool"):
+        run = qs / "runs" / name
+        ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True, map_location="cpu")
+        assert ckpt["step"] == 3
+        assert (run / "checkpoints" / "best.pt").is_file()
+        assert yaml.safe_load((run / "config.yaml").read_text())["max_steps"] == 3
+
+    # 3. evaluation: one row per track, finite Pearson in [-1, 1], both models in the summary
+    tracks = pd.read_csv(qs / "eval" / "test.tsv", sep="\t")
+    assert len(tracks) == 7 and list(tracks["index"]) == list(range(7))
+    assert np.isfinite(tracks["pearson"]).all()
+    assert tracks["pearson"].between(-1, 1).all()
+    summary = pd.read_csv(qs / "eval" / "test.summary.tsv", sep="\t", index_col=0)
+    assert list(summary.index) == ["swin", "cnn-maxpool"]
+    for png in [qs / "eval" / "test.window0.png", *qs.glob("eval/test.compare.*.png")]:
+        assert png.read_bytes()[:8] == PNG_MAGIC
+    assert "OVERALL" in out and "cnn-maxpool" in out
+
+    # 4. predictions: one bigWig per track with finite, non-negative values over each region
+    regions = pd.read_csv(
+        REPO / "example_data" / "regions.bed", sep="\t", header=None, usecols=[0, 1, 2]
+    )
+    bigwigs = sorted((qs / "predictions").glob("*.bw"))
+    assert {p.stem for p in bigwigs} == set(tracks["identifier"])
+    for path in bigwigs:
+        bw = pyBigWig.open(str(path))
+        try:
+            for chrom, start, end in regions.itertuples(index=False):
+                values = np.asarray(bw.values(chrom, int(start), int(end)))
+                assert np.isfinite(values).all(), (path, chrom, start)
+                assert (values >= 0).all()
+        finally:
+            bw.close()
+
+    # 5. attention of one test window: rows sum to 1, heatmaps are PNGs
+    index = json.loads((qs / "attention" / "index.json").read_text())
+    assert len(index["windows"]) == 1
+    with np.load(qs / "attention" / index["windows"][0]["file"]) as archive:
+        keys = [k for k in archive.files if k.endswith("/weights")]
+        assert keys
+        for key in keys:
+            sums = archive[key].astype(np.float64).sum(-1)  # over keys
+            record = key.removesuffix("/weights")
+            if f"{record}/token_index" in archive.files:  # windowed: (windows, heads, slots)
+                real = archive[f"{record}/token_index"] >= 0  # -1: padding, not a query
+                sums = sums.transpose(0, 2, 1)[real]
+            assert sums.size
+            np.testing.assert_allclose(sums, 1.0, atol=1e-4)
+    plots = sorted((qs / "attention" / "plots").glob("*.png"))
+    assert plots
+    for png in plots:
+        assert png.read_bytes()[:8] == PNG_MAGIC
+
+    # 6. the report says where things are and what to run next (real commands on real paths)
+    assert "Next, try:" in out
+    for command in ("gitool info qs/data", "gitool evaluate qs/runs/swin", "gitool predict"):
+        assert command in out, out
+    for step in range(1, 7):
+        assert f"quickstart {step}/6" in err
+
+
+def test_existing_folder_needs_force(tmp_path, capsys):
+    out = tmp_path / "qs"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, _, err = run_cli(["quickstart", "-o", out], capsys)
+    assert_input_error(code, err, str(out), "--force")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # nothing written
+
+
+def test_bad_steps_and_example_data(tmp_path, capsys):
+    code, _, err = run_cli(["quickstart", "-o", tmp_path / "a", "--steps", "0"], capsys)
+    assert_input_error(code, err, "--steps")
+    code, _, err = run_cli(
+        ["quickstart", "-o", tmp_path / "b", "--example-data", tmp_path / "nowhere"], capsys
+    )
+    assert_input_error(code, err, "--example-data", "genome.fa.gz")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_example_data_found_beside_the_package_or_given():
+    folder, workflows = find_example_data()
+    assert folder == REPO / "example_data" and workflows == REPO / "workflows"
+    assert find_example_data(REPO) == (folder, workflows)
+    assert find_example_data(REPO / "example_data") == (folder, workflows)
+
+
+def test_a_failing_step_is_named(tmp_path, capsys, monkeypatch):
+    from gitool.errors import InputError
+
+    def broken(*args, **kwargs):
+        raise InputError("no room")
+
+    monkeypatch.setattr("gitool.data.store.build_store", broken)
+    code, _, err = run_cli(["quickstart", "-q", "-o", tmp_path / "qs"], capsys)
+    assert_input_error(
+        code, err, "quickstart step 1/6 (build the training store) failed", "no room"
+    )
+
+
+def test_force_replaces_only_the_quickstarts_outputs(tmp_path):
+    from gitool.quickstart import _prepare_out
+
+    out = tmp_path / "qs"
+    for name in ("data/x", "runs/swin/x", "runs/mine/x", "eval/x", "notes.txt"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("x")
+    _prepare_out(out, force=True)
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert left == ["notes.txt", "runs/mine/x"]
