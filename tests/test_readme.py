@@ -45,6 +45,8 @@ def readme_commands() -> list[list[str]]:
         text = re.sub(r"\\\n\s*", " ", block)  # join continued lines
         for line in text.splitlines():
             line = line.split(" #")[0].strip()
+            if line.startswith("#"):
+                continue
             for part in line.split("&&"):
                 words = shlex.split(part.strip())
                 if words[:1] == ["gitool"] and "..." not in words:
