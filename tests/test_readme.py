@@ -1,4 +1,6 @@
-"""The README's code runs as written."""
+"""The README's Python snippets run as written, and every `gitool` command in it parses with
+the CLI's own parser (the commands themselves run in their own tests; the Snakemake
+commands in tests/test_snakemake.py)."""
 
 from __future__ import annotations
 
