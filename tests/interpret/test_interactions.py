@@ -113,7 +113,7 @@ def test_output_files(result):
     np.testing.assert_allclose(glifac.to_numpy(), result.maps[1].glifac, rtol=1e-5, atol=1e-9)
     scores = pd.read_csv(out / "scores.tsv", sep="\t")
     assert set(scores.columns) >= {"method", "threshold", "auroc", "aupr", "snr", "pairs"}
-    assert not list(out.parent.glob(".*tmp*"))
+    assert not list(out.parent.glob(".*"))
 
 
 def test_swin_layer_channels(tiny, tmp_path):

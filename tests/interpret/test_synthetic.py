@@ -172,7 +172,7 @@ def test_split_sizes():
 
 def test_save_store_round_trip(tmp_path, data):
     path = save_store(tmp_path / "sub" / "motifs", data)
-    assert not list(path.parent.glob(".*tmp*"))
+    assert not list(path.parent.glob(".*"))
     store = open_any_store(path)
     assert isinstance(store, LabelStore)
     assert store.tasks == list(NAMES) and store.seq_length == 200

@@ -13,13 +13,12 @@ What ``gitool synth-motifs`` writes and ``gitool train`` reads for the ``can`` m
       motifs.jaspar        the motifs (JASPAR format), if the tasks are motifs
       instances.tsv        embedded motif instances (synthetic data)
 
-Written into a hidden sibling folder and renamed into place, so a failed write leaves
-nothing behind.
+Written into a hidden sibling folder and renamed into place
+(:func:`gitool.files.staged_folder`), so a failed write leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import yaml
 from gitool import __version__
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
+from gitool.files import staged_folder
 
 LABEL_FORMAT = 1
 FORMAT_NAME = "gitool-labels"
@@ -80,10 +80,7 @@ def write_label_store(
     n, length = codes.shape
     if labels.shape != (n, len(tasks)) or split.shape != (n,):
         raise ValueError(f"shapes disagree: codes {codes.shape}, labels {labels.shape}")
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir(parents=True)
+    with staged_folder(out) as tmp:
         splits = {}
         position = np.zeros(n, dtype=np.int64)  # row of each sequence within its split
         for s, name in enumerate(SPLITS):
@@ -121,11 +118,6 @@ def write_label_store(
             "source": source or {},
         }
         (tmp / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -65,6 +65,7 @@ from gitool.data.windows import (
     tile,
 )
 from gitool.errors import InputError, RunFailure
+from gitool.files import replace_folder
 
 STORE_FORMAT = 1
 # Longest stretch read by one bigWig ``values`` call: 2 Mbp = 8 MB of float32 per worker
@@ -636,7 +637,7 @@ def build_store(opts: BuildOptions) -> BuildSummary:
         # The manifest is written last: a folder without it is never a complete store.
         with open(tmp / "manifest.yaml", "w") as handle:
             yaml.safe_dump(manifest, handle, sort_keys=False, width=100)
-        _replace(tmp, out)
+        replace_folder(tmp, out)
         clock.lap("finish")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -691,21 +692,6 @@ def _subset(windows: Windows, keep: np.ndarray) -> Windows:
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Move the finished store into place; an old store (``--force``) goes only after."""
-    if out.exists():
-        trash = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(trash)
-        try:
-            tmp.rename(out)
-        except BaseException:
-            trash.rename(out)  # put the old store back before giving up
-            raise
-        shutil.rmtree(trash)
-    else:
-        tmp.rename(out)
 
 
 # --------------------------------------------------------------------------- reading

@@ -31,7 +31,6 @@ Output folder (written to a hidden sibling, then renamed)::
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from gitool.console import info, progress, warn
 from gitool.data.dataset import codes_to_one_hot
 from gitool.data.labels import LabelStore, open_any_store
 from gitool.errors import InputError
+from gitool.files import staged_folder, write_tsv
 from gitool.interpret.attention import LayerInfo, attention_layout, select_layers
 from gitool.interpret.glifac import (
     FilterPPMs,
@@ -58,6 +58,7 @@ from gitool.interpret.glifac import (
 )
 from gitool.interpret.motifs import Motif, motifs_from_option, ppm, read_motif_file
 from gitool.models.base import capture_attention
+from gitool.models.can import CAN
 
 DEFAULT_THRESHOLDS = (0.1,)
 DEFAULT_MIN_SIMILARITY = 0.75
@@ -86,7 +87,7 @@ class _Source:
     def __init__(self, model: torch.nn.Module, layer: int | None, label: str):
         self.model = model
         layout = attention_layout(model, label)
-        self.is_can = type(model).__name__ == "CAN"
+        self.is_can = isinstance(model, CAN)
         if layer is None:
             layer = layout[-1].layer
         self.modules: list[LayerInfo] = select_layers(layout, [layer], None)
@@ -358,12 +359,10 @@ def _finish(
 
 
 def _write(result: InteractionResult, filter_names, ppms, plot: bool, force: bool) -> None:
-    out = result.out
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir(parents=True)
-        result.filters.to_csv(tmp / "filters.tsv", sep="\t", index=False)
+    if result.out.exists() and not force:
+        raise InputError(f"-o {result.out} already exists; pass --force to replace it")
+    with staged_folder(result.out) as tmp:
+        write_tsv(result.filters, tmp / "filters.tsv")
         if ppms is not None:
             (tmp / "filters.meme").write_text(format_meme(ppms.ppms(), filter_names, ppms.sites()))
         for k, m in enumerate(result.maps):
@@ -376,22 +375,16 @@ def _write(result: InteractionResult, filter_names, ppms, plot: bool, force: boo
                 frames["glifac_motifs"] = (result.glifac_motifs[k], result.motif_names)
                 frames["local_motifs"] = (result.local_motifs[k], result.motif_names)
             for name, (matrix, axis) in frames.items():
-                pd.DataFrame(matrix, index=axis, columns=axis).to_csv(
-                    tmp / f"{name}_{tag}.tsv", sep="\t", float_format="%.6g"
+                write_tsv(
+                    pd.DataFrame(matrix, index=axis, columns=axis), tmp / f"{name}_{tag}.tsv",
+                    index=True,
                 )
             if plot:
                 from gitool.interpret.plots import plot_interactions
 
                 plot_interactions(result, k, tmp / f"interactions_{tag}.png")
         if result.scores is not None:
-            result.scores.to_csv(tmp / "scores.tsv", sep="\t", index=False, float_format="%.6g")
-        if out.exists():
-            if not force:
-                raise InputError(f"-o {out} already exists; pass --force to replace it")
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            write_tsv(result.scores, tmp / "scores.tsv")
 
 
 def interactions_from_run(run: str | Path, data: str | Path, out: str | Path, *,

@@ -22,7 +22,6 @@ A checkpoint other than ``best.pt`` adds its name: ``test.last.tsv``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from gitool.data.genome import one_hot
 from gitool.data.store import Store
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
+from gitool.files import write_tsv
 from gitool.train.checkpoint import WHICH, load_run, run_label
 from gitool.train.device import autocast_for, resolve_device
 from gitool.train.metrics import TrackMetrics
@@ -369,17 +369,6 @@ def summary_table(summary: pd.DataFrame, caption: str | None = None) -> Table:
 # --------------------------------------------------------------------------- outputs
 
 
-def _write_tsv(frame: pd.DataFrame, path: Path, index: bool = False) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        frame.to_csv(tmp, sep="\t", index=index, float_format="%.6g")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def _tsv_path(subject: _Subject, split: str, out: str | Path | None) -> Path:
     """Where the per-track TSV goes; the other outputs sit next to it."""
     tag = "" if subject.checkpoint.stem == "best" else f".{subject.checkpoint.stem}"
@@ -516,15 +505,15 @@ def evaluate(
     import pandas as pd
 
     summary = pd.concat([summarise(t, s.name) for t, s in zip(tables, subjects, strict=True)])
-    paths = {"tracks": _write_tsv(tables[0], tsv)}
-    paths["summary"] = _write_tsv(summary, _sibling(tsv, ".summary.tsv"), index=True)
+    paths = {"tracks": write_tsv(tables[0], tsv)}
+    paths["summary"] = write_tsv(summary, _sibling(tsv, ".summary.tsv"), index=True)
     compared = {}
     for table, subject in zip(tables[1:], subjects[1:], strict=True):
         from gitool.train.plots import pearson_scatter
 
         compared[subject.name] = table
         tag = _file_tag(subject.name)
-        paths[f"compare_tracks:{subject.name}"] = _write_tsv(
+        paths[f"compare_tracks:{subject.name}"] = write_tsv(
             table, _sibling(tsv, f".compare.{tag}.tsv")
         )
         paths[f"compare_plot:{subject.name}"] = pearson_scatter(

@@ -19,6 +19,8 @@ from gitool.console import progress
 from gitool.data.dataset import codes_to_one_hot
 from gitool.data.labels import LabelStore
 from gitool.errors import InputError
+from gitool.files import write_tsv
+from gitool.models.can import CAN
 from gitool.scores import auroc_columns, average_precision_columns
 from gitool.train.checkpoint import WHICH, load_run, run_label
 from gitool.train.device import autocast_for, resolve_device
@@ -91,7 +93,7 @@ def evaluate_labels(
     model, _, ckpt = load_run(run, which, "RUN")
     name = run_label(ckpt)
     config = model.config
-    if type(model).__name__ != "CAN":
+    if not isinstance(model, CAN):
         raise InputError(
             f"RUN {name}: a {type(model).__name__} predicts coverage; a label store "
             "evaluates sequence classifiers (can-*)"
@@ -118,8 +120,4 @@ def evaluate_labels(
         path = base / "eval" / f"{split}.tsv"
     else:
         path = Path(out) if str(out).endswith(".tsv") else Path(out) / f"{split}.tsv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tasks.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    tmp.replace(path)
-    return LabelEvaluation(tasks, name, split, path)
+    return LabelEvaluation(tasks, name, split, write_tsv(tasks, path))

@@ -1,0 +1,59 @@
+"""Writing outputs so that a failure leaves nothing half-written behind.
+
+A folder is built in a hidden sibling and renamed into place (:func:`staged_folder`,
+:func:`replace_folder`); a table goes through a temporary file (:func:`write_tsv`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+
+def replace_folder(tmp: Path, out: Path) -> None:
+    """Move the finished folder ``tmp`` to ``out``; an old ``out`` goes only after."""
+    if out.exists():
+        trash = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(trash)
+        try:
+            tmp.rename(out)
+        except BaseException:
+            trash.rename(out)  # put the old folder back before giving up
+            raise
+        shutil.rmtree(trash)
+    else:
+        tmp.rename(out)
+
+
+@contextmanager
+def staged_folder(out: str | Path) -> Iterator[Path]:
+    """Yield an empty hidden sibling of ``out`` to write into; on success it replaces ``out``
+    (:func:`replace_folder`), on any failure it is removed."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace_folder(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
+    """``frame`` as a tab-separated file (floats to 6 significant digits), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        frame.to_csv(tmp, sep="\t", index=index, float_format="%.6g")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
