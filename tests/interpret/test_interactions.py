@@ -185,6 +185,8 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
         (["--min-similarity", "0"], "--min-similarity 0 is outside (0, 1]"),
         (["--layer", "2"], "--layer 2 is out of range"),
         (["--split", "dev"], "unknown split 'dev'"),
+        (["--which", "middle"], "--which 'middle': choose best or last"),
+        (["--sequences", "0"], "--sequences must be ≥ 1"),
     ):
         code, _, err = run_cli(["interactions", "-m", run, "-d", motifs, "-o", tmp_path / "bad",
                                 *args], capsys)  # fmt: skip

@@ -48,7 +48,7 @@ from gitool.predict.tiling import (
     tile,
     window_count,
 )
-from gitool.train.checkpoint import WHICH, load_run, run_label
+from gitool.train.checkpoint import check_which, load_run, run_label
 from gitool.train.device import autocast_for, resolve_device
 
 # --------------------------------------------------------------------------- results
@@ -377,8 +377,7 @@ def predict_regions(
         InputError: bad option, checkpoint, head, tracks, genome or regions — all checked
         before any inference.
     """
-    if which not in WHICH:
-        raise InputError(f"--which {which!r}: choose best or last")
+    check_which(which)
     if batch_size < 1:
         raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
     shift_values = parse_shifts(shifts)

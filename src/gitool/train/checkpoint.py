@@ -44,8 +44,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def check_which(which: str) -> str:
+    """``--which``: ``best`` or ``last``."""
+    if which not in WHICH:
+        raise InputError(f"--which {which!r}: choose best or last")
+    return which
+
+
 def checkpoint_path(run_or_checkpoint: str | Path, which: str = "best") -> Path:
     """A ``.pt`` file as given, or ``RUN/checkpoints/{best,last}.pt`` (best falls back to last)."""
+    check_which(which)
     path = Path(run_or_checkpoint)
     if path.is_file():
         return path

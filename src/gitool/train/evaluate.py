@@ -36,7 +36,7 @@ from gitool.data.store import Store
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
 from gitool.files import write_tsv
-from gitool.train.checkpoint import WHICH, load_run, run_label
+from gitool.train.checkpoint import check_which, load_run, run_label
 from gitool.train.device import autocast_for, resolve_device
 from gitool.train.metrics import TrackMetrics
 
@@ -460,8 +460,7 @@ def evaluate(
     Raises:
         InputError: bad data folder, split, checkpoint, head, device or option.
     """
-    if which not in WHICH:
-        raise InputError(f"--which {which!r}: choose best or last")
+    check_which(which)
     if batch_size < 1:
         raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
     store = open_store(data, split)

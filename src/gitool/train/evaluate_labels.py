@@ -22,7 +22,7 @@ from gitool.errors import InputError
 from gitool.files import write_tsv
 from gitool.models.can import CAN
 from gitool.scores import auroc_columns, average_precision_columns
-from gitool.train.checkpoint import WHICH, load_run, run_label
+from gitool.train.checkpoint import check_which, load_run, run_label
 from gitool.train.device import autocast_for, resolve_device
 
 
@@ -83,8 +83,7 @@ def evaluate_labels(
 ) -> LabelEvaluation:
     """Per-task AUPR/AUROC of ``run`` on ``split``; writes ``RUN/eval/<split>.tsv`` (or
     ``out``: a ``.tsv`` path or a folder)."""
-    if which not in WHICH:
-        raise InputError(f"--which {which!r}: choose best or last")
+    check_which(which)
     if batch_size < 1:
         raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
     n = store.count(split)
