@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             model, data, run / "interactions", thresholds=[args.threshold], device=args.device,
             seed=args.seed, force=True,
         )  # fmt: skip
-        scores = found.scores.set_index("method") if found.scores is not None else None
+        scores = found.scores.set_index(["method", "level"]) if found.scores is not None else None
         row = {
             "variant": variant,
             "train_s": round(train_s, 1),
@@ -99,24 +99,28 @@ def main(argv: list[str] | None = None) -> int:
             "filters_labelled": int((found.filters["motif"] != "").sum()),
         }
         for method in ("glifac", "local"):
-            for key in ("auroc", "aupr", "snr"):
-                value = float(scores.loc[method, key]) if scores is not None else float("nan")
-                row[f"{method}_{key}"] = value
+            for level, suffix in (("motif", ""), ("filter", "_filters")):
+                for key in ("auroc", "aupr", "snr"):
+                    value = (float(scores.loc[(method, level), key]) if scores is not None
+                             else float("nan"))  # fmt: skip
+                    row[f"{method}{suffix}_{key}"] = value
         rows.append(row)
         print(json.dumps(row))
 
-    header = (
-        f"{'variant':<16}{'train s':>8}{'cls AUPR':>9}{'filters':>8} | "
-        f"{'GLIFAC AUROC':>12}{'AUPR':>6}{'SNR':>6} | {'local AUROC':>11}{'AUPR':>6}{'SNR':>6}"
-    )
-    print("\n" + header + "\n" + "-" * len(header))
-    for r in rows:
-        print(
-            f"{r['variant']:<16}{r['train_s']:>8.0f}{r['test_aupr']:>9.3f}"
-            f"{r['filters_labelled']:>8} | {r['glifac_auroc']:>12.3f}{r['glifac_aupr']:>6.3f}"
-            f"{r['glifac_snr']:>6.2f} | {r['local_auroc']:>11.3f}{r['local_aupr']:>6.3f}"
-            f"{r['local_snr']:>6.2f}"
+    for level, suffix in (("66 motif pairs", ""), ("filter pairs", "_filters")):
+        header = (
+            f"{'variant':<20}{'train s':>8}{'cls AUPR':>9}{'filters':>8} | "
+            f"{'GLIFAC AUROC':>12}{'AUPR':>6}{'SNR':>6} | {'local AUROC':>11}{'AUPR':>6}{'SNR':>6}"
         )
+        print(f"\nscored over {level}\n" + header + "\n" + "-" * len(header))
+        for r in rows:
+            g, loc = f"glifac{suffix}", f"local{suffix}"
+            print(
+                f"{r['variant']:<20}{r['train_s']:>8.0f}{r['test_aupr']:>9.3f}"
+                f"{r['filters_labelled']:>8} | {r[g + '_auroc']:>12.3f}{r[g + '_aupr']:>6.3f}"
+                f"{r[g + '_snr']:>6.2f} | {r[loc + '_auroc']:>11.3f}{r[loc + '_aupr']:>6.3f}"
+                f"{r[loc + '_snr']:>6.2f}"
+            )
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"workdir": str(work)},
                                          "machine": cpu_description(), "rows": rows},

@@ -19,6 +19,7 @@ from gitool.console import (
     run_reporting_errors,
     state,
     stdout_console,
+    warn,
 )
 
 app = typer.Typer(
@@ -717,7 +718,13 @@ def synth_motifs_command(
     from gitool.data.windows import parse_fractions
     from gitool.errors import InputError
     from gitool.interpret.motifs import motifs_from_option
-    from gitool.interpret.synthetic import generate, parse_interactions, save_store
+    from gitool.interpret.synthetic import (
+        DETECTABLE_AUROC,
+        detectability,
+        generate,
+        parse_interactions,
+        save_store,
+    )
 
     if out.exists() and not force:
         raise InputError(f"-o {out} already exists; pass --force to replace it")
@@ -733,6 +740,14 @@ def synth_motifs_command(
         f"[green]wrote[/] {out}: {sequences:,} sequences of {length} bp ({counts}), "
         f"{len(data.motifs)} motif tasks, {len(data.interactions)} interactions"
     )
+    for row in detectability(data).itertuples():
+        if row.scan_auroc < DETECTABLE_AUROC:
+            warn(
+                f"motif {row.motif} ({row.matrix_id}, {row.width} bp, {row.bits:.1f} bits): a "
+                f"log-odds scan separates sequences with it from those without at AUROC "
+                f"{row.scan_auroc:.3f} only (< {DETECTABLE_AUROC}), so models will hardly "
+                "learn it; use a longer, more informative matrix, or drop a similar motif"
+            )
 
 
 @app.command("interactions")
@@ -803,7 +818,7 @@ def interactions_command(
 ) -> None:
     """Find motif interactions from attention: GLIFAC and the local-attention baseline (seed 002).
 
-    GLIFAC: attention maxed over heads; position pairs with attention >= --threshold (self-pairs removed) plus as many random pairs; the Pearson correlation of every filter's activation at the first position with every filter's at the second, across all pairs of the split; symmetrised keeping the larger magnitude. The local baseline (SATORI) counts the pairs of filters active (above half their maximum) at the two attended positions. CAN filters are labelled by their best-matching motif (their position probability matrix from sites above half their maximum, compared with the motifs), giving motif x motif maps; on a `gitool synth-motifs` store they are scored against the ground truth by AUROC, AUPR and SNR. Writes filters.tsv/.meme, the filter and motif maps per threshold as TSV and PNG, and scores.tsv.
+    GLIFAC: attention maxed over heads; position pairs with attention >= --threshold (self-pairs removed) plus as many random pairs; the Pearson correlation of every filter's activation at the first position with every filter's at the second, across all pairs of the split; symmetrised keeping the larger magnitude. The local baseline (SATORI) counts the pairs of filters active (above half their maximum) at the two attended positions. CAN filters are labelled by their best-matching motif (their position probability matrix from sites above half their maximum, compared with the motifs), giving motif x motif maps; on a `gitool synth-motifs` store they are scored against the ground truth by AUROC, AUPR and SNR, over the 66 motif pairs (each its strongest filter pair) and over all pairs of differently labelled filters (the authors' unit). Writes filters.tsv/.meme, the filter and motif maps per threshold as TSV and PNG, and scores.tsv.
     """
     from rich.table import Table
 
@@ -824,12 +839,12 @@ def interactions_command(
         )
     if result.scores is not None:
         table = Table(title="Motif interactions vs the ground truth")
-        for column in ("method", "threshold", "AUROC", "AUPR", "SNR", "pairs"):
-            table.add_column(column, justify="left" if column == "method" else "right")
+        for column in ("method", "scored", "threshold", "AUROC", "AUPR", "SNR", "pairs"):
+            table.add_column(column, justify="left" if column in ("method", "scored") else "right")
         for row in result.scores.itertuples():
             table.add_row(
-                row.method, f"{row.threshold:g}", f"{row.auroc:.3f}", f"{row.aupr:.3f}",
-                f"{row.snr:.2f}", f"{row.pairs:,}",
+                row.method, f"{row.level} pairs", f"{row.threshold:g}", f"{row.auroc:.3f}",
+                f"{row.aupr:.3f}", f"{row.snr:.2f}", f"{row.pairs:,}",
             )  # fmt: skip
         stdout_console().print(table)
     info(f"[green]wrote[/] {result.out}")

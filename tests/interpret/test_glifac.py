@@ -17,6 +17,7 @@ from gitool.interpret.glifac import (
     match_motifs,
     motif_map,
     random_pairs,
+    score_filter_pairs,
     score_map,
     symmetrise,
 )
@@ -243,6 +244,24 @@ def test_score_map_on_a_hand_made_motif_map():
         score_map(mm, [(1, 1)])
 
 
+def test_score_filter_pairs_counts_every_filter_pair():
+    # filters 0, 1 -> motif 0; 2 -> motif 1; 3 -> motif 2; 4 unlabelled
+    labels = np.array([0, 0, 1, 2, -1])
+    fm = np.zeros((5, 5))
+    for (a, b), v in {(0, 2): 0.8, (1, 2): -0.4, (0, 3): 0.3, (1, 3): 0.1, (2, 3): 0.6,
+                      (0, 1): 0.99, (2, 4): 0.95}.items():  # fmt: skip
+        fm[a, b] = fm[b, a] = v
+    got = score_filter_pairs(fm, labels, [(1, 0)])
+    # samples: (0,2) .8 +, (1,2) .4 +, (0,3) .3, (1,3) .1, (2,3) .6; same-motif and unlabelled out
+    assert got["positives"] == 2 and got["negatives"] == 3
+    assert got["auroc"] == pytest.approx(5 / 6)  # .4 is beaten by .6 only
+    assert got["aupr"] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    assert got["snr"] == pytest.approx(((0.8 + 0.4) / 2) / ((0.3 + 0.1 + 0.6) / 3))
+    # the motif map keeps one sample per motif pair: (0,1) -> .8, (0,2) -> .3, (1,2) -> .6
+    one_per_pair = score_map(motif_map(fm, labels, 3), [(1, 0)])
+    assert one_per_pair["positives"] == 1 and one_per_pair["auroc"] == pytest.approx(1.0)
+
+
 def brute_ppm_counts(codes, act, threshold, width):
     n_seq, length, n_f = act.shape
     left = (width - 1) // 2
@@ -300,15 +319,15 @@ def test_match_motifs_finds_strand_offset_and_ranks_unrelated_lower():
         [
             embed(gata, 19, 5),
             embed(foxn3[::-1, ::-1], 19, 3),  # reverse complement
-            embed(soft, 19, 12),  # reaches the last column
-            embed(yy1, 19, -3),  # cut: only 5 of 8 columns
+            embed(soft, 19, 8),  # reaches the last column (GATA1: 11 bp)
+            embed(yy1, 19, -3),  # cut: only 9 of 12 columns
             np.full((19, 4), 0.25),  # no information
         ]
     )
     got = match_motifs(filters, ppms)
     assert [names[k] for k in got.best[:4]] == ["GATA1", "FOXN3", "GATA1", "YY1"]
     np.testing.assert_allclose(got.similarity[:3], 1.0)
-    np.testing.assert_array_equal(got.offset[:4], [5, 3, 12, -3])
+    np.testing.assert_array_equal(got.offset[:4], [5, 3, 8, -3])
     np.testing.assert_array_equal(got.strand[:4], [1, -1, 1, 1])
     assert 0.3 < got.similarity[3] < 0.95  # partial coverage costs
     assert got.similarity[4] == 0.0
@@ -316,8 +335,8 @@ def test_match_motifs_finds_strand_offset_and_ranks_unrelated_lower():
     alone = match_motifs(filters[:1], [yy1, gata])
     unrelated = match_motifs(filters[:1], [yy1])
     assert alone.best[0] == 1 and unrelated.similarity[0] < 0.6
-    # min_overlap: the cut YY1 filter cannot be compared over 5 columns with min_overlap 6
-    assert match_motifs(filters[3:4], [yy1], min_overlap=6).similarity[0] < got.similarity[3]
+    # min_overlap: the cut YY1 filter cannot be compared over 9 columns with min_overlap 10
+    assert match_motifs(filters[3:4], [yy1], min_overlap=10).similarity[0] < got.similarity[3]
     labels = label_filters(got.similarity, got.best, 0.9)
     assert labels.tolist() == [
         names.index("GATA1"),

@@ -59,9 +59,11 @@ def test_keras_sized_layers():
     attention = model.attention
     assert attention.rel_features == 0 and attention.to_q.bias is not None
     assert attention.to_out.weight.abs().sum() > 0  # not zero-initialised: no residual here
-    # The Keras model's trainable parameters: conv 2,432 + MHA 33,568 + dense 819,712 +
-    # BatchNorm 1,024 + output 6,156.
-    assert sum(p.numel() for p in model.parameters()) == 862_892
+    # The authors' Keras model's trainable parameters (pool 4, 50 tokens): conv 2,432 + MHA
+    # (q, k, v 3 × 8,448 + output 65,792 = 256 × 256 + 256) 91,136 + dense 50 × 256 × 512 (no
+    # bias) 6,553,600 + BatchNorm 1,024 + output 6,156.
+    assert attention.to_out.out_features == 256 and model.dense[1].bias is None
+    assert sum(p.numel() for p in model.parameters()) == 6_654_348
 
 
 @pytest.mark.parametrize("norm", [False, True])

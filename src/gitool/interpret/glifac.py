@@ -68,6 +68,7 @@ __all__ = [
     "motif_map",
     "pearson_from_sums",
     "random_pairs",
+    "score_filter_pairs",
     "score_map",
     "symmetrise",
 ]
@@ -453,6 +454,48 @@ def score_map(motif_map: np.ndarray, truth: Sequence[tuple[int, int]]) -> dict[s
         "snr": snr(scores, labels),
         "positives": int(labels.sum()),
         "negatives": int((~labels).sum()),
+    }
+
+
+def score_filter_pairs(
+    filter_map: np.ndarray, labels: np.ndarray, truth: Sequence[tuple[int, int]]
+) -> dict[str, float]:
+    """Score a filter map against the ground truth filter pair by filter pair.
+
+    The unit the GLIFAC authors' code scores: every unordered pair of filters labelled with
+    two *different* motifs is one sample, ranked by ``|value|`` (NaN → 0), positive when its
+    two motifs are a ground-truth pair. Unlike :func:`score_map` (one sample per motif pair,
+    its strongest filter pair), every filter that learned a motif counts, so a motif learned
+    by several filters weighs more and one spurious filter pair cannot decide a motif pair.
+
+    Args:
+        filter_map: ``(F, F)`` filter map.
+        labels: ``(F,)`` int motif index per filter, −1 = unlabelled (left out).
+        truth: ground-truth pairs of motif indices.
+
+    Returns:
+        ``{"auroc", "aupr", "snr", "positives", "negatives"}``.
+    """
+    m = np.asarray(filter_map, dtype=np.float64)
+    labels = np.asarray(labels)
+    n_f = m.shape[0] if m.ndim == 2 else -1
+    if m.ndim != 2 or m.shape[1] != n_f or labels.shape != (n_f,):
+        raise ValueError(f"need a square (F, F) map and (F,) labels, got {m.shape}, {labels.shape}")
+    true = {frozenset((int(a), int(b))) for a, b in truth}
+    f, g = np.triu_indices(n_f, 1)
+    keep = (labels[f] >= 0) & (labels[g] >= 0) & (labels[f] != labels[g])
+    f, g = f[keep], g[keep]
+    scores = np.nan_to_num(np.abs(m[f, g]), nan=0.0)
+    positive = np.array(
+        [frozenset((int(a), int(b))) in true for a, b in zip(labels[f], labels[g], strict=True)],
+        dtype=bool,
+    )
+    return {
+        "auroc": auroc(scores, positive),
+        "aupr": average_precision(scores, positive),
+        "snr": snr(scores, positive),
+        "positives": int(positive.sum()),
+        "negatives": int((~positive).sum()),
     }
 
 

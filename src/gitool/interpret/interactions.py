@@ -26,7 +26,10 @@ Output folder (written to a hidden sibling, then renamed)::
     glifac_motifs_t{T}.tsv      motif × motif maps (labelled filters only)
     local_motifs_t{T}.tsv
     interactions_t{T}.png       the maps as heatmaps, ground truth outlined
-    scores.tsv                  method, threshold, auroc, aupr, snr, pairs (with ground truth)
+    scores.tsv                  method, level, threshold, auroc, aupr, snr, positives,
+                                negatives, pairs (with ground truth; level "motif": the 66
+                                motif pairs; "filter": every pair of differently labelled
+                                filters, the authors' unit)
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from gitool.interpret.glifac import (
     label_filters,
     match_motifs,
     motif_map,
+    score_filter_pairs,
     score_map,
 )
 from gitool.interpret.motifs import Motif, motifs_from_option, ppm, read_motif_file
@@ -347,11 +351,13 @@ def _finish(
             result.glifac_motifs.append(g)
             result.local_motifs.append(loc)
             if truth:
-                for method, matrix in (("glifac", g), ("local", loc)):
-                    rows.append(
-                        {"method": method, "threshold": m.threshold, **score_map(matrix, truth),
-                         "pairs": m.pairs}
-                    )  # fmt: skip
+                for method, motifs_, filters_ in (("glifac", g, m.glifac), ("local", loc, m.local)):
+                    for level, scores in (
+                        ("motif", score_map(motifs_, truth)),
+                        ("filter", score_filter_pairs(filters_, labels, truth)),
+                    ):
+                        rows.append({"method": method, "level": level, "threshold": m.threshold,
+                                     **scores, "pairs": m.pairs})  # fmt: skip
     if rows:
         result.scores = pd.DataFrame(rows)
     _write(result, filter_names, ppms, plot, force)

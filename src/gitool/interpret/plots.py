@@ -169,7 +169,9 @@ def plot_interactions(result, k: int, path: str | Path) -> Path:
         names = list(result.filters["filter"])
     scores = {}
     if result.scores is not None:
-        rows = result.scores[result.scores["threshold"] == maps.threshold]
+        rows = result.scores[
+            (result.scores["threshold"] == maps.threshold) & (result.scores["level"] == "motif")
+        ]
         scores = {r.method: r for r in rows.itertuples()}
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     for ax, (title, matrix), method in zip(axes, panels, ("glifac", "local"), strict=True):

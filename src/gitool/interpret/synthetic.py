@@ -30,14 +30,24 @@ import pandas as pd
 from gitool.data.genome import reverse_complement
 from gitool.data.labels import Interaction, write_label_store
 from gitool.errors import InputError
-from gitool.interpret.motifs import Motif, format_jaspar, load_builtin_motifs, sample_instances
+from gitool.interpret.motifs import (
+    Motif,
+    best_scan_scores,
+    format_jaspar,
+    information_content,
+    load_builtin_motifs,
+    sample_instances,
+)
+from gitool.scores import auroc
 
 __all__ = [
+    "DETECTABLE_AUROC",
     "INSTANCE_DTYPE",
     "INTERACTIONS",
     "SPLIT_NAMES",
     "Interaction",
     "SyntheticData",
+    "detectability",
     "generate",
     "labels_from_presence",
     "parse_interactions",
@@ -229,6 +239,44 @@ def generate(
         interactions=interactions,
         seed=seed,
     )
+
+
+#: A motif whose instances a log-odds scan separates from sequences without it at a lower
+#: AUROC than this is hard for any model to learn (the old latest-version GATA1 scored 0.90).
+DETECTABLE_AUROC = 0.95
+
+
+def detectability(data: SyntheticData, max_sequences: int = 20_000) -> pd.DataFrame:
+    """How well each motif stands out in the generated sequences: one row per motif.
+
+    Scans the first ``max_sequences`` sequences with each motif's log-odds matrix (best
+    score over positions and strands, :func:`~gitool.interpret.motifs.best_scan_scores`) and
+    scores it against presence: ``scan_auroc``, and ``scan_recall`` — the fraction of
+    sequences holding the motif that score above the 99th percentile of those without it.
+    The sequences without it hold other motifs, so a motif that a similar one also matches
+    scores low too. A near-ideal detector of presence, so low values mean no model can learn
+    the motif from these sequences (and an "and" pair that needs it is unfindable).
+
+    Columns: ``motif``, ``matrix_id``, ``width``, ``bits`` (information content),
+    ``scan_auroc``, ``scan_recall``.
+    """
+    codes = data.codes[:max_sequences]
+    present = data.presence()[:max_sequences].astype(bool)
+    rows = []
+    for m, motif in enumerate(data.motifs):
+        scores = best_scan_scores(codes, motif)
+        has, lacks = scores[present[:, m]], scores[~present[:, m]]
+        usable = has.size > 0 and lacks.size > 0
+        rows.append({
+            "motif": motif.name,
+            "matrix_id": motif.matrix_id,
+            "width": motif.length,
+            "bits": round(information_content(motif), 2),
+            "scan_auroc": auroc(scores, present[:, m]) if usable else float("nan"),
+            "scan_recall": float((has > np.quantile(lacks, 0.99)).mean()) if usable
+            else float("nan"),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _place(

@@ -255,6 +255,7 @@ class RelativeAttention(nn.Module):
         rel_features: positional basis features (multiple of 6, or 4 without gamma).
         zero_init_out: zero the output projection (Enformer: each layer starts as identity).
         qkv_bias: biases on the query/key/value projections (CAN's Keras-style attention).
+        out_dim: output width (default ``dim``; CAN keeps the ``H * value_dim`` heads' width).
 
     ``rel_features=0`` turns relative positions off (plain scaled dot-product attention).
     """
@@ -273,6 +274,7 @@ class RelativeAttention(nn.Module):
         out_bias: bool = True,
         gamma_norm: str = "position",
         qkv_bias: bool = False,
+        out_dim: int | None = None,
     ):
         super().__init__()
         value_dim = value_dim or dim // heads
@@ -290,7 +292,7 @@ class RelativeAttention(nn.Module):
             self.to_rel_k = nn.Linear(rel_features, heads * key_dim, bias=False)
             self.rel_content_bias = nn.Parameter(torch.randn(1, heads, 1, key_dim))
             self.rel_pos_bias = nn.Parameter(torch.randn(1, heads, 1, key_dim))
-        self.to_out = nn.Linear(heads * value_dim, dim, bias=out_bias)
+        self.to_out = nn.Linear(heads * value_dim, out_dim or dim, bias=out_bias)
         if zero_init_out:
             nn.init.zeros_(self.to_out.weight)
             if out_bias:
