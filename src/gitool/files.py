@@ -1,7 +1,8 @@
 """Writing outputs so that a failure leaves nothing half-written behind.
 
 A folder is built in a hidden sibling and renamed into place (:func:`staged_folder`,
-:func:`replace_folder`); a table goes through a temporary file (:func:`write_tsv`).
+:func:`replace_folder`); a file through a temporary sibling (:func:`staged_file`, used by
+:func:`write_tsv`, PNGs, checkpoints and attention indexes).
 """
 
 from __future__ import annotations
@@ -46,14 +47,22 @@ def staged_folder(out: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
-    """``frame`` as a tab-separated file (floats to 6 significant digits), atomically."""
+@contextmanager
+def staged_file(path: str | Path) -> Iterator[Path]:
+    """Yield a hidden temporary sibling of ``path`` to write; on success it replaces ``path``
+    atomically, on any failure it is removed (an old ``path`` stays)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        frame.to_csv(tmp, sep="\t", index=index, float_format="%.6g")
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
+    """``frame`` as a tab-separated file (floats to 6 significant digits), atomically."""
+    with staged_file(path) as tmp:
+        frame.to_csv(tmp, sep="\t", index=index, float_format="%.6g")
+    return Path(path)

@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 from gitool.errors import InputError
+from gitool.files import staged_file
 from gitool.models.base import capture_attention
 from gitool.models.layers import AttentionRecord
 
@@ -636,10 +637,8 @@ def _write_index(path: Path, model, layout, chosen, entries, rollout, rollout_bp
         "axes": AXES,
         "windows": entries,
     }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(json.dumps(index, indent=1))
-    os.replace(tmp, path)
+    with staged_file(path) as tmp:
+        tmp.write_text(json.dumps(index, indent=1))
 
 
 def load_window(index_path: str | Path, i: int) -> dict[str, np.ndarray]:

@@ -422,6 +422,17 @@ def motif_map(filter_map: np.ndarray, labels: np.ndarray, n_motifs: int) -> np.n
     return out
 
 
+def _scores(scores: np.ndarray, positive: np.ndarray) -> dict[str, float]:
+    """AUROC, AUPR and SNR of ``scores`` against the boolean ``positive``, with the counts."""
+    return {
+        "auroc": auroc(scores, positive),
+        "aupr": average_precision(scores, positive),
+        "snr": snr(scores, positive),
+        "positives": int(positive.sum()),
+        "negatives": int((~positive).sum()),
+    }
+
+
 def score_map(motif_map: np.ndarray, truth: Sequence[tuple[int, int]]) -> dict[str, float]:
     """Score a motif map against the ground-truth interactions.
 
@@ -448,13 +459,7 @@ def score_map(motif_map: np.ndarray, truth: Sequence[tuple[int, int]]) -> dict[s
     upper = np.triu_indices(n, 1)
     scores = np.nan_to_num(np.abs(mm[upper]), nan=0.0)
     labels = is_true[upper]
-    return {
-        "auroc": auroc(scores, labels),
-        "aupr": average_precision(scores, labels),
-        "snr": snr(scores, labels),
-        "positives": int(labels.sum()),
-        "negatives": int((~labels).sum()),
-    }
+    return _scores(scores, labels)
 
 
 def score_filter_pairs(
@@ -490,13 +495,7 @@ def score_filter_pairs(
         [frozenset((int(a), int(b))) in true for a, b in zip(labels[f], labels[g], strict=True)],
         dtype=bool,
     )
-    return {
-        "auroc": auroc(scores, positive),
-        "aupr": average_precision(scores, positive),
-        "snr": snr(scores, positive),
-        "positives": int(positive.sum()),
-        "negatives": int((~positive).sum()),
-    }
+    return _scores(scores, positive)
 
 
 # --------------------------------------------------------------------------------------

@@ -351,10 +351,13 @@ def _finish(
             result.glifac_motifs.append(g)
             result.local_motifs.append(loc)
             if truth:
-                for method, motifs_, filters_ in (("glifac", g, m.glifac), ("local", loc, m.local)):
+                for method, by_motif, by_filter in (
+                    ("glifac", g, m.glifac),
+                    ("local", loc, m.local),
+                ):
                     for level, scores in (
-                        ("motif", score_map(motifs_, truth)),
-                        ("filter", score_filter_pairs(filters_, labels, truth)),
+                        ("motif", score_map(by_motif, truth)),
+                        ("filter", score_filter_pairs(by_filter, labels, truth)),
                     ):
                         rows.append({"method": method, "level": level, "threshold": m.threshold,
                                      **scores, "pairs": m.pairs})  # fmt: skip

@@ -18,7 +18,6 @@ Loaded with ``torch.load(weights_only=True)``: only tensors and plain containers
 
 from __future__ import annotations
 
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import torch
 
 from gitool.errors import InputError
+from gitool.files import staged_file
 
 FORMAT, VERSION = "gitool-checkpoint", 1
 WHICH = ("best", "last")
@@ -34,14 +34,8 @@ WHICH = ("best", "last")
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` via a temporary sibling and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with staged_file(path) as tmp:
         torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def check_which(which: str) -> str:

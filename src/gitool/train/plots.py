@@ -6,12 +6,13 @@ importing gitool stays light. Figures are written through a temporary sibling + 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from gitool.files import staged_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,15 +30,11 @@ def _pyplot():
 def save_png(fig, path: str | Path, dpi: int = 150) -> Path:
     """Write ``fig`` to ``path`` atomically and close it."""
     plt = _pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
+        with staged_file(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 
