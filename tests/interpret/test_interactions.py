@@ -121,6 +121,22 @@ def test_output_files(result):
     assert not list(out.parent.glob(".*"))
 
 
+def test_warns_when_threshold_is_not_selective(motifs, tmp_path, capsys):
+    """Even attention (zero query weights) puts 1/T on every key: a threshold at that level
+    selects every pair and says so; one above it selects none and says that."""
+    model = pwm_can()
+    with torch.no_grad():
+        model.attention.to_q.weight.zero_()
+        model.attention.to_q.bias.zero_()
+    even = 1 / model.config.tokens  # 1/50
+    result = find_interactions(model, motifs, tmp_path / "out", thresholds=[even * 0.99, 0.1])
+    assert result.maps[0].pairs == 100 * 50 * 49 and result.maps[1].pairs == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "selects most position pairs (245,000 of 245,000" in err
+    assert "even attention over 50 keys is 0.02" in err
+    assert "no position pair reaches --threshold 0.1" in err
+
+
 def test_swin_layer_channels(tiny, tmp_path):
     from gitool.config import BuildOptions
     from gitool.data.store import build_store

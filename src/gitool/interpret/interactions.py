@@ -294,6 +294,7 @@ def find_interactions(
         source.n_filters, thresholds, seed=seed, active_threshold=0.5 * act_max
     )
     ppms = FilterPPMs(source.n_filters, source.width) if source.is_can else None
+    candidates, width = 0, 0  # position pairs i ≠ j the attention could select; its keys
     with progress("interactions: attention pairs", n) as advance:
         for codes, x in _batches(codes_all, n, batch_size, device):
             conv, parts = source(x)
@@ -301,6 +302,8 @@ def find_interactions(
                 ppms.update(codes, conv, 0.5 * conv_max)
             for acts, attn, index in parts:
                 accumulator.update(acts, attn, index)
+                width = attn.shape[-1]
+                candidates += attn[..., 0, 0].numel() * width * (width - 1)
             advance(len(codes))
     maps = accumulator.result()
     info(
@@ -312,6 +315,15 @@ def find_interactions(
         warn(
             f"no position pair reaches --threshold {', '.join(empty)}: those maps are all zero "
             "(an untrained model spreads its attention evenly; try a lower threshold)"
+        )
+    crowded = [m for m in maps if m.pairs > 0.5 * candidates]
+    if crowded:
+        m = crowded[-1]
+        warn(
+            f"--threshold {', '.join(f'{c.threshold:g}' for c in crowded)} selects most position "
+            f"pairs ({m.pairs:,} of {candidates:,} at {m.threshold:g}; even attention over "
+            f"{width} keys is {1 / width:.3g}), so those maps measure co-occurrence more than "
+            "attention; add a higher --threshold"
         )
     return _finish(
         source, maps, ppms, conv_max, act_max, motif_list, min_similarity, store, out, plot, force

@@ -158,7 +158,8 @@ def plot_export(
 def plot_interactions(result, k: int, path: str | Path) -> Path:
     """GLIFAC and local-attention maps at ``result.maps[k]``'s threshold, side by side (seed
     002 Fig. 2a/b): motif × motif when filters carry motif labels (ground-truth pairs
-    outlined in white, scores in the titles), else filter × filter."""
+    outlined in white, scores in the titles, grey where no filter pair exists), else filter
+    × filter."""
     plt = _pyplot()
     maps = result.maps[k]
     if result.glifac_motifs:
@@ -175,8 +176,10 @@ def plot_interactions(result, k: int, path: str | Path) -> Path:
         scores = {r.method: r for r in rows.itertuples()}
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     for ax, (title, matrix), method in zip(axes, panels, ("glifac", "local"), strict=True):
-        shown = np.abs(np.nan_to_num(np.asarray(matrix, dtype=float)))
-        image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
+        # grey: no value (a motif without a labelled filter, the diagonal)
+        shown = np.ma.masked_invalid(np.abs(np.asarray(matrix, dtype=float)))
+        cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
+        image = ax.imshow(shown, cmap=cmap, interpolation="nearest")
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04,
                      label="|correlation|" if method == "glifac" else "active-pair count")  # fmt: skip
         for a, b in result.truth if result.glifac_motifs else ():
