@@ -775,7 +775,7 @@ def interactions_command(
     threshold: Annotated[
         list[float] | None,
         typer.Option(
-            help="Attention threshold in [0, 1] above which a position pair counts as attended (default 0.1, seed 002). Repeat for a sweep, e.g. --threshold 0.1 --threshold 0.3; all thresholds come from one pass."
+            help="Attention threshold in [0, 1] above which a position pair counts as attended (default 0.1, seed 002). Repeat for a sweep, e.g. --threshold 0.1 --threshold 0.3; all thresholds come from one pass. Pick one well above even attention (1 / tokens: 0.02 for can pool 4, 0.1 for pool 20); a warning says when a threshold passes most pairs."
         ),
     ] = None,
     layer: Annotated[
