@@ -35,7 +35,7 @@ def save_png(fig, path: str | Path, dpi: int = 150) -> Path:
             fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
-    return path
+    return Path(path)
 
 
 def pearson_scatter(
