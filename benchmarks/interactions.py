@@ -46,7 +46,8 @@ import torch
 
 from gitool.data.labels import LabelStore
 from gitool.interpret.interactions import find_interactions
-from gitool.interpret.synthetic import generate, save_store
+from gitool.interpret.motifs import motifs_from_option
+from gitool.interpret.synthetic import generate, parse_interactions, save_store
 from gitool.train.checkpoint import load_model
 from gitool.train.evaluate_labels import evaluate_labels
 from gitool.train.run import run_training
@@ -128,10 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, default=None,
                         help="stop after this many epochs without a better valid AUPR "
                              "(the authors' code: 15); default: train all --epochs")  # fmt: skip
+    parser.add_argument("--min-delta", type=float, default=0.0,
+                        help="--patience and the lr decay count only valid-AUPR rises above "
+                             "this (default 0: any rise)")  # fmt: skip
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--threshold", type=float, nargs="+", default=[0.1, 0.2, 0.3],
                         help="attention thresholds (seed 002: 0.1; appendix D sweeps 0.1-0.9)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--motifs", default=None,
+                        help="built-in motif names or a JASPAR/MEME file, as synth-motifs "
+                             "--motifs (default: the 12 built-in motifs)")  # fmt: skip
+    parser.add_argument("--interactions", default=None,
+                        help="as synth-motifs --interactions (default: seed 002's four)")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="cpu or cuda (training: --gpus 0/1)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep data and runs here")
     parser.add_argument("--json", type=Path, default=None)
@@ -142,9 +151,13 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="gitool-interactions-"))
     work.mkdir(parents=True, exist_ok=True)
-    data = work / f"motifs-{args.sequences}-s{args.seed}"
+    tag = f"-{Path(args.motifs).stem}" if args.motifs else ""
+    data = work / f"motifs{tag}-{args.sequences}-s{args.seed}"
     if not data.exists():
-        save_store(data, generate(args.sequences, seed=args.seed))
+        motifs = motifs_from_option(args.motifs)
+        interactions = parse_interactions(args.interactions)
+        save_store(data, generate(args.sequences, seed=args.seed, motifs=motifs,
+                                  interactions=interactions))  # fmt: skip
     store = LabelStore(data)
     print(f"machine: {cpu_description()}; torch {torch.__version__}; {platform.python_version()}")
     print(
@@ -159,11 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for variant in args.variants:
         stop = f"-p{args.patience}" if args.patience else ""
-        run = work / f"{variant}-{args.sequences}-e{args.epochs}{stop}-s{args.seed}"
+        stop += f"-d{args.min_delta:g}" if args.min_delta else ""
+        run = work / f"{variant}{tag}-{args.sequences}-e{args.epochs}{stop}-s{args.seed}"
         flags = {
             "data": [str(data)], "model": variant, "out": str(run), "epochs": args.epochs,
             "seed": args.seed, "gpus": 1 if args.device.startswith("cuda") else 0,
-            "patience": args.patience,
+            "patience": args.patience, "min_delta": args.min_delta,
         }  # fmt: skip
         trained = train_once(run, flags)
         classification = evaluate_labels(run, store, "test", device=args.device)

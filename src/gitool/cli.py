@@ -279,6 +279,12 @@ def train_command(
             help="Stop after this many evaluations without a better valid score (mean Pearson; mean AUPR for label stores)."
         ),
     ] = None,
+    min_delta: Annotated[
+        float | None,
+        typer.Option(
+            help="--patience and the plateau schedule count an evaluation as better only when the valid score rises by more than this (default 0: any rise), so a run creeping up by 1e-4 at a tiny learning rate stops."
+        ),
+    ] = None,
     eval_every: Annotated[
         int | None, typer.Option(help="Evaluate every N steps (default: every epoch).")
     ] = None,
@@ -340,7 +346,8 @@ def train_command(
         node_rank=node_rank, rdzv_endpoint=rdzv_endpoint, batch_size=batch_size,
         grad_accum=grad_accum, lr=lr, schedule=schedule, lr_decay=lr_decay,
         lr_patience=lr_patience, warmup_steps=warmup_steps, grad_clip=grad_clip,
-        epochs=epochs, max_steps=max_steps, patience=patience, eval_every=eval_every,
+        epochs=epochs, max_steps=max_steps, patience=patience, min_delta=min_delta,
+        eval_every=eval_every,
         valid_windows=valid_windows, checkpoint_every=checkpoint_every, log_every=log_every,
         seed=seed, shift=shift,
         rc=rc, num_workers=num_workers, bf16=bf16, compile=compile, resume=resume,

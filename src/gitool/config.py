@@ -77,6 +77,7 @@ class TrainConfig:
     epochs: int = 10
     max_steps: int | None = None
     patience: int | None = None  # evaluations without a better valid score (Pearson / AUPR)
+    min_delta: float = 0.0  # patience and plateau: "better" means by more than this
     eval_every: int | None = None  # optimizer steps; None: once per epoch
     valid_windows: int | None = None  # cap on validation windows per evaluation
     checkpoint_every: int = 500

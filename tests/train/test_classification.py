@@ -14,7 +14,7 @@ from gitool.errors import InputError
 from gitool.interpret.synthetic import generate, save_store
 from gitool.scores import auroc_columns, average_precision_columns
 from gitool.train.evaluate_labels import evaluate_labels, predict_labels
-from gitool.train.loop import make_scheduler
+from gitool.train.loop import Patience, make_scheduler
 from gitool.train.run import run_training
 from gitool.train.tasks import LabelMetrics
 
@@ -105,6 +105,43 @@ def test_plateau_schedule_decays_after_patience():
     np.testing.assert_allclose(lrs, [1e-3, 1e-3, 1e-3, 3e-4, 3e-4, 9e-5, 9e-5])
 
 
+def test_min_delta_ignores_creeping_scores():
+    # any rise counts by default; with min_delta only rises beyond the reference do
+    scores = (0.5, 0.6, 0.6001, 0.6002, 0.62, 0.6201, float("nan"), 0.7)
+    counts = {}
+    for delta in (0.0, 0.01):
+        patience = Patience(delta)
+        counts[delta] = []
+        for score in scores:
+            patience.update(score)
+            counts[delta].append(patience.bad)
+    assert counts[0.0] == [0, 0, 0, 0, 0, 0, 1, 0]
+    assert counts[0.01] == [0, 0, 1, 2, 0, 1, 2, 0]
+    # the plateau schedule uses the same rule
+    cfg = TrainConfig(schedule="plateau", lr=1e-3, lr_decay=0.3, lr_patience=2, min_delta=0.01)
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    scheduler = make_scheduler(cfg, optimizer, total=100)
+    lrs = []
+    for score in (0.5, 0.6, 0.6001, 0.6002, 0.6003):
+        scheduler.step(score)
+        lrs.append(optimizer.param_groups[0]["lr"])
+    np.testing.assert_allclose(lrs, [1e-3, 1e-3, 1e-3, 3e-4, 3e-4])
+
+
+def test_patience_stops_a_run_that_no_longer_improves(motifs, tmp_path):
+    # a learning rate of 1e-9 leaves the valid AUPR where it is: evaluation 1 sets the
+    # reference, 2 and 3 do not beat it by 0.05, so the run stops after epoch 3 of 10
+    out = tmp_path / "run"
+    summary = run_training(None, flags(motifs, out, epochs=10, lr=1e-9, patience=2,
+                                       min_delta=0.05))  # fmt: skip
+    assert (summary.stopped, summary.epoch) == ("patience", 3)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len([r for r in records if "valid_aupr" in r]) == 3
+    assert (out / "checkpoints" / "best.pt").exists()
+    with pytest.raises(InputError, match="--min-delta must be a number ≥ 0, got -0.1"):
+        run_training(None, flags(motifs, tmp_path / "b", min_delta=-0.1))
+
+
 def test_resume_continues_without_repeating_an_evaluation(motifs, tmp_path):
     out = tmp_path / "run"
     run_training(None, flags(motifs, out, epochs=2, lr_patience=1))
@@ -130,6 +167,10 @@ def test_bad_inputs(motifs, tiny, tmp_path, capsys):
     code, _, err = run_cli(["train", "--data", motifs, "--model", "can-cnn4-exp", "-o",
                             tmp_path / "e", "--gpus", "0", "--batch-size", "1"], capsys)  # fmt: skip
     assert_input_error(code, err, "--batch-size 1")
+    assert not (tmp_path / "e").exists()
+    code, _, err = run_cli(["train", "--data", motifs, "--model", "can-cnn4-exp", "-o",
+                            tmp_path / "e", "--gpus", "0", "--min-delta", "-1"], capsys)  # fmt: skip
+    assert_input_error(code, err, "--min-delta must be a number ≥ 0, got -1")
     assert not (tmp_path / "e").exists()
     # a CAN on a coverage store
     from gitool.config import BuildOptions

@@ -113,17 +113,38 @@ def lr_lambda(warmup: int, total: int):
 SCHEDULES = ("cosine", "plateau", "constant")
 
 
+class Patience:
+    """Counts the evaluations since the validation score last rose by more than ``min_delta``.
+
+    ``ref`` is the score that last counted as such a rise (the first score always does);
+    ``bad`` the evaluations since. ``best.pt`` follows any rise; this only decides when to
+    stop, so with ``min_delta`` > 0 a run creeping up by less at a tiny learning rate stops.
+    A NaN score never counts.
+    """
+
+    def __init__(self, min_delta: float = 0.0, ref: float | None = None, bad: int = 0):
+        self.min_delta, self.ref, self.bad = float(min_delta), ref, int(bad)
+
+    def update(self, score: float) -> None:
+        fresh = self.ref is None or math.isnan(self.ref)
+        if not math.isnan(score) and (fresh or score > self.ref + self.min_delta):
+            self.ref, self.bad = score, 0
+        else:
+            self.bad += 1
+
+
 def make_scheduler(cfg: TrainConfig, optimizer, total: int):
     """``cosine``: warm-up then cosine to 0 at ``total`` steps (stepped per optimizer step).
     ``plateau``: warm-up-free; the rate is multiplied by ``lr_decay`` when the validation
-    score has not improved for ``lr_patience`` evaluations (seed 002: ×0.3 after 5 epochs
-    without a better AUPR; stepped per evaluation). ``constant``: warm-up then flat."""
+    score has not improved by more than ``min_delta`` for ``lr_patience`` evaluations (seed
+    002: ×0.3 after 5 epochs without a better AUPR; stepped per evaluation). ``constant``:
+    warm-up then flat."""
     if cfg.schedule == "plateau":
         # torch's patience counts the bad evaluations it tolerates; the paper's (and Keras')
         # counts those after which it decays.
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max", factor=cfg.lr_decay, patience=cfg.lr_patience - 1,
-            threshold=0.0,
+            threshold=cfg.min_delta, threshold_mode="abs",
         )  # fmt: skip
     if cfg.schedule == "constant":
         warmup = cfg.warmup_steps
@@ -290,6 +311,8 @@ def check_inputs(cfg: TrainConfig) -> None:
         raise InputError(f"--lr-decay must be between 0 and 1, got {cfg.lr_decay}")
     if cfg.lr_patience < 1:
         raise InputError(f"--lr-patience must be ≥ 1, got {cfg.lr_patience}")
+    if not 0 <= cfg.min_delta < math.inf:
+        raise InputError(f"--min-delta must be a number ≥ 0, got {cfg.min_delta}")
     distributed.processes_per_node(cfg)
     stores, heads, task = open_stores(cfg)
     overrides = model_overrides(cfg, stores, heads, task)
@@ -313,7 +336,7 @@ def check_inputs(cfg: TrainConfig) -> None:
                 f"--resume: {last} holds a different model configuration than this run's"
             )
         saved = state.get("train_config", {})
-        for key in ("schedule", "lr_decay", "lr_patience"):
+        for key in ("schedule", "lr_decay", "lr_patience", "min_delta"):
             if key in saved and saved[key] != getattr(cfg, key):
                 raise InputError(
                     f"--resume: {last} was trained with {key} {saved[key]!r}, this run asks "
@@ -352,14 +375,16 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = make_scheduler(cfg, optimizer, total)
-    step, epoch, position, best, bad_evals, evaluated_at = 0, 0, 0, None, 0, -1
+    step, epoch, position, best, evaluated_at = 0, 0, 0, None, -1
+    patience = Patience(cfg.min_delta)
     if cfg.resume:
         state = load_checkpoint(out / "checkpoints" / "last.pt", map_location=ctx.device)
         model.load_state_dict(state["model"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, epoch, position = state["step"], state["epoch"], state["batch"]
-        best, bad_evals = state["best"], state["bad_evals"]
+        best = state["best"]
+        patience = Patience(cfg.min_delta, state.get("patience_ref", best), state["bad_evals"])
         evaluated_at = state.get("evaluated_at", -1)
         _set_rng_state(state["rng"])
         info(f"resuming {out} at step {step} (epoch {epoch}, batch {position})")
@@ -407,7 +432,8 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
                 "train_config": dataclasses.asdict(cfg),
                 "data": data_info,
                 "best": best,
-                "bad_evals": bad_evals,
+                "bad_evals": patience.bad,
+                "patience_ref": patience.ref,
                 "evaluated_at": evaluated_at,
             },
         )
@@ -418,7 +444,7 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
                 handle.write(json.dumps(record) + "\n")
 
     def evaluate_and_maybe_stop() -> bool:
-        nonlocal best, bad_evals, evaluated_at
+        nonlocal best, evaluated_at
         evaluated_at = step
         # Validate the module DDP wraps: no collectives of DDP's own (CAN's BatchNorm buffers
         # would be broadcast, and a rank without validation batches would never join).
@@ -429,16 +455,15 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
         score = scores[task.score]
         improved = not math.isnan(score) and (best is None or math.isnan(best) or score > best)
         if improved:
-            best, bad_evals = score, 0
-        else:
-            bad_evals += 1
+            best = score
+        patience.update(score)
         if cfg.schedule == "plateau":
             scheduler.step(score)
             scores["lr"] = optimizer.param_groups[0]["lr"]
         log({"step": step, "epoch": epoch, **scores})
         if improved:
             checkpoint("best")
-        return cfg.patience is not None and bad_evals >= cfg.patience
+        return cfg.patience is not None and patience.bad >= cfg.patience
 
     stopped = "budget"
     net.train()
