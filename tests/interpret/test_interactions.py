@@ -137,6 +137,25 @@ def test_warns_when_threshold_is_not_selective(motifs, tmp_path, capsys):
     assert "no position pair reaches --threshold 0.1" in err
 
 
+def test_warns_about_motifs_no_filter_learned(motifs, tmp_path, capsys):
+    """A model without SIX3 and GATA1 filters (the partners of two "and" pairs) cannot show
+    those interactions; the warning names the motifs and the lost ground-truth pairs."""
+    model = pwm_can()
+    names = [m.name for m in load_builtin_motifs()]
+    with torch.no_grad():
+        for name in ("SIX3", "GATA1"):
+            model.conv.weight[names.index(name)].zero_()
+    result = find_interactions(model, motifs, tmp_path / "out", thresholds=[0.1])
+    assert not {"SIX3", "GATA1"} & set(result.filters["motif"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "no filter matches GATA1, SIX3 (--min-similarity 0.75), so the maps cannot show "
+        "interactions involving them (ELF1/SIX3, TAL1/GATA1 of the ground truth)"
+    ) in err
+    find_interactions(pwm_can(), motifs, tmp_path / "all", thresholds=[0.1])
+    assert "no filter matches" not in capsys.readouterr().err
+
+
 def test_swin_layer_channels(tiny, tmp_path):
     from gitool.config import BuildOptions
     from gitool.data.store import build_store

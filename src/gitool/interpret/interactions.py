@@ -171,6 +171,21 @@ def _motifs(store, motifs: str | None) -> list[Motif]:
     return motifs_from_option(motifs)
 
 
+def _warn_unlearned(names, labels, truth, min_similarity) -> None:
+    """One warning naming the motifs no filter matches: their interactions cannot show up
+    in any map, whatever the attention does."""
+    missing = [i for i in range(len(names)) if not (labels == i).any()]
+    if not missing:
+        return
+    lost = [f"{names[a]}/{names[b]}" for a, b in truth if a in missing or b in missing]
+    warn(
+        f"no filter matches {', '.join(names[i] for i in missing)} (--min-similarity "
+        f"{min_similarity:g}), so the maps cannot show interactions involving "
+        + ("them" if not lost else f"them ({', '.join(lost)} of the ground truth)")
+        + "; the model has not learned those motifs (see filters.tsv: best_match, similarity)"
+    )
+
+
 def _truth(store, names: list[str]) -> list[tuple[int, int]]:
     if not isinstance(store, LabelStore):
         return []
@@ -353,6 +368,8 @@ def _finish(
     else:
         table["max_activation"] = act_max.numpy()
     truth = _truth(store, motif_names)
+    if ppms is not None and motif_list:
+        _warn_unlearned(motif_names, labels, truth, min_similarity)
     result = InteractionResult(out, maps, table, motif_names, truth=truth)
     rows = []
     labelled = (labels >= 0).any()
