@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Rebuild ``src/gitool/interpret/data/motifs_jaspar2024.json`` (the built-in GLIFAC motifs).
 
-Reads the 12 pinned JASPAR 2024 matrices offline from the ``pyjaspar==4.0.0`` wheel (member
+Reads the 13 pinned JASPAR 2024 matrices (the benchmark's 12 plus SP1) offline from the ``pyjaspar==4.0.0`` wheel (member
 ``pyjaspar/data/JASPAR2024.sqlite``; JASPAR data CC BY 4.0) and writes their counts with
 their IDs, collection, data type and species. ``benchmarks/motifs.py`` prints the table
 behind the choice of versions (how well each matrix stands out from a 200-bp random
@@ -44,6 +44,12 @@ MOTIFS = {
     "IRF1": ("MA0050.1", "human SELEX; the latest (MA0050.4) is a weaker mouse matrix"),
     "NFIB": ("MA1643.2", "latest version"),
     "SIX3": ("MA0631.1", "17-bp PBM matrix; the latest (MA0631.2) is its 11-bp trim"),
+    "SP1": (
+        "MA0079.4",
+        "not one of the 12 default motifs: seed 002's text names its ninth motif SPI, its "
+        "authors' analysis code labels it SP1 (MA0079); HT-SELEX, 15 bp, the version a scan "
+        "finds best (MA0079.1/.2 are 9.7 and 11.1 bits)",
+    ),
     "SPI1": (
         "MA0080.6",
         "mouse Spi1, 17 bp: fits the CAN's 19-bp filters (human MA0080.5 is "
@@ -114,7 +120,8 @@ def main() -> None:
             con.close()
     document = {
         "description": "Position frequency matrices (counts, rows A C G T) of the 12 motifs "
-        "of the GLIFAC synthetic benchmark (seed 002 appendix A).",
+        "of the GLIFAC synthetic benchmark (seed 002 appendix A), plus SP1, which the "
+        "authors' code has in place of SPI1.",
         "source": "JASPAR 2024 (CC BY 4.0), https://jaspar.elixir.no/ ; read offline from "
         "pyjaspar==4.0.0 (PyPI wheel), member pyjaspar/data/JASPAR2024.sqlite",
         "license": "CC BY 4.0 (JASPAR). Cite: Rauluseviciute et al., JASPAR 2024, Nucleic "

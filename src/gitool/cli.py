@@ -700,7 +700,7 @@ def synth_motifs_command(
     motifs: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated built-in motif names, or a JASPAR/MEME motif file. Default: the 12 JASPAR 2024 motifs of seed 002 (CEBPB ELF1 ESR1 FOXN3 GATA1 IRF1 NFIB SIX3 SPI1 TAL1 TEAD1 YY1)."
+            help="Comma-separated built-in motif names, or a JASPAR/MEME motif file. Default: the 12 JASPAR 2024 motifs of seed 002 (CEBPB ELF1 ESR1 FOXN3 GATA1 IRF1 NFIB SIX3 SPI1 TAL1 TEAD1 YY1); SP1 is also built in (the authors' code has SP1 where the paper says SPI: --motifs with SP1 for SPI1 and --interactions ...,IRF1/SP1:xor)."
         ),
     ] = None,
     interactions: Annotated[

@@ -8,6 +8,7 @@ import pytest
 from gitool.errors import InputError
 from gitool.interpret.motifs import (
     BUILTIN_MOTIF_NAMES,
+    EXTRA_MOTIF_NAMES,
     Motif,
     best_scan_scores,
     information_content,
@@ -60,6 +61,13 @@ def test_builtin_motifs_all_twelve():
     assert {m.collection for m in motifs} == {"CORE"}
     consensus = {m.name: "".join("ACGT"[i] for i in m.counts.argmax(axis=1)) for m in motifs}
     assert consensus == CONSENSUS  # regression: the matrices as read from JASPAR 2024
+
+
+def test_sp1_is_built_in_but_not_default():
+    (sp1,) = load_builtin_motifs(["sp1"])
+    assert (sp1.matrix_id, sp1.length) == ("MA0079.4", 15)
+    assert "".join("ACGT"[i] for i in sp1.counts.argmax(axis=1)) == "TAAGCCACGCCCACT"
+    assert "SP1" not in BUILTIN_MOTIF_NAMES and EXTRA_MOTIF_NAMES == ("SP1",)
 
 
 def test_unknown_motif_name_is_clear_error():
