@@ -30,7 +30,7 @@ Examples::
     python benchmarks/interactions.py --quick                  # smoke run (~1 min)
     python benchmarks/interactions.py --sequences 100000 --epochs 100 --patience 15 \\
         --variants can-cnn20-relu can-cnn20-exp --seed 0  # README table (CPU; also --seed 1)
-    python benchmarks/interactions.py --sequences 100000 --epochs 100 --patience 15 \
+    python benchmarks/interactions.py --sequences 100000 --epochs 100 --patience 15 \\
         --min-delta 0.001 --variants can-cnn20-relu --sp1 --seed 0  # SP1 for SPI1 (CPU)
     python benchmarks/interactions.py --sequences 100000 --epochs 100 --device cuda  # paper
 """

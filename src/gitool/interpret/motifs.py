@@ -144,7 +144,8 @@ def _builtin_table() -> dict[str, Motif]:
 
 
 def load_builtin_motifs(names: list[str] | tuple[str, ...] | None = None) -> list[Motif]:
-    """The built-in JASPAR 2024 motifs, in ``names`` order (default: the 12 of the benchmark, alphabetical; SP1 only by name).
+    """The built-in JASPAR 2024 motifs, in ``names`` order (default: the benchmark's 12,
+    alphabetical; the extra SP1 only by name).
 
     Names are case-insensitive; an unknown name raises :class:`InputError` listing the valid
     ones.
