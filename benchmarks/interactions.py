@@ -49,8 +49,8 @@ import torch
 
 from gitool.data.labels import LabelStore
 from gitool.interpret.interactions import find_interactions
-from gitool.interpret.motifs import motifs_from_option
-from gitool.interpret.synthetic import generate, parse_interactions, save_store
+from gitool.interpret.motifs import BUILTIN_MOTIF_NAMES, motifs_from_option
+from gitool.interpret.synthetic import INTERACTIONS, generate, parse_interactions, save_store
 from gitool.train.checkpoint import load_model
 from gitool.train.evaluate_labels import evaluate_labels
 from gitool.train.run import run_training
@@ -59,10 +59,11 @@ from common import cpu_description
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("can-cnn4-relu", "can-cnn4-exp", "can-cnn20-relu", "can-cnn20-exp")
-# --sp1: the authors' reading of the paper's ninth motif "SPI"
-SP1_MOTIFS = ("CEBPB", "ELF1", "ESR1", "FOXN3", "GATA1", "IRF1", "NFIB", "SIX3", "SP1", "TAL1",
-              "TEAD1", "YY1")  # fmt: skip
-SP1_INTERACTIONS = "ELF1/SIX3:and,GATA1/TAL1:and,ESR1/FOXN3:xor,IRF1/SP1:xor"
+# --sp1: the authors' reading of the paper's ninth motif "SPI": SP1 wherever SPI1 stands
+SP1_MOTIFS = tuple("SP1" if n == "SPI1" else n for n in BUILTIN_MOTIF_NAMES)
+SP1_INTERACTIONS = ",".join(
+    "/".join("SP1" if n == "SPI1" else n for n in (i.a, i.b)) + f":{i.kind}" for i in INTERACTIONS
+)
 
 
 def site_attention(model, store: LabelStore, n: int = 4_000, batch: int = 500) -> dict:
