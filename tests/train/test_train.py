@@ -241,3 +241,26 @@ def test_two_datasets_train_one_trunk_with_two_heads(store, tiny, tmp_path, caps
     code, _, err = run_cli(["train", "--config", cfg, "--data", store, "--data", tmp_path / "mouse",
                             "--heads", "human", "-o", tmp_path / "r2", "--gpus", "0"], capsys)  # fmt: skip
     assert_input_error(code, err, "--heads", "one per --data")
+
+
+def test_batch_norm_is_synchronised_only_across_gpu_ranks():
+    from gitool.models.can import CAN, CANConfig
+    from gitool.train.distributed import Context, sync_batch_norm
+
+    torch.manual_seed(0)
+    model = CAN(CANConfig(pool=20, activation="relu", norm=True))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    plain = (torch.nn.BatchNorm1d, torch.nn.SyncBatchNorm)
+    n_bn = sum(isinstance(m, plain) for m in model.modules())
+    assert n_bn == 2  # after the convolution and in the dense layer
+
+    for ctx in (Context(0, 1, 0, torch.device("cuda", 0)), Context(0, 2, 0, torch.device("cpu"))):
+        same = sync_batch_norm(model, ctx)
+        assert same is model
+        assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+
+    synced = sync_batch_norm(model, Context(1, 2, 1, torch.device("cuda", 1)))
+    assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules()) == n_bn
+    after = synced.state_dict()
+    assert after.keys() == before.keys()  # checkpoints load into the plain model
+    assert all(torch.equal(after[k], before[k]) for k in before)

@@ -89,6 +89,20 @@ def setup(cfg: TrainConfig) -> Context:
     return Context(0, 1, 0, device)
 
 
+def sync_batch_norm(model: torch.nn.Module, ctx: Context) -> torch.nn.Module:
+    """BatchNorm layers that pool batch statistics over all ranks, for multi-GPU training.
+
+    Without it each GPU normalises with the statistics of its own slice of the batch (e.g.
+    2 windows of an Enformer batch of 8 on 4 GPUs), so training noise and the running
+    statistics depend on the GPU count. ``torch.nn.SyncBatchNorm`` runs on GPUs only; on
+    CPU (gloo) ranks, and in a single process, the model is returned unchanged. The state
+    dict keys do not change, so checkpoints load into the plain model.
+    """
+    if ctx.world > 1 and ctx.device.type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model
+
+
 def cpu_count() -> int:
     """Cores this process may use (``sched_getaffinity`` is Linux-only)."""
     if hasattr(os, "sched_getaffinity"):

@@ -368,7 +368,7 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = build_model(cfg, overrides)
     task.initialise(model, stores, heads)  # identical on every rank (replaced by --resume)
-    model = model.to(ctx.device)
+    model = distributed.sync_batch_norm(model.to(ctx.device), ctx)
     model_name, config = resolve(cfg.model, **overrides)
     batches = Batches(cfg, stores, heads, task, ctx)
     steps_per_epoch = batches.per_epoch // cfg.grad_accum
