@@ -369,13 +369,13 @@ def evaluate_command(
         ),
     ],
     data: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--data",
             "-d",
-            help="Store folder made by `gitool build-dataset`, with the model's window geometry (seq length, bins, bin size) and track count; or, for can-* runs, the label store from `gitool synth-motifs` (per-task AUPR/AUROC).",
+            help="Store folder made by `gitool build-dataset`, with the model's window geometry (seq length, bins, bin size) and track count; or, for can-* runs, the label store from `gitool synth-motifs` (per-task AUPR/AUROC). Default: the store the run was trained on (when it was one store).",
         ),
-    ],
+    ] = None,
     split: Annotated[str, typer.Option(help="Split to evaluate: train, valid or test.")] = "test",
     head: Annotated[
         str | None,
@@ -434,7 +434,9 @@ def evaluate_command(
     """
     from gitool.data.labels import LabelStore, open_any_store
     from gitool.errors import InputError
+    from gitool.train.checkpoint import training_store
 
+    data = data or training_store(run, which)
     store = open_any_store(data)
     if isinstance(store, LabelStore):
         from gitool.train.evaluate_labels import evaluate_labels
@@ -768,13 +770,13 @@ def interactions_command(
         ),
     ],
     data: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--data",
             "-d",
-            help="The store the model was trained on: a label store from `gitool synth-motifs` (can), or a build-dataset store (swin, enformer).",
+            help="The store the model was trained on: a label store from `gitool synth-motifs` (can), or a build-dataset store (swin, enformer). Default: the run's own training store (when it was one store).",
         ),
-    ],
+    ] = None,
     out: Annotated[
         Path, typer.Option("-o", "--out", help="Output folder (maps as TSV and PNG, scores).")
     ] = Path("interactions"),
@@ -830,9 +832,10 @@ def interactions_command(
     from rich.table import Table
 
     from gitool.interpret.interactions import interactions_from_run
+    from gitool.train.checkpoint import training_store
 
     result = interactions_from_run(
-        model, data, out, which=which, device=device, split=split,
+        model, data or training_store(model, which), out, which=which, device=device, split=split,
         thresholds=threshold or (0.1,), layer=layer, motifs=motifs,
         min_similarity=min_similarity, sequences=sequences, batch_size=batch_size, seed=seed,
         plot=plot, force=force,

@@ -40,11 +40,13 @@ def pwm_can() -> CAN:
     return model.eval()
 
 
-def save_run(model: torch.nn.Module, path, name: str):
+def save_run(model: torch.nn.Module, path, name: str, data=None):
+    """A run folder with ``model``'s checkpoint, trained on ``data`` (a store path) if given."""
     save_checkpoint(
         path / "checkpoints" / "best.pt",
         {"model_name": name, "preset": name, "model_config": dataclasses.asdict(model.config),
-         "model": model.state_dict(), "step": 0, "data": []},
+         "model": model.state_dict(), "step": 0,
+         "data": [{"path": str(data), "head": "tasks", "manifest": {}}] if data else []},
     )  # fmt: skip
     return path
 
@@ -209,6 +211,14 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
     assert code == 0, err
     assert "glifac" in stdout and "AUROC" in stdout and "12 of 32 filters match" in err
     assert (out / "scores.tsv").exists()
+    # --data defaults to the store the run was trained on
+    trained = save_run(pwm_can(), tmp_path / "trained", "can", data=motifs)
+    code, stdout, err = run_cli(["interactions", "-m", trained, "-o", tmp_path / "own",
+                                 "--sequences", "64", "--device", "cpu"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "AUROC" in stdout and (tmp_path / "own" / "scores.tsv").exists()
+    code, _, err = run_cli(["interactions", "-m", run, "-o", tmp_path / "bad"], capsys)
+    assert_input_error(code, err, "trained on 0 stores", "--data STORE")
     # `gitool attention` reads label stores too (sequence SPLIT:i, bp from 0)
     code, _, err = run_cli(["attention", "-m", run, "--data", motifs, "--index", "0,2", "-o",
                             tmp_path / "att"], capsys)  # fmt: skip

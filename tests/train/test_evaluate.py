@@ -17,7 +17,7 @@ from gitool.data.genome import one_hot
 from gitool.data.store import Store, build_store
 from gitool.errors import InputError
 from gitool.models.registry import create_model
-from gitool.train.checkpoint import save_checkpoint
+from gitool.train.checkpoint import save_checkpoint, training_store
 from gitool.train.evaluate import (
     GROUP_COLUMNS,
     OVERALL,
@@ -26,6 +26,8 @@ from gitool.train.evaluate import (
     summary_table,
 )
 from gitool.train.losses import EPS
+
+from helpers import assert_input_error, run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # 400 bp → 8-bp tokens after 3 poolings (50 tokens) → crop 25 bins.
@@ -278,3 +280,20 @@ def test_corrupt_and_truncated_checkpoints(setup, tiny):
     with pytest.raises(InputError, match="not a gitool checkpoint"):
         evaluate(run, store.path, device="cpu")
     assert not (run / "eval").exists()  # nothing written on failure
+
+
+def test_data_defaults_to_the_runs_training_store(setup, tiny, capsys):
+    store, _, run = setup
+    assert training_store(run) == store.path
+    code, out, err = run_cli(["evaluate", run, "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "OVERALL" in out
+    assert (run / "eval" / "test.tsv").exists()
+    # Trained on no recorded store, or on one that has moved: say so and ask for --data.
+    _, bare = make_run(tiny["dir"] / "bare", None)
+    code, _, err = run_cli(["evaluate", bare, "--device", "cpu"], capsys)
+    assert_input_error(code, err, "trained on 0 stores", "--data STORE")
+    store.path.rename(tiny["dir"] / "moved")
+    code, _, err = run_cli(["evaluate", run, "--device", "cpu"], capsys)
+    assert_input_error(code, err, str(store.path), "no longer there", "--data STORE")
+    assert not (bare / "eval").exists()

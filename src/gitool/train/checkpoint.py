@@ -62,11 +62,16 @@ def checkpoint_path(run_or_checkpoint: str | Path, which: str = "best") -> Path:
     )
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint, with one clear error for anything unreadable or foreign."""
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
+) -> dict[str, Any]:
+    """Read a checkpoint, with one clear error for anything unreadable or foreign.
+
+    ``mmap=True`` maps the tensors instead of reading them (for a look at the metadata).
+    """
     path = Path(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except (
         OSError,
         RuntimeError,
@@ -100,6 +105,30 @@ def load_model(
     model = build_from_config(state["model_name"], state["model_config"])
     model.load_state_dict(state["model"], strict=True)
     return model.to(device).eval(), state
+
+
+def training_store(run_or_checkpoint: str | Path, which: str = "best") -> Path:
+    """The store a run was trained on: the default ``--data`` of ``evaluate`` and ``interactions``.
+
+    Reads only the checkpoint's ``data`` entry (memory-mapped, the weights stay on disk).
+
+    Raises:
+        InputError: the run was trained on several stores, or its store has moved.
+    """
+    ckpt = checkpoint_path(run_or_checkpoint, which)
+    state = load_checkpoint(ckpt, mmap=True)
+    stores = [Path(d["path"]) for d in state.get("data", []) if isinstance(d, dict)]
+    if len(stores) != 1:
+        found = ", ".join(map(str, stores)) or "none recorded"
+        raise InputError(
+            f"{ckpt} was trained on {len(stores)} stores ({found}); choose one with --data STORE"
+        )
+    if not stores[0].is_dir():
+        raise InputError(
+            f"{ckpt} was trained on {stores[0]}, which is no longer there; "
+            "give the store with --data STORE"
+        )
+    return stores[0]
 
 
 def run_label(run: str | Path) -> str:
