@@ -332,6 +332,25 @@ def test_sequence_too_short(swin, tmp_path):
         extract_attention(swin, inputs(1, 300), tmp_path / "x", device="cpu")
 
 
+def test_export_that_would_fill_the_disk_is_refused(swin, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    summary = extract_attention(swin, inputs(3), tmp_path / "ok", layers=[5], device="cpu",
+                                n_windows=3)  # fmt: skip
+    assert summary.windows == 3  # enough space: the count alone changes nothing
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
+    for out in (tmp_path / "folder", tmp_path / "one.npz"):
+        with pytest.raises(InputError, match=r"exporting 3 windows to .* needs about .* GiB "
+                           r"more .* MiB per window.* free; export fewer windows \(--index\)"):
+            extract_attention(swin, inputs(3), out, layers=[5], device="cpu", n_windows=3)
+        assert not out.exists() or not any(out.iterdir())  # nothing left behind
+    assert not (tmp_path / "one.json").exists()
+    extract_attention(swin, inputs(1), tmp_path / "single", layers=[5], device="cpu",
+                      n_windows=1)  # fmt: skip
+
+
 # --------------------------------------------------------------------------- plots
 
 

@@ -448,6 +448,7 @@ def extract_attention(
     plot: bool = False,
     label: str = "--model",
     on_window=None,
+    n_windows: int | None = None,
 ) -> AttentionSummary:
     """Run ``model`` on ``windows`` and write their attention (see the module docstring).
 
@@ -472,9 +473,12 @@ def extract_attention(
             chromosome sizes, in order) and windows sorted along the genome.
         plot: write PNG heatmaps beside the output (``plots/``; see :mod:`.plots`).
         on_window: called with the number of windows done after each batch (progress).
+        n_windows: how many ``windows`` there are, when known: after the first window the
+            export stops (removing what it wrote) if the rest would not fit on the disk.
 
     Raises:
-        InputError: no attention in the model, a layer or head out of range, bad output path.
+        InputError: no attention in the model, a layer or head out of range, bad output
+            path, not enough disk space for ``n_windows``.
     """
     import time
 
@@ -563,6 +567,9 @@ def extract_attention(
                 if archive is None:
                     summary.bytes_written += stream.close()
                     summary.files.append(stream.path)
+                if n == 0 and n_windows:
+                    first = archive.tmp.stat().st_size if single else summary.bytes_written
+                    check_disk_space(target.parent if single else target, first, n_windows)
                 if writer is not None:
                     _write_track(writer, track_info, records, b, window, seq_length)
                 entries.append(
@@ -595,6 +602,8 @@ def extract_attention(
             archive.abort()
         if writer is not None:
             writer.abort()
+        for path in summary.files:  # no partial export: the index was never written
+            path.unlink(missing_ok=True)
         raise
     summary.seconds = time.perf_counter() - started
     _write_index(index_path, model, layout, chosen, entries, rollout, rollout_bp)
@@ -603,6 +612,21 @@ def extract_attention(
 
         summary.plots = plot_export(index_path)
     return summary
+
+
+def check_disk_space(folder: Path, first_window: int, n_windows: int) -> None:
+    """Refuse an export whose remaining windows (each about the first's size) will not fit."""
+    import shutil
+
+    need = first_window * (n_windows - 1)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise InputError(
+            f"exporting {n_windows:,} windows to {folder} needs about {need / 2**30:,.1f} GiB "
+            f"more ({first_window / 2**20:,.1f} MiB per window) but {free / 2**30:,.1f} GiB is "
+            "free; export fewer windows (--index), layers (--layer) or heads (--head), or "
+            "use --dtype float16"
+        )
 
 
 def _write_track(writer, info: LayerInfo, records, b: int, window: AttentionWindow, seq_length):
@@ -733,7 +757,9 @@ def attention_from_run(
                 f"--data {data}: windows of {store_length:,} bp but the model takes "
                 f"{seq_length:,} bp; use the store the model was trained on"
             )
-        windows = windows_from_store(data, split, parse_indices(index))
+        indices = parse_indices(index)
+        windows = windows_from_store(data, split, indices)
+        options["n_windows"] = len(indices) if indices is not None else opened.count(split)
     else:
         windows = windows_from_fasta(fasta, seq_length)
     if options.get("track_out") is not None and options.get("sizes") is None:
