@@ -151,7 +151,7 @@ def test_warns_about_motifs_no_filter_learned(motifs, tmp_path, capsys):
     assert not {"SIX3", "GATA1"} & set(result.filters["motif"])
     err = " ".join(capsys.readouterr().err.split())
     assert (
-        "no filter matches GATA1, SIX3 (--min-similarity 0.75), so the maps cannot show "
+        "no filter matches GATA1, SIX3 (--min-similarity 0.7), so the maps cannot show "
         "interactions involving them (ELF1/SIX3, TAL1/GATA1 of the ground truth)"
     ) in err
     find_interactions(pwm_can(), motifs, tmp_path / "all", thresholds=[0.1])
