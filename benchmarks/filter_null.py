@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"untrained CAN filters vs {len(names)} motifs ({', '.join(names)}); "
           f"{args.inits} inits per variant, {args.sequences:,} sequences")  # fmt: skip
     head = " ".join(f"≥{c:<5g}" for c in CUTOFFS)
-    print(f"{'variant':15s} {'filters':>7s} {'median':>7s} {'p95':>6s} {'p99':>6s} {'max':>6s}  {head}")
+    print(
+        f"{'variant':15s} {'filters':>7s} {'median':>7s} {'p95':>6s} {'p99':>6s} {'max':>6s}  {head}"
+    )
     summary = {}
     for name, sims in rows.items():
         q50, q95, q99 = np.quantile(sims, [0.5, 0.95, 0.99])

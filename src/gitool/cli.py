@@ -693,7 +693,8 @@ def attention_command(
 @app.command("synth-motifs")
 def synth_motifs_command(
     out: Annotated[
-        Path, typer.Option("-o", "--out", help="Label store folder to write.")
+        Path,
+        typer.Option("-o", "--out", help="Label store folder to write."),
     ] = Path("motifs"),
     sequences: Annotated[
         int, typer.Option("-n", "--sequences", help="Number of sequences (seed 002: 100,000).")
@@ -817,12 +818,8 @@ def interactions_command(
         typer.Option(help="cpu, cuda or cuda:N. Default: cuda when available, else cpu."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random position pairs.")] = 0,
-    plot: Annotated[
-        bool, typer.Option("--plot/--no-plot", help="Write the heatmap PNGs.")
-    ] = True,
-    which: Annotated[
-        str, typer.Option(help="Checkpoint of a run folder: best or last.")
-    ] = "best",
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write the heatmap PNGs.")] = True,
+    which: Annotated[str, typer.Option(help="Checkpoint of a run folder: best or last.")] = "best",
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
 ) -> None:
     """Find motif interactions from attention: GLIFAC and the local-attention baseline (seed 002).

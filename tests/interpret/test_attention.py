@@ -342,8 +342,11 @@ def test_export_that_would_fill_the_disk_is_refused(swin, tmp_path, monkeypatch)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
     for out in (tmp_path / "folder", tmp_path / "one.npz"):
-        with pytest.raises(InputError, match=r"exporting 3 windows to .* needs about .* GiB "
-                           r"more .* MiB per window.* free; export fewer windows \(--index\)"):
+        with pytest.raises(
+            InputError,
+            match=r"exporting 3 windows to .* needs about .* GiB "
+            r"more .* MiB per window.* free; export fewer windows \(--index\)",
+        ):
             extract_attention(swin, inputs(3), out, layers=[5], device="cpu", n_windows=3)
         assert not out.exists() or not any(out.iterdir())  # nothing left behind
     assert not (tmp_path / "one.json").exists()

@@ -193,11 +193,13 @@ def test_synth_motifs_command(tmp_path, capsys):
     store = LabelStore(tmp_path / "m")
     assert [store.count(s) for s in ("train", "valid", "test")] == [180, 60, 60]
     assert "300 sequences" in err and "warning" not in err  # the built-in motifs stand out
+
     # a weak motif (8 bp of 67 % consensus bases) is flagged, a strong one is not; both written
     def jaspar(matrix_id, name, top):
         return f">{matrix_id} {name}\n" + "".join(
             f"{b} [ {' '.join(str(top) if i % 4 == k else '1' for i in range(12))} ]\n"
             for k, b in enumerate("ACGT"))  # fmt: skip
+
     (tmp_path / "two.jaspar").write_text(jaspar("W1", "WEAK", 6) + jaspar("S1", "STRONG", 97))
     code, _, err = run_cli(["synth-motifs", "-o", tmp_path / "w", "-n", "2000", "--motifs",
                             str(tmp_path / "two.jaspar"), "--interactions", "none"], capsys)  # fmt: skip

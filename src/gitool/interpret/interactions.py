@@ -421,7 +421,8 @@ def _write(result: InteractionResult, filter_names, ppms, plot: bool, force: boo
                 frames["local_motifs"] = (result.local_motifs[k], result.motif_names)
             for name, (matrix, axis) in frames.items():
                 write_tsv(
-                    pd.DataFrame(matrix, index=axis, columns=axis), tmp / f"{name}_{tag}.tsv",
+                    pd.DataFrame(matrix, index=axis, columns=axis),
+                    tmp / f"{name}_{tag}.tsv",
                     index=True,
                 )
             if plot:

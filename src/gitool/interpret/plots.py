@@ -184,7 +184,9 @@ def plot_interactions(result, k: int, path: str | Path) -> Path:
                      label="|correlation|" if method == "glifac" else "active-pair count")  # fmt: skip
         for a, b in result.truth if result.glifac_motifs else ():
             for r, c in ((a, b), (b, a)):
-                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="white", lw=1.5))
+                ax.add_patch(
+                    plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="white", lw=1.5)
+                )
         ticks = np.arange(len(names))
         small = 7 if len(names) <= 40 else 4
         ax.set_xticks(ticks, names, rotation=90, fontsize=small)
