@@ -829,10 +829,9 @@ def interactions_command(
     from rich.table import Table
 
     from gitool.interpret.interactions import interactions_from_run
-    from gitool.train.checkpoint import training_store
 
     result = interactions_from_run(
-        model, data or training_store(model, which), out, which=which, device=device, split=split,
+        model, data, out, which=which, device=device, split=split,
         thresholds=threshold or (0.1,), layer=layer, motifs=motifs,
         min_similarity=min_similarity, sequences=sequences, batch_size=batch_size, seed=seed,
         plot=plot, force=force,

@@ -14,6 +14,7 @@ from gitool.errors import InputError
 from gitool.interpret.attention import (
     AttentionWindow,
     attention_layout,
+    check_disk_space,
     extract_attention,
     load_window,
     windows_from_fasta,
@@ -339,17 +340,23 @@ def test_export_that_would_fill_the_disk_is_refused(swin, tmp_path, monkeypatch)
     summary = extract_attention(swin, inputs(3), tmp_path / "ok", layers=[5], device="cpu",
                                 n_windows=3)  # fmt: skip
     assert summary.windows == 3  # enough space: the count alone changes nothing
+    with pytest.raises(InputError, match="already holds an attention export"):
+        extract_attention(swin, inputs(1), tmp_path / "ok", layers=[5], device="cpu")
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
     for out in (tmp_path / "folder", tmp_path / "one.npz"):
         with pytest.raises(
             InputError,
-            match=r"exporting 3 windows to .* needs about .* GiB "
-            r"more .* MiB per window.* free; export fewer windows \(--index\)",
+            match=r"exporting 3 windows to .* needs about [\d.]+ KiB more \([\d.]+ KiB per "
+            r"window\) but 1000 B is free; export fewer windows \(--index\).*float16$",
         ):
             extract_attention(swin, inputs(3), out, layers=[5], device="cpu", n_windows=3)
         assert not out.exists() or not any(out.iterdir())  # nothing left behind
     assert not (tmp_path / "one.json").exists()
+    assert not list(tmp_path.glob(".one.npz.tmp-*"))
+    with pytest.raises(InputError, match=r"needs about 2\.0 GiB more \(1\.0 GiB per window\) "
+                       r"but 1000 B is free; export fewer windows .*--head\)$"):  # fmt: skip
+        check_disk_space(tmp_path, 2**30, 3, "float16")
     extract_attention(swin, inputs(1), tmp_path / "single", layers=[5], device="cpu",
                       n_windows=1)  # fmt: skip
 

@@ -218,7 +218,7 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
     assert code == 0, err
     assert "AUROC" in stdout and (tmp_path / "own" / "scores.tsv").exists()
     code, _, err = run_cli(["interactions", "-m", run, "-o", tmp_path / "bad"], capsys)
-    assert_input_error(code, err, "trained on 0 stores", "--data STORE")
+    assert_input_error(code, err, "records no training store", "--data STORE")
     # `gitool attention` reads label stores too (sequence SPLIT:i, bp from 0)
     code, _, err = run_cli(["attention", "-m", run, "--data", motifs, "--index", "0,2", "-o",
                             tmp_path / "att"], capsys)  # fmt: skip

@@ -128,13 +128,20 @@ def test_min_delta_ignores_creeping_scores():
     np.testing.assert_allclose(lrs, [1e-3, 1e-3, 1e-3, 3e-4, 3e-4])
 
 
-def test_patience_stops_a_run_that_no_longer_improves(motifs, tmp_path):
+def test_patience_stops_a_run_that_no_longer_improves(motifs, tmp_path, monkeypatch):
+    from gitool.train import distributed
+
+    synced = []  # the trainer offers its model for SyncBatchNorm (a no-op in one process)
+    original = distributed.sync_batch_norm
+    monkeypatch.setattr(distributed, "sync_batch_norm",
+                        lambda model, ctx: synced.append(ctx.world) or original(model, ctx))  # fmt: skip
     # a learning rate of 1e-9 leaves the valid AUPR where it is: evaluation 1 sets the
     # reference, 2 and 3 do not beat it by 0.05, so the run stops after epoch 3 of 10
     out = tmp_path / "run"
     summary = run_training(None, flags(motifs, out, epochs=10, lr=1e-9, patience=2,
                                        min_delta=0.05))  # fmt: skip
     assert (summary.stopped, summary.epoch) == ("patience", 3)
+    assert synced == [1]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len([r for r in records if "valid_aupr" in r]) == 3
     assert (out / "checkpoints" / "best.pt").exists()

@@ -292,7 +292,22 @@ def test_data_defaults_to_the_runs_training_store(setup, tiny, capsys):
     # Trained on no recorded store, or on one that has moved: say so and ask for --data.
     _, bare = make_run(tiny["dir"] / "bare", None)
     code, _, err = run_cli(["evaluate", bare, "--device", "cpu"], capsys)
-    assert_input_error(code, err, "trained on 0 stores", "--data STORE")
+    assert_input_error(code, err, "records no training store", "--data STORE")
+    best = bare / "checkpoints" / "best.pt"
+    state = torch.load(best, weights_only=True)
+    entry = {"path": str(store.path), "head": "human", "manifest": store.manifest}
+    for data, expected in (
+        (None, "records no training store"),
+        ([{"head": "human"}], "records no training store"),
+        ([entry, {**entry, "head": "mouse"}], store.path),  # one store, two heads
+        ([entry, {**entry, "path": str(tiny["dir"])}], "trained on 2 stores"),
+    ):
+        save_checkpoint(best, {**state, "data": data})
+        if isinstance(expected, Path):
+            assert training_store(bare) == expected
+        else:
+            with pytest.raises(InputError, match=expected):
+                training_store(bare)
     store.path.rename(tiny["dir"] / "moved")
     code, _, err = run_cli(["evaluate", run, "--device", "cpu"], capsys)
     assert_input_error(code, err, str(store.path), "no longer there", "--data STORE")

@@ -414,6 +414,9 @@ def _output_layout(out: str | Path) -> tuple[Path, Path, bool]:
         return path, path.with_suffix(".json"), True
     if path.exists() and not path.is_dir():
         raise InputError(f"-o {out} is a file; give a folder or a name ending in .npz")
+    if (path / "index.json").exists() or next(path.glob("window_*.npz"), None) is not None:
+        # Writing over it window by window would mix two exports under one index.
+        raise InputError(f"-o {out} already holds an attention export; give a new folder")
     return path, path / "index.json", False
 
 
@@ -569,7 +572,8 @@ def extract_attention(
                     summary.files.append(stream.path)
                 if n == 0 and n_windows:
                     first = archive.tmp.stat().st_size if single else summary.bytes_written
-                    check_disk_space(target.parent if single else target, first, n_windows)
+                    folder = target.parent if single else target
+                    check_disk_space(folder, first, n_windows, dtype)
                 if writer is not None:
                     _write_track(writer, track_info, records, b, window, seq_length)
                 entries.append(
@@ -614,18 +618,27 @@ def extract_attention(
     return summary
 
 
-def check_disk_space(folder: Path, first_window: int, n_windows: int) -> None:
+def _size(n: float) -> str:
+    """``n`` bytes in the largest unit that keeps it ≥ 1 (B, KiB, MiB, GiB, TiB)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:,.1f} TiB"
+
+
+def check_disk_space(folder: Path, first_window: int, n_windows: int, dtype: str) -> None:
     """Refuse an export whose remaining windows (each about the first's size) will not fit."""
     import shutil
 
     need = first_window * (n_windows - 1)
     free = shutil.disk_usage(folder).free
     if need > free:
+        smaller = "(--index), layers (--layer) or heads (--head)"
         raise InputError(
-            f"exporting {n_windows:,} windows to {folder} needs about {need / 2**30:,.1f} GiB "
-            f"more ({first_window / 2**20:,.1f} MiB per window) but {free / 2**30:,.1f} GiB is "
-            "free; export fewer windows (--index), layers (--layer) or heads (--head), or "
-            "use --dtype float16"
+            f"exporting {n_windows:,} windows to {folder} needs about {_size(need)} more "
+            f"({_size(first_window)} per window) but {_size(free)} is free; export fewer "
+            f"windows {smaller}" + (", or use --dtype float16" if dtype == "float32" else "")
         )
 
 

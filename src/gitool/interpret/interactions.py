@@ -433,13 +433,16 @@ def _write(result: InteractionResult, filter_names, ppms, plot: bool, force: boo
             write_tsv(result.scores, tmp / "scores.tsv")
 
 
-def interactions_from_run(run: str | Path, data: str | Path, out: str | Path, *,
+def interactions_from_run(run: str | Path, data: str | Path | None, out: str | Path, *,
                           which: str = "best", device: str | None = None,
                           **options) -> InteractionResult:  # fmt: skip
-    """What ``gitool interactions`` runs: load the run, then :func:`find_interactions`."""
-    from gitool.train.checkpoint import load_run, run_label
+    """What ``gitool interactions`` runs: load the run, then :func:`find_interactions` on
+    ``data`` (default: the store the run was trained on)."""
+    from gitool.train.checkpoint import load_run, run_label, training_store
     from gitool.train.device import resolve_device
 
+    if data is None:
+        data = training_store(run, which)
     model, _, ckpt = load_run(run, which, "--model")
     return find_interactions(
         model, data, out, device=resolve_device(device), label=f"--model {run_label(ckpt)}",

@@ -113,15 +113,24 @@ def training_store(run_or_checkpoint: str | Path, which: str = "best") -> Path:
     Reads only the checkpoint's ``data`` entry (memory-mapped, the weights stay on disk).
 
     Raises:
-        InputError: the run was trained on several stores, or its store has moved.
+        InputError: the run records no store or several, or its store has moved.
     """
     ckpt = checkpoint_path(run_or_checkpoint, which)
-    state = load_checkpoint(ckpt, mmap=True)
-    stores = [Path(d["path"]) for d in state.get("data", []) if isinstance(d, dict)]
-    if len(stores) != 1:
-        found = ", ".join(map(str, stores)) or "none recorded"
+    try:
+        state = load_checkpoint(ckpt, mmap=True)
+    except InputError:
+        state = load_checkpoint(ckpt)  # torch's legacy (non-zip) format cannot be mapped
+    entries = state.get("data") or []
+    # One store per head entry: a multi-head run lists a store once per head it trained.
+    stores = list(
+        dict.fromkeys(Path(d["path"]) for d in entries if isinstance(d, dict) and d.get("path"))
+    )
+    if not stores:
+        raise InputError(f"{ckpt} records no training store; give one with --data STORE")
+    if len(stores) > 1:
         raise InputError(
-            f"{ckpt} was trained on {len(stores)} stores ({found}); choose one with --data STORE"
+            f"{ckpt} was trained on {len(stores)} stores ({', '.join(map(str, stores))}); "
+            "choose one with --data STORE"
         )
     if not stores[0].is_dir():
         raise InputError(

@@ -92,9 +92,9 @@ def setup(cfg: TrainConfig) -> Context:
 def sync_batch_norm(model: torch.nn.Module, ctx: Context) -> torch.nn.Module:
     """BatchNorm layers that pool batch statistics over all ranks, for multi-GPU training.
 
-    Without it each GPU normalises with the statistics of its own slice of the batch (e.g.
-    2 windows of an Enformer batch of 8 on 4 GPUs), so training noise and the running
-    statistics depend on the GPU count. ``torch.nn.SyncBatchNorm`` runs on GPUs only; on
+    Without it each GPU normalises with the statistics of its own ``--batch-size`` windows
+    (the batch size is per process), not of the global batch, so training noise and the
+    running statistics depend on the GPU count. ``torch.nn.SyncBatchNorm`` runs on GPUs only; on
     CPU (gloo) ranks, and in a single process, the model is returned unchanged. The state
     dict keys do not change, so checkpoints load into the plain model.
     """
