@@ -432,31 +432,10 @@ def evaluate_command(
 
     Each track's Pearson is over every bin of every window of the split (not per window, not across tracks). The table's columns are mean Pearsons: DNASE/ATAC, CHIP, CAGE, other (RNA and every other group) and OVERALL (all tracks); — marks a group without tracks. Files are written atomically.
     """
-    from gitool.data.labels import LabelStore, open_any_store
-    from gitool.errors import InputError
-    from gitool.train.checkpoint import training_store
-
-    data = data or training_store(run, which)
-    store = open_any_store(data)
-    if isinstance(store, LabelStore):
-        from gitool.train.evaluate_labels import evaluate_labels
-
-        if compare or plot_window is not None or head is not None:
-            raise InputError(
-                "--compare, --plot-window and --head apply to coverage stores; a label store "
-                "gives the per-task AUPR/AUROC table"
-            )
-        labelled = evaluate_labels(
-            run, store, split, batch_size=batch_size or 256, device=device, out=out,
-            which=which,
-        )  # fmt: skip
-        stdout_console().print(labelled.table())
-        info(f"[green]wrote[/] {labelled.path}")
-        return
     from gitool.train.evaluate import evaluate
 
     result = evaluate(
-        run, data, split=split, head=head, batch_size=batch_size or 8, device=device, out=out,
+        run, data, split=split, head=head, batch_size=batch_size, device=device, out=out,
         compare=compare, plot_window=plot_window, which=which,
         plot_tracks=plot_tracks.split(",") if plot_tracks else None,
     )  # fmt: skip

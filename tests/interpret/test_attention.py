@@ -361,6 +361,42 @@ def test_export_that_would_fill_the_disk_is_refused(swin, tmp_path, monkeypatch)
                       n_windows=1)  # fmt: skip
 
 
+@pytest.mark.parametrize("fails", ["track", "index"])
+def test_failed_rerun_leaves_the_older_archive_whole(swin, tmp_path, monkeypatch, fails):
+    """A single-archive export over an older one: a failure while committing the track or
+    writing the index keeps the older archive and its index, and leaves no new track."""
+    import gitool.interpret.attention as attention_module
+    from gitool.predict.bigwig import TrackWriter
+
+    rng = np.random.default_rng(1)
+    genome = tmp_path / "g.fa"
+    genome.write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), 2000)) + "\n")
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr1\t100\t900\n")
+    windows = list(windows_from_regions(swin, bed, genome))
+    archive, index = tmp_path / "a.npz", tmp_path / "a.json"
+    extract_attention(swin, windows[:1], archive, layers=[5], device="cpu")
+    before = archive.read_bytes(), index.read_text()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    if fails == "track":
+        monkeypatch.setattr(TrackWriter, "commit", broken)
+    else:
+        monkeypatch.setattr(attention_module, "_index_json", broken)
+    track = tmp_path / "t.bedgraph"
+    with pytest.raises(OSError, match="disk full"):
+        extract_attention(swin, windows, archive, layers=[5], device="cpu", track_out=track,
+                          bedgraph=True, sizes={"chr1": 2000})  # fmt: skip
+    assert (archive.read_bytes(), index.read_text()) == before
+    assert len(json.loads(index.read_text())["windows"]) == 1
+    assert "L5.shifted/weights" in load_window(index, 0)  # the older export still opens
+    assert not track.exists()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["a.json", "a.npz", "g.fa", "g.fa.fai", "r.bed"]  # no temporary files
+
+
 # --------------------------------------------------------------------------- plots
 
 

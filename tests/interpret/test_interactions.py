@@ -256,3 +256,16 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
     other = save_store(tmp_path / "long", generate(20, seed=1, length=300))
     code, _, err = run_cli(["interactions", "-m", run, "-d", other, "-o", tmp_path / "bad"], capsys)
     assert_input_error(code, err, "sequences of 300 bp but the model takes 200 bp")
+
+
+def test_help_states_the_library_default_min_similarity():
+    """The CLI does not import the interactions module for the constant; its help text
+    repeats the value, so the two must not drift apart."""
+    import inspect
+
+    from gitool import cli
+    from gitool.interpret.interactions import DEFAULT_MIN_SIMILARITY
+
+    source = inspect.getsource(cli.interactions_command)
+    assert f"Default {DEFAULT_MIN_SIMILARITY}:" in source
+    assert f"reach {DEFAULT_MIN_SIMILARITY} " in source

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ from gitool.config import TrainConfig
 from gitool.data.labels import LabelDataset, LabelStore
 from gitool.errors import InputError
 from gitool.interpret.synthetic import generate, save_store
-from gitool.scores import auroc_columns, average_precision_columns
+from gitool.scores import auroc, auroc_columns, average_precision, average_precision_columns
 from gitool.train.evaluate_labels import evaluate_labels, predict_labels
 from gitool.train.loop import Patience, make_scheduler
 from gitool.train.run import run_training
@@ -72,13 +73,26 @@ def test_evaluate_label_store_matches_hand_scores(run, motifs, tmp_path, capsys)
     labels = np.asarray(store.labels("test"), dtype=float)
     np.testing.assert_allclose(result.tasks["aupr"], average_precision_columns(probs, labels))
     np.testing.assert_allclose(result.tasks["auroc"], auroc_columns(probs, labels))
+    # pooled: one ranking of every (sequence, task) cell, as Keras' AUC(curve="PR") scores
+    assert result.pooled_aupr == pytest.approx(average_precision(probs.ravel(), labels.ravel()))
+    assert result.pooled_auroc == pytest.approx(auroc(probs.ravel(), labels.ravel()))
+    assert result.pooled_aupr != pytest.approx(result.mean_aupr)
     assert list(result.tasks["task"]) == store.tasks
     assert (tmp_path / "test.tsv").exists()
     code, out, err = run_cli(["evaluate", run, "--data", motifs, "-o", tmp_path / "e.tsv"], capsys)
     assert code == 0, err
-    assert "AUPR" in out and "mean" in out and "CEBPB" in out
+    assert "AUPR" in out and "mean" in out and "pooled" in out and "CEBPB" in out
     code, _, err = run_cli(["evaluate", run, "--data", motifs, "--plot-window", "1"], capsys)
     assert_input_error(code, err, "--plot-window")
+    # The library's evaluate() takes the run's own (label) store by default and gives the
+    # same per-task scores as evaluate_labels.
+    from gitool.train.evaluate import evaluate
+
+    again = evaluate(run, out=tmp_path / "default")
+    pd.testing.assert_frame_equal(again.tasks, result.tasks)
+    assert again.paths == {"tasks": tmp_path / "default" / "test.tsv"}
+    with pytest.raises(InputError, match="apply to coverage stores"):
+        evaluate(run, head="motifs")
 
 
 def test_label_metrics():

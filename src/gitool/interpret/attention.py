@@ -594,23 +594,29 @@ def extract_attention(
             del records
             if on_window is not None:
                 on_window(len(batch))
-        if archive is not None:
-            summary.bytes_written = archive.close()
-            summary.files.append(target)
-            archive = None
+        # Tracks are committed first; then the index is staged and the archive put in place
+        # just before the index replaces any older one, so a failure at any step leaves an
+        # older export whole and removes what this one had put in place.
         if writer is not None:
             summary.tracks = writer.commit()
             writer = None
+        summary.seconds = time.perf_counter() - started
+        with staged_file(index_path) as tmp:
+            tmp.write_text(_index_json(model, layout, chosen, entries, rollout, rollout_bp))
+            if archive is not None:
+                summary.bytes_written = archive.close()
+                summary.files.append(target)
+                archive = None
     except BaseException:
         if archive is not None:
             archive.abort()
         if writer is not None:
             writer.abort()
-        for path in summary.files:  # no partial export: the index was never written
+        for path in [*summary.files, *summary.tracks]:  # no partial export
             path.unlink(missing_ok=True)
+        if single and target in summary.files:
+            index_path.unlink(missing_ok=True)
         raise
-    summary.seconds = time.perf_counter() - started
-    _write_index(index_path, model, layout, chosen, entries, rollout, rollout_bp)
     if plot:
         from gitool.interpret.plots import plot_export
 
@@ -659,7 +665,8 @@ def _write_track(writer, info: LayerInfo, records, b: int, window: AttentionWind
     writer.add(window.chrom, s, end, values[keep][:, None])
 
 
-def _write_index(path: Path, model, layout, chosen, entries, rollout, rollout_bp) -> None:
+def _index_json(model, layout, chosen, entries, rollout, rollout_bp) -> str:
+    """The export's index (``index.json`` / ``OUT.json``) as JSON text."""
     index = {
         "format": FORMAT,
         "version": VERSION,
@@ -674,8 +681,7 @@ def _write_index(path: Path, model, layout, chosen, entries, rollout, rollout_bp
         "axes": AXES,
         "windows": entries,
     }
-    with staged_file(path) as tmp:
-        tmp.write_text(json.dumps(index, indent=1))
+    return json.dumps(index, indent=1)
 
 
 def load_window(index_path: str | Path, i: int) -> dict[str, np.ndarray]:

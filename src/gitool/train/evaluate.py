@@ -32,17 +32,20 @@ import torch
 
 from gitool.console import progress, warn
 from gitool.data.genome import one_hot
+from gitool.data.labels import LabelStore, open_any_store
 from gitool.data.store import Store
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
 from gitool.files import write_tsv
-from gitool.train.checkpoint import check_which, load_run, run_label
+from gitool.train.checkpoint import check_which, load_run, run_label, training_store
 from gitool.train.device import autocast_for, resolve_device
 from gitool.train.metrics import TrackMetrics
 
 if TYPE_CHECKING:
     import pandas as pd
     from rich.table import Table
+
+    from gitool.train.evaluate_labels import LabelEvaluation
 
 GROUP_COLUMNS = ("DNASE/ATAC", "CHIP", "CAGE", "other")
 """Summary columns (seed 000 Table 1). ``other``: every group but DNASE, ATAC, CHIP, CAGE
@@ -422,26 +425,33 @@ def _plot_tracks(store: Store, plot_tracks: Sequence[str | int] | None) -> list[
 
 def evaluate(
     run: str | Path,
-    data: str | Path,
+    data: str | Path | None = None,
     split: str = "test",
     head: str | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     out: str | Path | None = None,
     compare: str | Path | Sequence[str | Path] | None = None,
     plot_window: int | None = None,
     which: str = "best",
     plot_tracks: Sequence[str | int] | None = None,
-) -> EvaluationResult:
+) -> EvaluationResult | LabelEvaluation:
     """Evaluate a run on a store split (``gitool evaluate``).
+
+    A label store (``gitool synth-motifs``) gives the per-task AUPR/AUROC of a ``can-*``
+    run instead (:func:`gitool.train.evaluate_labels.evaluate_labels`, a
+    :class:`~gitool.train.evaluate_labels.LabelEvaluation`); ``compare``, ``plot_window``,
+    ``plot_tracks`` and ``head`` apply to coverage stores only.
 
     Args:
         run: run folder (``RUN/checkpoints/{best,last}.pt``) or a checkpoint file.
-        data: store folder made by ``gitool build-dataset``.
+        data: store folder made by ``gitool build-dataset`` (or ``gitool synth-motifs``);
+            default the store the run was trained on
+            (:func:`~gitool.train.checkpoint.training_store`).
         split: ``train``, ``valid`` or ``test``.
         head: model head; default: the head trained on a dataset with this store's track
             identifiers, else the model's only head.
-        batch_size: windows per forward pass.
+        batch_size: windows per forward pass (default 8; label-store sequences: 256).
         device: ``cpu``, ``cuda``, ``cuda:N``; default CUDA when available (bf16 autocast).
         out: per-track TSV path when it ends in ``.tsv``, else a folder (created) for
             ``<split>.tsv``; default ``RUN/eval/<split>.tsv``. The summary and plots go
@@ -461,6 +471,21 @@ def evaluate(
         InputError: bad data folder, split, checkpoint, head, device or option.
     """
     check_which(which)
+    if data is None:
+        data = training_store(run, which)
+    if (Path(data) / "manifest.yaml").is_file() and isinstance(open_any_store(data), LabelStore):
+        if compare or plot_window is not None or plot_tracks or head is not None:
+            raise InputError(
+                "--compare, --plot-window, --plot-tracks and --head apply to coverage stores; "
+                f"{data} is a label store, which gives the per-task AUPR/AUROC table"
+            )
+        from gitool.train.evaluate_labels import evaluate_labels
+
+        return evaluate_labels(
+            run, LabelStore(data), split, batch_size=batch_size or 256, device=device, out=out,
+            which=which,
+        )  # fmt: skip
+    batch_size = 8 if batch_size is None else batch_size
     if batch_size < 1:
         raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
     store = open_store(data, split)
