@@ -12,6 +12,7 @@ from gitool.errors import InputError
 from gitool.interpret.glifac import (
     FilterPPMs,
     PairAccumulator,
+    _threshold_stream,
     full_index,
     label_filters,
     match_motifs,
@@ -99,9 +100,9 @@ def test_sums_match_an_explicit_pair_list(add_random):
     assert maps.pairs == len(pairs)
     assert all(i != j for _, i, j in pairs)
     b, i, j = np.array(pairs).T
-    if add_random:  # the documented draw: one generator seeded with `seed`
+    if add_random:  # the documented draw: keyed on (seed, threshold, sequence, ordinal)
         counts = np.bincount(b, minlength=n_seq)
-        drawn = list(random_pairs(counts, length, torch.Generator().manual_seed(7)))
+        drawn = list(random_pairs(counts, length, 7, _threshold_stream(0.3, 0)))
         rb, ri, rj = (torch.cat(parts).numpy() for parts in zip(*drawn, strict=True))
         assert (ri != rj).all() and np.array_equal(np.bincount(rb, minlength=n_seq), counts)
         b, i, j = np.r_[b, rb], np.r_[i, ri], np.r_[j, rj]
@@ -176,7 +177,7 @@ def test_local_counts_by_hand():
 
 def test_random_pairs_are_uniform_distinct_and_reproducible():
     counts = torch.tensor([0, 3000, 5, 2000])
-    draw = list(random_pairs(counts, 4, torch.Generator().manual_seed(0), chunk=1000))
+    draw = list(random_pairs(counts, 4, 0, chunk=1000))
     assert len(draw) == 6  # 5005 pairs in chunks of 1000
     seq, i, j = (torch.cat(parts) for parts in zip(*draw, strict=True))
     np.testing.assert_array_equal(torch.bincount(seq, minlength=4), counts)
@@ -185,12 +186,40 @@ def test_random_pairs_are_uniform_distinct_and_reproducible():
     assert (freq.diagonal() == 0).all()
     off = freq[~torch.eye(4, dtype=torch.bool)]
     assert (off - 1 / 12).abs().max() < 0.02  # 12 ordered pairs, each ~1/12
-    again = list(random_pairs(counts, 4, torch.Generator().manual_seed(0), chunk=1000))
-    assert all(
-        torch.equal(a, b)
-        for pa, pb in zip(draw, again, strict=True)
-        for a, b in zip(pa, pb, strict=True)
-    )
+    # the same pairs whatever the chunking; another seed or stream gives others
+    (one,) = random_pairs(counts, 4, 0, chunk=10_000)
+    assert all(torch.equal(a, b) for a, b in zip((seq, i, j), one, strict=True))
+    assert not torch.equal(next(random_pairs(counts, 4, 1))[1], one[1])
+    assert not torch.equal(next(random_pairs(counts, 4, 0, stream=1))[1], one[1])
+    # sequence 3's pairs are keyed on its global index, not on its row in the batch
+    (tail,) = random_pairs(counts[3:], 4, 0, first_sequence=3)
+    assert torch.equal(tail[1], i[seq == 3]) and torch.equal(tail[2], j[seq == 3])
+
+
+def test_maps_do_not_depend_on_batching_or_the_other_thresholds():
+    rng = np.random.default_rng(5)
+    n_seq, length, n_f = 7, 10, 3
+    x = torch.tensor(rng.normal(size=(n_seq, length, n_f)))
+    attn = torch.tensor(rng.dirichlet(np.ones(length), size=(n_seq, 1, length)))
+    tok = full_index(length)
+
+    def run(thresholds, batch):
+        acc = PairAccumulator(n_f, thresholds, seed=3)
+        for lo in range(0, n_seq, batch):
+            acc.update(x[lo : lo + batch], attn[lo : lo + batch], tok)
+        return {m.threshold: m for m in acc.result()}
+
+    alone, sweep = run([0.1], 7), run([0.2, 0.1], 3)
+    assert alone[0.1].random_pairs == alone[0.1].pairs > 0
+    # the same pairs; batching only changes the order of the float64 sums
+    np.testing.assert_allclose(alone[0.1].glifac_directed, sweep[0.1].glifac_directed, atol=1e-12)
+    assert sweep[0.1].sequences == 7
+    # two blocks over the same sequences (a swin layer's regular and shifted attention)
+    acc = PairAccumulator(n_f, [0.1], seed=3)
+    for block in (0, 1):
+        acc.update(x, attn, tok, first_sequence=0, stream=block)
+    (both,) = acc.result()
+    assert both.sequences == 7 and both.random_pairs == 2 * alone[0.1].random_pairs
 
 
 def test_symmetrise_keeps_the_larger_magnitude_with_its_sign():

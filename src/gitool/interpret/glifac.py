@@ -31,9 +31,9 @@ the reference code's formula yields one). The map is the Pearson correlation of 
 against ``y_g`` over that union, ``(F, F)``, made symmetric by :func:`symmetrise`. A filter
 with zero variance correlates 0 with everything.
 
-Random pairs come from a ``torch.Generator`` seeded with ``seed`` on the CPU: for every
-:meth:`PairAccumulator.update` call and every threshold in order, :func:`random_pairs` is
-drawn from it, so results are reproducible whatever the device.
+Random pairs are counter-based (:func:`random_pairs`): the ``p``-th random pair of sequence
+``s`` at threshold ``t`` is a hash of ``(seed, t, s, p)``, so a map is the same whatever the
+batch size, the device, or the other thresholds of a sweep.
 
 Local baseline (SATORI, seed 002 §3)
 -----------------------------------
@@ -94,37 +94,69 @@ def _check_threshold(value: float) -> float:
     return t
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijective hash of uint64 values (wraps modulo 2^64)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
 def random_pairs(
     counts: torch.Tensor | Sequence[int],
     length: int,
-    generator: torch.Generator,
+    seed: int,
+    stream: int = 0,
+    first_sequence: int = 0,
     chunk: int = RANDOM_CHUNK,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Random ordered token pairs, ``counts[b]`` of them for sequence ``b``.
 
     Each pair ``(i, j)`` is uniform over the ``length · (length − 1)`` ordered pairs of
-    distinct tokens. Pairs come in chunks of at most ``chunk``, sequence by sequence.
+    distinct tokens. The ``p``-th pair of sequence ``first_sequence + b`` is a hash of
+    ``(seed, stream, first_sequence + b, p)`` (counter-based, SplitMix64), so it does not
+    depend on how the sequences are batched, on the device, or on what else is drawn.
+    Pairs come in chunks of at most ``chunk``, sequence by sequence.
 
     Args:
         counts: ``(B,)`` number of pairs per sequence.
         length: tokens per sequence ``L``.
-        generator: CPU generator the pairs are drawn from (two ``randint`` calls per chunk).
+        seed: the draw's seed.
+        stream: tells independent draws over the same sequences apart (a threshold, a
+            model block).
+        first_sequence: global index of sequence ``b = 0``.
         chunk: most pairs per yielded chunk.
 
     Yields:
-        ``(seq, i, j)``: three ``(n,)`` int64 CPU tensors (sequence, first and second token).
+        ``(seq, i, j)``: three ``(n,)`` int64 CPU tensors (batch row, first and second token).
     """
     counts = torch.as_tensor(counts, dtype=torch.int64).cpu()
     total = int(counts.sum())
     if total and length < 2:
         raise ValueError(f"cannot draw pairs of distinct tokens from {length} token(s)")
     ends = torch.cumsum(counts, 0)
-    for start in range(0, total, chunk):
-        stop = min(start + chunk, total)
-        seq = torch.searchsorted(ends, torch.arange(start, stop), right=True)
-        i = torch.randint(0, length, (stop - start,), generator=generator)
-        j = torch.randint(0, length - 1, (stop - start,), generator=generator)
-        yield seq, i, j + (j >= i)
+    starts = (ends - counts).numpy()
+    with np.errstate(over="ignore"):
+        base = _mix(_mix(np.uint64(seed % 2**64) ^ _GOLDEN) ^ np.uint64(stream % 2**64))
+        for lo in range(0, total, chunk):
+            hi = min(lo + chunk, total)
+            seq = torch.searchsorted(ends, torch.arange(lo, hi), right=True)
+            b = seq.numpy()
+            ordinal = (np.arange(lo, hi) - starts[b]).astype(np.uint64)
+            key = _mix(base ^ _mix((b + first_sequence).astype(np.uint64) * _GOLDEN))
+            h = _mix(key ^ (ordinal * _GOLDEN + _GOLDEN))
+            i = (h >> np.uint64(32)) % np.uint64(length)
+            j = (h & np.uint64(0xFFFFFFFF)) % np.uint64(length - 1)
+            i, j = torch.from_numpy(i.astype(np.int64)), torch.from_numpy(j.astype(np.int64))
+            yield seq, i, j + (j >= i)
+
+
+def _threshold_stream(threshold: float, stream: int) -> int:
+    """The random-pair stream of one threshold: its float64 bits mixed with ``stream``."""
+    bits = int(np.float64(threshold).view(np.uint64))
+    return bits ^ (int(stream) * 0x9E3779B97F4A7C15 % 2**64)
 
 
 def pearson_from_sums(
@@ -174,7 +206,7 @@ class InteractionMaps:
             when no ``active_threshold`` was given.
         pairs: number of attended pairs.
         random_pairs: number of random pairs added (equal to ``pairs`` unless disabled).
-        sequences: number of sequences seen.
+        sequences: number of sequences seen (one past the highest sequence index).
     """
 
     threshold: float
@@ -192,7 +224,7 @@ class PairAccumulator:
     Args:
         n_filters: ``F``, channels of the activations.
         thresholds: attention thresholds in [0, 1]; one map set per threshold.
-        seed: seed of the CPU generator the random pairs are drawn from.
+        seed: seed of the random pairs (:func:`random_pairs`).
         active_threshold: ``(F,)`` activation above which a filter is active (local
             baseline), or None to skip the local baseline.
         add_random_pairs: add the equal number of random pairs (seed 002); False gives the
@@ -228,7 +260,7 @@ class PairAccumulator:
                     f"active_threshold must have shape ({n_filters},), got {tuple(active.shape)}"
                 )
             self.active_threshold = active
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.seed = int(seed)
         n_t, f = len(self.thresholds), self.n_filters
         z = torch.float64
         self._n = torch.zeros(n_t, dtype=z)
@@ -271,6 +303,8 @@ class PairAccumulator:
         activations: torch.Tensor,
         attn: torch.Tensor,
         token_index: torch.Tensor,
+        first_sequence: int | None = None,
+        stream: int = 0,
     ) -> None:
         """Add one batch.
 
@@ -278,12 +312,17 @@ class PairAccumulator:
             activations: ``(B, L, F)`` filter activations at the token positions.
             attn: ``(B, nW, w, w)`` head-max attention, query slot × key slot.
             token_index: ``(nW, w)`` int token of every slot, −1 for padding.
+            first_sequence: global index of the batch's first sequence (keys the random
+                pairs); default: the sequences seen so far, i.e. batches in order.
+            stream: tells several updates over the same sequences apart (the attention
+                blocks of one layer): each draws its own random pairs.
 
         Raises:
             ValueError: shapes that do not fit together, or tokens outside ``[-1, L)``.
         """
         x, attn, tok = self._check(activations, attn, token_index)
         n_seq, length, f = x.shape
+        first = self.sequences if first_sequence is None else int(first_sequence)
         x64 = x.detach().to(torch.float64)
         real = tok >= 0
         pair_ok = real[:, :, None] & real[:, None, :] & (tok[:, :, None] != tok[:, None, :])
@@ -313,7 +352,11 @@ class PairAccumulator:
             self._n[k] += n_pairs
             if self.add_random_pairs and n_pairs:
                 chunk = min(RANDOM_CHUNK, max(1024, (1 << 26) // f))  # ≤ 0.5 GB per array
-                for seq, i, j in random_pairs(per_seq.cpu(), length, self.generator, chunk):
+                draws = random_pairs(
+                    per_seq.cpu(), length, self.seed, _threshold_stream(threshold, stream),
+                    first, chunk,
+                )  # fmt: skip
+                for seq, i, j in draws:
                     seq, i, j = seq.to(x.device), i.to(x.device), j.to(x.device)
                     xr, yr = x64[seq, i], x64[seq, j]  # (n, F)
                     self._sx[k] += xr.sum(0).cpu()
@@ -323,7 +366,7 @@ class PairAccumulator:
                     self._sxy[k] += (xr.T @ yr).cpu()
                     self._n[k] += len(seq)
                     self._random[k] += len(seq)
-        self.sequences += n_seq
+        self.sequences = max(self.sequences, first + n_seq)
 
     def result(self) -> list[InteractionMaps]:
         """One :class:`InteractionMaps` per threshold, in the order given."""

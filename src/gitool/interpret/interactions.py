@@ -318,12 +318,14 @@ def find_interactions(
     ppms = FilterPPMs(source.n_filters, source.width) if source.is_can else None
     candidates, width = 0, 0  # position pairs i ≠ j the attention could select; its keys
     with progress("interactions: attention pairs", n) as advance:
-        for codes, x in _batches(codes_all, n, batch_size, device):
+        for first, (codes, x) in zip(
+            range(0, n, batch_size), _batches(codes_all, n, batch_size, device), strict=True
+        ):
             conv, parts = source(x)
             if ppms is not None:
                 ppms.update(codes, conv, 0.5 * conv_max)
-            for acts, attn, index in parts:
-                accumulator.update(acts, attn, index)
+            for block, (acts, attn, index) in enumerate(parts):
+                accumulator.update(acts, attn, index, first_sequence=first, stream=block)
                 width = attn.shape[-1]
                 candidates += attn[..., 0, 0].numel() * width * (width - 1)
             advance(len(codes))
