@@ -156,6 +156,13 @@ def test_warns_about_motifs_no_filter_learned(motifs, tmp_path, capsys):
     ) in err
     find_interactions(pwm_can(), motifs, tmp_path / "all", thresholds=[0.1])
     assert "no filter matches" not in capsys.readouterr().err
+    # --motifs without SPI1: the IRF1/SPI1 pair cannot be scored, and the warning says so
+    others = ",".join(n for n in names if n != "SPI1")
+    result = find_interactions(pwm_can(), motifs, tmp_path / "nospi1", thresholds=[0.1],
+                               motifs=others)  # fmt: skip
+    err = " ".join(capsys.readouterr().err.split())
+    assert "ground-truth pair(s) IRF1/SPI1 of" in err and "left out of the scores" in err
+    assert set(result.scores["positives"][result.scores["level"] == "motif"]) == {3}
 
 
 def test_swin_layer_channels(tiny, tmp_path):

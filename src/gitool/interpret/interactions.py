@@ -191,10 +191,20 @@ def _warn_unlearned(names, labels, truth, min_similarity) -> None:
 
 
 def _truth(store, names: list[str]) -> list[tuple[int, int]]:
+    """The store's ground-truth pairs as motif indices; a pair whose motif is not among
+    ``--motifs`` cannot be scored, and says so."""
     if not isinstance(store, LabelStore):
         return []
     index = {n: i for i, n in enumerate(names)}
-    return [(index[i.a], index[i.b]) for i in store.interactions() if i.a in index and i.b in index]
+    pairs = store.interactions()
+    dropped = [f"{i.a}/{i.b}" for i in pairs if i.a not in index or i.b not in index]
+    if dropped:
+        warn(
+            f"ground-truth pair(s) {', '.join(dropped)} of {store.path} name motifs that "
+            "--motifs does not include, so they are left out of the scores; pass motifs "
+            "with those names (default: the store's own motifs.jaspar)"
+        )
+    return [(index[i.a], index[i.b]) for i in pairs if i.a in index and i.b in index]
 
 
 def format_meme(ppms: np.ndarray, names: Sequence[str], sites: np.ndarray) -> str:
