@@ -1,4 +1,5 @@
-"""Writing ``.npy`` files row by row when the row count is known only at the end.
+"""Store arrays on disk: writing ``.npy`` files row by row when the row count is known only
+at the end, and opening them memory-mapped with a clear error when one is damaged.
 
 The header is written with room to spare and rewritten in place on close, so rows stream
 to disk (no memory map, no second copy) and the result is an ordinary ``.npy`` file.
@@ -9,6 +10,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from gitool.errors import InputError
+
+
+def load_array(path: str | Path) -> np.ndarray:
+    """A store's ``.npy`` file, memory-mapped read-only.
+
+    Raises:
+        InputError: the file is missing, not a ``.npy`` file, or shorter than its header says
+            (an interrupted copy); the message names it and says to rebuild the store.
+    """
+    path = Path(path)
+    try:
+        return np.load(path, mmap_mode="r")
+    except FileNotFoundError:
+        raise InputError(f"{path} is missing; the store is incomplete, rebuild it") from None
+    except (ValueError, OSError, EOFError) as err:
+        raise InputError(
+            f"{path} is damaged ({err}); the store was not copied or written completely, "
+            "rebuild it"
+        ) from None
 
 _HEADER_BYTES = 128  # magic (6) + version (2) + length (2) + dict, padded; multiple of 64
 
