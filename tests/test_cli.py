@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 
+import pytest
+
 from gitool import __version__
 
-from helpers import run_cli
+from helpers import assert_input_error, run_cli
 
 
 def test_version(capsys):
@@ -66,3 +70,79 @@ def test_python_m_gitool_and_import_does_not_load_torch():
 def test_debug_shows_traceback(tmp_path, capsys):
     code, _, err = run_cli(["--debug", "info", tmp_path], capsys)
     assert code == 2 and "Traceback" in err and "not a gitool store" in err
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        (errno.EROFS, "read-only file system; check the permissions"),
+        (errno.EACCES, "permission denied; check the permissions"),
+        (errno.ENOSPC, "no space left on the device; free some space"),
+    ],
+)
+def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys, monkeypatch, number, words):
+    """A read-only folder, missing permissions or a full disk are the user's to fix: one
+    line naming the path, exit 2 (not an internal error); other OSErrors stay internal."""
+    import gitool.interpret.synthetic as synthetic
+
+    target = tmp_path / "motifs"
+
+    def refuse(*args, **kwargs):
+        raise OSError(number, os.strerror(number), str(target / "manifest.yaml"))
+
+    monkeypatch.setattr(synthetic, "save_store", refuse)
+    code, _, err = run_cli(["synth-motifs", "--sequences", "20", "-o", target], capsys)
+    assert_input_error(code, err, f"{target / 'manifest.yaml'}: {words}")
+
+    def broken(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(synthetic, "save_store", broken)
+    code, _, err = run_cli(["synth-motifs", "--sequences", "20", "-o", target], capsys)
+    assert code == 1 and "internal error: OSError" in err
+
+
+@pytest.mark.slow
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    """A killed command (SIGTERM) runs its cleanup and exits 143 with one line: here
+    `gitool attention` on a long FASTA, killed while it writes windows, leaves nothing."""
+    import signal
+    import time
+
+    fasta = tmp_path / "long.fa"
+    fasta.write_text(">a\n" + "ACGT" * 50_000 + "\n")  # 1,000 CAN windows of 200 bp
+    run = tmp_path / "run"
+    code = (
+        "import dataclasses, torch\n"
+        "from gitool.models.can import CAN, CANConfig\n"
+        "from gitool.train.checkpoint import save_checkpoint\n"
+        "m = CAN(CANConfig(pool=4))\n"
+        f"save_checkpoint({str(run / 'checkpoints' / 'best.pt')!r}, {{'model_name': 'can', "
+        "'preset': 'can-cnn4-relu', 'model_config': dataclasses.asdict(m.config), "
+        "'model': m.state_dict(), 'step': 0, 'data': []})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    out = tmp_path / "att"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitool", "attention", "-m", str(run), "--fasta", str(fasta),
+         "-o", str(out), "--device", "cpu"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".att.partial-*/window_*")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.fa", "long.fa.fai", "run"]
+
+
+def test_warnings_are_one_line_and_keep_brackets(capsys):
+    from gitool.console import warn
+
+    text = "track 'x': /data/[run 1]/a.bw has no data; " + "its targets are all 0 " * 10
+    warn(text)
+    err = capsys.readouterr().err
+    assert err == f"warning: {text}\n"

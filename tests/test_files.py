@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -28,3 +31,15 @@ def test_write_tsv(tmp_path):
     path = write_tsv(pd.DataFrame({"x": [1.23456789, 2.0]}), tmp_path / "sub" / "t.tsv")
     assert path.read_text() == "x\n1.23457\n2\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["t.tsv"]
+
+
+def test_check_writable_names_the_option_and_folder(tmp_path, monkeypatch):
+    from gitool.errors import InputError
+    from gitool.files import check_writable
+
+    out = tmp_path / "new" / "deeper" / "out"
+    check_writable(out)  # tmp_path is writable: nothing to say
+    # root writes through chmod, so a read-only folder is simulated at os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+    with pytest.raises(InputError, match=rf"^--out-x {out}: cannot write in {tmp_path} "):
+        check_writable(out, "--out-x")

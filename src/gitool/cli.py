@@ -449,7 +449,7 @@ def predict_command(
     regions: Annotated[
         Path,
         typer.Argument(
-            help="BED of regions to predict (0-based, half-open; 3+ columns). Overlapping or adjacent regions merge; each snaps outwards to the bin grid (multiples of the bin size). A region on a chromosome the genome lacks is an error; one running past its chromosome's end is clipped to it, with a warning."
+            help="BED of regions to predict (0-based, half-open; 3+ columns; plain or gzip-compressed). Overlapping or adjacent regions merge; each snaps outwards to the bin grid (multiples of the bin size). A region on a chromosome the genome lacks is an error; one running past its chromosome's end is clipped to it, with a warning."
         ),
     ],
     model: Annotated[
@@ -473,7 +473,7 @@ def predict_command(
         typer.Option(
             "-o",
             "--out",
-            help="Output. One track: this bigWig. Several: OUT.<identifier>.bw, or DIR/<identifier>.bw when it ends with / or is a folder. Files appear only when complete.",
+            help="Output. One track: this bigWig (a .bedgraph name with --bedgraph). Several: OUT.<identifier>.bw, or DIR/<identifier>.bw when it ends with / or is a folder. Files appear only when complete.",
         ),
     ],  # str: keep a trailing "/"
     head: Annotated[
@@ -504,7 +504,7 @@ def predict_command(
     shifts: Annotated[
         str,
         typer.Option(
-            help="Comma-separated input shifts in bp, e.g. 0,1,-1: predictions on the shifted inputs are averaged (targets stay put)."
+            help="Comma-separated input shifts in bp, e.g. 0,1,-1, each smaller than the model's bin size: predictions on the shifted inputs are averaged (targets stay put)."
         ),
     ] = "0",
     untransform: Annotated[
@@ -703,9 +703,8 @@ def synth_motifs_command(
 
     Random uniform sequences with 1-5 non-overlapping motif instances each (sampled from the motifs' frequency matrices, either strand, at least 1 bp apart and from the ends), one binary label per motif following the interaction logic, a seeded train/valid/test split, the instance table and the ground-truth interactions. Train a CAN on it with `gitool train --config workflows/can-glifac.yaml --data OUT`, then find the interactions with `gitool interactions`.
     """
-    from gitool.data.labels import LabelStore
+    from gitool.data.labels import LabelStore, check_label_store_output
     from gitool.data.windows import parse_fractions
-    from gitool.errors import InputError
     from gitool.interpret.motifs import motifs_from_option
     from gitool.interpret.synthetic import (
         DETECTABLE_AUROC,
@@ -715,8 +714,7 @@ def synth_motifs_command(
         save_store,
     )
 
-    if out.exists() and not force:
-        raise InputError(f"-o {out} already exists; pass --force to replace it")
+    check_label_store_output(out, force)  # before the sequences are generated
     fractions = parse_fractions(split_fractions)
     data = generate(
         sequences, seed=seed, motifs=motifs_from_option(motifs), length=length,

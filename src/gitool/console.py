@@ -6,8 +6,11 @@ Exit codes: 0 success, 2 bad input (one line naming the file/line/option and the
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -59,7 +62,8 @@ def info(message: str) -> None:
 def warn(message: str) -> None:
     """Print a warning on stderr (rank 0 only; shown even with ``--quiet``)."""
     if is_rank_zero():
-        console.print(f"[yellow]warning:[/] {message}")
+        # one logical line (paths may hold "[...]", which is not markup)
+        console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 @contextmanager
@@ -87,8 +91,24 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int], No
         yield advance
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is. A BaseException, like KeyboardInterrupt, so
+    ``except Exception`` blocks let it through while ``finally``/``except BaseException``
+    cleanup runs; not a KeyboardInterrupt, which typer turns into a silent exit 130."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def run_reporting_errors(fn: Callable[[], T]) -> T:
-    """Call ``fn``; turn exceptions into one line on stderr and the right exit code."""
+    """Call ``fn``; turn exceptions into one line on stderr and the right exit code.
+
+    SIGTERM (a cluster job's time limit, ``kill``) raises :class:`Terminated`, so every
+    command's cleanup runs and no partial output is left; the exit code is then 143.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return fn()
     except InputError as err:
@@ -104,13 +124,55 @@ def run_reporting_errors(fn: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]")
         sys.exit(130)
-    except Exception as err:  # noqa: BLE001 - the last line of defence for the CLI
+    except Terminated:
+        console.print("[red]terminated[/] (SIGTERM); partial output removed")
+        sys.exit(128 + signal.SIGTERM)
+    except OSError as err:
+        message = _environment_message(err)
+        if message is None:
+            _report_internal(err)
         if state.debug:
             console.print_exception()
-        else:
-            console.print(
-                f"[red]internal error:[/] {type(err).__name__}: {escape(str(err))} "
-                "(rerun with --debug for the traceback, and please report it)",
-                soft_wrap=True,
-            )
-        sys.exit(EXIT_INTERNAL)
+        console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+        sys.exit(EXIT_INPUT)
+    except Exception as err:  # noqa: BLE001 - the last line of defence for the CLI
+        _report_internal(err)
+
+
+def _report_internal(err: BaseException) -> None:
+    if state.debug:
+        console.print_exception()
+    else:
+        console.print(
+            f"[red]internal error:[/] {type(err).__name__}: {escape(str(err))} "
+            "(rerun with --debug for the traceback, and please report it)",
+            soft_wrap=True,
+        )
+    sys.exit(EXIT_INTERNAL)
+
+
+# errno values that mean the machine refused, not that gitool failed: one line, exit 2
+_ENVIRONMENT = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ENAMETOOLONG: "file name too long",
+}
+
+
+def _environment_message(err: OSError) -> str | None:
+    """One line for an OSError the user can fix (permissions, read-only or full disk), naming
+    the path; None for any other OSError (an internal error)."""
+    what = _ENVIRONMENT.get(err.errno)
+    if what is None:
+        return None
+    where = str(err.filename) if err.filename is not None else "a file gitool needed"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space or write the output to another disk"
+    elif err.errno == errno.ENAMETOOLONG:
+        fix = "choose a shorter path"
+    else:
+        fix = "check the permissions of the path and its folder, or choose another path"
+    return f"{where}: {what}; {fix}"

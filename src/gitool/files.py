@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+from gitool.errors import InputError
 
 
 def replace_folder(tmp: Path, out: Path) -> None:
@@ -66,3 +68,41 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Pat
     with staged_file(path) as tmp:
         frame.to_csv(tmp, sep="\t", index=index, float_format="%.6g")
     return Path(path)
+
+
+def check_output_folder(
+    out: Path, force: bool, is_previous: Callable[[Path], bool], previous: str
+) -> None:
+    """Refuse ``-o out`` unless it is new, or ``force`` is set and it is an empty folder or
+    ``is_previous(out)``: an earlier output of the same command (named by ``previous``).
+    ``--force`` never deletes a folder of the user's own files, nor the current folder."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InputError(f"-o {out} is a file; give a folder")
+    here = Path.cwd().resolve()
+    if out.resolve() in (here, *here.parents):
+        raise InputError(
+            f"-o {out} is the current folder or holds it, so it cannot be replaced; "
+            "choose another -o"
+        )
+    if not force:
+        raise InputError(f"-o {out} already exists; pass --force to replace it")
+    if any(out.iterdir()) and not is_previous(out):
+        raise InputError(
+            f"-o {out} is a non-empty folder that is not {previous}; refusing to replace it "
+            "even with --force — choose another -o"
+        )
+
+
+def check_writable(path: str | Path, option: str = "-o") -> None:
+    """Fail early, before any work, when ``path`` could not be created or replaced: the
+    nearest existing folder above it (where outputs are staged and renamed into place) is
+    read-only or not writable by this user (InputError naming ``option``)."""
+    path = Path(path).absolute()
+    folder = next(p for p in path.parents if p.exists())
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(
+            f"{option} {path}: cannot write in {folder} (read-only or no permission); "
+            f"choose another {option}"
+        )

@@ -9,7 +9,7 @@ import torch
 from gitool.data.dataset import WindowDataset, augment, shift_codes
 from gitool.data.genome import encode, one_hot, reverse_complement
 
-from helpers import run_cli
+from helpers import assert_input_error, run_cli
 
 
 @pytest.fixture
@@ -112,3 +112,22 @@ def test_dataloader_with_spawned_workers(store):
     assert sum(len(b[0]) for b in batches) == len(ds)
     expect = torch.stack([ds[i][1] for i in range(len(ds))])
     torch.testing.assert_close(torch.cat([b[1] for b in batches]), expect)
+
+
+def test_damaged_store_stops_train_with_one_line(store, tmp_path, capsys):
+    """Checked when the dataset is made, not in a DataLoader worker (a worker's traceback)."""
+    import os
+
+    import yaml
+
+    path = store / "train" / "targets.npy"
+    os.truncate(path, path.stat().st_size - 1)
+    model_config = {"stem_channels": 8, "channels": 16, "divisible_by": 4}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data": [str(store)], "model": "cnn-maxpool",
+                                   "model_config": model_config, "num_workers": 2}))  # fmt: skip
+    code, _, err = run_cli(
+        ["train", "--config", cfg, "-o", tmp_path / "run", "--gpus", "0"], capsys
+    )
+    assert_input_error(code, err, "train/targets.npy is damaged", "rebuild it")
+    assert not (tmp_path / "run").exists()

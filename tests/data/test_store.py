@@ -16,6 +16,7 @@ import yaml
 
 from gitool.data.genome import encode
 from gitool.data.store import Store
+from gitool.errors import InputError
 
 from conftest import write_bigwig, write_fasta, write_tracks
 from helpers import assert_input_error, run_cli
@@ -209,6 +210,36 @@ def test_fasta_index_is_built_when_missing(tiny, capsys):
     code, _, err = run_cli(args, capsys)
     assert code == 0, err
     assert fai.exists() and "building FASTA index" in err
+
+
+def test_fasta_index_in_a_read_only_folder(tiny, capsys, monkeypatch):
+    """A missing or stale .fai that cannot be written: say how to make one, not pyfaidx's
+    API advice."""
+    import shutil
+
+    real_access = os.access
+    folder = tiny["dir"] / "readonly"
+    folder.mkdir()
+    genome = folder / "genome.fa"
+    shutil.copy(tiny["genome"], genome)
+    # Root writes through a chmod, so stand in for a read-only mount of the genome's folder.
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: real_access(p, mode) and str(p) != str(folder)
+    )
+    fai = genome.with_suffix(".fa.fai")
+    shutil.copy(tiny["genome"].with_suffix(".fa.fai"), fai)
+    os.utime(fai, (1, 1))  # older than the genome
+    code, err = _bad_build(tiny, capsys, genome=genome)
+    assert_input_error(code, err, f"{fai} is older than the genome", "read-only folder")
+    fai.unlink()
+    code, err = _bad_build(tiny, capsys, genome=genome)
+    assert_input_error(
+        code, err, f"{fai} is missing", f"samtools faidx {genome}", "writable folder"
+    )
+    # The output's folder itself read-only: refused before any work, naming -o.
+    monkeypatch.setattr(os, "access", lambda p, mode: str(p) != str(tiny["dir"]))
+    code, err = _bad_build(tiny, capsys)
+    assert_input_error(code, err, f"-o {tiny['dir'] / 'out'}: cannot write in {tiny['dir']}")
 
 
 def test_bgzip_fasta(tiny, capsys):
@@ -574,3 +605,38 @@ def test_truncated_bigwig_is_one_line(tiny, capsys):
     (tiny["dir"] / "cut.bw").write_bytes(data[: len(data) // 3])
     t = _tracks(tiny, dict(identifier="a", file="cut.bw"))
     assert_input_error(*_bad_build(tiny, capsys, t), "cut.bw")
+
+
+def test_bigwig_with_no_data_gives_zero_targets_and_one_warning(tiny, capsys):
+    """A header but no entries (e.g. a ChIP-seq track without peaks) is valid input."""
+    bw = pyBigWig.open(str(tiny["dir"] / "empty.bw"), "w")
+    bw.addHeader(list(tiny["sizes"].items()))
+    bw.close()
+    t = write_tracks(
+        tiny["dir"] / "t.txt",
+        [dict(identifier="dense", file="dense.bw"), dict(identifier="none", file="empty.bw")],
+    )
+    args = ["build-dataset", tiny["genome"], t, "-o", tiny["dir"] / "s", *GEOM, "-j", "1"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert err.count("warning:") == 1, err
+    warning = " ".join(err.split("warning:")[1].split())  # rich may wrap it
+    assert warning.startswith("track 'none':") and "has no data; its targets are all 0" in warning
+    store = Store(tiny["dir"] / "s")
+    for split in ("train", "valid", "test"):
+        targets = np.asarray(store.targets(split))
+        assert not targets[..., 1].any() and targets[..., 0].any()
+        assert store.manifest["splits"][split]["track_max"][1] == 0
+    # Bad input elsewhere: the error stays the only line.
+    assert_input_error(*_bad_build(tiny, capsys, t, extra=["--valid-chroms", "chrQ"]), "chrQ")
+
+
+def test_truncated_store_array_is_a_clear_input_error(tiny, capsys):
+    store = build(tiny, capsys)
+    path = store.path / "train" / "targets.npy"
+    os.truncate(path, path.stat().st_size // 2)
+    with pytest.raises(InputError, match=r"train/targets\.npy is damaged .*rebuild it"):
+        store.targets("train")
+    (store.path / "valid" / "sequences.npy").unlink()
+    with pytest.raises(InputError, match=r"valid/sequences\.npy is missing"):
+        store.sequences("valid")

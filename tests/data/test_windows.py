@@ -1,6 +1,8 @@
-"""Interval arithmetic, tiling and chromosome selection."""
+"""Interval arithmetic, BED reading, tiling and chromosome selection."""
 
 from __future__ import annotations
+
+import gzip
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from gitool.data.windows import (
     default_split_chroms,
     merge_intervals,
     overlap_bp,
+    read_bed,
     tile,
 )
 from gitool.errors import InputError
@@ -36,6 +39,21 @@ def test_overlap_bp_matches_brute_force():
     got = overlap_bp(starts, starts + lengths, merged)
     expect = [mask[s : s + n].sum() for s, n in zip(starts, lengths, strict=True)]
     np.testing.assert_array_equal(got, expect)
+
+
+def test_read_bed_plain_or_gzip(tmp_path):
+    text = b"track name=x\nchr1\t100\t200\nchr1 150 300\nchr2\t0\t5\n"
+    (tmp_path / "a.bed").write_bytes(text)
+    (tmp_path / "a.bed.gz").write_bytes(gzip.compress(text))
+    (tmp_path / "b.bed").write_bytes(gzip.compress(text))  # gzip found by content, not name
+    sizes = {"chr1": 1000, "chr2": 10}
+    for name in ("a.bed", "a.bed.gz", "b.bed"):
+        got = read_bed(tmp_path / name, sizes, "--blacklist")
+        assert {c: iv.tolist() for c, iv in got.items()} == {"chr1": [[100, 300]], "chr2": [[0, 5]]}
+    (tmp_path / "cut.bed.gz").write_bytes(gzip.compress(text)[:-12])  # an interrupted download
+    message = r"--blacklist \S*cut\.bed\.gz: damaged gzip file .*gzip -t"
+    with pytest.raises(InputError, match=message):
+        read_bed(tmp_path / "cut.bed.gz", sizes, "--blacklist")
 
 
 def test_tile_basenji_small_geometry():

@@ -17,6 +17,7 @@ from gitool.interpret.attention import (
     check_disk_space,
     extract_attention,
     load_window,
+    parse_indices,
     windows_from_fasta,
     windows_from_regions,
 )
@@ -290,6 +291,12 @@ def test_regions_genome_and_bedgraph_track(swin, tmp_path):
     np.testing.assert_array_equal(starts, 102 + 16 * np.arange(51))
     np.testing.assert_array_equal(ends, starts + 16)
     assert (values > 0).all() and abs(values.mean() - 1) < 0.1  # each query gives away 1
+    for name, bedgraph, needle in (("t.bw", True, "--track-out"), ("", False, "is empty")):
+        with pytest.raises(InputError, match=needle):
+            extract_attention(swin, windows, tmp_path / "bad", layers=[5], device="cpu",
+                              track_out=name and tmp_path / name, bedgraph=bedgraph,
+                              sizes={"chr1": 2000})  # fmt: skip
+    assert not (tmp_path / "bad").exists()
 
 
 # --------------------------------------------------------------------------- bad input
@@ -329,8 +336,58 @@ def test_sequence_too_short(swin, tmp_path):
     fasta.write_text(">long\n" + "ACGT" * 300 + "\n>short\n" + "ACGT" * 50 + "\n")
     with pytest.raises(InputError, match="'short' is 200 bp, too short for the model's 500-bp"):
         list(windows_from_fasta(fasta, 500))
+    with pytest.raises(InputError, match="^--fasta .*missing.fa: no such file"):
+        list(windows_from_fasta(tmp_path / "missing.fa", 500))
     with pytest.raises(InputError, match="window w0 is 300 bp but the model takes 500"):
         extract_attention(swin, inputs(1, 300), tmp_path / "x", device="cpu")
+
+
+def test_failed_folder_export_leaves_nothing(swin, tmp_path):
+    """Windows are staged in a hidden sibling: a failure at the third window leaves neither
+    window files nor an empty folder; an existing folder keeps the user's own files."""
+    windows = [*inputs(2), *inputs(1, 300)]
+    with pytest.raises(InputError, match="is 300 bp but the model takes 500"):
+        extract_attention(swin, windows, tmp_path / "out", layers=[5], device="cpu")
+    assert list(tmp_path.iterdir()) == []
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(InputError, match="is 300 bp"):
+        extract_attention(swin, windows, mine, layers=[5], device="cpu")
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    summary = extract_attention(swin, inputs(2), mine, layers=[5], device="cpu")
+    names = sorted(p.name for p in mine.iterdir())
+    assert names == ["index.json", "notes.txt", "window_000000.npz", "window_000001.npz"]
+    assert summary.files == [mine / "window_000000.npz", mine / "window_000001.npz"]
+    assert "L5.shifted/weights" in load_window(mine / "index.json", 1)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"batch_size": 0}, "--batch-size must be ≥ 1, got 0"),
+        ({"full_max_tokens": -5}, "--full-max-tokens must be ≥ 0, got -5"),
+        ({"rollout": True, "rollout_bp": 0}, "--rollout-bp 0: give a resolution ≥ 1 bp"),
+        ({"rollout_bp": 16}, "together with --rollout"),
+    ],
+)
+def test_bad_options(swin, tmp_path, options, message):
+    with pytest.raises(InputError, match=message):
+        extract_attention(swin, inputs(1), tmp_path / "x", device="cpu", **options)
+    assert not (tmp_path / "x").exists()
+
+
+def test_empty_input_and_output_are_refused(swin, tmp_path):
+    with pytest.raises(InputError, match="no window to export: the input is empty"):
+        extract_attention(swin, [], tmp_path / "x", device="cpu")
+    with pytest.raises(InputError, match="no window to export"):
+        extract_attention(swin, [], tmp_path / "x.npz", device="cpu")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(InputError, match="-o is empty"):
+        extract_attention(swin, inputs(1), "", device="cpu")
+    with pytest.raises(InputError, match="--index '5-2': the range 5-2 runs backwards"):
+        parse_indices("5-2")
 
 
 def test_export_that_would_fill_the_disk_is_refused(swin, tmp_path, monkeypatch):
@@ -428,7 +485,7 @@ def test_float16_export(swin, tmp_path):
 
 
 def test_attention_from_run(swin, tmp_path):
-    from gitool.interpret.attention import attention_from_run, parse_indices
+    from gitool.interpret.attention import attention_from_run
     from gitool.train.checkpoint import save_checkpoint
 
     run = tmp_path / "run"

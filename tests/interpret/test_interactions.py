@@ -241,7 +241,7 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
         (["--motifs", "NOPE"], "unknown motif name(s) 'NOPE'"),
         (["--min-similarity", "0"], "--min-similarity 0 is outside (0, 1]"),
         (["--layer", "2"], "--layer 2 is out of range"),
-        (["--split", "dev"], "unknown split 'dev'"),
+        (["--split", "dev"], "--split 'dev' is unknown"),
         (["--which", "middle"], "--which 'middle': choose best or last"),
         (["--sequences", "0"], "--sequences must be ≥ 1"),
     ):
@@ -263,6 +263,37 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
     other = save_store(tmp_path / "long", generate(20, seed=1, length=300))
     code, _, err = run_cli(["interactions", "-m", run, "-d", other, "-o", tmp_path / "bad"], capsys)
     assert_input_error(code, err, "sequences of 300 bp but the model takes 200 bp")
+
+
+def test_force_replaces_only_a_previous_output(tmp_path, capsys):
+    store = save_store(tmp_path / "store", generate(40, seed=2))
+    run = save_run(pwm_can(), tmp_path / "run", "can")
+    args = ["interactions", "-m", run, "-d", store, "--device", "cpu", "--no-plot", "--force"]
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    code, _, err = run_cli([*args, "-o", precious], capsys)
+    assert_input_error(code, err, f"-o {precious} is a non-empty folder that is not the output "
+                       "of a previous `gitool interactions`", "even with --force")  # fmt: skip
+    assert [p.name for p in precious.iterdir()] == ["thesis.txt"]
+    out = tmp_path / "out"
+    for _ in range(2):  # new, then its own previous output
+        code, _, err = run_cli([*args, "-o", out], capsys)
+        assert code == 0, err
+    (out / "notes.txt").write_text("mine")  # the user's file in it: no longer replaceable
+    code, _, err = run_cli([*args, "-o", out], capsys)
+    assert_input_error(code, err, "is a non-empty folder that is not the output")
+    assert (out / "notes.txt").exists() and (out / "filters.tsv").exists()
+
+
+def test_damaged_ground_truth_fails_before_the_passes(tmp_path, capsys):
+    store = save_store(tmp_path / "store", generate(40, seed=2))
+    run = save_run(pwm_can(), tmp_path / "run", "can")
+    (store / "interactions.tsv").write_text("task_a\ttask_b\tkind\nELF1\tSIX3\tbogus\n")
+    code, _, err = run_cli(["interactions", "-m", run, "-d", store, "-o", tmp_path / "out",
+                            "--device", "cpu"], capsys)  # fmt: skip
+    assert_input_error(code, err, f"{store / 'interactions.tsv'}:2: kind 'bogus'")
+    assert not (tmp_path / "out").exists()
 
 
 def test_help_states_the_library_default_min_similarity():

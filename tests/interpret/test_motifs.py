@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from gitool.interpret.motifs import (
     information_content,
     load_builtin_motifs,
     log_odds,
+    motifs_from_option,
     ppm,
     read_motif_file,
     reverse_complement,
@@ -183,6 +186,19 @@ def test_bad_motif_files(tmp_path, text, match):
 def test_missing_motif_file(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         read_motif_file(tmp_path / "nope.meme")
+
+
+def test_motif_option_folder_or_no_names(tmp_path, monkeypatch):
+    with pytest.raises(InputError, match=re.escape(f"--motifs {tmp_path} is a folder; give a")):
+        motifs_from_option(str(tmp_path))
+    with pytest.raises(InputError, match="--motifs ' , ' names no motifs; give built-in names"):
+        motifs_from_option(" , ")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "CEBPB").mkdir()  # a folder named like a built-in motif: the name wins
+    assert [m.name for m in motifs_from_option("CEBPB")] == ["CEBPB"]
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(InputError, match="--motifs mine is a folder"):
+        motifs_from_option("mine")
 
 
 def test_information_content_and_log_odds():

@@ -28,6 +28,8 @@ from gitool.interpret.synthetic import (
     split_assignment,
 )
 
+from helpers import assert_input_error, run_cli
+
 NAMES = ("CEBPB", "ELF1", "ESR1", "FOXN3", "GATA1", "IRF1", "NFIB", "SIX3", "SPI1", "TAL1",
          "TEAD1", "YY1")  # fmt: skip
 
@@ -158,12 +160,29 @@ def test_bad_input():
         generate(10, motifs=load_builtin_motifs(["CEBPB", "NOPE"]))
     with pytest.raises(InputError, match="ELF1/SIX3.*--interactions none"):
         generate(10, motifs=load_builtin_motifs(["CEBPB"]))
-    with pytest.raises(InputError, match="too short"):
-        generate(10, length=50)
-    with pytest.raises(InputError, match="min_instances"):
-        generate(10, min_instances=3, max_instances=2)
     with pytest.raises(InputError, match="kind"):
         labels_from_presence(np.zeros((1, 2)), ["A", "B"], (Interaction("A", "B", "or"),))
+    with pytest.raises(InputError, match="--motifs names no motifs"):
+        generate(10, motifs=[])
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        # each message names the synth-motifs option to change
+        (["--seed", "-1"], "--seed must be ≥ 0, got -1"),
+        (["-n", "0"], "--sequences 0: the number of sequences must be >= 1"),
+        (["--min-instances", "0"], "need 1 ≤ --min-instances ≤ --max-instances"),
+        (["--min-instances", "3", "--max-instances", "2"], "--min-instances 3 --max-instances 2"),
+        (["--length", "0"], "--length 0 is too short for 5 instances"),
+        (["--length", "50"], "give --length ≥ 91"),
+        (["--motifs", ","], "--motifs ',' names no motifs"),
+    ],
+)
+def test_bad_options_name_the_option(tmp_path, capsys, args, needle):
+    code, _, err = run_cli(["synth-motifs", "-n", "10", "-o", tmp_path / "m", *args], capsys)
+    assert_input_error(code, err, needle)
+    assert not (tmp_path / "m").exists()
 
 
 def test_split_sizes():
@@ -203,6 +222,39 @@ def test_save_store_round_trip(tmp_path, data):
     with pytest.raises(InputError, match="already exists; pass --force"):
         save_store(path, data)
     save_store(path, data, force=True)
+
+
+def test_force_replaces_only_a_previous_store(tmp_path, capsys, monkeypatch):
+    """--force replaces an empty folder or a label store, never a folder of other files,
+    nor the current folder (renaming '.' failed with EBUSY)."""
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    code, _, err = run_cli(["synth-motifs", "-n", "20", "-o", precious, "--force"], capsys)
+    assert_input_error(code, err, f"-o {precious} is a non-empty folder that is not a label "
+                       "store", "refusing to replace it even with --force")  # fmt: skip
+    assert [p.name for p in precious.iterdir()] == ["thesis.txt"]
+    (tmp_path / "empty").mkdir()
+    for out in (tmp_path / "empty", tmp_path / "empty"):  # an empty folder, then the store
+        code, _, err = run_cli(["synth-motifs", "-n", "20", "-o", out, "--force"], capsys)
+        assert code == 0, err
+        assert LabelStore(out).count("train") == 14
+    monkeypatch.chdir(tmp_path / "empty")
+    code, _, err = run_cli(["synth-motifs", "-n", "20", "-o", ".", "--force"], capsys)
+    assert_input_error(code, err, "-o . is the current folder", "choose another -o")
+    assert LabelStore(tmp_path / "empty").count("train") == 14
+
+
+def test_warns_about_empty_splits(tmp_path, capsys):
+    code, _, err = run_cli(["synth-motifs", "-n", "1", "-o", tmp_path / "m"], capsys)
+    assert code == 0, err
+    err = " ".join(err.split())
+    assert "warning: the valid and test splits have no sequences" in err
+    assert "give more --sequences" in err
+    # a split given fraction 0 is empty on purpose: no warning
+    code, _, err = run_cli(["synth-motifs", "-n", "20", "-o", tmp_path / "t",
+                            "--split-fractions", "0.8,0,0.2"], capsys)  # fmt: skip
+    assert code == 0 and "no sequences" not in err
 
 
 def test_timing_10k():

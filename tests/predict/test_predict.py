@@ -5,6 +5,10 @@ AND pybbi, UCSC's library), and every bad-input path."""
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import json
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -371,9 +375,11 @@ def test_writer_batches_sorting_and_clipped_last_bin(tmp_path):
 # --------------------------------------------------------------------------- bad input
 
 
-def test_bad_regions_and_options(tiny, run):
+def test_bad_regions_and_options(tiny, run, monkeypatch):
     _, folder = run
     d, genome = tiny["dir"], tiny["genome"]
+    (d / "cwd").mkdir()
+    monkeypatch.chdir(d / "cwd")  # where -o "" used to write
     out = d / "bad" / "out.bw"
     cases = [
         (["# only a comment", ""], "no intervals in it"),
@@ -394,6 +400,8 @@ def test_bad_regions_and_options(tiny, run):
         (dict(tracks="nope"), "--tracks: 'nope'"),
         (dict(tracks="9"), "index 0–3"),
         (dict(shifts="0,x"), "--shifts"),
+        (dict(shifts="0,8"), r"--shifts 8: .*smaller than the model's 8-bp bin \(\|shift\| ≤ 7"),
+        (dict(shifts="-100000"), "--shifts -100000"),
         (dict(batch_size=0), "--batch-size"),
         (dict(head="mouse"), "unknown head 'mouse'"),
         (dict(which="first"), "--which"),
@@ -409,7 +417,59 @@ def test_bad_regions_and_options(tiny, run):
         predict(folder, genome, bed, tiny["genome"] / "x.bw", device="cpu")
     with pytest.raises(InputError, match="--untransform needs the manifest"):
         predict_regions(BaseCounts(CountsConfig()), genome, bed, untransform=True, device="cpu")
-    assert outputs(out.parent) == []  # nothing written on any error
+    for target, options, message in [
+        ("", {}, "-o is empty; give an output path"),
+        ("  ", {"tracks": "0"}, "-o is empty"),
+        (out, {"bedgraph": True}, r"out\.bw: \.bw names a bigWig .*end -o with \.bedgraph"),
+        (d / "bad" / "o.bigWig", {"bedgraph": True, "tracks": "0"}, "or drop --bedgraph"),
+        (d / "bad" / "o.bedGraph", {}, r"\.bedGraph names a bedGraph .*add --bedgraph"),
+        (d / "bad" / "o.bg", {"tracks": "0"}, r"or end -o with \.bw"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            predict(folder, genome, bed, target, device="cpu", **options)
+    assert outputs(out.parent) == outputs(d / "cwd") == []  # nothing written on any error
+
+
+def test_unwritable_outputs_are_input_errors(tmp_path):
+    """pyBigWig.open crashes the process (SIGSEGV) on a file it cannot create; the writer
+    creates each file first and names the -o that cannot be written. In a child process, so
+    that a regression fails this test instead of killing the test run."""
+    (tmp_path / "afile").write_text("")
+    bad = [tmp_path / "afile" / "x.bw", tmp_path / f"{'x' * 300}.bw"]  # a file as the folder;
+    cases = [([bad[0]], False), ([bad[1]], False)]  # a name too long for the file system
+    cases += [([tmp_path / "ok.bw", bad[0]], False), ([bad[0].with_suffix(".bg")], True)]
+    child = """if True:
+        import json, sys
+        from gitool.errors import InputError
+        from gitool.predict.bigwig import TrackWriter
+        for paths, bedgraph in json.loads(sys.argv[1]):
+            try:
+                TrackWriter(paths, {"a": 30}, 8, bedgraph).open()
+            except InputError as err:
+                print(err)
+    """
+    text = json.dumps([([str(p) for p in paths], bedgraph) for paths, bedgraph in cases])
+    done = subprocess.run([sys.executable, "-c", child, text], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr  # -11: the crash
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(cases), done.stdout
+    for line, (paths, _) in zip(lines, cases, strict=True):
+        assert line.startswith(f"-o {paths[-1]}: cannot be written (")
+        assert line.endswith("choose another -o, in a folder you can write to")
+    assert outputs(tmp_path) == ["afile"]  # ok.bw's temporary file was removed
+
+
+def test_gzipped_regions_read_like_plain(tiny, run):
+    _, folder = run
+    lines = ["track name=r", "chr1\t50\t700", "chr3\t0\t5"]
+    plain = write_bed(tiny["dir"] / "r.bed", lines)
+    packed = gzip.compress(plain.read_bytes())
+    (tiny["dir"] / "r.bed.gz").write_bytes(packed)
+    (tiny["dir"] / "unnamed.bed").write_bytes(packed)  # gzip detected by content, not name
+    want = predict_regions(folder, tiny["genome"], plain, device="cpu").regions
+    for name in ("r.bed.gz", "unnamed.bed"):
+        got = predict_regions(folder, tiny["genome"], tiny["dir"] / name, device="cpu")
+        assert got.regions == want
 
 
 def test_clipping_warns_and_a_failure_mid_run_leaves_nothing(tiny, run, capsys):

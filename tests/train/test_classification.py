@@ -248,3 +248,16 @@ def test_synth_motifs_command(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code, _, err = run_cli(["synth-motifs", "-o", tmp_path / "file", "--force"], capsys)
     assert_input_error(code, err, "is a file")
+
+
+def test_means_over_tasks_without_both_classes_are_nan_without_warnings():
+    import warnings
+
+    from gitool.train.evaluate_labels import LabelEvaluation
+
+    tasks = pd.DataFrame({"task": ["a", "b"], "sequences": 1, "positives": [0, 1],
+                          "aupr": [np.nan, np.nan], "auroc": [np.nan, 0.5]})  # fmt: skip
+    result = LabelEvaluation(tasks, "run", "test", None, np.nan, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Mean of empty slice" would fail here
+        assert np.isnan(result.mean_aupr) and result.mean_auroc == 0.5

@@ -236,7 +236,7 @@ def test_bad_inputs(setup, tiny):
         (dict(data=d / "missing"), "no such folder"),
         (dict(data=tiny["genome"]), "is a file, not a store"),
         (dict(data=d), "not a gitool store"),
-        (dict(split="dev"), "unknown split 'dev'"),
+        (dict(split="dev"), "--split 'dev' is unknown"),
         (dict(head="mouse"), "unknown head 'mouse'"),
         (dict(which="first"), "--which"),
         (dict(batch_size=0), "--batch-size"),
@@ -273,12 +273,15 @@ def test_corrupt_and_truncated_checkpoints(setup, tiny):
         best.write_bytes(data[: int(len(data) * keep)])
         with pytest.raises(InputError, match="corrupt.* truncated"):
             evaluate(run, store.path, device="cpu")
-    best.write_bytes(b"not a checkpoint at all" * 10)
-    with pytest.raises(InputError, match="corrupt or truncated"):
+    best.write_bytes(b"chr1\t0\t100\n" * 10)  # a BED given as the model
+    with pytest.raises(InputError, match=r"is not a checkpoint \(not a file written by torch"):
         evaluate(run, store.path, device="cpu")
     torch.save({"weights": torch.zeros(2)}, best)
     with pytest.raises(InputError, match="not a gitool checkpoint"):
         evaluate(run, store.path, device="cpu")
+    best.write_bytes(data)
+    with pytest.raises(InputError, match="^--compare .*nope: no such run folder"):
+        evaluate(run, store.path, device="cpu", compare=tiny["dir"] / "nope")
     assert not (run / "eval").exists()  # nothing written on failure
 
 

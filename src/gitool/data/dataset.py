@@ -65,7 +65,7 @@ class WindowDataset(Dataset):
         seed: augmentation seed; call :meth:`set_epoch` each epoch for fresh draws.
         one_hot: return one-hot float32 (default) or the uint8 codes.
 
-    The memory maps open lazily in each process (fork-safe DataLoader workers).
+    The memory maps reopen lazily in each spawned DataLoader worker.
     """
 
     def __init__(
@@ -84,7 +84,10 @@ class WindowDataset(Dataset):
         self.one_hot = one_hot
         self.epoch = 0
         self.strand_pair = self.store.strand_pair()
-        self._sequences = self._targets = None
+        # Opened here so a damaged array is one clear error now, not a DataLoader worker's
+        # traceback later; dropped when pickled (see __getstate__), reopened in the worker.
+        self._sequences = self.store.sequences(split)
+        self._targets = self.store.targets(split)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -108,16 +109,27 @@ class Genome:
 
     Args:
         path: FASTA file, plain or bgzip-compressed (``.fa.gz`` written by ``bgzip``).
+        label: how errors name it (the option it came from).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, label: str = "genome"):
         self.path = Path(path)
         if not self.path.is_file():
-            raise InputError(f"genome {self.path}: no such file; give the FASTA path")
+            raise InputError(f"{label} {self.path}: no such file; give the FASTA path")
         fai = Path(str(self.path) + ".fai")
+        stale = fai.exists() and fai.stat().st_mtime < self.path.stat().st_mtime
+        if (stale or not fai.exists()) and not os.access(fai.parent, os.W_OK):
+            # pyfaidx would fail with advice about its own API; say what the user can do.
+            raise InputError(
+                f"{label} {self.path}: the FASTA index {fai} is "
+                f"{'older than the genome and ' if stale else 'missing and '}"
+                "cannot be written next to it (read-only folder); create it once with "
+                f"`samtools faidx {self.path}` where the folder is writable, or copy the "
+                "genome to a writable folder"
+            )
         if not fai.exists():
             info(f"building FASTA index {fai.name} (first use of this genome)")
-        elif fai.stat().st_mtime < self.path.stat().st_mtime:
+        elif stale:
             info(f"rebuilding FASTA index {fai.name} (older than the FASTA)")
             fai.unlink()
             Path(str(self.path) + ".gzi").unlink(missing_ok=True)
@@ -133,13 +145,13 @@ class Genome:
                 if str(self.path).endswith(".gz")
                 else ""
             )
-            raise InputError(f"genome {self.path}: cannot read as FASTA ({err}){hint}") from None
+            raise InputError(f"{label} {self.path}: cannot read as FASTA ({err}){hint}") from None
         self.fai = fai
         self.sizes: dict[str, int] = {
             name: len(record) for name, record in self._fasta.records.items()
         }
         if not self.sizes:
-            raise InputError(f"genome {self.path}: no sequences found; is it a FASTA file?")
+            raise InputError(f"{label} {self.path}: no sequences found; is it a FASTA file?")
 
     @property
     def names(self) -> list[str]:

@@ -19,6 +19,7 @@ Written into a hidden sibling folder and renamed into place
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +28,14 @@ import pandas as pd
 import yaml
 
 from gitool import __version__
+from gitool.data.npy import load_array
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
-from gitool.files import staged_folder
+from gitool.files import check_output_folder, staged_folder
 
 LABEL_FORMAT = 1
 FORMAT_NAME = "gitool-labels"
+INTERACTION_KINDS = ("and", "xor")
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,7 @@ def write_label_store(
         force: replace an existing folder.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out} is a file; give a folder for the label store")
-    if out.exists() and not force:
-        raise InputError(f"-o {out} already exists; pass --force to replace it")
+    check_label_store_output(out, force)
     n, length = codes.shape
     if labels.shape != (n, len(tasks)) or split.shape != (n,):
         raise ValueError(f"shapes disagree: codes {codes.shape}, labels {labels.shape}")
@@ -121,6 +121,23 @@ def write_label_store(
     return out
 
 
+def check_label_store_output(out: str | Path, force: bool) -> None:
+    """``-o`` of ``gitool synth-motifs``: new, or with ``force`` an empty folder or an
+    earlier label store (:func:`gitool.files.check_output_folder`)."""
+    check_output_folder(
+        Path(out), force, is_label_store, "a label store from `gitool synth-motifs`"
+    )
+
+
+def is_label_store(path: Path) -> bool:
+    """Whether ``path`` holds a label store (its manifest names the label-store format)."""
+    try:
+        manifest = yaml.safe_load((path / "manifest.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
+
+
 class LabelStore:
     """An opened label store: manifest, per-split memory maps, ground truth and motifs."""
 
@@ -150,22 +167,55 @@ class LabelStore:
     def sequences(self, split: str) -> np.ndarray:
         """uint8 memmap ``(N, seq_length)``."""
         self._check_split(split)
-        return np.load(self.path / split / "sequences.npy", mmap_mode="r")
+        return load_array(self.path / split / "sequences.npy")
 
     def labels(self, split: str) -> np.ndarray:
         """uint8 memmap ``(N, n_tasks)``."""
         self._check_split(split)
-        return np.load(self.path / split / "labels.npy", mmap_mode="r")
+        return load_array(self.path / split / "labels.npy")
 
     def interactions(self) -> tuple[Interaction, ...]:
-        """The ground-truth task interactions (empty when the store records none)."""
+        """The ground-truth task interactions (empty when the store records none).
+
+        Raises:
+            InputError: ``interactions.tsv`` lacks a column, or a line names a task the store
+                does not have or a kind other than and/xor; the message names file and line.
+        """
         path = self.path / "interactions.tsv"
         if not path.is_file():
             return ()
-        table = pd.read_csv(path, sep="\t", dtype=str)
-        return tuple(
-            Interaction(*row) for row in table[["task_a", "task_b", "kind"]].itertuples(index=False)
-        )
+        fix = "fix it or regenerate the store with `gitool synth-motifs`"
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            reader = csv.reader(handle, delimiter="\t")
+            header = next(reader, [])
+            columns = ("task_a", "task_b", "kind")
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise InputError(
+                    f"{path}:1: no column(s) {', '.join(missing)}; expected a tab-separated "
+                    f"header task_a, task_b, kind; {fix}"
+                )
+            index = [header.index(c) for c in columns]
+            pairs = []
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                if not any(field.strip() for field in row):
+                    continue
+                if len(row) != len(header):
+                    raise InputError(
+                        f"{where}: {len(row)} fields, the header has {len(header)}; {fix}"
+                    )
+                a, b, kind = (row[i].strip() for i in index)
+                unknown = [name for name in (a, b) if name not in self.tasks]
+                if unknown:
+                    raise InputError(
+                        f"{where}: {', '.join(map(repr, unknown))} is not among the store's tasks "
+                        f"({', '.join(self.tasks)}); {fix}"
+                    )
+                if kind not in INTERACTION_KINDS:
+                    raise InputError(f"{where}: kind {kind!r} is not 'and' or 'xor'; {fix}")
+                pairs.append(Interaction(a, b, kind))
+        return tuple(pairs)
 
     def motif_file(self) -> Path | None:
         """``motifs.jaspar`` when the store ships its motifs."""
@@ -174,7 +224,7 @@ class LabelStore:
 
     def _check_split(self, split: str) -> None:
         if split not in SPLITS:
-            raise InputError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+            raise InputError(f"--split {split!r} is unknown; choose from {', '.join(SPLITS)}")
 
 
 def open_any_store(path: str | Path, option: str = "--data"):

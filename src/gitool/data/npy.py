@@ -28,9 +28,9 @@ def load_array(path: str | Path) -> np.ndarray:
         raise InputError(f"{path} is missing; the store is incomplete, rebuild it") from None
     except (ValueError, OSError, EOFError) as err:
         raise InputError(
-            f"{path} is damaged ({err}); the store was not copied or written completely, "
-            "rebuild it"
+            f"{path} is damaged ({err}); the store was not copied or written completely, rebuild it"
         ) from None
+
 
 _HEADER_BYTES = 128  # magic (6) + version (2) + length (2) + dict, padded; multiple of 64
 

@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -38,7 +37,7 @@ from gitool import __version__
 from gitool.config import BUILD_RUNTIME_ONLY, BuildOptions
 from gitool.console import info, progress, warn
 from gitool.data.genome import N_CODE, Genome, select_chroms
-from gitool.data.npy import NpyWriter
+from gitool.data.npy import NpyWriter, load_array
 from gitool.data.tracks import (
     COLUMNS,
     TRANSFORM_VERSION,
@@ -65,7 +64,7 @@ from gitool.data.windows import (
     tile,
 )
 from gitool.errors import InputError, RunFailure
-from gitool.files import replace_folder
+from gitool.files import check_writable, replace_folder
 
 STORE_FORMAT = 1
 # Longest stretch read by one bigWig ``values`` call: 2 Mbp = 8 MB of float32 per worker
@@ -138,6 +137,7 @@ def _check_options(opts: BuildOptions) -> tuple[Geometry, int]:
     blocker = next((p for p in out.parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise InputError(f"output {out}: {blocker} is a file, not a folder; choose another -o")
+    check_writable(out)
     if out.exists() and not opts.force:
         raise InputError(f"output {out} already exists; pass --force to replace it")
     if out.exists() and not (out / "manifest.yaml").exists() and any(out.iterdir()):
@@ -591,11 +591,13 @@ def build_store(opts: BuildOptions) -> BuildSummary:
     tracks = read_tracks(opts.tracks)
     genome = Genome(opts.genome)
     kept = select_chroms(genome.names, opts.chroms)
-    nonneg = [check_bigwig(t, genome.sizes, kept) for t in tracks]
+    nonneg, empty = zip(*(check_bigwig(t, genome.sizes, kept) for t in tracks), strict=True)
     contigs = _plan_contigs(opts, kept, genome.sizes, geometry)
     planned = _candidate_windows(opts, contigs, genome.sizes, geometry, stride)
     if not any(len(starts) for contig, starts in planned if contig.split == "train"):
         raise InputError(_NO_TRAIN)
+    for track in itertools.compress(tracks, empty):  # warned once every input is checked
+        warn(f"track {track.identifier!r}: {track.file} has no data; its targets are all 0")
     info(
         f"{len(kept)} chromosomes, {sum(len(s) for _, s in planned):,} candidate windows, "
         f"{len(tracks)} tracks"
@@ -606,10 +608,6 @@ def build_store(opts: BuildOptions) -> BuildSummary:
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     clock.lap("checks")
     shutil.rmtree(tmp, ignore_errors=True)
-    # SIGTERM (e.g. a cluster job's time limit) cleans up like Ctrl-C. Only the main
-    # thread may install handlers; library callers on other threads keep theirs.
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
     try:
         for split in SPLITS:
             (tmp / split).mkdir(parents=True)
@@ -643,8 +641,6 @@ def build_store(opts: BuildOptions) -> BuildSummary:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
         genome.close()
     counts = {s: len(windows[s]) for s in SPLITS}
     return BuildSummary(out, counts, len(tracks), time.perf_counter() - began, clock.laps)
@@ -690,10 +686,6 @@ def _subset(windows: Windows, keep: np.ndarray) -> Windows:
     return Windows(windows.chrom[keep], windows.start[keep], windows.target_start[keep])
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 # --------------------------------------------------------------------------- reading
 
 
@@ -731,12 +723,12 @@ class Store:
     def sequences(self, split: str) -> np.ndarray:
         """uint8 memmap ``(N, seq_length)``."""
         self._check_split(split)
-        return np.load(self.path / split / "sequences.npy", mmap_mode="r")
+        return load_array(self.path / split / "sequences.npy")
 
     def targets(self, split: str) -> np.ndarray:
         """float16 memmap ``(N, target_length, n_tracks)``."""
         self._check_split(split)
-        return np.load(self.path / split / "targets.npy", mmap_mode="r")
+        return load_array(self.path / split / "targets.npy")
 
     def windows(self, split: str):
         """pandas DataFrame of the split's windows (chrom, start, end, target_start, target_end)."""
@@ -757,4 +749,4 @@ class Store:
 
     def _check_split(self, split: str) -> None:
         if split not in SPLITS:
-            raise InputError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+            raise InputError(f"--split {split!r} is unknown; choose from {', '.join(SPLITS)}")

@@ -144,7 +144,7 @@ def _parse_two_columns(path: Path, lines) -> list[tuple[int, dict]]:
 
 
 def _number(path: Path, n: int, column: str, text: str, default: float | None) -> float | None:
-    if text == "" or text.lower() in ("nan", "none", "na"):
+    if text == "" or text.lower() in ("none", "na"):
         return default
     try:
         value = float(text)
@@ -152,8 +152,11 @@ def _number(path: Path, n: int, column: str, text: str, default: float | None) -
         raise InputError(
             f"tracks file {path} line {n}: {column} {text!r} is not a number"
         ) from None
-    if not math.isfinite(value):
-        raise InputError(f"tracks file {path} line {n}: {column} must be finite, got {text!r}")
+    if not math.isfinite(value):  # nan too: a typo'd value must not become the default
+        raise InputError(
+            f"tracks file {path} line {n}: {column} must be finite, got {text!r}; "
+            "leave it empty for the default"
+        )
     return value
 
 
@@ -247,13 +250,15 @@ def strand_pair_permutation(tracks: list[Track]) -> np.ndarray:
     return np.array([position[t.strand_pair] for t in tracks], dtype=np.int64)
 
 
-def check_bigwig(track: Track, sizes: dict[str, int], kept: list[str]) -> bool:
+def check_bigwig(track: Track, sizes: dict[str, int], kept: list[str]) -> tuple[bool, bool]:
     """Open a bigWig's header and check it against the genome (no coverage is read).
 
     Every kept chromosome must be in the bigWig with the genome's length.
 
     Returns:
-        Whether the header says all values are ≥ 0 (allows a faster NaN → 0).
+        Whether the header says all values are ≥ 0 (allows a faster NaN → 0), and whether
+        the bigWig has no data at all (valid, e.g. a ChIP-seq track without peaks: its
+        targets are all 0).
 
     Raises:
         InputError: unreadable file, or the first disagreeing chromosome name/length, with
@@ -273,9 +278,10 @@ def check_bigwig(track: Track, sizes: dict[str, int], kept: list[str]) -> bool:
         )
     try:
         chroms = bw.chroms()
+        covered = bw.header()["nBasesCovered"]  # 0 also when there is no total summary
     finally:
         bw.close()
-    minimum = bigwig_minimum(track.file)
+    minimum = bigwig_minimum(track.file)  # None when there is no total summary
     nonnegative = minimum is not None and minimum >= 0
     for name in kept:
         if name in chroms:
@@ -298,7 +304,7 @@ def check_bigwig(track: Track, sizes: dict[str, int], kept: list[str]) -> bool:
             f"genome (it has {', '.join(list(chroms)[:5])}...); use bigWigs made on this "
             "assembly, or leave the chromosome out with --chroms"
         )
-    return nonnegative
+    return nonnegative, covered == 0 and minimum is not None
 
 
 def bigwig_minimum(path: str) -> float | None:
@@ -418,6 +424,8 @@ def read_values(bw, chrom: str, start: int, end: int, nonnegative: bool) -> np.n
     """
     global _ZEROS
     values = bw.values(chrom, start, end, numpy=True)
+    if len(values) != end - start:  # a bigWig with no data at all returns an empty array
+        return np.zeros(end - start, dtype=np.float32)
     if values.dtype != np.float32:
         values = values.astype(np.float32)
     if nonnegative:

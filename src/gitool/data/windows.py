@@ -7,7 +7,9 @@ never cross a split boundary (so no two windows of different splits share sequen
 
 from __future__ import annotations
 
+import gzip
 import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,38 +69,54 @@ class Contig:
     split: str
 
 
+def open_text(path: Path):
+    """A text file for reading, gzip-decompressed when it starts with the gzip magic bytes
+    (whatever its name: ``.bed.gz`` and bgzip files alike)."""
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
+    return opener(path, "rt", encoding="utf-8", errors="replace")
+
+
 def bed_records(path: str | Path, option: str) -> list[tuple[str, str, int, int]]:
     """The intervals of a BED file as ``(where, chrom, start, end)``; ``where`` names the
     file and line for later errors.
 
-    Blank, ``#``, ``track`` and ``browser`` lines are skipped; columns beyond the third are
-    ignored; fields may be tab or space separated.
+    Plain or gzip-compressed (detected by content, not name). Blank, ``#``, ``track`` and
+    ``browser`` lines are skipped; columns beyond the third are ignored; fields may be tab
+    or space separated.
 
     Raises:
         InputError: missing file, a line without three fields or with non-integer
-        coordinates (naming file and line), or no interval at all.
+        coordinates (naming file and line), a damaged gzip file, or no interval at all.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{option} {path}: no such file")
     records = []
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for n, line in enumerate(handle, start=1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            fields = line.split()
-            where = f"{option} {path} line {n}"
-            if len(fields) < 3:
-                raise InputError(
-                    f"{where}: expected 'chrom<TAB>start<TAB>end', got {line.strip()!r}"
-                )
-            try:
-                start, end = int(fields[1]), int(fields[2])
-            except ValueError:
-                raise InputError(
-                    f"{where}: start/end must be integers, got {line.strip()!r}"
-                ) from None
-            records.append((where, fields[0], start, end))
+    try:
+        with open_text(path) as handle:
+            for n, line in enumerate(handle, start=1):
+                if not line.strip() or line.startswith(("#", "track", "browser")):
+                    continue
+                fields = line.split()
+                where = f"{option} {path} line {n}"
+                if len(fields) < 3:
+                    raise InputError(
+                        f"{where}: expected 'chrom<TAB>start<TAB>end', got {line.strip()!r}"
+                    )
+                try:
+                    start, end = int(fields[1]), int(fields[2])
+                except ValueError:
+                    raise InputError(
+                        f"{where}: start/end must be integers, got {line.strip()!r}"
+                    ) from None
+                records.append((where, fields[0], start, end))
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # a truncated or damaged .gz
+        raise InputError(
+            f"{option} {path}: damaged gzip file ({err}); re-download or re-compress it "
+            "(check with gzip -t), or give the BED uncompressed"
+        ) from None
     if not records:
         raise InputError(f"{option} {path}: no intervals in it; give a BED with at least one")
     return records

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -56,7 +57,7 @@ import torch
 from torch import nn
 
 from gitool.errors import InputError
-from gitool.files import staged_file
+from gitool.files import check_writable, staged_file
 from gitool.models.base import capture_attention
 from gitool.models.layers import AttentionRecord
 
@@ -174,7 +175,7 @@ def windows_from_fasta(path: str | Path, seq_length: int) -> Iterator[AttentionW
     than ``seq_length`` is dropped; a record shorter than it is an error)."""
     from gitool.data.genome import Genome
 
-    genome = Genome(path)
+    genome = Genome(path, label="--fasta")
     short = [(n, s) for n, s in genome.sizes.items() if s < seq_length]
     if short:
         name, size = short[0]
@@ -407,6 +408,8 @@ class AttentionSummary:
 
 def _output_layout(out: str | Path) -> tuple[Path, Path, bool]:
     """``(folder or archive, index path, single archive?)``."""
+    if not str(out).strip():
+        raise InputError("-o is empty; give a folder or a file name ending in .npz")
     path = Path(out)
     if path.suffix.lower() == ".npz":
         if path.is_dir():
@@ -418,6 +421,19 @@ def _output_layout(out: str | Path) -> tuple[Path, Path, bool]:
         # Writing over it window by window would mix two exports under one index.
         raise InputError(f"-o {out} already holds an attention export; give a new folder")
     return path, path / "index.json", False
+
+
+def _publish(stage: Path, target: Path, files: list[Path]) -> list[Path]:
+    """Move a finished folder export from ``stage`` into ``target``: a rename when
+    ``target`` does not exist, else file by file (it may hold the user's other files).
+    Returns the window files' final paths."""
+    if not target.exists():
+        stage.rename(target)
+    else:
+        for path in files:
+            os.replace(path, target / path.name)
+        shutil.rmtree(stage)
+    return [target / path.name for path in files]
 
 
 def _batches(windows: Iterable[AttentionWindow], size: int) -> Iterator[list[AttentionWindow]]:
@@ -490,11 +506,21 @@ def extract_attention(
 
     if dtype not in ("float32", "float16"):
         raise InputError(f"--dtype {dtype}: choose float32 or float16")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+    if full_max_tokens < 0:
+        raise InputError(f"--full-max-tokens must be ≥ 0, got {full_max_tokens}")
+    if rollout_bp is not None and (not rollout or rollout_bp < 1):
+        raise InputError(
+            f"--rollout-bp {rollout_bp}: give a resolution ≥ 1 bp, together with --rollout"
+        )
     layout = attention_layout(model, label)
     chosen = select_layers(layout, layers, heads)
     target, index_path, single = _output_layout(out)
-    if not single:
-        target.mkdir(parents=True, exist_ok=True)
+    check_writable(target)
+    # A folder export is written into a hidden sibling and moved into place at the end, so
+    # a failure (or SIGTERM) leaves no window files and no empty folder behind.
+    stage = None if single else target.parent / f".{target.name}.partial-{os.getpid()}"
     seq_length = model_seq_length(model)
     dev = resolve_device(device)
     model = model.to(dev).eval()
@@ -512,7 +538,13 @@ def extract_attention(
         if not wanted:
             raise InputError(f"--track-layer {track_layer} is not among the exported layers")
         track_info = wanted[-1]
-        writer = TrackWriter([Path(track_out)], sizes, track_info.token_bp, bedgraph).open()
+        if not str(track_out).strip():
+            raise InputError(
+                "--track-out is empty; give a .bw (or, with --bedgraph, .bedgraph) path"
+            )
+        writer = TrackWriter(
+            [Path(track_out)], sizes, track_info.token_bp, bedgraph, option="--track-out"
+        ).open()
     entries: list[dict] = []
     archive = NpzStream(target) if single else None
     started = time.perf_counter()
@@ -532,7 +564,7 @@ def extract_attention(
             for b, window in enumerate(batch):
                 n = summary.windows
                 name = f"window_{n:06d}"
-                stream = archive or NpzStream(target / f"{name}.npz")
+                stream = archive or NpzStream(stage / f"{name}.npz")
                 prefix = f"{name}/" if single else ""
                 try:
                     exported = [
@@ -572,8 +604,7 @@ def extract_attention(
                     summary.files.append(stream.path)
                 if n == 0 and n_windows:
                     first = archive.tmp.stat().st_size if single else summary.bytes_written
-                    folder = target.parent if single else target
-                    check_disk_space(folder, first, n_windows, dtype)
+                    check_disk_space(target.parent if single else stage, first, n_windows, dtype)
                 if writer is not None:
                     _write_track(writer, track_info, records, b, window, seq_length)
                 entries.append(
@@ -597,9 +628,16 @@ def extract_attention(
         # Tracks are committed first; then the index is staged and the archive put in place
         # just before the index replaces any older one, so a failure at any step leaves an
         # older export whole and removes what this one had put in place.
+        if summary.windows == 0:
+            raise InputError(
+                "no window to export: the input is empty (an empty --index range, split, "
+                "--regions or --fasta)"
+            )
         if writer is not None:
             summary.tracks = writer.commit()
             writer = None
+        if stage is not None:
+            summary.files = _publish(stage, target, summary.files)
         summary.seconds = time.perf_counter() - started
         with staged_file(index_path) as tmp:
             tmp.write_text(_index_json(model, layout, chosen, entries, rollout, rollout_bp))
@@ -614,6 +652,8 @@ def extract_attention(
             writer.abort()
         for path in [*summary.files, *summary.tracks]:  # no partial export
             path.unlink(missing_ok=True)
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
         if single and target in summary.files:
             index_path.unlink(missing_ok=True)
         raise
@@ -721,6 +761,8 @@ def parse_indices(text: str | None) -> list[int] | None:
     try:
         for part in text.split(","):
             lo, _, hi = part.strip().partition("-")
+            if hi and int(hi) < int(lo):
+                raise InputError(f"--index {text!r}: the range {part.strip()} runs backwards")
             out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
     except ValueError:
         raise InputError(

@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ from gitool.console import info, progress, warn
 from gitool.data.dataset import codes_to_one_hot
 from gitool.data.labels import LabelStore, open_any_store
 from gitool.errors import InputError
-from gitool.files import staged_folder, write_tsv
+from gitool.files import check_output_folder, check_writable, staged_folder, write_tsv
 from gitool.interpret.attention import LayerInfo, attention_layout, select_layers
 from gitool.interpret.glifac import (
     FilterPPMs,
@@ -70,6 +71,9 @@ DEFAULT_THRESHOLDS = (0.1,)
 # 0.7 keeps random labels rare while labelling motif detectors that learned a motif only
 # partly (a blend of two similar motifs, a shifted or truncated copy: 0.70-0.75).
 DEFAULT_MIN_SIMILARITY = 0.7
+#: What the output folder may hold (module docstring): --force replaces only such a folder.
+OUTPUT_FILES = ("filters.tsv", "filters.meme", "glifac_*_t*.tsv", "local_*_t*.tsv",
+                "interactions_t*.png", "scores.tsv")  # fmt: skip
 
 
 @dataclass
@@ -232,6 +236,19 @@ def _check_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
     return values
 
 
+def _check_out(out: Path, force: bool) -> None:
+    """``-o``: new, or with ``force`` empty or a previous output (filters.tsv and only files
+    of :data:`OUTPUT_FILES`), never a folder of other files."""
+
+    def previous(path: Path) -> bool:
+        names = [p.name for p in path.iterdir()]
+        return "filters.tsv" in names and all(
+            any(fnmatch(name, pattern) for pattern in OUTPUT_FILES) for name in names
+        )
+
+    check_output_folder(out, force, previous, "the output of a previous `gitool interactions`")
+
+
 def threshold_tag(threshold: float) -> str:
     """File-name tag of a threshold: ``0.1`` → ``t0.1``."""
     return f"t{threshold:g}"
@@ -275,19 +292,19 @@ def find_interactions(
     """
     thresholds = _check_thresholds(thresholds)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out} is a file; give a folder for the interaction maps")
+    _check_out(out, force)
+    check_writable(out)
     if min_similarity is None:
         min_similarity = DEFAULT_MIN_SIMILARITY
     if not 0.0 < min_similarity <= 1.0:
         raise InputError(f"--min-similarity {min_similarity:g} is outside (0, 1]")
     if batch_size is not None and batch_size < 1:
         raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
-    if out.exists() and not force:
-        raise InputError(f"-o {out} already exists; pass --force to replace it")
     source = _Source(model, layer, label)
     batch_size = batch_size or (256 if source.is_can else 8)
     store = open_any_store(data)
+    if isinstance(store, LabelStore):
+        store.interactions()  # a damaged ground truth fails now, not after the passes
     seq_length = int(model.config.seq_length)
     store_length = (
         store.seq_length if isinstance(store, LabelStore) else int(store.geometry.seq_length)
@@ -416,8 +433,7 @@ def _finish(
 
 
 def _write(result: InteractionResult, filter_names, ppms, plot: bool, force: bool) -> None:
-    if result.out.exists() and not force:
-        raise InputError(f"-o {result.out} already exists; pass --force to replace it")
+    _check_out(result.out, force)  # again: it may have appeared during the passes
     with staged_folder(result.out) as tmp:
         write_tsv(result.filters, tmp / "filters.tsv")
         if ppms is not None:

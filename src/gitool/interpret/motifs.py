@@ -173,12 +173,20 @@ def motifs_from_option(text: str | None, option: str = "--motifs") -> list[Motif
     path = Path(text)
     if path.is_file():
         return read_motif_file(path)
+    # a folder named like a built-in motif (CEBPB) still means the motif
+    folder = f"{option} {text} is a folder; give a JASPAR/MEME motif file or built-in motif names"
     if any(sep in text for sep in "/\\") or path.suffix:
-        raise InputError(f"{option} {text}: no such motif file")
+        raise InputError(folder if path.is_dir() else f"{option} {text}: no such motif file")
     try:
-        return load_builtin_motifs(text)
+        motifs = load_builtin_motifs(text)
     except InputError as err:
-        raise InputError(f"{option}: {err}") from None
+        raise InputError(folder if path.is_dir() else f"{option}: {err}") from None
+    if not motifs:
+        raise InputError(
+            f"{option} {text!r} names no motifs; give built-in names, e.g. CEBPB,ELF1, or a "
+            "JASPAR/MEME motif file"
+        )
+    return motifs
 
 
 # --------------------------------------------------------------------------------------

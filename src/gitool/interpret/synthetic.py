@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gitool.console import warn
 from gitool.data.genome import reverse_complement
-from gitool.data.labels import Interaction, write_label_store
+from gitool.data.labels import INTERACTION_KINDS, Interaction, write_label_store
 from gitool.errors import InputError
 from gitool.interpret.motifs import (
     Motif,
@@ -62,7 +63,6 @@ INTERACTIONS: tuple[Interaction, ...] = (
     Interaction("ESR1", "FOXN3", "xor"),
     Interaction("IRF1", "SPI1", "xor"),
 )
-_KINDS = ("and", "xor")
 
 #: One row per embedded instance; ``start`` is 0-based on the forward strand.
 INSTANCE_DTYPE = np.dtype(
@@ -113,7 +113,7 @@ def _check_interactions(
                 f"among the motifs ({', '.join(names)}); give --interactions for these motifs, "
                 "or --interactions none"
             )
-        if item.kind not in _KINDS:
+        if item.kind not in INTERACTION_KINDS:
             raise InputError(
                 f"interaction {item.a}/{item.b}: kind {item.kind!r} is not 'and' or 'xor'"
             )
@@ -176,27 +176,36 @@ def generate(
     interactions: tuple[Interaction, ...] = INTERACTIONS,
     pseudocount: float = 0.0,
 ) -> SyntheticData:
-    """Generate the benchmark; deterministic given all arguments (``seed`` included)."""
+    """Generate the benchmark; deterministic given all arguments (``seed`` included).
+
+    Raises:
+        InputError: an argument is out of range; the message names its ``gitool synth-motifs``
+            option (``n`` is ``--sequences``).
+    """
     motifs = load_builtin_motifs() if motifs is None else list(motifs)
     names = tuple(m.name for m in motifs)
     if not motifs:
-        raise InputError("no motifs given")
+        raise InputError("--motifs names no motifs; give built-in names or a JASPAR/MEME file")
     if len(set(names)) != len(names):
         raise InputError(f"motif names must be unique, got {', '.join(names)}")
     interactions = tuple(interactions)
     _check_interactions(names, interactions)
     if n < 1:
-        raise InputError(f"number of sequences must be >= 1, got {n}")
+        raise InputError(f"--sequences {n}: the number of sequences must be >= 1")
+    if seed < 0:
+        raise InputError(f"--seed must be ≥ 0, got {seed}")
     if not 1 <= min_instances <= max_instances:
         raise InputError(
-            f"need 1 <= min_instances <= max_instances, got {min_instances}, {max_instances}"
+            f"--min-instances {min_instances} --max-instances {max_instances}: need "
+            "1 ≤ --min-instances ≤ --max-instances"
         )
     widths = np.array([m.length for m in motifs], dtype=np.int64)
     needed = max_instances * int(widths.max()) + max_instances + 1
     if length < needed:
         raise InputError(
-            f"sequence length {length} is too short for {max_instances} instances of the "
-            f"longest motif ({int(widths.max())} bp) with 1-bp gaps: need >= {needed}"
+            f"--length {length} is too short for {max_instances} instances of the longest "
+            f"motif ({int(widths.max())} bp) with 1-bp gaps: give --length ≥ {needed} "
+            "(or a lower --max-instances)"
         )
 
     rng = np.random.default_rng(seed)
@@ -356,6 +365,14 @@ def save_store(
     """
     split_seed = data.seed if split_seed is None else split_seed
     split = split_assignment(data.codes.shape[0], split_seed, fractions)
+    # a split given a fraction > 0 but too few sequences to get one (0 is a choice)
+    empty = [n for s, n in enumerate(SPLIT_NAMES) if fractions[s] > 0 and not (split == s).any()]
+    if empty:
+        warn(
+            f"the {' and '.join(empty)} split{'s have' if len(empty) > 1 else ' has'} no "
+            f"sequences ({data.codes.shape[0]:,} sequences, split fractions "
+            f"{','.join(f'{f:g}' for f in fractions)}); give more --sequences"
+        )
     names = np.array(data.motif_names)
     widths = np.array([m.length for m in data.motifs])
     inst = data.instances

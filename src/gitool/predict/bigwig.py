@@ -35,6 +35,26 @@ def safe_name(identifier: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", identifier).strip(".") or "track"
 
 
+def check_format(path: str | Path, bedgraph: bool, option: str = "-o") -> None:
+    """Refuse a bigWig file name for bedGraph text, and a bedGraph name for a bigWig.
+
+    Raises:
+        InputError: ``path`` ends ``.bw``/``.bigwig`` with ``bedgraph``, or
+        ``.bedgraph``/``.bg`` without it (any case).
+    """
+    suffix = Path(path).suffix
+    if bedgraph and suffix.lower() in BIGWIG_SUFFIXES:
+        raise InputError(
+            f"{option} {path}: {suffix} names a bigWig but --bedgraph writes bedGraph text; "
+            f"end {option} with .bedgraph, or drop --bedgraph"
+        )
+    if not bedgraph and suffix.lower() in BEDGRAPH_SUFFIXES:
+        raise InputError(
+            f"{option} {path}: {suffix} names a bedGraph but a bigWig is written; "
+            f"add --bedgraph, or end {option} with .bw"
+        )
+
+
 def output_paths(out: str | Path, identifiers: list[str], bedgraph: bool = False) -> list[Path]:
     """Where each selected track goes.
 
@@ -44,13 +64,20 @@ def output_paths(out: str | Path, identifiers: list[str], bedgraph: bool = False
     Identifiers are made file-name safe (:func:`safe_name`).
 
     Raises:
-        InputError: two identifiers giving the same file name, or a parent that is a file.
+        InputError: an empty ``out``, a bigWig name with ``bedgraph`` or a bedGraph name
+        without it (:func:`check_format`), two identifiers giving the same file name, or a
+        parent that is a file.
     """
     text = str(out)
+    if not text.strip():  # Path("") is the current folder
+        raise InputError("-o is empty; give an output path")
     path = Path(out)
     suffix = ".bedgraph" if bedgraph else ".bw"
     known = BEDGRAPH_SUFFIXES if bedgraph else BIGWIG_SUFFIXES
-    if text.endswith(("/", os.sep)) or path.is_dir():
+    folder = text.endswith(("/", os.sep)) or path.is_dir()
+    if not folder:
+        check_format(out, bedgraph)
+    if folder:
         paths = [path / f"{safe_name(i)}{suffix}" for i in identifiers]
     elif len(identifiers) == 1:
         paths = [path]
@@ -88,6 +115,11 @@ class TrackWriter:
         bin_size: bp per bin.
         bedgraph: write ``chrom<TAB>start<TAB>end<TAB>value`` text instead of bigWig.
         flush_bins: bins buffered before each batched write.
+        option: the command-line option the paths came from, named in errors.
+
+    Raises:
+        InputError: a path whose name says the other format (:func:`check_format`), or
+        (on :meth:`open`) one that cannot be created.
     """
 
     def __init__(
@@ -97,8 +129,12 @@ class TrackWriter:
         bin_size: int,
         bedgraph: bool = False,
         flush_bins: int = FLUSH_BINS,
+        option: str = "-o",
     ):
         self.paths = [Path(p) for p in paths]
+        for p in self.paths:
+            check_format(p, bedgraph, option)
+        self.option = option
         self.sizes = dict(sizes)
         self.order = {c: i for i, c in enumerate(self.sizes)}
         self.bin_size, self.bedgraph, self.flush_bins = bin_size, bedgraph, flush_bins
@@ -117,8 +153,15 @@ class TrackWriter:
     def open(self) -> TrackWriter:
         """Create the temporary files and write the bigWig headers (once)."""
         try:
-            for tmp in self.temps:
-                tmp.parent.mkdir(parents=True, exist_ok=True)
+            for tmp, path in zip(self.temps, self.paths, strict=True):
+                try:
+                    tmp.parent.mkdir(parents=True, exist_ok=True)
+                    open(tmp, "wb").close()  # pyBigWig.open crashes on a file it cannot create
+                except OSError as err:
+                    raise InputError(
+                        f"{self.option} {path}: cannot be written ({err.strerror or err}); "
+                        f"choose another {self.option}, in a folder you can write to"
+                    ) from None
                 if self.bedgraph:
                     self.handles.append(open(tmp, "w", buffering=1 << 20))  # noqa: SIM115
                 else:
@@ -164,7 +207,9 @@ class TrackWriter:
             with contextlib.suppress(Exception):  # cleaning up after an earlier error
                 handle.close()
         for tmp in self.temps:
-            tmp.unlink(missing_ok=True)
+            # OSError: a read-only folder refuses even the unlink of a missing file (EROFS).
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     # ------------------------------------------------------------------ data
 

@@ -148,11 +148,15 @@ class PredictionSummary:
 # --------------------------------------------------------------------------- checks
 
 
-def parse_shifts(shifts: str | int | Iterable[int]) -> tuple[int, ...]:
+def parse_shifts(shifts: str | int | Iterable[int], bin_size: int) -> tuple[int, ...]:
     """``"0,1,-1"`` (or a sequence of ints) → unique shifts in bp, in the order given.
 
+    The targets stay put while the input moves, so output bin ``j`` sees the sequence of
+    genome bin ``j`` moved by ``s`` bp: from ``|s| ≥ bin_size`` on it sees a neighbouring
+    bin, not its own.
+
     Raises:
-        InputError: not comma-separated integers.
+        InputError: not comma-separated integers, or a shift of ``bin_size`` bp or more.
     """
     if isinstance(shifts, (int, str)):
         items = [s.strip() for s in str(shifts).split(",") if s.strip()]
@@ -163,6 +167,13 @@ def parse_shifts(shifts: str | int | Iterable[int]) -> tuple[int, ...]:
             f"--shifts {shifts!r}: give comma-separated integer shifts in bp, e.g. 0,1,-1"
         )
     values = [int(s) for s in items]
+    for value in values:
+        if abs(value) >= bin_size:
+            raise InputError(
+                f"--shifts {value}: each shift must be smaller than the model's {bin_size}-bp "
+                f"bin (|shift| ≤ {bin_size - 1}; larger ones predict a neighbouring bin), "
+                "e.g. 0,1,-1"
+            )
     return tuple(dict.fromkeys(values))
 
 
@@ -361,7 +372,8 @@ def predict_regions(
         device: ``cpu``, ``cuda``, ``cuda:N``; default CUDA when available (bf16 autocast).
         rc: also predict the reverse complement and average (bins reversed, stranded tracks
             swapped through ``strand_pair``).
-        shifts: input shifts in bp (``"0,1,-1"``); predictions are averaged, targets kept.
+        shifts: input shifts in bp (``"0,1,-1"``), each smaller than the model's bin size;
+            predictions are averaged, targets kept.
         untransform: undo soft clip, ``*_sqrt`` and scale (:func:`gitool.data.tracks.untransform`)
             to get bigWig units.
         which: ``best`` (falls back to ``last``) or ``last`` checkpoint of a run folder.
@@ -380,9 +392,9 @@ def predict_regions(
     check_which(which)
     if batch_size < 1:
         raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
-    shift_values = parse_shifts(shifts)
     dev = resolve_device(device)
     spec = _prepare_model(model_or_run, head, which, manifest)
+    shift_values = parse_shifts(shifts, spec.geometry.bin_size)
     columns = select_tracks(spec.rows, tracks)
     perm = _strand_permutation(spec.rows, spec.label) if rc else None
     undo = _untransform_tracks(spec, columns) if untransform else None

@@ -90,8 +90,8 @@ def read_regions(path: str | Path, sizes: dict[str, int], bin_size: int) -> list
     """Read a BED file of regions to predict; merged, snapped to the bin grid, in genome order.
 
     Args:
-        path: BED file (3+ columns, tab or space separated; blank, ``#``, ``track`` and
-            ``browser`` lines skipped). Extra columns are ignored.
+        path: BED file, plain or gzip (3+ columns, tab or space separated; blank, ``#``,
+            ``track`` and ``browser`` lines skipped). Extra columns are ignored.
         sizes: chromosome sizes in genome (FASTA) order.
         bin_size: bp per output bin; regions snap outwards to multiples of it.
 

@@ -71,6 +71,17 @@ def load_checkpoint(
     """
     path = Path(path)
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as err:
+        raise InputError(f"checkpoint {path}: {err.strerror}") from None
+    # torch.save writes a zip archive; torch's legacy format starts with a pickle opcode
+    if magic[:4] != b"PK\x03\x04" and magic[:1] != b"\x80":
+        raise InputError(
+            f"{path} is not a checkpoint (not a file written by torch.save); give a run "
+            "folder made by `gitool train` or its checkpoints/best.pt"
+        )
+    try:
         state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except (
         OSError,
@@ -154,7 +165,10 @@ def run_label(run: str | Path) -> str:
 def load_run(run: str | Path, which: str, option: str) -> tuple[torch.nn.Module, dict, Path]:
     """The model (CPU, eval mode), its checkpoint dict and the checkpoint file; every failure
     is an ``InputError`` naming ``option`` (the CLI option the run came from)."""
-    ckpt = checkpoint_path(run, which)
+    try:
+        ckpt = checkpoint_path(run, which)
+    except InputError as err:
+        raise InputError(f"{option} {err}") from None
     try:
         model, state = load_model(ckpt, which=which, device="cpu")
     except OSError as err:

@@ -140,7 +140,7 @@ def open_store(data: str | Path, split: str) -> Store:
         )
     store = Store(path)
     if split not in SPLITS:
-        raise InputError(f"unknown split {split!r}; choose --split from {', '.join(SPLITS)}")
+        raise InputError(f"--split {split!r} is unknown; choose from {', '.join(SPLITS)}")
     for name in ("sequences.npy", "targets.npy", "windows.bed"):
         if not (path / split / name).is_file():
             raise InputError(

@@ -47,11 +47,12 @@ class LabelEvaluation:
 
     @property
     def mean_aupr(self) -> float:
-        return float(np.nanmean(self.tasks["aupr"]))
+        """Mean over the tasks that have both classes in the split (NaN if none has)."""
+        return _mean_defined(self.tasks["aupr"])
 
     @property
     def mean_auroc(self) -> float:
-        return float(np.nanmean(self.tasks["auroc"]))
+        return _mean_defined(self.tasks["auroc"])
 
     def table(self) -> Table:
         table = Table(title=f"{self.name} on {self.split}: per-task classification")
@@ -69,6 +70,12 @@ class LabelEvaluation:
             "AUC, the seed 002 authors' classification score)"
         )
         return table
+
+
+def _mean_defined(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else float("nan")
 
 
 @torch.no_grad()
