@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, nargs="+", default=[0.1, 0.2, 0.3],
                         help="attention thresholds (seed 002: 0.1; appendix D sweeps 0.1-0.9)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--random-pairs", choices=("sample", "expected", "none"),
+                        default="sample", help="GLIFAC's random pairs (gitool interactions)")  # fmt: skip
     parser.add_argument("--motifs", default=None,
                         help="built-in motif names or a JASPAR/MEME file, as synth-motifs "
                              "--motifs (default: the 12 built-in motifs)")  # fmt: skip
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         model, _ = load_model(run, "best")
         found = find_interactions(
             model, data, run / "interactions", thresholds=args.threshold, device=args.device,
-            seed=args.seed, force=True,
+            seed=args.seed, random_pairs=args.random_pairs, force=True,
         )  # fmt: skip
         common = {
             "variant": variant,

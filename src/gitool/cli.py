@@ -795,6 +795,12 @@ def interactions_command(
         typer.Option(help="cpu, cuda or cuda:N. Default: cuda when available, else cpu."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random position pairs.")] = 0,
+    random_pairs: Annotated[
+        str,
+        typer.Option(
+            help="GLIFAC's equal number of random position pairs: sample (seed 002: drawn with --seed), expected (their expectation: every pair of the sequence, weighted to the same total; no sampling noise), or none (attended pairs only, an ablation)."
+        ),
+    ] = "sample",
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write the heatmap PNGs.")] = True,
     which: Annotated[str, typer.Option(help="Checkpoint of a run folder: best or last.")] = "best",
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
@@ -811,7 +817,7 @@ def interactions_command(
         model, data, out, which=which, device=device, split=split,
         thresholds=threshold or (0.1,), layer=layer, motifs=motifs,
         min_similarity=min_similarity, sequences=sequences, batch_size=batch_size, seed=seed,
-        plot=plot, force=force,
+        random_pairs=random_pairs, plot=plot, force=force,
     )  # fmt: skip
     labelled = result.filters.get("motif")
     if labelled is not None:

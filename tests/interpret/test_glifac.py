@@ -85,14 +85,14 @@ def test_planted_interaction_is_the_strongest_entry():
 
 
 @pytest.mark.parametrize("add_random", [False, True])
-def test_sums_match_an_explicit_pair_list(add_random):
+def test_sums_match_an_explicit_pair_list(add_random):  # random "none" and "sample"
     rng = np.random.default_rng(1)
     n_seq, length, n_f = 3, 6, 3
     # overlapping windows (tokens 2, 3 in two windows), a repeated token (5) and padding
     tok = np.array([[0, 1, 2, 3], [2, 3, 4, 5], [5, 0, 5, -1]])
     attn = rng.uniform(0, 1, (n_seq, 3, 4, 4))
     x = rng.normal(size=(n_seq, length, n_f))
-    acc = PairAccumulator(n_f, [0.3], seed=7, add_random_pairs=add_random)
+    acc = PairAccumulator(n_f, [0.3], seed=7, random="sample" if add_random else "none")
     acc.update(torch.tensor(x), torch.tensor(attn), torch.tensor(tok))
     (maps,) = acc.result()
 
@@ -110,6 +110,41 @@ def test_sums_match_an_explicit_pair_list(add_random):
     expected = corr(x[b, i], x[b, j])
     np.testing.assert_allclose(maps.glifac_directed, expected, atol=1e-12)
     np.testing.assert_allclose(maps.glifac, symmetrise(expected), atol=1e-12)
+
+
+def test_expected_random_pairs_weight_every_pair():
+    """random="expected": the attended pairs (weight 1) plus every ordered pair i ≠ j of each
+    sequence with weight n_b / (L (L − 1)) — a weighted Pearson, checked by brute force; and
+    the sampled map converges to it."""
+    rng = np.random.default_rng(4)
+    n_seq, length, n_f = 6, 8, 3
+    x = rng.normal(size=(n_seq, length, n_f)) + np.arange(n_f)
+    attn = rng.uniform(0, 0.3, (n_seq, 1, length, length))
+    tok = full_index(length).numpy()
+    acc = PairAccumulator(n_f, [0.2], random="expected")
+    acc.update(torch.tensor(x), torch.tensor(attn), torch.tensor(tok))
+    (maps,) = acc.result()
+    pairs = explicit_pairs(attn, tok, 0.2)
+    counts = np.bincount([b for b, _, _ in pairs], minlength=n_seq)
+    rows = [(b, i, j, 1.0) for b, i, j in pairs]
+    rows += [(b, i, j, counts[b] / (length * (length - 1)))
+             for b in range(n_seq) for i in range(length) for j in range(length) if i != j]  # fmt: skip
+    b, i, j, w = (np.array(c) for c in zip(*rows, strict=True))
+    xs, ys = x[b, i], x[b, j]
+    mx, my = np.average(xs, axis=0, weights=w), np.average(ys, axis=0, weights=w)
+    cov = ((xs - mx) * w[:, None]).T @ (ys - my) / w.sum()
+    sd_x = np.sqrt(np.average((xs - mx) ** 2, axis=0, weights=w))
+    sd_y = np.sqrt(np.average((ys - my) ** 2, axis=0, weights=w))
+    np.testing.assert_allclose(maps.glifac_directed, cov / np.outer(sd_x, sd_y), atol=1e-12)
+    assert maps.random_pairs == maps.pairs == len(pairs)
+    # many sampled copies of the same sequences approach the expectation
+    many = PairAccumulator(n_f, [0.2], seed=1)
+    for copy in range(300):
+        many.update(torch.tensor(x), torch.tensor(attn), torch.tensor(tok), first_sequence=0,
+                    stream=copy)  # fmt: skip
+    np.testing.assert_allclose(many.result()[0].glifac_directed, maps.glifac_directed, atol=0.02)
+    with pytest.raises(InputError, match="--random-pairs 'all': choose sample, expected, none"):
+        PairAccumulator(n_f, [0.2], random="all")
 
 
 def test_windowed_attention_equals_the_full_matrix():

@@ -240,6 +240,7 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
         (["--threshold", "-0.1"], "--threshold -0.1 is outside [0, 1]"),
         (["--motifs", "NOPE"], "unknown motif name(s) 'NOPE'"),
         (["--min-similarity", "0"], "--min-similarity 0 is outside (0, 1]"),
+        (["--random-pairs", "all"], "--random-pairs 'all': choose sample, expected, none"),
         (["--layer", "2"], "--layer 2 is out of range"),
         (["--split", "dev"], "--split 'dev' is unknown"),
         (["--which", "middle"], "--which 'middle': choose best or last"),
@@ -294,6 +295,29 @@ def test_damaged_ground_truth_fails_before_the_passes(tmp_path, capsys):
                             "--device", "cpu"], capsys)  # fmt: skip
     assert_input_error(code, err, f"{store / 'interactions.tsv'}:2: kind 'bogus'")
     assert not (tmp_path / "out").exists()
+
+
+def test_expected_random_pairs_find_the_planted_motifs_without_a_seed(motifs, tmp_path):
+    """random_pairs="expected" needs no seed: two seeds give the same maps, and the PWM
+    model's filters are labelled as with sampled pairs."""
+    runs = [
+        find_interactions(
+            pwm_can(),
+            motifs,
+            tmp_path / f"e{seed}",
+            thresholds=[0.05],
+            seed=seed,
+            random_pairs="expected",
+            plot=False,
+        )  # fmt: skip
+        for seed in (0, 1)
+    ]
+    a, b = (r.maps[0] for r in runs)
+    np.testing.assert_array_equal(a.glifac, b.glifac)
+    assert a.random_pairs == a.pairs > 0
+    sampled = find_interactions(pwm_can(), motifs, tmp_path / "s", thresholds=[0.05], plot=False)
+    assert list(runs[0].filters["motif"]) == list(sampled.filters["motif"])
+    assert not np.array_equal(sampled.maps[0].glifac, a.glifac)
 
 
 def test_help_states_the_library_default_min_similarity():

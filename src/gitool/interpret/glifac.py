@@ -33,7 +33,10 @@ with zero variance correlates 0 with everything.
 
 Random pairs are counter-based (:func:`random_pairs`): the ``p``-th random pair of sequence
 ``s`` at threshold ``t`` is a hash of ``(seed, t, s, p)``, so a map is the same whatever the
-batch size, the device, or the other thresholds of a sweep.
+batch size, the device, or the other thresholds of a sweep. A sample is noisy when few pairs
+are attended; ``random="expected"`` adds instead the expectation of the draw — every ordered
+pair of the sequence, weighted so that the sequence's random pairs still total ``n_b`` —
+which is the same statistic without the sampling noise.
 
 Local baseline (SATORI, seed 002 §3)
 -----------------------------------
@@ -62,6 +65,7 @@ __all__ = [
     "InteractionMaps",
     "MotifMatches",
     "PairAccumulator",
+    "RANDOM_MODES",
     "full_index",
     "label_filters",
     "match_motifs",
@@ -73,6 +77,8 @@ __all__ = [
     "symmetrise",
 ]
 
+RANDOM_MODES = ("sample", "expected", "none")
+"""How the random pairs are added (:class:`PairAccumulator` ``random``)."""
 RANDOM_CHUNK = 1 << 20
 """Random pairs are drawn and gathered this many at a time (bounded memory)."""
 
@@ -227,8 +233,11 @@ class PairAccumulator:
         seed: seed of the random pairs (:func:`random_pairs`).
         active_threshold: ``(F,)`` activation above which a filter is active (local
             baseline), or None to skip the local baseline.
-        add_random_pairs: add the equal number of random pairs (seed 002); False gives the
-            correlation over the attended pairs alone (an ablation).
+        random: the equal number of random pairs (seed 002) — ``"sample"``: drawn
+            (:func:`random_pairs`); ``"expected"``: every ordered pair ``i ≠ j`` of the
+            sequence weighted ``n_b / (L (L − 1))``, the limit of infinitely many draws (no
+            sampling noise, same total weight ``n_b``); ``"none"``: the attended pairs alone
+            (an ablation).
 
     Raises:
         InputError: a threshold outside [0, 1], or no threshold.
@@ -240,7 +249,7 @@ class PairAccumulator:
         thresholds: Sequence[float],
         seed: int = 0,
         active_threshold: torch.Tensor | np.ndarray | None = None,
-        add_random_pairs: bool = True,
+        random: str = "sample",
     ) -> None:
         if isinstance(thresholds, (int, float)):
             thresholds = [thresholds]
@@ -250,7 +259,9 @@ class PairAccumulator:
         if n_filters < 1:
             raise ValueError(f"n_filters must be at least 1, got {n_filters}")
         self.n_filters = int(n_filters)
-        self.add_random_pairs = bool(add_random_pairs)
+        if random not in RANDOM_MODES:
+            raise InputError(f"--random-pairs {random!r}: choose {', '.join(RANDOM_MODES)}")
+        self.random = random
         if active_threshold is None:
             self.active_threshold = None
         else:
@@ -350,7 +361,9 @@ class PairAccumulator:
             n_pairs = int(per_seq.sum())
             self._pairs[k] += n_pairs
             self._n[k] += n_pairs
-            if self.add_random_pairs and n_pairs:
+            if self.random == "expected" and n_pairs:
+                self._add_expected(k, x64, per_seq.to(torch.float64))
+            elif self.random == "sample" and n_pairs:
                 chunk = min(RANDOM_CHUNK, max(1024, (1 << 26) // f))  # ≤ 0.5 GB per array
                 draws = random_pairs(
                     per_seq.cpu(), length, self.seed, _threshold_stream(threshold, stream),
@@ -367,6 +380,26 @@ class PairAccumulator:
                     self._n[k] += len(seq)
                     self._random[k] += len(seq)
         self.sequences = max(self.sequences, first + n_seq)
+
+    def _add_expected(self, k: int, x64: torch.Tensor, counts: torch.Tensor) -> None:
+        """Add the expectation of ``counts[b]`` uniform random pairs of sequence ``b``: every
+        ordered pair ``i ≠ j`` with weight ``w_b = counts[b] / (L (L − 1))``. Each token is
+        the first (or second) member of ``L − 1`` pairs, so ``Σ x = w_b (L − 1) Σ_i x_i``,
+        and ``Σ x yᵀ = w_b (S_b S_bᵀ − X_bᵀ X_b)`` with ``S_b = Σ_i x_i``."""
+        n_seq, length, f = x64.shape
+        w = counts.to(x64.device) / (length * (length - 1))  # (B,)
+        per_token = (w * (length - 1))[:, None]
+        s = x64.sum(1)  # (B, F)
+        sq = (x64**2).sum(1)
+        self._sx[k] += (per_token * s).sum(0).cpu()
+        self._sy[k] += (per_token * s).sum(0).cpu()
+        self._sxx[k] += (per_token * sq).sum(0).cpu()
+        self._syy[k] += (per_token * sq).sum(0).cpu()
+        weighted = w[:, None, None] * x64
+        cross = (w[:, None] * s).T @ s - weighted.reshape(-1, f).T @ x64.reshape(-1, f)
+        self._sxy[k] += cross.cpu()
+        self._n[k] += float(counts.sum())
+        self._random[k] += int(counts.sum())
 
     def result(self) -> list[InteractionMaps]:
         """One :class:`InteractionMaps` per threshold, in the order given."""

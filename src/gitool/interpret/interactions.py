@@ -268,6 +268,7 @@ def find_interactions(
     batch_size: int | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    random_pairs: str = "sample",
     plot: bool = True,
     force: bool = False,
     label: str = "--model",
@@ -287,6 +288,9 @@ def find_interactions(
         sequences: use the split's first ``sequences`` only (default all).
         batch_size: sequences per forward pass (default 256 for can models, 8 otherwise).
         seed: seed of the random position pairs.
+        random_pairs: ``"sample"`` (seed 002: drawn), ``"expected"`` (their expectation: no
+            sampling noise) or ``"none"`` (attended pairs only); see
+            :class:`~gitool.interpret.glifac.PairAccumulator`.
         plot: write the heatmap PNGs.
         force: replace ``out``.
     """
@@ -340,7 +344,11 @@ def find_interactions(
 
     # pass 2: pairs and filter PPMs
     accumulator = PairAccumulator(
-        source.n_filters, thresholds, seed=seed, active_threshold=0.5 * act_max
+        source.n_filters,
+        thresholds,
+        seed=seed,
+        active_threshold=0.5 * act_max,
+        random=random_pairs,
     )
     ppms = FilterPPMs(source.n_filters, source.width) if source.is_can else None
     candidates, width = 0, 0  # position pairs i ≠ j the attention could select; its keys
