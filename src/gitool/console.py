@@ -1,7 +1,8 @@
 """Terminal output: the rich console, progress bars and the error → exit-code map.
 
-Exit codes: 0 success, 2 bad input (one line naming the file/line/option and the fix),
-1 internal failure. Tracebacks only with ``--debug``.
+Exit codes: 0 success, 2 bad input (one line naming the file/line/option and the fix; also
+a read-only or full disk), 1 internal failure, 130 Ctrl-C, 143 SIGTERM (after cleanup).
+Tracebacks only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def run_reporting_errors(fn: Callable[[], T]) -> T:
         console.print("[red]interrupted[/]")
         sys.exit(130)
     except Terminated:
-        console.print("[red]terminated[/] (SIGTERM); partial output removed")
+        console.print("[red]terminated[/] (SIGTERM); nothing half-written is left")
         sys.exit(128 + signal.SIGTERM)
     except OSError as err:
         message = _environment_message(err)

@@ -264,3 +264,46 @@ def test_batch_norm_is_synchronised_only_across_gpu_ranks():
     after = synced.state_dict()
     assert after.keys() == before.keys()  # checkpoints load into the plain model
     assert all(torch.equal(after[k], before[k]) for k in before)
+
+
+def test_interrupted_launcher_stops_torchrun_with_sigterm(monkeypatch):
+    """SIGTERM (or Ctrl-C) in the launcher reaches torchrun as SIGTERM, which it forwards
+    to its workers, instead of the SIGKILL that would orphan them."""
+    from gitool.config import TrainConfig
+    from gitool.console import Terminated
+    from gitool.train import distributed
+
+    calls = []
+
+    class FakeTorchrun:
+        def __init__(self, cmd):
+            self.cmd = cmd
+
+        def wait(self, timeout=None):
+            calls.append(("wait", timeout))
+            if timeout is None:
+                raise Terminated
+            return -15
+
+        def terminate(self):
+            calls.append(("terminate", None))
+
+        def kill(self):
+            calls.append(("kill", None))
+
+    monkeypatch.setattr(distributed.subprocess, "Popen", FakeTorchrun)
+    with pytest.raises(Terminated):
+        distributed.relaunch(TrainConfig(data=["x"], gpus=0, procs=2), "cfg.yaml")
+    assert calls == [("wait", None), ("terminate", None), ("wait", distributed.RELAUNCH_GRACE_S)]
+
+
+def test_dataloader_workers_die_quietly_on_sigterm():
+    """The CLI's SIGTERM handler is the main process's; forked DataLoader workers reset it."""
+    from gitool.train.loop import _default_sigterm
+
+    previous = signal.signal(signal.SIGTERM, lambda *a: None)
+    try:
+        _default_sigterm(0)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -60,6 +60,10 @@ def needs_launch(cfg: TrainConfig) -> bool:
     return not inside_torchrun() and (n > 1 or cfg.nodes > 1)
 
 
+RELAUNCH_GRACE_S = 60
+"""Seconds torchrun gets to stop its workers after the launcher is interrupted."""
+
+
 def relaunch(cfg: TrainConfig, config_file: str) -> int:
     """Run ``python -m torch.distributed.run ... -m gitool train --config FILE``; its exit code."""
     n, _ = processes_per_node(cfg)
@@ -72,7 +76,18 @@ def relaunch(cfg: TrainConfig, config_file: str) -> int:
     else:
         cmd += ["--standalone"]
     cmd += ["-m", "gitool", "train", "--config", config_file]
-    return subprocess.call(cmd)
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except BaseException:
+        # SIGTERM or Ctrl-C here: pass it on as SIGTERM, which torchrun forwards to its
+        # workers so each cleans up (a SIGKILL would orphan them), then wait for them.
+        proc.terminate()
+        try:
+            proc.wait(timeout=RELAUNCH_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
 
 
 def setup(cfg: TrainConfig) -> Context:

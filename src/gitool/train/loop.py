@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -113,6 +114,12 @@ def lr_lambda(warmup: int, total: int):
 SCHEDULES = ("cosine", "plateau", "constant")
 
 
+def _default_sigterm(worker_id: int) -> None:
+    """DataLoader workers die quietly on SIGTERM, as usual: the CLI's cleanup handler
+    (:func:`gitool.console.run_reporting_errors`) is for the main process only."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class Patience:
     """Counts the evaluations since the validation score last rose by more than ``min_delta``.
 
@@ -184,6 +191,7 @@ class Batches:
                 pin_memory=ctx.device.type == "cuda",
                 generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
                 persistent_workers=False,
+                worker_init_fn=_default_sigterm,
             )
             for d, s in zip(self.datasets, self.samplers, strict=True)
         ]
