@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gitool.data.labels import Interaction, LabelStore, check_output_folder, write_label_store
+from gitool.data.labels import Interaction, LabelStore, write_label_store
 from gitool.errors import InputError
+from gitool.files import check_output_folder
 
 
 @pytest.fixture
@@ -42,6 +43,27 @@ def test_bad_interactions_name_file_and_line(store, text, needle):
     with pytest.raises(InputError) as info:
         store.interactions()
     assert needle in str(info.value) and "regenerate the store" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[1, 2]\n", "not a label store"),
+        ("format: [unclosed\n", "not valid YAML"),
+        (None, "damaged label-store manifest"),
+    ],
+)
+def test_damaged_manifest_is_named(store, text, needle):
+    import yaml
+
+    manifest = store.path / "manifest.yaml"
+    if text is None:  # a real label-store manifest that lost its splits
+        data = yaml.safe_load(manifest.read_text())
+        del data["splits"]
+        text = yaml.safe_dump(data)
+    manifest.write_text(text)
+    with pytest.raises(InputError, match=needle):
+        LabelStore(store.path)
 
 
 @pytest.mark.parametrize("name", ["sequences", "labels"])

@@ -146,15 +146,27 @@ class LabelStore:
         manifest = self.path / "manifest.yaml"
         if not manifest.is_file():
             raise InputError(f"{self.path} is not a gitool store (no manifest.yaml)")
-        self.manifest = yaml.safe_load(manifest.read_text())
-        if self.manifest.get("format") != FORMAT_NAME:
+        try:
+            self.manifest = yaml.safe_load(manifest.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError):
+            raise InputError(f"{manifest}: not valid YAML; regenerate the store") from None
+        if not isinstance(self.manifest, dict) or self.manifest.get("format") != FORMAT_NAME:
             raise InputError(f"{manifest}: not a label store (format {FORMAT_NAME})")
         if self.manifest.get("version") != LABEL_FORMAT:
             raise InputError(
                 f"{manifest}: label store version {self.manifest.get('version')!r} is not "
                 f"{LABEL_FORMAT}; regenerate it with this gitool"
             )
-        self.tasks: list[str] = list(self.manifest["tasks"])
+        try:
+            self.tasks: list[str] = [str(t) for t in self.manifest["tasks"]]
+            for split in SPLITS:
+                int(self.manifest["splits"][split]["sequences"])
+            int(self.manifest["seq_length"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(
+                f"{manifest}: damaged label-store manifest (tasks, splits or seq_length: "
+                f"{type(err).__name__} {err}); regenerate the store with `gitool synth-motifs`"
+            ) from None
 
     @property
     def seq_length(self) -> int:
@@ -241,7 +253,8 @@ def open_any_store(path: str | Path, option: str = "--data"):
             "`gitool build-dataset` or `gitool synth-motifs`"
         )
     try:
-        kind = (yaml.safe_load(manifest.read_text()) or {}).get("format")
+        content = yaml.safe_load(manifest.read_text())
+        kind = content.get("format") if isinstance(content, dict) else None
     except yaml.YAMLError:
         raise InputError(f"{manifest}: not valid YAML; rebuild the store") from None
     return LabelStore(path) if kind == FORMAT_NAME else Store(path)
