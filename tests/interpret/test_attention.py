@@ -452,6 +452,11 @@ def test_failed_rerun_leaves_the_older_archive_whole(swin, tmp_path, monkeypatch
     assert not track.exists()
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["a.json", "a.npz", "g.fa", "g.fa.fai", "r.bed"]  # no temporary files
+    # a new folder export whose index cannot be written leaves no folder behind
+    monkeypatch.setattr(attention_module, "_index_json", broken)
+    with pytest.raises(OSError, match="disk full"):
+        extract_attention(swin, windows, tmp_path / "folder", layers=[5], device="cpu")
+    assert not (tmp_path / "folder").exists()
 
 
 # --------------------------------------------------------------------------- plots

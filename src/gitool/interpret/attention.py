@@ -44,6 +44,7 @@ records with their geometry, and these axis descriptions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -654,6 +655,8 @@ def extract_attention(
             path.unlink(missing_ok=True)
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the folder the rename made, if now empty
+                target.rmdir()
         if single and target in summary.files:
             index_path.unlink(missing_ok=True)
         raise
