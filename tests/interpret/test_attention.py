@@ -268,13 +268,19 @@ def test_full_attention_models(tmp_path, kind):
 # --------------------------------------------------------------------------- inputs, tracks
 
 
-def test_regions_genome_and_bedgraph_track(swin, tmp_path):
-    rng = np.random.default_rng(0)
-    genome = tmp_path / "g.fa"
+def region_windows(model, folder: Path, seed: int = 0) -> list[AttentionWindow]:
+    """The model windows of BED region chr1:100-900 on a random 2,000-bp genome in ``folder``
+    (``g.fa``, ``r.bed``)."""
+    rng = np.random.default_rng(seed)
+    genome = folder / "g.fa"
     genome.write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), 2000)) + "\n")
-    bed = tmp_path / "r.bed"
+    bed = folder / "r.bed"
     bed.write_text("chr1\t100\t900\n")
-    windows = list(windows_from_regions(swin, bed, genome))
+    return list(windows_from_regions(model, bed, genome))
+
+
+def test_regions_genome_and_bedgraph_track(swin, tmp_path):
+    windows = region_windows(swin, tmp_path)
     assert [w.target_start for w in windows] == [96, 480, 864]  # 384-bp target spans
     assert windows[0].start == 96 - (500 - 384) // 2
     track = tmp_path / "received.bedgraph"
@@ -425,12 +431,7 @@ def test_failed_rerun_leaves_the_older_archive_whole(swin, tmp_path, monkeypatch
     import gitool.interpret.attention as attention_module
     from gitool.predict.bigwig import TrackWriter
 
-    rng = np.random.default_rng(1)
-    genome = tmp_path / "g.fa"
-    genome.write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), 2000)) + "\n")
-    bed = tmp_path / "r.bed"
-    bed.write_text("chr1\t100\t900\n")
-    windows = list(windows_from_regions(swin, bed, genome))
+    windows = region_windows(swin, tmp_path, seed=1)
     archive, index = tmp_path / "a.npz", tmp_path / "a.json"
     extract_attention(swin, windows[:1], archive, layers=[5], device="cpu")
     before = archive.read_bytes(), index.read_text()
