@@ -64,7 +64,7 @@ from gitool.data.windows import (
     tile,
 )
 from gitool.errors import InputError, RunFailure
-from gitool.files import check_writable, replace_folder
+from gitool.files import check_output_folder, check_writable, replace_folder
 
 STORE_FORMAT = 1
 # Longest stretch read by one bigWig ``values`` call: 2 Mbp = 8 MB of float32 per worker
@@ -138,13 +138,10 @@ def _check_options(opts: BuildOptions) -> tuple[Geometry, int]:
     if blocker is not None and not blocker.is_dir():
         raise InputError(f"output {out}: {blocker} is a file, not a folder; choose another -o")
     check_writable(out)
-    if out.exists() and not opts.force:
-        raise InputError(f"output {out} already exists; pass --force to replace it")
-    if out.exists() and not (out / "manifest.yaml").exists() and any(out.iterdir()):
-        raise InputError(
-            f"output {out} is a non-empty folder that is not a gitool store; "
-            "refusing to replace it even with --force — choose another -o"
-        )
+    check_output_folder(
+        out, opts.force, lambda p: (p / "manifest.yaml").exists(),
+        "a gitool store from `gitool build-dataset`",
+    )  # fmt: skip
     return geometry, stride
 
 
