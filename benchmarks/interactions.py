@@ -22,7 +22,8 @@
    attention between two embedded instances relative to the sequence's mean, averaged per
    motif pair, AUROC of the 4 true pairs against the other 62.
 
-Prints one row per variant and threshold (and writes ``--json``). Seed 002's direction:
+Prints one row per variant and threshold (and writes ``--json``; one file per seed, which
+``benchmarks/interactions_summary.py`` turns into the per-variant mean / median table). Seed 002's direction:
 GLIFAC ahead of local attention on all three scores, exp ahead of relu; issue targets for the
 best variant: GLIFAC AUROC ≥ 0.9 and SNR ≥ 2.
 
