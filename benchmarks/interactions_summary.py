@@ -55,9 +55,8 @@ def load_runs(paths: list[Path]) -> dict[tuple[str, str], dict[int, list[dict]]]
             doc = json.loads(path.read_text())
             rows, args = doc["rows"], doc["args"]
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise SystemExit(
-                f"error: {path} is not an interactions.py --json file ({err})"
-            ) from None
+            print(f"error: {path} is not an interactions.py --json file ({err!r})", file=sys.stderr)
+            sys.exit(2)
         for variant in dict.fromkeys(r["variant"] for r in rows):
             key = (variant, motif_set(args))
             groups.setdefault(key, {})[int(args["seed"])] = [
@@ -82,7 +81,6 @@ def summarise(runs: dict[int, list[dict]], thresholds: list[float], auroc: float
     first = [rows[0] for rows in runs.values()]
     return {
         "runs": len(runs),
-        "seeds": sorted(runs),
         "test_aupr": float(np.mean([r["test_aupr"] for r in first])),
         "test_aupr_pooled": float(np.mean([r.get("test_aupr_pooled", np.nan) for r in first])),
         "glifac_auroc_mean": np.nanmean(glifac, axis=0),
@@ -96,7 +94,7 @@ def summarise(runs: dict[int, list[dict]], thresholds: list[float], auroc: float
 
 
 def order(key: tuple[str, str]) -> tuple:
-    """Default motifs first; within a motif set pool, then plain before -norm, relu before exp."""
+    """Default motifs first; within a motif set, plain before -norm and relu before exp."""
     variant, motifs = key
     return (motifs != "SPI1", motifs, "norm" in variant, "exp" in variant, variant)
 
