@@ -115,7 +115,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     code = (
         "import dataclasses, torch\n"
         "from gitool.models.can import CAN, CANConfig\n"
-        "from gitool.train.checkpoint import save_checkpoint\n"
+        "from gitool.runs import save_checkpoint\n"
         "m = CAN(CANConfig(pool=4))\n"
         f"save_checkpoint({str(run / 'checkpoints' / 'best.pt')!r}, {{'model_name': 'can', "
         "'preset': 'can-cnn4-relu', 'model_config': dataclasses.asdict(m.config), "

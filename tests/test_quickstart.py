@@ -138,7 +138,7 @@ def test_a_failing_step_is_named(tmp_path, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise InputError("no room")
 
-    monkeypatch.setattr("gitool.data.store.build_store", broken)
+    monkeypatch.setattr("gitool.data.build.build_store", broken)
     code, _, err = run_cli(["quickstart", "-q", "-o", tmp_path / "qs"], capsys)
     assert_input_error(
         code, err, "quickstart step 1/6 (build the training store) failed", "no room"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gitool.models.registry import create_model
-from gitool.train.run import resolve_config
+from gitool.train.launch import resolve_config
 
 # Training configs; config*.yaml are the Snakemake workflow's (tests/test_snakemake.py).
 WORKFLOWS = sorted(

@@ -32,7 +32,7 @@ from gitool.console import info
 from gitool.errors import InputError, RunFailure
 
 if TYPE_CHECKING:
-    from gitool.train.evaluate import EvaluationResult
+    from gitool.evaluate.coverage import EvaluationResult
 
 T = TypeVar("T")
 
@@ -227,7 +227,7 @@ def _prepare_out(out: Path, force: bool) -> None:
 
 def _training_gpus(device: str | None) -> tuple[int, str]:
     """``(--gpus for training, device for inference)`` from ``--device``."""
-    from gitool.train.device import resolve_device
+    from gitool.runs import resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cuda":
@@ -313,7 +313,7 @@ def run_quickstart(
 
     with _step(1, "build the training store", "build", seconds):
         from gitool.config import BuildOptions
-        from gitool.data.store import build_store
+        from gitool.data.build import build_store
 
         built = build_store(
             BuildOptions(
@@ -329,7 +329,7 @@ def run_quickstart(
     for number, name in enumerate(WORKFLOWS, start=2):
         label = "Genomic Interpreter (swin)" if name == "swin" else "CNN baseline (cnn-maxpool)"
         with _step(number, f"train a small {label}, {steps} steps", f"train {name}", seconds):
-            from gitool.train.run import run_training
+            from gitool.train.launch import run_training
 
             flags = dict(
                 data=[str(data)], out=str(runs[name]), gpus=gpus, max_steps=steps,
@@ -348,7 +348,7 @@ def run_quickstart(
                 )
 
     with _step(4, "evaluate swin against the CNN on the test split", "evaluate", seconds):
-        from gitool.train.evaluate import evaluate
+        from gitool.evaluate.coverage import evaluate
 
         evaluation = evaluate(
             runs["swin"], data, split="test", compare=[runs["cnn-maxpool"]], plot_window=0,

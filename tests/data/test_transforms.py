@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from gitool.config import BuildOptions
-from gitool.data.store import Store, build_store
+from gitool.data.build import build_store
+from gitool.data.store import Store
 from gitool.data.tracks import Track, clip_bins, pool_bins, untransform
 
 from conftest import write_bigwig, write_tracks

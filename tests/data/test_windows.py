@@ -16,7 +16,7 @@ from gitool.data.windows import (
     merge_intervals,
     overlap_bp,
     read_bed,
-    tile,
+    tile_contig,
 )
 from gitool.errors import InputError
 
@@ -59,12 +59,12 @@ def test_read_bed_plain_or_gzip(tmp_path):
 def test_tile_basenji_small_geometry():
     g = Geometry(17712, 128, 80)
     assert (g.target_span, g.context_left, g.context_right) == (10240, 3736, 3736)
-    starts = tile(Contig("chr1", 0, 100_000, "train"), g, g.target_span)
+    starts = tile_contig(Contig("chr1", 0, 100_000, "train"), g, g.target_span)
     assert starts[0] == 3736
     assert (starts - 3736 + 17712 <= 100_000).all() and starts[-1] + 10240 + 3736 + 10240 > 100_000
     odd = Geometry(1001, 10, 50)  # 501 bp of context: 250 left, 251 right
     assert (odd.context_left, odd.context_right) == (250, 251)
-    assert tile(Contig("c", 0, 1000, "train"), odd, 500).size == 0
+    assert tile_contig(Contig("c", 0, 1000, "train"), odd, 500).size == 0
 
 
 def test_default_split_chroms():

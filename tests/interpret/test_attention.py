@@ -492,7 +492,7 @@ def test_float16_export(swin, tmp_path):
 
 def test_attention_from_run(swin, tmp_path):
     from gitool.interpret.attention import attention_from_run
-    from gitool.train.checkpoint import save_checkpoint
+    from gitool.runs import save_checkpoint
 
     run = tmp_path / "run"
     save_checkpoint(
@@ -520,7 +520,7 @@ def test_attention_from_run(swin, tmp_path):
 
 
 def test_command_line(swin, tmp_path, capsys):
-    from gitool.train.checkpoint import save_checkpoint
+    from gitool.runs import save_checkpoint
 
     from helpers import assert_input_error, run_cli
 

@@ -15,7 +15,7 @@ from gitool.interpret.motifs import load_builtin_motifs, ppm, read_motif_file
 from gitool.interpret.synthetic import generate, save_store
 from gitool.models.base import capture_attention
 from gitool.models.can import CAN, CANConfig
-from gitool.train.checkpoint import save_checkpoint
+from gitool.runs import save_checkpoint
 
 from helpers import assert_input_error, run_cli
 
@@ -167,7 +167,7 @@ def test_warns_about_motifs_no_filter_learned(motifs, tmp_path, capsys):
 
 def test_swin_layer_channels(tiny, tmp_path):
     from gitool.config import BuildOptions
-    from gitool.data.store import build_store
+    from gitool.data.build import build_store
     from gitool.models.registry import create_model
 
     store = tmp_path / "store"

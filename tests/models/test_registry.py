@@ -13,8 +13,8 @@ from gitool.models.registry import (
     build_from_config,
     create_model,
     list_models,
+    model_summary,
     resolve,
-    summarise,
 )
 
 from helpers import run_cli
@@ -93,14 +93,14 @@ def test_config_round_trip_rebuilds_the_same_model(name):
 
 
 def test_summaries_count_parameters_without_allocating():
-    full = summarise("enformer")
+    full = model_summary("enformer")
     assert full.parameters == 251_221_292  # layer norm has the same count as batch norm
     assert (
         full.input == "196,608 × 4"
         and "896 × 5,313 (human)" in full.output
         and "1,643 (mouse)" in full.output
     )
-    small = summarise("swin-basenji-small")
+    small = model_summary("swin-basenji-small")
     built = create_model("swin-basenji-small")
     assert small.parameters == sum(p.numel() for p in built.parameters())
     assert small.output == "80 × 5,313 (human)"

@@ -26,8 +26,8 @@ from gitool.errors import InputError
 from gitool.models.registry import create_model
 from gitool.predict.bigwig import TrackWriter, output_paths
 from gitool.predict.inference import predict, predict_regions
-from gitool.predict.tiling import Region, regions_from_intervals, sequence_interval, tile
-from gitool.train.checkpoint import save_checkpoint
+from gitool.predict.tiling import Region, regions_from_intervals, sequence_interval, tile_regions
+from gitool.runs import save_checkpoint
 
 from helpers import assert_input_error, run_cli
 
@@ -168,7 +168,7 @@ def test_regions_merge_snap_clip_and_windows(tiny):
     ]
     assert [r.n_bins(8) for r in regions] == [11, 1, 2, 5]
     long = Region("chr1", 96, 96 + 200 * 2 + 16)  # two full windows and 2 bins
-    windows = list(tile([long], GEOMETRY))
+    windows = list(tile_regions([long], GEOMETRY))
     assert [(w.target_start, w.first_bin, w.n_bins, w.end) for w in windows] == [
         (96, 0, 25, 296),
         (296, 25, 25, 496),

@@ -12,11 +12,11 @@ import torch
 from gitool.config import TrainConfig
 from gitool.data.labels import LabelDataset, LabelStore
 from gitool.errors import InputError
+from gitool.evaluate.labels import evaluate_labels, predict_labels
 from gitool.interpret.synthetic import generate, save_store
-from gitool.scores import auroc, auroc_columns, average_precision, average_precision_columns
-from gitool.train.evaluate_labels import evaluate_labels, predict_labels
+from gitool.metrics import auroc, auroc_columns, average_precision, average_precision_columns
+from gitool.train.launch import run_training
 from gitool.train.loop import Patience, make_scheduler
-from gitool.train.run import run_training
 from gitool.train.tasks import LabelMetrics
 
 from helpers import assert_input_error, run_cli
@@ -66,7 +66,7 @@ def test_training_logs_classification_scores(run):
 def test_evaluate_label_store_matches_hand_scores(run, motifs, tmp_path, capsys):
     store = LabelStore(motifs)
     result = evaluate_labels(run, store, "test", batch_size=7, out=tmp_path)
-    from gitool.train.checkpoint import load_model
+    from gitool.runs import load_model
 
     model, _ = load_model(run)
     probs = predict_labels(model, store, "test", 64, "cpu")
@@ -86,7 +86,7 @@ def test_evaluate_label_store_matches_hand_scores(run, motifs, tmp_path, capsys)
     assert_input_error(code, err, "--plot-window")
     # The library's evaluate() takes the run's own (label) store by default and gives the
     # same per-task scores as evaluate_labels.
-    from gitool.train.evaluate import evaluate
+    from gitool.evaluate.coverage import evaluate
 
     again = evaluate(run, out=tmp_path / "default")
     pd.testing.assert_frame_equal(again.tasks, result.tasks)
@@ -195,7 +195,7 @@ def test_bad_inputs(motifs, tiny, tmp_path, capsys):
     assert not (tmp_path / "e").exists()
     # a CAN on a coverage store
     from gitool.config import BuildOptions
-    from gitool.data.store import build_store
+    from gitool.data.build import build_store
 
     store = tiny["dir"] / "store"
     build_store(BuildOptions(genome=str(tiny["genome"]), tracks=str(tiny["tracks"]),
@@ -253,7 +253,7 @@ def test_synth_motifs_command(tmp_path, capsys):
 def test_means_over_tasks_without_both_classes_are_nan_without_warnings():
     import warnings
 
-    from gitool.train.evaluate_labels import LabelEvaluation
+    from gitool.evaluate.labels import LabelEvaluation
 
     tasks = pd.DataFrame({"task": ["a", "b"], "sequences": 1, "positives": [0, 1],
                           "aupr": [np.nan, np.nan], "auroc": [np.nan, 0.5]})  # fmt: skip

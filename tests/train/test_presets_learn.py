@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from gitool.config import BuildOptions
-from gitool.data.store import build_store
+from gitool.data.build import build_store
 
 from helpers import run_cli
 
@@ -75,7 +75,7 @@ def test_training_starts_at_the_track_means(example_store, tmp_path, capsys):
     import torch
 
     from gitool.data.store import Store
-    from gitool.train.checkpoint import load_model
+    from gitool.runs import load_model
 
     args = ["train", "--config", EXAMPLES[0], "--data", example_store, "-o", tmp_path / "run",
             "--gpus", "0", "--max-steps", "1", "--lr", "1e-12", "--num-workers", "0"]  # fmt: skip

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import struct
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -435,3 +437,44 @@ def read_values(bw, chrom: str, start: int, end: int, nonnegative: bool) -> np.n
     else:
         np.copyto(values, 0, where=np.isnan(values))
     return values
+
+
+def select_tracks(
+    rows: Sequence[dict],
+    tracks: Sequence[str | int] | str | None,
+    *,
+    option: str = "--tracks",
+    of: str = "the head",
+    default: int | None = None,
+) -> list[int]:
+    """Columns of the selected tracks, by identifier or 0-based index, in the order given
+    (repeats dropped); none given: all tracks, or the first ``default``.
+
+    Args:
+        rows: the track rows (each with an ``identifier``).
+        tracks: identifiers or indices, or one comma-separated string.
+        option, of: how an error names the option and where the tracks come from.
+
+    Raises:
+        InputError: a name that is neither an identifier nor an index in range.
+    """
+    n = len(rows)
+    if tracks is None or (isinstance(tracks, str) and not tracks.strip()) or not len(tracks):
+        return list(range(n if default is None else min(n, default)))
+    if isinstance(tracks, str):
+        tracks = [t for t in tracks.split(",") if t.strip()]
+    by_id = {str(r["identifier"]): i for i, r in enumerate(rows)}
+    chosen = []
+    for item in tracks:
+        text = str(item).strip()
+        if text in by_id:
+            chosen.append(by_id[text])
+        elif re.fullmatch(r"\d+", text) and int(text) < n:
+            chosen.append(int(text))
+        else:
+            shown = ", ".join(list(by_id)[:6]) + (" ..." if n > 6 else "")
+            raise InputError(
+                f"{option}: {text!r} is neither a track identifier of {of} ({shown}) "
+                f"nor an index 0–{n - 1}"
+            )
+    return list(dict.fromkeys(chosen))

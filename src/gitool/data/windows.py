@@ -289,7 +289,7 @@ def contigs_by_fraction(
     return contigs
 
 
-def tile(contig: Contig, geometry: Geometry, stride: int) -> np.ndarray:
+def tile_contig(contig: Contig, geometry: Geometry, stride: int) -> np.ndarray:
     """Target starts of the windows tiling ``contig``; int64 ``(n,)``.
 
     The first target span starts ``context_left`` bp into the contig, so the window starts

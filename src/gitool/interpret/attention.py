@@ -201,7 +201,7 @@ def windows_from_regions(
     the input adds the model's context around each target span; N beyond chromosome ends)."""
     from gitool.data.genome import Genome
     from gitool.data.windows import Geometry
-    from gitool.predict.tiling import SequenceReader, read_regions, sequence_interval, tile
+    from gitool.predict.tiling import SequenceReader, read_regions, sequence_interval, tile_regions
 
     config = model.config
     bin_size = getattr(config, "bin_size", None)
@@ -214,7 +214,7 @@ def windows_from_regions(
     fasta = Genome(genome)
     reader = SequenceReader(fasta)
     try:
-        for window in tile(read_regions(regions, fasta.sizes, geometry.bin_size), geometry):
+        for window in tile_regions(read_regions(regions, fasta.sizes, geometry.bin_size), geometry):
             start, end = sequence_interval(window.target_start, geometry)
             codes = np.array(reader.codes(window.chrom, start, end))
             yield AttentionWindow(
@@ -437,7 +437,9 @@ def _publish(stage: Path, target: Path, files: list[Path]) -> list[Path]:
     return [target / path.name for path in files]
 
 
-def _batches(windows: Iterable[AttentionWindow], size: int) -> Iterator[list[AttentionWindow]]:
+def _window_batches(
+    windows: Iterable[AttentionWindow], size: int
+) -> Iterator[list[AttentionWindow]]:
     batch: list[AttentionWindow] = []
     for window in windows:
         batch.append(window)
@@ -503,7 +505,7 @@ def extract_attention(
     import time
 
     from gitool.interpret.rollout import attention_rollout
-    from gitool.train.device import resolve_device
+    from gitool.runs import resolve_device
 
     if dtype not in ("float32", "float16"):
         raise InputError(f"--dtype {dtype}: choose float32 or float16")
@@ -550,7 +552,7 @@ def extract_attention(
     archive = NpzStream(target) if single else None
     started = time.perf_counter()
     try:
-        for batch in _batches(windows, batch_size):
+        for batch in _window_batches(windows, batch_size):
             for window in batch:
                 if len(window.codes) != seq_length:
                     raise InputError(
@@ -791,7 +793,7 @@ def attention_from_run(
     (``regions`` + ``genome``, ``data`` [+ ``split``, ``index``], or ``fasta``) and call
     :func:`extract_attention` with ``options``. ``genome`` also gives ``--track-out`` its
     chromosome sizes."""
-    from gitool.train.checkpoint import load_run, run_label
+    from gitool.runs import load_run, run_label
 
     given = [name for name, v in (("--regions", regions), ("--data", data), ("--fasta", fasta))
              if v is not None]  # fmt: skip

@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as nnf
 
 from gitool.errors import InputError
-from gitool.scores import auroc, average_precision, snr
+from gitool.metrics import auroc, average_precision, snr
 
 __all__ = [
     "FilterPPMs",
@@ -520,7 +520,7 @@ def score_map(motif_map: np.ndarray, truth: Sequence[tuple[int, int]]) -> dict[s
         truth: ground-truth pairs of motif indices ``(a, b)``, ``a ≠ b``.
 
     Returns:
-        ``{"auroc", "aupr", "snr", "positives", "negatives"}`` (see :mod:`gitool.scores`).
+        ``{"auroc", "aupr", "snr", "positives", "negatives"}`` (see :mod:`gitool.metrics`).
     """
     mm = np.asarray(motif_map, dtype=np.float64)
     n = mm.shape[0] if mm.ndim == 2 else -1

@@ -161,7 +161,7 @@ class _Source:
         return None, parts
 
 
-def _batches(
+def _sequence_batches(
     sequences: np.ndarray, n: int, batch_size: int, device: torch.device
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     for lo in range(0, n, batch_size):
@@ -334,7 +334,7 @@ def find_interactions(
     conv_max = torch.full((source.n_filters,), -torch.inf, dtype=torch.float64)
     act_max = torch.full((source.n_filters,), -torch.inf, dtype=torch.float64)
     with progress("interactions: filter maxima", n) as advance:
-        for codes, x in _batches(codes_all, n, batch_size, device):
+        for codes, x in _sequence_batches(codes_all, n, batch_size, device):
             conv, parts = source(x)
             if conv is not None:
                 conv_max = torch.maximum(conv_max, conv.double().amax((0, 1)).cpu())
@@ -354,7 +354,9 @@ def find_interactions(
     candidates, width = 0, 0  # position pairs i ≠ j the attention could select; its keys
     with progress("interactions: attention pairs", n) as advance:
         for first, (codes, x) in zip(
-            range(0, n, batch_size), _batches(codes_all, n, batch_size, device), strict=True
+            range(0, n, batch_size),
+            _sequence_batches(codes_all, n, batch_size, device),
+            strict=True,
         ):
             conv, parts = source(x)
             if ppms is not None:
@@ -474,8 +476,7 @@ def interactions_from_run(run: str | Path, data: str | Path | None, out: str | P
                           **options) -> InteractionResult:  # fmt: skip
     """What ``gitool interactions`` runs: load the run, then :func:`find_interactions` on
     ``data`` (default: the store the run was trained on)."""
-    from gitool.train.checkpoint import load_run, run_label, training_store
-    from gitool.train.device import resolve_device
+    from gitool.runs import load_run, resolve_device, run_label, training_store
 
     if data is None:
         data = training_store(run, which)

@@ -9,7 +9,7 @@
   around, so its ticks jump back to the sequence start).
 
 Axes: query (rows, y) and key (columns, x) positions in bp. matplotlib is imported lazily
-(Agg backend); files are written atomically (:func:`gitool.train.plots.save_png`).
+(Agg backend); files are written atomically (:func:`gitool.plots.save_png`).
 """
 
 from __future__ import annotations
@@ -19,18 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gitool.train.plots import save_png
+from gitool.plots import pyplot, save_png
 
 MAX_PANEL_WINDOWS = 16
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _map(arrays: dict, key: str, record: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -87,7 +78,7 @@ def plot_export(
     Returns:
         The PNG paths written.
     """
-    plt = _pyplot()
+    plt = pyplot()
     index_path = Path(index_path)
     index = json.loads(index_path.read_text())
     folder = Path(out) if out else index_path.parent / "plots"
@@ -160,7 +151,7 @@ def plot_interactions(result, k: int, path: str | Path) -> Path:
     002 Fig. 2a/b): motif × motif when filters carry motif labels (ground-truth pairs
     outlined in white, scores in the titles, grey where no filter pair exists), else filter
     × filter."""
-    plt = _pyplot()
+    plt = pyplot()
     maps = result.maps[k]
     if result.glifac_motifs:
         panels = [("GLIFAC", result.glifac_motifs[k]), ("local attention", result.local_motifs[k])]

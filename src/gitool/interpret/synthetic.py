@@ -39,7 +39,7 @@ from gitool.interpret.motifs import (
     load_builtin_motifs,
     sample_instances,
 )
-from gitool.scores import auroc
+from gitool.metrics import auroc
 
 __all__ = [
     "DETECTABLE_AUROC",

@@ -141,7 +141,7 @@ class Summary:
     description: str
 
 
-def summarise(name: str) -> Summary:
+def model_summary(name: str) -> Summary:
     """Parameter count and input/output shapes of a model or preset (built on the ``meta``
     device: no memory is allocated, so even the full Enformer is instant)."""
     import torch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from gitool.models.registry import list_models, summarise
+from gitool.models.registry import list_models, model_summary
 
 
 def models_table() -> Table:
@@ -13,6 +13,6 @@ def models_table() -> Table:
     for column in ("name", "model", "parameters", "input (bp × 4)", "output", "what"):
         table.add_column(column, justify="right" if column == "parameters" else "left")
     for name in list_models():
-        s = summarise(name)
+        s = model_summary(name)
         table.add_row(name, s.model, f"{s.parameters:,}", s.input, s.output, s.description)
     return table

@@ -34,7 +34,7 @@ from torch import nn
 
 from gitool.console import progress, warn
 from gitool.data.genome import Genome, reverse_complement
-from gitool.data.tracks import TRANSFORM_VERSION, Track, untransform
+from gitool.data.tracks import TRANSFORM_VERSION, Track, select_tracks, untransform
 from gitool.data.windows import Geometry
 from gitool.errors import InputError
 from gitool.predict.bigwig import TrackWriter, output_paths
@@ -45,11 +45,10 @@ from gitool.predict.tiling import (
     read_regions,
     regions_from_intervals,
     sequence_interval,
-    tile,
+    tile_regions,
     window_count,
 )
-from gitool.train.checkpoint import check_which, load_run, run_label
-from gitool.train.device import autocast_for, resolve_device
+from gitool.runs import autocast_for, check_which, load_run, resolve_device, run_label
 
 # --------------------------------------------------------------------------- results
 
@@ -191,34 +190,6 @@ def choose_head(heads: dict[str, int], head: str | None, label: str) -> str:
     if len(heads) == 1:
         return next(iter(heads))
     raise InputError(f"{label} has several heads ({listing}); choose one with --head")
-
-
-def select_tracks(rows: Sequence[dict], tracks: Sequence[str | int] | str | None) -> list[int]:
-    """Columns of the selected tracks, by identifier or 0-based index; default all.
-
-    Raises:
-        InputError: a name that is neither an identifier nor an index in range.
-    """
-    n = len(rows)
-    if tracks is None or (isinstance(tracks, str) and not tracks.strip()):
-        return list(range(n))
-    if isinstance(tracks, str):
-        tracks = [t for t in tracks.split(",") if t.strip()]
-    by_id = {str(r["identifier"]): i for i, r in enumerate(rows)}
-    chosen = []
-    for item in tracks:
-        text = str(item).strip()
-        if text in by_id:
-            chosen.append(by_id[text])
-        elif re.fullmatch(r"\d+", text) and int(text) < n:
-            chosen.append(int(text))
-        else:
-            shown = ", ".join(list(by_id)[:6]) + (" ..." if n > 6 else "")
-            raise InputError(
-                f"--tracks: {text!r} is neither a track identifier of the head ({shown}) "
-                f"nor an index 0–{n - 1}"
-            )
-    return list(dict.fromkeys(chosen))
 
 
 @dataclass
@@ -469,7 +440,7 @@ def _stream(
     def batches() -> Iterator[tuple[list[tuple[_Slot, bool]], np.ndarray]]:
         inputs: list[np.ndarray] = []
         owners: list[tuple[_Slot, bool]] = []
-        for window in tile(regions, geometry):
+        for window in tile_regions(regions, geometry):
             slot = _Slot(window, n_variants)
             pending.append(slot)
             for shift, rc in variants:

@@ -168,11 +168,11 @@ def _build(records, sizes: dict[str, int], bin_size: int, source: str) -> list[R
 
 
 def window_count(regions: Iterable[Region], geometry: Geometry) -> int:
-    """Windows :func:`tile` yields for ``regions``."""
+    """Windows :func:`tile_regions` yields for ``regions``."""
     return sum(math.ceil((r.end - r.start) / geometry.target_span) for r in regions)
 
 
-def tile(regions: Iterable[Region], geometry: Geometry) -> Iterator[Window]:
+def tile_regions(regions: Iterable[Region], geometry: Geometry) -> Iterator[Window]:
     """Windows whose target spans cover each region, lazily, in region order.
 
     Target starts are ``rs, rs + span, ...`` (``span = target_length · bin_size``); see the

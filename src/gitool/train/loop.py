@@ -32,8 +32,8 @@ from gitool.console import info, progress, warn
 from gitool.data.dataset import codes_to_one_hot
 from gitool.errors import InputError
 from gitool.models.registry import create_model, resolve
+from gitool.runs import load_checkpoint, save_checkpoint
 from gitool.train import distributed
-from gitool.train.checkpoint import load_checkpoint, save_checkpoint
 from gitool.train.tasks import open_stores
 
 
@@ -267,7 +267,7 @@ def validate(
         metrics.all_reduce()
         if torch.distributed.is_initialized():
             torch.distributed.all_reduce(loss_sum)
-        scores.append(task.summarise(metrics))
+        scores.append(task.valid_scores(metrics))
         losses.append(float(loss_sum[0] / max(loss_sum[1], 1)))
     model.train()
     if not scores:

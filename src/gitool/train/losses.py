@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-EPS = 1e-8
+from gitool.metrics import EPS
 
 
 def poisson_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -20,9 +20,8 @@ from gitool.data.dataset import WindowDataset
 from gitool.data.labels import LabelDataset, LabelStore, open_any_store
 from gitool.data.store import Store
 from gitool.errors import InputError, RunFailure
-from gitool.scores import auroc_columns, average_precision_columns
+from gitool.metrics import TrackMetrics, auroc_columns, average_precision_columns
 from gitool.train.losses import poisson_nll
-from gitool.train.metrics import TrackMetrics
 
 CLASSIFIERS = ("can",)
 
@@ -68,7 +67,7 @@ class CoverageTask:
     def metrics(self, store: Store, device) -> TrackMetrics:
         return TrackMetrics(store.manifest["n_tracks"], device)
 
-    def summarise(self, metrics: TrackMetrics) -> dict[str, float]:
+    def valid_scores(self, metrics: TrackMetrics) -> dict[str, float]:
         return {"valid_pearson": float(np.nanmean(metrics.compute()["pearson"]))}
 
 
@@ -139,7 +138,7 @@ class ClassificationTask:
     def metrics(self, store: LabelStore, device) -> LabelMetrics:
         return LabelMetrics(device)
 
-    def summarise(self, metrics: LabelMetrics) -> dict[str, float]:
+    def valid_scores(self, metrics: LabelMetrics) -> dict[str, float]:
         scores = metrics.compute()
         return {
             "valid_aupr": float(np.nanmean(scores["aupr"])),

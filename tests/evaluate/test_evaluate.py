@@ -13,19 +13,15 @@ import torch
 from rich.console import Console
 
 from gitool.config import BuildOptions
+from gitool.data.build import build_store
 from gitool.data.genome import one_hot
-from gitool.data.store import Store, build_store
+from gitool.data.store import Store
 from gitool.errors import InputError
+from gitool.evaluate.coverage import evaluate
+from gitool.evaluate.tables import GROUP_COLUMNS, OVERALL, TRACK_COLUMNS, summary_table
+from gitool.metrics import EPS
 from gitool.models.registry import create_model
-from gitool.train.checkpoint import save_checkpoint, training_store
-from gitool.train.evaluate import (
-    GROUP_COLUMNS,
-    OVERALL,
-    TRACK_COLUMNS,
-    evaluate,
-    summary_table,
-)
-from gitool.train.losses import EPS
+from gitool.runs import save_checkpoint, training_store
 
 from helpers import assert_input_error, run_cli
 

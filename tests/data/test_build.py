@@ -474,9 +474,9 @@ def _die_on_track_2(bw, run, track, nonnegative, geometry):
     return _real_run_targets(bw, run, track, nonnegative, geometry)
 
 
-from gitool.data import store as store_module  # noqa: E402
+from gitool.data import build as build_module  # noqa: E402
 
-_real_run_targets = store_module._run_targets
+_real_run_targets = build_module._run_targets
 
 
 @pytest.mark.parametrize(
@@ -486,7 +486,7 @@ _real_run_targets = store_module._run_targets
 def test_worker_failure_exits_1_with_message_and_no_output(
     tiny, capsys, monkeypatch, fault, needle
 ):
-    monkeypatch.setattr(store_module, "_run_targets", fault)  # forked workers inherit it
+    monkeypatch.setattr(build_module, "_run_targets", fault)  # forked workers inherit it
     out = tiny["dir"] / "out"
     code, _, err = run_cli(
         ["build-dataset", tiny["genome"], tiny["tracks"], "-o", out, *GEOM, "-j", "2"], capsys
@@ -540,7 +540,7 @@ def test_everything_is_checked_before_coverage_is_read(tiny, capsys, monkeypatch
     def no_reading(*args, **kwargs):
         raise AssertionError("coverage was read before the inputs were checked")
 
-    monkeypatch.setattr(store_module, "read_values", no_reading)
+    monkeypatch.setattr(build_module, "read_values", no_reading)
     (tiny["dir"] / "bad.bed").write_text("chr1\t10\t5\n")
     for extra in (["--blacklist", tiny["dir"] / "bad.bed"], ["--split-fractions", "1,0,x"],
                   ["--valid-chroms", "chrQ"]):  # fmt: skip

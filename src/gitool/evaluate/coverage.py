@@ -5,7 +5,7 @@ correlation between predicted and observed values over **every bin of every wind
 the split — the ``N × target_length`` values of a track pooled into one vector. It is not
 a per-window correlation averaged afterwards, and not a correlation across tracks (the
 axis mistake of enformer-pytorch #36, SPEC §9). R² (``1 − SSE/SST``) and the mean Poisson
-loss are computed the same way (:class:`gitool.train.metrics.TrackMetrics`).
+loss are computed the same way (:class:`gitool.metrics.TrackMetrics`).
 
 Outputs (default ``RUN/eval/``; every file written through a temporary sibling + rename):
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,34 +34,34 @@ from gitool.console import progress, warn
 from gitool.data.genome import one_hot
 from gitool.data.labels import LabelStore, open_any_store
 from gitool.data.store import Store
+from gitool.data.tracks import select_tracks
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
+from gitool.evaluate.tables import (
+    group_column,
+    group_summary,
+    summary_table,
+    track_table,
+)
 from gitool.files import write_tsv
-from gitool.train.checkpoint import check_which, load_run, run_label, training_store
-from gitool.train.device import autocast_for, resolve_device
-from gitool.train.metrics import TrackMetrics
+from gitool.metrics import TrackMetrics
+from gitool.runs import (
+    autocast_for,
+    check_which,
+    load_run,
+    resolve_device,
+    run_label,
+    training_store,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     from rich.table import Table
 
-    from gitool.train.evaluate_labels import LabelEvaluation
+    from gitool.evaluate.labels import LabelEvaluation
 
-GROUP_COLUMNS = ("DNASE/ATAC", "CHIP", "CAGE", "other")
-"""Summary columns (seed 000 Table 1). ``other``: every group but DNASE, ATAC, CHIP, CAGE
-(RNA and tracks whose description has no known ``GROUP:`` prefix)."""
-OVERALL = "OVERALL"
-TRACK_COLUMNS = ("index", "identifier", "group", "description", "pearson", "r2", "poisson")
 MAX_PLOT_TRACKS = 8
 """Tracks drawn by ``plot_window`` when ``plot_tracks`` is not given (the first ones)."""
-
-
-def group_column(group: str) -> str:
-    """The summary column of an assay group: DNASE and ATAC merge; RNA etc. → ``other``."""
-    group = str(group).upper()
-    if group in ("DNASE", "ATAC"):
-        return "DNASE/ATAC"
-    return group if group in ("CHIP", "CAGE") else "other"
 
 
 @dataclass
@@ -71,7 +71,7 @@ class EvaluationResult:
     Attributes:
         tracks: per-track metrics of the run, columns :data:`TRACK_COLUMNS`, one row per
             store track in store order.
-        summary: seed 000 Table 1 layout (see :func:`summarise`): one row for the run, then
+        summary: seed 000 Table 1 layout (see :func:`group_summary`): one row for the run, then
             one per ``compare`` run.
         paths: files written, by kind: ``tracks``, ``summary``, ``window_plot`` when asked
             for, and per compared run ``compare_tracks:<name>`` and ``compare_plot:<name>``.
@@ -156,7 +156,7 @@ def _identifiers(tracks: Sequence[dict]) -> list[str]:
     return [str(t["identifier"]) for t in tracks]
 
 
-def choose_head(
+def head_for_store(
     heads: dict[str, int],
     trained_on: Sequence[dict],
     store: Store,
@@ -241,7 +241,7 @@ def _prepare(
         check_compatible(model, "", store, label)  # raises: not a track model
     if head is not None and not explicit and head not in heads:
         head = None  # --head names this run's head; the compared run chooses its own
-    chosen = choose_head(heads, state.get("data") or [], store, head, label)
+    chosen = head_for_store(heads, state.get("data") or [], store, head, label)
     check_compatible(model, chosen, store, label)
     trained = {
         e.get("head"): _identifiers((e.get("manifest") or {}).get("tracks", []))
@@ -310,65 +310,6 @@ def predict_windows(
     return pred.float().cpu().numpy()
 
 
-def track_table(store: Store, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Per-track DataFrame (:data:`TRACK_COLUMNS`) from :func:`split_metrics`' output."""
-    import pandas as pd
-
-    rows = pd.DataFrame(
-        {
-            "index": [int(t["index"]) for t in store.tracks],
-            "identifier": [str(t["identifier"]) for t in store.tracks],
-            "group": [str(t.get("group", "other")) for t in store.tracks],
-            "description": [str(t.get("description", "")) for t in store.tracks],
-        }
-    )
-    for key in ("pearson", "r2", "poisson"):
-        rows[key] = np.asarray(metrics[key], dtype=np.float64)
-    return rows
-
-
-# --------------------------------------------------------------------------- summary
-
-
-def summarise(tracks: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Seed 000 Table 1 for one model: a one-row DataFrame indexed by ``model``.
-
-    Columns: ``DNASE/ATAC``, ``CHIP``, ``CAGE``, ``other`` (every other group: RNA, other),
-    ``OVERALL`` — the mean of the per-track Pearsons in that column (NaN when it has no
-    tracks; tracks whose Pearson is undefined, e.g. constant in the split, are left out) —
-    and ``n_<column>``, the number of tracks averaged.
-    """
-    import pandas as pd
-
-    columns = tracks["group"].map(group_column)
-    pearson = tracks["pearson"].to_numpy(dtype=np.float64)
-    row: dict[str, Any] = {}
-    counts: dict[str, int] = {}
-    for col in (*GROUP_COLUMNS, OVERALL):
-        values = pearson if col == OVERALL else pearson[(columns == col).to_numpy()]
-        values = values[np.isfinite(values)]
-        row[col] = float(values.mean()) if len(values) else float("nan")
-        counts[f"n_{col}"] = len(values)
-    frame = pd.DataFrame([{**row, **counts}], index=pd.Index([name], name="model"))
-    return frame
-
-
-def summary_table(summary: pd.DataFrame, caption: str | None = None) -> Table:
-    """Render :func:`summarise` rows as a rich table; empty groups show ``—``."""
-    from rich.table import Table
-
-    table = Table(caption=caption, caption_justify="left")
-    table.add_column("model")
-    first = summary.iloc[0]
-    for col in (*GROUP_COLUMNS, OVERALL):
-        count = int(first.get(f"n_{col}", 0))
-        table.add_column(f"{col}\n({count} track{'s' if count != 1 else ''})", justify="right")
-    for name, row in summary.iterrows():
-        cells = [f"{row[c]:.4f}" if np.isfinite(row[c]) else "—" for c in (*GROUP_COLUMNS, OVERALL)]
-        table.add_row(str(name), *cells)
-    return table
-
-
 # --------------------------------------------------------------------------- outputs
 
 
@@ -398,28 +339,6 @@ def _sibling(tsv: Path, suffix: str) -> Path:
     return tsv.with_name(stem + suffix)
 
 
-def _plot_tracks(store: Store, plot_tracks: Sequence[str | int] | None) -> list[int]:
-    """Track columns to draw: identifiers or indices; default the first few."""
-    n = len(store.tracks)
-    if not plot_tracks:
-        return list(range(min(n, MAX_PLOT_TRACKS)))
-    by_id = {str(t["identifier"]): i for i, t in enumerate(store.tracks)}
-    chosen = []
-    for item in plot_tracks:
-        text = str(item).strip()
-        if text in by_id:
-            chosen.append(by_id[text])
-        elif text.lstrip("-").isdigit() and 0 <= int(text) < n:
-            chosen.append(int(text))
-        else:
-            shown = ", ".join(list(by_id)[:6]) + (" ..." if n > 6 else "")
-            raise InputError(
-                f"--plot-tracks: {text!r} is neither a track identifier of {store.path} "
-                f"({shown}) nor an index 0–{n - 1}"
-            )
-    return list(dict.fromkeys(chosen))
-
-
 # --------------------------------------------------------------------------- entry point
 
 
@@ -439,15 +358,15 @@ def evaluate(
     """Evaluate a run on a store split (``gitool evaluate``).
 
     A label store (``gitool synth-motifs``) gives the per-task AUPR/AUROC of a ``can-*``
-    run instead (:func:`gitool.train.evaluate_labels.evaluate_labels`, a
-    :class:`~gitool.train.evaluate_labels.LabelEvaluation`); ``compare``, ``plot_window``,
+    run instead (:func:`gitool.evaluate.labels.evaluate_labels`, a
+    :class:`~gitool.evaluate.labels.LabelEvaluation`); ``compare``, ``plot_window``,
     ``plot_tracks`` and ``head`` apply to coverage stores only.
 
     Args:
         run: run folder (``RUN/checkpoints/{best,last}.pt``) or a checkpoint file.
         data: store folder made by ``gitool build-dataset`` (or ``gitool synth-motifs``);
             default the store the run was trained on
-            (:func:`~gitool.train.checkpoint.training_store`).
+            (:func:`~gitool.runs.training_store`).
         split: ``train``, ``valid`` or ``test``.
         head: model head; default: the head trained on a dataset with this store's track
             identifiers, else the model's only head.
@@ -479,7 +398,7 @@ def evaluate(
                 "--compare, --plot-window, --plot-tracks and --head apply to coverage stores; "
                 f"{data} is a label store, which gives the per-task AUPR/AUROC table"
             )
-        from gitool.train.evaluate_labels import evaluate_labels
+        from gitool.evaluate.labels import evaluate_labels
 
         return evaluate_labels(
             run, LabelStore(data), split, batch_size=batch_size or 256, device=device, out=out,
@@ -495,7 +414,14 @@ def evaluate(
             f"--plot-window {plot_window} is out of range: the {split} split has "
             f"{n_windows} windows (0–{n_windows - 1})"
         )
-    columns = _plot_tracks(store, plot_tracks) if plot_window is not None else []
+    columns = (
+        select_tracks(
+            store.tracks, plot_tracks, option="--plot-tracks", of=str(store.path),
+            default=MAX_PLOT_TRACKS,
+        )
+        if plot_window is not None
+        else []
+    )  # fmt: skip
     dev = resolve_device(device)
     subjects = [_prepare(run, which, store, head, "RUN", explicit=True)]
     others = [] if compare is None else [compare] if isinstance(compare, (str, Path)) else compare
@@ -528,12 +454,12 @@ def evaluate(
 
     import pandas as pd
 
-    summary = pd.concat([summarise(t, s.name) for t, s in zip(tables, subjects, strict=True)])
+    summary = pd.concat([group_summary(t, s.name) for t, s in zip(tables, subjects, strict=True)])
     paths = {"tracks": write_tsv(tables[0], tsv)}
     paths["summary"] = write_tsv(summary, _sibling(tsv, ".summary.tsv"), index=True)
     compared = {}
     for table, subject in zip(tables[1:], subjects[1:], strict=True):
-        from gitool.train.plots import pearson_scatter
+        from gitool.evaluate.plots import pearson_scatter
 
         compared[subject.name] = table
         tag = _file_tag(subject.name)
@@ -545,7 +471,7 @@ def evaluate(
             _sibling(tsv, f".compare.{tag}.png"), split=split,
         )  # fmt: skip
     if plot_window is not None:
-        from gitool.train.plots import window_tracks
+        from gitool.evaluate.plots import window_tracks
 
         window = store.windows(split).iloc[plot_window]
         observed = np.asarray(store.targets(split)[plot_window], dtype=np.float32)[:, columns]

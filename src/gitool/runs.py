@@ -1,4 +1,7 @@
-"""Checkpoints: state dicts + config, never pickled modules; written atomically.
+"""Runs, checkpoints and devices: the one layer that train, evaluate, predict and interpret
+share to find a run's checkpoint, rebuild its model and choose where it runs.
+
+Checkpoints are state dicts + config, never pickled modules; written atomically.
 
 A checkpoint is a dict::
 
@@ -18,6 +21,7 @@ Loaded with ``torch.load(weights_only=True)``: only tensors and plain containers
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import zipfile
 from pathlib import Path
@@ -183,3 +187,27 @@ def load_run(run: str | Path, which: str, option: str) -> tuple[torch.nn.Module,
             f"({type(err).__name__}: {err}); use another checkpoint or retrain"
         ) from None
     return model, state, ckpt
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``--device`` → a torch device (default: cuda when available, else cpu), checked."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: no CUDA GPU is available; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(
+            f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible"
+        )
+    return dev
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on CUDA, nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -12,30 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gitool.files import staged_file
+from gitool.evaluate.tables import GROUP_COLUMNS, group_column
+from gitool.plots import pyplot, save_png
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_png(fig, path: str | Path, dpi: int = 150) -> Path:
-    """Write ``fig`` to ``path`` atomically and close it."""
-    plt = _pyplot()
-    try:
-        with staged_file(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return Path(path)
 
 
 def pearson_scatter(
@@ -56,9 +37,7 @@ def pearson_scatter(
     Args:
         this, other: per-track tables (``group``, ``pearson``) of the same store, same order.
     """
-    from gitool.train.evaluate import GROUP_COLUMNS, group_column
-
-    plt = _pyplot()
+    plt = pyplot()
     if list(this["identifier"]) != list(other["identifier"]):
         raise ValueError("the two per-track tables are not of the same tracks")
     columns = this["group"].map(group_column).to_numpy()
@@ -120,7 +99,7 @@ def window_tracks(
         labels: ``k`` track identifiers (row labels).
         descriptions: ``k`` track descriptions (row titles), optional.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import FuncFormatter
 
     observed = np.asarray(observed, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""Ranking metrics (gitool.scores): AUROC, average precision, SNR, checked by hand and by brute force."""
+"""Ranking metrics (gitool.metrics): AUROC, average precision, SNR, checked by hand and by brute force."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from gitool.scores import auroc, auroc_columns, average_precision, average_precision_columns, snr
+from gitool.metrics import auroc, auroc_columns, average_precision, average_precision_columns, snr
 
 
 def brute_auroc(s: np.ndarray, y: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 """``gitool evaluate`` on a label store: per-task AUPR and AUROC of a CAN run (seed 002).
 
 AUPR is the average precision (sklearn's definition) and AUROC the Mann-Whitney area, per
-task over every sequence of the split (:mod:`gitool.scores`). Two summaries: the **mean**
+task over every sequence of the split (:mod:`gitool.metrics`). Two summaries: the **mean**
 over tasks (what training monitors and the benchmark reports), and the **pooled** score, every
 task's sequences ranked together as one binary problem. The pooled score is what seed 002's
 "classification AUPR 0.95-0.97" is: its authors' code reports Keras' ``AUC(curve='PR')``,
@@ -25,10 +25,9 @@ from gitool.data.dataset import codes_to_one_hot
 from gitool.data.labels import LabelStore
 from gitool.errors import InputError
 from gitool.files import write_tsv
+from gitool.metrics import auroc_columns, average_precision_columns
 from gitool.models.can import CAN
-from gitool.scores import auroc_columns, average_precision_columns
-from gitool.train.checkpoint import check_which, load_run, run_label
-from gitool.train.device import autocast_for, resolve_device
+from gitool.runs import autocast_for, check_which, load_run, resolve_device, run_label
 
 
 @dataclass

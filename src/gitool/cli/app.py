@@ -1,0 +1,92 @@
+"""The typer app, the global flags and the console-script entry point (:func:`main`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from gitool import __version__
+from gitool.console import (
+    EXIT_INPUT,
+    console,
+    run_reporting_errors,
+    state,
+)
+
+app = typer.Typer(
+    name="gitool",
+    help=(
+        "Sequence-to-function deep learning on genomes: build training windows from a FASTA "
+        "genome and bigWig tracks, train models, predict, and look inside them."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"gitool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show tracebacks on errors (also accepted after the command)."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress bars or status lines (also after the command)."
+        ),
+    ] = False,
+) -> None:
+    state.debug = state.debug or debug
+    state.quiet = state.quiet or quiet
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point. Exit codes: 0 ok, 2 bad input, 1 internal error."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    state.debug = "--debug" in args
+    state.quiet = "--quiet" in args or "-q" in args
+    args = [a for a in args if a not in GLOBAL_FLAGS]
+    command = typer.main.get_command(app)
+
+    def invoke() -> int:
+        try:
+            return command.main(args, prog_name="gitool", standalone_mode=False) or 0
+        except typer.Abort:
+            console.print("[red]aborted[/]")
+            return 130
+        except Exception as err:
+            # Usage errors (typer's bundled click or click itself): one line, exit 2.
+            if not (hasattr(err, "format_message") and getattr(err, "exit_code", None) == 2):
+                raise
+            ctx = getattr(err, "ctx", None)
+            if type(err).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                console.print(ctx.get_help())
+                return 0
+            path = ctx.command_path if ctx is not None else "gitool"
+            console.print(
+                f"[red]error:[/] {err.format_message()} (see `{path} --help`)", soft_wrap=True
+            )
+            return EXIT_INPUT
+
+    sys.exit(run_reporting_errors(invoke))

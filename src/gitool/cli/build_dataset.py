@@ -1,0 +1,118 @@
+"""``gitool build-dataset``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gitool.cli.app import app
+from gitool.console import info
+
+
+@app.command("build-dataset")
+def build_dataset(
+    genome: Annotated[
+        Path,
+        typer.Argument(
+            help="Genome FASTA, plain or bgzip (.fa.gz); the .fai index is built if missing."
+        ),
+    ],
+    tracks: Annotated[
+        Path,
+        typer.Argument(
+            help="Tracks file: Basenji targets.txt (header with identifier, file, ...) or 'identifier<TAB>path' lines. Relative paths resolve against its folder."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Output store folder (written atomically).")
+    ] = Path("data"),
+    seq_length: Annotated[int, typer.Option(help="Input sequence window, bp.")] = 17712,
+    bin_size: Annotated[int, typer.Option(help="Bases pooled into one target bin.")] = 128,
+    target_length: Annotated[
+        int, typer.Option(help="Target bins per window, centred in the window.")
+    ] = 80,
+    stride: Annotated[
+        int | None,
+        typer.Option(
+            help="Step between windows, bp. Default: the target span (target-length × bin-size), so targets do not overlap."
+        ),
+    ] = None,
+    chroms: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated chromosome names or globs ('chr*'), or 'all'. Default: primary chromosomes (chr1-22/chrX or yeast chrI-XVI style; all when names are not chr-style); chrM, _random, chrUn, _alt dropped unless named."
+        ),
+    ] = None,
+    max_n_frac: Annotated[
+        float, typer.Option(help="Skip windows whose sequence has more than this fraction of N.")
+    ] = 0.1,
+    blacklist: Annotated[Path | None, typer.Option(help="BED of regions to avoid.")] = None,
+    max_blacklist_frac: Annotated[
+        float,
+        typer.Option(
+            help="Skip windows whose target span overlaps --blacklist by more than this fraction (0: any overlap)."
+        ),
+    ] = 0.0,
+    regions: Annotated[
+        Path | None,
+        typer.Option(help="BED: keep only windows whose target span overlaps these regions."),
+    ] = None,
+    valid_chroms: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated validation chromosomes. Default: chr8 when present, else the chromosome nearest 5% of the kept genome."
+        ),
+    ] = None,
+    test_chroms: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated test chromosomes. Default: chr9 when present, else the chromosome nearest 5% of the kept genome."
+        ),
+    ] = None,
+    split_fractions: Annotated[
+        str | None,
+        typer.Option(
+            help="Split by fraction instead of chromosome: 'train,valid,test', e.g. 0.9,0.05,0.05. Whole blocks of 16 target spans are dealt to splits with --seed; windows never straddle splits."
+        ),
+    ] = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed for --split-fractions. Same inputs + seed give a byte-identical store."
+        ),
+    ] = 0,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-j", help="Processes reading bigWigs. Default: all cores."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace an existing store at --out (only once the new one is complete).",
+        ),
+    ] = False,
+) -> None:
+    """Turn a genome FASTA and bigWig coverage tracks into a memory-mapped training store.
+
+    Windows of --seq-length bp tile each chromosome; the centre --target-length bins of --bin-size bp are the targets. Per track: float32 values (NaN → 0) → × scale → pool by sum_stat → soft clip → clip → float16. Every input is checked before any coverage is read; the store appears only when complete.
+    """
+    from gitool.config import BuildOptions
+    from gitool.data.build import build_store
+
+    options = BuildOptions(
+        genome=str(genome), tracks=str(tracks), out=str(out), seq_length=seq_length,
+        bin_size=bin_size, target_length=target_length, stride=stride, chroms=chroms,
+        max_n_frac=max_n_frac, blacklist=str(blacklist) if blacklist else None,
+        max_blacklist_frac=max_blacklist_frac, regions=str(regions) if regions else None,
+        valid_chroms=valid_chroms, test_chroms=test_chroms, split_fractions=split_fractions,
+        seed=seed, workers=workers, force=force,
+    )  # fmt: skip
+    summary = build_store(options)
+    counts = ", ".join(f"{s} {n:,}" for s, n in summary.counts.items())
+    info(
+        f"[green]wrote[/] {summary.out}: {counts} windows × {summary.n_tracks} tracks "
+        f"in {summary.seconds:.1f} s"
+    )

@@ -1,0 +1,36 @@
+"""Option definitions shared by several commands (one help text each, as deepTools' parent
+parsers share theirs). A command uses them as parameter annotations::
+
+    def predict_command(model: options.Model, device: options.Device = None): ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+RUN_HELP = (
+    "Run folder made by `gitool train` (uses its checkpoints/best.pt; see --which) or a "
+    "checkpoint .pt file."
+)
+
+Model = Annotated[Path, typer.Option("--model", "-m", help=RUN_HELP)]
+"""A trained run (or checkpoint) given as ``--model/-m``."""
+
+Device = Annotated[
+    str | None,
+    typer.Option(
+        help="cpu, cuda or cuda:N. Default: cuda when available (bf16 autocast), else cpu."
+    ),
+]
+
+Which = Annotated[
+    str,
+    typer.Option(
+        help="Checkpoint of a run folder: best (best valid score; falls back to last) or last."
+    ),
+]
+
+Split = Annotated[str, typer.Option(help="Split of the store to read: train, valid or test.")]

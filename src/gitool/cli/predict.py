@@ -1,0 +1,98 @@
+"""``gitool predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gitool.cli import options
+from gitool.cli.app import app
+from gitool.console import info
+
+
+@app.command("predict")
+def predict_command(
+    regions: Annotated[
+        Path,
+        typer.Argument(
+            help="BED of regions to predict (0-based, half-open; 3+ columns; plain or gzip-compressed). Overlapping or adjacent regions merge; each snaps outwards to the bin grid (multiples of the bin size). A region on a chromosome the genome lacks is an error; one running past its chromosome's end is clipped to it, with a warning."
+        ),
+    ],
+    model: options.Model,
+    genome: Annotated[
+        Path,
+        typer.Option(
+            "--genome",
+            "-g",
+            help="Genome FASTA (plain or bgzip) of the assembly the model was trained on.",
+        ),
+    ],
+    out: Annotated[
+        str,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Output. One track: this bigWig (a .bedgraph name with --bedgraph). Several: OUT.<identifier>.bw, or DIR/<identifier>.bw when it ends with / or is a folder. Files appear only when complete.",
+        ),
+    ],  # str: keep a trailing "/"
+    head: Annotated[
+        str | None, typer.Option(help="Model head. Default: the model's only head.")
+    ] = None,
+    tracks: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated track identifiers or 0-based indices of the head. Default: all."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Model inputs per forward pass (results do not depend on it).")
+    ] = 8,
+    device: options.Device = None,
+    rc: Annotated[
+        bool,
+        typer.Option(
+            "--rc",
+            help="Also predict the reverse complement and average (bins reversed back, stranded tracks swapped through strand_pair).",
+        ),
+    ] = False,
+    shifts: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated input shifts in bp, e.g. 0,1,-1, each smaller than the model's bin size: predictions on the shifted inputs are averaged (targets stay put)."
+        ),
+    ] = "0",
+    untransform: Annotated[
+        bool,
+        typer.Option(
+            "--untransform",
+            help="Undo the store's soft clip, sqrt and scale per track, giving the bigWigs' units (hard clip cannot be undone).",
+        ),
+    ] = False,
+    bedgraph: Annotated[
+        bool,
+        typer.Option(
+            "--bedgraph",
+            help="Write bedGraph text (chrom start end value per bin) instead of bigWig.",
+        ),
+    ] = False,
+    which: options.Which = "best",
+) -> None:
+    """Predict coverage over regions and write one bigWig per track.
+
+    Model windows are tiled so their target spans cover each region (N beyond chromosome ends) and predicted in batches; the bins are stitched and streamed to the files, so memory stays bounded for whole chromosomes. bigWig header: every chromosome of the genome in FASTA order; one entry per bin of the model's bin size, the last bin of a chromosome clipped to its end. Values are in the store's units unless --untransform.
+    """
+    from gitool.predict.inference import predict
+
+    summary = predict(
+        model, genome, regions, out, head=head, tracks=tracks, batch_size=batch_size,
+        device=device, rc=rc, shifts=shifts, untransform=untransform, bedgraph=bedgraph,
+        which=which,
+    )  # fmt: skip
+    info(
+        f"[green]predicted[/] {summary.bp:,} bp in {summary.n_regions:,} region(s) "
+        f"({summary.n_windows:,} windows, head {summary.head}) in {summary.seconds:.1f} s"
+    )
+    for path in summary.paths:
+        info(f"[green]wrote[/] {path}")

@@ -1,0 +1,60 @@
+"""``gitool quickstart``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gitool.cli.app import app
+from gitool.console import stdout_console
+
+
+@app.command("quickstart")
+def quickstart_command(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Folder for everything the quickstart makes (data/, runs/swin/, runs/cnn-maxpool/, eval/, predictions/, attention/). Must be new or empty unless --force.",
+        ),
+    ] = Path("gitool-quickstart"),
+    steps: Annotated[
+        int,
+        typer.Option(
+            help="Optimizer steps for each of the two models. The default keeps the whole quickstart under 5 minutes on 2 CPU cores."
+        ),
+    ] = 200,
+    example_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="The example_data/ folder of a gitool source checkout (with workflows/ beside it), or the checkout itself. Default: the one beside the installed gitool."
+        ),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            help="cpu or cuda. Default: cuda when available (training on one GPU, bf16), else cpu."
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Use a non-empty --out, replacing the quickstart's own outputs in it (nothing else there is touched).",
+        ),
+    ] = False,
+) -> None:
+    """Run the whole pipeline on the bundled example data (yeast genome, 7 tracks) in one folder.
+
+    build-dataset → train a small Genomic Interpreter (workflows/example-swin.yaml) and a CNN baseline (workflows/example-cnn-maxpool.yaml) → evaluate both on the test split (prints the grouped table) → predict example_data/regions.bed to bigWig → export attention of one test window with PNG heatmaps; then prints where everything is and the commands to try next.
+    """
+    from gitool.quickstart import run_quickstart
+
+    summary = run_quickstart(
+        out, steps=steps, example_data=example_data, device=device, force=force
+    )
+    stdout_console().print(summary.evaluation.table())
+    stdout_console().print(summary.report(), markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,186 @@
+"""``gitool train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gitool.cli.app import app
+from gitool.console import info
+
+
+@app.command("train")
+def train_command(
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data",
+            help="Store folder(s) from `gitool build-dataset` (coverage) or `gitool synth-motifs` (labels, for can-* models). Repeat for several coverage datasets with their own heads (batches alternate).",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model or preset name (see `gitool models`). Default: swin-basenji-small. Input length, bins and track or task counts follow the data."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file with any of these options (snake_case keys) plus model_config; flags given here override it."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Run folder: config.yaml, metrics.jsonl, checkpoints/{last,best}.pt. Default: runs/run.",
+        ),
+    ] = None,
+    heads: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated head name per --data (default: each store folder's name)."
+        ),
+    ] = None,
+    gpus: Annotated[
+        int | None,
+        typer.Option(
+            help="GPUs on this node (default: all visible; 0 = CPU). 2 or more re-launch gitool through torchrun with DDP/NCCL."
+        ),
+    ] = None,
+    procs: Annotated[
+        int | None, typer.Option(help="CPU processes (gloo DDP) when --gpus 0. Default 1.")
+    ] = None,
+    nodes: Annotated[
+        int | None, typer.Option(help="Machines in the job (with --rdzv-endpoint). Default 1.")
+    ] = None,
+    node_rank: Annotated[
+        int | None, typer.Option(help="This machine's rank among --nodes.")
+    ] = None,
+    rdzv_endpoint: Annotated[
+        str | None, typer.Option(help="HOST:PORT every node can reach, for --nodes > 1.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Windows per batch per process (seed 000: 8 per GPU).")
+    ] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="Batches per optimizer step.")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="Adam learning rate (seed 000: 3e-4; seed 002: 1e-3)."),
+    ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            help="Learning-rate schedule: cosine (to 0 over the run; default), plateau (× --lr-decay after --lr-patience evaluations without a better valid score; seed 002) or constant."
+        ),
+    ] = None,
+    lr_decay: Annotated[
+        float | None, typer.Option(help="plateau: factor per decay (default 0.3).")
+    ] = None,
+    lr_patience: Annotated[
+        int | None,
+        typer.Option(help="plateau: evaluations without improvement before a decay (default 5)."),
+    ] = None,
+    warmup_steps: Annotated[
+        int | None,
+        typer.Option(help="Linear warm-up steps before the cosine or constant schedule."),
+    ] = None,
+    grad_clip: Annotated[
+        float | None, typer.Option(help="Clip the gradient norm to this (default: no clipping).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Passes over the (first) training set. Default 10.")
+    ] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(help="Stop after this many optimizer steps (sets the schedule's length)."),
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop after this many evaluations without a better valid score (mean Pearson; mean AUPR for label stores)."
+        ),
+    ] = None,
+    min_delta: Annotated[
+        float | None,
+        typer.Option(
+            help="--patience and the plateau schedule count an evaluation as better only when the valid score rises by more than this (default 0: any rise), so a run creeping up by 1e-4 at a tiny learning rate stops."
+        ),
+    ] = None,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Evaluate every N steps (default: every epoch).")
+    ] = None,
+    valid_windows: Annotated[
+        int | None, typer.Option(help="Use at most this many validation windows per evaluation.")
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            help="Write checkpoints/last.pt every N steps (and at each epoch's end). Default 500."
+        ),
+    ] = None,
+    log_every: Annotated[
+        int | None,
+        typer.Option(
+            help="Append loss, lr and samples/s to metrics.jsonl every N steps. Default 10."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for weights, data order and augmentation.")
+    ] = None,
+    shift: Annotated[
+        int | None,
+        typer.Option(
+            help="Random shift augmentation, ± bp (default 3; 0 = off). Coverage stores only: label stores train on their sequences as stored."
+        ),
+    ] = None,
+    rc: Annotated[
+        bool | None,
+        typer.Option(
+            "--rc/--no-rc",
+            help="Reverse-complement augmentation (default on; stranded tracks swap). Coverage stores only.",
+        ),
+    ] = None,
+    num_workers: Annotated[
+        int | None,
+        typer.Option(help="DataLoader worker processes per training process. Default 2."),
+    ] = None,
+    bf16: Annotated[
+        bool | None, typer.Option("--bf16/--no-bf16", help="bf16 autocast on GPU (default on).")
+    ] = None,
+    compile: Annotated[
+        bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model.")
+    ] = None,
+    resume: Annotated[
+        bool | None,
+        typer.Option("--resume", help="Continue the run in --out from checkpoints/last.pt."),
+    ] = None,
+) -> None:
+    """Train a model on one or more stores: one process, or many through torchrun.
+
+    Defaults follow seed 000: Adam, lr 3e-4, cosine annealing, batch 8 per GPU, Poisson loss; shift and reverse-complement augmentation on. A label store (`gitool synth-motifs`) trains a can-* model with binary cross-entropy and picks the best checkpoint by valid mean AUPR; workflows/can-glifac.yaml holds seed 002's settings (Adam lr 1e-3, batch 100, 100 epochs, lr × 0.3 after 5 epochs without a better AUPR). Each option may also come from --config (flags win); the resolved options are saved as RUN/config.yaml.
+    """
+    from gitool.train.launch import run_training
+
+    flags = dict(
+        data=[str(p) for p in data] if data else None, model=model, out=str(out) if out else None,
+        heads=heads.split(",") if heads else None, gpus=gpus, procs=procs, nodes=nodes,
+        node_rank=node_rank, rdzv_endpoint=rdzv_endpoint, batch_size=batch_size,
+        grad_accum=grad_accum, lr=lr, schedule=schedule, lr_decay=lr_decay,
+        lr_patience=lr_patience, warmup_steps=warmup_steps, grad_clip=grad_clip,
+        epochs=epochs, max_steps=max_steps, patience=patience, min_delta=min_delta,
+        eval_every=eval_every,
+        valid_windows=valid_windows, checkpoint_every=checkpoint_every, log_every=log_every,
+        seed=seed, shift=shift,
+        rc=rc, num_workers=num_workers, bf16=bf16, compile=compile, resume=resume,
+    )  # fmt: skip
+    summary = run_training(str(config) if config else None, flags)
+    if summary is not None:
+        best = "—" if summary.best is None else f"{summary.best:.4f}"
+        info(
+            f"[green]done[/] {summary.out}: {summary.step} steps, best valid {summary.score} {best} (stopped: {summary.stopped})"
+        )

@@ -1,0 +1,675 @@
+"""Build the memory-mapped training store (``gitool build-dataset``); its layout and reader
+are :mod:`gitool.data.store`.
+
+The build validates every input before reading coverage, reads the genome once, then
+reads each track once per merged run of target spans in a process pool. Workers write
+track-major slabs to a scratch file with ``pwrite`` (no memory maps, so memory stays flat
+whatever the track count); the main process transposes them into ``targets.npy``. All of
+it happens in a hidden sibling folder renamed into place at the very end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import multiprocessing
+import os
+import shutil
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from gitool import __version__
+from gitool.config import BUILD_RUNTIME_ONLY, BuildOptions
+from gitool.console import info, progress, warn
+from gitool.data.genome import N_CODE, Genome, select_chroms
+from gitool.data.npy import NpyWriter
+from gitool.data.store import STORE_FORMAT
+from gitool.data.tracks import (
+    COLUMNS,
+    TRANSFORM_VERSION,
+    Track,
+    check_bigwig,
+    clip_bins,
+    pool_bins,
+    read_tracks,
+    read_values,
+)
+from gitool.data.windows import (
+    BLOCK_TARGETS,
+    BLOCK_WINDOWS,
+    SPLITS,
+    Contig,
+    Geometry,
+    check_split_chroms,
+    contigs_by_chrom,
+    contigs_by_fraction,
+    default_split_chroms,
+    overlap_bp,
+    parse_fractions,
+    read_bed,
+    tile_contig,
+)
+from gitool.errors import InputError, RunFailure
+from gitool.files import check_output_folder, check_writable, replace_folder
+
+# Longest stretch read by one bigWig ``values`` call: 2 Mbp = 8 MB of float32 per worker
+# (``values`` itself runs ~15% faster per bp on 1-2 Mbp calls than on 8 Mbp ones).
+MAX_RUN_BP = 1 << 21
+_SCRATCH = "targets.by_track.tmp"
+
+
+@dataclass
+class Windows:
+    """Windows of one split, in genome order. Arrays are parallel, length N."""
+
+    chrom: np.ndarray  # object (str)
+    start: np.ndarray  # int64, sequence window start
+    target_start: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive windows of one split whose target spans touch: read as one stretch."""
+
+    split: str
+    chrom: str
+    start: int
+    end: int
+    row0: int
+    offsets: np.ndarray  # target starts minus ``start``, int64 (n,)
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    out: Path
+    counts: dict[str, int]
+    n_tracks: int
+    seconds: float
+    # Seconds per phase: checks, genome, coverage, finish. With workers > 1 the pool reads
+    # coverage during "genome" too; "coverage" is then only what is left after it.
+    phases: dict[str, float]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_options(opts: BuildOptions) -> tuple[Geometry, int]:
+    geometry = Geometry(opts.seq_length, opts.bin_size, opts.target_length)
+    geometry.check()
+    stride = geometry.target_span if opts.stride is None else opts.stride
+    if stride <= 0:
+        raise InputError(f"--stride must be a positive number of bp, got {stride}")
+    for name, value in (
+        ("--max-n-frac", opts.max_n_frac),
+        ("--max-blacklist-frac", opts.max_blacklist_frac),
+    ):
+        if not 0 <= value <= 1:
+            raise InputError(f"{name} must be a fraction in [0, 1], got {value}")
+    if opts.workers is not None and opts.workers < 1:
+        raise InputError(f"--workers must be ≥ 1, got {opts.workers}")
+    if opts.seed < 0:
+        raise InputError(f"--seed must be ≥ 0, got {opts.seed}")
+    if opts.split_fractions and (opts.valid_chroms or opts.test_chroms):
+        raise InputError(
+            "--split-fractions and --valid-chroms/--test-chroms exclude each other; use one"
+        )
+    out = Path(opts.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} is a file, not a folder; choose another -o")
+    blocker = next((p for p in out.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise InputError(f"output {out}: {blocker} is a file, not a folder; choose another -o")
+    check_writable(out)
+    check_output_folder(
+        out, opts.force, lambda p: (p / "manifest.yaml").exists(),
+        "a gitool store from `gitool build-dataset`",
+    )  # fmt: skip
+    return geometry, stride
+
+
+def _plan_contigs(opts: BuildOptions, kept: list[str], sizes: dict[str, int], geometry: Geometry):
+    if opts.split_fractions:
+        fractions = parse_fractions(opts.split_fractions)
+        block = max(BLOCK_TARGETS * geometry.target_span, BLOCK_WINDOWS * geometry.seq_length)
+        return contigs_by_fraction(kept, sizes, fractions, block, opts.seed)
+    valid, test = _names(opts.valid_chroms), _names(opts.test_chroms)
+    check_split_chroms(kept, valid, test)
+    valid, test = default_split_chroms(kept, sizes, valid, test)
+    return contigs_by_chrom(kept, sizes, valid, test)
+
+
+def _names(text: str | None) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else []
+
+
+def _candidate_windows(
+    opts: BuildOptions,
+    contigs: list[Contig],
+    sizes: dict[str, int],
+    geometry: Geometry,
+    stride: int,
+) -> list[tuple[Contig, np.ndarray]]:
+    """Tile contigs; drop windows failing the blacklist / regions filters."""
+    blacklist = read_bed(opts.blacklist, sizes, "--blacklist") if opts.blacklist else None
+    regions = read_bed(opts.regions, sizes, "--regions") if opts.regions else None
+    span = geometry.target_span
+    planned = []
+    for contig in contigs:
+        starts = tile_contig(contig, geometry, stride)
+        if blacklist is not None and len(starts):
+            covered = overlap_bp(
+                starts, starts + span, blacklist.get(contig.chrom, np.zeros((0, 2), np.int64))
+            )
+            starts = starts[covered <= opts.max_blacklist_frac * span]
+        if regions is not None and len(starts):
+            covered = overlap_bp(
+                starts, starts + span, regions.get(contig.chrom, np.zeros((0, 2), np.int64))
+            )
+            starts = starts[covered > 0]
+        planned.append((contig, starts))
+    if not any(len(s) for _, s in planned):
+        raise InputError(
+            "no windows to build: every window was filtered out or the chromosomes are shorter "
+            f"than --seq-length {geometry.seq_length}; check --chroms/--regions/--blacklist"
+        )
+    return planned
+
+
+# --------------------------------------------------------------------------- genome pass
+
+
+def _candidates(planned, geometry: Geometry) -> dict[str, Windows]:
+    """All tiled windows of each split, in genome order (before the N filter)."""
+    parts: dict[str, list] = {s: [] for s in SPLITS}
+    for contig, target_starts in planned:
+        parts[contig.split].append((contig.chrom, target_starts))
+    windows = {}
+    for split, items in parts.items():
+        ts = np.concatenate([t for _, t in items]) if items else np.zeros(0, np.int64)
+        chrom = [np.full(len(t), c, dtype=object) for c, t in items]
+        windows[split] = Windows(
+            chrom=np.concatenate(chrom) if chrom else np.zeros(0, object),
+            start=ts - geometry.context_left,
+            target_start=ts,
+        )
+    return windows
+
+
+def _write_sequences(
+    genome: Genome, planned, geometry: Geometry, max_n_frac: float, tmp: Path, on_batch
+) -> dict[str, np.ndarray]:
+    """Read the genome once (runs of ≤ MAX_RUN_BP), write the rows of windows that are not
+    N-rich; returns each split's keep mask over its candidate windows.
+
+    ``on_batch()`` is called after every run (the coverage pool is fed meanwhile).
+    """
+    writers = {
+        s: NpyWriter(tmp / s / "sequences.npy", np.uint8, (geometry.seq_length,)) for s in SPLITS
+    }
+    masks: dict[str, list] = {s: [] for s in SPLITS}
+    max_n = int(np.floor(max_n_frac * geometry.seq_length))
+    total = sum(len(s) for _, s in planned)
+    with progress("reading genome", total) as advance:
+        for contig, target_starts in planned:
+            starts = target_starts - geometry.context_left
+            for lo, hi in _read_ranges(starts, MAX_RUN_BP):
+                batch = starts[lo:hi]
+                first, last = int(batch[0]), int(batch[-1]) + geometry.seq_length
+                codes = genome.codes(contig.chrom, first, last)
+                n_pos = np.flatnonzero(codes == N_CODE)
+                offsets = batch - first
+                n_count = np.searchsorted(n_pos, offsets + geometry.seq_length) - np.searchsorted(
+                    n_pos, offsets
+                )
+                good = n_count <= max_n
+                view = np.lib.stride_tricks.sliding_window_view(codes, geometry.seq_length)
+                rows = offsets[good]
+                step = max(1, (1 << 25) // geometry.seq_length)  # ≤ 32 MB copied at a time
+                for k in range(0, len(rows), step):
+                    writers[contig.split].append(view[rows[k : k + step]])
+                masks[contig.split].append(good)
+                advance(hi - lo)
+                on_batch()
+    for writer in writers.values():
+        writer.close()
+    keep = {s: np.concatenate(m) if m else np.zeros(0, bool) for s, m in masks.items()}
+    if not any(k.any() for k in keep.values()):
+        raise InputError(
+            f"no windows left: every window has more than --max-n-frac {max_n_frac} N bases"
+        )
+    return keep
+
+
+def _read_ranges(starts: np.ndarray, max_bp: int) -> list[tuple[int, int]]:
+    """Split sorted positions into consecutive index ranges spanning ≤ ``max_bp`` each."""
+    if len(starts) == 0:
+        return []
+    group = (starts - starts[0]) // max_bp
+    edges = np.flatnonzero(np.diff(group)) + 1
+    bounds = np.concatenate([[0], edges, [len(starts)]])
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+# --------------------------------------------------------------------------- coverage pass
+
+
+def _runs(split: str, windows: Windows, span: int) -> list[Run]:
+    """Merge the target spans of consecutive windows into runs of ≤ MAX_RUN_BP.
+
+    Spans merge when the gap between them is at most one span (reading the gap costs less
+    than another call), so a stride above the span or a filtered window does not turn the
+    reads into one call per window.
+    """
+    runs: list[Run] = []
+    n = len(windows)
+    if n == 0:
+        return runs
+    ts = windows.target_start
+    breaks = np.ones(n, dtype=bool)
+    breaks[1:] = (windows.chrom[1:] != windows.chrom[:-1]) | (ts[1:] > ts[:-1] + 2 * span)
+    bounds = np.concatenate([np.flatnonzero(breaks), [n]])
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for lo, hi in _read_ranges(ts[a:b], MAX_RUN_BP - span):
+            lo, hi = lo + a, hi + a
+            start = int(ts[lo])
+            runs.append(
+                Run(
+                    split,
+                    str(windows.chrom[lo]),
+                    start,
+                    int(ts[hi - 1]) + span,
+                    lo,
+                    ts[lo:hi] - start,
+                )
+            )
+    return runs
+
+
+def _run_targets(bw, run: Run, track: Track, nonnegative: bool, geometry: Geometry) -> np.ndarray:
+    """float16 ``(n_windows, target_length)`` of one track over one run."""
+    bin_size, length = geometry.bin_size, geometry.target_length
+    values = read_values(bw, run.chrom, run.start, run.end, nonnegative)
+    if not np.any(run.offsets % bin_size):
+        # Windows share the run's bin grid: pool and clip each bin once, then gather.
+        pooled = pool_bins(values, bin_size, track.sum_stat, track.scale)
+        bins = clip_bins(pooled, track.clip_soft, track.clip)
+        return bins[run.offsets[:, None] // bin_size + np.arange(length)]
+    # Off-grid stride: pool every window on its own grid (the run is still read once),
+    # a bounded number of windows at a time.
+    out = np.empty((len(run.offsets), length), np.float16)
+    step = max(1, MAX_RUN_BP // geometry.target_span)
+    for lo in range(0, len(run.offsets), step):
+        offsets = run.offsets[lo : lo + step]
+        base = values[offsets[:, None] + np.arange(geometry.target_span)]
+        pooled = pool_bins(base.ravel(), bin_size, track.sum_stat, track.scale)
+        out[lo : lo + step] = clip_bins(pooled, track.clip_soft, track.clip).reshape(-1, length)
+    return out
+
+
+class _TrackReader:
+    """Per-process state: open bigWigs (a few, LRU) and the scratch files' descriptors."""
+
+    def __init__(self, tmp: Path, counts: dict[str, int], geometry: Geometry, tracks, nonneg):
+        self.tmp, self.counts, self.geometry = tmp, counts, geometry
+        self.tracks, self.nonneg = tracks, nonneg
+        self._bigwigs: dict[int, object] = {}
+        self._fds: dict[str, int] = {}
+
+    def _bigwig(self, position: int):
+        import pyBigWig
+
+        if position not in self._bigwigs:
+            if len(self._bigwigs) >= 8:
+                oldest = next(iter(self._bigwigs))
+                self._bigwigs.pop(oldest).close()
+            self._bigwigs[position] = pyBigWig.open(self.tracks[position].file)
+        return self._bigwigs[position]
+
+    def __call__(self, task: tuple[int, Run]) -> int:
+        position, run = task
+        targets = _run_targets(
+            self._bigwig(position), run, self.tracks[position], self.nonneg[position], self.geometry
+        )
+        if run.split not in self._fds:
+            self._fds[run.split] = os.open(self.tmp / run.split / _SCRATCH, os.O_WRONLY)
+        row = position * self.counts[run.split] + run.row0
+        os.pwrite(self._fds[run.split], targets.tobytes(), row * self.geometry.target_length * 2)
+        return len(run.offsets)
+
+    def close(self) -> None:
+        for bw in self._bigwigs.values():
+            bw.close()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._bigwigs, self._fds = {}, {}
+
+
+_reader: _TrackReader | None = None
+
+
+def _init_worker(*args) -> None:
+    global _reader
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _reader = _TrackReader(*args)
+
+
+def _work(task):
+    return _reader(task)  # type: ignore[misc]
+
+
+class _Coverage:
+    """Reads every (track, run) into the scratch files: in-process for one worker, else in a
+    process pool fed a bounded number of tasks at a time (memory stays flat for huge track
+    tables) so that the main process can read the genome meanwhile.
+    """
+
+    def __init__(self, tmp: Path, windows: dict[str, Windows], geometry, tracks, nonneg, workers):
+        counts = {s: len(w) for s, w in windows.items()}
+        for split, n in counts.items():
+            with open(tmp / split / _SCRATCH, "wb") as handle:
+                handle.truncate(n * geometry.target_length * len(tracks) * 2)
+        runs = [r for s in SPLITS for r in _runs(s, windows[s], geometry.target_span)]
+        self._tasks = ((p, r) for p in range(len(tracks)) for r in runs)  # lazily: may be millions
+        self._args = (tmp, counts, geometry, tracks, nonneg)
+        self.total = sum(counts.values()) * len(tracks)
+        self.label = f"reading {len(tracks)} tracks"
+        self.workers = min(workers, len(tracks) * len(runs))
+        self.done = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: set = set()
+
+    def __enter__(self) -> _Coverage:
+        if self.workers > 1:
+            context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+            self._pool = ProcessPoolExecutor(
+                self.workers, context, initializer=_init_worker, initargs=self._args
+            )
+            self.label += f" ({self.workers} workers)"
+            # The first batch starts every worker now, before any progress bar's thread.
+            self.poll()
+        return self
+
+    def poll(self, block: bool = False) -> int:
+        """Collect finished tasks (waiting for one if ``block``), keep the pool fed."""
+        if self._pool is None:
+            return 0
+        if block and self._pending:
+            finished, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+        else:
+            finished = {f for f in self._pending if f.done()}
+            self._pending -= finished
+        try:
+            n = sum(f.result() for f in finished)
+        except BrokenProcessPool:
+            raise RunFailure(
+                "a bigWig reader process died (out of memory or killed); rerun with fewer --workers"
+            ) from None
+        room = 4 * self.workers - len(self._pending)
+        for task in itertools.islice(self._tasks, room):
+            self._pending.add(self._pool.submit(_work, task))
+        self.done += n
+        return n
+
+    def finish(self) -> None:
+        """Run (or wait for) everything left, with a progress bar."""
+        with progress(self.label, self.total) as advance:
+            advance(self.done)
+            if self._pool is None:
+                reader = _TrackReader(*self._args)
+                try:
+                    for task in self._tasks:
+                        advance(reader(task))
+                finally:
+                    reader.close()
+                return
+            while self._pending:
+                advance(self.poll(block=True))
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            for future in self._pending:
+                future.cancel()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _transpose_targets(
+    tmp: Path, split: str, keep: np.ndarray, geometry: Geometry, n_tracks: int, advance
+) -> dict:
+    """Scratch ``(n_tracks, candidates, T)`` → ``targets.npy`` ``(N kept, T, n_tracks)``;
+    returns per-track mean and max."""
+    n = len(keep)
+    length = geometry.target_length
+    block = max(1, (1 << 25) // (length * n_tracks * 2))  # ~32 MB per block
+    total = np.zeros(n_tracks, np.float64)
+    peak = np.full(n_tracks, -np.inf)
+    scratch = tmp / split / _SCRATCH
+    with NpyWriter(tmp / split / "targets.npy", np.float16, (length, n_tracks)) as writer:
+        fd = os.open(scratch, os.O_RDONLY)
+        try:
+            for r0 in range(0, n, block):
+                rows = min(block, n - r0)
+                slab = np.empty((n_tracks, rows, length), np.float16)
+                for t in range(n_tracks):
+                    offset = (t * n + r0) * length * 2
+                    slab[t] = np.frombuffer(
+                        os.pread(fd, rows * length * 2, offset), np.float16
+                    ).reshape(rows, length)
+                slab = slab[:, keep[r0 : r0 + rows]]
+                writer.append(slab.transpose(1, 2, 0))
+                advance(rows)
+                if slab.shape[1]:
+                    total += slab.sum(axis=(1, 2), dtype=np.float64)
+                    peak = np.maximum(peak, slab.max(axis=(1, 2)).astype(np.float64))
+        finally:
+            os.close(fd)
+    scratch.unlink()
+    kept = int(keep.sum())
+    return {
+        "mean": [round(float(x), 6) for x in total / max(kept * length, 1)],
+        "max": [round(float(x), 6) if kept else 0.0 for x in peak],
+    }
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _write_windows_bed(path: Path, windows: Windows, geometry: Geometry) -> None:
+    with open(path, "w") as handle:
+        for chrom, start, ts in zip(
+            windows.chrom, windows.start, windows.target_start, strict=True
+        ):
+            handle.write(
+                f"{chrom}\t{start}\t{start + geometry.seq_length}\t{ts}\t{ts + geometry.target_span}\n"
+            )
+
+
+def _normalised_tracks(tracks: list[Track]) -> list[dict]:
+    """Tracks as stored: ``index`` is the targets column, ``strand_pair`` a column too."""
+    position = {t.index: i for i, t in enumerate(tracks)}
+    rows = []
+    for i, t in enumerate(tracks):
+        row = t.as_row()
+        row.update(index=i, strand_pair=position[t.strand_pair], source_index=t.index)
+        rows.append(row)
+    return rows
+
+
+def _write_tracks_tsv(path: Path, rows: list[dict]) -> None:
+    columns = ["index", "identifier", "group", *COLUMNS[2:]]
+    with open(path, "w") as handle:
+        handle.write("\t".join(columns) + "\n")
+        for row in rows:
+            handle.write("\t".join("" if row[c] is None else str(row[c]) for c in columns) + "\n")
+
+
+def _manifest(opts, genome, kept, windows, geometry, stride, tracks_rows, stats) -> dict:
+    genome_info = genome.describe()
+    options = {k: v for k, v in dataclasses.asdict(opts).items() if k not in BUILD_RUNTIME_ONLY}
+    options.update(
+        genome=genome_info.path,
+        tracks=str(Path(opts.tracks).resolve()),
+        blacklist=str(Path(opts.blacklist).resolve()) if opts.blacklist else None,
+        regions=str(Path(opts.regions).resolve()) if opts.regions else None,
+        stride=stride,
+    )
+    return {
+        "format": "gitool-store",
+        "version": STORE_FORMAT,
+        "gitool_version": __version__,
+        "genome": {
+            "path": genome_info.path,
+            "size": genome_info.size,
+            "fai_md5": genome_info.fai_md5,
+            "chromosomes": {c: genome.sizes[c] for c in kept},
+        },
+        "seq_length": geometry.seq_length,
+        "bin_size": geometry.bin_size,
+        "target_length": geometry.target_length,
+        "stride": stride,
+        "n_tracks": len(tracks_rows),
+        "encoding": {"A": 0, "C": 1, "G": 2, "T": 3, "N": 4},
+        "transform": {
+            "version": TRANSFORM_VERSION,
+            "order": [
+                "float32 base values, NaN -> 0",
+                "x * scale",
+                "pool bins by sum_stat (sum, mean, max, sum_sqrt/mean_sqrt = sqrt(1+x)-1)",
+                "soft clip: x > clip_soft -> clip_soft + sqrt(x - clip_soft)",
+                "hard clip to [-clip, clip]",
+                "float16, clamped to +-65504",
+            ],
+        },
+        "splits": {
+            s: {
+                "windows": len(windows[s]),
+                "chromosomes": [c for c in kept if c in set(windows[s].chrom.tolist())],
+                "track_mean": stats[s]["mean"],
+                "track_max": stats[s]["max"],
+            }
+            for s in SPLITS
+        },
+        "tracks": tracks_rows,
+        "options": options,
+    }
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def build_store(opts: BuildOptions) -> BuildSummary:
+    """Build a training store from a genome and a tracks table (``gitool build-dataset``).
+
+    Raises:
+        InputError: for any bad input, before any coverage is read and before any output
+        folder appears.
+    """
+    began = time.perf_counter()
+    clock = _Clock()
+    geometry, stride = _check_options(opts)
+    tracks = read_tracks(opts.tracks)
+    genome = Genome(opts.genome)
+    kept = select_chroms(genome.names, opts.chroms)
+    nonneg, empty = zip(*(check_bigwig(t, genome.sizes, kept) for t in tracks), strict=True)
+    contigs = _plan_contigs(opts, kept, genome.sizes, geometry)
+    planned = _candidate_windows(opts, contigs, genome.sizes, geometry, stride)
+    if not any(len(starts) for contig, starts in planned if contig.split == "train"):
+        raise InputError(_NO_TRAIN)
+    for track in itertools.compress(tracks, empty):  # warned once every input is checked
+        warn(f"track {track.identifier!r}: {track.file} has no data; its targets are all 0")
+    info(
+        f"{len(kept)} chromosomes, {sum(len(s) for _, s in planned):,} candidate windows, "
+        f"{len(tracks)} tracks"
+    )
+
+    out = Path(opts.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    clock.lap("checks")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for split in SPLITS:
+            (tmp / split).mkdir(parents=True)
+        # Coverage is read for every candidate window while the main process reads the
+        # genome; the few N-rich windows are dropped when the targets are transposed.
+        candidates = _candidates(planned, geometry)
+        workers = opts.workers or _cpu_count()
+        with _Coverage(tmp, candidates, geometry, tracks, nonneg, workers) as coverage:
+            keep = _write_sequences(genome, planned, geometry, opts.max_n_frac, tmp, coverage.poll)
+            clock.lap("genome")
+            coverage.finish()
+        clock.lap("coverage")
+        windows = {s: _subset(candidates[s], keep[s]) for s in SPLITS}
+        _check_split_sizes(windows, opts)
+        with progress("writing targets", sum(len(k) for k in keep.values())) as advance:
+            stats = {
+                s: _transpose_targets(tmp, s, keep[s], geometry, len(tracks), advance)
+                for s in SPLITS
+            }
+        for split in SPLITS:
+            _write_windows_bed(tmp / split / "windows.bed", windows[split], geometry)
+        rows = _normalised_tracks(tracks)
+        _write_tracks_tsv(tmp / "tracks.tsv", rows)
+        manifest = _manifest(opts, genome, kept, windows, geometry, stride, rows, stats)
+        # The manifest is written last: a folder without it is never a complete store.
+        with open(tmp / "manifest.yaml", "w") as handle:
+            yaml.safe_dump(manifest, handle, sort_keys=False, width=100)
+        replace_folder(tmp, out)
+        clock.lap("finish")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        genome.close()
+    counts = {s: len(windows[s]) for s in SPLITS}
+    return BuildSummary(out, counts, len(tracks), time.perf_counter() - began, clock.laps)
+
+
+class _Clock:
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now
+
+
+_NO_TRAIN = (
+    "the train split has no windows; give training more chromosomes "
+    "(--valid-chroms/--test-chroms/--chroms) or a larger train fraction"
+)
+
+
+def _check_split_sizes(windows: dict[str, Windows], opts: BuildOptions) -> None:
+    """No training windows is an error; an empty valid/test split is worth a warning."""
+    if not len(windows["train"]):
+        raise InputError(_NO_TRAIN)
+    for split in ("valid", "test"):
+        if not len(windows[split]):
+            warn(
+                f"the {split} split has no windows"
+                + (" (too few blocks for --split-fractions)" if opts.split_fractions else "")
+            )
+
+
+def _cpu_count() -> int:
+    """Cores this process may use (``sched_getaffinity`` is Linux-only)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _subset(windows: Windows, keep: np.ndarray) -> Windows:
+    return Windows(windows.chrom[keep], windows.start[keep], windows.target_start[keep])

@@ -1,0 +1,84 @@
+"""The tables of ``gitool evaluate``: per-track metrics and the grouped summary laid out as
+Genomic Interpreter Table 1 (mean Pearson per assay group and overall)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.table import Table
+
+    from gitool.data.store import Store
+
+GROUP_COLUMNS = ("DNASE/ATAC", "CHIP", "CAGE", "other")
+"""Summary columns (seed 000 Table 1). ``other``: every group but DNASE, ATAC, CHIP, CAGE
+(RNA and tracks whose description has no known ``GROUP:`` prefix)."""
+OVERALL = "OVERALL"
+TRACK_COLUMNS = ("index", "identifier", "group", "description", "pearson", "r2", "poisson")
+
+
+def group_column(group: str) -> str:
+    """The summary column of an assay group: DNASE and ATAC merge; RNA etc. → ``other``."""
+    group = str(group).upper()
+    if group in ("DNASE", "ATAC"):
+        return "DNASE/ATAC"
+    return group if group in ("CHIP", "CAGE") else "other"
+
+
+def track_table(store: Store, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per-track DataFrame (:data:`TRACK_COLUMNS`) from :func:`split_metrics`' output."""
+    import pandas as pd
+
+    rows = pd.DataFrame(
+        {
+            "index": [int(t["index"]) for t in store.tracks],
+            "identifier": [str(t["identifier"]) for t in store.tracks],
+            "group": [str(t.get("group", "other")) for t in store.tracks],
+            "description": [str(t.get("description", "")) for t in store.tracks],
+        }
+    )
+    for key in ("pearson", "r2", "poisson"):
+        rows[key] = np.asarray(metrics[key], dtype=np.float64)
+    return rows
+
+
+def group_summary(tracks: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Seed 000 Table 1 for one model: a one-row DataFrame indexed by ``model``.
+
+    Columns: ``DNASE/ATAC``, ``CHIP``, ``CAGE``, ``other`` (every other group: RNA, other),
+    ``OVERALL`` — the mean of the per-track Pearsons in that column (NaN when it has no
+    tracks; tracks whose Pearson is undefined, e.g. constant in the split, are left out) —
+    and ``n_<column>``, the number of tracks averaged.
+    """
+    import pandas as pd
+
+    columns = tracks["group"].map(group_column)
+    pearson = tracks["pearson"].to_numpy(dtype=np.float64)
+    row: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    for col in (*GROUP_COLUMNS, OVERALL):
+        values = pearson if col == OVERALL else pearson[(columns == col).to_numpy()]
+        values = values[np.isfinite(values)]
+        row[col] = float(values.mean()) if len(values) else float("nan")
+        counts[f"n_{col}"] = len(values)
+    frame = pd.DataFrame([{**row, **counts}], index=pd.Index([name], name="model"))
+    return frame
+
+
+def summary_table(summary: pd.DataFrame, caption: str | None = None) -> Table:
+    """Render :func:`group_summary` rows as a rich table; empty groups show ``—``."""
+    from rich.table import Table
+
+    table = Table(caption=caption, caption_justify="left")
+    table.add_column("model")
+    first = summary.iloc[0]
+    for col in (*GROUP_COLUMNS, OVERALL):
+        count = int(first.get(f"n_{col}", 0))
+        table.add_column(f"{col}\n({count} track{'s' if count != 1 else ''})", justify="right")
+    for name, row in summary.iterrows():
+        cells = [f"{row[c]:.4f}" if np.isfinite(row[c]) else "—" for c in (*GROUP_COLUMNS, OVERALL)]
+        table.add_row(str(name), *cells)
+    return table
