@@ -28,26 +28,19 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import cpu_description  # noqa: E402
+from common import cpu_description, parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--windows", type=int, default=8, help="windows per measurement (N)")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
-    parser.add_argument("--full-max-tokens", type=int, default=1024)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float16"])
-    parser.add_argument("--quick", action="store_true", help="skip the rollout and 2N runs")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # internal: N windows
-    parser.add_argument("--rollout", action="store_true", help=argparse.SUPPRESS)  # internal
-    return parser.parse_args(argv)
+    cli = parser(__doc__.split("\n\n")[0], quick="skip the rollout and 2N runs")
+    cli.add_argument("--windows", type=int, default=8, help="windows per measurement (N)")
+    cli.add_argument("--batch-size", type=int, default=1)
+    cli.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
+    cli.add_argument("--full-max-tokens", type=int, default=1024)
+    cli.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    cli.add_argument("--child", type=int, help=argparse.SUPPRESS)  # internal: N windows
+    cli.add_argument("--rollout", action="store_true", help=argparse.SUPPRESS)  # internal
+    return cli.parse_args(argv)
 
 
 def child(args: argparse.Namespace) -> None:

@@ -11,7 +11,7 @@ subprocess so that peak RSS is per measurement:
    (with N > 1 the pool reads coverage while the main process reads the genome, so the
    per-phase times overlap and only the total is comparable);
 3. the read floor: only pyBigWig ``values`` over the build's merged target runs (exactly
-   ``gitool.data.store._runs``), every track, one process. Target: gitool ≤ 1.3× the floor,
+   ``gitool.data.build._runs``), every track, one process. Target: gitool ≤ 1.3× the floor,
    judged on the coverage phase (the part of the build that reads bigWigs);
 4. a Basenji-style reader: per track and window, ``values`` over the whole sequence window,
    crop the centre, NaN → 0, reshape-sum into bins (``--basenji-windows`` subsamples and
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import cpu_description
+from common import cpu_description, parser
 
 DATA_VERSION = 1  # bump when the generator changes: cached data are regenerated
 N_CHROMS = 5
@@ -77,33 +77,31 @@ class Config:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Benchmark gitool build-dataset: windows/s, peak RSS, and ratios against "
+    cli = parser(
+        "Benchmark gitool build-dataset: windows/s, peak RSS, and ratios against "
         "the bigWig read floor and a Basenji-style per-window reader.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        quick="smoke run: 10 Mb, 4/8 tracks, one repeat",
+        json=False,
+        workdir=Path("/tmp/gitool-bench"),
     )
-    parser.add_argument("--genome-mb", type=float, default=50.0, help="generated genome size")
-    parser.add_argument("--tracks", type=int, default=8, help="tracks (2× for the memory check)")
-    parser.add_argument(
+    cli.add_argument("--genome-mb", type=float, default=50.0, help="generated genome size")
+    cli.add_argument("--tracks", type=int, default=8, help="tracks (2× for the memory check)")
+    cli.add_argument(
         "--workers", type=int, default=len(os.sched_getaffinity(0)), help="N for the N-worker run"
     )
-    parser.add_argument(
+    cli.add_argument(
         "--repeats", type=int, default=3, help="fresh subprocesses per measurement (best time)"
     )
-    parser.add_argument(
+    cli.add_argument(
         "--basenji-windows",
         type=int,
         default=0,
         help="time the Basenji-style reader on this many evenly spaced windows and "
         "extrapolate (0: all windows)",
     )
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/gitool-bench"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 10 Mb, 4/8 tracks, one repeat"
-    )
-    parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one measurement
-    return parser.parse_args(argv)
+    cli.add_argument("--seed", type=int, default=0)
+    cli.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one measurement
+    return cli.parse_args(argv)
 
 
 def config_from(args: argparse.Namespace) -> Config:
@@ -248,7 +246,7 @@ def warm_page_cache(root: Path) -> None:
 
 def load_windows(store: Path):
     """Per split: ``Windows`` of the built store (from ``windows.bed``) in row order."""
-    from gitool.data.store import Windows
+    from gitool.data.build import Windows
     from gitool.data.windows import SPLITS
 
     out = {}
@@ -274,7 +272,7 @@ def track_files(tracks_table: str) -> list[str]:
 def measure_build(spec: dict) -> dict:
     from gitool.config import BuildOptions
     from gitool.console import state
-    from gitool.data.store import build_store
+    from gitool.data.build import build_store
 
     state.quiet = True
     opts = BuildOptions(
@@ -288,8 +286,8 @@ def measure_floor(spec: dict) -> dict:
     """Only ``values`` over every merged run (``_runs``), track by track, as gitool reads."""
     import pyBigWig
 
+    from gitool.data.build import _runs
     from gitool.data.store import Store as GitoolStore
-    from gitool.data.store import _runs
 
     span = GitoolStore(spec["store"]).geometry.target_span
     runs = [r for s, w in load_windows(Path(spec["store"])).items() for r in _runs(s, w, span)]

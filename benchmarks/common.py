@@ -1,7 +1,9 @@
-"""Pieces every benchmark script shares: the machine line and GPU peak rates."""
+"""Pieces every benchmark script shares: the argument parser, the machine line and GPU peak
+rates."""
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -37,3 +39,53 @@ def bf16_peak(device_name: str, override: float | None = None) -> tuple[float | 
         if key in device_name:
             return peak, f"{peak:g} TFLOP/s dense bf16 ({key})"
     return None, f"unknown for {device_name!r}: pass --peak-tflops"
+
+
+def parser(
+    description: str,
+    *,
+    quick: str | None = None,
+    json: bool = True,
+    threads: bool = False,
+    peak_tflops: bool = False,
+    workdir: Path | None = None,
+    presets: str | None = None,
+) -> argparse.ArgumentParser:
+    """The benchmarks' argument parser, which each script extends with its own options:
+    ``description`` and every default shown in ``--help``, and the options they share:
+
+    * ``--json PATH``: also write the results here (unless ``json=False``);
+    * ``--quick``: a smoke run, when ``quick`` (its help: what it shrinks) is given;
+    * ``--threads N``: torch CPU threads (``threads=True``);
+    * ``--peak-tflops X``: the GPU's bf16 peak for MFU (``peak_tflops=True``);
+    * ``--workdir DIR``: where data are cached, default ``workdir`` (when given);
+    * ``--presets LIST``: comma-separated presets, default ``small``, help ``presets`` (when
+      given).
+    """
+    out = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    if presets is not None:
+        out.add_argument("--presets", default="small", help=presets)
+    if quick is not None:
+        out.add_argument("--quick", action="store_true", help=quick)
+    if threads:
+        out.add_argument(
+            "--threads",
+            type=int,
+            help="torch CPU threads (default: torch's, the physical cores; 1 is steadier when "
+            "other processes share the cores)",
+        )
+    if peak_tflops:
+        out.add_argument(
+            "--peak-tflops",
+            type=float,
+            help="GPU bf16 peak for MFU (default: from the device name)",
+        )
+    if workdir is not None:
+        out.add_argument(
+            "--workdir", type=Path, default=workdir, help="cached data and scratch files"
+        )
+    if json:
+        out.add_argument("--json", type=Path, help="also write the results here")
+    return out

@@ -24,8 +24,8 @@ Modes: ``fused`` (eager, ``scaled_dot_product_attention``), ``compiled``
 the manual path that materialises the weights, as inside ``capture_attention``; the records
 are dropped as they come, only the latest is kept).
 
-On a GPU the default is bf16 autocast at batch 8, and the issue's targets (for an H100) are
-judged: enformer-/swin-basenji-small MFU ≥ 35 % (best of fused and compiled), every
+On a GPU the default is bf16 autocast at batch 8, and gitool's performance targets (for an H100)
+are judged: enformer-/swin-basenji-small MFU ≥ 35 % (best of fused and compiled), every
 basenji-small preset trains at batch 8 in ≤ 40 GB (peak reserved), fused attention ≥ 2× the
 manual path's samples/s. On the CPU the default is float32 at batch 1, and presets whose
 step is estimated (FLOPs / (0.3 × measured fp32 matmul rate)) to take longer than
@@ -57,7 +57,7 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 from gitool.models.registry import PRESETS, create_model, resolve
 from gitool.train.losses import poisson_nll
 
-from common import bf16_peak, cpu_description
+from common import bf16_peak, cpu_description, parser
 
 SMALL = (
     "swin-basenji-small",
@@ -85,55 +85,42 @@ FLOP_BATCH = 2  # FLOPs are counted at this batch (BatchNorm needs 2) and divide
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Benchmark gitool model presets: parameters, forward+backward samples/s, "
+    cli = parser(
+        "Benchmark gitool model presets: parameters, forward+backward samples/s, "
         "peak memory and (on a GPU) model FLOP utilisation.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--presets",
-        default="small",
-        help="comma-separated preset names, or 'small' (the five *-basenji-small presets), "
+        presets="comma-separated preset names, or 'small' (the five *-basenji-small presets), "
         "'can' (the CAN presets), 'all' (small + enformer + can)",
+        threads=True,
+        peak_tflops=True,
     )
     cuda = torch.cuda.is_available()
-    parser.add_argument("--device", default="cuda" if cuda else "cpu")
-    parser.add_argument(
+    cli.add_argument("--device", default="cuda" if cuda else "cpu")
+    cli.add_argument(
         "--dtype",
         choices=("bf16", "fp32"),
         help="autocast dtype (default: bf16 on cuda, else fp32)",
     )
-    parser.add_argument("--batch", type=int, help="samples per step (default: 8 on cuda, else 1)")
-    parser.add_argument("--steps", type=int, help="timed steps (default: 20 on cuda, else 5)")
-    parser.add_argument("--warmup", type=int, help="untimed steps (default: 5 on cuda, else 2)")
-    parser.add_argument(
+    cli.add_argument("--batch", type=int, help="samples per step (default: 8 on cuda, else 1)")
+    cli.add_argument("--steps", type=int, help="timed steps (default: 20 on cuda, else 5)")
+    cli.add_argument("--warmup", type=int, help="untimed steps (default: 5 on cuda, else 2)")
+    cli.add_argument(
         "--min-time",
         type=float,
         default=1.0,
         help="keep timing steps until they add up to this many seconds (small models)",
     )
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
-    parser.add_argument(
+    cli.add_argument("--compile", action="store_true", help="also time torch.compile(model)")
+    cli.add_argument(
         "--manual", action="store_true", help="also time the manual (weight-materialising) path"
     )
-    parser.add_argument(
-        "--peak-tflops", type=float, help="GPU bf16 peak for MFU (default: from the device name)"
-    )
-    parser.add_argument(
+    cli.add_argument(
         "--max-step-seconds",
         type=float,
         default=60.0,
         help="on the CPU, skip presets whose estimated step takes longer (0: never skip)",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        help="torch CPU threads (default: torch's, the physical cores; 1 is steadier when other "
-        "processes share the cores)",
-    )
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one measurement
-    return parser.parse_args(argv)
+    cli.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one measurement
+    return cli.parse_args(argv)
 
 
 def settings(args: argparse.Namespace) -> dict:

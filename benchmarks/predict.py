@@ -56,9 +56,14 @@ from gitool.data.windows import Geometry
 from gitool.models.registry import create_model
 from gitool.predict.bigwig import TrackWriter
 from gitool.predict.inference import predict
-from gitool.predict.tiling import SequenceReader, regions_from_intervals, sequence_interval, tile
+from gitool.predict.tiling import (
+    SequenceReader,
+    regions_from_intervals,
+    sequence_interval,
+    tile_regions,
+)
 
-from common import cpu_description
+from common import cpu_description, parser
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / "workflows"
@@ -78,52 +83,46 @@ RSS_PRESET = "cnn-maxpool-basenji-small"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Benchmark gitool predict end to end (FASTA reading, inference, bigWig "
+    cli = parser(
+        "Benchmark gitool predict end to end (FASTA reading, inference, bigWig "
         "writing) per preset; the share of time outside the model; the batched bigWig writer "
         "against one entry per call; peak memory for 1 vs 10 Mb regions; and the time of a "
         "whole human genome on this device.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        presets="comma-separated presets, or 'small' (all five)",
+        quick="smoke run: small everything",
+        threads=True,
+        workdir=Path("/tmp/gitool-predict-bench"),
     )
-    parser.add_argument(
-        "--presets", default="small", help="comma-separated presets, or 'small' (all five)"
-    )
-    parser.add_argument(
+    cli.add_argument(
         "--width",
         choices=("auto", "tiny", "full"),
         default="auto",
         help="full: the presets as in the paper; tiny: widths of workflows/example-*.yaml; "
         "auto: full on a GPU, tiny on a CPU",
     )
-    parser.add_argument(
+    cli.add_argument(
         "--full-width",
         default=None,
         help=f"on a CPU, also run these presets at full width ('none' to skip; default "
         f"{RSS_PRESET}; 'none' with --quick)",
     )
-    parser.add_argument(
+    cli.add_argument(
         "--full-windows", type=int, default=8, help="windows of the CPU full-width runs"
     )
-    parser.add_argument(
+    cli.add_argument(
         "--seconds", type=float, help="aim for this long per end-to-end run (default 6 CPU, 10 GPU)"
     )
-    parser.add_argument(
-        "--batch", type=int, help="windows per forward pass (default 8 CPU, 32 GPU)"
-    )
-    parser.add_argument("--n-tracks", type=int, default=7, help="tracks per model head")
-    parser.add_argument(
+    cli.add_argument("--batch", type=int, help="windows per forward pass (default 8 CPU, 32 GPU)")
+    cli.add_argument("--n-tracks", type=int, default=7, help="tracks per model head")
+    cli.add_argument(
         "--rss-mb", default="1,10", help="region sizes (Mb) for the peak-RSS runs; '' to skip"
     )
-    parser.add_argument(
+    cli.add_argument(
         "--writer-bins", type=int, default=2_000_000, help="bins written by each writer"
     )
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/gitool-predict-bench"))
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: small everything")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)  # internal
-    parser.add_argument("--genome", type=Path, help=argparse.SUPPRESS)  # internal
-    return parser.parse_args(argv)
+    cli.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)  # internal
+    cli.add_argument("--genome", type=Path, help=argparse.SUPPRESS)  # internal
+    return cli.parse_args(argv)
 
 
 def settings(args: argparse.Namespace) -> dict:
@@ -252,7 +251,7 @@ def read_alone(genome: Genome, regions, geometry, batch: int, device: torch.devi
     reader = SequenceReader(genome)
     began = time.perf_counter()
     inputs = []
-    for window in tile(regions, geometry):
+    for window in tile_regions(regions, geometry):
         start, end = sequence_interval(window.target_start, geometry)
         inputs.append(reader.codes(window.chrom, start, end))
         if len(inputs) == batch:
@@ -271,7 +270,7 @@ def write_alone(regions, geometry, sizes, n_tracks: int, folder: Path) -> float:
     paths = [folder / f"write-alone.t{i}.bw" for i in range(n_tracks)]
     began = time.perf_counter()
     with TrackWriter(paths, sizes, geometry.bin_size) as writer:
-        for w in tile(regions, geometry):
+        for w in tile_regions(regions, geometry):
             writer.add(w.chrom, w.target_start, w.end, values[: w.n_bins])
     seconds = time.perf_counter() - began
     for p in paths:

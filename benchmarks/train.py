@@ -9,7 +9,7 @@ On a store built once from the bundled ``example_data/`` (real yeast genome, 7 t
    shuffle=True, num_workers=W)`` for each W in ``--loader-workers``; samples/s over
    ``--loader-samples`` samples after two warm-up batches (worker start-up excluded), and
    per worker (W = 0: the main process). This is what feeds the model;
-2. end to end: the real ``gitool train`` (:func:`gitool.train.run.run_training`) for
+2. end to end: the real ``gitool train`` (:func:`gitool.train.launch.run_training`) for
    ``--steps`` optimizer steps per ``*-basenji-small`` preset, with the paper workflow
    (``workflows/<preset>.yaml``, full width) on a GPU, or the tiny CPU workflow
    (``workflows/example-<model>.yaml``) on a CPU; evaluation is switched off. steps/s and
@@ -27,8 +27,8 @@ On a store built once from the bundled ``example_data/`` (real yeast genome, 7 t
    element-wise work are not counted. MFU = FLOPs × steps/s / the GPU's dense bf16 peak
    (H100/H200 989.4, A100 312 TFLOP/s, or ``--peak-tflops``);
 5. on a GPU, full width: one BasenjiSmall epoch (34,021 training windows) at the measured
-   end-to-end samples/s, and what seed 000's budget (~30 GPU-hours per model on A100s)
-   buys on this GPU. Validation passes are not included.
+   end-to-end samples/s, and what Genomic Interpreter's budget (Li et al. 2023: ~30
+   GPU-hours per model on A100s) buys on this GPU. Validation passes are not included.
 
 Examples::
 
@@ -57,13 +57,14 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from gitool import console
 from gitool.config import BuildOptions, TrainConfig
+from gitool.data.build import build_store
 from gitool.data.dataset import WindowDataset
-from gitool.data.store import Store, build_store
+from gitool.data.store import Store
+from gitool.train.launch import resolve_config, run_training
 from gitool.train.loop import build_model, model_overrides, open_stores
 from gitool.train.losses import poisson_nll
-from gitool.train.run import resolve_config, run_training
 
-from common import bf16_peak, cpu_description
+from common import bf16_peak, cpu_description, parser
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / "workflows"
@@ -79,7 +80,7 @@ CPU_FULL_WIDTH = "swin-basenji-small,cnn-maxpool-basenji-small"
 LOADER_BATCH = 8
 LOADER_TARGET = 3.0  # loader samples/s / model samples/s, on a GPU
 EPOCH_WINDOWS = 34_021  # BasenjiSmall training windows
-PAPER_GPU_HOURS = 30.0  # seed 000: per model, on A100s
+PAPER_GPU_HOURS = 30.0  # Genomic Interpreter (Li et al. 2023): per model, on A100s
 PAPER_EPOCHS = 20  # the workflows' epoch cap
 NO_GPU = "needs a GPU (none in this run)"
 MIN_MODEL_TIME = 3.0  # model alone: keep timing steps until they add up to this many seconds
@@ -90,54 +91,44 @@ MAX_MODEL_STEPS = 200
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Benchmark gitool train end to end (data loading included) per preset, "
+    cli = parser(
+        "Benchmark gitool train end to end (data loading included) per preset, "
         "the data loader alone and the model alone; on a GPU also bf16 MFU and the time of "
         "a BasenjiSmall epoch.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        presets="comma-separated presets, or 'small' (all five)",
+        quick="smoke run: few steps, no full width",
+        threads=True,
+        peak_tflops=True,
+        workdir=Path("/tmp/gitool-train-bench"),
     )
-    parser.add_argument(
-        "--presets", default="small", help="comma-separated presets, or 'small' (all five)"
-    )
-    parser.add_argument(
+    cli.add_argument(
         "--width",
         choices=("auto", "tiny", "full"),
         default="auto",
         help="end-to-end widths: workflows/<preset>.yaml (full) or workflows/example-*.yaml "
         "(tiny); auto: full on a GPU, tiny on a CPU",
     )
-    parser.add_argument(
+    cli.add_argument(
         "--full-width",
         default=None,
         help="on a CPU, also run these presets at full width ('none' to skip; default: "
         f"{CPU_FULL_WIDTH})",
     )
-    parser.add_argument(
-        "--full-batch", type=int, default=1, help="batch of the CPU full-width runs"
-    )
-    parser.add_argument(
-        "--full-steps", type=int, default=4, help="steps of the CPU full-width runs"
-    )
-    parser.add_argument(
-        "--steps", type=int, help="optimizer steps per run (default 60 GPU, 30 CPU)"
-    )
-    parser.add_argument("--log-every", type=int, help="steps per timing window (default: steps/6)")
-    parser.add_argument("--batch", type=int, help="override the workflows' batch size")
-    parser.add_argument("--num-workers", type=int, help="override the workflows' num_workers")
-    parser.add_argument(
+    cli.add_argument("--full-batch", type=int, default=1, help="batch of the CPU full-width runs")
+    cli.add_argument("--full-steps", type=int, default=4, help="steps of the CPU full-width runs")
+    cli.add_argument("--steps", type=int, help="optimizer steps per run (default 60 GPU, 30 CPU)")
+    cli.add_argument("--log-every", type=int, help="steps per timing window (default: steps/6)")
+    cli.add_argument("--batch", type=int, help="override the workflows' batch size")
+    cli.add_argument("--num-workers", type=int, help="override the workflows' num_workers")
+    cli.add_argument(
         "--loader-workers",
         help="DataLoader workers to time the loader with (default 0,1,2; on a GPU also 6)",
     )
-    parser.add_argument("--loader-samples", type=int, default=400, help="timed loader samples")
-    parser.add_argument("--model-steps", type=int, help="timed model-alone steps (default 20/5)")
-    parser.add_argument("--data", type=Path, help="a store made by gitool build-dataset")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/gitool-train-bench"))
-    parser.add_argument("--peak-tflops", type=float, help="GPU bf16 peak for MFU")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--keep-runs", action="store_true", help="keep the run folders")
-    parser.add_argument("--quick", action="store_true", help="smoke run: few steps, no full width")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    return parser.parse_args(argv)
+    cli.add_argument("--loader-samples", type=int, default=400, help="timed loader samples")
+    cli.add_argument("--model-steps", type=int, help="timed model-alone steps (default 20/5)")
+    cli.add_argument("--data", type=Path, help="a store made by gitool build-dataset")
+    cli.add_argument("--keep-runs", action="store_true", help="keep the run folders")
+    return cli.parse_args(argv)
 
 
 def settings(args: argparse.Namespace) -> dict:
@@ -334,8 +325,8 @@ def read_metrics(path: Path, config: TrainConfig) -> dict:
 
 def built_model(config: TrainConfig, device: torch.device | str):
     """The model ``gitool train`` would build for this config, its head and overrides."""
-    stores, heads = open_stores(config)
-    overrides = model_overrides(config, stores, heads)
+    stores, heads, task = open_stores(config)
+    overrides = model_overrides(config, stores, heads, task)
     with torch.device(device):
         model = build_model(config, overrides)
     return model, heads[0], overrides
@@ -519,7 +510,7 @@ def gpu_rows(rows: list[dict], cfg: dict, peak_text: str) -> list[tuple[str, ...
     blank = ("",) * 11
     if not cfg["gpu"]:
         labels = ("GPU bf16 batch 8: samples/s, MFU", f"GPU: one epoch ({EPOCH_WINDOWS:,} windows)",
-                  f"GPU-hours vs seed 000 ({PAPER_GPU_HOURS:g} per model, A100)")  # fmt: skip
+                  f"GPU-hours vs Genomic Interpreter ({PAPER_GPU_HOURS:g} per model, A100)")  # fmt: skip
         return [(label, *blank, NO_GPU) for label in labels]
     out = []
     for r in (r for r in rows if r["width"] == "full" and "samples_per_s" in r):

@@ -11,8 +11,8 @@ distribution of the best similarity and the share of filters at or above each cu
 
 Examples::
 
-    python benchmarks/filter_null.py                       # 4 variants × 6 inits, 3,000 seqs
-    python benchmarks/filter_null.py --sp1 --inits 10
+    python experiments/motif_interactions/filter_null.py  # 4 variants × 6 inits, 3,000 seqs
+    python experiments/motif_interactions/filter_null.py --sp1 --inits 10
 """
 
 from __future__ import annotations

@@ -1,21 +1,24 @@
 #!/usr/bin/env python
-"""Reproduce seed 002's comparison of GLIFAC and local attention on a CPU-sized benchmark.
+"""Reproduce the GLIFAC paper's comparison of GLIFAC and local attention on a CPU-sized benchmark.
 
-1. ``gitool synth-motifs``: ``--sequences`` synthetic 200-bp sequences (seed 002 uses
-   100,000), the 12 JASPAR 2024 motifs (``--sp1``: SP1 in place of SPI1, as in the authors'
-   code; or any ``--motifs``/``--interactions``), split 70/10/20;
+The GLIFAC paper is Ghotra, Lee & Koo (2021), "Uncovering motif interactions from
+convolutional-attention networks for genomics". One seed of this study:
+
+1. ``gitool synth-motifs``: ``--sequences`` synthetic 200-bp sequences (the GLIFAC paper
+   uses 100,000), the 12 JASPAR 2024 motifs (``--sp1``: SP1 in place of SPI1, as in the
+   authors' code; or any ``--motifs``/``--interactions``), split 70/10/20;
 2. ``gitool train`` for each CAN variant in ``--variants`` (default pool 4 / 20 × relu /
-   exp) with seed 002's recipe (``workflows/can-glifac.yaml``: BCE, Adam lr 1e-3, batch
-   100, lr × 0.3 after 5 epochs without a better valid AUPR, best checkpoint by valid AUPR)
-   for ``--epochs`` epochs (seed 002: 100), optionally stopping after ``--patience`` epochs
-   without a better valid AUPR (the authors' code stops after 15); a finished run
-   (``trained.json``) is reused, an interrupted one resumed;
+   exp) with the GLIFAC paper's recipe (``workflows/can-glifac.yaml``: BCE, Adam lr 1e-3,
+   batch 100, lr × 0.3 after 5 epochs without a better valid AUPR, best checkpoint by valid
+   AUPR) for ``--epochs`` epochs (the GLIFAC paper: 100), optionally stopping after
+   ``--patience`` epochs without a better valid AUPR (the authors' code stops after 15); a
+   finished run (``trained.json``) is reused, an interrupted one resumed;
 3. ``gitool evaluate``: mean per-task test AUPR (classification) and the pooled AUPR (all
-   tasks ranked together: Keras' ``AUC(curve='PR')``, the score behind seed 002's "AUPR
-   0.95-0.97");
+   tasks ranked together: Keras' ``AUC(curve='PR')``, the score behind the GLIFAC paper's
+   "AUPR 0.95-0.97");
 4. ``gitool interactions`` on the test split at each ``--threshold`` (default 0.1, 0.2 and
-   0.3 in one pass; seed 002 uses 0.1, but at pool 20 even attention over 10 tokens is
-   already 0.1): interaction AUROC, AUPR and SNR of the GLIFAC and local-attention maps
+   0.3 in one pass; the GLIFAC paper uses 0.1, but at pool 20 even attention over 10 tokens
+   is already 0.1): interaction AUROC, AUPR and SNR of the GLIFAC and local-attention maps
    against the ground truth, over the 66 motif pairs and over all pairs of differently
    labelled filters;
 5. site attention: whether the model's attention links interacting motifs at all — the
@@ -23,25 +26,28 @@
    motif pair, AUROC of the 4 true pairs against the other 62.
 
 Prints one row per variant and threshold (and writes ``--json``; one file per seed, which
-``benchmarks/interactions_summary.py`` turns into the per-variant mean / median table). Seed 002's direction:
-GLIFAC ahead of local attention on all three scores, exp ahead of relu; issue targets for the
-best variant: GLIFAC AUROC ≥ 0.9 and SNR ≥ 2.
+``experiments/motif_interactions/summary.py`` turns into the per-variant mean / median
+table). The GLIFAC paper's direction: GLIFAC ahead of local attention on all three scores,
+exp ahead of relu; this study's targets for the best variant: GLIFAC AUROC ≥ 0.9 and
+SNR ≥ 2.
 
 Examples::
 
-    python benchmarks/interactions.py                          # 20,000 sequences, 20 epochs
-    python benchmarks/interactions.py --quick                  # smoke run (~1 min)
-    python benchmarks/interactions.py --sequences 100000 --epochs 100 --patience 15 \\
-        --variants can-cnn20-relu can-cnn20-exp --seed 0  # README table (CPU; also --seed 1)
-    python benchmarks/interactions.py --sequences 100000 --epochs 100 --patience 15 \\
-        --min-delta 0.001 --variants can-cnn20-relu --sp1 --seed 0  # SP1 for SPI1 (CPU)
-    python benchmarks/interactions.py --sequences 100000 --epochs 100 --device cuda  # paper
+    python experiments/motif_interactions/run.py                # 20,000 sequences, 20 epochs
+    python experiments/motif_interactions/run.py --quick        # smoke run (~1 min)
+    python experiments/motif_interactions/run.py --sequences 100000 --epochs 100 \\
+        --patience 15 --variants can-cnn20-relu can-cnn20-exp --seed 0  # CPU; also --seed 1
+    python experiments/motif_interactions/run.py --sequences 100000 --epochs 100 \\
+        --patience 15 --min-delta 0.001 --variants can-cnn20-relu --sp1 --seed 0  # SP1 (CPU)
+    python experiments/motif_interactions/run.py --sequences 100000 --epochs 100 \\
+        --device cuda  # the GLIFAC paper's size
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -51,22 +57,33 @@ from pathlib import Path
 import torch
 
 from gitool.data.labels import LabelStore
+from gitool.evaluate.labels import evaluate_labels
 from gitool.interpret.interactions import find_interactions
 from gitool.interpret.motifs import BUILTIN_MOTIF_NAMES, motifs_from_option
 from gitool.interpret.synthetic import INTERACTIONS, generate, parse_interactions, save_store
-from gitool.train.checkpoint import load_model
-from gitool.train.evaluate_labels import evaluate_labels
-from gitool.train.run import run_training
+from gitool.runs import load_model
+from gitool.train.launch import run_training
 
-from common import cpu_description
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ("can-cnn4-relu", "can-cnn4-exp", "can-cnn20-relu", "can-cnn20-exp")
 # --sp1: the authors' reading of the paper's ninth motif "SPI": SP1 wherever SPI1 stands
 SP1_MOTIFS = tuple("SP1" if n == "SPI1" else n for n in BUILTIN_MOTIF_NAMES)
 SP1_INTERACTIONS = ",".join(
     "/".join("SP1" if n == "SPI1" else n for n in (i.a, i.b)) + f":{i.kind}" for i in INTERACTIONS
 )
+
+
+def cpu_description() -> str:
+    """``'<CPU model>, N cores (M usable)'`` from /proc/cpuinfo and the affinity mask."""
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, {os.cpu_count()} cores ({usable} usable)"
 
 
 def site_attention(model, store: LabelStore, n: int = 4_000, batch: int = 500) -> dict:
@@ -79,8 +96,8 @@ def site_attention(model, store: LabelStore, n: int = 4_000, batch: int = 500) -
     import pandas as pd
 
     from gitool.data.dataset import codes_to_one_hot
+    from gitool.metrics import auroc
     from gitool.models.base import capture_attention
-    from gitool.scores import auroc
 
     codes = torch.from_numpy(np.array(store.sequences("test")[:n]))
     parts = []
@@ -145,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                              "this (default 0: any rise)")  # fmt: skip
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--threshold", type=float, nargs="+", default=[0.1, 0.2, 0.3],
-                        help="attention thresholds (seed 002: 0.1; appendix D sweeps 0.1-0.9)")  # fmt: skip
+                        help="attention thresholds (the GLIFAC paper: 0.1; its appendix D sweeps 0.1-0.9)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--random-pairs", choices=("sample", "expected", "none"),
                         default="sample", help="GLIFAC's random pairs (gitool interactions)")  # fmt: skip
@@ -153,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="built-in motif names or a JASPAR/MEME file, as synth-motifs "
                              "--motifs (default: the 12 built-in motifs)")  # fmt: skip
     parser.add_argument("--sp1", action="store_true",
-                        help="SP1 in place of SPI1 (and IRF1/SP1:xor), as in seed 002's "
-                             "authors' code, which labels the paper's 'SPI' SP1")  # fmt: skip
+                        help="SP1 in place of SPI1 (and IRF1/SP1:xor), as in the GLIFAC "
+                             "paper's code, which labels the paper's 'SPI' SP1")  # fmt: skip
     parser.add_argument("--interactions", default=None,
-                        help="as synth-motifs --interactions (default: seed 002's four)")  # fmt: skip
+                        help="as synth-motifs --interactions (default: the GLIFAC paper's four)")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="cpu or cuda (training: --gpus 0/1)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep data and runs here")
     parser.add_argument("--json", type=Path, default=None)

@@ -1,19 +1,21 @@
 #!/usr/bin/env python
-"""Summarise ``benchmarks/interactions.py --json`` files: one row per variant over its seeds.
+"""Summarise ``experiments/motif_interactions/run.py --json`` files: one row per variant.
 
-Seed 002 trains every variant from 10 random initialisations and shows box plots, because
-single runs of the same recipe differ a lot (whether a run learns the "and" tasks is decided
-by its initialisation). This script groups the JSON files of ``interactions.py`` by variant
-and motif set and prints, per attention threshold, the GLIFAC motif-pair AUROC as mean and
-median over the runs, the mean SNR, the local-attention AUROC, and how many runs meet the
-target (GLIFAC AUROC ≥ ``--auroc`` with SNR ≥ ``--snr``; the issue's 0.9 and 2). The
-README's per-variant table is this script's ``--markdown`` output.
+The GLIFAC paper (Ghotra, Lee & Koo 2021) trains every variant from 10 random
+initialisations and shows box plots, because single runs of the same recipe differ a lot
+(whether a run learns the "and" tasks is decided by its initialisation). This script groups
+the JSON files of ``run.py`` by variant and motif set and prints, per attention threshold,
+the GLIFAC motif-pair AUROC as mean and median over the runs, the mean SNR, the
+local-attention AUROC, and how many runs meet the target (GLIFAC AUROC ≥ ``--auroc`` with
+SNR ≥ ``--snr``; this study's 0.9 and 2). The tables in docs/results/motif-interactions.md
+are this script's ``--runs --markdown`` output for ``experiments/motif_interactions/results``.
 
 Examples::
 
-    python benchmarks/interactions.py ... --seed 0 --json runs/relu-s0.json   # one per seed
-    python benchmarks/interactions_summary.py runs/*.json
-    python benchmarks/interactions_summary.py runs/*.json --markdown
+    python experiments/motif_interactions/run.py ... --seed 0 --json runs/relu-s0.json
+    python experiments/motif_interactions/summary.py runs/*.json
+    python experiments/motif_interactions/summary.py \\
+        experiments/motif_interactions/results/*.json --runs --markdown
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def motif_set(args: dict) -> str:
 
 
 def paper_name(variant: str) -> str:
-    """Seed 002's naming: ``can-cnn20-relu-norm`` → ``CNN20-ReLU-Norm``."""
+    """The GLIFAC paper's naming: ``can-cnn20-relu-norm`` → ``CNN20-ReLU-Norm``."""
     words = {"relu": "ReLU", "exp": "Exp", "norm": "Norm"}
     parts = variant.removeprefix("can-").split("-")
     return "-".join(words.get(p, p.upper()) for p in parts)
@@ -55,7 +57,7 @@ def load_runs(paths: list[Path]) -> dict[tuple[str, str], dict[int, list[dict]]]
             doc = json.loads(path.read_text())
             rows, args = doc["rows"], doc["args"]
         except (OSError, ValueError, KeyError, TypeError) as err:
-            print(f"error: {path} is not an interactions.py --json file ({err!r})", file=sys.stderr)
+            print(f"error: {path} is not a run.py --json file ({err!r})", file=sys.stderr)
             sys.exit(2)
         for variant in dict.fromkeys(r["variant"] for r in rows):
             key = (variant, motif_set(args))
@@ -149,7 +151,7 @@ def run_table(groups: dict, keys: list, thresholds: list[float]) -> tuple[list[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("json", type=Path, nargs="+", help="interactions.py --json files")
+    parser.add_argument("json", type=Path, nargs="+", help="run.py --json files")
     parser.add_argument("--auroc", type=float, default=TARGET_AUROC, help="target AUROC")
     parser.add_argument("--snr", type=float, default=TARGET_SNR, help="target SNR")
     parser.add_argument("--runs", action="store_true", help="also one row per run")
