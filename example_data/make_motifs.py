@@ -3,9 +3,9 @@
 
 Reads the 13 pinned JASPAR 2024 matrices (the benchmark's 12 plus SP1) offline from the ``pyjaspar==4.0.0`` wheel (member
 ``pyjaspar/data/JASPAR2024.sqlite``; JASPAR data CC BY 4.0) and writes their counts with
-their IDs, collection, data type and species. ``benchmarks/motifs.py`` prints the table
-behind the choice of versions (how well each matrix stands out from a 200-bp random
-background, and whether two matrices detect each other's instances).
+their IDs, collection, data type and species. The versions were chosen for how well each
+matrix stands out from a 200-bp random background and whether two matrices detect each
+other's instances (``gitool synth-motifs`` warns about a motif a scan cannot detect).
 
 Usage::
 
@@ -46,7 +46,7 @@ MOTIFS = {
     "SIX3": ("MA0631.1", "17-bp PBM matrix; the latest (MA0631.2) is its 11-bp trim"),
     "SP1": (
         "MA0079.4",
-        "not one of the 12 default motifs: seed 002's text names its ninth motif SPI, its "
+        "not one of the 12 default motifs: the GLIFAC paper's text names its ninth motif SPI, its "
         "authors' analysis code labels it SP1 (MA0079); HT-SELEX, 15 bp, the version a scan "
         "finds best (MA0079.1/.2 are 9.7 and 11.1 bits)",
     ),
@@ -120,7 +120,7 @@ def main() -> None:
             con.close()
     document = {
         "description": "Position frequency matrices (counts, rows A C G T) of the 12 motifs "
-        "of the GLIFAC synthetic benchmark (seed 002 appendix A), plus SP1, which the "
+        "of the GLIFAC synthetic benchmark (GLIFAC paper, appendix A), plus SP1, which the "
         "authors' code has in place of SPI1.",
         "source": "JASPAR 2024 (CC BY 4.0), https://jaspar.elixir.no/ ; read offline from "
         "pyjaspar==4.0.0 (PyPI wheel), member pyjaspar/data/JASPAR2024.sqlite",
@@ -131,7 +131,7 @@ def main() -> None:
         "WHERE ID = ? -- counts[row A/C/G/T][col - 1] = val",
         "choice": "For each TF, the JASPAR 2024 version that a log-odds scan tells apart from a "
         "uniform random 200-bp background, without detecting another motif's "
-        "instances (benchmarks/motifs.py); seed 002's models reach classification "
+        "instances (checked by `gitool synth-motifs`, which warns about a motif a scan cannot detect); the GLIFAC paper's models reach classification "
         "AUPR 0.95-0.97, which short low-information versions make impossible.",
         "motifs": motifs,
     }

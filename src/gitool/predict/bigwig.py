@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pyBigWig
 
 from gitool.errors import InputError
 
@@ -165,8 +166,6 @@ class TrackWriter:
                 if self.bedgraph:
                     self.handles.append(open(tmp, "w", buffering=1 << 20))  # noqa: SIM115
                 else:
-                    import pyBigWig
-
                     bw = pyBigWig.open(str(tmp), "w")
                     if bw is None:
                         raise OSError(f"cannot create {tmp}")
