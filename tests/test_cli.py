@@ -50,6 +50,22 @@ def test_every_build_option_is_documented(capsys):
         assert option in out
 
 
+def test_help_states_the_defaults_of_the_design_card(capsys):
+    """`train`, `predict` and `attention` run with no run, store, genome or output given;
+    their help says what they use then."""
+    for command, needles in [
+        ("train", ["data/ in the current folder", "runs/run-2", "never written over"]),
+        ("predict", ["newest run under runs/", "the genome the run's store was built from",
+                     "OUT.<identifier>.bw"]),
+        ("attention", ["newest run under runs/", "attention/", "first 4 (0-3)"]),
+    ]:  # fmt: skip
+        code, out, _ = run_cli([command, "--help"], capsys)
+        text = " ".join(out.replace("│", " ").split())
+        assert code == 0
+        for needle in needles:
+            assert needle in text, (command, needle)
+
+
 def test_usage_errors_are_one_line_exit_2(capsys):
     code, _, err = run_cli(["build-dataset"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "GENOME" in err.upper()

@@ -8,8 +8,6 @@ import re
 import shlex
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
@@ -129,13 +127,5 @@ def test_readme_design_card():
     ]
     assert DESIGN_CARD in cards
     group, flags = cli()
-    pending = []
     for words in DESIGN_CARD:
-        try:
-            parse(group, flags, "README.md", words)
-        except Exception as error:  # click's MissingParameter, from typer's click or click
-            if "MissingParameter" not in {c.__name__ for c in type(error).__mro__}:
-                raise
-            pending.append(f"gitool {' '.join(words)}: {error}")
-    if pending:
-        pytest.xfail("defaults not in the CLI yet: " + "; ".join(pending))
+        parse(group, flags, "README.md", words)

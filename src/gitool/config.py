@@ -89,6 +89,7 @@ class TrainConfig:
     compile: bool = False
     resume: bool = False
     log_every: int = 10
+    tensorboard: bool = False  # rank 0 also writes TensorBoard event files to OUT/tensorboard/
 
 
 def load_yaml_config(path: str | Path, cls: type[C]) -> dict[str, Any]:

@@ -29,8 +29,10 @@ from typing import Any
 
 import torch
 
+from gitool.console import info
 from gitool.errors import InputError
 from gitool.files import staged_file
+from gitool.models.registry import build_from_config
 
 FORMAT, VERSION = "gitool-checkpoint", 1
 WHICH = ("best", "last")
@@ -114,8 +116,6 @@ def load_model(
     Returns:
         ``(model, checkpoint)``; the checkpoint dict carries the data manifests and heads.
     """
-    from gitool.models.registry import build_from_config
-
     state = load_checkpoint(checkpoint_path(run_or_checkpoint, which), map_location=device)
     model = build_from_config(state["model_name"], state["model_config"])
     model.load_state_dict(state["model"], strict=True)
@@ -153,6 +153,65 @@ def training_store(run_or_checkpoint: str | Path, which: str = "best") -> Path:
             "give the store with --data STORE"
         )
     return stores[0]
+
+
+def newest_run(root: str | Path = "runs") -> Path | None:
+    """The run folder under ``root`` trained most recently: newest by the modification time
+    of its ``checkpoints/best.pt`` or ``last.pt`` (whichever is newer); ``None`` when ``root``
+    holds no folder with a checkpoint."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    found: list[tuple[float, str, Path]] = []
+    for folder in root.iterdir():
+        times = [
+            (folder / "checkpoints" / f"{name}.pt").stat().st_mtime
+            for name in WHICH
+            if (folder / "checkpoints" / f"{name}.pt").is_file()
+        ]
+        if times:
+            found.append((max(times), folder.name, folder))
+    return max(found)[2] if found else None
+
+
+def fresh_run_folder(root: str | Path = "runs", name: str = "run") -> Path:
+    """``ROOT/NAME``, or ``ROOT/NAME-2``, ``-3``, ... : the first that does not exist yet (or
+    is an empty folder), so a default run folder never holds an earlier run's files."""
+    root = Path(root)
+    number = 1
+    while True:
+        folder = root / (name if number == 1 else f"{name}-{number}")
+        if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+            return folder
+        number += 1
+
+
+def default_run(root: str | Path = "runs", option: str = "-m") -> Path:
+    """The run a command uses when ``option`` is not given: :func:`newest_run` under
+    ``root``, announced with one status line.
+
+    Raises:
+        InputError: no run under ``root``, naming ``option``.
+    """
+    run = newest_run(root)
+    if run is None:
+        raise InputError(
+            f"{option}: no run given and no trained run under {shown_path(root)}/; give "
+            f"{option} RUN (a folder made by `gitool train`) or train one with `gitool train`"
+        )
+    info(
+        f"using run {shown_path(run)} (newest under {shown_path(root)}/; give {option} RUN to choose)"
+    )
+    return run
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as a status line shows it: relative to the current folder when inside it."""
+    path = Path(path)
+    if path.is_absolute():
+        with contextlib.suppress(ValueError, OSError):
+            return str(path.resolve().relative_to(Path.cwd().resolve()))
+    return str(path)
 
 
 def run_label(run: str | Path) -> str:

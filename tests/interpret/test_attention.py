@@ -1,4 +1,4 @@
-"""Attention export (SPEC §6): npz + index, shift mapping, coordinates, rollout, bad input."""
+"""Attention export: npz + index, shift mapping, coordinates, rollout, bad input, defaults."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def windowed_keys(arrays: dict) -> list[str]:
 # --------------------------------------------------------------------------- layout, index
 
 
-def test_layout_follows_seed_000_numbering(swin):
+def test_layout_follows_genomic_interpreter_numbering(swin):
     layout = attention_layout(swin)
     assert [(i.layer, i.block, i.token_bp) for i in layout] == [
         *[(k, b, 2 ** (k - 1)) for k in range(1, 6) for b in ("regular", "shifted")],
@@ -514,6 +514,9 @@ def test_attention_from_run(swin, tmp_path):
         attention_from_run(run, tmp_path / "x", fasta=fasta, layers=[9])
     with pytest.raises(InputError, match="--track-out needs genomic input"):
         attention_from_run(run, tmp_path / "x", fasta=fasta, track_out=tmp_path / "t.bw")
+    # No input: the run's own store, which this hand-made checkpoint does not record.
+    with pytest.raises(InputError, match="records no training store; give one with --data"):
+        attention_from_run(run, tmp_path / "x")
     assert parse_indices("0,3,5-7") == [0, 3, 5, 6, 7] and parse_indices(None) is None
     with pytest.raises(InputError, match="--index 'a'"):
         parse_indices("a")

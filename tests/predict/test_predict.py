@@ -413,6 +413,8 @@ def test_bad_regions_and_options(tiny, run, monkeypatch):
         predict(folder, genome, d / "missing.bed", out, device="cpu")
     with pytest.raises(InputError, match="no such run folder"):
         predict(d / "norun", genome, bed, out, device="cpu")
+    with pytest.raises(InputError, match="^-g: no genome given and run0 records none for head"):
+        predict(folder, None, bed, out, device="cpu")  # its manifest has no genome entry
     with pytest.raises(InputError, match="is a file, not a folder"):
         predict(folder, genome, bed, tiny["genome"] / "x.bw", device="cpu")
     with pytest.raises(InputError, match="--untransform needs the manifest"):

@@ -1,7 +1,9 @@
-"""``gitool train``: DDP equivalence, kill-and-resume, loss goes down, bad input."""
+"""``gitool train``: DDP equivalence, kill-and-resume, loss goes down, TensorBoard logging,
+bad input."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,10 +11,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
+from gitool.config import TrainConfig
+from gitool.console import Terminated
+from gitool.models.can import CAN, CANConfig
+from gitool.models.registry import build_from_config
+from gitool.train import distributed
+from gitool.train import loop as train_loop
+from gitool.train.distributed import Context, sync_batch_norm
+from gitool.train.loop import _default_sigterm
+
+from conftest import write_tracks
 from helpers import assert_input_error, run_cli
 
 GEOM = ["--seq-length", "400", "--bin-size", "8", "--target-length", "25"]
@@ -76,6 +89,7 @@ def test_run_folder_contents_and_loss_going_down(store, tmp_path, capsys):
         state["data"][0]["manifest"]["n_tracks"] == 4 and (run / "checkpoints" / "best.pt").exists()
     )
     assert {"optimizer", "scheduler", "rng", "batch", "epoch", "model_config"} <= set(state)
+    assert not (run / "tensorboard").exists()  # only with --tensorboard
 
 
 @pytest.mark.slow
@@ -216,8 +230,6 @@ def test_a_dying_process_stops_the_run_with_a_message(store, tmp_path):
 
 
 def test_two_datasets_train_one_trunk_with_two_heads(store, tiny, tmp_path, capsys):
-    from conftest import write_tracks
-
     two = write_tracks(tmp_path / "two.txt", [dict(identifier="a", file=str(tiny["dir"] / "dense.bw")),
                                              dict(identifier="b", file=str(tiny["dir"] / "sparse.bw"))])  # fmt: skip
     args = ["build-dataset", tiny["genome"], two, "-o", tmp_path / "mouse", *GEOM, "-j", "1"]
@@ -230,9 +242,15 @@ def test_two_datasets_train_one_trunk_with_two_heads(store, tiny, tmp_path, caps
     state = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)
     assert state["model_config"]["heads"] == {"human": 4, "mouse": 2}
     assert [d["head"] for d in state["data"]] == ["human", "mouse"]
+    records = [
+        json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    ]
+    valid = [r for r in records if "valid_pearson" in r]
+    per_head = {
+        f"{key}/{head}" for key in ("valid_loss", "valid_pearson") for head in ("human", "mouse")
+    }
+    assert valid and all(per_head <= set(r) for r in valid)
     # Both heads were trained: their weights moved away from a fresh model's.
-    from gitool.models.registry import build_from_config
-
     torch.manual_seed(0)
     fresh = build_from_config("cnn-maxpool", state["model_config"]).state_dict()
     for head in ("human", "mouse"):
@@ -244,9 +262,6 @@ def test_two_datasets_train_one_trunk_with_two_heads(store, tiny, tmp_path, caps
 
 
 def test_batch_norm_is_synchronised_only_across_gpu_ranks():
-    from gitool.models.can import CAN, CANConfig
-    from gitool.train.distributed import Context, sync_batch_norm
-
     torch.manual_seed(0)
     model = CAN(CANConfig(pool=20, activation="relu", norm=True))
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -269,10 +284,6 @@ def test_batch_norm_is_synchronised_only_across_gpu_ranks():
 def test_interrupted_launcher_stops_torchrun_with_sigterm(monkeypatch):
     """SIGTERM (or Ctrl-C) in the launcher reaches torchrun as SIGTERM, which it forwards
     to its workers, instead of the SIGKILL that would orphan them."""
-    from gitool.config import TrainConfig
-    from gitool.console import Terminated
-    from gitool.train import distributed
-
     calls = []
 
     class FakeTorchrun:
@@ -299,11 +310,71 @@ def test_interrupted_launcher_stops_torchrun_with_sigterm(monkeypatch):
 
 def test_dataloader_workers_die_quietly_on_sigterm():
     """The CLI's SIGTERM handler is the main process's; forked DataLoader workers reset it."""
-    from gitool.train.loop import _default_sigterm
-
     previous = signal.signal(signal.SIGTERM, lambda *a: None)
     try:
         _default_sigterm(0)
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tensorboard_holds_what_metrics_jsonl_holds_and_resume_appends(store, tmp_path, capsys):
+    # tensorboard is an optional dependency (the test extra installs it)
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    cfg = write_config(tmp_path / "c.yaml", store, eval_every=2)
+    run = tmp_path / "r"
+    args = [
+        "train",
+        "--config",
+        cfg,
+        "-o",
+        run,
+        "--gpus",
+        "0",
+        "--batch-size",
+        "4",
+        "--tensorboard",
+    ]
+    code, _, err = run_cli([*args, "--max-steps", "3"], capsys)
+    assert code == 0, err
+    assert yaml.safe_load((run / "config.yaml").read_text())["tensorboard"] is True
+    code, _, err = run_cli([*args, "--max-steps", "5", "--resume"], capsys)
+    assert code == 0, err
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 2  # one per process
+    expected: dict[str, list[tuple[int, float]]] = {}
+    for record in _metrics(run):
+        kind = "train" if "loss" in record else "valid"
+        for key, value in record.items():
+            if key != "step":
+                tag = f"{kind}/{key.removeprefix('valid_')}"
+                expected.setdefault(tag, []).append((record["step"], value))
+    assert {"train/loss", "train/lr", "train/samples_per_s", "train/epoch", "valid/loss",
+            "valid/pearson", "valid/epoch"} == set(expected)  # fmt: skip
+    assert [s for s, _ in expected["train/loss"]] == [1, 2, 3, 4, 5]
+    assert [s for s, _ in expected["valid/pearson"]] == [2, 3, 4, 5]  # every 2 and at the end
+    events = accumulator.EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == set(expected)
+    for tag, points in expected.items():
+        logged = [(e.step, e.value) for e in events.Scalars(tag)]
+        assert [s for s, _ in logged] == [s for s, _ in points], tag
+        np.testing.assert_allclose([v for _, v in logged], [v for _, v in points], rtol=1e-6)
+
+
+def test_tensorboard_without_the_package_is_a_one_line_error(store, tmp_path, capsys, monkeypatch):
+    find_spec = train_loop.importlib.util.find_spec
+    monkeypatch.setattr(
+        train_loop.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorboard" else find_spec(name, *a),
+    )
+    cfg = write_config(tmp_path / "c.yaml", store, max_steps=1)
+    code, _, err = run_cli(
+        ["train", "--config", cfg, "-o", tmp_path / "r", "--gpus", "0", "--tensorboard"], capsys
+    )
+    assert_input_error(code, err, "--tensorboard", "pip install")
+    assert not (tmp_path / "r").exists()

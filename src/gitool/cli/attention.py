@@ -14,15 +14,15 @@ from gitool.console import info, progress
 
 @app.command("attention")
 def attention_command(
-    model: options.Model,
+    model: options.NewestModel = None,
     out: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "-o",
             "--out",
-            help="A folder (index.json + one window_NNNNNN.npz per window) or a file ending in .npz (one archive, index beside it as OUT.json).",
+            help="A folder (index.json + one window_NNNNNN.npz per window) or a file ending in .npz (one archive, index beside it as OUT.json). Default: a new folder attention/ in the current folder (refused when it exists).",
         ),
-    ],
+    ] = None,
     regions: Annotated[
         Path | None,
         typer.Option(
@@ -35,12 +35,15 @@ def attention_command(
     data: Annotated[
         Path | None,
         typer.Option(
-            help="A store (`gitool build-dataset` or, for can runs, `gitool synth-motifs`): export windows of --split."
+            help="A store (`gitool build-dataset` or, for can runs, `gitool synth-motifs`): export windows of --split. Default, when no --regions or --fasta is given: the store the run was trained on."
         ),
     ] = None,
     split: options.Split = "test",
     index: Annotated[
-        str | None, typer.Option(help="Windows of --split, 0-based, e.g. 0,3,5-7. Default: all.")
+        str | None,
+        typer.Option(
+            help="Windows of --split, 0-based, e.g. 0,3,5-7. Default: all of --data; the first 4 (0-3) of the run's own store when no input is given."
+        ),
     ] = None,
     fasta: Annotated[
         Path | None,
@@ -51,7 +54,7 @@ def attention_command(
     layer: Annotated[
         list[int] | None,
         typer.Option(
-            help="Layer to export (repeatable; default all). Numbering follows seed 000: layer k has tokens of 2^(k-1) bp, so for swin-basenji-small layer 8 is the 128-bp layer and layer 9 its transformer block; swin layers export their regular and shifted blocks. Enformer: transformer block i is layer log2(bin_size)+2+i (9-19 for 128-bp bins); can: layer 1."
+            help="Layer to export (repeatable; default all). Numbering follows Genomic Interpreter: layer k has tokens of 2^(k-1) bp, so for swin-basenji-small layer 8 is the 128-bp layer and layer 9 its transformer block; swin layers export their regular and shifted blocks. Enformer: transformer block i is layer log2(bin_size)+2+i (9-19 for 128-bp bins); can: layer 1."
         ),
     ] = None,
     head: Annotated[
@@ -96,7 +99,7 @@ def attention_command(
         bool,
         typer.Option(
             "--plot",
-            help="PNG heatmaps of the first window in OUT/plots: layers side by side, the heads of one layer, and one layer per window (seed 000 Fig. 4, appendix C), axes in bp.",
+            help="PNG heatmaps of the first window in OUT/plots: layers side by side, the heads of one layer, and one layer per window (Genomic Interpreter Fig. 4, appendix C), axes in bp.",
         ),
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 1,
@@ -105,8 +108,11 @@ def attention_command(
 ) -> None:
     """Export attention weights per window and layer as compressed .npz plus an index.
 
+    `gitool attention --layer 8` exports layer 8 of the newest run under runs/ for test windows 0-3 of the store it was trained on, into attention/, printing each default it chooses.
+
     Per window and layer: the weights (swin windowed layers: windows x heads x query slot x key slot, with each slot's unshifted token index, -1 = padding; full attention: heads x query x key), head mean and max, every token's genomic start/end, and for small layers the windows reassembled into one token x token matrix. Windows stream to disk one at a time, so memory stays bounded. Axes are documented in index.json.
     """
+    # lazy: keeps `gitool --help` from importing torch
     from gitool.interpret.attention import attention_from_run
 
     with progress("attention", total=None) as advance:

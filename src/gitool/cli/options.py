@@ -19,6 +19,18 @@ RUN_HELP = (
 Model = Annotated[Path, typer.Option("--model", "-m", help=RUN_HELP)]
 """A trained run (or checkpoint) given as ``--model/-m``."""
 
+NewestModel = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help=RUN_HELP
+        + " Default: the newest run under runs/ (by the time of its checkpoints/best.pt or "
+        "last.pt).",
+    ),
+]
+"""``--model/-m`` that may be left out: the command then uses the newest run under runs/."""
+
 Device = Annotated[
     str | None,
     typer.Option(

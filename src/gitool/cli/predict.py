@@ -20,23 +20,23 @@ def predict_command(
             help="BED of regions to predict (0-based, half-open; 3+ columns; plain or gzip-compressed). Overlapping or adjacent regions merge; each snaps outwards to the bin grid (multiples of the bin size). A region on a chromosome the genome lacks is an error; one running past its chromosome's end is clipped to it, with a warning."
         ),
     ],
-    model: options.Model,
-    genome: Annotated[
-        Path,
-        typer.Option(
-            "--genome",
-            "-g",
-            help="Genome FASTA (plain or bgzip) of the assembly the model was trained on.",
-        ),
-    ],
     out: Annotated[
         str,
         typer.Option(
             "-o",
             "--out",
-            help="Output. One track: this bigWig (a .bedgraph name with --bedgraph). Several: OUT.<identifier>.bw, or DIR/<identifier>.bw when it ends with / or is a folder. Files appear only when complete.",
+            help="Output. One track: this bigWig (a .bedgraph name with --bedgraph). Several: OUT.<identifier>.bw (-o out.bw gives out.<identifier>.bw per track), or DIR/<identifier>.bw when it ends with / or is a folder. Files appear only when complete.",
         ),
     ],  # str: keep a trailing "/"
+    model: options.NewestModel = None,
+    genome: Annotated[
+        Path | None,
+        typer.Option(
+            "--genome",
+            "-g",
+            help="Genome FASTA (plain or bgzip) of the assembly the model was trained on. Default: the genome the run's store was built from (recorded in its manifest), if it is still there with the chromosome sizes recorded.",
+        ),
+    ] = None,
     head: Annotated[
         str | None, typer.Option(help="Model head. Default: the model's only head.")
     ] = None,
@@ -81,8 +81,11 @@ def predict_command(
 ) -> None:
     """Predict coverage over regions and write one bigWig per track.
 
+    `gitool predict regions.bed -o out.bw` uses the newest run under runs/ and the genome its store was built from, printing both.
+
     Model windows are tiled so their target spans cover each region (N beyond chromosome ends) and predicted in batches; the bins are stitched and streamed to the files, so memory stays bounded for whole chromosomes. bigWig header: every chromosome of the genome in FASTA order; one entry per bin of the model's bin size, the last bin of a chromosome clipped to its end. Values are in the store's units unless --untransform.
     """
+    # lazy: keeps `gitool --help` from importing torch
     from gitool.predict.inference import predict
 
     summary = predict(

@@ -17,7 +17,7 @@ def train_command(
         list[Path] | None,
         typer.Option(
             "--data",
-            help="Store folder(s) from `gitool build-dataset` (coverage) or `gitool synth-motifs` (labels, for can-* models). Repeat for several coverage datasets with their own heads (batches alternate).",
+            help="Store folder(s) from `gitool build-dataset` (coverage) or `gitool synth-motifs` (labels, for can-* models). Repeat for several coverage datasets with their own heads (batches alternate). Default: the store data/ in the current folder (what `gitool build-dataset` writes).",
         ),
     ] = None,
     model: Annotated[
@@ -37,7 +37,7 @@ def train_command(
         typer.Option(
             "-o",
             "--out",
-            help="Run folder: config.yaml, metrics.jsonl, checkpoints/{last,best}.pt. Default: runs/run.",
+            help="Run folder: config.yaml, metrics.jsonl, checkpoints/{last,best}.pt. Default: runs/run, or runs/run-2, runs/run-3, ... when taken (a run folder is never written over); with --resume, the newest run under runs/.",
         ),
     ] = None,
     heads: Annotated[
@@ -49,7 +49,7 @@ def train_command(
     gpus: Annotated[
         int | None,
         typer.Option(
-            help="GPUs on this node (default: all visible; 0 = CPU). 2 or more re-launch gitool through torchrun with DDP/NCCL."
+            help="GPUs on this node (default: all visible; 0 = CPU; more than are visible is an error). 2 or more re-launch gitool through torchrun with DDP/NCCL."
         ),
     ] = None,
     procs: Annotated[
@@ -65,17 +65,20 @@ def train_command(
         str | None, typer.Option(help="HOST:PORT every node can reach, for --nodes > 1.")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Windows per batch per process (seed 000: 8 per GPU).")
+        int | None,
+        typer.Option(help="Windows per batch per process (Genomic Interpreter: 8 per GPU)."),
     ] = None,
     grad_accum: Annotated[int | None, typer.Option(help="Batches per optimizer step.")] = None,
     lr: Annotated[
         float | None,
-        typer.Option(help="Adam learning rate (seed 000: 3e-4; seed 002: 1e-3)."),
+        typer.Option(
+            help="Adam learning rate (Genomic Interpreter: 3e-4; the GLIFAC paper: 1e-3)."
+        ),
     ] = None,
     schedule: Annotated[
         str | None,
         typer.Option(
-            help="Learning-rate schedule: cosine (to 0 over the run; default), plateau (× --lr-decay after --lr-patience evaluations without a better valid score; seed 002) or constant."
+            help="Learning-rate schedule: cosine (to 0 over the run; default), plateau (× --lr-decay after --lr-patience evaluations without a better valid score; the GLIFAC paper) or constant."
         ),
     ] = None,
     lr_decay: Annotated[
@@ -129,6 +132,13 @@ def train_command(
             help="Append loss, lr and samples/s to metrics.jsonl every N steps. Default 10."
         ),
     ] = None,
+    tensorboard: Annotated[
+        bool | None,
+        typer.Option(
+            "--tensorboard",
+            help="Also write what goes to metrics.jsonl (loss, lr, samples/s, valid scores) as TensorBoard event files in RUN/tensorboard/ (`tensorboard --logdir RUN/tensorboard`). Needs the tensorboard package: pip install 'gitool[tensorboard]'.",
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed for weights, data order and augmentation.")
     ] = None,
@@ -157,13 +167,19 @@ def train_command(
     ] = None,
     resume: Annotated[
         bool | None,
-        typer.Option("--resume", help="Continue the run in --out from checkpoints/last.pt."),
+        typer.Option(
+            "--resume",
+            help="Continue the run in --out (default: the newest run under runs/) from checkpoints/last.pt.",
+        ),
     ] = None,
 ) -> None:
     """Train a model on one or more stores: one process, or many through torchrun.
 
-    Defaults follow seed 000: Adam, lr 3e-4, cosine annealing, batch 8 per GPU, Poisson loss; shift and reverse-complement augmentation on. A label store (`gitool synth-motifs`) trains a can-* model with binary cross-entropy and picks the best checkpoint by valid mean AUPR; workflows/can-glifac.yaml holds seed 002's settings (Adam lr 1e-3, batch 100, 100 epochs, lr × 0.3 after 5 epochs without a better AUPR). Each option may also come from --config (flags win); the resolved options are saved as RUN/config.yaml.
+    With no options, `gitool train` trains swin-basenji-small on the store data/ in the current folder, on all visible GPUs, into runs/run (runs/run-2, ... when taken), printing each default it chooses.
+
+    Defaults follow Genomic Interpreter: Adam, lr 3e-4, cosine annealing, batch 8 per GPU, Poisson loss; shift and reverse-complement augmentation on. A label store (`gitool synth-motifs`) trains a can-* model with binary cross-entropy and picks the best checkpoint by valid mean AUPR; workflows/can-glifac.yaml holds the GLIFAC paper's settings (Adam lr 1e-3, batch 100, 100 epochs, lr × 0.3 after 5 epochs without a better AUPR). Each option may also come from --config (flags win); the resolved options are saved as RUN/config.yaml.
     """
+    # lazy: keeps `gitool --help` from importing torch
     from gitool.train.launch import run_training
 
     flags = dict(
@@ -177,8 +193,9 @@ def train_command(
         valid_windows=valid_windows, checkpoint_every=checkpoint_every, log_every=log_every,
         seed=seed, shift=shift,
         rc=rc, num_workers=num_workers, bf16=bf16, compile=compile, resume=resume,
+        tensorboard=tensorboard,
     )  # fmt: skip
-    summary = run_training(str(config) if config else None, flags)
+    summary = run_training(str(config) if config else None, flags, defaults=True)
     if summary is not None:
         best = "—" if summary.best is None else f"{summary.best:.4f}"
         info(

@@ -1,7 +1,10 @@
-"""PNG figures for ``gitool evaluate``, after seed 000 Fig. 2 and Fig. 3.
+"""PNG figures for ``gitool evaluate``, after Genomic Interpreter Fig. 2 and Fig. 3.
 
-matplotlib (Agg backend, no display needed) is imported inside the functions so that
-importing gitool stays light. Figures are written through a temporary sibling + rename.
+:func:`pearson_scatter` pairs two runs' per-track Pearson; :func:`window_tracks` draws one
+window's predicted and observed tracks along the genome (``chrom`` position in bp). matplotlib
+(Agg backend, no display needed) is imported on first use through :func:`gitool.plots.pyplot`
+so that importing gitool stays light; figures are written atomically
+(:func:`gitool.plots.save_png`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def pearson_scatter(
     path: str | Path,
     split: str = "test",
 ) -> Path:
-    """Paired per-track Pearson (seed 000 Fig. 2): this run (y) against the other (x).
+    """Paired per-track Pearson (Genomic Interpreter Fig. 2): this run (y) against the other (x).
 
     One panel per summary column that has tracks (DNASE/ATAC, CHIP, CAGE, other), a
     diagonal reference line (points above it: ``this_name`` is better on that track) and
@@ -88,7 +91,7 @@ def window_tracks(
     descriptions: Sequence[str] | None = None,
     title: str = "",
 ) -> Path:
-    """Predicted vs observed coverage of one window (seed 000 Fig. 3), one row per track.
+    """Predicted vs observed coverage of one window (Genomic Interpreter Fig. 3), one row per track.
 
     Bins are drawn as steps over their genomic extent: bin ``i`` covers
     ``target_start + i·bin_size`` to ``target_start + (i+1)·bin_size`` on ``chrom``.
@@ -100,8 +103,6 @@ def window_tracks(
         descriptions: ``k`` track descriptions (row titles), optional.
     """
     plt = pyplot()
-    from matplotlib.ticker import FuncFormatter
-
     observed = np.asarray(observed, dtype=np.float64)
     n_bins, k = observed.shape
     edges = target_start + np.arange(n_bins + 1, dtype=np.int64) * bin_size
@@ -124,7 +125,7 @@ def window_tracks(
     axes[0, 0].legend(fontsize=8, loc="upper right", frameon=False)
     last = axes[-1, 0]
     last.set_xlabel(f"{chrom} position (bp, {bin_size}-bp bins)")
-    last.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v):,}"))
+    last.xaxis.set_major_formatter(lambda v, _: f"{int(v):,}")  # bp, thousands separated
     end = int(edges[-1])
     fig.suptitle(f"{title}: {chrom}:{target_start:,}-{end:,}".lstrip(": "), fontsize=10)
     fig.tight_layout()

@@ -1,26 +1,71 @@
-"""Export attention weights (SPEC §6): per window and layer, a compressed ``.npz`` plus an index.
+"""Export attention weights: per window and layer, a compressed ``.npz`` plus an index.
 
-**Layer numbering** (seed 000): layer ``k`` has tokens of ``2**(k-1)`` bp.
+**Layer numbering** (Genomic Interpreter): layer ``k`` has tokens of ``2**(k-1)`` bp. ``swin``:
+layers ``1 … K`` (``K = log2(bin_size) + 1``) are the 1D-Swin layers, each with a ``regular``
+and a ``shifted`` block, and the final transformer blocks continue at ``K+1`` (basenji-small:
+layers 1–8, layer 8 = 128 bp, transformer 9). ``enformer``: the conv tower stands for layers
+``1 … K``, so transformer block ``i`` (0-based) is layer ``K + 1 + i`` (9 … 19 for 128-bp
+tokens). ``can``: its one attention layer is layer 1. Heads are numbered from 0.
 
-- ``swin``: layers ``1 … K`` (``K = log2(bin_size) + 1``) are the 1D-Swin layers, each with a
-  ``regular`` and a ``shifted`` block; the final transformer blocks are layers ``K+1, K+2, …``
-  (tokens of ``bin_size`` bp). Basenji-small: layers 1–8 (layer 8 = 128 bp), transformer 9.
-- ``enformer``: the conv tower has no attention (it stands for layers 1 … K, ``K =
-  num_downsamples + 1``), so transformer block ``i`` (0-based) is layer ``K + 1 + i``: 9 … 19
-  for the published 11 blocks of 128-bp tokens, like the swin transformer block.
-- ``can``: its one attention layer is layer 1 (tokens of ``pool`` bp).
+**Files.** ``out`` a folder: ``OUT/index.json`` plus one ``OUT/window_NNNNNN.npz`` per window,
+written as it is computed (memory stays bounded); ``out`` ending in ``.npz``: one archive with
+keys prefixed ``window_NNNNNN/``, index beside it (``OUT.json``). Per record ``KEY`` =
+``L{layer}.{block}``: ``KEY/weights`` (windowed: window × head × query slot × key slot; full:
+head × query × key; rows sum to 1), ``KEY/token_index`` (windowed: each slot's unshifted token,
+-1 = padding), ``KEY/token_start``/``token_end`` (bp of every token), ``KEY/head_mean``,
+``KEY/head_max`` and, for small windowed layers, ``KEY/full`` (the windows reassembled into one
+token × token matrix); with rollout, ``rollout`` and its row/bin coordinates. ``index.json``
+lists the windows, the exported records and their axes (:data:`AXES`, whose docstring
+describes every array).
+"""
 
-Heads are numbered from 0.
+from __future__ import annotations
 
-**Files.** ``out`` a folder: ``OUT/index.json`` and one ``OUT/window_NNNNNN.npz`` per window
-(written as it is computed, so memory stays bounded whatever the number of windows). ``out``
-ending in ``.npz``: one archive whose keys are prefixed ``window_NNNNNN/``, index beside it
-(``OUT.json``). In an archive, for each exported record ``KEY`` = ``L{layer}.{block}``
-(``block``: ``regular``/``shifted`` for swin layers, ``transformer`` for transformer blocks,
-``attention`` for CAN):
+import contextlib
+import json
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-- ``KEY/weights`` float32 (float16 with ``dtype="float16"``). Windowed (swin layers): ``(n_windows, heads, w, w)`` — axes
-  window, head, query slot, key slot; slot ``s`` of window ``i`` is token
+import numpy as np
+import torch
+from torch import nn
+
+from gitool.console import info as status  # `info` names LayerInfo loop variables here
+from gitool.data.genome import Genome, one_hot
+from gitool.data.labels import LabelStore, open_any_store
+from gitool.data.windows import Geometry
+from gitool.errors import InputError
+from gitool.files import check_writable, staged_file
+from gitool.interpret.plots import plot_export
+from gitool.interpret.rollout import attention_rollout
+from gitool.models.base import capture_attention
+from gitool.models.layers import AttentionRecord
+from gitool.predict.bigwig import TrackWriter
+from gitool.predict.tiling import SequenceReader, read_regions, sequence_interval, tile_regions
+from gitool.runs import default_run, load_run, resolve_device, run_label, shown_path, training_store
+
+FORMAT, VERSION = "gitool-attention", 1
+FULL_MAX_TOKENS = 1024
+"""Default: reassemble windows into a token × token matrix for layers with ≤ this many tokens."""
+
+AXES = {
+    "weights (windowed)": "(n_windows, heads, w, w): window, head, query slot, key slot",
+    "weights (full)": "(heads, T, T): head, query token, key token",
+    "token_index": "(n_windows, w): unshifted token of each slot, -1 = padding",
+    "token_start/token_end": "(n_tokens,): bp of each token (genomic for BED/--data input)",
+    "head_mean/head_max": "weights without the head axis (mean / max over exported heads)",
+    "full": "(heads, n_tokens, n_tokens): query token x key token, zeros outside windows",
+    "rollout": "(top tokens, bins): attention rollout to input bins, rows sum to 1",
+}
+"""Axis descriptions written into every index. In full, for each record ``KEY``:
+
+- ``KEY/weights`` float32 (float16 with ``dtype="float16"``). Windowed (swin layers):
+  ``(n_windows, heads, w, w)`` — axes window, head, query slot, key slot; slot ``s`` of window ``i`` is token
   ``KEY/token_index[i, s]`` (``-1``: padding, zero weight as a key, a row that belongs to no
   token). Full attention: ``(heads, T, T)`` — head, query token, key token. Rows sum to 1
   over the real keys.
@@ -37,44 +82,7 @@ ending in ``.npz``: one archive whose keys are prefixed ``window_NNNNNN/``, inde
   last attention layer's tokens to input bins of ``rollout_bp`` bp (see
   :mod:`gitool.interpret.rollout`); ``rollout/row_start``, ``rollout/row_end``,
   ``rollout/bin_start``, ``rollout/bin_end`` give their bp.
-
-``index.json`` lists the windows (name, chrom, start, end, file, key prefix), the exported
-records with their geometry, and these axis descriptions.
 """
-
-from __future__ import annotations
-
-import contextlib
-import json
-import os
-import shutil
-import zipfile
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-
-import numpy as np
-import torch
-from torch import nn
-
-from gitool.errors import InputError
-from gitool.files import check_writable, staged_file
-from gitool.models.base import capture_attention
-from gitool.models.layers import AttentionRecord
-
-FORMAT, VERSION = "gitool-attention", 1
-FULL_MAX_TOKENS = 1024
-"""Default: reassemble windows into a token × token matrix for layers with ≤ this many tokens."""
-
-AXES = {
-    "weights (windowed)": "(n_windows, heads, w, w): window, head, query slot, key slot",
-    "weights (full)": "(heads, T, T): head, query token, key token",
-    "token_index": "(n_windows, w): unshifted token of each slot, -1 = padding",
-    "token_start/token_end": "(n_tokens,): bp of each token (genomic for BED/--data input)",
-    "head_mean/head_max": "weights without the head axis (mean / max over exported heads)",
-    "full": "(heads, n_tokens, n_tokens): query token x key token, zeros outside windows",
-    "rollout": "(top tokens, bins): attention rollout to input bins, rows sum to 1",
-}
 
 
 # --------------------------------------------------------------------------- inputs
@@ -114,7 +122,7 @@ def model_seq_length(model: nn.Module) -> int:
 
 
 def attention_layout(model: nn.Module, label: str = "--model") -> list[LayerInfo]:
-    """The model's attention modules in forward order with seed-000 layer numbers.
+    """The model's attention modules in forward order with Genomic Interpreter layer numbers.
 
     Raises:
         InputError: the model has no attention (e.g. ``cnn-maxpool``).
@@ -174,8 +182,6 @@ def select_layers(
 def windows_from_fasta(path: str | Path, seq_length: int) -> Iterator[AttentionWindow]:
     """Each FASTA record cut into consecutive windows of ``seq_length`` bp (a remainder shorter
     than ``seq_length`` is dropped; a record shorter than it is an error)."""
-    from gitool.data.genome import Genome
-
     genome = Genome(path, label="--fasta")
     short = [(n, s) for n, s in genome.sizes.items() if s < seq_length]
     if short:
@@ -199,10 +205,6 @@ def windows_from_regions(
 ) -> Iterator[AttentionWindow]:
     """Model windows tiling the target spans of BED regions (as ``gitool predict`` tiles them:
     the input adds the model's context around each target span; N beyond chromosome ends)."""
-    from gitool.data.genome import Genome
-    from gitool.data.windows import Geometry
-    from gitool.predict.tiling import SequenceReader, read_regions, sequence_interval, tile_regions
-
     config = model.config
     bin_size = getattr(config, "bin_size", None)
     if not bin_size:
@@ -234,8 +236,6 @@ def windows_from_store(
 ) -> Iterator[AttentionWindow]:
     """Windows ``indices`` (default: all) of a dataset split, with their coordinates (label
     stores: sequence ``SPLIT:i``, bp from 0)."""
-    from gitool.data.labels import LabelStore, open_any_store
-
     opened = open_any_store(store)
     count = opened.count(split)
     indices = list(range(count)) if indices is None else list(indices)
@@ -479,7 +479,7 @@ def extract_attention(
         windows: :class:`AttentionWindow` inputs (:func:`windows_from_regions`,
             :func:`windows_from_store`, :func:`windows_from_fasta`), consumed lazily.
         out: a folder, or a file ending in ``.npz``.
-        layers: seed-000 layer numbers (default: all attention layers).
+        layers: Genomic Interpreter layer numbers (default: all attention layers).
         heads: 0-based heads (default: all); must exist in every chosen layer.
         full_max_tokens: write the reassembled ``full`` matrix of windowed layers up to this
             many tokens.
@@ -502,11 +502,73 @@ def extract_attention(
         InputError: no attention in the model, a layer or head out of range, bad output
             path, not enough disk space for ``n_windows``.
     """
-    import time
+    _check_export_options(dtype, batch_size, full_max_tokens, rollout, rollout_bp)
+    layout = attention_layout(model, label)
+    chosen = select_layers(layout, layers, heads)
+    target, index_path, single = _output_layout(out)
+    check_writable(target)
+    settings = _Settings(
+        model_seq_length(model), {info.module: info for info in chosen}, heads,
+        full_max_tokens, dtype, rollout, rollout_bp,
+    )  # fmt: skip
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    capture_names = [info.module for info in (layout if rollout else chosen)]
+    track_info, writer = _open_track_writer(track_out, track_layer, chosen, sizes, bedgraph)
+    export = _start_export(target, index_path, single, track_info, writer)
+    started = time.perf_counter()
+    try:
+        for batch in _window_batches(windows, batch_size):
+            _check_window_lengths(batch, settings.seq_length)
+            records = _forward_capturing(model, batch, dev, capture_names)
+            for b, window in enumerate(batch):
+                _save_window(export, settings, records, b, window, n_windows)
+            del records
+            if on_window is not None:
+                on_window(len(batch))
+        _finish_export(export, model, layout, chosen, settings, started)
+    except BaseException:
+        _discard_export(export)
+        raise
+    if plot:
+        export.summary.plots = plot_export(index_path)
+    return export.summary
 
-    from gitool.interpret.rollout import attention_rollout
-    from gitool.runs import resolve_device
 
+# --------------------------------------------------------------------------- export steps
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What every window of one export is written with."""
+
+    seq_length: int
+    by_module: dict[str, LayerInfo]  # the chosen records, by attention module name
+    heads: Sequence[int] | None
+    full_max_tokens: int
+    dtype: str
+    rollout: bool
+    rollout_bp: int | None
+
+
+@dataclass
+class _Export:
+    """One export in progress: where it goes and what it has written so far."""
+
+    target: Path
+    index_path: Path
+    single: bool  # one .npz archive (else a folder of window files)
+    stage: Path | None  # folder export: the hidden sibling written first
+    archive: NpzStream | None
+    track_info: LayerInfo | None
+    writer: TrackWriter | None
+    summary: AttentionSummary
+    entries: list[dict] = field(default_factory=list)
+
+
+def _check_export_options(
+    dtype: str, batch_size: int, full_max_tokens: int, rollout: bool, rollout_bp: int | None
+) -> None:
     if dtype not in ("float32", "float16"):
         raise InputError(f"--dtype {dtype}: choose float32 or float16")
     if batch_size < 1:
@@ -517,156 +579,215 @@ def extract_attention(
         raise InputError(
             f"--rollout-bp {rollout_bp}: give a resolution ≥ 1 bp, together with --rollout"
         )
-    layout = attention_layout(model, label)
-    chosen = select_layers(layout, layers, heads)
-    target, index_path, single = _output_layout(out)
-    check_writable(target)
+
+
+def _open_track_writer(
+    track_out: str | Path | None,
+    track_layer: int | None,
+    chosen: list[LayerInfo],
+    sizes: dict[str, int] | None,
+    bedgraph: bool,
+) -> tuple[LayerInfo | None, TrackWriter | None]:
+    """The layer whose received attention ``--track-out`` gets, and its opened writer."""
+    if track_out is None:
+        return None, None
+    if not sizes:
+        raise InputError("--track-out needs genomic input (--regions with --genome)")
+    wanted = [i for i in chosen if track_layer is None or i.layer == track_layer]
+    if not wanted:
+        raise InputError(f"--track-layer {track_layer} is not among the exported layers")
+    track_info = wanted[-1]
+    if not str(track_out).strip():
+        raise InputError("--track-out is empty; give a .bw (or, with --bedgraph, .bedgraph) path")
+    writer = TrackWriter(
+        [Path(track_out)], sizes, track_info.token_bp, bedgraph, option="--track-out"
+    ).open()
+    return track_info, writer
+
+
+def _start_export(
+    target: Path,
+    index_path: Path,
+    single: bool,
+    track_info: LayerInfo | None,
+    writer: TrackWriter | None,
+) -> _Export:
     # A folder export is written into a hidden sibling and moved into place at the end, so
     # a failure (or SIGTERM) leaves no window files and no empty folder behind.
     stage = None if single else target.parent / f".{target.name}.partial-{os.getpid()}"
-    seq_length = model_seq_length(model)
-    dev = resolve_device(device)
-    model = model.to(dev).eval()
-    capture_names = [info.module for info in (layout if rollout else chosen)]
-    by_module = {info.module: info for info in chosen}
-    summary = AttentionSummary(target, index_path)
-    track_info = None
-    writer = None
-    if track_out is not None:
-        from gitool.predict.bigwig import TrackWriter
-
-        if not sizes:
-            raise InputError("--track-out needs genomic input (--regions with --genome)")
-        wanted = [i for i in chosen if track_layer is None or i.layer == track_layer]
-        if not wanted:
-            raise InputError(f"--track-layer {track_layer} is not among the exported layers")
-        track_info = wanted[-1]
-        if not str(track_out).strip():
-            raise InputError(
-                "--track-out is empty; give a .bw (or, with --bedgraph, .bedgraph) path"
-            )
-        writer = TrackWriter(
-            [Path(track_out)], sizes, track_info.token_bp, bedgraph, option="--track-out"
-        ).open()
-    entries: list[dict] = []
     archive = NpzStream(target) if single else None
-    started = time.perf_counter()
-    try:
-        for batch in _window_batches(windows, batch_size):
-            for window in batch:
-                if len(window.codes) != seq_length:
-                    raise InputError(
-                        f"window {window.name} is {len(window.codes):,} bp but the model takes "
-                        f"{seq_length:,}; region too short or wrong model"
-                    )
-            from gitool.data.genome import one_hot
+    summary = AttentionSummary(target, index_path)
+    return _Export(target, index_path, single, stage, archive, track_info, writer, summary)
 
-            x = torch.from_numpy(one_hot(np.stack([w.codes for w in batch]))).to(dev)
-            with torch.no_grad(), capture_attention(model, capture_names) as records:
-                model(x)
-            for b, window in enumerate(batch):
-                n = summary.windows
-                name = f"window_{n:06d}"
-                stream = archive or NpzStream(stage / f"{name}.npz")
-                prefix = f"{name}/" if single else ""
-                try:
-                    exported = [
-                        _export_record(
-                            stream,
-                            prefix,
-                            by_module[r.layer],
-                            r,
-                            b,
-                            window,
-                            seq_length,
-                            heads,
-                            full_max_tokens,
-                            dtype,
-                        )
-                        for r in records
-                        if r.layer in by_module
-                    ]
-                    if rollout:
-                        roll, top_bp, first = attention_rollout(
-                            records, seq_length, sample=b, resolution=rollout_bp
-                        )
-                        res = rollout_bp or top_bp
-                        rs, re_ = token_coordinates(window.start, roll.shape[0], top_bp,
-                                                    seq_length, first)  # fmt: skip
-                        bs, be = token_coordinates(window.start, roll.shape[1], res, seq_length)
-                        for key, value in (("rollout", roll), ("rollout/row_start", rs),
-                                           ("rollout/row_end", re_), ("rollout/bin_start", bs),
-                                           ("rollout/bin_end", be)):  # fmt: skip
-                            stream.add(prefix + key, value)
-                except BaseException:
-                    if archive is None:
-                        stream.abort()
-                    raise
-                if archive is None:
-                    summary.bytes_written += stream.close()
-                    summary.files.append(stream.path)
-                if n == 0 and n_windows:
-                    first = archive.tmp.stat().st_size if single else summary.bytes_written
-                    check_disk_space(target.parent if single else stage, first, n_windows, dtype)
-                if writer is not None:
-                    _write_track(writer, track_info, records, b, window, seq_length)
-                entries.append(
-                    {
-                        "name": window.name,
-                        "chrom": window.chrom,
-                        "start": window.start,
-                        "end": window.start + seq_length,
-                        "target_start": window.target_start,
-                        "target_end": window.target_end,
-                        "file": target.name if single else f"{name}.npz",
-                        "prefix": prefix,
-                        "records": [asdict(s) for s in exported],
-                        "rollout": rollout,
-                    }
-                )
-                summary.windows += 1
-            del records
-            if on_window is not None:
-                on_window(len(batch))
-        # Tracks are committed first; then the index is staged and the archive put in place
-        # just before the index replaces any older one, so a failure at any step leaves an
-        # older export whole and removes what this one had put in place.
-        if summary.windows == 0:
+
+def _check_window_lengths(batch: list[AttentionWindow], seq_length: int) -> None:
+    for window in batch:
+        if len(window.codes) != seq_length:
             raise InputError(
-                "no window to export: the input is empty (an empty --index range, split, "
-                "--regions or --fasta)"
+                f"window {window.name} is {len(window.codes):,} bp but the model takes "
+                f"{seq_length:,}; region too short or wrong model"
             )
-        if writer is not None:
-            summary.tracks = writer.commit()
-            writer = None
-        if stage is not None:
-            summary.files = _publish(stage, target, summary.files)
-        summary.seconds = time.perf_counter() - started
-        with staged_file(index_path) as tmp:
-            tmp.write_text(_index_json(model, layout, chosen, entries, rollout, rollout_bp))
-            if archive is not None:
-                summary.bytes_written = archive.close()
-                summary.files.append(target)
-                archive = None
-    except BaseException:
-        if archive is not None:
-            archive.abort()
-        if writer is not None:
-            writer.abort()
-        for path in [*summary.files, *summary.tracks]:  # no partial export
-            path.unlink(missing_ok=True)
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
-            with contextlib.suppress(OSError):  # the folder the rename made, if now empty
-                target.rmdir()
-        if single and target in summary.files:
-            index_path.unlink(missing_ok=True)
-        raise
-    if plot:
-        from gitool.interpret.plots import plot_export
 
-        summary.plots = plot_export(index_path)
-    return summary
+
+def _forward_capturing(
+    model: nn.Module, batch: list[AttentionWindow], device: torch.device, names: list[str]
+) -> list[AttentionRecord]:
+    """Run the model on a batch, recording the attention of modules ``names``."""
+    x = torch.from_numpy(one_hot(np.stack([w.codes for w in batch]))).to(device)
+    with torch.no_grad(), capture_attention(model, names) as records:
+        model(x)
+    return records
+
+
+def _save_window(
+    export: _Export,
+    settings: _Settings,
+    records: list[AttentionRecord],
+    b: int,
+    window: AttentionWindow,
+    n_windows: int | None,
+) -> None:
+    """Write sample ``b`` of a batch: its arrays (its own .npz, or into the archive), then
+    (after the first window) check the disk can hold the rest, add its values to the track
+    and its entry to the index."""
+    summary = export.summary
+    n = summary.windows
+    name = f"window_{n:06d}"
+    stream = export.archive or NpzStream(export.stage / f"{name}.npz")
+    prefix = f"{name}/" if export.single else ""
+    try:
+        exported = _write_window_arrays(stream, prefix, settings, records, b, window)
+    except BaseException:
+        if export.archive is None:
+            stream.abort()
+        raise
+    if export.archive is None:
+        summary.bytes_written += stream.close()
+        summary.files.append(stream.path)
+    if n == 0 and n_windows:
+        first = export.archive.tmp.stat().st_size if export.single else summary.bytes_written
+        folder = export.target.parent if export.single else export.stage
+        check_disk_space(folder, first, n_windows, settings.dtype)
+    if export.writer is not None:
+        _write_track(export.writer, export.track_info, records, b, window, settings.seq_length)
+    export.entries.append(
+        {
+            "name": window.name,
+            "chrom": window.chrom,
+            "start": window.start,
+            "end": window.start + settings.seq_length,
+            "target_start": window.target_start,
+            "target_end": window.target_end,
+            "file": export.target.name if export.single else f"{name}.npz",
+            "prefix": prefix,
+            "records": [asdict(s) for s in exported],
+            "rollout": settings.rollout,
+        }
+    )
+    summary.windows += 1
+
+
+def _write_window_arrays(
+    stream: NpzStream,
+    prefix: str,
+    settings: _Settings,
+    records: list[AttentionRecord],
+    b: int,
+    window: AttentionWindow,
+) -> list[RecordSummary]:
+    """The arrays of every chosen record of sample ``b`` (and its rollout)."""
+    exported = [
+        _export_record(
+            stream,
+            prefix,
+            settings.by_module[r.layer],
+            r,
+            b,
+            window,
+            settings.seq_length,
+            settings.heads,
+            settings.full_max_tokens,
+            settings.dtype,
+        )  # fmt: skip
+        for r in records
+        if r.layer in settings.by_module
+    ]
+    if settings.rollout:
+        _write_rollout(stream, prefix, records, b, window, settings.seq_length, settings.rollout_bp)
+    return exported
+
+
+def _write_rollout(
+    stream: NpzStream,
+    prefix: str,
+    records: list[AttentionRecord],
+    b: int,
+    window: AttentionWindow,
+    seq_length: int,
+    rollout_bp: int | None,
+) -> None:
+    """The attention rollout of sample ``b`` and the bp of its rows and columns."""
+    roll, top_bp, first = attention_rollout(records, seq_length, sample=b, resolution=rollout_bp)
+    res = rollout_bp or top_bp
+    rs, re_ = token_coordinates(window.start, roll.shape[0], top_bp, seq_length, first)
+    bs, be = token_coordinates(window.start, roll.shape[1], res, seq_length)
+    for key, value in (("rollout", roll), ("rollout/row_start", rs), ("rollout/row_end", re_),
+                       ("rollout/bin_start", bs), ("rollout/bin_end", be)):  # fmt: skip
+        stream.add(prefix + key, value)
+
+
+def _finish_export(
+    export: _Export,
+    model: nn.Module,
+    layout: list[LayerInfo],
+    chosen: list[LayerInfo],
+    settings: _Settings,
+    started: float,
+) -> None:
+    """Put a complete export in place.
+
+    Tracks are committed first; then the index is staged and the archive put in place just
+    before the index replaces any older one, so a failure at any step leaves an older export
+    whole (and :func:`_discard_export` removes what this one had put in place).
+    """
+    summary = export.summary
+    if summary.windows == 0:
+        raise InputError(
+            "no window to export: the input is empty (an empty --index range, split, "
+            "--regions or --fasta)"
+        )
+    if export.writer is not None:
+        summary.tracks = export.writer.commit()
+        export.writer = None
+    if export.stage is not None:
+        summary.files = _publish(export.stage, export.target, summary.files)
+    summary.seconds = time.perf_counter() - started
+    index = _index_json(
+        model, layout, chosen, export.entries, settings.rollout, settings.rollout_bp
+    )
+    with staged_file(export.index_path) as tmp:
+        tmp.write_text(index)
+        if export.archive is not None:
+            summary.bytes_written = export.archive.close()
+            summary.files.append(export.target)
+            export.archive = None
+
+
+def _discard_export(export: _Export) -> None:
+    """Remove everything a failed export wrote (no partial export is left behind)."""
+    summary = export.summary
+    if export.archive is not None:
+        export.archive.abort()
+    if export.writer is not None:
+        export.writer.abort()
+    for path in [*summary.files, *summary.tracks]:
+        path.unlink(missing_ok=True)
+    if export.stage is not None:
+        shutil.rmtree(export.stage, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the folder the rename made, if now empty
+            export.target.rmdir()
+    if export.single and export.target in summary.files:
+        export.index_path.unlink(missing_ok=True)
 
 
 def _size(n: float) -> str:
@@ -680,8 +801,6 @@ def _size(n: float) -> str:
 
 def check_disk_space(folder: Path, first_window: int, n_windows: int, dtype: str) -> None:
     """Refuse an export whose remaining windows (each about the first's size) will not fit."""
-    import shutil
-
     need = first_window * (n_windows - 1)
     free = shutil.disk_usage(folder).free
     if need > free:
@@ -717,7 +836,7 @@ def _index_json(model, layout, chosen, entries, rollout, rollout_bp) -> str:
         "version": VERSION,
         "model": type(model).__name__,
         "seq_length": model_seq_length(model),
-        "layer_numbering": "seed 000: layer k has tokens of 2^(k-1) bp; blocks after the "
+        "layer_numbering": "Genomic Interpreter: layer k has tokens of 2^(k-1) bp; blocks after the "
         "hierarchy continue the count (see gitool.interpret.attention)",
         "layers": [asdict(i) | {"key": i.key} for i in layout],
         "exported": sorted({i.layer for i in chosen}),
@@ -776,9 +895,16 @@ def parse_indices(text: str | None) -> list[int] | None:
     return out
 
 
+DEFAULT_WINDOWS = 4
+"""Windows exported when no input is given: the first ones of the run's own store's split."""
+
+DEFAULT_OUT = "attention"
+"""``-o`` when none is given: a new folder ``attention/`` in the current folder."""
+
+
 def attention_from_run(
-    run: str | Path,
-    out: str | Path,
+    run: str | Path | None,
+    out: str | Path | None,
     *,
     regions: str | Path | None = None,
     genome: str | Path | None = None,
@@ -789,51 +915,100 @@ def attention_from_run(
     which: str = "best",
     **options,
 ) -> AttentionSummary:
-    """What ``gitool attention`` runs: load the run, open exactly one input source
+    """What ``gitool attention`` runs: load the run, open at most one input source
     (``regions`` + ``genome``, ``data`` [+ ``split``, ``index``], or ``fasta``) and call
     :func:`extract_attention` with ``options``. ``genome`` also gives ``--track-out`` its
-    chromosome sizes."""
-    from gitool.runs import load_run, run_label
+    chromosome sizes.
 
+    Defaults, each announced with a status line: ``run`` None, the newest run under
+    ``runs/``; no input, windows of ``split`` of the store the run was trained on (the first
+    :data:`DEFAULT_WINDOWS` unless ``index`` says which); ``out`` None, :data:`DEFAULT_OUT`
+    in the current folder, refused when it exists.
+    """
     given = [name for name, v in (("--regions", regions), ("--data", data), ("--fasta", fasta))
              if v is not None]  # fmt: skip
-    if len(given) != 1:
+    if len(given) > 1:
         raise InputError(
             "give exactly one input: --regions BED with --genome FASTA, --data STORE (with "
-            f"--split and --index), or --fasta SEQS.fa; got {', '.join(given) or 'none'}"
+            f"--split and --index), or --fasta SEQS.fa; got {', '.join(given)}"
         )
     if regions is not None and genome is None:
         raise InputError("--regions needs --genome FASTA to read the sequences from")
+    if run is None:
+        run = default_run(option="-m")
     model, _, ckpt = load_run(run, which, "--model")
     label = f"--model {run_label(ckpt)}"
-    attention_layout(model, label)  # fail before reading any input
     select_layers(attention_layout(model, label), options.get("layers"), options.get("heads"))
+    if out is None:
+        out = _default_out()
     seq_length = model_seq_length(model)
     if regions is not None:
         windows = windows_from_regions(model, regions, genome)
-    elif data is not None:
-        from gitool.data.labels import LabelStore, open_any_store
-
-        opened = open_any_store(data)
-        store_length = (
-            opened.seq_length if isinstance(opened, LabelStore) else opened.geometry.seq_length
-        )
-        if store_length != seq_length:
-            raise InputError(
-                f"--data {data}: windows of {store_length:,} bp but the model takes "
-                f"{seq_length:,} bp; use the store the model was trained on"
-            )
+    elif fasta is not None:
+        windows = windows_from_fasta(fasta, seq_length)
+    else:
+        if data is None:
+            data, index = _default_store_windows(ckpt, which, split, index)
+        _check_store_length(data, seq_length)
         indices = parse_indices(index)
         windows = windows_from_store(data, split, indices)
-        options["n_windows"] = len(indices) if indices is not None else opened.count(split)
-    else:
-        windows = windows_from_fasta(fasta, seq_length)
+        options["n_windows"] = (
+            len(indices) if indices is not None else open_any_store(data).count(split)
+        )
     if options.get("track_out") is not None and options.get("sizes") is None:
         if genome is None or regions is None:
             raise InputError("--track-out needs genomic input: --regions BED with --genome FASTA")
-        from gitool.data.genome import Genome
-
         opened = Genome(genome)
         options["sizes"] = dict(opened.sizes)
         opened.close()
     return extract_attention(model, windows, out, label=label, **options)
+
+
+def _default_out() -> Path:
+    """``-o`` left out: :data:`DEFAULT_OUT` here, which must not exist yet."""
+    out = Path(DEFAULT_OUT)
+    if out.exists():
+        raise InputError(
+            f"-o: no output given and {DEFAULT_OUT}/ already exists here; give -o DIR (or "
+            "FILE.npz) for a new export"
+        )
+    status(f"writing {DEFAULT_OUT}/ (default -o; give -o DIR or FILE.npz to choose)")
+    return out
+
+
+def _default_store_windows(
+    ckpt: Path, which: str, split: str, index: str | None
+) -> tuple[Path, str]:
+    """No input given: the run's training store, and ``index`` or its first windows."""
+    store = training_store(ckpt, which)
+    shown = f"{shown_path(store).rstrip('/')}/"
+    if index is not None:
+        status(
+            f"exporting {split} windows {index} of {shown} (the run's store; give --data to choose)"
+        )
+        return store, index
+    count = open_any_store(store).count(split)
+    if count == 0:
+        raise InputError(
+            f"the {split} split of {shown}, the run's store, has no windows; choose the input "
+            "with --split, --data/--index, --regions or --fasta"
+        )
+    last = min(DEFAULT_WINDOWS, count) - 1
+    chosen = "0" if last == 0 else f"0-{last}"
+    status(
+        f"exporting {split} window{'s' if last else ''} {chosen} of {shown} (default; give "
+        "--data/--index, --regions or --fasta to choose)"
+    )
+    return store, chosen
+
+
+def _check_store_length(data: str | Path, seq_length: int) -> None:
+    opened = open_any_store(data)
+    store_length = (
+        opened.seq_length if isinstance(opened, LabelStore) else opened.geometry.seq_length
+    )
+    if store_length != seq_length:
+        raise InputError(
+            f"--data {data}: windows of {store_length:,} bp but the model takes "
+            f"{seq_length:,} bp; use the store the model was trained on"
+        )

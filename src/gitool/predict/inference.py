@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gitool.console import progress, warn
+from gitool.console import info, progress, warn
 from gitool.data.genome import Genome, reverse_complement
 from gitool.data.tracks import TRANSFORM_VERSION, Track, select_tracks, untransform
 from gitool.data.windows import Geometry
@@ -48,7 +48,15 @@ from gitool.predict.tiling import (
     tile_regions,
     window_count,
 )
-from gitool.runs import autocast_for, check_which, load_run, resolve_device, run_label
+from gitool.runs import (
+    autocast_for,
+    check_which,
+    default_run,
+    load_run,
+    resolve_device,
+    run_label,
+    shown_path,
+)
 
 # --------------------------------------------------------------------------- results
 
@@ -307,12 +315,58 @@ def _check_assembly(spec: _Model, genome: Genome) -> None:
         )
 
 
+def _genome_changes(recorded: dict, sizes: dict[str, int]) -> str | None:
+    """How a genome's chromosome sizes differ from those a store manifest recorded (its
+    ``genome`` entry: total ``size`` and the kept ``chromosomes``), or None."""
+    for chrom, size in (recorded.get("chromosomes") or {}).items():
+        if chrom not in sizes:
+            return f"it has no {chrom}"
+        if sizes[chrom] != int(size):
+            return f"{chrom} is {sizes[chrom]:,} bp, was {int(size):,} bp"
+    total = sum(sizes.values())
+    if recorded.get("size") is not None and total != int(recorded["size"]):
+        return f"{total:,} bp in all, was {int(recorded['size']):,} bp"
+    return None
+
+
+def recorded_genome(spec: _Model) -> Genome:
+    """The genome head ``spec.head`` was trained on (``-g`` left out): the path its store's
+    manifest recorded (the checkpoint keeps a copy), checked to exist with the chromosome
+    sizes recorded then.
+
+    Raises:
+        InputError: no genome recorded, or it has moved or changed; each tells to pass -g.
+    """
+    recorded = (spec.manifest or {}).get("genome") or {}
+    path = recorded.get("path")
+    if not path:
+        raise InputError(
+            f"-g: no genome given and {spec.label} records none for head {spec.head!r}; give "
+            "the genome it was trained on with -g GENOME"
+        )
+    if not Path(path).is_file():
+        raise InputError(
+            f"-g: no genome given and {path}, the genome {spec.label} was trained on, is no "
+            "longer there; give it with -g GENOME"
+        )
+    genome = Genome(path, label="-g")
+    changed = _genome_changes(recorded, genome.sizes)
+    if changed is not None:
+        genome.close()
+        raise InputError(
+            f"-g: no genome given and {path}, the genome {spec.label} was trained on, has "
+            f"changed since its store was built ({changed}); give the genome with -g GENOME"
+        )
+    info(f"using genome {shown_path(path)} (recorded by the run's store; give -g GENOME to choose)")
+    return genome
+
+
 # --------------------------------------------------------------------------- prediction
 
 
 def predict_regions(
-    model_or_run: str | Path | nn.Module,
-    genome: str | Path | Genome,
+    model_or_run: str | Path | nn.Module | None,
+    genome: str | Path | Genome | None,
     regions: str | Path | Iterable[tuple[str, int, int]],
     *,
     head: str | None = None,
@@ -332,8 +386,11 @@ def predict_regions(
         model_or_run: run folder (``RUN/checkpoints/{best,last}.pt``, see ``which``), a
             checkpoint file, or a model (``model(x, head)``: ``(B, seq_length, 4)`` →
             ``(B, target_length, n_tracks)``; ``model.config`` gives ``seq_length``,
-            ``target_length``, ``bin_size`` and ``heads``).
+            ``target_length``, ``bin_size`` and ``heads``). ``None``: the newest run under
+            ``runs/`` (:func:`gitool.runs.default_run`, which prints it).
         genome: FASTA (path or :class:`Genome`) of the assembly the model was trained on.
+            ``None``: the one the head's store was built from (:func:`recorded_genome`,
+            which prints it).
         regions: BED path, or ``(chrom, start, end)`` intervals (0-based, half-open).
             Regions are merged, snapped to the genome-wide bin grid and, past a chromosome
             end, clipped with a warning (see :mod:`gitool.predict.tiling`).
@@ -364,14 +421,19 @@ def predict_regions(
     if batch_size < 1:
         raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
     dev = resolve_device(device)
+    if model_or_run is None:
+        model_or_run = default_run(option="-m")
     spec = _prepare_model(model_or_run, head, which, manifest)
     shift_values = parse_shifts(shifts, spec.geometry.bin_size)
     columns = select_tracks(spec.rows, tracks)
     perm = _strand_permutation(spec.rows, spec.label) if rc else None
     undo = _untransform_tracks(spec, columns) if untransform else None
-    if not isinstance(genome, Genome):
-        genome = Genome(genome)
-    _check_assembly(spec, genome)
+    if genome is None:
+        genome = recorded_genome(spec)
+    else:
+        if not isinstance(genome, Genome):
+            genome = Genome(genome)
+        _check_assembly(spec, genome)
     bin_size = spec.geometry.bin_size
     if isinstance(regions, (str, Path)):
         merged = read_regions(regions, genome.sizes, bin_size)
@@ -518,8 +580,8 @@ def _stream(
 
 
 def predict(
-    run: str | Path | nn.Module,
-    genome: str | Path | Genome,
+    run: str | Path | nn.Module | None,
+    genome: str | Path | Genome | None,
     regions: str | Path | Iterable[tuple[str, int, int]],
     out: str | Path,
     *,
@@ -537,6 +599,8 @@ def predict(
     """Predict regions and write one bigWig (or bedGraph) per track (``gitool predict``).
 
     Args:
+        run, genome: as :func:`predict_regions` (``None``: the newest run under ``runs/``;
+            the genome its store was built from).
         out: one track: the file; several: ``OUT.<identifier>.bw``, or
             ``DIR/<identifier>.bw`` when ``out`` ends with ``/`` or is a folder
             (:func:`gitool.predict.bigwig.output_paths`).

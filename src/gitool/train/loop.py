@@ -3,16 +3,19 @@
 Per optimizer step: ``grad_accum`` batches (each from one dataset; datasets alternate, the
 first dataset's pass defines the epoch and the others cycle), the task's loss (Poisson NLL
 for coverage, binary cross-entropy for label stores; see :mod:`gitool.train.tasks`),
-gradient clipping, Adam, and the schedule (warm-up + cosine, plateau decay or constant). Rank 0 alone logs (``metrics.jsonl``, a
-progress bar) and writes checkpoints. With the same global batch and seed, N processes
-reach the same weights as one (the sampler deals the same permutation out by rank, and the
-augmentation is a function of (seed, epoch, index)); a resumed run reaches the same weights
-as an uninterrupted one (RNG, optimizer, scheduler and sampler position are restored).
+gradient clipping, Adam, and the schedule (warm-up + cosine, plateau decay or constant).
+Rank 0 alone logs (``metrics.jsonl``, with ``--tensorboard`` also TensorBoard event files in
+``tensorboard/``; a progress bar) and writes checkpoints. With the same global batch and
+seed, N processes reach the same weights as one (the sampler deals the same permutation out
+by rank, and the augmentation is a function of (seed, epoch, index)); a resumed run reaches
+the same weights as an uninterrupted one (RNG, optimizer, scheduler and sampler position are
+restored). :class:`TrainingRun` holds one process's run and its steps.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -143,9 +146,9 @@ class Patience:
 def make_scheduler(cfg: TrainConfig, optimizer, total: int):
     """``cosine``: warm-up then cosine to 0 at ``total`` steps (stepped per optimizer step).
     ``plateau``: warm-up-free; the rate is multiplied by ``lr_decay`` when the validation
-    score has not improved by more than ``min_delta`` for ``lr_patience`` evaluations (seed
-    002: ×0.3 after 5 epochs without a better AUPR; stepped per evaluation). ``constant``:
-    warm-up then flat."""
+    score has not improved by more than ``min_delta`` for ``lr_patience`` evaluations (the
+    GLIFAC paper: ×0.3 after 5 epochs without a better AUPR; stepped per evaluation).
+    ``constant``: warm-up then flat."""
     if cfg.schedule == "plateau":
         # torch's patience counts the bad evaluations it tolerates; the paper's (and Keras')
         # counts those after which it decays.
@@ -238,9 +241,10 @@ def validate(
     model, stores, heads, task, cfg: TrainConfig, ctx: distributed.Context, autocast
 ) -> dict:
     """Valid loss and the task's scores (mean per-track Pearson over all windows and bins, or
-    mean per-task AUPR and AUROC), averaged over the stores; all ranks take part."""
+    mean per-task AUPR and AUROC), averaged over the stores; with several stores also each
+    head's, as ``KEY/HEAD`` (e.g. ``valid_pearson/human``). All ranks take part."""
     model.eval()
-    scores, losses = [], []
+    scores, losses, evaluated = [], [], []
     for store, head in zip(stores, heads, strict=True):
         n = store.count("valid")
         if cfg.valid_windows:
@@ -269,11 +273,72 @@ def validate(
             torch.distributed.all_reduce(loss_sum)
         scores.append(task.valid_scores(metrics))
         losses.append(float(loss_sum[0] / max(loss_sum[1], 1)))
+        evaluated.append(head)
     model.train()
     if not scores:
         return {}
     means = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]}
-    return {"valid_loss": float(np.mean(losses)), **means}
+    result = {"valid_loss": float(np.mean(losses)), **means}
+    if len(stores) > 1:
+        for head, loss, own in zip(evaluated, losses, scores, strict=True):
+            result |= {f"{key}/{head}": value for key, value in {"valid_loss": loss, **own}.items()}
+    return result
+
+
+# --------------------------------------------------------------------------- logging
+
+TENSORBOARD_DIR = "tensorboard"
+
+
+def tensorboard_tag(key: str, evaluation: bool) -> str:
+    """The TensorBoard tag of a ``metrics.jsonl`` key: ``train/KEY`` in training records,
+    ``valid/KEY`` in evaluations (``valid_`` dropped: ``valid_pearson/human`` →
+    ``valid/pearson/human``)."""
+    if evaluation:
+        return "valid/" + key.removeprefix("valid_")
+    return "train/" + key
+
+
+class MetricsLog:
+    """Rank 0's record of a run: ``metrics.jsonl`` and, with ``--tensorboard``, TensorBoard
+    event files in ``RUN/tensorboard/`` holding the same values at the same steps.
+
+    A record's ``step`` is TensorBoard's global step and its other values are scalars
+    (:func:`tensorboard_tag`). Other ranks write nothing. A resumed run appends to both; in
+    TensorBoard it hides what the interrupted run logged after its checkpoint (``purge_step``),
+    which ``metrics.jsonl`` keeps.
+    """
+
+    def __init__(
+        self, out: Path, enabled: bool, tensorboard: bool = False, resumed_at: int | None = None
+    ):
+        self.path = out / "metrics.jsonl"
+        self.enabled = enabled
+        self.writer = None
+        if enabled and tensorboard:
+            # Imported here: torch.utils.tensorboard needs the optional tensorboard package
+            # (checked by check_inputs), which only --tensorboard runs need.
+            from torch.utils.tensorboard import SummaryWriter
+
+            purge = None if resumed_at is None else resumed_at + 1
+            self.writer = SummaryWriter(str(out / TENSORBOARD_DIR), purge_step=purge)
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            evaluation = "loss" not in record  # training records carry the training loss
+            for key, value in record.items():
+                if key != "step":
+                    self.writer.add_scalar(tensorboard_tag(key, evaluation), value, record["step"])
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 # --------------------------------------------------------------------------- the loop
@@ -321,6 +386,11 @@ def check_inputs(cfg: TrainConfig) -> None:
         raise InputError(f"--lr-patience must be ≥ 1, got {cfg.lr_patience}")
     if not 0 <= cfg.min_delta < math.inf:
         raise InputError(f"--min-delta must be a number ≥ 0, got {cfg.min_delta}")
+    if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise InputError(
+            "--tensorboard needs the tensorboard package: pip install 'gitool[tensorboard]' "
+            "(or pip install tensorboard)"
+        )
     distributed.processes_per_node(cfg)
     stores, heads, task = open_stores(cfg)
     overrides = model_overrides(cfg, stores, heads, task)
@@ -368,177 +438,256 @@ def train(cfg: TrainConfig) -> TrainSummary:
 
 
 def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
-    if ctx.device.type == "cpu":
-        # Leave a core to each DataLoader worker: oversubscribed OpenMP threads spin against
-        # each other and slowed CPU training (and data loading) many times over.
-        cores = distributed.cpu_count() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-        torch.set_num_threads(min(torch.get_num_threads(), max(1, cores - cfg.num_workers)))
-    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = build_model(cfg, overrides)
-    task.initialise(model, stores, heads)  # identical on every rank (replaced by --resume)
-    model = distributed.sync_batch_norm(model.to(ctx.device), ctx)
-    model_name, config = resolve(cfg.model, **overrides)
-    batches = Batches(cfg, stores, heads, task, ctx)
-    steps_per_epoch = batches.per_epoch // cfg.grad_accum
-    total = cfg.max_steps or cfg.epochs * steps_per_epoch
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = make_scheduler(cfg, optimizer, total)
-    step, epoch, position, best, evaluated_at = 0, 0, 0, None, -1
-    patience = Patience(cfg.min_delta)
-    if cfg.resume:
-        state = load_checkpoint(out / "checkpoints" / "last.pt", map_location=ctx.device)
-        model.load_state_dict(state["model"], strict=True)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, epoch, position = state["step"], state["epoch"], state["batch"]
-        best = state["best"]
-        patience = Patience(cfg.min_delta, state.get("patience_ref", best), state["bad_evals"])
-        evaluated_at = state.get("evaluated_at", -1)
-        _set_rng_state(state["rng"])
-        info(f"resuming {out} at step {step} (epoch {epoch}, batch {position})")
-    else:
-        torch.manual_seed(cfg.seed + ctx.rank)  # dropout differs by rank, as batches do
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        resolved = {**dataclasses.asdict(cfg), "model_config": overrides}
-        (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    net = model
-    if cfg.compile:
-        net = torch.compile(net)
-    if ctx.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            net,
-            device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None,
-            find_unused_parameters=len(heads) > 1,  # each step uses one head
-        )
-    on_gpu = ctx.device.type == "cuda"
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu and cfg.bf16 else nullcontext()
-    )
-    data_info = [
-        {"path": str(s.path.resolve()), "head": h, "manifest": s.manifest}
-        for s, h in zip(stores, heads, strict=True)
-    ]
+    run = TrainingRun(cfg, out, stores, heads, task, overrides, ctx)
+    try:
+        return run.run()
+    finally:
+        run.log.close()
 
-    def checkpoint(name: str) -> None:
-        if not ctx.is_main:
+
+def _limit_cpu_threads(cfg: TrainConfig) -> None:
+    """Leave a core to each DataLoader worker: oversubscribed OpenMP threads spin against each
+    other and slowed CPU training (and data loading) many times over."""
+    cores = distributed.cpu_count() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    torch.set_num_threads(min(torch.get_num_threads(), max(1, cores - cfg.num_workers)))
+
+
+class LossWindow:
+    """Training loss and throughput since the last log record."""
+
+    def __init__(self) -> None:
+        self.loss, self.batches, self.samples = 0.0, 0, 0
+        self.began = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, samples: int) -> None:
+        self.loss += loss.detach()  # no .item(): do not wait for the GPU
+        self.batches += 1
+        self.samples += samples
+
+    def mean_and_rate(self) -> tuple[float, float]:
+        """(mean loss per batch, samples per second)."""
+        elapsed = time.perf_counter() - self.began
+        return float(self.loss) / self.batches, self.samples / max(elapsed, 1e-9)
+
+
+class TrainingRun:
+    """One process's share of a run: set-up (model, data, optimizer, resumed state) in the
+    constructor, then :meth:`run`: batches (:meth:`accumulate`), optimizer steps
+    (:meth:`optimizer_step`), log records (:meth:`log_step`), evaluations (:meth:`evaluate`)
+    and checkpoints (:meth:`checkpoint`) until the budget or patience runs out."""
+
+    def __init__(self, cfg: TrainConfig, out: Path, stores, heads, task, overrides, ctx):
+        self.cfg, self.out, self.ctx = cfg, out, ctx
+        self.stores, self.heads, self.task = stores, heads, task
+        if ctx.device.type == "cpu":
+            _limit_cpu_threads(cfg)
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        model = build_model(cfg, overrides)
+        task.initialise(model, stores, heads)  # identical on every rank (replaced by --resume)
+        self.model = distributed.sync_batch_norm(model.to(ctx.device), ctx)
+        self.model_name, self.model_config = resolve(cfg.model, **overrides)
+        self.batches = Batches(cfg, stores, heads, task, ctx)
+        self.total = cfg.max_steps or cfg.epochs * (self.batches.per_epoch // cfg.grad_accum)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.scheduler = make_scheduler(cfg, self.optimizer, self.total)
+        self.step, self.epoch, self.position = 0, 0, 0
+        self.best: float | None = None
+        self.evaluated_at = -1
+        self.patience = Patience(cfg.min_delta)
+        self.stopped = "budget"
+        if cfg.resume:
+            self._resume()
+        else:
+            torch.manual_seed(cfg.seed + ctx.rank)  # dropout differs by rank, as batches do
+        if ctx.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            resolved = {**dataclasses.asdict(cfg), "model_config": overrides}
+            (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+        self.net = self._wrap(self.model)
+        on_gpu = ctx.device.type == "cuda"
+        self.autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu and cfg.bf16 else nullcontext()
+        )
+        self.data_info = [
+            {"path": str(s.path.resolve()), "head": h, "manifest": s.manifest}
+            for s, h in zip(stores, heads, strict=True)
+        ]
+        self.log = MetricsLog(
+            out, ctx.is_main, cfg.tensorboard, resumed_at=self.step if cfg.resume else None
+        )
+
+    # ----------------------------------------------------------------------- set-up
+
+    def _resume(self) -> None:
+        out, cfg = self.out, self.cfg
+        state = load_checkpoint(out / "checkpoints" / "last.pt", map_location=self.ctx.device)
+        self.model.load_state_dict(state["model"], strict=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.position = state["step"], state["epoch"], state["batch"]
+        self.best = state["best"]
+        self.patience = Patience(
+            cfg.min_delta, state.get("patience_ref", self.best), state["bad_evals"]
+        )
+        self.evaluated_at = state.get("evaluated_at", -1)
+        _set_rng_state(state["rng"])
+        info(f"resuming {out} at step {self.step} (epoch {self.epoch}, batch {self.position})")
+
+    def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module the loop runs: compiled (``--compile``) and DDP-wrapped (> 1 process)."""
+        net = torch.compile(model) if self.cfg.compile else model
+        if self.ctx.world > 1:
+            net = torch.nn.parallel.DistributedDataParallel(
+                net,
+                device_ids=[self.ctx.local_rank] if self.ctx.device.type == "cuda" else None,
+                find_unused_parameters=len(self.heads) > 1,  # each step uses one head
+            )
+        return net
+
+    # ----------------------------------------------------------------------- the steps
+
+    def checkpoint(self, name: str) -> None:
+        """Rank 0 writes ``checkpoints/{name}.pt``: everything a resumed run needs."""
+        if not self.ctx.is_main:
             return
         save_checkpoint(
-            out / "checkpoints" / f"{name}.pt",
+            self.out / "checkpoints" / f"{name}.pt",
             {
-                "model_name": model_name,
-                "preset": cfg.model,
-                "model_config": dataclasses.asdict(config),
-                "model": _unwrap(model).state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
+                "model_name": self.model_name,
+                "preset": self.cfg.model,
+                "model_config": dataclasses.asdict(self.model_config),
+                "model": _unwrap(self.model).state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
                 "scaler": None,
-                "step": step,
-                "epoch": epoch,
-                "batch": position,
+                "step": self.step,
+                "epoch": self.epoch,
+                "batch": self.position,
                 "rng": _rng_state(),
-                "train_config": dataclasses.asdict(cfg),
-                "data": data_info,
-                "best": best,
-                "bad_evals": patience.bad,
-                "patience_ref": patience.ref,
-                "evaluated_at": evaluated_at,
+                "train_config": dataclasses.asdict(self.cfg),
+                "data": self.data_info,
+                "best": self.best,
+                "bad_evals": self.patience.bad,
+                "patience_ref": self.patience.ref,
+                "evaluated_at": self.evaluated_at,
             },
         )
 
-    def log(record: dict) -> None:
-        if ctx.is_main:
-            with open(out / "metrics.jsonl", "a") as handle:
-                handle.write(json.dumps(record) + "\n")
-
-    def evaluate_and_maybe_stop() -> bool:
-        nonlocal best, evaluated_at
-        evaluated_at = step
+    def evaluate(self) -> bool:
+        """Score the valid split, log it, keep ``best.pt``; True when patience says stop."""
+        cfg = self.cfg
+        self.evaluated_at = self.step
         # Validate the module DDP wraps: no collectives of DDP's own (CAN's BatchNorm buffers
         # would be broadcast, and a rank without validation batches would never join).
+        net = self.net
         module = net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
-        scores = validate(module, stores, heads, task, cfg, ctx, autocast)
+        scores = validate(module, self.stores, self.heads, self.task, cfg, self.ctx, self.autocast)
         if not scores:
             return False
-        score = scores[task.score]
+        score = scores[self.task.score]
+        best = self.best
         improved = not math.isnan(score) and (best is None or math.isnan(best) or score > best)
         if improved:
-            best = score
-        patience.update(score)
+            self.best = score
+        self.patience.update(score)
         if cfg.schedule == "plateau":
-            scheduler.step(score)
-            scores["lr"] = optimizer.param_groups[0]["lr"]
-        log({"step": step, "epoch": epoch, **scores})
+            self.scheduler.step(score)
+            scores["lr"] = self.optimizer.param_groups[0]["lr"]
+        self.log.write({"step": self.step, "epoch": self.epoch, **scores})
         if improved:
-            checkpoint("best")
-        return cfg.patience is not None and patience.bad >= cfg.patience
+            self.checkpoint("best")
+        return cfg.patience is not None and self.patience.bad >= cfg.patience
 
-    stopped = "budget"
-    net.train()
-    window = {"loss": 0.0, "batches": 0, "samples": 0, "t": time.perf_counter()}
-    with progress(f"training {cfg.model}", total) as advance:
-        advance(step)
-        while epoch < cfg.epochs and step < total:
-            for i, x, y, head in batches.epoch(epoch, position):
-                x = codes_to_one_hot(x.to(ctx.device, non_blocking=True))
-                y = y.to(ctx.device, non_blocking=True)
-                last_of_step = (i + 1) % cfg.grad_accum == 0
-                sync = net.no_sync() if ctx.world > 1 and not last_of_step else nullcontext()
-                with sync:
-                    with autocast:
-                        out_ = task.forward(net, x, head)
-                    loss = task.loss(out_, y)
-                    (loss / cfg.grad_accum).backward()
-                window["loss"] += loss.detach()  # no .item(): do not wait for the GPU
-                window["batches"] += 1
-                window["samples"] += len(x) * ctx.world
-                position = i + 1
-                if not last_of_step:
-                    continue
-                if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-                optimizer.step()
-                if cfg.schedule != "plateau":
-                    scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                if step % cfg.log_every == 0 or step == total:
-                    elapsed = time.perf_counter() - window["t"]
-                    mean = float(window["loss"]) / window["batches"]
-                    rate = window["samples"] / max(elapsed, 1e-9)
-                    record = {
-                        "step": step,
-                        "epoch": epoch,
-                        "loss": mean,
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "samples_per_s": rate,
-                    }
-                    log(record)
-                    advance(
-                        0,
-                        description=f"training {cfg.model}: loss {mean:.4f}, {rate:.1f} samples/s",
-                    )
-                    window = {"loss": 0.0, "batches": 0, "samples": 0, "t": time.perf_counter()}
-                advance(1)
-                if cfg.eval_every and step % cfg.eval_every == 0 and evaluate_and_maybe_stop():
-                    stopped = "patience"
-                if step % cfg.checkpoint_every == 0:
-                    checkpoint("last")
-                if stopped == "patience" or step >= total:
+    def accumulate(self, i: int, x, y, head: str, window: LossWindow) -> bool:
+        """Forward and backward one batch (batch ``i`` of the epoch); True when it completes
+        an optimizer step's ``grad_accum`` batches."""
+        cfg, ctx = self.cfg, self.ctx
+        x = codes_to_one_hot(x.to(ctx.device, non_blocking=True))
+        y = y.to(ctx.device, non_blocking=True)
+        last_of_step = (i + 1) % cfg.grad_accum == 0
+        sync = self.net.no_sync() if ctx.world > 1 and not last_of_step else nullcontext()
+        with sync:
+            with self.autocast:
+                out = self.task.forward(self.net, x, head)
+            loss = self.task.loss(out, y)
+            (loss / cfg.grad_accum).backward()
+        window.add(loss, len(x) * ctx.world)
+        self.position = i + 1
+        return last_of_step
+
+    def optimizer_step(self) -> None:
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        if self.cfg.schedule != "plateau":
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+
+    def log_step(self, window: LossWindow, advance) -> None:
+        """Log the loss, learning rate and throughput since the last record."""
+        mean, rate = window.mean_and_rate()
+        self.log.write(
+            {
+                "step": self.step,
+                "epoch": self.epoch,
+                "loss": mean,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "samples_per_s": rate,
+            }
+        )
+        advance(0, description=f"training {self.cfg.model}: loss {mean:.4f}, {rate:.1f} samples/s")
+
+    def after_step(self, window: LossWindow, advance) -> LossWindow:
+        """Log, evaluate and checkpoint as due after an optimizer step; the loss window to
+        go on with (a fresh one after a log record)."""
+        cfg, step = self.cfg, self.step
+        if step % cfg.log_every == 0 or step == self.total:
+            self.log_step(window, advance)
+            window = LossWindow()
+        advance(1)
+        if cfg.eval_every and step % cfg.eval_every == 0 and self.evaluate():
+            self.stopped = "patience"
+        if step % cfg.checkpoint_every == 0:
+            self.checkpoint("last")
+        return window
+
+    def end_epoch(self) -> None:
+        self.epoch, self.position = self.epoch + 1, 0
+        # (a run resumed after its budget ended has scored this step already)
+        if not self.cfg.eval_every and self.evaluated_at != self.step and self.evaluate():
+            self.stopped = "patience"
+        self.checkpoint("last")
+
+    def done(self) -> bool:
+        return self.stopped == "patience" or self.step >= self.total
+
+    # ----------------------------------------------------------------------- the loop
+
+    def run(self) -> TrainSummary:
+        self.net.train()
+        window = LossWindow()
+        with progress(f"training {self.cfg.model}", self.total) as advance:
+            advance(self.step)
+            while self.epoch < self.cfg.epochs and self.step < self.total:
+                for i, x, y, head in self.batches.epoch(self.epoch, self.position):
+                    if not self.accumulate(i, x, y, head, window):
+                        continue
+                    self.optimizer_step()
+                    window = self.after_step(window, advance)
+                    if self.done():
+                        break
+                else:
+                    self.end_epoch()
+                if self.done():
                     break
-            else:
-                epoch, position = epoch + 1, 0
-                # (a run resumed after its budget ended has scored this step already)
-                if not cfg.eval_every and evaluated_at != step and evaluate_and_maybe_stop():
-                    stopped = "patience"
-                checkpoint("last")
-            if stopped == "patience" or step >= total:
-                break
-    if position >= batches.per_epoch:  # the budget ended on an epoch's last batch
-        epoch, position = epoch + 1, 0
-    if evaluated_at != step:  # the budget ended between evaluations: score the final weights
-        evaluate_and_maybe_stop()
-    checkpoint("last")
-    distributed.barrier()
-    score = "mean AUPR" if task.kind == "classification" else "mean Pearson"
-    return TrainSummary(out, step, epoch, best, stopped, score)
+        if self.position >= self.batches.per_epoch:  # the budget ended on an epoch's last batch
+            self.epoch, self.position = self.epoch + 1, 0
+        if self.evaluated_at != self.step:  # the budget ended between evaluations: score the
+            self.evaluate()  # final weights
+        self.checkpoint("last")
+        distributed.barrier()
+        score = "mean AUPR" if self.task.kind == "classification" else "mean Pearson"
+        return TrainSummary(self.out, self.step, self.epoch, self.best, self.stopped, score)
