@@ -1,4 +1,4 @@
-"""workflows/Snakefile: seed 000 Table 1 end to end through Snakemake.
+"""workflows/Snakefile: Genomic Interpreter Table 1 end to end through Snakemake.
 
 The dry runs check the job graph of both shipped configs (the paper's, with its placeholder
 paths pointed at the example data, and the example's); the slow test runs the example
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "workflows"
 SNAKEFILE = WORKFLOWS / "Snakefile"
 EXAMPLE = REPO / "example_data"
-# Seed 000 Table 1's models, as the shipped configs name them; 1D-Swin is the reference.
+# Genomic Interpreter Table 1's models, as the shipped configs name them; 1D-Swin is the reference.
 MODELS = ["MaxPool-CNN", "AttPool-CNN", "AttPool-dilated-CNN", "Enformer", "1D-Swin"]
 REFERENCE = "1D-Swin"
 JOBS = {"build_dataset": 1, "train": 5, "evaluate": 1, "predict": 5, "all": 1, "total": 13}

@@ -19,29 +19,11 @@ MARKER = "<!-- cli-reference -->"
 END_MARKER = "<!-- /cli-reference -->"
 PAGE = "reference/cli.md"
 
-# The CLI's help texts are written for the terminal; the docs cite papers by name.
-CITATIONS = [
-    (r"\b[Ss]eed 000 (Table|Fig\.|Figure|appendix|§)", r"Genomic Interpreter \1"),
-    (r"\b[Ss]eed 000's\b", "the Genomic Interpreter paper's"),
-    (r"\b[Ss]eed 000\b", "the Genomic Interpreter paper"),
-    (r"\b[Ss]eed 002 (Table|Fig\.|Figure|appendix|§)", r"GLIFAC paper \1"),
-    (r"\b[Ss]eed 002's\b", "the GLIFAC paper's"),
-    (r"\b[Ss]eed 002\b", "the GLIFAC paper"),
-    (r"\b[Ss]eed 003's\b", "Enformer's"),
-    (r"\b[Ss]eed 003\b", "Enformer"),
-]
-
-
-def _cite(text: str) -> str:
-    for pattern, replacement in CITATIONS:
-        text = re.sub(pattern, replacement, text)
-    return text
-
 
 def _escape(text: str, table: bool = False) -> str:
     """Markdown-escape ``text`` outside its `code spans` (help texts use backticks for code);
     in a table cell, also keep pipes and newlines from breaking the row."""
-    parts = re.split(r"(`[^`]*`)", _cite(text))
+    parts = re.split(r"(`[^`]*`)", text)
     out = []
     for i, part in enumerate(parts):
         if i % 2 == 0:

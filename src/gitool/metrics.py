@@ -1,6 +1,7 @@
-"""Metrics: per-track regression metrics over a split, and ranking metrics without sklearn: AUROC, average precision (AUPR) and SNR (SPEC §8, seed 002).
+"""Metrics: per-track regression metrics over a split (:class:`TrackMetrics`), and ranking
+metrics without sklearn: AUROC, average precision (AUPR) and SNR (the GLIFAC paper).
 
-This module owns the binary ranking scores used to evaluate predictions and interaction maps:
+The binary ranking scores evaluate classifiers and interaction maps:
 
 - :func:`auroc` / :func:`auroc_columns`: area under the ROC curve, computed as the
   Mann–Whitney ``U`` statistic over ``n_pos · n_neg`` with tied scores given their average
@@ -8,8 +9,8 @@ This module owns the binary ranking scores used to evaluate predictions and inte
 - :func:`average_precision` / :func:`average_precision_columns`: sklearn's
   ``average_precision_score``, ``Σ_n (R_n − R_{n−1}) · P_n`` over the distinct score
   thresholds (tied scores form one threshold); this is the "AUPR" reported everywhere.
-- :func:`snr`: seed 002's signal-to-noise ratio, the mean score of the positives over the mean
-  score of the negatives.
+- :func:`snr`: the GLIFAC paper's signal-to-noise ratio, the mean score of the positives
+  over the mean score of the negatives.
 
 Undefined values are NaN, never an exception: AUROC with a single class, AP without positives,
 SNR without positives or negatives. Scores must be finite; labels must be 0/1 (or bool).
@@ -147,7 +148,7 @@ def average_precision(scores: object, labels: object) -> float:
 def snr(scores: object, labels: object) -> float:
     """Signal-to-noise ratio: mean score of the positives / mean score of the negatives.
 
-    Seed 002 §4 ("the ratio between the averaged distributions"). ``inf`` when the negative
+    GLIFAC paper §4 ("the ratio between the averaged distributions"). ``inf`` when the negative
     mean is 0 and the positive mean is positive; NaN without positives or negatives, or when
     both means are 0.
 
@@ -170,10 +171,9 @@ def snr(scores: object, labels: object) -> float:
 EPS = 1e-8
 """Keeps logs finite in the Poisson loss and metrics."""
 
-# Per-track regression metrics over a split
 # Streaming per-track metrics over all windows and bins of a split.
 #
-# The paper's metric (seed 000 Table 1): for each track, the Pearson correlation between
+# Genomic Interpreter's metric (Table 1): for each track, the Pearson correlation between
 # predicted and observed values over every bin of every window of the split — NOT per window
 # and then averaged, and not over tracks (the axis mistake of enformer-pytorch #36).
 

@@ -26,13 +26,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+import torch
+
+import gitool
+from gitool.config import BuildOptions
 from gitool.console import info
+from gitool.data import build as data_build  # called as data_build.build_store: tests patch it
 from gitool.errors import InputError, RunFailure
-
-if TYPE_CHECKING:
-    from gitool.evaluate.coverage import EvaluationResult
+from gitool.evaluate.coverage import EvaluationResult, evaluate
+from gitool.interpret.attention import attention_from_run
+from gitool.predict.inference import predict
+from gitool.runs import resolve_device
+from gitool.train.launch import run_training
 
 T = TypeVar("T")
 
@@ -178,8 +185,6 @@ def find_example_data(example_data: str | Path | None = None) -> tuple[Path, Pat
     Raises:
         InputError: the files are not there; the message says to pass ``--example-data``.
     """
-    import gitool
-
     if example_data is None:
         root = Path(gitool.__file__).resolve().parents[2]
         folder, label = root / "example_data", None
@@ -227,8 +232,6 @@ def _prepare_out(out: Path, force: bool) -> None:
 
 def _training_gpus(device: str | None) -> tuple[int, str]:
     """``(--gpus for training, device for inference)`` from ``--device``."""
-    from gitool.runs import resolve_device
-
     dev = resolve_device(device)
     if dev.type == "cuda":
         if dev.index not in (None, 0):
@@ -265,13 +268,54 @@ def _step(number: int, name: str, key: str, seconds: dict[str, float]) -> Iterat
 def _preserve_threads(fn: Callable[[], T]) -> T:
     """Training lowers torch's thread count for its DataLoader workers; later steps of the
     quickstart should run with the caller's setting."""
-    import torch
-
     threads = torch.get_num_threads()
     try:
         return fn()
     finally:
         torch.set_num_threads(threads)
+
+
+def _build(example: Path, data: Path) -> None:
+    """Step 1: the training store from the example genome, tracks and blacklist."""
+    built = data_build.build_store(
+        BuildOptions(
+            genome=str(example / "genome.fa.gz"),
+            tracks=str(example / "tracks.txt"),
+            blacklist=str(example / "blacklist.bed"),
+            out=str(data),
+        )
+    )
+    counts = ", ".join(f"{s} {n:,}" for s, n in built.counts.items())
+    info(f"[green]wrote[/] {data}: {counts} windows × {built.n_tracks} tracks")
+
+
+def _train(config: Path, data: Path, run: Path, gpus: int, steps: int) -> None:
+    """Steps 2 and 3: train one model from its workflow config for ``steps`` steps."""
+    flags = dict(
+        data=[str(data)], out=str(run), gpus=gpus, max_steps=steps, epochs=max(1, steps),
+        eval_every=steps, checkpoint_every=steps, log_every=min(10, steps),
+    )  # fmt: skip
+    trained = _preserve_threads(lambda: run_training(str(config), flags))
+    if trained is not None:
+        info(
+            f"[green]trained[/] {run}: {trained.step} steps, valid mean Pearson {trained.best:.3f}"
+            if trained.best is not None
+            else f"[green]trained[/] {run}: {trained.step} steps"
+        )
+
+
+def _predict(run: Path, example: Path, folder: Path, device: str):
+    """Step 5: predict ``regions.bed`` into one bigWig per track in ``folder``."""
+    folder.mkdir()
+    predicted = predict(
+        run, example / "genome.fa.gz", example / "regions.bed", str(folder) + os.sep,
+        device=device,
+    )  # fmt: skip
+    info(
+        f"[green]predicted[/] {predicted.bp:,} bp in {predicted.n_regions} regions "
+        f"({predicted.n_windows} windows) → {len(predicted.paths)} bigWigs"
+    )
+    return predicted
 
 
 def run_quickstart(
@@ -312,65 +356,19 @@ def run_quickstart(
     runs = {name: out / "runs" / name for name in WORKFLOWS}
 
     with _step(1, "build the training store", "build", seconds):
-        from gitool.config import BuildOptions
-        from gitool.data.build import build_store
-
-        built = build_store(
-            BuildOptions(
-                genome=str(example / "genome.fa.gz"),
-                tracks=str(example / "tracks.txt"),
-                blacklist=str(example / "blacklist.bed"),
-                out=str(data),
-            )
-        )
-        counts = ", ".join(f"{s} {n:,}" for s, n in built.counts.items())
-        info(f"[green]wrote[/] {data}: {counts} windows × {built.n_tracks} tracks")
-
+        _build(example, data)
     for number, name in enumerate(WORKFLOWS, start=2):
         label = "Genomic Interpreter (swin)" if name == "swin" else "CNN baseline (cnn-maxpool)"
         with _step(number, f"train a small {label}, {steps} steps", f"train {name}", seconds):
-            from gitool.train.launch import run_training
-
-            flags = dict(
-                data=[str(data)], out=str(runs[name]), gpus=gpus, max_steps=steps,
-                epochs=max(1, steps), eval_every=steps, checkpoint_every=steps,
-                log_every=min(10, steps),
-            )  # fmt: skip
-            trained = _preserve_threads(
-                lambda name=name, flags=flags: run_training(str(workflows / WORKFLOWS[name]), flags)
-            )
-            if trained is not None:
-                info(
-                    f"[green]trained[/] {runs[name]}: {trained.step} steps, valid mean Pearson "
-                    f"{trained.best:.3f}"
-                    if trained.best is not None
-                    else f"[green]trained[/] {runs[name]}: {trained.step} steps"
-                )
-
+            _train(workflows / WORKFLOWS[name], data, runs[name], gpus, steps)
     with _step(4, "evaluate swin against the CNN on the test split", "evaluate", seconds):
-        from gitool.evaluate.coverage import evaluate
-
         evaluation = evaluate(
             runs["swin"], data, split="test", compare=[runs["cnn-maxpool"]], plot_window=0,
             out=out / "eval", device=dev,
         )  # fmt: skip
-
     with _step(5, "predict example_data/regions.bed to bigWig", "predict", seconds):
-        from gitool.predict.inference import predict
-
-        (out / "predictions").mkdir()
-        predicted = predict(
-            runs["swin"], example / "genome.fa.gz", example / "regions.bed",
-            str(out / "predictions") + os.sep, device=dev,
-        )  # fmt: skip
-        info(
-            f"[green]predicted[/] {predicted.bp:,} bp in {predicted.n_regions} regions "
-            f"({predicted.n_windows} windows) → {len(predicted.paths)} bigWigs"
-        )
-
+        predicted = _predict(runs["swin"], example, out / "predictions", dev)
     with _step(6, "export attention of test window 0 with heatmaps", "attention", seconds):
-        from gitool.interpret.attention import attention_from_run
-
         attention = attention_from_run(
             runs["swin"], out / "attention", data=data, split="test", index="0", plot=True,
             device=dev,

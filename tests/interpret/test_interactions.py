@@ -1,4 +1,4 @@
-"""``gitool interactions``: GLIFAC and the local baseline on trained-model plumbing (SPEC §8)."""
+"""``gitool interactions``: GLIFAC and the local baseline on trained-model plumbing."""
 
 from __future__ import annotations
 
@@ -325,9 +325,9 @@ def test_help_states_the_library_default_min_similarity():
     repeats the value, so the two must not drift apart."""
     import inspect
 
-    from gitool import cli
+    from gitool.cli import interactions as command
     from gitool.interpret.interactions import DEFAULT_MIN_SIMILARITY
 
-    source = inspect.getsource(cli.interactions_command)
+    source = inspect.getsource(command.interactions_command)
     assert f"Default {DEFAULT_MIN_SIMILARITY}:" in source
     assert f"reach {DEFAULT_MIN_SIMILARITY} " in source

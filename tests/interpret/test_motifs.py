@@ -1,4 +1,4 @@
-"""Motifs (SPEC §8): built-in JASPAR set, JASPAR/MEME files, PFM -> PPM -> sampling."""
+"""Motifs: built-in JASPAR set, JASPAR/MEME files, PFM -> PPM -> sampling."""
 
 from __future__ import annotations
 

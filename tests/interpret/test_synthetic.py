@@ -1,4 +1,4 @@
-"""Synthetic motif-interaction benchmark (SPEC §8a, seed 002 appendix A)."""
+"""Synthetic motif-interaction benchmark (GLIFAC paper appendix A)."""
 
 from __future__ import annotations
 
@@ -265,8 +265,8 @@ def test_timing_10k():
 
 def test_builtin_motifs_stand_out_and_do_not_cross_detect(data):
     """The design property behind the choice of matrix versions (example_data/make_motifs.py):
-    a log-odds scan finds every motif (seed 002's models reach AUPR 0.95-0.97), and no motif's
-    scan mistakes another motif's instances for its own."""
+    a log-odds scan finds every motif (the GLIFAC paper's models reach AUPR 0.95-0.97), and no
+    motif's scan mistakes another motif's instances for its own."""
     table = detectability(data, max_sequences=5_000)
     assert list(table["motif"]) == list(NAMES)
     assert (table["scan_auroc"] > DETECTABLE_AUROC).all(), table

@@ -1,4 +1,5 @@
-"""CAN (seed 002): the eight variants, filter activations, attention capture, exp overflow."""
+"""CAN (the GLIFAC paper): the eight variants, filter activations, attention capture, exp
+overflow."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ def test_basenji_small_default_geometry():
     config = SwinConfig()
     assert config.n_layers == 8
     assert config.token_counts() == [17712, 8856, 4428, 2214, 1107, 554, 277, 139]
-    assert config.windows[5] == 140 and -(-554 // 140) == 4  # seed 000 Fig. 6
+    assert config.windows[5] == 140 and -(-554 // 140) == 4  # Genomic Interpreter Fig. 6
     torch.manual_seed(0)
     model = GenomicInterpreter(config).eval()
     seen = []

@@ -1,4 +1,5 @@
-"""Training CAN models on label stores (seed 002): BCE, AUPR/AUROC, plateau schedule, errors."""
+"""Training CAN models on label stores (the GLIFAC paper): BCE, AUPR/AUROC, plateau schedule,
+errors."""
 
 from __future__ import annotations
 

@@ -99,6 +99,7 @@ def build_dataset(
 
     Windows of --seq-length bp tile each chromosome; the centre --target-length bins of --bin-size bp are the targets. Per track: float32 values (NaN → 0) → × scale → pool by sum_stat → soft clip → clip → float16. Every input is checked before any coverage is read; the store appears only when complete.
     """
+    # lazy: keeps `gitool --help` from importing pandas (gitool.data.build needs it)
     from gitool.config import BuildOptions
     from gitool.data.build import build_store
 

@@ -53,13 +53,13 @@ def evaluate_command(
     compare: Annotated[
         list[Path] | None,
         typer.Option(
-            help="Another run (or checkpoint) evaluated on the same data and split; repeat for several (seed 000 Table 1 with every model). Each adds its row to the table and writes its per-track SPLIT.compare.NAME.tsv and the paired per-track Pearson scatter against RUN, SPLIT.compare.NAME.png (seed 000 Fig. 2)."
+            help="Another run (or checkpoint) evaluated on the same data and split; repeat for several (Genomic Interpreter Table 1 with every model). Each adds its row to the table and writes its per-track SPLIT.compare.NAME.tsv and the paired per-track Pearson scatter against RUN, SPLIT.compare.NAME.png (Genomic Interpreter Fig. 2)."
         ),
     ] = None,
     plot_window: Annotated[
         int | None,
         typer.Option(
-            help="Also draw predicted vs observed coverage of this window (0-based row of the split's windows.bed) as .window<N>.png (seed 000 Fig. 3)."
+            help="Also draw predicted vs observed coverage of this window (0-based row of the split's windows.bed) as .window<N>.png (Genomic Interpreter Fig. 3)."
         ),
     ] = None,
     plot_tracks: Annotated[
@@ -70,10 +70,11 @@ def evaluate_command(
     ] = None,
     which: options.Which = "best",
 ) -> None:
-    """Per-track Pearson, R² and Poisson loss of a trained run on a store split, grouped like seed 000 Table 1.
+    """Per-track Pearson, R² and Poisson loss of a trained run on a store split, grouped like Genomic Interpreter Table 1.
 
     Each track's Pearson is over every bin of every window of the split (not per window, not across tracks). The table's columns are mean Pearsons: DNASE/ATAC, CHIP, CAGE, other (RNA and every other group) and OVERALL (all tracks); — marks a group without tracks. Files are written atomically.
     """
+    # lazy: keeps `gitool --help` from importing torch
     from gitool.evaluate.coverage import evaluate
 
     result = evaluate(

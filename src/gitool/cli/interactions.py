@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from gitool.cli import options
 from gitool.cli.app import app
@@ -30,13 +31,13 @@ def interactions_command(
     threshold: Annotated[
         list[float] | None,
         typer.Option(
-            help="Attention threshold in [0, 1] above which a position pair counts as attended (default 0.1, seed 002). Repeat for a sweep, e.g. --threshold 0.1 --threshold 0.3; all thresholds come from one pass. Pick one well above even attention (1 / tokens: 0.02 for can pool 4, 0.1 for pool 20); a warning says when a threshold passes most pairs."
+            help="Attention threshold in [0, 1] above which a position pair counts as attended (default 0.1, as in the GLIFAC paper). Repeat for a sweep, e.g. --threshold 0.1 --threshold 0.3; all thresholds come from one pass. Pick one well above even attention (1 / tokens: 0.02 for can pool 4, 0.1 for pool 20); a warning says when a threshold passes most pairs."
         ),
     ] = None,
     layer: Annotated[
         int | None,
         typer.Option(
-            help="Attention layer whose input channels are the 'filters' (seed 000 numbering, as in `gitool attention`). Default: the model's last attention layer; can models have layer 1 only, and use their first convolution's filters."
+            help="Attention layer whose input channels are the 'filters' (Genomic Interpreter numbering, as in `gitool attention`). Default: the model's last attention layer; can models have layer 1 only, and use their first convolution's filters."
         ),
     ] = None,
     motifs: Annotated[
@@ -63,19 +64,18 @@ def interactions_command(
     random_pairs: Annotated[
         str,
         typer.Option(
-            help="GLIFAC's equal number of random position pairs: sample (seed 002: drawn with --seed), expected (their expectation: every pair of the sequence, weighted to the same total; no sampling noise), or none (attended pairs only, an ablation)."
+            help="GLIFAC's equal number of random position pairs: sample (drawn with --seed, as in the GLIFAC paper), expected (their expectation: every pair of the sequence, weighted to the same total; no sampling noise), or none (attended pairs only, an ablation)."
         ),
     ] = "sample",
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write the heatmap PNGs.")] = True,
     which: options.Which = "best",
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
 ) -> None:
-    """Find motif interactions from attention: GLIFAC and the local-attention baseline (seed 002).
+    """Find motif interactions from attention: GLIFAC and the local-attention baseline of the GLIFAC paper.
 
     GLIFAC: attention maxed over heads; position pairs with attention >= --threshold (self-pairs removed) plus as many random pairs; the Pearson correlation of every filter's activation at the first position with every filter's at the second, across all pairs of the split; symmetrised keeping the larger magnitude. The local baseline (SATORI) counts the pairs of filters active (above half their maximum) at the two attended positions. CAN filters are labelled by their best-matching motif (their position probability matrix from sites above half their maximum, compared with the motifs), giving motif x motif maps; on a `gitool synth-motifs` store they are scored against the ground truth by AUROC, AUPR and SNR, over the 66 motif pairs (each its strongest filter pair) and over all pairs of differently labelled filters (the authors' unit). Writes filters.tsv/.meme, the filter and motif maps per threshold as TSV and PNG, and scores.tsv.
     """
-    from rich.table import Table
-
+    # lazy: keeps `gitool --help` from importing torch
     from gitool.interpret.interactions import interactions_from_run
 
     result = interactions_from_run(
@@ -92,13 +92,18 @@ def interactions_command(
             f"({', '.join(found) or 'none'})"
         )
     if result.scores is not None:
-        table = Table(title="Motif interactions vs the ground truth")
-        for column in ("method", "scored", "threshold", "AUROC", "AUPR", "SNR", "pairs"):
-            table.add_column(column, justify="left" if column in ("method", "scored") else "right")
-        for row in result.scores.itertuples():
-            table.add_row(
-                row.method, f"{row.level} pairs", f"{row.threshold:g}", f"{row.auroc:.3f}",
-                f"{row.aupr:.3f}", f"{row.snr:.2f}", f"{row.pairs:,}",
-            )  # fmt: skip
-        stdout_console().print(table)
+        stdout_console().print(_scores_table(result.scores))
     info(f"[green]wrote[/] {result.out}")
+
+
+def _scores_table(scores) -> Table:
+    """``scores.tsv`` as the table the command prints."""
+    table = Table(title="Motif interactions vs the ground truth")
+    for column in ("method", "scored", "threshold", "AUROC", "AUPR", "SNR", "pairs"):
+        table.add_column(column, justify="left" if column in ("method", "scored") else "right")
+    for row in scores.itertuples():
+        table.add_row(
+            row.method, f"{row.level} pairs", f"{row.threshold:g}", f"{row.auroc:.3f}",
+            f"{row.aupr:.3f}", f"{row.snr:.2f}", f"{row.pairs:,}",
+        )  # fmt: skip
+    return table

@@ -51,6 +51,7 @@ def quickstart_command(
 
     build-dataset → train a small Genomic Interpreter (workflows/example-swin.yaml) and a CNN baseline (workflows/example-cnn-maxpool.yaml) → evaluate both on the test split (prints the grouped table) → predict example_data/regions.bed to bigWig → export attention of one test window with PNG heatmaps; then prints where everything is and the commands to try next.
     """
+    # lazy: keeps `gitool --help` from importing torch
     from gitool.quickstart import run_quickstart
 
     summary = run_quickstart(

@@ -18,33 +18,37 @@ def synth_motifs_command(
         typer.Option("-o", "--out", help="Label store folder to write."),
     ] = Path("motifs"),
     sequences: Annotated[
-        int, typer.Option("-n", "--sequences", help="Number of sequences (seed 002: 100,000).")
+        int,
+        typer.Option("-n", "--sequences", help="Number of sequences (the GLIFAC paper: 100,000)."),
     ] = 100_000,
-    length: Annotated[int, typer.Option(help="Sequence length in bp (seed 002: 200).")] = 200,
+    length: Annotated[
+        int, typer.Option(help="Sequence length in bp (the GLIFAC paper: 200).")
+    ] = 200,
     motifs: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated built-in motif names, or a JASPAR/MEME motif file. Default: the 12 JASPAR 2024 motifs of seed 002 (CEBPB ELF1 ESR1 FOXN3 GATA1 IRF1 NFIB SIX3 SPI1 TAL1 TEAD1 YY1); SP1 is also built in (the authors' code has SP1 where the paper says SPI: --motifs with SP1 for SPI1 and --interactions ...,IRF1/SP1:xor)."
+            help="Comma-separated built-in motif names, or a JASPAR/MEME motif file. Default: the 12 JASPAR 2024 motifs of the GLIFAC paper (CEBPB ELF1 ESR1 FOXN3 GATA1 IRF1 NFIB SIX3 SPI1 TAL1 TEAD1 YY1); SP1 is also built in (the authors' code has SP1 where the paper says SPI: --motifs with SP1 for SPI1 and --interactions ...,IRF1/SP1:xor)."
         ),
     ] = None,
     interactions: Annotated[
         str | None,
         typer.Option(
-            help="Motif pairs and their logic, e.g. ELF1/SIX3:and,ESR1/FOXN3:xor ('and': both labelled only together; 'xor': each labelled when alone, neither when both present), or 'none'. Default: seed 002's ELF1/SIX3:and, TAL1/GATA1:and, ESR1/FOXN3:xor, IRF1/SPI1:xor."
+            help="Motif pairs and their logic, e.g. ELF1/SIX3:and,ESR1/FOXN3:xor ('and': both labelled only together; 'xor': each labelled when alone, neither when both present), or 'none'. Default: the GLIFAC paper's ELF1/SIX3:and, TAL1/GATA1:and, ESR1/FOXN3:xor, IRF1/SPI1:xor."
         ),
     ] = None,
     min_instances: Annotated[int, typer.Option(help="Fewest motif instances per sequence.")] = 1,
     max_instances: Annotated[int, typer.Option(help="Most motif instances per sequence.")] = 5,
     split_fractions: Annotated[
-        str, typer.Option(help="Train,valid,test fractions (seed 002: 0.7,0.1,0.2).")
+        str, typer.Option(help="Train,valid,test fractions (the GLIFAC paper: 0.7,0.1,0.2).")
     ] = "0.7,0.1,0.2",
     seed: Annotated[int, typer.Option(help="Seed for sequences, instances and the split.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
 ) -> None:
-    """Generate seed 002's synthetic motif-interaction benchmark as a label store.
+    """Generate the GLIFAC paper's synthetic motif-interaction benchmark as a label store.
 
     Random uniform sequences with 1-5 non-overlapping motif instances each (sampled from the motifs' frequency matrices, either strand, at least 1 bp apart and from the ends), one binary label per motif following the interaction logic, a seeded train/valid/test split, the instance table and the ground-truth interactions. Train a CAN on it with `gitool train --config workflows/can-glifac.yaml --data OUT`, then find the interactions with `gitool interactions`.
     """
+    # lazy: keeps `gitool --help` from importing torch
     from gitool.data.labels import LabelStore, check_label_store_output
     from gitool.data.windows import parse_fractions
     from gitool.interpret.motifs import motifs_from_option

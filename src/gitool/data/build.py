@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyBigWig
 import yaml
 
 from gitool import __version__
@@ -326,8 +327,6 @@ class _TrackReader:
         self._fds: dict[str, int] = {}
 
     def _bigwig(self, position: int):
-        import pyBigWig
-
         if position not in self._bigwigs:
             if len(self._bigwigs) >= 8:
                 oldest = next(iter(self._bigwigs))

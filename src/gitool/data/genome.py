@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyfaidx
 
 from gitool.console import info
 from gitool.errors import InputError
@@ -134,8 +135,6 @@ class Genome:
             fai.unlink()
             Path(str(self.path) + ".gzi").unlink(missing_ok=True)
         try:
-            import pyfaidx
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pyfaidx warns about what we just handled
                 self._fasta = pyfaidx.Fasta(str(self.path), as_raw=True)

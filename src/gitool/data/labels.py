@@ -1,7 +1,7 @@
 """Sequence-classification stores: fixed-length sequences with binary labels per task.
 
-What ``gitool synth-motifs`` writes and ``gitool train`` reads for the ``can`` models (seed
-002), beside the coverage stores of :mod:`gitool.data.store`. Layout::
+What ``gitool synth-motifs`` writes and ``gitool train`` reads for the ``can`` models (the
+GLIFAC paper), beside the coverage stores of :mod:`gitool.data.store`. Layout::
 
     motifs/
       manifest.yaml        format gitool-labels, seq_length, tasks, split sizes, source
@@ -25,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 
 from gitool import __version__
 from gitool.data.npy import load_array
+from gitool.data.store import Store
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
 from gitool.files import check_output_folder, staged_folder
@@ -241,8 +243,6 @@ class LabelStore:
 
 def open_any_store(path: str | Path, option: str = "--data"):
     """A coverage :class:`~gitool.data.store.Store` or a :class:`LabelStore`, by manifest."""
-    from gitool.data.store import Store
-
     path = Path(path)
     manifest = path / "manifest.yaml"
     if not path.exists():
@@ -283,8 +283,6 @@ class LabelDataset:
         return state
 
     def __getitem__(self, index: int):
-        import torch
-
         if not 0 <= index < self.n:
             raise IndexError(f"index {index} out of range for {self.n} sequences")
         if self._codes is None:

@@ -69,7 +69,7 @@ class Store:
 
     def windows(self, split: str):
         """pandas DataFrame of the split's windows (chrom, start, end, target_start, target_end)."""
-        import pandas as pd
+        import pandas as pd  # lazy: pandas (`import gitool.data.store` stays light)
 
         self._check_split(split)
         return pd.read_csv(

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pyBigWig
 
 from gitool.errors import InputError
 
@@ -266,8 +267,6 @@ def check_bigwig(track: Track, sizes: dict[str, int], kept: list[str]) -> tuple[
         InputError: unreadable file, or the first disagreeing chromosome name/length, with
         the ``chr``-prefix fix when that explains it.
     """
-    import pyBigWig
-
     try:
         with _quiet_stderr():  # libBigWig prints its own lines for bad files
             bw = pyBigWig.open(track.file)

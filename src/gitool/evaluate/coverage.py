@@ -1,20 +1,21 @@
 """``gitool evaluate``: per-track metrics of a trained run on a store split.
 
-The metric is the paper's (seed 000 §4.1, Table 1, Fig. 2): for each track, the Pearson
+The metric is Genomic Interpreter's (§4.1, Table 1, Fig. 2): for each track, the Pearson
 correlation between predicted and observed values over **every bin of every window** of
 the split — the ``N × target_length`` values of a track pooled into one vector. It is not
 a per-window correlation averaged afterwards, and not a correlation across tracks (the
-axis mistake of enformer-pytorch #36, SPEC §9). R² (``1 − SSE/SST``) and the mean Poisson
-loss are computed the same way (:class:`gitool.metrics.TrackMetrics`).
+axis mistake of enformer-pytorch #36). R² (``1 − SSE/SST``) and the mean Poisson loss are
+computed the same way (:class:`gitool.metrics.TrackMetrics`).
 
 Outputs (default ``RUN/eval/``; every file written through a temporary sibling + rename):
 
     <split>.tsv              per track: index, identifier, group, description, pearson, r2, poisson
-    <split>.summary.tsv      seed 000 Table 1 layout: one row per model, mean Pearson per
-                             group column (DNASE/ATAC, CHIP, CAGE, other) and OVERALL
+    <split>.summary.tsv      Genomic Interpreter Table 1 layout: one row per model, mean
+                             Pearson per group column (DNASE/ATAC, CHIP, CAGE, other) and
+                             OVERALL
     <split>.compare.<name>.tsv   with ``compare``: each other run's per-track table
     <split>.compare.<name>.png   with ``compare``: paired per-track Pearson scatter of the run
-                                 against each other run (Fig. 2)
+                                 against each other run (Genomic Interpreter Fig. 2)
     <split>.window<N>.png    with ``plot_window``: predicted vs observed tracks (Fig. 3)
 
 A checkpoint other than ``best.pt`` adds its name: ``test.last.tsv``.
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import torch
 
 from gitool.console import progress, warn
@@ -37,6 +39,8 @@ from gitool.data.store import Store
 from gitool.data.tracks import select_tracks
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
+from gitool.evaluate.labels import LabelEvaluation, evaluate_labels
+from gitool.evaluate.plots import pearson_scatter, window_tracks
 from gitool.evaluate.tables import (
     group_column,
     group_summary,
@@ -55,10 +59,7 @@ from gitool.runs import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
     from rich.table import Table
-
-    from gitool.evaluate.labels import LabelEvaluation
 
 MAX_PLOT_TRACKS = 8
 """Tracks drawn by ``plot_window`` when ``plot_tracks`` is not given (the first ones)."""
@@ -69,10 +70,11 @@ class EvaluationResult:
     """What :func:`evaluate` computed and wrote.
 
     Attributes:
-        tracks: per-track metrics of the run, columns :data:`TRACK_COLUMNS`, one row per
+        tracks: per-track metrics of the run, columns
+            :data:`~gitool.evaluate.tables.TRACK_COLUMNS`, one row per
             store track in store order.
-        summary: seed 000 Table 1 layout (see :func:`group_summary`): one row for the run, then
-            one per ``compare`` run.
+        summary: Genomic Interpreter Table 1 layout (see :func:`group_summary`): one row for
+            the run, then one per ``compare`` run.
         paths: files written, by kind: ``tracks``, ``summary``, ``window_plot`` when asked
             for, and per compared run ``compare_tracks:<name>`` and ``compare_plot:<name>``.
         name, split, head: the run's label, the split and the model head evaluated.
@@ -339,6 +341,135 @@ def _sibling(tsv: Path, suffix: str) -> Path:
     return tsv.with_name(stem + suffix)
 
 
+# --------------------------------------------------------------------------- steps
+
+
+def _is_label_store(data: str | Path) -> bool:
+    """Whether ``data`` is a label store (``gitool synth-motifs``) rather than a coverage one."""
+    return (Path(data) / "manifest.yaml").is_file() and isinstance(open_any_store(data), LabelStore)
+
+
+def _plot_columns(
+    store: Store, split: str, plot_window: int | None, plot_tracks: Sequence[str | int] | None
+) -> list[int]:
+    """The store columns ``plot_window`` draws (none without it); checks the window index."""
+    if plot_window is None:
+        return []
+    n_windows = store.count(split)
+    if not 0 <= plot_window < n_windows:
+        raise InputError(
+            f"--plot-window {plot_window} is out of range: the {split} split has "
+            f"{n_windows} windows (0–{n_windows - 1})"
+        )
+    return select_tracks(
+        store.tracks, plot_tracks, option="--plot-tracks", of=str(store.path),
+        default=MAX_PLOT_TRACKS,
+    )  # fmt: skip
+
+
+def _load_subjects(
+    run: str | Path,
+    compare: str | Path | Sequence[str | Path] | None,
+    which: str,
+    store: Store,
+    head: str | None,
+) -> list[_Subject]:
+    """The run, then each ``compare`` run (a repeated label gets its path appended)."""
+    subjects = [_prepare(run, which, store, head, "RUN", explicit=True)]
+    others = [] if compare is None else [compare] if isinstance(compare, (str, Path)) else compare
+    for other in others:
+        subject = _prepare(other, which, store, head, "--compare", explicit=False)
+        if subject.name in {s.name for s in subjects}:
+            subject.name = f"{subject.name} ({other})"
+        subjects.append(subject)
+    return subjects
+
+
+def _output_path(subject: _Subject, split: str, out: str | Path | None) -> Path:
+    """The per-track TSV path, checked to be writable as a file."""
+    tsv = _tsv_path(subject, split, out)
+    if tsv.is_dir():
+        raise InputError(f"--out {tsv} is a folder; give another .tsv path")
+    blocker = next((p for p in tsv.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise InputError(f"--out {tsv}: {blocker} is a file, not a folder; choose another --out")
+    return tsv
+
+
+def _compute(
+    subjects: list[_Subject],
+    store: Store,
+    split: str,
+    batch_size: int,
+    device: torch.device,
+    plot_window: int | None,
+    columns: list[int],
+) -> tuple[list[pd.DataFrame], dict[str, np.ndarray]]:
+    """Every subject's per-track table, and its predictions for ``plot_window`` (the drawn
+    ``columns`` only), by subject name. The models go back to the CPU afterwards."""
+    tables = []
+    for subject in subjects:
+        metrics = split_metrics(
+            subject.model, store, split, subject.head, batch_size, device,
+            description=f"evaluating {subject.name} on {split}",
+        )  # fmt: skip
+        tables.append(track_table(store, metrics))
+    window_predictions = {}
+    if plot_window is not None:
+        for subject in subjects:
+            pred = predict_windows(subject.model, store, split, subject.head, [plot_window], device)
+            window_predictions[subject.name] = pred[0][:, columns]
+    for subject in subjects:
+        subject.model.to("cpu")
+    return tables, window_predictions
+
+
+def _write_tables(
+    tsv: Path, tables: list[pd.DataFrame], subjects: list[_Subject], split: str
+) -> tuple[pd.DataFrame, dict[str, Path], dict[str, pd.DataFrame]]:
+    """Write the run's per-track TSV, the summary, and per compared run its TSV and the
+    paired scatter. Returns ``(summary, paths, compared tables by name)``."""
+    summary = pd.concat([group_summary(t, s.name) for t, s in zip(tables, subjects, strict=True)])
+    paths = {"tracks": write_tsv(tables[0], tsv)}
+    paths["summary"] = write_tsv(summary, _sibling(tsv, ".summary.tsv"), index=True)
+    compared = {}
+    for table, subject in zip(tables[1:], subjects[1:], strict=True):
+        compared[subject.name] = table
+        tag = _file_tag(subject.name)
+        paths[f"compare_tracks:{subject.name}"] = write_tsv(
+            table, _sibling(tsv, f".compare.{tag}.tsv")
+        )
+        paths[f"compare_plot:{subject.name}"] = pearson_scatter(
+            tables[0], table, subjects[0].name, subject.name,
+            _sibling(tsv, f".compare.{tag}.png"), split=split,
+        )  # fmt: skip
+    return summary, paths, compared
+
+
+def _plot_window(
+    store: Store,
+    split: str,
+    plot_window: int,
+    columns: list[int],
+    predicted: dict[str, np.ndarray],
+    tsv: Path,
+) -> Path:
+    """Predicted vs observed tracks of one window, beside the TSV."""
+    window = store.windows(split).iloc[plot_window]
+    observed = np.asarray(store.targets(split)[plot_window], dtype=np.float32)[:, columns]
+    return window_tracks(
+        chrom=str(window["chrom"]),
+        target_start=int(window["target_start"]),
+        bin_size=int(store.manifest["bin_size"]),
+        observed=observed,
+        predicted=predicted,
+        labels=[str(store.tracks[c]["identifier"]) for c in columns],
+        descriptions=[str(store.tracks[c].get("description", "")) for c in columns],
+        path=_sibling(tsv, f".window{plot_window}.png"),
+        title=f"{split} window {plot_window}",
+    )
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -374,13 +505,14 @@ def evaluate(
         device: ``cpu``, ``cuda``, ``cuda:N``; default CUDA when available (bf16 autocast).
         out: per-track TSV path when it ends in ``.tsv``, else a folder (created) for
             ``<split>.tsv``; default ``RUN/eval/<split>.tsv``. The summary and plots go
-            next to it.
+            next to it (see the module docstring).
         compare: other run(s) evaluated on the same data and split; each adds its row to
-            the summary (seed 000 Table 1 with several models) and writes its per-track TSV
-            and the paired per-track scatter against ``run`` (seed 000 Fig. 2).
+            the summary (Genomic Interpreter Table 1 with several models) and writes its
+            per-track TSV and the paired per-track scatter against ``run`` (Genomic
+            Interpreter Fig. 2).
         plot_window: draw predicted vs observed for this window (0-based row of the split's
-            ``windows.bed``) as a PNG (seed 000 Fig. 3), for ``plot_tracks`` (identifiers or
-            indices; default the first :data:`MAX_PLOT_TRACKS`).
+            ``windows.bed``) as a PNG (Genomic Interpreter Fig. 3), for ``plot_tracks``
+            (identifiers or indices; default the first :data:`MAX_PLOT_TRACKS`).
         which: ``best`` (falls back to ``last``) or ``last`` checkpoint of a run folder.
 
     Every input is checked before any inference: store, split, both models' geometry and
@@ -392,14 +524,12 @@ def evaluate(
     check_which(which)
     if data is None:
         data = training_store(run, which)
-    if (Path(data) / "manifest.yaml").is_file() and isinstance(open_any_store(data), LabelStore):
+    if _is_label_store(data):
         if compare or plot_window is not None or plot_tracks or head is not None:
             raise InputError(
                 "--compare, --plot-window, --plot-tracks and --head apply to coverage stores; "
                 f"{data} is a label store, which gives the per-task AUPR/AUROC table"
             )
-        from gitool.evaluate.labels import evaluate_labels
-
         return evaluate_labels(
             run, LabelStore(data), split, batch_size=batch_size or 256, device=device, out=out,
             which=which,
@@ -408,83 +538,18 @@ def evaluate(
     if batch_size < 1:
         raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
     store = open_store(data, split)
-    n_windows = store.count(split)
-    if plot_window is not None and not 0 <= plot_window < n_windows:
-        raise InputError(
-            f"--plot-window {plot_window} is out of range: the {split} split has "
-            f"{n_windows} windows (0–{n_windows - 1})"
-        )
-    columns = (
-        select_tracks(
-            store.tracks, plot_tracks, option="--plot-tracks", of=str(store.path),
-            default=MAX_PLOT_TRACKS,
-        )
-        if plot_window is not None
-        else []
-    )  # fmt: skip
+    columns = _plot_columns(store, split, plot_window, plot_tracks)
     dev = resolve_device(device)
-    subjects = [_prepare(run, which, store, head, "RUN", explicit=True)]
-    others = [] if compare is None else [compare] if isinstance(compare, (str, Path)) else compare
-    for other in others:
-        subject = _prepare(other, which, store, head, "--compare", explicit=False)
-        if subject.name in {s.name for s in subjects}:
-            subject.name = f"{subject.name} ({other})"
-        subjects.append(subject)
-    tsv = _tsv_path(subjects[0], split, out)
-    if tsv.is_dir():
-        raise InputError(f"--out {tsv} is a folder; give another .tsv path")
-    blocker = next((p for p in tsv.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise InputError(f"--out {tsv}: {blocker} is a file, not a folder; choose another --out")
+    subjects = _load_subjects(run, compare, which, store, head)
+    tsv = _output_path(subjects[0], split, out)
 
-    tables = []
-    for subject in subjects:
-        metrics = split_metrics(
-            subject.model, store, split, subject.head, batch_size, dev,
-            description=f"evaluating {subject.name} on {split}",
-        )  # fmt: skip
-        tables.append(track_table(store, metrics))
-    window_predictions = {}
+    tables, window_predictions = _compute(
+        subjects, store, split, batch_size, dev, plot_window, columns
+    )
+    summary, paths, compared = _write_tables(tsv, tables, subjects, split)
     if plot_window is not None:
-        for subject in subjects:
-            pred = predict_windows(subject.model, store, split, subject.head, [plot_window], dev)
-            window_predictions[subject.name] = pred[0][:, columns]
-    for subject in subjects:
-        subject.model.to("cpu")
-
-    import pandas as pd
-
-    summary = pd.concat([group_summary(t, s.name) for t, s in zip(tables, subjects, strict=True)])
-    paths = {"tracks": write_tsv(tables[0], tsv)}
-    paths["summary"] = write_tsv(summary, _sibling(tsv, ".summary.tsv"), index=True)
-    compared = {}
-    for table, subject in zip(tables[1:], subjects[1:], strict=True):
-        from gitool.evaluate.plots import pearson_scatter
-
-        compared[subject.name] = table
-        tag = _file_tag(subject.name)
-        paths[f"compare_tracks:{subject.name}"] = write_tsv(
-            table, _sibling(tsv, f".compare.{tag}.tsv")
-        )
-        paths[f"compare_plot:{subject.name}"] = pearson_scatter(
-            tables[0], table, subjects[0].name, subject.name,
-            _sibling(tsv, f".compare.{tag}.png"), split=split,
-        )  # fmt: skip
-    if plot_window is not None:
-        from gitool.evaluate.plots import window_tracks
-
-        window = store.windows(split).iloc[plot_window]
-        observed = np.asarray(store.targets(split)[plot_window], dtype=np.float32)[:, columns]
-        paths["window_plot"] = window_tracks(
-            chrom=str(window["chrom"]),
-            target_start=int(window["target_start"]),
-            bin_size=int(store.manifest["bin_size"]),
-            observed=observed,
-            predicted=window_predictions,
-            labels=[str(store.tracks[c]["identifier"]) for c in columns],
-            descriptions=[str(store.tracks[c].get("description", "")) for c in columns],
-            path=_sibling(tsv, f".window{plot_window}.png"),
-            title=f"{split} window {plot_window}",
+        paths["window_plot"] = _plot_window(
+            store, split, plot_window, columns, window_predictions, tsv
         )
     others = sorted({g for g in tables[0]["group"] if group_column(g) == "other"})
     return EvaluationResult(
@@ -494,7 +559,7 @@ def evaluate(
         name=subjects[0].name,
         split=split,
         head=subjects[0].head,
-        n_windows=n_windows,
+        n_windows=store.count(split),
         target_length=int(store.manifest["target_length"]),
         compared=compared,
         other_groups=others,

@@ -1,10 +1,11 @@
-"""``gitool evaluate`` on a label store: per-task AUPR and AUROC of a CAN run (seed 002).
+"""``gitool evaluate`` on a label store: per-task AUPR and AUROC of a CAN run (the model of
+the GLIFAC paper).
 
 AUPR is the average precision (sklearn's definition) and AUROC the Mann-Whitney area, per
 task over every sequence of the split (:mod:`gitool.metrics`). Two summaries: the **mean**
 over tasks (what training monitors and the benchmark reports), and the **pooled** score, every
-task's sequences ranked together as one binary problem. The pooled score is what seed 002's
-"classification AUPR 0.95-0.97" is: its authors' code reports Keras' ``AUC(curve='PR')``,
+task's sequences ranked together as one binary problem. The pooled score is what the GLIFAC
+paper's "classification AUPR 0.95-0.97" is: its authors' code reports Keras' ``AUC(curve='PR')``,
 which flattens the label matrix. Pooled, the frequent independent tasks dominate, so a model
 that never learns a rare "and" task (GATA1/TAL1, 4.5 % positives) still scores about 0.95;
 the per-task rows and their mean show it.
@@ -66,7 +67,7 @@ class LabelEvaluation:
         )  # fmt: skip
         table.caption = (
             "mean: over tasks; pooled: every task's sequences ranked together (Keras' "
-            "AUC, the seed 002 authors' classification score)"
+            "AUC, the GLIFAC authors' classification score)"
         )
         return table
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+from rich.table import Table
 
 if TYPE_CHECKING:
-    import pandas as pd
-    from rich.table import Table
-
     from gitool.data.store import Store
 
 GROUP_COLUMNS = ("DNASE/ATAC", "CHIP", "CAGE", "other")
-"""Summary columns (seed 000 Table 1). ``other``: every group but DNASE, ATAC, CHIP, CAGE
+"""Summary columns (Genomic Interpreter Table 1). ``other``: every group but DNASE, ATAC, CHIP, CAGE
 (RNA and tracks whose description has no known ``GROUP:`` prefix)."""
 OVERALL = "OVERALL"
 TRACK_COLUMNS = ("index", "identifier", "group", "description", "pearson", "r2", "poisson")
@@ -29,9 +28,8 @@ def group_column(group: str) -> str:
 
 
 def track_table(store: Store, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Per-track DataFrame (:data:`TRACK_COLUMNS`) from :func:`split_metrics`' output."""
-    import pandas as pd
-
+    """Per-track DataFrame (:data:`TRACK_COLUMNS`) from
+    :func:`~gitool.evaluate.coverage.split_metrics`' output."""
     rows = pd.DataFrame(
         {
             "index": [int(t["index"]) for t in store.tracks],
@@ -46,15 +44,13 @@ def track_table(store: Store, metrics: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def group_summary(tracks: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Seed 000 Table 1 for one model: a one-row DataFrame indexed by ``model``.
+    """Genomic Interpreter Table 1 for one model: a one-row DataFrame indexed by ``model``.
 
     Columns: ``DNASE/ATAC``, ``CHIP``, ``CAGE``, ``other`` (every other group: RNA, other),
     ``OVERALL`` — the mean of the per-track Pearsons in that column (NaN when it has no
     tracks; tracks whose Pearson is undefined, e.g. constant in the split, are left out) —
     and ``n_<column>``, the number of tracks averaged.
     """
-    import pandas as pd
-
     columns = tracks["group"].map(group_column)
     pearson = tracks["pearson"].to_numpy(dtype=np.float64)
     row: dict[str, Any] = {}
@@ -70,8 +66,6 @@ def group_summary(tracks: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def summary_table(summary: pd.DataFrame, caption: str | None = None) -> Table:
     """Render :func:`group_summary` rows as a rich table; empty groups show ``—``."""
-    from rich.table import Table
-
     table = Table(caption=caption, caption_justify="left")
     table.add_column("model")
     first = summary.iloc[0]

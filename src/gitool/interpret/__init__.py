@@ -1,4 +1,4 @@
-"""Model interpretation: attention export, rollout and plots (SPEC §6)."""
+"""Model interpretation: attention export, rollout and plots."""
 
 from gitool.interpret.attention import (
     AttentionSummary,

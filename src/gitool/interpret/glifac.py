@@ -1,4 +1,4 @@
-"""GLIFAC and the SATORI-style local baseline, model-free (SPEC §8 (b)–(d), §9; seed 002 app. C).
+"""GLIFAC and the SATORI-style local baseline, model-free (GLIFAC paper appendix C, §3).
 
 This module owns the computations that turn filter activations and attention maps into
 filter-filter and motif-motif interaction maps, and the filter labelling they need:
@@ -6,44 +6,12 @@ filter-filter and motif-motif interaction maps, and the filter labelling they ne
 - :class:`PairAccumulator` streams batches of ``activations (B, L, F)`` and head-reduced
   attention and accumulates, in float64 on the CPU and for several attention thresholds at
   once, the sums behind GLIFAC's Pearson correlations and the local baseline's counts;
-  :meth:`PairAccumulator.result` gives one :class:`InteractionMaps` per threshold.
+  :meth:`PairAccumulator.result` gives one :class:`InteractionMaps` per threshold (its
+  docstring defines both maps).
 - :func:`symmetrise`, :func:`motif_map` and :func:`score_map` turn a filter map into a motif
   map and score it against the ground-truth interactions (AUROC, AUPR, SNR).
 - :class:`FilterPPMs`, :func:`match_motifs` and :func:`label_filters` label each filter with
   its best-matching motif.
-
-Attention layout
-----------------
-Attention comes per batch in windowed form: ``attn (B, nW, w, w)`` (query slot × key slot,
-already reduced over heads by max) with ``token_index (nW, w)`` giving the token in
-``[0, L)`` of every slot, or −1 for padding. Full attention is ``nW = 1`` with
-:func:`full_index`. An *attended pair* is a (sequence ``b``, query token ``i``, key token
-``j``) slot pair with ``attn ≥ threshold``, both slots real and ``i ≠ j`` (the reference code
-keeps the diagonal; SPEC §9 says remove it). Slot pairs are never de-duplicated: a token
-that appears in two windows contributes its pairs from both.
-
-GLIFAC (seed 002 appendix C)
-----------------------------
-For every attended pair, ``x = activations[b, i]`` (query) and ``y = activations[b, j]``
-(key). To those the accumulator adds, per sequence, as many random ordered pairs ``(i, j)``,
-``i ≠ j``, drawn uniformly over the sequence's tokens ``0 … L−1`` (the paper's "equal number";
-the reference code's formula yields one). The map is the Pearson correlation of ``x_f``
-against ``y_g`` over that union, ``(F, F)``, made symmetric by :func:`symmetrise`. A filter
-with zero variance correlates 0 with everything.
-
-Random pairs are counter-based (:func:`random_pairs`): the ``p``-th random pair of sequence
-``s`` at threshold ``t`` is a hash of ``(seed, t, s, p)``, so a map is the same whatever the
-batch size, the device, or the other thresholds of a sweep. A sample is noisy when few pairs
-are attended; ``random="expected"`` adds instead the expectation of the draw — every ordered
-pair of the sequence, weighted so that the sequence's random pairs still total ``n_b`` —
-which is the same statistic without the sampling noise.
-
-Local baseline (SATORI, seed 002 §3)
------------------------------------
-A filter is *active* at a token when its activation exceeds ``active_threshold[f]`` (the
-caller passes half of each filter's maximum over the set); every attended pair adds 1 to
-``count[f, g]`` for each active query filter ``f`` and active key filter ``g``. The counts are
-symmetrised the same way.
 """
 
 from __future__ import annotations
@@ -227,13 +195,36 @@ class InteractionMaps:
 class PairAccumulator:
     """Streams activations and attention; accumulates GLIFAC and local-baseline statistics.
 
+    **Attention layout.** Attention comes per batch in windowed form: ``attn (B, nW, w, w)``
+    (query slot × key slot, already reduced over heads by max) with ``token_index (nW, w)``
+    giving the token in ``[0, L)`` of every slot, or −1 for padding. Full attention is
+    ``nW = 1`` with :func:`full_index`. An *attended pair* is a (sequence ``b``, query token
+    ``i``, key token ``j``) slot pair with ``attn ≥ threshold``, both slots real and ``i ≠ j``
+    (the reference code keeps the diagonal, whose pairs only correlate each token with
+    itself). Slot pairs are never de-duplicated: a token that appears in two windows
+    contributes its pairs from both.
+
+    **GLIFAC** (GLIFAC paper appendix C). For every attended pair, ``x = activations[b, i]``
+    (query) and ``y = activations[b, j]`` (key). To those the accumulator adds, per sequence,
+    as many random ordered pairs ``(i, j)``, ``i ≠ j``, drawn uniformly over the sequence's
+    tokens ``0 … L−1`` (the paper's "equal number"; the reference code's formula yields one).
+    The map is the Pearson correlation of ``x_f`` against ``y_g`` over that union,
+    ``(F, F)``, made symmetric by :func:`symmetrise`. A filter with zero variance correlates
+    0 with everything. Random pairs are counter-based (:func:`random_pairs`), so a map is the
+    same whatever the batch size, the device, or the other thresholds of a sweep.
+
+    **Local baseline** (SATORI, GLIFAC paper §3). A filter is *active* at a token when its
+    activation exceeds ``active_threshold[f]`` (the caller passes half of each filter's
+    maximum over the set); every attended pair adds 1 to ``count[f, g]`` for each active
+    query filter ``f`` and active key filter ``g``. The counts are symmetrised the same way.
+
     Args:
         n_filters: ``F``, channels of the activations.
         thresholds: attention thresholds in [0, 1]; one map set per threshold.
         seed: seed of the random pairs (:func:`random_pairs`).
         active_threshold: ``(F,)`` activation above which a filter is active (local
             baseline), or None to skip the local baseline.
-        random: the equal number of random pairs (seed 002) — ``"sample"``: drawn
+        random: the equal number of random pairs (GLIFAC) — ``"sample"``: drawn
             (:func:`random_pairs`); ``"expected"``: every ordered pair ``i ≠ j`` of the
             sequence weighted ``n_b / (L (L − 1))``, the limit of infinitely many draws (no
             sampling noise, same total weight ``n_b``); ``"none"``: the attended pairs alone
@@ -582,9 +573,9 @@ def score_filter_pairs(
 class FilterPPMs:
     """Position probability matrices of filters from the sites where they are active.
 
-    A site is a position ``p`` where ``conv_activations[b, p, f] > threshold[f]`` (SPEC §9:
-    half the filter's maximum). With ``"same"`` padding (PyTorch's convention) position ``p``
-    covers bases ``p − (width − 1) // 2 … p − (width − 1) // 2 + width − 1`` (``p ± width//2``
+    A site is a position ``p`` where ``conv_activations[b, p, f] > threshold[f]`` (the
+    caller passes half the filter's maximum). With ``"same"`` padding (PyTorch's convention)
+    position ``p`` covers bases ``p − (width − 1) // 2 … p − (width − 1) // 2 + width − 1`` (``p ± width//2``
     for odd widths); bases beyond the sequence ends and N add nothing to the counts.
 
     Args:

@@ -1,33 +1,27 @@
-"""``gitool interactions``: motif interactions from a trained model's attention (SPEC §8).
+"""``gitool interactions``: motif interactions from a trained model's attention (GLIFAC and
+the SATORI-style local baseline, :mod:`gitool.interpret.glifac`).
 
-Two passes over a split of a store:
+Two passes over a split of a store: each filter's maximum activation, then the attended
+position pairs (every ``--threshold`` at once) and, for CAN models, the filters' position
+probability matrices from the sites above half their maximum.
 
-1. each filter's maximum activation (per bp for the CAN's first conv layer, per token for
-   the attention layer's input);
-2. a :class:`~gitool.interpret.glifac.PairAccumulator` (GLIFAC and the SATORI-style local
-   baseline, every ``--threshold`` at once) and, for CAN models, the filters' position
-   probability matrices from the sites above half their maximum
-   (:class:`~gitool.interpret.glifac.FilterPPMs`).
-
-"Filters" are, for ``can`` models, the first convolution's filters after max pooling (seed
-002); for ``swin`` and ``enformer`` the channels entering the chosen attention layer (its
-normalised input), whose attention gives the position pairs (a swin layer's regular and
-shifted blocks both count, each with its own input). CAN filters are labelled with their
-best-matching motif (:func:`~gitool.interpret.glifac.match_motifs`), which turns the filter
-maps into motif maps; with a ground truth (label stores from ``gitool synth-motifs``) the
-motif maps are scored by AUROC, AUPR and SNR (seed 002 §4).
+"Filters" are, for ``can`` models, the first convolution's filters after max pooling (as in
+the GLIFAC paper); for ``swin`` and ``enformer`` the channels entering the chosen attention
+layer (its normalised input; a swin layer's regular and shifted blocks both count). CAN
+filters are labelled with their best-matching motif, which turns the filter maps into motif
+maps; with a ground truth (label stores from ``gitool synth-motifs``) the motif maps are
+scored by AUROC, AUPR and SNR (GLIFAC paper §4).
 
 Output folder (written to a hidden sibling, then renamed)::
 
-    filters.tsv                 filter, motif, matrix_id, similarity, strand, offset, sites, max
+    filters.tsv                 filter, motif, best_match, matrix_id, similarity, strand,
+                                offset, sites, max_activation
     filters.meme                the filters' PPMs (MEME format; Tomtom reads it)
-    glifac_filters_t{T}.tsv     filter × filter GLIFAC map at threshold T
-    local_filters_t{T}.tsv      filter × filter local-attention counts
-    glifac_motifs_t{T}.tsv      motif × motif maps (labelled filters only)
-    local_motifs_t{T}.tsv
+    glifac_{filters,motifs}_t{T}.tsv   GLIFAC map at threshold T (motifs: labelled filters)
+    local_{filters,motifs}_t{T}.tsv    local-attention counts
     interactions_t{T}.png       the maps as heatmaps, ground truth outlined
     scores.tsv                  method, level, threshold, auroc, aupr, snr, positives,
-                                negatives, pairs (with ground truth; level "motif": the 66
+                                negatives, pairs (with a ground truth; level "motif": the
                                 motif pairs; "filter": every pair of differently labelled
                                 filters, the authors' unit)
 """
@@ -62,12 +56,14 @@ from gitool.interpret.glifac import (
     score_map,
 )
 from gitool.interpret.motifs import Motif, motifs_from_option, ppm, read_motif_file
+from gitool.interpret.plots import plot_interactions
 from gitool.models.base import capture_attention
 from gitool.models.can import CAN
+from gitool.runs import load_run, resolve_device, run_label, training_store
 
 DEFAULT_THRESHOLDS = (0.1,)
 # Untrained (Glorot-initialised) CAN filters against the 12 built-in motifs: median 0.53,
-# 1.7 % reach 0.7, 0.1 % reach 0.75 (768 filters of 24 models, `benchmarks/filter_null.py`).
+# 1.7 % reach 0.7, 0.1 % reach 0.75 (768 filters of 24 models, `experiments/motif_interactions/filter_null.py`).
 # 0.7 keeps random labels rare while labelling motif detectors that learned a motif only
 # partly (a blend of two similar motifs, a shifted or truncated copy: 0.70-0.75).
 DEFAULT_MIN_SIMILARITY = 0.7
@@ -254,6 +250,129 @@ def threshold_tag(threshold: float) -> str:
     return f"t{threshold:g}"
 
 
+def _check_options(min_similarity: float | None, batch_size: int | None) -> float:
+    """``min_similarity`` (default :data:`DEFAULT_MIN_SIMILARITY`), with ``batch_size``."""
+    if min_similarity is None:
+        min_similarity = DEFAULT_MIN_SIMILARITY
+    if not 0.0 < min_similarity <= 1.0:
+        raise InputError(f"--min-similarity {min_similarity:g} is outside (0, 1]")
+    if batch_size is not None and batch_size < 1:
+        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+    return min_similarity
+
+
+def _open_store(data: str | Path, model: torch.nn.Module):
+    """The store at ``data``, checked against the model's input length (a label store's
+    ground truth is read now, so a damaged one fails before the passes)."""
+    store = open_any_store(data)
+    if isinstance(store, LabelStore):
+        store.interactions()
+    seq_length = int(model.config.seq_length)
+    store_length = (
+        store.seq_length if isinstance(store, LabelStore) else int(store.geometry.seq_length)
+    )
+    if store_length != seq_length:
+        raise InputError(
+            f"--data {data}: sequences of {store_length:,} bp but the model takes "
+            f"{seq_length:,} bp; use the store the model was trained on"
+        )
+    return store
+
+
+def _sequence_count(store, split: str, sequences: int | None, data: str | Path) -> int:
+    """How many of the split's sequences to use (``--sequences`` caps them)."""
+    n = store.count(split)
+    if sequences is not None:
+        if sequences < 1:
+            raise InputError(f"--sequences must be ≥ 1, got {sequences}")
+        n = min(n, sequences)
+    if n == 0:
+        raise InputError(f"--split {split}: {data} has no sequences in it")
+    return n
+
+
+def _filter_maxima(
+    source: _Source, codes_all: np.ndarray, n: int, batch_size: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pass 1: each filter's maximum activation, ``(conv_max, act_max)`` float64 ``(F,)``
+    (``conv_max``: per bp of a CAN's first convolution; ``act_max``: per token)."""
+    conv_max = torch.full((source.n_filters,), -torch.inf, dtype=torch.float64)
+    act_max = torch.full((source.n_filters,), -torch.inf, dtype=torch.float64)
+    with progress("interactions: filter maxima", n) as advance:
+        for codes, x in _sequence_batches(codes_all, n, batch_size, device):
+            conv, parts = source(x)
+            if conv is not None:
+                conv_max = torch.maximum(conv_max, conv.double().amax((0, 1)).cpu())
+            for acts, _, _ in parts:
+                act_max = torch.maximum(act_max, acts.double().amax((0, 1)).cpu())
+            advance(len(codes))
+    return conv_max, act_max
+
+
+@dataclass
+class _Pairs:
+    """What pass 2 gathered."""
+
+    maps: list[InteractionMaps]
+    ppms: FilterPPMs | None
+    candidates: int  # position pairs i ≠ j the attention could select
+    width: int  # keys per attention row
+
+
+def _attention_pairs(
+    source: _Source,
+    codes_all: np.ndarray,
+    n: int,
+    batch_size: int,
+    device: torch.device,
+    accumulator: PairAccumulator,
+    conv_max: torch.Tensor,
+) -> _Pairs:
+    """Pass 2: the attended (and random) position pairs into ``accumulator`` and, for CAN
+    models, the filters' PPMs from the sites above half their maximum."""
+    ppms = FilterPPMs(source.n_filters, source.width) if source.is_can else None
+    candidates, width = 0, 0
+    with progress("interactions: attention pairs", n) as advance:
+        for first, (codes, x) in zip(
+            range(0, n, batch_size),
+            _sequence_batches(codes_all, n, batch_size, device),
+            strict=True,
+        ):
+            conv, parts = source(x)
+            if ppms is not None:
+                ppms.update(codes, conv, 0.5 * conv_max)
+            for block, (acts, attn, index) in enumerate(parts):
+                accumulator.update(acts, attn, index, first_sequence=first, stream=block)
+                width = attn.shape[-1]
+                candidates += attn[..., 0, 0].numel() * width * (width - 1)
+            advance(len(codes))
+    return _Pairs(accumulator.result(), ppms, candidates, width)
+
+
+def _report_pairs(n: int, pairs: _Pairs) -> None:
+    """Say how many pairs each threshold selected; warn when none or most of them."""
+    maps = pairs.maps
+    info(
+        f"{n:,} sequences; attended pairs at threshold "
+        + ", ".join(f"{m.threshold:g}: {m.pairs:,}" for m in maps)
+    )
+    empty = [f"{m.threshold:g}" for m in maps if m.pairs == 0]
+    if empty:
+        warn(
+            f"no position pair reaches --threshold {', '.join(empty)}: those maps are all zero "
+            "(an untrained model spreads its attention evenly; try a lower threshold)"
+        )
+    crowded = [m for m in maps if m.pairs > 0.5 * pairs.candidates]
+    if crowded:
+        m, width = crowded[-1], pairs.width
+        warn(
+            f"--threshold {', '.join(f'{c.threshold:g}' for c in crowded)} selects most position "
+            f"pairs ({m.pairs:,} of {pairs.candidates:,} at {m.threshold:g}; even attention over "
+            f"{width} keys is {1 / width:.3g}), so those maps measure co-occurrence more than "
+            "attention; add a higher --threshold"
+        )
+
+
 def find_interactions(
     model: torch.nn.Module,
     data: str | Path,
@@ -280,16 +399,17 @@ def find_interactions(
         data: a label store (can) or a coverage store (swin, enformer) with the model's
             input length.
         out: output folder (see the module docstring).
-        thresholds: attention thresholds in [0, 1] (one set of maps each; seed 002: 0.1).
-        layer: attention layer (seed 000 numbering; default the model's last).
+        thresholds: attention thresholds in [0, 1] (one set of maps each; the GLIFAC paper:
+            0.1).
+        layer: attention layer (Genomic Interpreter numbering; default the model's last).
         motifs: ``--motifs`` (built-in names or a JASPAR/MEME file); default the store's.
         min_similarity: a filter takes a motif label when its similarity reaches this
             (default :data:`DEFAULT_MIN_SIMILARITY`).
         sequences: use the split's first ``sequences`` only (default all).
         batch_size: sequences per forward pass (default 256 for can models, 8 otherwise).
         seed: seed of the random position pairs.
-        random_pairs: ``"sample"`` (seed 002: drawn), ``"expected"`` (their expectation: no
-            sampling noise) or ``"none"`` (attended pairs only); see
+        random_pairs: ``"sample"`` (drawn, as GLIFAC does), ``"expected"`` (their
+            expectation: no sampling noise) or ``"none"`` (attended pairs only); see
             :class:`~gitool.interpret.glifac.PairAccumulator`.
         plot: write the heatmap PNGs.
         force: replace ``out``.
@@ -298,51 +418,17 @@ def find_interactions(
     out = Path(out)
     _check_out(out, force)
     check_writable(out)
-    if min_similarity is None:
-        min_similarity = DEFAULT_MIN_SIMILARITY
-    if not 0.0 < min_similarity <= 1.0:
-        raise InputError(f"--min-similarity {min_similarity:g} is outside (0, 1]")
-    if batch_size is not None and batch_size < 1:
-        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+    min_similarity = _check_options(min_similarity, batch_size)
     source = _Source(model, layer, label)
     batch_size = batch_size or (256 if source.is_can else 8)
-    store = open_any_store(data)
-    if isinstance(store, LabelStore):
-        store.interactions()  # a damaged ground truth fails now, not after the passes
-    seq_length = int(model.config.seq_length)
-    store_length = (
-        store.seq_length if isinstance(store, LabelStore) else int(store.geometry.seq_length)
-    )
-    if store_length != seq_length:
-        raise InputError(
-            f"--data {data}: sequences of {store_length:,} bp but the model takes "
-            f"{seq_length:,} bp; use the store the model was trained on"
-        )
-    n = store.count(split)
-    if sequences is not None:
-        if sequences < 1:
-            raise InputError(f"--sequences must be ≥ 1, got {sequences}")
-        n = min(n, sequences)
-    if n == 0:
-        raise InputError(f"--split {split}: {data} has no sequences in it")
+    store = _open_store(data, model)
+    n = _sequence_count(store, split, sequences, data)
     motif_list = _motifs(store, motifs) if source.is_can else []
     device = torch.device(device)
     model = model.to(device).eval()
     codes_all = store.sequences(split)
 
-    # pass 1: maxima
-    conv_max = torch.full((source.n_filters,), -torch.inf, dtype=torch.float64)
-    act_max = torch.full((source.n_filters,), -torch.inf, dtype=torch.float64)
-    with progress("interactions: filter maxima", n) as advance:
-        for codes, x in _sequence_batches(codes_all, n, batch_size, device):
-            conv, parts = source(x)
-            if conv is not None:
-                conv_max = torch.maximum(conv_max, conv.double().amax((0, 1)).cpu())
-            for acts, _, _ in parts:
-                act_max = torch.maximum(act_max, acts.double().amax((0, 1)).cpu())
-            advance(len(codes))
-
-    # pass 2: pairs and filter PPMs
+    conv_max, act_max = _filter_maxima(source, codes_all, n, batch_size, device)
     accumulator = PairAccumulator(
         source.n_filters,
         thresholds,
@@ -350,50 +436,24 @@ def find_interactions(
         active_threshold=0.5 * act_max,
         random=random_pairs,
     )
-    ppms = FilterPPMs(source.n_filters, source.width) if source.is_can else None
-    candidates, width = 0, 0  # position pairs i ≠ j the attention could select; its keys
-    with progress("interactions: attention pairs", n) as advance:
-        for first, (codes, x) in zip(
-            range(0, n, batch_size),
-            _sequence_batches(codes_all, n, batch_size, device),
-            strict=True,
-        ):
-            conv, parts = source(x)
-            if ppms is not None:
-                ppms.update(codes, conv, 0.5 * conv_max)
-            for block, (acts, attn, index) in enumerate(parts):
-                accumulator.update(acts, attn, index, first_sequence=first, stream=block)
-                width = attn.shape[-1]
-                candidates += attn[..., 0, 0].numel() * width * (width - 1)
-            advance(len(codes))
-    maps = accumulator.result()
-    info(
-        f"{n:,} sequences; attended pairs at threshold "
-        + ", ".join(f"{m.threshold:g}: {m.pairs:,}" for m in maps)
-    )
-    empty = [f"{m.threshold:g}" for m in maps if m.pairs == 0]
-    if empty:
-        warn(
-            f"no position pair reaches --threshold {', '.join(empty)}: those maps are all zero "
-            "(an untrained model spreads its attention evenly; try a lower threshold)"
-        )
-    crowded = [m for m in maps if m.pairs > 0.5 * candidates]
-    if crowded:
-        m = crowded[-1]
-        warn(
-            f"--threshold {', '.join(f'{c.threshold:g}' for c in crowded)} selects most position "
-            f"pairs ({m.pairs:,} of {candidates:,} at {m.threshold:g}; even attention over "
-            f"{width} keys is {1 / width:.3g}), so those maps measure co-occurrence more than "
-            "attention; add a higher --threshold"
-        )
+    pairs = _attention_pairs(source, codes_all, n, batch_size, device, accumulator, conv_max)
+    _report_pairs(n, pairs)
     return _finish(
-        source, maps, ppms, conv_max, act_max, motif_list, min_similarity, store, out, plot, force
-    )
+        source, pairs.maps, pairs.ppms, conv_max, act_max, motif_list, min_similarity, store,
+        out, plot, force,
+    )  # fmt: skip
 
 
-def _finish(
-    source, maps, ppms, conv_max, act_max, motif_list, min_similarity, store, out, plot, force
-) -> InteractionResult:
+def _filter_table(
+    source: _Source,
+    ppms: FilterPPMs | None,
+    conv_max: torch.Tensor,
+    act_max: torch.Tensor,
+    motif_list: list[Motif],
+    min_similarity: float,
+) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+    """``(filters.tsv table, filter names, motif label per filter (−1: none))``; CAN filters
+    are labelled with their best-matching motif."""
     n_filters = source.n_filters
     prefix = "filter" if source.is_can else f"L{source.layer}.channel"
     filter_names = [f"{prefix}{f}" for f in range(n_filters)]
@@ -413,31 +473,47 @@ def _finish(
         table["max_activation"] = conv_max.numpy()
     else:
         table["max_activation"] = act_max.numpy()
+    return table, filter_names, labels
+
+
+def _motif_maps(result: InteractionResult, labels: np.ndarray) -> None:
+    """Fill ``result``'s motif maps (when some filter is labelled) and, with a ground truth,
+    its scores: per method, at the motif level and over differently labelled filter pairs."""
+    if not (labels >= 0).any():
+        return
+    n_motifs, truth = len(result.motif_names), result.truth
+    rows = []
+    for m in result.maps:
+        g = motif_map(m.glifac, labels, n_motifs)
+        loc = motif_map(m.local, labels, n_motifs)
+        result.glifac_motifs.append(g)
+        result.local_motifs.append(loc)
+        if not truth:
+            continue
+        for method, by_motif, by_filter in (("glifac", g, m.glifac), ("local", loc, m.local)):
+            for level, scores in (
+                ("motif", score_map(by_motif, truth)),
+                ("filter", score_filter_pairs(by_filter, labels, truth)),
+            ):
+                rows.append({"method": method, "level": level, "threshold": m.threshold,
+                             **scores, "pairs": m.pairs})  # fmt: skip
+    if rows:
+        result.scores = pd.DataFrame(rows)
+
+
+def _finish(
+    source, maps, ppms, conv_max, act_max, motif_list, min_similarity, store, out, plot, force
+) -> InteractionResult:
+    """Label the filters, build the motif maps and scores, and write everything."""
+    table, filter_names, labels = _filter_table(
+        source, ppms, conv_max, act_max, motif_list, min_similarity
+    )
+    motif_names = [m.name for m in motif_list]
     truth = _truth(store, motif_names)
     if ppms is not None and motif_list:
         _warn_unlearned(motif_names, labels, truth, min_similarity)
     result = InteractionResult(out, maps, table, motif_names, truth=truth)
-    rows = []
-    labelled = (labels >= 0).any()
-    for m in maps:
-        if labelled:
-            g = motif_map(m.glifac, labels, len(motif_names))
-            loc = motif_map(m.local, labels, len(motif_names))
-            result.glifac_motifs.append(g)
-            result.local_motifs.append(loc)
-            if truth:
-                for method, by_motif, by_filter in (
-                    ("glifac", g, m.glifac),
-                    ("local", loc, m.local),
-                ):
-                    for level, scores in (
-                        ("motif", score_map(by_motif, truth)),
-                        ("filter", score_filter_pairs(by_filter, labels, truth)),
-                    ):
-                        rows.append({"method": method, "level": level, "threshold": m.threshold,
-                                     **scores, "pairs": m.pairs})  # fmt: skip
-    if rows:
-        result.scores = pd.DataFrame(rows)
+    _motif_maps(result, labels)
     _write(result, filter_names, ppms, plot, force)
     return result
 
@@ -464,8 +540,6 @@ def _write(result: InteractionResult, filter_names, ppms, plot: bool, force: boo
                     index=True,
                 )
             if plot:
-                from gitool.interpret.plots import plot_interactions
-
                 plot_interactions(result, k, tmp / f"interactions_{tag}.png")
         if result.scores is not None:
             write_tsv(result.scores, tmp / "scores.tsv")
@@ -476,8 +550,6 @@ def interactions_from_run(run: str | Path, data: str | Path | None, out: str | P
                           **options) -> InteractionResult:  # fmt: skip
     """What ``gitool interactions`` runs: load the run, then :func:`find_interactions` on
     ``data`` (default: the store the run was trained on)."""
-    from gitool.runs import load_run, resolve_device, run_label, training_store
-
     if data is None:
         data = training_store(run, which)
     model, _, ckpt = load_run(run, which, "--model")

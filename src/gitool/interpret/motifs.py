@@ -1,50 +1,11 @@
-"""Motifs: position frequency matrices, the built-in JASPAR set and JASPAR/MEME files (SPEC §8).
+"""Motifs: position frequency matrices, the built-in JASPAR set and JASPAR/MEME files.
 
-Built-in motifs
----------------
-``data/motifs_jaspar2024.json`` ships the 12 position frequency matrices (counts) of the
-GLIFAC synthetic benchmark (seed 002, appendix A), from JASPAR 2024 (CC BY 4.0; Rauluseviciute
-et al., Nucleic Acids Res. 2024), read offline from the ``pyjaspar==4.0.0`` wheel by
-``example_data/make_motifs.py`` (pinned matrix IDs)::
+The built-in motifs (:func:`load_builtin_motifs`) are the 12 of the GLIFAC synthetic
+benchmark (GLIFAC paper appendix A) plus SP1, from JASPAR 2024 (CC BY 4.0; Rauluseviciute et
+al., Nucleic Acids Res. 2024), shipped as ``data/motifs_jaspar2024.json``; that file is
+written by ``example_data/make_motifs.py``, which pins the matrix IDs and says why each
+version was chosen.
 
-    SELECT ID FROM MATRIX WHERE BASE_ID = ? AND VERSION = ?;
-    SELECT "row", col, val FROM MATRIX_DATA WHERE ID = ?;     -- counts[row][col - 1] = val
-
-=====  ========  =====  =====  =================================================
-Name   Matrix    Width  Bits   Note
-=====  ========  =====  =====  =================================================
-CEBPB  MA0466.4  10     16.1   human, CAP-SELEX (latest)
-ELF1   MA0473.2  12     16.2   human, HT-SELEX
-ESR1   MA0112.4  15     22.1   human, HT-SELEX (latest)
-FOXN3  MA1489.1  8      14.2   human, PBM (only version)
-GATA1  MA0035.3  11     13.6   mouse Gata1, ChIP-seq
-IRF1   MA0050.1  12     16.0   human, SELEX
-NFIB   MA1643.2  17     18.8   human, ChIP-seq (latest)
-SIX3   MA0631.1  17     15.1   mouse Six3, PBM
-SPI1   MA0080.6  17     14.8   mouse Spi1
-SP1    MA0079.4  15     19.0   human, HT-SELEX (extra: not among the default 12)
-TAL1   MA0091.2  10     13.9   TAL1::TCF3 heterodimer (E-box), SELEX
-TEAD1  MA0090.1  12     15.7   human, compiled
-YY1    MA0095.2  12     14.4   human, ChIP-seq
-=====  ========  =====  =====  =================================================
-
-Versions: seed 002's models reach classification AUPR 0.95-0.97, so each motif must stand
-out from 200 bp of uniform random sequence. Several latest versions do not: GATA1 MA0035.5
-(7 bp, 9.8 bits), TAL1 UN0808.1 (8 bp, 10.4 bits), ELF1 MA0473.4 and YY1 MA0095.4 are
-separated from motif-free sequences by an ideal log-odds scan at AUROC 0.90-0.93 only, and
-ELF1 MA0473.4 and SPI1 MA0080.7 share the ETS core GGAAGT, so each scan also fires on the
-other's instances. For each TF the version used is the one that a scan finds (AUROC > 0.95,
-:func:`gitool.interpret.synthetic.detectability`) and that no other motif's scan mistakes for
-its own (tested). TAL1: JASPAR 2024's CORE collection has TAL1 only as heterodimers; GATA1::TAL1
-(MA0140) contains a GATA site and would blur the TAL1/GATA1 pair, so TAL1::TCF3 is used.
-
-SP1: seed 002's text names its ninth motif "SPI"; the issue reads it as SPI1 (the default
-set), while the authors' analysis code labels it SP1 (JASPAR MA0079). SP1 ships as an extra
-built-in name (``--motifs CEBPB,...,SP1,...``) so both readings can be benchmarked; unlike
-SPI1 it shares no ETS core with ELF1.
-
-Files
------
 :func:`read_motif_file` reads JASPAR (``>ID NAME`` then four ``A [ ... ]`` rows, or four
 bare rows in A, C, G, T order) and MEME (``MOTIF ID [NAME]`` + ``letter-probability
 matrix``) motif files. Codes are those of :mod:`gitool.data.genome`: A=0 C=1 G=2 T=3.
@@ -146,6 +107,31 @@ def _builtin_table() -> dict[str, Motif]:
 def load_builtin_motifs(names: list[str] | tuple[str, ...] | None = None) -> list[Motif]:
     """The built-in JASPAR 2024 motifs, in ``names`` order (default: the benchmark's 12,
     alphabetical; the extra SP1 only by name).
+
+    =====  ========  =====  =====  =================================================
+    Name   Matrix    Width  Bits   Note
+    =====  ========  =====  =====  =================================================
+    CEBPB  MA0466.4  10     16.1   human, CAP-SELEX (latest)
+    ELF1   MA0473.2  12     16.2   human, HT-SELEX
+    ESR1   MA0112.4  15     22.1   human, HT-SELEX (latest)
+    FOXN3  MA1489.1  8      14.2   human, PBM (only version)
+    GATA1  MA0035.3  11     13.6   mouse Gata1, ChIP-seq
+    IRF1   MA0050.1  12     16.0   human, SELEX
+    NFIB   MA1643.2  17     18.8   human, ChIP-seq (latest)
+    SIX3   MA0631.1  17     15.1   mouse Six3, PBM
+    SPI1   MA0080.6  17     14.8   mouse Spi1
+    SP1    MA0079.4  15     19.0   human, HT-SELEX (extra: not among the default 12)
+    TAL1   MA0091.2  10     13.9   TAL1::TCF3 heterodimer (E-box), SELEX
+    TEAD1  MA0090.1  12     15.7   human, compiled
+    YY1    MA0095.2  12     14.4   human, ChIP-seq
+    =====  ========  =====  =====  =================================================
+
+    Not always the latest version: the GLIFAC paper's models reach classification AUPR
+    0.95-0.97, so each motif must stand out from 200 bp of uniform random sequence, and no
+    other motif's scan may mistake it for its own (both tested; see
+    :func:`gitool.interpret.synthetic.detectability`). SP1: the paper names its ninth motif
+    "SPI", read here as SPI1 (the default set), while the authors' analysis code labels it
+    SP1 (JASPAR MA0079); SP1 ships as an extra name so both readings can be benchmarked.
 
     Names are case-insensitive; an unknown name raises :class:`InputError` listing the valid
     ones.

@@ -1,4 +1,4 @@
-"""The GLIFAC synthetic motif-interaction benchmark (seed 002, appendix A; SPEC §8a).
+"""The GLIFAC synthetic motif-interaction benchmark (GLIFAC paper appendix A).
 
 ``n`` random sequences (uniform i.i.d. A/C/G/T background, default 200 bp), each with 1 to
 5 motif instances: motifs chosen uniformly with replacement, each instance sampled base by
@@ -125,8 +125,8 @@ def _check_interactions(
 
 
 def parse_interactions(text: str | None) -> tuple[Interaction, ...]:
-    """``"ELF1/SIX3:and,ESR1/FOXN3:xor"`` → interactions; ``None``: seed 002's four; ``"none"``:
-    no interactions (every motif labelled when present)."""
+    """``"ELF1/SIX3:and,ESR1/FOXN3:xor"`` → interactions; ``None``: the GLIFAC paper's four;
+    ``"none"``: no interactions (every motif labelled when present)."""
     if text is None:
         return INTERACTIONS
     if text.strip().lower() == "none":
@@ -166,6 +166,76 @@ def labels_from_presence(
     return labels.astype(np.uint8)
 
 
+def _check_generate(
+    motifs: list[Motif],
+    interactions: tuple[Interaction, ...],
+    n: int,
+    seed: int,
+    length: int,
+    min_instances: int,
+    max_instances: int,
+) -> None:
+    """:func:`generate`'s arguments; the messages name the ``gitool synth-motifs`` options."""
+    names = tuple(m.name for m in motifs)
+    if not motifs:
+        raise InputError("--motifs names no motifs; give built-in names or a JASPAR/MEME file")
+    if len(set(names)) != len(names):
+        raise InputError(f"motif names must be unique, got {', '.join(names)}")
+    _check_interactions(names, interactions)
+    if n < 1:
+        raise InputError(f"--sequences {n}: the number of sequences must be >= 1")
+    if seed < 0:
+        raise InputError(f"--seed must be ≥ 0, got {seed}")
+    if not 1 <= min_instances <= max_instances:
+        raise InputError(
+            f"--min-instances {min_instances} --max-instances {max_instances}: need "
+            "1 ≤ --min-instances ≤ --max-instances"
+        )
+    longest = max(m.length for m in motifs)
+    needed = max_instances * longest + max_instances + 1
+    if length < needed:
+        raise InputError(
+            f"--length {length} is too short for {max_instances} instances of the longest "
+            f"motif ({longest} bp) with 1-bp gaps: give --length ≥ {needed} "
+            "(or a lower --max-instances)"
+        )
+
+
+def _embed(
+    codes: np.ndarray,
+    motifs: list[Motif],
+    seq_of: np.ndarray,
+    motif_of: np.ndarray,
+    starts: np.ndarray,
+    minus: np.ndarray,
+    rng: np.random.Generator,
+    pseudocount: float,
+) -> None:
+    """Write the instances into ``codes`` in place, motif by motif: each sampled from its
+    motif's PPM and reverse complemented where ``minus``."""
+    for m, motif in enumerate(motifs):
+        rows = np.flatnonzero(motif_of == m)
+        if rows.size == 0:
+            continue
+        sampled = sample_instances(motif, rows.size, rng, pseudocount)
+        flip = minus[rows]
+        sampled[flip] = reverse_complement(sampled[flip])
+        cols = starts[rows, None] + np.arange(motif.length)
+        codes[seq_of[rows, None], cols] = sampled
+
+
+def _instance_table(
+    seq_of: np.ndarray, motif_of: np.ndarray, starts: np.ndarray, minus: np.ndarray
+) -> np.ndarray:
+    """The instances as a structured array of :data:`INSTANCE_DTYPE`."""
+    instances = np.empty(len(seq_of), dtype=INSTANCE_DTYPE)
+    instances["sequence"] = seq_of
+    instances["motif"] = motif_of
+    instances["start"] = starts
+    instances["strand"] = np.where(minus, "-", "+")
+    return instances
+
+
 def generate(
     n: int = 100_000,
     seed: int = 0,
@@ -183,31 +253,13 @@ def generate(
             option (``n`` is ``--sequences``).
     """
     motifs = load_builtin_motifs() if motifs is None else list(motifs)
-    names = tuple(m.name for m in motifs)
-    if not motifs:
-        raise InputError("--motifs names no motifs; give built-in names or a JASPAR/MEME file")
-    if len(set(names)) != len(names):
-        raise InputError(f"motif names must be unique, got {', '.join(names)}")
     interactions = tuple(interactions)
-    _check_interactions(names, interactions)
-    if n < 1:
-        raise InputError(f"--sequences {n}: the number of sequences must be >= 1")
-    if seed < 0:
-        raise InputError(f"--seed must be ≥ 0, got {seed}")
-    if not 1 <= min_instances <= max_instances:
-        raise InputError(
-            f"--min-instances {min_instances} --max-instances {max_instances}: need "
-            "1 ≤ --min-instances ≤ --max-instances"
-        )
+    _check_generate(motifs, interactions, n, seed, length, min_instances, max_instances)
+    names = tuple(m.name for m in motifs)
     widths = np.array([m.length for m in motifs], dtype=np.int64)
-    needed = max_instances * int(widths.max()) + max_instances + 1
-    if length < needed:
-        raise InputError(
-            f"--length {length} is too short for {max_instances} instances of the longest "
-            f"motif ({int(widths.max())} bp) with 1-bp gaps: give --length ≥ {needed} "
-            "(or a lower --max-instances)"
-        )
 
+    # The draws, in this order (the random stream depends on it): background, instance
+    # counts, motifs, strands, placement, then the instances' bases motif by motif.
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 4, size=(n, length), dtype=np.uint8)
     counts = rng.integers(min_instances, max_instances + 1, size=n)
@@ -218,32 +270,15 @@ def generate(
     # rank of each instance within its sequence (order along the sequence)
     first = np.cumsum(counts) - counts
     rank = np.arange(total) - np.repeat(first, counts)
-
     starts = _place(rng, counts, widths[motif_of], rank, first, length, max_instances)
-
-    for m, motif in enumerate(motifs):
-        rows = np.flatnonzero(motif_of == m)
-        if rows.size == 0:
-            continue
-        sampled = sample_instances(motif, rows.size, rng, pseudocount)
-        flip = minus[rows]
-        sampled[flip] = reverse_complement(sampled[flip])
-        cols = starts[rows, None] + np.arange(motif.length)
-        codes[seq_of[rows, None], cols] = sampled
-
-    instances = np.empty(total, dtype=INSTANCE_DTYPE)
-    instances["sequence"] = seq_of
-    instances["motif"] = motif_of
-    instances["start"] = starts
-    instances["strand"] = np.where(minus, "-", "+")
+    _embed(codes, motifs, seq_of, motif_of, starts, minus, rng, pseudocount)
 
     presence = np.zeros((n, len(motifs)), dtype=bool)
     presence[seq_of, motif_of] = True
-    labels = labels_from_presence(presence, names, interactions)
     return SyntheticData(
         codes=codes,
-        labels=labels,
-        instances=instances,
+        labels=labels_from_presence(presence, names, interactions),
+        instances=_instance_table(seq_of, motif_of, starts, minus),
         motifs=tuple(motifs),
         interactions=interactions,
         seed=seed,
@@ -386,7 +421,7 @@ def save_store(
         }
     )
     source = {
-        "generator": "gitool synth-motifs (seed 002 appendix A)",
+        "generator": "gitool synth-motifs (GLIFAC paper appendix A)",
         "sequences": int(data.codes.shape[0]),
         "seed": data.seed,
         "split_seed": split_seed,

@@ -1,6 +1,6 @@
 """What every sequence model shares: ``trunk`` + ``heads``, and attention capture.
 
-Contract (SPEC §3): input one-hot ``(B, L, 4)`` float; ``model(x, head)`` returns
+Contract: input one-hot ``(B, L, 4)`` float; ``model(x, head)`` returns
 ``(B, target_length, n_tracks)`` non-negative (softplus) for that head; with several heads
 and ``head=None`` a dict of all of them. Several heads share one trunk.
 """

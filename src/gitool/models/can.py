@@ -1,4 +1,4 @@
-"""Convolution-attention network (CAN) of seed 002 (appendix A) for 200-bp sequences.
+"""Convolution-attention network (CAN) of the GLIFAC paper (appendix A) for 200-bp sequences.
 
     one-hot (B, L, 4) → Conv1d(4 → 32, 19, same, no bias) → [BatchNorm] → ReLU | exp
     → MaxPool(p) → Dropout(0.1) → [LayerNorm] → 8-head self-attention (key 32, no positions,
@@ -37,7 +37,7 @@ EXP_CLAMP = 20.0
 
 @dataclass
 class CANConfig:
-    """CAN options; defaults are seed 002's CNN4-ReLU.
+    """CAN options; defaults are the GLIFAC paper's CNN4-ReLU.
 
     Attributes:
         seq_length: input length in bp (the dense layer's input size depends on it).
@@ -93,7 +93,7 @@ class CANConfig:
 
 
 class CAN(nn.Module):
-    """Seed 002's convolution-attention network.
+    """The GLIFAC paper's convolution-attention network.
 
     ``forward``: one-hot ``(B, seq_length, 4)`` → probabilities ``(B, n_tasks)``.
     Attention can be recorded with :func:`gitool.models.base.capture_attention` (layer
@@ -134,8 +134,8 @@ class CAN(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Glorot-uniform weights and zero biases (seed 002 initialises "according to" Glorot &
-        Bengio, Keras' default), instead of PyTorch's He-style defaults."""
+        """Glorot-uniform weights and zero biases (the GLIFAC paper initialises "according to"
+        Glorot & Bengio, Keras' default), instead of PyTorch's He-style defaults."""
         for module in self.modules():
             if isinstance(module, (nn.Conv1d, nn.Linear)):
                 nn.init.xavier_uniform_(module.weight)

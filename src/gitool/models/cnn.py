@@ -1,5 +1,5 @@
-"""CNN baselines of seed 000 (Table 1, appendix B): max-pooling CNN, attention-pooling CNN and
-attention-pooling CNN with a Basenji-style dilated residual tower.
+"""CNN baselines of Genomic Interpreter (Table 1, appendix B): max-pooling CNN,
+attention-pooling CNN and attention-pooling CNN with a Basenji-style dilated residual tower.
 
 All three share Enformer's convolutional front end without the transformer:
 
@@ -19,8 +19,8 @@ then six tower stages of 288, 352, 416, 512, 640, 768
 parameters for ``cnn-maxpool``, 19.6 M for ``cnn-attpool`` (the pooling logits add 1.7 M) and
 32.7 M for ``cnn-dilated`` (11 dilated blocks, 1.2 M each). Activations saved for backward are
 about 0.4 GB per 17,712-bp sequence in float32 (≈ 3 GB at batch 8). Layer normalisation is the
-default (seed 000 appendix D: no batch statistics on small per-GPU batches); ``norm="batch"``
-is the option.
+default (Genomic Interpreter appendix D: no batch statistics on small per-GPU batches);
+``norm="batch"`` is the option.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class CNNConfig:
         stem_kernel: kernel of the first convolution.
         conv_kernel: kernel of each tower stage's first ConvBlock.
         pointwise_channels: width of the final pointwise ConvBlock; ``None`` means ``2·C``.
-        norm: ``"layer"`` (default, seed 000 appendix D) or ``"batch"``.
+        norm: ``"layer"`` (default, Genomic Interpreter appendix D) or ``"batch"``.
         dropout: dropout after the final pointwise ConvBlock.
         heads: output tracks per head, e.g. ``{"human": 5313, "mouse": 1643}``.
     """
@@ -291,7 +291,8 @@ class _CNN(SequenceModel):
 
 
 class MaxPoolCNN(_CNN):
-    """``cnn-maxpool``: conv tower with max pooling, no transformer (seed 000 Fig. 5c)."""
+    """``cnn-maxpool``: conv tower with max pooling, no transformer (Genomic Interpreter
+    Fig. 5c)."""
 
     _pool = "max"
 
@@ -300,7 +301,7 @@ class MaxPoolCNN(_CNN):
 
 
 class AttPoolCNN(_CNN):
-    """``cnn-attpool``: conv tower with attention pooling (seed 000 Fig. 5d)."""
+    """``cnn-attpool``: conv tower with attention pooling (Genomic Interpreter Fig. 5d)."""
 
     _pool = "attention"
 

@@ -1,4 +1,4 @@
-"""Enformer (seed 003; SPEC §3): conv stem → conv tower → relative-position transformer →
+"""Enformer (Avsec et al. 2021): conv stem → conv tower → relative-position transformer →
 centre crop → pointwise expansion → per-species softplus heads.
 
 Shapes for the full model (``C = 1536``)::
@@ -42,7 +42,7 @@ GAMMA_NORMS = ("position", "feature")
 
 @dataclass
 class EnformerConfig:
-    """Sizes of an :class:`Enformer`; the defaults are the full model of seed 003.
+    """Sizes of an :class:`Enformer`; the defaults are the full published Enformer.
 
     Attributes:
         seq_length: input length in bp.
@@ -58,7 +58,7 @@ class EnformerConfig:
         num_downsamples: halvings of the length (stem pool + ``num_downsamples - 1`` stages).
         divisible_by: conv tower widths are rounded to multiples of this (128 in Enformer;
             smaller for tiny test models). ``C/2`` must be a multiple of it.
-        norm: ``layer`` (default, no batch statistics; seed 000 appendix D) or ``batch``
+        norm: ``layer`` (default, no batch statistics; Genomic Interpreter appendix D) or ``batch``
             (the original's BatchNorm) in every ConvBlock.
         gamma_norm: gamma positional basis normalised over ``position`` (official Enformer)
             or ``feature`` (the enformer-pytorch port); see :func:`from_enformer_pytorch`.

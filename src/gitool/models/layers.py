@@ -36,7 +36,8 @@ class ChannelLayerNorm(nn.LayerNorm):
 
 
 def channel_norm(channels: int, norm: str) -> nn.Module:
-    """``layer`` (default, seed 000 appendix D) or ``batch`` normalisation of ``(B, C, L)``."""
+    """``layer`` (default, Genomic Interpreter appendix D) or ``batch`` normalisation of
+    ``(B, C, L)``."""
     if norm == "layer":
         return ChannelLayerNorm(channels)
     if norm == "batch":

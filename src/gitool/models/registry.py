@@ -15,7 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
+
+from gitool.models import can, cnn, enformer, swin
 
 
 @dataclass(frozen=True)
@@ -35,16 +38,13 @@ class Preset:
 
 
 def _models() -> dict[str, ModelEntry]:
-    # Imported here so that `import gitool.models.registry` stays light.
-    from gitool.models import can, cnn, enformer, swin
-
     return {
-        "swin": ModelEntry(swin.SwinConfig, swin.GenomicInterpreter, "Genomic Interpreter: hierarchical 1D shifted-window transformer (seed 000)"),
-        "enformer": ModelEntry(enformer.EnformerConfig, enformer.Enformer, "Enformer: conv tower + relative-position transformer (seed 003)"),
+        "swin": ModelEntry(swin.SwinConfig, swin.GenomicInterpreter, "Genomic Interpreter: hierarchical 1D shifted-window transformer"),
+        "enformer": ModelEntry(enformer.EnformerConfig, enformer.Enformer, "Enformer: conv tower + relative-position transformer"),
         "cnn-maxpool": ModelEntry(cnn.MaxPoolCNNConfig, cnn.MaxPoolCNN, "conv blocks + max pooling, no transformer"),
         "cnn-attpool": ModelEntry(cnn.AttPoolCNNConfig, cnn.AttPoolCNN, "conv blocks + attention pooling"),
         "cnn-dilated": ModelEntry(cnn.DilatedCNNConfig, cnn.DilatedCNN, "attention pooling + residual dilated conv tower (Basenji style)"),
-        "can": ModelEntry(can.CANConfig, can.CAN, "convolution-attention network for motif interactions (seed 002)"),
+        "can": ModelEntry(can.CANConfig, can.CAN, "convolution-attention network for motif interactions (GLIFAC paper)"),
     }  # fmt: skip
 
 
@@ -58,7 +58,7 @@ PRESETS: dict[str, Preset] = {
     "enformer": Preset(
         "enformer",
         {"seq_length": 196_608, "target_length": 896, "heads": {"human": 5313, "mouse": 1643}},
-        "full Enformer of seed 003: 196,608 bp → 896 × 128 bp, human + mouse heads",
+        "full Enformer: 196,608 bp → 896 × 128 bp, human + mouse heads",
     ),
     "cnn-maxpool-basenji-small": Preset("cnn-maxpool", dict(BASENJI_SMALL), "max-pool CNN, 17,712 bp → 80 × 128 bp"),
     "cnn-attpool-basenji-small": Preset("cnn-attpool", dict(BASENJI_SMALL), "attention-pool CNN, 17,712 bp → 80 × 128 bp"),
@@ -73,7 +73,7 @@ for _pool in (4, 20):
                 {"pool": _pool, "activation": _act, "norm": _norm},
                 f"CAN, pool {_pool}, {_act}"
                 + (", batch/layer norm" if _norm else "")
-                + " (seed 002)",
+                + " (GLIFAC paper)",
             )
 
 
@@ -144,8 +144,6 @@ class Summary:
 def model_summary(name: str) -> Summary:
     """Parameter count and input/output shapes of a model or preset (built on the ``meta``
     device: no memory is allocated, so even the full Enformer is instant)."""
-    import torch
-
     model_name, config = resolve(name)
     with torch.device("meta"):
         model = _models()[model_name].build(config)

@@ -1,6 +1,6 @@
-"""Genomic Interpreter (``swin``): a hierarchical 1D shifted-window transformer (seed 000).
+"""Genomic Interpreter (``swin``): a hierarchical 1D shifted-window transformer.
 
-Architecture (seed 000 §3, appendix A; SPEC §3 and §9)::
+Architecture (Genomic Interpreter §3, appendix A)::
 
     one-hot (B, L, 4) ─ Linear(4 → dims[0]) ─┐                      tokens of 1 bp
     layer k = 1 … K:                         │
@@ -10,63 +10,18 @@ Architecture (seed 000 §3, appendix A; SPEC §3 and §9)::
     TransformerBlock × transformer_depth ─ crop to target_length ─ Heads (Linear + softplus)
 
 ``FFN = LN → Linear(C, r·C) → depthwise Conv1d(k=3, same) → Dropout → ReLU → Linear(r·C, C)
-→ Dropout`` (r = ``ffn_ratio``). Layer ``k`` (1-based, seed 000's numbering) has tokens of
-``2**(k-1)`` bp, so ``K = log2(bin_size) + 1`` and the last layer's tokens are one output bin.
-An odd length duplicates its last token before merging (the reference's rule), so the token
-counts are ``ceil(L / 2**(k-1))``. Window attention zero-pads the (rolled) sequence at the end
-to a multiple of ``w`` and masks the padded keys; padded query rows are dropped. Relative
-positions inside a window use the Enformer basis over distances ``-(w-1) … w-1`` with the
-reference's logits (``RelativeAttention(scale_position=False)``: ``(q+u)·kᵀ/√D`` plus an
-unscaled ``shift((q+v)·rᵀ)``).
+→ Dropout`` (r = ``ffn_ratio``). Layer ``k`` (1-based, Genomic Interpreter's numbering) has
+tokens of ``2**(k-1)`` bp, so ``K = log2(bin_size) + 1`` and the last layer's tokens are one
+output bin. An odd length duplicates its last token before merging (the reference's rule), so
+the token counts are ``ceil(L / 2**(k-1))``. Window attention zero-pads the (rolled) sequence
+at the end to a multiple of ``w`` and masks the padded keys; padded query rows are dropped.
+Relative positions inside a window use the Enformer basis over distances ``-(w-1) … w-1``
+with the reference's logits (``RelativeAttention(scale_position=False)``: ``(q+u)·kᵀ/√D``
+plus an unscaled ``shift((q+v)·rᵀ)``). The blocks are pre-LayerNorm transformer blocks, with
+no batch statistics anywhere (Genomic Interpreter appendix D).
 
-Basenji-small defaults (17,712 bp → 80 bins of 128 bp). The authors published no widths or
-windows except "layer 6: window 140 at 32 bp, 4 windows" (appendix C, Fig. 6); the rest is our
-choice. Windows grow with the level, from 32 bp at layer 1 to the whole sequence at layer 8
-(139 tokens in one window of 140); widths grow ×1.33–2 per merge to the reference's 8 heads ×
-64 at the top::
-
-    layer  bp/token  tokens  dim  heads × key  window  windows (padded slots)  window span
-        1         1  17,712   32       2 × 16      32      554 (16)                    32 bp
-        2         2   8,856   64       4 × 16      32      277 (8)                     64 bp
-        3         4   4,428   96       4 × 24      64       70 (52)                   256 bp
-        4         8   2,214  128       4 × 32      64       35 (26)                   512 bp
-        5        16   1,107  192       6 × 32     128        9 (45)                 2,048 bp
-        6        32     554  256       8 × 32     140        4 (6)                  4,480 bp
-        7        64     277  384       8 × 48     140        2 (3)                  8,960 bp
-        8       128     139  512       8 × 64     140        1 (1)                 17,920 bp
-    TransformerBlock(512, 8 heads × key 64) over all 139; crop → 80 (29 left, 30 right); head 5313.
-
-Key (and value) width per head is ``dims[k] // heads[k]`` (the reference uses 8 × 64 at every
-level: set ``key_dim=64`` for that); ``rel_features`` per layer ``6·ceil(log2 w)`` (30, 30, 36,
-36, 42, 48, 48, 48: the central-mask widths then reach the window; 48 for the transformer's
-139 tokens). Parameters: 14.52 M with the ``{"human": 5313}`` head (2.73 M); trunk 11.80 M = swin
-layers 9.67 M (layers 6–8: 8.34 M) + transformer block 2.12 M. Memory: autograd keeps about
-0.58 GB per 17,712-bp sample in training (float32, counted on CPU with saved-tensor hooks), so a
-batch of 8 needs roughly 5 GB plus 0.23 GB of weights, gradients and Adam state: well inside one
-40-GB GPU. Most of it is the 1- to 4-bp layers (many tokens), most parameters the top three.
-
-Geometry note: 17,712 is not a multiple of 128, so the 139 tokens start at bp 0 and the last
-one reaches past the end (17,792); the crop keeps tokens 29 … 108 = bp 3,712 … 13,952, while
-the targets' 80 bins are centred (bp 3,736 … 13,976): a 24-bp offset shared by every model
-that pools 17,712 bp by 128.
-
-Normalisation: the swin blocks are LayerNorm by construction (pre-norm transformer blocks;
-seed 000 appendix D uses no batch statistics anywhere), so ``norm`` only accepts ``"layer"``.
-
-Attention capture (:func:`gitool.models.base.capture_attention`): each window attention
-(``trunk.layers.{k-1}.regular.attn`` / ``trunk.layers.{k-1}.shifted.attn``) appends one
-:class:`~gitool.models.layers.AttentionRecord` per call with ``weights`` of shape
-``(B, n_windows, H, w, w)`` and ``meta``: ``layer`` (k, 1-based), ``block`` (``"regular"`` or
-``"shifted"``), ``window``, ``shift`` (``w // 2`` or 0), ``token_bp``, ``n_tokens`` (real
-tokens), ``n_windows``, ``padded`` (padded slots at the end) and ``token_index``, an int64
-``(n_windows, w)`` CPU tensor giving the original (unshifted) token index of each window slot,
-``-1`` for padding. The shifted block rolls the *real* tokens (cyclic over ``n_tokens``) and
-then pads, so slot ``s`` of window ``i`` holds token ``(i·w + s + shift) mod n_tokens`` when
-``i·w + s < n_tokens``. Padded key columns are exactly 0; padded query rows are present
-(normalised over the real keys) but belong to no token. The final transformer blocks
-(``trunk.transformer.{i}.attn``) give ``(B, H, T, T)`` with ``meta`` ``layer`` = K + 1 + i,
-``block="transformer"``, ``token_bp`` and ``token_start`` (index of their first token among
-the last swin layer's tokens: the crop offset when cropping first).
+The default sizes (the basenji-small preset) are laid out at :class:`SwinConfig`; what
+attention capture records, at :class:`WindowAttention`.
 """
 
 from __future__ import annotations
@@ -103,7 +58,36 @@ def layer_token_counts(seq_length: int, n_layers: int) -> list[int]:
 
 @dataclass
 class SwinConfig:
-    """Genomic Interpreter options (defaults: the basenji-small preset, see the module doc).
+    """Genomic Interpreter options.
+
+    The defaults are the basenji-small preset (17,712 bp → 80 bins of 128 bp). The authors
+    published no widths or windows except "layer 6: window 140 at 32 bp, 4 windows"
+    (appendix C, Fig. 6); the rest is our choice. Windows grow with the level, from 32 bp at
+    layer 1 to the whole sequence at layer 8 (139 tokens in one window of 140); widths grow
+    ×1.33–2 per merge to the reference's 8 heads × 64 at the top::
+
+        layer  bp/token  tokens  dim  heads × key  window  windows (padded slots)  window span
+            1         1  17,712   32       2 × 16      32      554 (16)                    32 bp
+            2         2   8,856   64       4 × 16      32      277 (8)                     64 bp
+            3         4   4,428   96       4 × 24      64       70 (52)                   256 bp
+            4         8   2,214  128       4 × 32      64       35 (26)                   512 bp
+            5        16   1,107  192       6 × 32     128        9 (45)                 2,048 bp
+            6        32     554  256       8 × 32     140        4 (6)                  4,480 bp
+            7        64     277  384       8 × 48     140        2 (3)                  8,960 bp
+            8       128     139  512       8 × 64     140        1 (1)                 17,920 bp
+        TransformerBlock(512, 8 heads × key 64) over all 139; crop → 80 (29 left, 30 right)
+
+    ``rel_features`` per layer are ``6·ceil(log2 w)`` (30, 30, 36, 36, 42, 48, 48, 48; 48 for
+    the transformer's 139 tokens). Parameters: 14.52 M with the ``{"human": 5313}`` head
+    (2.73 M); trunk 11.80 M = swin layers 9.67 M (layers 6–8: 8.34 M) + transformer block
+    2.12 M. Training keeps about 0.58 GB of activations per 17,712-bp sample (float32), so a
+    batch of 8 needs roughly 5 GB plus 0.23 GB of weights, gradients and Adam state; most of
+    it is the 1- to 4-bp layers (many tokens), most parameters the top three.
+
+    17,712 is not a multiple of 128, so the 139 tokens start at bp 0 and the last one reaches
+    past the end (17,792); the crop keeps tokens 29 … 108 = bp 3,712 … 13,952, while the
+    targets' 80 bins are centred (bp 3,736 … 13,976): a 24-bp offset shared by every model
+    that pools 17,712 bp by 128.
 
     Attributes:
         seq_length: input length in bp.
@@ -111,10 +95,11 @@ class SwinConfig:
         bin_size: bp per output bin; a power of two. The model has ``log2(bin_size) + 1``
             1D-Swin layers, layer ``k`` at ``2**(k-1)`` bp per token.
         dims: token width per layer; the merge after layer ``k`` maps ``2·dims[k-1]`` to
-            ``dims[k]`` (seed 000's ``2d/α``), the embedding ``4 → dims[0]``.
+            ``dims[k]`` (Genomic Interpreter's ``2d/α``), the embedding ``4 → dims[0]``.
         windows: window size in tokens per layer (the shifted block rolls by ``w // 2``).
         attention_heads: heads per layer.
-        key_dim: query/key (and value) width per head; ``None``: ``dims[k] // heads[k]``.
+        key_dim: query/key (and value) width per head; ``None``: ``dims[k] // heads[k]``
+            (the reference uses 64 at every level).
         rel_features: relative positional basis features per layer (an int for all layers, a
             tuple, or ``None`` for ``6·ceil(log2 w)``); multiples of 6 use all three Enformer
             bases, other multiples of 4 exponential + central mask only (the reference).
@@ -129,9 +114,9 @@ class SwinConfig:
         transformer_key_dim: their query/key width per head (values: ``dims[-1] // heads``).
         transformer_rel_features: their positional features; ``None``: ``6·ceil(log2 T)`` over
             the ``T`` tokens they see.
-        crop_first: crop to ``target_length`` before the transformer (seed 000 eq. 2-3 and
-            SPEC §3) or, by default, after it (the models issue's order and Enformer's: the
-            transformer then sees the flanking tokens too).
+        crop_first: crop to ``target_length`` before the transformer (Genomic Interpreter
+            eq. 2-3) or, by default, after it (Enformer's order: the transformer then sees
+            the flanking tokens too).
         norm: ``"layer"`` only (the swin blocks are pre-LayerNorm transformer blocks).
         heads: output heads, name → number of tracks.
     """
@@ -165,7 +150,7 @@ class SwinConfig:
         if self.norm != "layer":
             raise ValueError(
                 f"swin: norm={self.norm!r} is not supported; the 1D-Swin blocks are pre-LayerNorm "
-                "transformer blocks (seed 000 appendix D: no batch statistics), use norm='layer'"
+                "transformer blocks (Genomic Interpreter appendix D: no batch statistics), use norm='layer'"
             )
         if self.bin_size < 1 or self.bin_size & (self.bin_size - 1):
             raise ValueError(f"swin: bin_size must be a power of two, got {self.bin_size}")
@@ -285,6 +270,22 @@ class WindowAttention(RelativeAttention):
     Pads ``L`` at the end to a multiple of ``window``, masks the padded keys, runs one
     :class:`RelativeAttention` over ``(B·nW, w, C)`` and drops the padded rows. The shift is
     done by the enclosing block; ``shift`` here only labels captured records.
+
+    Attention capture (:func:`gitool.models.base.capture_attention`; modules
+    ``trunk.layers.{k-1}.regular.attn`` and ``trunk.layers.{k-1}.shifted.attn``) appends one
+    :class:`~gitool.models.layers.AttentionRecord` per call with ``weights`` of shape
+    ``(B, n_windows, H, w, w)`` and ``meta``: ``layer`` (k, 1-based), ``block``
+    (``"regular"`` or ``"shifted"``), ``window``, ``shift`` (``w // 2`` or 0), ``token_bp``,
+    ``n_tokens`` (real tokens), ``n_windows``, ``padded`` (padded slots at the end) and
+    ``token_index``, an int64 ``(n_windows, w)`` CPU tensor giving the original (unshifted)
+    token index of each window slot, ``-1`` for padding. The shifted block rolls the *real*
+    tokens (cyclic over ``n_tokens``) and then pads, so slot ``s`` of window ``i`` holds token
+    ``(i·w + s + shift) mod n_tokens`` when ``i·w + s < n_tokens``. Padded key columns are
+    exactly 0; padded query rows are present (normalised over the real keys) but belong to no
+    token. The final transformer blocks (``trunk.transformer.{i}.attn``) give
+    ``(B, H, T, T)`` with ``meta`` ``layer`` = K + 1 + i, ``block="transformer"``,
+    ``token_bp`` and ``token_start`` (index of their first token among the last swin layer's
+    tokens: the crop offset when cropping first).
 
     Args:
         dim: token width ``C``.
@@ -583,7 +584,7 @@ class SwinTrunk(nn.Module):
 
 
 class GenomicInterpreter(SequenceModel):
-    """Genomic Interpreter (seed 000): 1D-Swin trunk + linear heads with softplus.
+    """Genomic Interpreter: 1D-Swin trunk + linear heads with softplus.
 
     ``model(x, head)``: one-hot ``(B, seq_length, 4)`` → ``(B, target_length, n_tracks)``
     (a dict per head when ``head`` is ``None`` and there are several).

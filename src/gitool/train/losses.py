@@ -9,6 +9,6 @@ from gitool.metrics import EPS
 
 def poisson_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean Poisson negative log-likelihood without the constant: ``pred − y·log(pred)``
-    (seed 000 §3.5; Enformer). Computed in float32 whatever the autocast dtype."""
+    (Genomic Interpreter §3.5; Enformer). Computed in float32 whatever the autocast dtype."""
     pred, target = pred.float(), target.float()
     return (pred - target * torch.log(pred + EPS)).mean()

@@ -3,8 +3,8 @@
 ``coverage`` (``gitool build-dataset`` stores): swin, enformer and cnn-* models, Poisson
 NLL, shift/reverse-complement augmentation, validation by mean per-track Pearson.
 ``classification`` (``gitool synth-motifs`` label stores): can models, binary cross-entropy
-on logits, no augmentation, validation by mean per-task AUPR (seed 002's model choice),
-with AUROC alongside.
+on logits, no augmentation, validation by mean per-task AUPR (the GLIFAC paper's model
+choice), with AUROC alongside.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class ClassificationTask:
         return {"seq_length": stores[0].seq_length, "n_tasks": len(stores[0].tasks)}
 
     def initialise(self, model, stores: list[LabelStore], heads: list[str]) -> None:
-        """Nothing: seed 002's initialisation (the model's own)."""
+        """Nothing: the GLIFAC paper's initialisation (the model's own)."""
 
     def dataset(self, store: LabelStore, split: str, cfg: TrainConfig | None = None):
         return LabelDataset(store, split)
