@@ -48,7 +48,8 @@ def child(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
-    from gitool.interpret.attention import AttentionWindow, extract_attention
+    from gitool.interpret.attention import extract_attention
+    from gitool.interpret.windows import AttentionWindow
     from gitool.models.registry import create_model
 
     torch.manual_seed(0)

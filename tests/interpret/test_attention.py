@@ -11,17 +11,15 @@ import pytest
 import torch
 
 from gitool.errors import InputError
-from gitool.interpret.attention import (
+from gitool.interpret.attention import check_disk_space, extract_attention, load_window
+from gitool.interpret.layers import attention_layout
+from gitool.interpret.rollout import attention_rollout
+from gitool.interpret.windows import (
     AttentionWindow,
-    attention_layout,
-    check_disk_space,
-    extract_attention,
-    load_window,
     parse_indices,
     windows_from_fasta,
     windows_from_regions,
 )
-from gitool.interpret.rollout import attention_rollout
 from gitool.models.base import capture_attention
 from gitool.models.can import CAN, CANConfig
 from gitool.models.enformer import Enformer, EnformerConfig

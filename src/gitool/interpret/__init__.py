@@ -2,16 +2,18 @@
 
 from gitool.interpret.attention import (
     AttentionSummary,
-    AttentionWindow,
     attention_from_run,
-    attention_layout,
     extract_attention,
     load_window,
+)
+from gitool.interpret.layers import attention_layout
+from gitool.interpret.rollout import attention_rollout
+from gitool.interpret.windows import (
+    AttentionWindow,
     windows_from_fasta,
     windows_from_regions,
     windows_from_store,
 )
-from gitool.interpret.rollout import attention_rollout
 
 __all__ = [
     "AttentionSummary",

@@ -38,15 +38,21 @@ from torch import nn
 from gitool.console import info as status  # `info` names LayerInfo loop variables here
 from gitool.data.genome import Genome, one_hot
 from gitool.data.labels import LabelStore, open_any_store
-from gitool.data.windows import Geometry
 from gitool.errors import InputError
 from gitool.files import check_writable, staged_file
+from gitool.interpret.layers import LayerInfo, attention_layout, model_seq_length, select_layers
 from gitool.interpret.plots import plot_export
 from gitool.interpret.rollout import attention_rollout
+from gitool.interpret.windows import (
+    AttentionWindow,
+    parse_indices,
+    windows_from_fasta,
+    windows_from_regions,
+    windows_from_store,
+)
 from gitool.models.base import capture_attention
 from gitool.models.layers import AttentionRecord
 from gitool.predict.bigwig import TrackWriter
-from gitool.predict.tiling import SequenceReader, read_regions, sequence_interval, tile_regions
 from gitool.runs import default_run, load_run, resolve_device, run_label, shown_path, training_store
 
 FORMAT, VERSION = "gitool-attention", 1
@@ -83,184 +89,6 @@ AXES = {
   :mod:`gitool.interpret.rollout`); ``rollout/row_start``, ``rollout/row_end``,
   ``rollout/bin_start``, ``rollout/bin_end`` give their bp.
 """
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-@dataclass
-class AttentionWindow:
-    """One model input: ``codes`` uint8 ``(seq_length,)`` (A=0 C=1 G=2 T=3 N=4) taken from
-    ``chrom:start-(start + seq_length)`` (``chrom`` is the sequence name for FASTA input,
-    ``start`` 0). ``target_start``/``target_end``: the output bins' span (for tracks)."""
-
-    name: str
-    chrom: str
-    start: int
-    codes: np.ndarray
-    target_start: int | None = None
-    target_end: int | None = None
-
-
-@dataclass
-class LayerInfo:
-    """One attention module: its name, layer number, block, heads and token size."""
-
-    module: str
-    layer: int
-    block: str
-    heads: int
-    token_bp: int
-
-    @property
-    def key(self) -> str:
-        return f"L{self.layer}.{self.block}"
-
-
-def model_seq_length(model: nn.Module) -> int:
-    return int(model.config.seq_length)
-
-
-def attention_layout(model: nn.Module, label: str = "--model") -> list[LayerInfo]:
-    """The model's attention modules in forward order with Genomic Interpreter layer numbers.
-
-    Raises:
-        InputError: the model has no attention (e.g. ``cnn-maxpool``).
-    """
-    modules = model.attention_layers() if hasattr(model, "attention_layers") else {}
-    if not modules:
-        raise InputError(
-            f"{label}: a {type(model).__name__} model has no attention layers; attention "
-            "takes swin, enformer and can runs"
-        )
-    config = model.config
-    bin_size = getattr(config, "bin_size", None)
-    top = int(bin_size).bit_length() if bin_size else 0  # K: the layer of bin_size tokens
-    out, transformer = [], 0
-    for name, module in modules.items():
-        if hasattr(module, "window"):  # swin WindowAttention
-            out.append(LayerInfo(name, module.layer, module.block, module.heads, module.token_bp))
-        elif bin_size:  # transformer blocks after the hierarchy (swin, enformer)
-            out.append(LayerInfo(name, top + 1 + transformer, "transformer", module.heads,
-                                 int(bin_size)))  # fmt: skip
-            transformer += 1
-        else:  # CAN
-            bp = int(module.capture_meta.get("token_bp", getattr(config, "pool", 1)))
-            out.append(LayerInfo(name, 1, "attention", module.heads, bp))
-    return out
-
-
-def _range_text(numbers: Iterable[int]) -> str:
-    numbers = sorted(set(numbers))
-    return f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]}"
-
-
-def select_layers(
-    layout: list[LayerInfo], layers: Sequence[int] | None, heads: Sequence[int] | None
-) -> list[LayerInfo]:
-    """The modules of the chosen layers (default: all), checking the heads exist in each."""
-    available = sorted({info.layer for info in layout})
-    chosen = layout
-    if layers:
-        bad = [k for k in layers if k not in available]
-        if bad:
-            raise InputError(
-                f"--layer {bad[0]} is out of range; this model has attention layers "
-                f"{_range_text(available)} (layer k has tokens of 2^(k-1) bp)"
-            )
-        chosen = [info for info in layout if info.layer in set(layers)]
-    for h in heads or ():
-        for info in chosen:
-            if not 0 <= h < info.heads:
-                raise InputError(
-                    f"--head {h} is out of range; layer {info.layer} has {info.heads} heads "
-                    f"(0-{info.heads - 1})"
-                )
-    return chosen
-
-
-def windows_from_fasta(path: str | Path, seq_length: int) -> Iterator[AttentionWindow]:
-    """Each FASTA record cut into consecutive windows of ``seq_length`` bp (a remainder shorter
-    than ``seq_length`` is dropped; a record shorter than it is an error)."""
-    genome = Genome(path, label="--fasta")
-    short = [(n, s) for n, s in genome.sizes.items() if s < seq_length]
-    if short:
-        name, size = short[0]
-        genome.close()
-        raise InputError(
-            f"--fasta {path}: sequence {name!r} is {size:,} bp, too short for the model's "
-            f"{seq_length:,}-bp input; give sequences of at least {seq_length:,} bp"
-        )
-    try:
-        for name, size in genome.sizes.items():
-            for start in range(0, size - seq_length + 1, seq_length):
-                codes = genome.codes(name, start, start + seq_length)
-                yield AttentionWindow(f"{name}:{start}-{start + seq_length}", name, start, codes)
-    finally:
-        genome.close()
-
-
-def windows_from_regions(
-    model: nn.Module, regions: str | Path, genome: str | Path
-) -> Iterator[AttentionWindow]:
-    """Model windows tiling the target spans of BED regions (as ``gitool predict`` tiles them:
-    the input adds the model's context around each target span; N beyond chromosome ends)."""
-    config = model.config
-    bin_size = getattr(config, "bin_size", None)
-    if not bin_size:
-        raise InputError(
-            f"--regions: a {type(model).__name__} model has no output bins to tile regions "
-            "with; use --fasta"
-        )
-    geometry = Geometry(int(config.seq_length), int(bin_size), int(config.target_length))
-    fasta = Genome(genome)
-    reader = SequenceReader(fasta)
-    try:
-        for window in tile_regions(read_regions(regions, fasta.sizes, geometry.bin_size), geometry):
-            start, end = sequence_interval(window.target_start, geometry)
-            codes = np.array(reader.codes(window.chrom, start, end))
-            yield AttentionWindow(
-                f"{window.chrom}:{window.target_start}-{window.end}",
-                window.chrom,
-                start,
-                codes,
-                window.target_start,
-                window.end,
-            )
-    finally:
-        fasta.close()
-
-
-def windows_from_store(
-    store: str | Path, split: str, indices: Sequence[int] | None
-) -> Iterator[AttentionWindow]:
-    """Windows ``indices`` (default: all) of a dataset split, with their coordinates (label
-    stores: sequence ``SPLIT:i``, bp from 0)."""
-    opened = open_any_store(store)
-    count = opened.count(split)
-    indices = list(range(count)) if indices is None else list(indices)
-    bad = [i for i in indices if not 0 <= i < count]
-    if bad:
-        raise InputError(
-            f"--index {bad[0]} is out of range; split {split!r} of {store} has {count} "
-            f"windows (0-{count - 1})"
-        )
-    sequences = opened.sequences(split)
-    if isinstance(opened, LabelStore):
-        for i in indices:
-            yield AttentionWindow(f"{split}:{i}", f"{split}:{i}", 0, np.asarray(sequences[i]))
-        return
-    table = opened.windows(split)
-    for i in indices:
-        row = table.iloc[i]
-        yield AttentionWindow(
-            f"{split}:{i}",
-            str(row.chrom),
-            int(row.start),
-            np.asarray(sequences[i]),
-            int(row.target_start),
-            int(row.target_end),
-        )
 
 
 # --------------------------------------------------------------------------- npz writing
@@ -875,24 +703,6 @@ __all__ = [
     "windows_from_regions",
     "windows_from_store",
 ]
-
-
-def parse_indices(text: str | None) -> list[int] | None:
-    """``"0,3,5-7"`` → ``[0, 3, 5, 6, 7]`` (``None``: all)."""
-    if text is None or not text.strip():
-        return None
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.strip().partition("-")
-            if hi and int(hi) < int(lo):
-                raise InputError(f"--index {text!r}: the range {part.strip()} runs backwards")
-            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    except ValueError:
-        raise InputError(
-            f"--index {text!r}: give comma-separated window indices or ranges, e.g. 0,3,5-7"
-        ) from None
-    return out
 
 
 DEFAULT_WINDOWS = 4

@@ -43,7 +43,6 @@ from gitool.data.dataset import codes_to_one_hot
 from gitool.data.labels import LabelStore, open_any_store
 from gitool.errors import InputError
 from gitool.files import check_output_folder, check_writable, staged_folder, write_tsv
-from gitool.interpret.attention import LayerInfo, attention_layout, select_layers
 from gitool.interpret.glifac import (
     FilterPPMs,
     InteractionMaps,
@@ -55,6 +54,7 @@ from gitool.interpret.glifac import (
     score_filter_pairs,
     score_map,
 )
+from gitool.interpret.layers import LayerInfo, attention_layout, select_layers
 from gitool.interpret.motifs import Motif, motifs_from_option, ppm, read_motif_file
 from gitool.interpret.plots import plot_interactions
 from gitool.models.base import capture_attention
