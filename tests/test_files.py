@@ -33,13 +33,104 @@ def test_write_tsv(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["t.tsv"]
 
 
-def test_check_writable_names_the_option_and_folder(tmp_path, monkeypatch):
+def test_check_writable_names_the_field_and_folder(tmp_path, monkeypatch):
+    import tempfile
+
     from gitool.errors import InputError
     from gitool.files import check_writable
 
     out = tmp_path / "new" / "deeper" / "out"
     check_writable(out)  # tmp_path is writable: nothing to say
-    # root writes through chmod, so a read-only folder is simulated at os.access
-    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
-    with pytest.raises(InputError, match=rf"^--out-x {out}: cannot write in {tmp_path} "):
-        check_writable(out, "--out-x")
+    assert list(tmp_path.iterdir()) == []  # the probe is gone
+    with pytest.raises(InputError, match="cannot write in /proc") as err:
+        check_writable("/proc/out.bw", "track_out")
+    assert err.value.field == "track_out"
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        check_writable(tmp_path / "f" / "out")
+
+    # root writes anywhere, so a read-only folder is simulated where the probe is made
+    def refuse(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(InputError, match=rf"^out {out}: cannot write in {tmp_path} "):
+        check_writable(out)
+
+
+def test_outputs_refuse_existing_files_unless_forced_and_of_the_same_kind(tmp_path):
+    from gitool.errors import InputError
+    from gitool.files import Outputs
+
+    text = tmp_path / "notes.txt"
+    text.write_text("mine")
+    with pytest.raises(InputError, match="already exists; pass force") as err:
+        Outputs().file(text, "bigWig")
+    assert err.value.fields == ["out", "force"]
+    with pytest.raises(InputError, match="is not a bigWig file"):
+        Outputs(force=True).file(text, "bigWig")
+    old = tmp_path / "old.bw"
+    old.write_bytes(b"\x26\xfc\x8f\x88" + bytes(60))
+    assert Outputs(force=True).file(old, "bigWig") == old
+    assert Outputs(force=True).file(text, "TSV") == text  # text replaced by text
+    assert Outputs().file(tmp_path / "new.bw", "bigWig") == tmp_path / "new.bw"
+    with pytest.raises(InputError, match="is a folder"):
+        Outputs(force=True).file(tmp_path, "bigWig")
+
+
+def test_outputs_never_touch_inputs_even_with_force(tmp_path):
+    from gitool.errors import InputError
+    from gitool.files import Outputs
+
+    genome = tmp_path / "g.fa"
+    genome.write_text(">c\nACGT\n")
+    store = tmp_path / "store"
+    (store / "train").mkdir(parents=True)
+    outputs = Outputs(force=True, inputs=[genome, store, None])
+    with pytest.raises(InputError, match="is one of this command's inputs"):
+        outputs.file(genome, "bigWig")
+    link = tmp_path / "link.fa"
+    os.link(genome, link)
+    with pytest.raises(InputError, match="is one of this command's inputs"):
+        outputs.file(link, "text")  # a hard link is the same file
+    sym = tmp_path / "sym.fa"
+    sym.symlink_to(genome)
+    with pytest.raises(InputError, match="is one of this command's inputs"):
+        outputs.file(sym, "text")
+    with pytest.raises(InputError, match="lies inside .*store"):
+        outputs.file(store / "train" / "x.bw", "bigWig")
+    with pytest.raises(InputError, match="holds .*g.fa"):
+        outputs.folder(tmp_path, lambda p: True, "a previous output")
+    assert genome.read_text() == ">c\nACGT\n"
+
+
+def test_a_target_that_appears_meanwhile_is_kept(tmp_path):
+    from gitool.errors import InputError
+    from gitool.files import staged_file
+
+    path = tmp_path / "out.tsv"
+    with pytest.raises(InputError, match="appeared while gitool was writing it"):
+        with staged_file(path) as tmp:
+            tmp.write_text("ours")
+            path.write_text("theirs")  # another run finished first
+    assert path.read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv"]
+    out = tmp_path / "folder"
+    with pytest.raises(InputError, match="appeared while"):
+        with staged_folder(out) as tmp:
+            (tmp / "a").write_text("ours")
+            out.mkdir()
+            (out / "b").write_text("theirs")
+    assert sorted(p.name for p in out.iterdir()) == ["b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "out.tsv"]
+
+
+def test_stale_stages_of_dead_runs_are_cleaned(tmp_path):
+    out = tmp_path / "data"
+    dead = tmp_path / ".data.partial-999999999"
+    dead.mkdir()
+    alive = tmp_path / f".data.partial-{os.getpid()}x"  # not a stage name: kept
+    alive.mkdir()
+    with staged_folder(out) as tmp:
+        (tmp / "a").write_text("x")
+    assert not dead.exists() and alive.exists() and (out / "a").exists()

@@ -38,6 +38,9 @@ T = TypeVar("T")
 class _State:
     quiet = False
     debug = False
+    # option field -> the running command's flag (``batch_size`` -> ``--batch-size``), set by
+    # the CLI so that errors name flags (see gitool.errors)
+    option_names: dict[str, str] = {}
 
 
 state = _State()
@@ -115,7 +118,8 @@ def run_reporting_errors(fn: Callable[[], T]) -> T:
     except InputError as err:
         if state.debug:
             console.print_exception()
-        console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True)
+        message = err.render(state.option_names)
+        console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
         sys.exit(EXIT_INPUT)
     except RunFailure as err:
         if state.debug:

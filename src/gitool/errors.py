@@ -1,12 +1,56 @@
-"""Exceptions that carry a message meant for the user."""
+"""Exceptions that carry a message meant for the user.
+
+The library names options by their field names (``batch_size``); the CLI shows the
+command's flags instead (``--batch-size``). An :class:`InputError` about one option says so
+with ``field=``, and a message refers to any other option through :func:`opt`::
+
+    raise InputError(f"{path} already exists; pass {opt('force')} to replace it", field="out")
+
+``str(err)`` reads ``out data already exists; pass force to replace it``; ``gitool`` prints
+``-o data already exists; pass --force to replace it``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+_REF = re.compile("\ue000([A-Za-z_][A-Za-z0-9_]*)\ue001")
+
+
+def opt(name: str) -> str:
+    """A reference to the option (options-dataclass field) ``name`` inside a message."""
+    return f"\ue000{name}\ue001"
 
 
 class InputError(Exception):
     """Bad input: a file, line or option the user can fix.
 
     The CLI prints the message as ONE line and exits with code 2; the message must name
-    the file/line/option and say what to do.
+    the file/line/option and say what to do. ``field`` is the option it is about (the
+    message then starts with that option's name).
     """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        self.template = f"{opt(field)} {message}" if field else message
+        super().__init__(self.render())
+
+    @property
+    def fields(self) -> list[str]:
+        """Every option the message names, ``field`` first."""
+        return _REF.findall(self.template)
+
+    def render(self, names: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
+        """The message with each option shown as ``names[field]`` (a mapping or a
+        function; fields it lacks keep their own name)."""
+        if names is None:
+            lookup: Callable[[str], str] = str
+        elif callable(names):
+            lookup = names
+        else:
+            lookup = lambda name: names.get(name, name)  # noqa: E731
+        return _REF.sub(lambda m: lookup(m.group(1)), self.template)
 
 
 class RunFailure(Exception):

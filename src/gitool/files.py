@@ -1,25 +1,155 @@
-"""Writing outputs so that a failure leaves nothing half-written behind.
+"""Writing outputs safely: never over what the command did not make, never half-written.
 
-A folder is built in a hidden sibling and renamed into place (:func:`staged_folder`,
-:func:`replace_folder`); a file through a temporary sibling (:func:`staged_file`, used by
-:func:`write_tsv`, PNGs, checkpoints and attention indexes).
+**Claiming** (before any work starts): a command lists its inputs and claims each output
+through one :class:`Outputs`. A new target must be creatable (:func:`check_writable`); an
+existing one is refused unless ``force``, and even then it is replaced only when it is an
+output of the same kind (a bigWig by a bigWig, a store by a store); nothing is ever written
+on, into, or over a folder holding one of the command's inputs, with or without ``force``.
+
+**Staging**: a folder is built in a hidden sibling and renamed into place
+(:func:`staged_folder`, :func:`replace_folder`); a file through a temporary sibling
+(:func:`staged_file`, used by :func:`write_tsv`, PNGs, checkpoints and attention indexes).
+A target that appears while the command runs is kept and the command stops (exit 2), so
+two runs writing to one path never both report success.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
+
+# Leading bytes of the binary kinds gitool writes (bigWig magic 0x888FFC26, either order).
+_MAGIC = {
+    "bigWig": (b"\x26\xfc\x8f\x88", b"\x88\x8f\xfc\x26"),
+    "npz": (b"PK\x03\x04", b"PK\x05\x06"),
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "checkpoint": (b"PK\x03\x04",),
+}
+TEXT_KINDS = ("bedGraph", "TSV", "YAML", "JSONL", "text")
 
 
-def replace_folder(tmp: Path, out: Path) -> None:
-    """Move the finished folder ``tmp`` to ``out``; an old ``out`` goes only after."""
+def is_kind(path: Path, kind: str) -> bool:
+    """Whether the existing file ``path`` looks like a ``kind`` file (a binary kind by its
+    leading bytes, a text kind by being text)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if kind in _MAGIC:
+        return head.startswith(_MAGIC[kind])
+    if kind not in TEXT_KINDS:
+        raise ValueError(f"unknown output kind {kind!r}")
+    if b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:  # a multi-byte character cut at 4096 bytes is fine
+        return err.start >= len(head) - 3
+    return True
+
+
+class Outputs:
+    """The outputs one run of a command may write, checked before any work starts.
+
+    ``inputs`` (files or folders: genome, tracks, bigWigs, stores, runs, checkpoints) are
+    never written on or into, and no output folder that holds one is ever replaced.
+    """
+
+    def __init__(self, force: bool = False, inputs: Iterable[str | Path | None] = ()):
+        self.force = force
+        self._inputs: list[Path] = []
+        self._ids: set[tuple[int, int]] = set()
+        self.protect(*inputs)
+
+    def protect(self, *paths: str | Path | None) -> None:
+        """Add inputs (None and missing paths are ignored)."""
+        for path in paths:
+            if path is None or str(path) == "":
+                continue
+            path = Path(path)
+            self._inputs.append(path.resolve())
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            self._ids.add((stat.st_dev, stat.st_ino))  # hard links too
+
+    def _check_not_input(self, path: Path, field: str) -> None:
+        target = path.resolve()
+        try:
+            stat = path.stat()
+            same = (stat.st_dev, stat.st_ino) in self._ids
+        except OSError:
+            same = False
+        for source in self._inputs:
+            if same or target == source:
+                what = f"is one of this command's inputs ({source})"
+            elif source in target.parents:
+                what = f"lies inside {source}, one of this command's inputs"
+            elif target in source.parents and path.exists():
+                what = f"holds {source}, one of this command's inputs"
+            else:
+                continue
+            raise InputError(
+                f"{path} {what}; gitool never writes over its inputs, even with "
+                f"{opt('force')} — choose another path",
+                field=field,
+            )
+
+    def file(self, path: str | Path, kind: str, field: str = "out") -> Path:
+        """Claim the file ``path`` (of ``kind``: see :func:`is_kind`) for writing."""
+        path = Path(path)
+        self._check_not_input(path, field)
+        check_writable(path, field)
+        if path.is_dir():
+            raise InputError(f"{path} is a folder; give a file name", field=field)
+        if path.exists():
+            if not self.force:
+                raise InputError(
+                    f"{path} already exists; pass {opt('force')} to replace it", field=field
+                )
+            if not is_kind(path, kind):
+                raise InputError(
+                    f"{path} exists and is not a {kind} file, so gitool did not make it; "
+                    f"refusing to replace it even with {opt('force')} — choose another path",
+                    field=field,
+                )
+        return path
+
+    def folder(
+        self, path: str | Path, is_previous: Callable[[Path], bool], previous: str,
+        field: str = "out",
+    ) -> Path:  # fmt: skip
+        """Claim the folder ``path``; with ``force`` an existing one is replaced only when
+        it is empty or ``is_previous`` (an earlier output of the same kind, ``previous``)."""
+        path = Path(path)
+        self._check_not_input(path, field)
+        check_writable(path, field)
+        check_output_folder(path, self.force, is_previous, previous, field)
+        return path
+
+
+def _appeared(path: Path) -> InputError:
+    return InputError(
+        f"{path} appeared while gitool was writing it (another run?); kept it and stopped — "
+        "remove it or choose another path"
+    )
+
+
+def replace_folder(tmp: Path, out: Path, existed: bool = True) -> None:
+    """Move the finished folder ``tmp`` to ``out``; an old ``out`` goes only after. When
+    ``out`` did not exist at the start (``existed`` False) and does now, it is kept, ``tmp``
+    is removed and :class:`InputError` raised."""
+    if out.exists() and not existed:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _appeared(out)
     if out.exists():
         trash = out.parent / f".{out.name}.old-{os.getpid()}"
         out.rename(trash)
@@ -29,36 +159,95 @@ def replace_folder(tmp: Path, out: Path) -> None:
             trash.rename(out)  # put the old folder back before giving up
             raise
         shutil.rmtree(trash)
-    else:
+        return
+    try:
         tmp.rename(out)
+    except OSError as err:  # a non-empty folder appeared between the check and the rename
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _appeared(out) from None
+
+
+def stale_stages(out: Path) -> list[Path]:
+    """Hidden staging siblings of ``out`` left by killed runs (their process is gone)."""
+    stale = []
+    for sibling in out.parent.glob(f".{out.name}.*-*"):
+        kind, _, pid = sibling.name[len(out.name) + 2 :].rpartition("-")
+        if kind in ("partial", "old", "tmp") and pid.isdigit() and not _alive(int(pid)):
+            stale.append(sibling)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_stages(out: Path) -> None:
+    """Delete what :func:`stale_stages` finds."""
+    for stage in stale_stages(out):
+        if stage.is_dir():
+            shutil.rmtree(stage, ignore_errors=True)
+        else:
+            stage.unlink(missing_ok=True)
 
 
 @contextmanager
 def staged_folder(out: str | Path) -> Iterator[Path]:
     """Yield an empty hidden sibling of ``out`` to write into; on success it replaces ``out``
-    (:func:`replace_folder`), on any failure it is removed."""
+    (:func:`replace_folder`: kept, with an error, if it appeared meanwhile), on any failure
+    it is removed."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_stages(out)
+    existed = out.exists()
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
         yield tmp
-        replace_folder(tmp, out)
+        replace_folder(tmp, out, existed=existed)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def commit_file(tmp: Path, path: Path, replace: bool) -> None:
+    """Put the finished file ``tmp`` at ``path``: atomically replacing an old one when
+    ``replace``, else only if ``path`` is still free (a file that appeared meanwhile is
+    kept and :class:`InputError` raised)."""
+    if replace:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # fails if path exists: no window in which a file is replaced
+    except FileExistsError:
+        raise _appeared(path) from None
+    except OSError:  # a file system without hard links
+        if path.exists():
+            raise _appeared(path) from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
+
+
 @contextmanager
 def staged_file(path: str | Path) -> Iterator[Path]:
-    """Yield a hidden temporary sibling of ``path`` to write; on success it replaces ``path``
-    atomically, on any failure it is removed (an old ``path`` stays)."""
+    """Yield a hidden temporary sibling of ``path`` to write; on success it takes ``path``'s
+    place (:func:`commit_file`; a file that appeared meanwhile is kept), on any failure it
+    is removed (an old ``path`` stays)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists()
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
-        os.replace(tmp, path)
+        commit_file(tmp, path, replace=existed)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -71,38 +260,50 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Pat
 
 
 def check_output_folder(
-    out: Path, force: bool, is_previous: Callable[[Path], bool], previous: str
-) -> None:
-    """Refuse ``-o out`` unless it is new, or ``force`` is set and it is an empty folder or
+    out: Path, force: bool, is_previous: Callable[[Path], bool], previous: str,
+    field: str = "out",
+) -> None:  # fmt: skip
+    """Refuse ``out`` unless it is new, or ``force`` is set and it is an empty folder or
     ``is_previous(out)``: an earlier output of the same command (named by ``previous``).
-    ``--force`` never deletes a folder of the user's own files, nor the current folder."""
+    ``force`` never deletes a folder of the user's own files, nor the current folder."""
     if not out.exists():
         return
     if not out.is_dir():
-        raise InputError(f"-o {out} is a file; give a folder")
+        raise InputError(f"{out} is a file; give a folder", field=field)
     here = Path.cwd().resolve()
     if out.resolve() in (here, *here.parents):
         raise InputError(
-            f"-o {out} is the current folder or holds it, so it cannot be replaced; "
-            "choose another -o"
+            f"{out} is the current folder or holds it, so it cannot be replaced; "
+            f"choose another {opt(field)}",
+            field=field,
         )
     if not force:
-        raise InputError(f"-o {out} already exists; pass --force to replace it")
+        raise InputError(f"{out} already exists; pass {opt('force')} to replace it", field=field)
     if any(out.iterdir()) and not is_previous(out):
         raise InputError(
-            f"-o {out} is a non-empty folder that is not {previous}; refusing to replace it "
-            "even with --force — choose another -o"
+            f"{out} is a non-empty folder that is not {previous}; refusing to replace it "
+            f"even with {opt('force')} — choose another {opt(field)}",
+            field=field,
         )
 
 
-def check_writable(path: str | Path, option: str = "-o") -> None:
-    """Fail early, before any work, when ``path`` could not be created or replaced: the
-    nearest existing folder above it (where outputs are staged and renamed into place) is
-    read-only or not writable by this user (InputError naming ``option``)."""
+def check_writable(path: str | Path, field: str = "out") -> None:
+    """Fail early, before any work, when ``path`` could not be created or replaced: a
+    component above it is a file, or the nearest existing folder above it (where outputs
+    are staged and renamed into place) does not let this user create files — tried for
+    real, so read-only mounts and pseudo file systems such as /proc are caught too."""
     path = Path(path).absolute()
     folder = next(p for p in path.parents if p.exists())
-    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+    if not folder.is_dir():
+        raise InputError(f"{path}: {folder} is a file, not a folder; choose another path", field=field)
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".gitool-probe-", dir=folder)
+    except OSError as err:
+        reason = os.strerror(err.errno) if err.errno else str(err)
         raise InputError(
-            f"{option} {path}: cannot write in {folder} (read-only or no permission); "
-            f"choose another {option}"
-        )
+            f"{path}: cannot write in {folder} ({reason.lower()}); choose another "
+            f"{opt(field)}",
+            field=field,
+        ) from None
+    os.close(handle)
+    os.unlink(probe)

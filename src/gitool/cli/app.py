@@ -61,6 +61,20 @@ def _root(
     state.quiet = state.quiet or quiet
 
 
+def option_names(group, args: list[str]) -> dict[str, str]:
+    """Field name -> flag of the command ``args`` run (its first option as declared, e.g.
+    ``out`` -> ``-o``; arguments by their upper-case name), for error messages."""
+    name = next((a for a in args if not a.startswith("-")), None)
+    command = group.commands.get(name) if name else None
+    names: dict[str, str] = {}
+    for param in command.params if command is not None else ():
+        if param.name is None:
+            continue
+        is_option = getattr(param, "param_type_name", "") == "option"
+        names[param.name] = param.opts[0] if is_option else param.name.upper()
+    return names
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Exit codes: 0 ok, 2 bad input, 1 internal error."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -68,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     state.quiet = "--quiet" in args or "-q" in args
     args = [a for a in args if a not in GLOBAL_FLAGS]
     command = typer.main.get_command(app)
+    state.option_names = option_names(command, args)
 
     def invoke() -> int:
         try:

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from gitool.cli.app import app
+from gitool.cli.options import ranged
+from gitool.config import BuildOptions as D
 from gitool.console import info
 
 
@@ -27,16 +29,26 @@ def build_dataset(
     ],
     out: Annotated[
         Path, typer.Option("-o", "--out", help="Output store folder (written atomically).")
-    ] = Path("data"),
-    seq_length: Annotated[int, typer.Option(help="Input sequence window, bp.")] = 17712,
-    bin_size: Annotated[int, typer.Option(help="Bases pooled into one target bin.")] = 128,
+    ] = Path(D.out),
+    seq_length: Annotated[
+        int, typer.Option(help=ranged(D, "seq_length", "Input sequence window, bp."))
+    ] = D.seq_length,
+    bin_size: Annotated[
+        int, typer.Option(help=ranged(D, "bin_size", "Bases pooled into one target bin."))
+    ] = D.bin_size,
     target_length: Annotated[
-        int, typer.Option(help="Target bins per window, centred in the window.")
-    ] = 80,
+        int,
+        typer.Option(
+            help=ranged(D, "target_length", "Target bins per window, centred in the window.")
+        ),
+    ] = D.target_length,
     stride: Annotated[
         int | None,
         typer.Option(
-            help="Step between windows, bp. Default: the target span (target-length × bin-size), so targets do not overlap."
+            help=ranged(
+                D, "stride",
+                "Step between windows, bp. Default: the target span (target-length × bin-size), so targets do not overlap.",
+            )  # fmt: skip
         ),
     ] = None,
     chroms: Annotated[
@@ -46,15 +58,23 @@ def build_dataset(
         ),
     ] = None,
     max_n_frac: Annotated[
-        float, typer.Option(help="Skip windows whose sequence has more than this fraction of N.")
-    ] = 0.1,
+        float,
+        typer.Option(
+            help=ranged(
+                D, "max_n_frac", "Skip windows whose sequence has more than this fraction of N."
+            )
+        ),
+    ] = D.max_n_frac,
     blacklist: Annotated[Path | None, typer.Option(help="BED of regions to avoid.")] = None,
     max_blacklist_frac: Annotated[
         float,
         typer.Option(
-            help="Skip windows whose target span overlaps --blacklist by more than this fraction (0: any overlap)."
+            help=ranged(
+                D, "max_blacklist_frac",
+                "Skip windows whose target span overlaps --blacklist by more than this fraction (0: any overlap).",
+            )  # fmt: skip
         ),
-    ] = 0.0,
+    ] = D.max_blacklist_frac,
     regions: Annotated[
         Path | None,
         typer.Option(help="BED: keep only windows whose target span overlaps these regions."),
@@ -80,12 +100,19 @@ def build_dataset(
     seed: Annotated[
         int,
         typer.Option(
-            help="Seed for --split-fractions. Same inputs + seed give a byte-identical store."
+            help=ranged(
+                D, "seed",
+                "Seed for --split-fractions. Same inputs + seed give a byte-identical store.",
+            )  # fmt: skip
         ),
-    ] = 0,
+    ] = D.seed,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", "-j", help="Processes reading bigWigs. Default: all cores."),
+        typer.Option(
+            "--workers",
+            "-j",
+            help=ranged(D, "workers", "Processes reading bigWigs. Default: all cores."),
+        ),
     ] = None,
     force: Annotated[
         bool,
@@ -99,11 +126,7 @@ def build_dataset(
 
     Windows of --seq-length bp tile each chromosome; the centre --target-length bins of --bin-size bp are the targets. Per track: float32 values (NaN → 0) → × scale → pool by sum_stat → soft clip → clip → float16. Every input is checked before any coverage is read; the store appears only when complete.
     """
-    # lazy: keeps `gitool --help` from importing pandas (gitool.data.build needs it)
-    from gitool.config import BuildOptions
-    from gitool.data.build import build_store
-
-    options = BuildOptions(
+    options = D(
         genome=str(genome), tracks=str(tracks), out=str(out), seq_length=seq_length,
         bin_size=bin_size, target_length=target_length, stride=stride, chroms=chroms,
         max_n_frac=max_n_frac, blacklist=str(blacklist) if blacklist else None,
@@ -111,6 +134,9 @@ def build_dataset(
         valid_chroms=valid_chroms, test_chroms=test_chroms, split_fractions=split_fractions,
         seed=seed, workers=workers, force=force,
     )  # fmt: skip
+    # lazy: keeps `gitool --help` from importing pandas (gitool.data.build needs it)
+    from gitool.data.build import build_store
+
     summary = build_store(options)
     counts = ", ".join(f"{s} {n:,}" for s, n in summary.counts.items())
     info(

@@ -11,6 +11,16 @@ from typing import Annotated
 
 import typer
 
+from gitool.config.base import Options
+
+
+def ranged(options: type[Options], name: str, text: str) -> str:
+    """``text`` (an option's help) followed by the range its options dataclass allows."""
+    allowed = options.range_of(name)
+    if allowed is None:
+        raise KeyError(f"{options.__name__}.{name} has no range")
+    return f"{text} Range: {allowed}."
+
 RUN_HELP = (
     "Run folder made by `gitool train` (uses its checkpoints/best.pt; see --which) or a "
     "checkpoint .pt file."

@@ -48,6 +48,17 @@ class Store:
             )
         self.tracks: list[dict] = self.manifest["tracks"]
 
+    def sources(self) -> list[Path]:
+        """The files the store was built from (genome and its indexes, tracks file,
+        bigWigs, blacklist, regions), as recorded: commands protect them as inputs."""
+        options = self.manifest.get("options") or {}
+        genome = self.manifest.get("genome", {}).get("path")
+        paths = [genome, options.get("tracks"), options.get("blacklist"), options.get("regions")]
+        if genome:
+            paths += [f"{genome}.fai", f"{genome}.gzi"]
+        paths += [track.get("file") for track in self.tracks]
+        return [Path(p) for p in paths if p]
+
     @property
     def geometry(self) -> Geometry:
         m = self.manifest

@@ -1,0 +1,118 @@
+"""What every command's options dataclass shares: numeric ranges checked on construction,
+and option values read from a YAML file.
+
+A field with a range is declared with :func:`option`; :class:`Options` checks every such
+field when the dataclass is made (so before any work starts) and raises
+:class:`~gitool.errors.InputError` naming the field. ``None`` is always allowed where the
+field's type allows it: it means "choose for me".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from gitool.errors import InputError
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Range:
+    """A closed or open interval of allowed numbers; NaN and infinities never fall in it."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def __contains__(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        return (
+            (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+            and (self.lt is None or value < self.lt)
+        )
+
+    def __str__(self) -> str:
+        if self.ge is not None and self.le is not None:
+            return f"{self.ge:g} to {self.le:g}"
+        low = f">= {self.ge:g}" if self.ge is not None else f"> {self.gt:g}" if self.gt is not None else ""
+        high = f"<= {self.le:g}" if self.le is not None else f"< {self.lt:g}" if self.lt is not None else ""
+        return " and ".join(part for part in (low, high) if part) or "any number"
+
+
+def option(
+    default: Any = MISSING,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
+    """A dataclass field whose value must lie in the given range (see :class:`Range`)."""
+    return field(default=default, metadata={"range": Range(ge=ge, gt=gt, le=le, lt=lt)})
+
+
+def check_ranges(options: Any) -> None:
+    """Raise :class:`InputError` (with the field) for the first value outside its range or
+    of the wrong kind (an integer field given 2.5, a number field given text)."""
+    for f in fields(options):
+        allowed = f.metadata.get("range")
+        value = getattr(options, f.name)
+        if allowed is None or value is None:
+            continue
+        integer = str(f.type).replace(" ", "").startswith("int")
+        kind = "an integer" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            raise InputError(f"must be {kind} ({allowed}), got {value!r}", field=f.name)
+        if value not in allowed:
+            raise InputError(f"must be {allowed}, got {value!r}", field=f.name)
+
+
+@dataclass
+class Options:
+    """Base of the per-command options dataclasses: ranges are checked on construction."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+    @classmethod
+    def range_of(cls, name: str) -> Range | None:
+        """The allowed range of field ``name`` (None when it has none)."""
+        for f in fields(cls):  # type: ignore[arg-type]
+            if f.name == name:
+                return f.metadata.get("range")
+        raise KeyError(name)
+
+
+def load_yaml_config(path: str | Path, cls: type[C]) -> dict[str, Any]:
+    """Options from a YAML mapping; unknown keys are an error naming the valid ones."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file", field="config") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder; give a YAML file", field="config") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file; give a YAML file", field="config") from None
+    except yaml.YAMLError as err:
+        first = str(err).splitlines()[0]
+        raise InputError(f"{path}: not valid YAML ({first})", field="config") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping of option: value", field="config")
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputError(
+            f"{path}: unknown option {unknown[0]!r}; valid options: {', '.join(sorted(names))}",
+            field="config",
+        )
+    return data

@@ -1,0 +1,155 @@
+"""Every command's options: one dataclass holds the defaults and the range of every number;
+the CLI shows the range in --help, checks it before any work starts, and names the flag.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import MISSING, fields
+
+import click
+import pytest
+import typer
+
+from gitool.cli import app
+from gitool.config import Range, TrainConfig
+from gitool.errors import InputError, opt
+
+from helpers import assert_input_error, run_cli
+
+# command -> its options dataclass ("module:Class")
+OPTIONS = {
+    "build-dataset": "gitool.config.build:BuildOptions",
+    "train": "gitool.config.train:TrainConfig",
+    "evaluate": "gitool.config.evaluate:EvaluateOptions",
+    "predict": "gitool.config.predict:PredictOptions",
+    "attention": "gitool.config.attention:AttentionOptions",
+    "interactions": "gitool.config.interactions:InteractionsOptions",
+    "synth-motifs": "gitool.config.synth_motifs:SynthMotifsOptions",
+    "quickstart": "gitool.config.quickstart:QuickstartOptions",
+}
+# CLI parameters that are not options of the library (how the CLI reads the options)
+CLI_ONLY = {"train": {"config"}}
+# required arguments/options, given values that pass the CLI's parsing (the files need not
+# exist: ranges are checked before any file is opened)
+REQUIRED = {
+    "build-dataset": ["genome.fa", "tracks.txt"],
+    "predict": ["regions.bed", "-o", "out.bw"],
+    "interactions": ["-m", "run", "-o", "out"],
+    "evaluate": ["-m", "run"],
+}
+
+
+def _options_class(command: str):
+    module, name = OPTIONS[command].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _commands() -> dict[str, click.Command]:
+    return typer.main.get_command(app).commands  # type: ignore[attr-defined]
+
+
+def _numeric(param: click.Parameter) -> bool:
+    return isinstance(param.type, (click.types.IntParamType, click.types.FloatParamType))
+
+
+def _ranged_params() -> list[tuple[str, str, str, Range]]:
+    cases = []
+    for name, command in sorted(_commands().items()):
+        if name not in OPTIONS:
+            continue
+        cls = _options_class(name)
+        for param in command.params:
+            if _numeric(param):
+                cases.append((name, param.name, param.opts[0], cls.range_of(param.name)))
+    return cases
+
+
+def test_every_command_with_options_has_a_dataclass():
+    assert set(_commands()) - set(OPTIONS) == {"info", "models"}
+
+
+@pytest.mark.parametrize("command", sorted(OPTIONS))
+def test_cli_parameters_are_fields_with_the_same_defaults(command):
+    cls = _options_class(command)
+    by_name = {f.name: f for f in fields(cls)}
+    for param in _commands()[command].params:
+        if param.name in CLI_ONLY.get(command, set()):
+            continue
+        assert param.name in by_name, f"{command}: --{param.name} is not a field of {cls.__name__}"
+        default = by_name[param.name].default
+        if param.default is None or default is MISSING or param.required:
+            continue  # None: "the config's or the dataclass's value"
+        cli_default = param.default
+        if isinstance(cli_default, (tuple, list)):
+            cli_default = tuple(cli_default) or None
+            default = tuple(default) if isinstance(default, (tuple, list)) else default
+        assert str(cli_default) == str(default), (command, param.name, cli_default, default)
+
+
+@pytest.mark.parametrize(("command", "name", "flag", "allowed"), _ranged_params())
+def test_every_number_has_a_range_shown_in_help(command, name, flag, allowed):
+    assert allowed is not None, f"{command} {flag}: give {name} a range in its options dataclass"
+    param = next(p for p in _commands()[command].params if p.name == name)
+    assert param.help.endswith(f"Range: {allowed}."), (command, flag, param.help)
+
+
+def _outside(allowed: Range, integer: bool) -> list[str]:
+    step = 1 if integer else 0.5
+    values = []
+    if allowed.ge is not None:
+        values.append(allowed.ge - step)
+    if allowed.gt is not None:
+        values.append(allowed.gt)
+    if allowed.le is not None:
+        values.append(allowed.le + step)
+    if allowed.lt is not None:
+        values.append(allowed.lt)
+    texts = [str(int(v)) if integer else str(v) for v in values]
+    return texts if integer else [*texts, "nan", "inf"]
+
+
+@pytest.mark.parametrize(("command", "name", "flag", "allowed"), _ranged_params())
+def test_values_outside_the_range_are_one_line_naming_the_flag(
+    command, name, flag, allowed, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    param = next(p for p in _commands()[command].params if p.name == name)
+    integer = isinstance(param.type, click.types.IntParamType)
+    for value in _outside(allowed, integer):
+        code, _, err = run_cli([command, *REQUIRED.get(command, []), flag, value], capsys)
+        assert_input_error(code, err, flag, value if value not in ("nan", "inf") else "")
+        assert f"must be {allowed}" in err, err
+        assert list(tmp_path.iterdir()) == [], f"{command} {flag} {value} wrote files"
+
+
+def test_range_text_and_membership():
+    assert str(Range(ge=0, le=1)) == "0 to 1"
+    assert str(Range(gt=0, lt=1)) == "> 0 and < 1"
+    assert str(Range(ge=1)) == ">= 1"
+    assert 0.5 in Range(gt=0, lt=1) and 1 not in Range(gt=0, lt=1)
+    assert math.nan not in Range(ge=0) and math.inf not in Range(ge=0)
+
+
+def test_dataclass_checks_ranges_and_kinds_with_field_names():
+    with pytest.raises(InputError) as err:
+        TrainConfig(grad_clip=-1.0)
+    assert err.value.field == "grad_clip" and str(err.value) == "grad_clip must be > 0, got -1.0"
+    with pytest.raises(InputError, match="batch_size must be an integer"):
+        TrainConfig(batch_size=2.5)
+    with pytest.raises(InputError, match="lr must be > 0, got nan"):
+        TrainConfig(lr=math.nan)
+    assert TrainConfig(grad_clip=None, max_steps=None).grad_clip is None  # None = "choose"
+
+
+def test_messages_name_fields_in_the_library_and_flags_in_the_cli(capsys, tmp_path, monkeypatch):
+    err = InputError(f"data already exists; pass {opt('force')} to replace it", field="out")
+    assert str(err) == "out data already exists; pass force to replace it"
+    assert err.fields == ["out", "force"]
+    assert err.render({"out": "-o", "force": "--force"}) == (
+        "-o data already exists; pass --force to replace it"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = run_cli(["build-dataset", "g.fa", "t.txt", "-j", "0"], capsys)
+    assert_input_error(code, stderr, "--workers must be >= 1, got 0")
