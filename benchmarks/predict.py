@@ -51,6 +51,7 @@ import torch
 import yaml
 
 from gitool import console
+from gitool.config.predict import PredictOptions
 from gitool.data.genome import Genome
 from gitool.data.windows import Geometry
 from gitool.models.registry import create_model
@@ -64,6 +65,16 @@ from gitool.predict.tiling import (
 )
 
 from common import cpu_description, parser
+
+
+def run_predict(model, genome: Path, intervals, out: Path, manifest: dict, **options):
+    """:func:`predict` of ``model`` (with its head's ``manifest``) over ``intervals``,
+    replacing the benchmark's own earlier ``out`` files."""
+    options = PredictOptions(
+        regions=intervals, out=str(out), genome=str(genome), force=True, **options
+    )
+    return predict(options, module=model, manifest=manifest)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / "workflows"
@@ -289,10 +300,10 @@ def end_to_end(spec: dict, cfg: dict, genome_path: Path, folder: Path) -> dict:
     genome = Genome(genome_path)
     sizes = genome.sizes
     row = {"preset": preset, "width": width, "params": params, "batch": batch}
-    common = dict(device=device, manifest=manifest(cfg["n_tracks"]), batch_size=batch)
+    common = dict(device=str(device), manifest=manifest(cfg["n_tracks"]), batch_size=batch)
     out = folder / "e2e.bw"
     # Warm-up (kernels, allocator): one window.
-    predict(model, genome, [("chr1", 0, span)], out, **common)
+    run_predict(model, genome_path, [("chr1", 0, span)], out, **common)
     forward = model_alone(model, batch, device, 0.5 if cfg["quick"] else 2.0)
     if spec.get("windows"):
         bp = spec["windows"] * span
@@ -303,7 +314,7 @@ def end_to_end(spec: dict, cfg: dict, genome_path: Path, folder: Path) -> dict:
     intervals = region_list(sizes, bp)
     log(f"{preset} [{width}]: {bp / 1e6:.2f} Mbp end to end ...")
     began = time.perf_counter()
-    summary = predict(model, genome_path, intervals, out, **common)
+    summary = run_predict(model, genome_path, intervals, out, **common)
     seconds = time.perf_counter() - began
     regions = regions_from_intervals(intervals, sizes, config.bin_size)
     geometry = Geometry(config.seq_length, config.bin_size, config.target_length)
@@ -385,16 +396,15 @@ def rss_child(args: argparse.Namespace) -> None:
     """
     console.state.quiet = True
     model = build(RSS_PRESET, "tiny", args.n_tracks)
-    genome = Genome(args.genome)
     out = args.workdir / f"rss-{os.getpid()}.bw"
     options = dict(device="cpu", manifest=manifest(args.n_tracks), batch_size=8)
-    warm = predict(model, genome, [("chr1", 0, 20_000)], out, **options)  # allocator warm
+    warm = run_predict(model, args.genome, [("chr1", 0, 20_000)], out, **options)  # warm-up
     for path in warm.paths:
         path.unlink()
     base = _status_mib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to now
     began = time.perf_counter()
-    summary = predict(model, genome, [("chr1", 0, args.rss_child)], out, **options)
+    summary = run_predict(model, args.genome, [("chr1", 0, args.rss_child)], out, **options)
     seconds = time.perf_counter() - began
     for path in summary.paths:
         path.unlink()

@@ -162,3 +162,34 @@ def test_warnings_are_one_line_and_keep_brackets(capsys):
     warn(text)
     err = capsys.readouterr().err
     assert err == f"warning: {text}\n"
+
+
+def test_status_lines_before_a_refusal_are_dropped_and_kept_on_success(capsys):
+    """A command refused during its checks prints exactly one line (the error); status
+    lines chosen before it (defaults, inputs) appear once work starts or at the end."""
+    from gitool.console import info, progress, run_reporting_errors, state
+    from gitool.errors import InputError
+
+    def refused():
+        info("using the newest run runs/run")
+        raise InputError("regions.bed line 3: end before start; fix the BED")
+
+    state.pending = []
+    with pytest.raises(SystemExit) as exit_info:
+        run_reporting_errors(refused)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.strip().splitlines() == ["error: regions.bed line 3: end before start; fix the BED"]
+
+    def works():
+        info("using the newest run runs/run")
+        with progress("predicting", 1) as advance:
+            advance()
+        info("wrote out.bw")
+        return 0
+
+    state.pending = []
+    assert run_reporting_errors(works) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "using the newest run runs/run" and lines[-1] == "wrote out.bw"
+    assert state.pending is None

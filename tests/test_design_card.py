@@ -65,12 +65,15 @@ def test_the_design_card_runs_as_written(tiny, monkeypatch, capsys):
 
     err = gitool(capsys, "train", "--gpus", "0", "--config", "tiny.yaml")
     assert "using store data/ (default --data)" in err
-    assert "using run folder runs/run (default --out)" in err
+    assert "using run folder runs/run (default -o)" in err
     assert (tiny["dir"] / "runs" / "run" / "checkpoints" / "best.pt").is_file()
 
     err = gitool(capsys, "predict", "regions.bed", "-o", "out.bw", "--device", "cpu")
     assert "using run runs/run (newest under runs/; give -m RUN to choose)" in err
-    assert "using genome genome.fa (recorded by the run's store; give -g GENOME to choose)" in err
+    assert (
+        "using genome genome.fa (recorded by the run's store; give --genome GENOME to choose)"
+        in err
+    )
     bw = pyBigWig.open("out.bw")
     assert list(bw.chroms()) == ["chr1", "chr2", "chr3", "chrM"]  # the genome, FASTA order
     values = [v for chrom in ("chr1", "chr3") for _, _, v in bw.intervals(chrom)]
@@ -101,7 +104,7 @@ def test_the_design_card_runs_as_written(tiny, monkeypatch, capsys):
     os.replace("genome.fa", "moved.fa")
     os.replace("genome.fa.fai", "moved.fa.fai")
     code, _, err = run_cli(["predict", "regions.bed", "-o", "x.bw", "-m", "runs/run"], capsys)
-    assert_input_error(code, err, "-g: no genome given", "is no longer there", "-g GENOME")
+    assert_input_error(code, err, "--genome not given", "is no longer there", "--genome GENOME")
     write_fasta(tiny["dir"] / "genome.fa", seqs)
     code, _, err = run_cli(["predict", "regions.bed", "-o", "x.bw", "-m", "runs/run"], capsys)
     assert "has changed since its store was built (chr3 is 2,000 bp, was 3,000 bp)" in said(err)
@@ -109,14 +112,16 @@ def test_the_design_card_runs_as_written(tiny, monkeypatch, capsys):
 
 
 def test_defaults_with_nothing_to_fall_back_on(tmp_path, monkeypatch, capsys):
-    """No runs/ here: predict and attention name -m; no data/ here: train names --data;
+    """No runs/ here: predict and attention name --model; no data/ here: train names --data;
     --gpus beyond the machine's GPUs stays an error."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "regions.bed").write_text("chr1\t0\t100\n")
     code, _, err = run_cli(["predict", "regions.bed", "-o", "out.bw"], capsys)
-    assert_input_error(code, err, "-m: no run given and no trained run under runs/", "-m RUN")
+    assert_input_error(
+        code, err, "--model: no run given and no trained run under runs/", "--model RUN"
+    )
     code, _, err = run_cli(["attention", "--layer", "8"], capsys)
-    assert_input_error(code, err, "-m: no run given")
+    assert_input_error(code, err, "--model: no run given")
     code, _, err = run_cli(["train", "--gpus", "3"], capsys)
     assert_input_error(
         code, err, "--data: no store given and no data/ here; build one with `gitool "
@@ -124,7 +129,7 @@ def test_defaults_with_nothing_to_fall_back_on(tmp_path, monkeypatch, capsys):
     )  # fmt: skip
     (tmp_path / "runs" / "run" / "checkpoints").mkdir(parents=True)  # no checkpoint: no run
     code, _, err = run_cli(["predict", "regions.bed", "-o", "out.bw"], capsys)
-    assert_input_error(code, err, "-m: no run given")
+    assert_input_error(code, err, "--model: no run given")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["regions.bed", "runs"]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -109,18 +108,16 @@ def test_a_target_that_appears_meanwhile_is_kept(tmp_path):
     from gitool.files import staged_file
 
     path = tmp_path / "out.tsv"
-    with pytest.raises(InputError, match="appeared while gitool was writing it"):
-        with staged_file(path) as tmp:
-            tmp.write_text("ours")
-            path.write_text("theirs")  # another run finished first
+    with pytest.raises(InputError, match="appeared while gitool was"), staged_file(path) as tmp:
+        tmp.write_text("ours")
+        path.write_text("theirs")  # another run finished first
     assert path.read_text() == "theirs"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv"]
     out = tmp_path / "folder"
-    with pytest.raises(InputError, match="appeared while"):
-        with staged_folder(out) as tmp:
-            (tmp / "a").write_text("ours")
-            out.mkdir()
-            (out / "b").write_text("theirs")
+    with pytest.raises(InputError, match="appeared while"), staged_folder(out) as tmp:
+        (tmp / "a").write_text("ours")
+        out.mkdir()
+        (out / "b").write_text("theirs")
     assert sorted(p.name for p in out.iterdir()) == ["b"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "out.tsv"]
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import importlib
 import math
+import types
+import typing
 from dataclasses import MISSING, fields
 
-import click
 import pytest
 import typer
 
@@ -46,12 +47,20 @@ def _options_class(command: str):
     return getattr(importlib.import_module(module), name)
 
 
-def _commands() -> dict[str, click.Command]:
+def _commands() -> dict:
     return typer.main.get_command(app).commands  # type: ignore[attr-defined]
 
 
-def _numeric(param: click.Parameter) -> bool:
-    return isinstance(param.type, (click.types.IntParamType, click.types.FloatParamType))
+def _number_kind(param) -> type | None:
+    """int or float for a numeric parameter (also ``int | None`` and ``list[int]``)."""
+    annotation = param.type_descriptor.annotation
+    while typing.get_origin(annotation) in (typing.Union, types.UnionType, list, tuple):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation if annotation in (int, float) else None
+
+
+def _numeric(param) -> bool:
+    return _number_kind(param) is not None
 
 
 def _ranged_params() -> list[tuple[str, str, str, Range]]:
@@ -116,7 +125,7 @@ def test_values_outside_the_range_are_one_line_naming_the_flag(
 ):
     monkeypatch.chdir(tmp_path)
     param = next(p for p in _commands()[command].params if p.name == name)
-    integer = isinstance(param.type, click.types.IntParamType)
+    integer = _number_kind(param) is int
     for value in _outside(allowed, integer):
         code, _, err = run_cli([command, *REQUIRED.get(command, []), flag, value], capsys)
         assert_input_error(code, err, flag, value if value not in ("nan", "inf") else "")

@@ -100,24 +100,37 @@ def test_quickstart_end_to_end(tmp_path, capsys, monkeypatch):
 
     # 6. the report says where things are and what to run next (real commands on real paths)
     assert "Next, try:" in out
-    for command in ("gitool info qs/data", "gitool evaluate qs/runs/swin", "gitool predict"):
+    for command in ("gitool info qs/data", "gitool evaluate -m qs/runs/swin", "gitool predict"):
         assert command in out, out
     for step in range(1, 7):
         assert f"quickstart {step}/6" in err
 
 
-def test_existing_folder_needs_force(tmp_path, capsys):
+def test_existing_folder_needs_force_and_force_only_a_quickstart_folder(tmp_path, capsys):
     out = tmp_path / "qs"
-    out.mkdir()
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "mine.txt").write_text("mine")
     (out / "notes.txt").write_text("mine")
     code, _, err = run_cli(["quickstart", "-o", out], capsys)
-    assert_input_error(code, err, str(out), "--force")
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # nothing written
+    assert_input_error(code, err, f"-o {out} already exists; pass --force to replace it")
+    # A folder of the user's own files is not the quickstart's to replace, even with --force.
+    code, _, err = run_cli(["quickstart", "-o", out, "--force"], capsys)
+    assert_input_error(code, err, "not a folder made by gitool quickstart", "even with --force")
+    assert sorted(p.name for p in out.rglob("*")) == ["data", "mine.txt", "notes.txt"]
+
+
+def test_never_writes_into_the_example_data(tmp_path, capsys):
+    for out in (REPO / "example_data", REPO / "example_data" / "qs", REPO):
+        for force in ([], ["--force"]):
+            code, _, err = run_cli(["quickstart", "-o", out, *force], capsys)
+            assert code == 2 and len(err.strip().splitlines()) == 1, err
+            assert f"-o {out}" in err
+    assert not (REPO / "example_data" / "qs").exists()
 
 
 def test_bad_steps_and_example_data(tmp_path, capsys):
     code, _, err = run_cli(["quickstart", "-o", tmp_path / "a", "--steps", "0"], capsys)
-    assert_input_error(code, err, "--steps")
+    assert_input_error(code, err, "--steps must be >= 1, got 0")
     code, _, err = run_cli(
         ["quickstart", "-o", tmp_path / "b", "--example-data", tmp_path / "nowhere"], capsys
     )
@@ -146,12 +159,17 @@ def test_a_failing_step_is_named(tmp_path, capsys, monkeypatch):
 
 
 def test_force_replaces_only_the_quickstarts_outputs(tmp_path):
-    from gitool.quickstart import _prepare_out
+    from gitool.quickstart import MARKER, _claim_out, _prepare_out
 
     out = tmp_path / "qs"
+    assert not _claim_out(out, False, [])
+    _prepare_out(out, replace=False)  # a new quickstart folder: marked as one
+    assert sorted(p.name for p in out.iterdir()) == [MARKER]
     for name in ("data/x", "runs/swin/x", "runs/mine/x", "eval/x", "notes.txt"):
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text("x")
-    _prepare_out(out, force=True)
+    replace = _claim_out(out, True, [])
+    assert replace
+    _prepare_out(out, replace)
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert left == ["notes.txt", "runs/mine/x"]
+    assert left == [MARKER, "notes.txt", "runs/mine/x"]

@@ -28,7 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from gitool.errors import InputError, RunFailure
+from gitool.errors import InputError, RunFailure, render
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -41,6 +41,9 @@ class _State:
     # option field -> the running command's flag (``batch_size`` -> ``--batch-size``), set by
     # the CLI so that errors name flags (see gitool.errors)
     option_names: dict[str, str] = {}
+    # status lines held back until work starts (the CLI sets a list; None prints at once),
+    # so that a command refused during its checks prints exactly one line: the error
+    pending: list[str] | None = None
 
 
 state = _State()
@@ -58,22 +61,40 @@ def is_rank_zero() -> bool:
 
 
 def info(message: str) -> None:
-    """Print a status line on stderr (rank 0 only, silenced by ``--quiet``)."""
-    if not state.quiet and is_rank_zero():
+    """Print a status line on stderr (rank 0 only, silenced by ``--quiet``); in the CLI it
+    is held back until work starts (:func:`work_started`) and dropped if the input is
+    refused first."""
+    if state.quiet or not is_rank_zero():
+        return
+    message = render(message, state.option_names)
+    if state.pending is not None:
+        state.pending.append(message)
+    else:
+        console.print(message)
+
+
+def work_started() -> None:
+    """The checks are over: print the held-back status lines and stop holding them.
+    Called by :func:`progress`, :func:`warn` and at a command's successful end."""
+    pending, state.pending = state.pending, None
+    for message in pending or ():
         console.print(message)
 
 
 def warn(message: str) -> None:
     """Print a warning on stderr (rank 0 only; shown even with ``--quiet``)."""
+    work_started()
     if is_rank_zero():
         # one logical line (paths may hold "[...]", which is not markup)
-        console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+        text = escape(render(message, state.option_names))
+        console.print(f"[yellow]warning:[/] {text}", soft_wrap=True)
 
 
 @contextmanager
 def progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """A progress bar; yields ``advance(n=1, description=None)`` (a new description shows
     e.g. the running loss). Hidden when stderr is not a TTY, with ``--quiet`` and off rank 0."""
+    work_started()
     disabled = state.quiet or not console.is_terminal or not is_rank_zero()
     bar = Progress(
         SpinnerColumn(),
@@ -114,14 +135,18 @@ def run_reporting_errors(fn: Callable[[], T]) -> T:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        return fn()
+        result = fn()
+        work_started()
+        return result
     except InputError as err:
+        state.pending = None  # refused: the error is the only line
         if state.debug:
             console.print_exception()
         message = err.render(state.option_names)
         console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
         sys.exit(EXIT_INPUT)
     except RunFailure as err:
+        work_started()
         if state.debug:
             console.print_exception()
         console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True)
@@ -136,6 +161,7 @@ def run_reporting_errors(fn: Callable[[], T]) -> T:
         message = _environment_message(err)
         if message is None:
             _report_internal(err)
+        state.pending = None
         if state.debug:
             console.print_exception()
         console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
@@ -145,6 +171,7 @@ def run_reporting_errors(fn: Callable[[], T]) -> T:
 
 
 def _report_internal(err: BaseException) -> None:
+    work_started()
     if state.debug:
         console.print_exception()
     else:

@@ -23,6 +23,18 @@ def opt(name: str) -> str:
     return f"\ue000{name}\ue001"
 
 
+def render(text: str, names: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
+    """``text`` with each :func:`opt` reference shown as ``names[field]`` (a mapping or a
+    function; fields it lacks keep their own name). Status lines and warnings use it too."""
+    if names is None:
+        lookup: Callable[[str], str] = str
+    elif callable(names):
+        lookup = names
+    else:
+        lookup = lambda name: names.get(name, name)  # noqa: E731
+    return _REF.sub(lambda m: lookup(m.group(1)), text)
+
+
 class InputError(Exception):
     """Bad input: a file, line or option the user can fix.
 
@@ -42,15 +54,8 @@ class InputError(Exception):
         return _REF.findall(self.template)
 
     def render(self, names: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
-        """The message with each option shown as ``names[field]`` (a mapping or a
-        function; fields it lacks keep their own name)."""
-        if names is None:
-            lookup: Callable[[str], str] = str
-        elif callable(names):
-            lookup = names
-        else:
-            lookup = lambda name: names.get(name, name)  # noqa: E731
-        return _REF.sub(lambda m: lookup(m.group(1)), self.template)
+        """The message with each option shown as ``names[field]`` (see :func:`render`)."""
+        return render(self.template, names)
 
 
 class RunFailure(Exception):

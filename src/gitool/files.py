@@ -295,14 +295,15 @@ def check_writable(path: str | Path, field: str = "out") -> None:
     path = Path(path).absolute()
     folder = next(p for p in path.parents if p.exists())
     if not folder.is_dir():
-        raise InputError(f"{path}: {folder} is a file, not a folder; choose another path", field=field)
+        raise InputError(
+            f"{path}: {folder} is a file, not a folder; choose another path", field=field
+        )
     try:
         handle, probe = tempfile.mkstemp(prefix=".gitool-probe-", dir=folder)
     except OSError as err:
         reason = os.strerror(err.errno) if err.errno else str(err)
         raise InputError(
-            f"{path}: cannot write in {folder} ({reason.lower()}); choose another "
-            f"{opt(field)}",
+            f"{path}: cannot write in {folder} ({reason.lower()}); choose another {opt(field)}",
             field=field,
         ) from None
     os.close(handle)

@@ -18,7 +18,6 @@ the default step count keeps the whole run under 5 minutes on 2 CPU cores.
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import time
@@ -32,10 +31,15 @@ import torch
 
 import gitool
 from gitool.config import BuildOptions
+from gitool.config.attention import AttentionOptions
+from gitool.config.evaluate import EvaluateOptions
+from gitool.config.predict import PredictOptions
+from gitool.config.quickstart import QuickstartOptions
 from gitool.console import info
 from gitool.data import build as data_build  # called as data_build.build_store: tests patch it
-from gitool.errors import InputError, RunFailure
+from gitool.errors import InputError, RunFailure, opt
 from gitool.evaluate.coverage import EvaluationResult, evaluate
+from gitool.files import Outputs
 from gitool.interpret.attention import attention_from_run
 from gitool.predict.inference import predict
 from gitool.runs import resolve_device
@@ -43,14 +47,12 @@ from gitool.train.launch import run_training
 
 T = TypeVar("T")
 
-DEFAULT_OUT = "gitool-quickstart"
-DEFAULT_STEPS = 200
-"""Optimizer steps per model; about 2.5 minutes for the whole quickstart on 2 CPU cores."""
-
 N_STEPS = 6
 EXAMPLE_FILES = ("genome.fa.gz", "tracks.txt", "blacklist.bed", "regions.bed")
 WORKFLOWS = {"swin": "example-swin.yaml", "cnn-maxpool": "example-cnn-maxpool.yaml"}
-OUTPUTS = ("data", "runs/swin", "runs/cnn-maxpool", "eval", "predictions", "attention")
+MARKER = ".gitool-quickstart"
+"""The file that marks ``OUT`` as a quickstart folder (``force`` replaces only those)."""
+OUTPUTS = ("data", "runs/swin", "runs/cnn-maxpool", "eval", "predictions", "attention", MARKER)
 """The entries of ``OUT`` the quickstart writes (and, with ``force``, replaces)."""
 
 
@@ -125,7 +127,7 @@ class QuickstartSummary:
             f"gitool info {data}",
             f"gitool train --config {swin_yaml} --data {data} "
             f"-o {_arg(self.out / 'runs' / 'swin-1000')} --max-steps 1000 --epochs 4{gpus}",
-            f"gitool evaluate {swin} --data {data} --compare {cnn} --plot-window 12",
+            f"gitool evaluate -m {swin} --data {data} --compare {cnn} --plot-window 12",
             f"gitool predict {regions} -m {swin} -g {genome} "
             f"-o {_arg(self.out / 'predictions-rc')}/ --rc --shifts 0,1,-1",
             f"gitool attention -m {swin} --regions {regions} -g {genome} "
@@ -191,7 +193,7 @@ def find_example_data(example_data: str | Path | None = None) -> tuple[Path, Pat
     else:
         given = Path(example_data)
         folder = given / "example_data" if (given / "example_data").is_dir() else given
-        label = f"--example-data {example_data}"
+        label = f"{opt('example_data')} {example_data}"
     missing = [name for name in EXAMPLE_FILES if not (folder / name).is_file()]
     missing += [
         f"../workflows/{name}"
@@ -202,8 +204,8 @@ def find_example_data(example_data: str | Path | None = None) -> tuple[Path, Pat
         if label is None:
             raise InputError(
                 f"the example data were not found next to the installed gitool ({folder} lacks "
-                f"{missing[0]}); pass --example-data DIR, the example_data/ folder of a gitool "
-                "source checkout (with workflows/ beside it)"
+                f"{missing[0]}); pass {opt('example_data')} DIR, the example_data/ folder of a "
+                "gitool source checkout (with workflows/ beside it)"
             )
         raise InputError(
             f"{label}: {folder} lacks {missing[0]}; give the example_data/ folder of a gitool "
@@ -212,22 +214,33 @@ def find_example_data(example_data: str | Path | None = None) -> tuple[Path, Pat
     return folder.resolve(), _workflows_of(folder).resolve()
 
 
-def _prepare_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out} is a file; give a new folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not force:
-            raise InputError(
-                f"-o {out} already exists and is not empty; choose another -o or pass --force "
-                f"to replace the quickstart's outputs in it ({', '.join(OUTPUTS)})"
-            )
-        for name in OUTPUTS:  # only what the quickstart writes; nothing else in OUT
+def is_quickstart_folder(folder: Path) -> bool:
+    """Whether ``folder`` was made by ``gitool quickstart`` (it holds :data:`MARKER`)."""
+    return (folder / MARKER).is_file()
+
+
+def _claim_out(out: Path, force: bool, inputs: list[Path]) -> bool:
+    """Check ``out`` before anything is written: new, empty, or (with ``force``) an earlier
+    quickstart folder; never one holding or inside the example data. Returns whether an
+    earlier quickstart's outputs are to be replaced."""
+    Outputs(force, inputs=inputs).folder(
+        out, is_quickstart_folder, "a folder made by gitool quickstart", field="out"
+    )
+    return out.is_dir() and any(out.iterdir())
+
+
+def _prepare_out(out: Path, replace: bool) -> None:
+    """Make ``out``; when ``replace``, remove the earlier quickstart's outputs in it (only
+    :data:`OUTPUTS`: what else is there, e.g. runs of the suggested next commands, stays)."""
+    if replace:
+        for name in OUTPUTS:
             target = out / name
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
                 target.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text(f"made by gitool {gitool.__version__} quickstart\n")
 
 
 def _training_gpus(device: str | None) -> tuple[int, str]:
@@ -236,12 +249,13 @@ def _training_gpus(device: str | None) -> tuple[int, str]:
     if dev.type == "cuda":
         if dev.index not in (None, 0):
             raise InputError(
-                f"--device {device}: the quickstart trains on the first visible GPU; choose "
-                f"the GPU with CUDA_VISIBLE_DEVICES={dev.index} and --device cuda"
+                f"{device}: the quickstart trains on the first visible GPU; choose the GPU "
+                f"with CUDA_VISIBLE_DEVICES={dev.index} and {opt('device')} cuda",
+                field="device",
             )
         return 1, "cuda"
     if dev.type != "cpu":
-        raise InputError(f"--device {device}: use cpu or cuda")
+        raise InputError(f"{device}: use cpu or cuda", field="device")
     return 0, "cpu"
 
 
@@ -306,10 +320,11 @@ def _train(config: Path, data: Path, run: Path, gpus: int, steps: int) -> None:
 
 def _predict(run: Path, example: Path, folder: Path, device: str):
     """Step 5: predict ``regions.bed`` into one bigWig per track in ``folder``."""
-    folder.mkdir()
     predicted = predict(
-        run, example / "genome.fa.gz", example / "regions.bed", str(folder) + os.sep,
-        device=device,
+        PredictOptions(
+            regions=str(example / "regions.bed"), out=f"{folder}/", model=str(run),
+            genome=str(example / "genome.fa.gz"), device=device,
+        )
     )  # fmt: skip
     info(
         f"[green]predicted[/] {predicted.bp:,} bp in {predicted.n_regions} regions "
@@ -318,39 +333,31 @@ def _predict(run: Path, example: Path, folder: Path, device: str):
     return predicted
 
 
-def run_quickstart(
-    out: str | Path = DEFAULT_OUT,
-    *,
-    steps: int = DEFAULT_STEPS,
-    example_data: str | Path | None = None,
-    device: str | None = None,
-    force: bool = False,
-) -> QuickstartSummary:
+def run_quickstart(options: QuickstartOptions) -> QuickstartSummary:
     """Build, train, evaluate, predict and export attention on the example data.
 
-    Args:
-        out: the quickstart folder; must be new or empty unless ``force``.
-        steps: optimizer steps for each of the two models (≥ 1).
+    Options (:class:`~gitool.config.quickstart.QuickstartOptions`):
+        out: the quickstart folder; must be new or empty, or with ``force`` an earlier
+            quickstart folder (whose outputs, :data:`OUTPUTS`, are replaced; nothing else
+            in it is touched).
+        steps: optimizer steps for each of the two models.
         example_data: the ``example_data/`` folder (or the checkout holding it); default:
             the one beside the installed package (see :func:`find_example_data`).
         device: ``cpu`` or ``cuda``; default CUDA when available. Training uses one GPU.
-        force: reuse a non-empty ``out``, replacing only the quickstart's own outputs in it
-            (:data:`OUTPUTS`).
 
     Returns:
         The produced paths and the evaluation result.
 
     Raises:
-        InputError: bad options, a non-empty ``out`` without ``force``, missing example data
-            (all before anything is written), or a failing step (its message names the step).
+        InputError: bad options, an unusable ``out``, missing example data (all before
+            anything is written), or a failing step (its message names the step).
     """
     began = time.perf_counter()
-    if steps < 1:
-        raise InputError(f"--steps must be ≥ 1, got {steps}")
-    example, workflows = find_example_data(example_data)
-    gpus, dev = _training_gpus(device)
-    out = Path(out)
-    _prepare_out(out, force)
+    example, workflows = find_example_data(options.example_data)
+    gpus, dev = _training_gpus(options.device)
+    out, steps = Path(options.out), options.steps
+    replace = _claim_out(out, options.force, [example, workflows])
+    _prepare_out(out, replace)
     seconds: dict[str, float] = {}
     data = out / "data"
     runs = {name: out / "runs" / name for name in WORKFLOWS}
@@ -363,15 +370,20 @@ def run_quickstart(
             _train(workflows / WORKFLOWS[name], data, runs[name], gpus, steps)
     with _step(4, "evaluate swin against the CNN on the test split", "evaluate", seconds):
         evaluation = evaluate(
-            runs["swin"], data, split="test", compare=[runs["cnn-maxpool"]], plot_window=0,
-            out=out / "eval", device=dev,
+            EvaluateOptions(
+                model=str(runs["swin"]), data=str(data), split="test",
+                compare=(str(runs["cnn-maxpool"]),), plot_window=0, out=str(out / "eval"),
+                device=dev,
+            )
         )  # fmt: skip
     with _step(5, "predict example_data/regions.bed to bigWig", "predict", seconds):
         predicted = _predict(runs["swin"], example, out / "predictions", dev)
     with _step(6, "export attention of test window 0 with heatmaps", "attention", seconds):
         attention = attention_from_run(
-            runs["swin"], out / "attention", data=data, split="test", index="0", plot=True,
-            device=dev,
+            AttentionOptions(
+                model=str(runs["swin"]), out=str(out / "attention"), data=str(data),
+                split="test", index="0", plot=True, device=dev,
+            )
         )  # fmt: skip
 
     seconds["total"] = time.perf_counter() - began

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from gitool.console import info
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
 from gitool.files import staged_file
 from gitool.models.registry import build_from_config
 
@@ -45,10 +45,18 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def check_which(which: str) -> str:
-    """``--which``: ``best`` or ``last``."""
+    """The option ``which``: ``best`` or ``last``."""
     if which not in WHICH:
-        raise InputError(f"--which {which!r}: choose best or last")
+        raise InputError(f"{which!r}: choose best or last", field="which")
     return which
+
+
+def _about(option: str, message: str) -> InputError:
+    """An error about the run given as ``option``: a field name (``model``), or a label
+    put in front as it is (``RUN``, or a flag from callers that predate field names)."""
+    if option.isidentifier() and option.islower():
+        return InputError(message, field=option)
+    return InputError(f"{option} {message}")
 
 
 def checkpoint_path(run_or_checkpoint: str | Path, which: str = "best") -> Path:
@@ -141,16 +149,16 @@ def training_store(run_or_checkpoint: str | Path, which: str = "best") -> Path:
         dict.fromkeys(Path(d["path"]) for d in entries if isinstance(d, dict) and d.get("path"))
     )
     if not stores:
-        raise InputError(f"{ckpt} records no training store; give one with --data STORE")
+        raise InputError(f"{ckpt} records no training store; give one with {opt('data')} STORE")
     if len(stores) > 1:
         raise InputError(
             f"{ckpt} was trained on {len(stores)} stores ({', '.join(map(str, stores))}); "
-            "choose one with --data STORE"
+            f"choose one with {opt('data')} STORE"
         )
     if not stores[0].is_dir():
         raise InputError(
             f"{ckpt} was trained on {stores[0]}, which is no longer there; "
-            "give the store with --data STORE"
+            f"give the store with {opt('data')} STORE"
         )
     return stores[0]
 
@@ -186,21 +194,24 @@ def fresh_run_folder(root: str | Path = "runs", name: str = "run") -> Path:
         number += 1
 
 
-def default_run(root: str | Path = "runs", option: str = "-m") -> Path:
-    """The run a command uses when ``option`` is not given: :func:`newest_run` under
-    ``root``, announced with one status line.
+def default_run(root: str | Path = "runs", option: str = "model") -> Path:
+    """The run a command uses when the option ``option`` (a field name, e.g. ``model``) is
+    not given: :func:`newest_run` under ``root``, announced with one status line (which
+    shows ``option`` as ``-m``, the flag of every command that takes a run).
 
     Raises:
         InputError: no run under ``root``, naming ``option``.
     """
+    ref = opt(option) if option.isidentifier() else option
     run = newest_run(root)
     if run is None:
         raise InputError(
-            f"{option}: no run given and no trained run under {shown_path(root)}/; give "
-            f"{option} RUN (a folder made by `gitool train`) or train one with `gitool train`"
+            f"{ref}: no run given and no trained run under {shown_path(root)}/; give "
+            f"{ref} RUN (a folder made by `gitool train`) or train one with `gitool train`"
         )
+    flag = "-m" if option.isidentifier() else option
     info(
-        f"using run {shown_path(run)} (newest under {shown_path(root)}/; give {option} RUN to choose)"
+        f"using run {shown_path(run)} (newest under {shown_path(root)}/; give {flag} RUN to choose)"
     )
     return run
 
@@ -227,11 +238,13 @@ def run_label(run: str | Path) -> str:
 
 def load_run(run: str | Path, which: str, option: str) -> tuple[torch.nn.Module, dict, Path]:
     """The model (CPU, eval mode), its checkpoint dict and the checkpoint file; every failure
-    is an ``InputError`` naming ``option`` (the CLI option the run came from)."""
+    is an ``InputError`` naming ``option`` (the field the run came from, e.g. ``model``)."""
     try:
         ckpt = checkpoint_path(run, which)
     except InputError as err:
-        raise InputError(f"{option} {err}") from None
+        if err.field == "which":
+            raise
+        raise _about(option, err.template) from None
     try:
         model, state = load_model(ckpt, which=which, device="cpu")
     except OSError as err:
@@ -241,26 +254,33 @@ def load_run(run: str | Path, which: str, option: str) -> tuple[torch.nn.Module,
             f"{err.strerror or err}); use another one (e.g. checkpoints/last.pt) or retrain"
         ) from None
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise InputError(
-            f"{option} {ckpt}: checkpoint does not hold a model gitool can rebuild "
-            f"({type(err).__name__}: {err}); use another checkpoint or retrain"
+        raise _about(
+            option,
+            f"{ckpt}: checkpoint does not hold a model gitool can rebuild "
+            f"({type(err).__name__}: {err}); use another checkpoint or retrain",
         ) from None
     return model, state, ckpt
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``--device`` → a torch device (default: cuda when available, else cpu), checked."""
+    """The option ``device`` → a torch device (default: cuda when available, else cpu),
+    checked."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
-        raise InputError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
+        raise InputError(
+            f"{device!r} is not a device; use cpu, cuda or cuda:N", field="device"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: no CUDA GPU is available; use --device cpu")
+        raise InputError(
+            f"{device}: no CUDA GPU is available; use {opt('device')} cpu", field="device"
+        )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise InputError(
-            f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible"
+            f"{device}: only {torch.cuda.device_count()} CUDA device(s) are visible",
+            field="device",
         )
     return dev
 

@@ -213,8 +213,8 @@ def test_fasta_index_is_built_when_missing(tiny, capsys):
 
 
 def test_fasta_index_in_a_read_only_folder(tiny, capsys, monkeypatch):
-    """A missing or stale .fai that cannot be written: say how to make one, not pyfaidx's
-    API advice."""
+    """A missing or out-of-date .fai that cannot be written: say how to make one, not
+    pyfaidx's API advice; one that matches the FASTA is used whatever its time."""
     import shutil
 
     real_access = os.access
@@ -228,16 +228,26 @@ def test_fasta_index_in_a_read_only_folder(tiny, capsys, monkeypatch):
     )
     fai = genome.with_suffix(".fa.fai")
     shutil.copy(tiny["genome"].with_suffix(".fa.fai"), fai)
-    os.utime(fai, (1, 1))  # older than the genome
+    os.utime(fai, (1, 1))  # older than the genome, but it matches it: used as it is
+    code, _, err = run_cli(["build-dataset", genome, tiny["tracks"], "-o", tiny["dir"] / "ok",
+                            *GEOM, "-j", "1"], capsys)  # fmt: skip
+    assert code == 0, err
+    fai.write_text(fai.read_text().splitlines()[0] + "\n")  # lists one chromosome of four
     code, err = _bad_build(tiny, capsys, genome=genome)
-    assert_input_error(code, err, f"{fai} is older than the genome", "read-only folder")
+    assert_input_error(code, err, f"{fai} is out of date", "read-only folder")
     fai.unlink()
     code, err = _bad_build(tiny, capsys, genome=genome)
     assert_input_error(
         code, err, f"{fai} is missing", f"samtools faidx {genome}", "writable folder"
     )
     # The output's folder itself read-only: refused before any work, naming -o.
-    monkeypatch.setattr(os, "access", lambda p, mode: str(p) != str(tiny["dir"]))
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
     code, err = _bad_build(tiny, capsys)
     assert_input_error(code, err, f"-o {tiny['dir'] / 'out'}: cannot write in {tiny['dir']}")
 
@@ -292,7 +302,7 @@ def test_force_replaces_only_a_store(tiny, capsys):
         ],
         capsys,
     )
-    assert_input_error(code, err, "not a gitool store")
+    assert_input_error(code, err, "not a coverage store", "--force")
     assert (tiny["dir"] / "notes" / "keep.txt").read_text() == "mine"
 
 
@@ -462,16 +472,16 @@ def test_bigwig_written_by_ucsc_convention_reads_back(tiny):
     )
 
 
-def _fail_on_track_2(bw, run, track, nonnegative, geometry):
+def _fail_on_track_2(bw, run, track, *args):
     if track.identifier == "dense":
         raise ValueError("simulated read failure")
-    return _real_run_targets(bw, run, track, nonnegative, geometry)
+    return _real_run_targets(bw, run, track, *args)
 
 
-def _die_on_track_2(bw, run, track, nonnegative, geometry):
+def _die_on_track_2(bw, run, track, *args):
     if track.identifier == "dense":
         os._exit(3)
-    return _real_run_targets(bw, run, track, nonnegative, geometry)
+    return _real_run_targets(bw, run, track, *args)
 
 
 from gitool.data import build as build_module  # noqa: E402
@@ -495,23 +505,17 @@ def test_worker_failure_exits_1_with_message_and_no_output(
     assert not out.exists() and not list(tiny["dir"].glob(".out.*"))
 
 
-def test_small_negative_values_survive(tmp_path, tiny, capsys):
-    """Minimum in (-1, 0): pyBigWig's header rounds it to 0; the exact summary must win."""
+def test_small_negative_values_are_refused(tmp_path, tiny, capsys):
+    """Minimum in (-1, 0): pyBigWig's header rounds it to 0; the exact summary must win,
+    and a Poisson model cannot use it."""
     sizes = tiny["sizes"]
-    rng = np.random.default_rng(2)
-    values = {c: rng.uniform(-0.9, 0.9, n) for c, n in sizes.items()}
-    write_bigwig(tmp_path / "small.bw", sizes, values)
-    tracks = write_tracks(
-        tmp_path / "t.txt", [dict(identifier="s", file="small.bw", sum_stat="sum")]
-    )
-    args = ["build-dataset", tiny["genome"], tracks, "-o", tmp_path / "s", *GEOM, "-j", "1"]
-    assert run_cli(args, capsys)[0] == 0
-    store = Store(tmp_path / "s")
-    w = store.windows("train").iloc[0]
-    raw = values[w.chrom][w.target_start : w.target_end].reshape(25, 8).sum(1)
-    np.testing.assert_allclose(
-        store.targets("train")[0, :, 0].astype(float), raw, rtol=2e-3, atol=2e-3
-    )
+    values = {c: np.full(n, 0.5) for c, n in sizes.items()}
+    values["chr2"][1233] = -0.5
+    write_bigwig(tiny["dir"] / "small.bw", sizes, values)
+    t = _tracks(tiny, dict(identifier="s", file="small.bw", sum_stat="sum"))
+    code, err = _bad_build(tiny, capsys, t)
+    assert_input_error(code, err, "track 's'", "small.bw", "negative values", "chr2:1,234",
+                       "raw coverage")  # fmt: skip
 
 
 def test_stale_fasta_index_is_rebuilt(tiny, capsys):
@@ -531,7 +535,7 @@ def test_stale_fasta_index_is_rebuilt(tiny, capsys):
         "1",
     ]
     code, _, err = run_cli(args, capsys)
-    assert "rebuilding FASTA index" in err
+    assert tiny["genome"].with_suffix(".fa.fai").read_text().startswith("chr1\t5000\t")
     # chr1 is now shorter than in the bigWigs: caught as a length mismatch, not misread.
     assert code == 2 and "5,000" in err
 
@@ -579,7 +583,7 @@ def test_output_path_through_a_file(tiny, capsys, make):
     code, _, err = run_cli(
         ["build-dataset", tiny["genome"], tiny["tracks"], "-o", out, *GEOM, "--force"], capsys
     )
-    assert_input_error(code, err, "is a file, not a folder")
+    assert_input_error(code, err, "-o", "is a file")
 
 
 def test_latin1_tracks_file(tiny, capsys):
@@ -640,3 +644,198 @@ def test_truncated_store_array_is_a_clear_input_error(tiny, capsys):
     (store.path / "valid" / "sequences.npy").unlink()
     with pytest.raises(InputError, match=r"valid/sequences\.npy is missing"):
         store.sequences("valid")
+
+
+# ---------------------------------------------------------------- outputs: never over inputs or other kinds
+
+
+def _error_after_work(code: int, err: str, *needles: str) -> None:
+    """Exit 2 with one error line (after the status lines of the work begun), no traceback."""
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == errors[0] and all(n in errors[0] for n in needles), err
+
+
+def _cli_build(tiny, capsys, out, *extra, genome=None, tracks=None):
+    args = ["build-dataset", genome or tiny["genome"], tracks or tiny["tracks"], "-o", out,
+            *GEOM, "-j", "1", *extra]  # fmt: skip
+    return run_cli(args, capsys)
+
+
+def test_force_never_replaces_a_label_store(tiny, capsys):
+    from gitool.data.labels import write_label_store
+
+    codes = np.zeros((6, 10), np.uint8)
+    labels_out = write_label_store(tiny["dir"] / "motifs", codes, np.zeros((6, 1), np.uint8),
+                                   np.array([0, 0, 0, 0, 1, 2], np.uint8), ["A"])  # fmt: skip
+    before = digest(labels_out)
+    code, _, err = _cli_build(tiny, capsys, labels_out, "--force")
+    assert_input_error(code, err, "-o", "not a coverage store", "--force")
+    assert digest(labels_out) == before
+
+
+def test_force_never_replaces_a_folder_holding_an_input(tiny, capsys):
+    store = build(tiny, capsys).path
+    (store / "mine.bw").write_bytes((tiny["dir"] / "plus.bw").read_bytes())
+    t = write_tracks(tiny["dir"] / "in.txt", [dict(identifier="a", file="store/mine.bw")])
+    code, _, err = _cli_build(tiny, capsys, store, "--force", tracks=t)
+    assert_input_error(code, err, "-o", "holds", "mine.bw", "never writes over its inputs")
+    assert (store / "mine.bw").exists() and (store / "manifest.yaml").exists()
+
+
+def test_a_store_that_appears_during_the_build_is_kept(tiny, capsys, monkeypatch):
+    out = tiny["dir"] / "out"
+    real = build_module._write_windows_bed
+
+    def another_run_finishes_first(path, *args):
+        if not out.exists():
+            out.mkdir()
+            (out / "theirs.txt").write_text("theirs")
+        return real(path, *args)
+
+    monkeypatch.setattr(build_module, "_write_windows_bed", another_run_finishes_first)
+    code, _, err = _cli_build(tiny, capsys, out)
+    _error_after_work(code, err, "appeared while gitool was writing it")
+    assert (out / "theirs.txt").read_text() == "theirs"
+    assert not list(tiny["dir"].glob(".out.*"))
+
+
+def test_stale_stage_of_a_killed_build_is_removed(tiny, capsys):
+    dead = tiny["dir"] / ".store.partial-4194305"  # above Linux's largest pid: not running
+    (dead / "train").mkdir(parents=True)
+    (dead / "train" / "sequences.npy").write_bytes(b"half")
+    build(tiny, capsys)
+    assert not dead.exists()
+
+
+# ---------------------------------------------------------------- the genome index
+
+
+def _three_chroms_built(tiny, capsys, out):
+    code, _, err = _cli_build(tiny, capsys, tiny["dir"] / out)
+    assert code == 0, err
+    return set(Store(tiny["dir"] / out).manifest["genome"]["chromosomes"])
+
+
+def test_an_index_that_lists_fewer_sequences_is_rebuilt(tiny, capsys):
+    """A .fai newer than the FASTA listing one chromosome of four used to give a
+    one-chromosome store."""
+    fai = tiny["genome"].with_suffix(".fa.fai")
+    fai.write_text(fai.read_text().splitlines()[0] + "\n")
+    os.utime(fai, (time.time() + 5, time.time() + 5))
+    assert _three_chroms_built(tiny, capsys, "s") == {"chr1", "chr2", "chr3"}
+    assert len(fai.read_text().splitlines()) == 4
+
+
+def test_an_index_with_stale_offsets_is_rebuilt(tiny, capsys):
+    """The FASTA rewritten with 80-base lines, the old .fai touched newer: used to be an
+    internal ValueError."""
+    write_fasta(tiny["genome"], tiny["seqs"], width=80)
+    fai = tiny["genome"].with_suffix(".fa.fai")
+    os.utime(fai, (time.time() + 5, time.time() + 5))
+    assert _three_chroms_built(tiny, capsys, "s") == {"chr1", "chr2", "chr3"}
+    store = Store(tiny["dir"] / "s")
+    w = store.windows("train").iloc[0]
+    np.testing.assert_array_equal(
+        store.sequences("train")[0], encode(tiny["seqs"][w.chrom][w.start : w.end])
+    )
+
+
+def test_accession_named_chromosomes_are_all_kept(tiny, capsys):
+    """GenBank/RefSeq names (no chr-style names at all): every sequence is a chromosome, as
+    the help says; the status line gives the counts."""
+    rng = np.random.default_rng(4)
+    sizes = {"CM000663.2": 4000, "CM000664.2": 3000, "NT_187361.1": 3000}
+    d = tiny["dir"]
+    write_fasta(d / "acc.fa", {c: "".join(rng.choice(list("ACGT"), n)) for c, n in sizes.items()})
+    write_bigwig(d / "acc.bw", sizes, {c: rng.random(n) for c, n in sizes.items()})
+    t = write_tracks(d / "acc.txt", [dict(identifier="t", file="acc.bw")])
+    code, _, err = _cli_build(tiny, capsys, d / "s", "--split-fractions", "0.8,0.1,0.1",
+                              genome=d / "acc.fa", tracks=t)  # fmt: skip
+    assert code == 0, err
+    assert list(Store(d / "s").manifest["genome"]["chromosomes"]) == list(sizes)
+    assert "kept 3 chromosomes (CM000663.2, CM000664.2, NT_187361.1)" in err
+
+
+def test_status_line_counts_dropped_chromosomes(tiny, capsys):
+    code, _, err = _cli_build(tiny, capsys, tiny["dir"] / "s")
+    assert code == 0, err
+    assert "kept 3 chromosomes (chr1, chr2, chr3); dropped 1 (chrM)" in err
+
+
+# ---------------------------------------------------------------- bigWigs that must not crash the build
+
+
+def test_a_bigwig_that_crashes_its_reader_is_one_line(tiny, capsys, monkeypatch):
+    """A reader that segfaults (as libBigWig does on some damaged headers) is a child
+    process: the build names the file and exits 2."""
+    from gitool.data import bigwig
+
+    real = bigwig.bigwig_facts
+
+    def segfault_on_dense(track, *args):
+        if track.identifier == "dense":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return real(track, *args)
+
+    monkeypatch.setattr(bigwig, "bigwig_facts", segfault_on_dense)
+    code, err = _bad_build(tiny, capsys)
+    assert_input_error(code, err, "track 'dense'", "dense.bw", "crashed the bigWig reader")
+
+
+def test_a_damaged_data_block_is_one_line_naming_the_file(tiny, capsys):
+    data = bytearray((tiny["dir"] / "dense.bw").read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 200] = b"\xff" * 200
+    (tiny["dir"] / "damaged.bw").write_bytes(bytes(data))
+    t = _tracks(tiny, dict(identifier="d", file="damaged.bw"))
+    code, err = _bad_build(tiny, capsys, t, extra=["-j", "1"])
+    _error_after_work(code, err, "track 'd'", "damaged.bw is damaged", "re-download")
+    assert "bwGetOverlappingIntervalsCore" not in err
+
+
+def test_a_folder_given_as_a_bigwig(tiny, capsys):
+    (tiny["dir"] / "folder.bw").mkdir()
+    t = _tracks(tiny, dict(identifier="a", file="folder.bw"))
+    assert_input_error(*_bad_build(tiny, capsys, t), "bad.txt line 2", "is a folder")
+
+
+def test_tracks_file_with_a_byte_order_mark(tiny, capsys):
+    text = tiny["tracks"].read_text()
+    (tiny["dir"] / "bom.txt").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    code, _, err = _cli_build(tiny, capsys, tiny["dir"] / "s", tracks=tiny["dir"] / "bom.txt")
+    assert code == 0, err
+    assert Store(tiny["dir"] / "s").tracks[0]["identifier"] == "plus"
+
+
+# ---------------------------------------------------------------- damaged stores
+
+
+def test_damaged_manifest_is_one_line(tiny, capsys):
+    store = build(tiny, capsys).path
+    (store / "manifest.yaml").write_text("format: gitool-store\nsplits: [unclosed\n  - x: {\n")
+    code, _, err = run_cli(["info", store], capsys)
+    assert_input_error(code, err, "manifest.yaml is damaged", "line", "rebuild the store")
+
+
+def test_info_names_a_truncated_array(tiny, capsys):
+    store = build(tiny, capsys).path
+    path = store / "valid" / "targets.npy"
+    os.truncate(path, path.stat().st_size - 10)
+    code, _, err = run_cli(["info", store], capsys)
+    assert_input_error(code, err, "valid/targets.npy is damaged", "rebuild it")
+
+
+def test_info_describes_a_label_store(tiny, capsys):
+    from gitool.data.labels import write_label_store
+
+    rng = np.random.default_rng(0)
+    path = write_label_store(tiny["dir"] / "motifs", rng.integers(0, 4, (8, 12), np.uint8),
+                             rng.integers(0, 2, (8, 2), np.uint8),
+                             np.array([0] * 6 + [1, 2], np.uint8), ["CTCF", "GATA1"])  # fmt: skip
+    code, out, err = run_cli(["info", path], capsys)
+    assert code == 0, err
+    assert "label store" in out and "CTCF" in out and "GATA1" in out and "12 bp" in out
+    (path / "train" / "labels.npy").write_bytes(b"\x93NUMPY")
+    code, _, err = run_cli(["info", path], capsys)
+    assert_input_error(code, err, "train/labels.npy is damaged")

@@ -79,7 +79,7 @@ def test_force_replaces_only_empty_folders_or_previous_outputs(store, tmp_path, 
         return False
 
     check_output_folder(tmp_path / "new", False, never, "x")  # a new folder is fine
-    with pytest.raises(InputError, match="already exists; pass --force"):
+    with pytest.raises(InputError, match="already exists; pass force"):
         check_output_folder(store.path, False, never, "x")
     (tmp_path / "empty").mkdir()
     check_output_folder(tmp_path / "empty", True, never, "x")
@@ -92,3 +92,16 @@ def test_force_replaces_only_empty_folders_or_previous_outputs(store, tmp_path, 
     for out in (".", ".."):
         with pytest.raises(InputError, match="is the current folder or holds it"):
             check_output_folder(Path(out), True, lambda p: True, "x")
+
+
+def test_a_label_store_that_appears_meanwhile_is_kept(store, tmp_path):
+    """``existed`` is what the claim saw before the sequences were made: a store written
+    there since (another run) is kept, even with force."""
+    before = (store.path / "manifest.yaml").read_text()
+    codes = np.zeros((3, 30), np.uint8)
+    with pytest.raises(InputError, match="appeared while gitool was writing it"):
+        write_label_store(store.path, codes, np.zeros((3, 3), np.uint8),
+                          np.array([0, 1, 2], np.uint8), ["A", "B", "C"], force=True,
+                          existed=False)  # fmt: skip
+    assert (store.path / "manifest.yaml").read_text() == before
+    assert not list(tmp_path.glob(".s.*"))

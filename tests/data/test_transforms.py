@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pyBigWig
 import pytest
 
 from gitool.config import BuildOptions
 from gitool.data.build import build_store
 from gitool.data.store import Store
 from gitool.data.tracks import Track, clip_bins, pool_bins, untransform
+from gitool.errors import InputError
 
 from conftest import write_bigwig, write_tracks
 
@@ -50,9 +52,13 @@ CASES = [
 def test_targets_match_reference(tiny, sum_stat, scale, clip_soft, clip, sparse):
     d = tiny["dir"]
     raw = tiny["values"]["sparse" if sparse else "dense"]
+    file = "sparse.bw" if sparse else "dense.bw"
+    if scale < 0:  # a minus-strand track stored negative, made positive by scale -1
+        raw = {c: -v for c, v in raw.items()}
+        file = write_bigwig(d / "negative.bw", tiny["sizes"], raw).name
     tracks = write_tracks(
         d / "one.txt",
-        [dict(identifier="t", file="sparse.bw" if sparse else "dense.bw", sum_stat=sum_stat,
+        [dict(identifier="t", file=file, sum_stat=sum_stat,
               scale=scale, clip_soft="" if clip_soft is None else clip_soft,
               clip="" if clip is None else clip)],
     )  # fmt: skip
@@ -77,30 +83,71 @@ def test_targets_match_reference(tiny, sum_stat, scale, clip_soft, clip, sparse)
     assert checked > 20
 
 
-def test_negative_coverage_keeps_sign(tmp_path, tiny):
-    """A bigWig with negative values (log ratios) must not be clamped at 0 by the NaN fill."""
-    sizes = tiny["sizes"]
-    rng = np.random.default_rng(1)
-    values = {c: rng.normal(0, 2, n) for c, n in sizes.items()}
-    for c in values:
-        values[c][rng.random(sizes[c]) < 0.3] = np.nan
-    write_bigwig(tmp_path / "lfc.bw", sizes, values)
+def _build_one(tiny, tmp_path, file, scale=1.0):
     tracks = write_tracks(
-        tmp_path / "t.txt", [dict(identifier="lfc", file=str(tmp_path / "lfc.bw"), sum_stat="sum")]
+        tmp_path / "t.txt", [dict(identifier="t", file=str(file), sum_stat="sum", scale=scale)]
     )
-    build_store(
-        BuildOptions(
-            str(tiny["genome"]), str(tracks), out=str(tmp_path / "s"), workers=1, **GEOMETRY
-        )
-    )
-    store = Store(tmp_path / "s")
-    targets = store.targets("train")
-    w = store.windows("train").iloc[3]
-    expect = reference_targets(values[w.chrom], w.target_start, "sum", 1.0, None, None)
-    np.testing.assert_allclose(
-        targets[3, :, 0].astype(float), expect.astype(float), rtol=2e-3, atol=1e-3
-    )
-    assert (targets[:, :, 0] < 0).any()
+    options = dict(out=str(tmp_path / "s"), workers=1, **GEOMETRY)
+    return build_store(BuildOptions(str(tiny["genome"]), str(tracks), **options))
+
+
+@pytest.mark.parametrize(
+    ("sign", "scale", "needle"),
+    [
+        (1, 1.0, "negative values (first at chr1:4, "),  # log ratios
+        (-1, 1.0, "set its scale to -1"),  # a minus-strand track stored negative
+        (1, -1.0, "positive values (first at chr1:1, "),  # scale -1 on positive coverage
+    ],
+)
+def test_negative_coverage_is_refused_naming_track_position_and_fix(
+    tmp_path, tiny, sign, scale, needle
+):
+    """A Poisson model needs counts >= 0: refused before anything is written."""
+    sizes = tiny["sizes"]
+    values = {c: sign * np.arange(1, n + 1, dtype=float) for c, n in sizes.items()}
+    if sign > 0 and scale > 0:
+        values["chr1"][3] = -2.5
+    write_bigwig(tmp_path / "lfc.bw", sizes, values)
+    with pytest.raises(InputError, match="track 't'") as err:
+        _build_one(tiny, tmp_path, tmp_path / "lfc.bw", scale)
+    assert needle in str(err.value) and "lfc.bw" in str(err.value)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_reads_as_zero_and_infinity_is_refused(tmp_path, tiny, bad):
+    """pyBigWig segfaults reading the header of a bigWig that stores NaN; neither file may
+    crash the build: NaN is 0, infinity an error naming the file."""
+    sizes = tiny["sizes"]
+    bw = pyBigWig.open(str(tmp_path / "odd.bw"), "w")
+    bw.addHeader(list(sizes.items()))
+    for chrom, n in sizes.items():
+        starts = list(range(0, n, 10))
+        values = [1.0] * len(starts)
+        values[12] = bad if chrom == "chr1" else 1.0
+        bw.addEntries([chrom] * len(starts), starts, ends=[s + 10 for s in starts], values=values)
+    bw.close()
+    if bad != bad:  # NaN
+        _build_one(tiny, tmp_path, tmp_path / "odd.bw")
+        store = Store(tmp_path / "s")
+        w = store.windows("train")
+        row = int(np.flatnonzero((w.chrom == "chr1") & (w.target_start <= 120))[-1])
+        first = int(w.target_start.iloc[row])
+        assert store.targets("train")[row, (120 - first) // 8, 0] < 8  # the NaN bases are 0
+    else:
+        with pytest.raises(InputError, match="odd.bw holds inf values"):
+            _build_one(tiny, tmp_path, tmp_path / "odd.bw")
+
+
+def test_saturated_bins_warn_with_a_scale_that_fits(tmp_path, tiny, capsys):
+    sizes = tiny["sizes"]
+    write_bigwig(tmp_path / "big.bw", sizes, {c: np.full(n, 1e4) for c, n in sizes.items()})
+    _build_one(tiny, tmp_path, tmp_path / "big.bw")
+    err = " ".join(capsys.readouterr().err.split())
+    assert "track 't':" in err and "bins exceed float16's maximum 65,504" in err
+    # 8 bp × 1e4 = 80,000 per bin: scale 0.818 fits (65,504 / 80,000 = 0.8188)
+    assert "scale 0.818 in the tracks file would fit them" in err
+    assert Store(tmp_path / "s").targets("train").max() == np.float16(65504)
 
 
 def test_float16_never_overflows():

@@ -48,12 +48,12 @@ def test_read_bed_plain_or_gzip(tmp_path):
     (tmp_path / "b.bed").write_bytes(gzip.compress(text))  # gzip found by content, not name
     sizes = {"chr1": 1000, "chr2": 10}
     for name in ("a.bed", "a.bed.gz", "b.bed"):
-        got = read_bed(tmp_path / name, sizes, "--blacklist")
+        got = read_bed(tmp_path / name, sizes, "blacklist")
         assert {c: iv.tolist() for c, iv in got.items()} == {"chr1": [[100, 300]], "chr2": [[0, 5]]}
     (tmp_path / "cut.bed.gz").write_bytes(gzip.compress(text)[:-12])  # an interrupted download
-    message = r"--blacklist \S*cut\.bed\.gz: damaged gzip file .*gzip -t"
+    message = r"blacklist \S*cut\.bed\.gz: damaged gzip file .*gzip -t"
     with pytest.raises(InputError, match=message):
-        read_bed(tmp_path / "cut.bed.gz", sizes, "--blacklist")
+        read_bed(tmp_path / "cut.bed.gz", sizes, "blacklist")
 
 
 def test_tile_basenji_small_geometry():
@@ -77,7 +77,7 @@ def test_default_split_chroms():
     # Only one given: the other is picked from the rest, one is left for training.
     assert default_split_chroms(["a", "b", "c"], sizes, ["b"], []) == (["b"], ["c"])
     assert default_split_chroms(["a", "b", "c"], sizes, [], ["a"]) == (["b"], ["a"])
-    with pytest.raises(InputError, match="--split-fractions"):
+    with pytest.raises(InputError, match="pass split_fractions"):
         default_split_chroms(["a", "b"], sizes, [], [])
     with pytest.raises(InputError, match="keep one for training"):
         default_split_chroms(["a", "b"], sizes, ["a"], [])

@@ -13,11 +13,12 @@ import torch
 from rich.console import Console
 
 from gitool.config import BuildOptions
+from gitool.config.evaluate import EvaluateOptions
 from gitool.data.build import build_store
 from gitool.data.genome import one_hot
 from gitool.data.store import Store
 from gitool.errors import InputError
-from gitool.evaluate.coverage import evaluate
+from gitool.evaluate import coverage
 from gitool.evaluate.tables import GROUP_COLUMNS, OVERALL, TRACK_COLUMNS, summary_table
 from gitool.metrics import EPS
 from gitool.models.registry import create_model
@@ -74,6 +75,21 @@ def make_run(folder: Path, store: Store | None, seed: int = 0, which: str = "bes
         },
     )
     return model.eval(), folder
+
+
+def evaluate(run, data=None, *, compare=None, out=None, plot_tracks=None, **options):
+    """:func:`gitool.evaluate.coverage.evaluate` with the options as arguments."""
+    if isinstance(compare, (str, Path)):
+        compare = [compare]
+    if isinstance(plot_tracks, list):
+        plot_tracks = ",".join(plot_tracks)
+    return coverage.evaluate(
+        EvaluateOptions(
+            model=str(run), data=None if data is None else str(data), out=None if out is None
+            else str(out), compare=None if compare is None else tuple(map(str, compare)),
+            plot_tracks=plot_tracks, **options,
+        )
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -215,7 +231,7 @@ def test_out_folder_checkpoint_file_last_and_explicit_head(setup, tiny):
 def test_head_chosen_by_training_tracks(setup, tiny):
     store, _, _ = setup
     _, run = make_run(tiny["dir"] / "two", None, heads={"human": 4, "mouse": 4})
-    with pytest.raises(InputError, match="several heads .*--head"):
+    with pytest.raises(InputError, match="several heads .*choose it with head"):
         evaluate(run, store.path, device="cpu")
     # The checkpoint says the mouse head was trained on this store's tracks.
     _, run = make_run(tiny["dir"] / "two", None, heads={"human": 4, "mouse": 4})
@@ -228,18 +244,21 @@ def test_head_chosen_by_training_tracks(setup, tiny):
 def test_bad_inputs(setup, tiny):
     store, _, run = setup
     d = tiny["dir"]
+    (d / "afile").write_text("")
     cases = [
         (dict(data=d / "missing"), "no such folder"),
         (dict(data=tiny["genome"]), "is a file, not a store"),
         (dict(data=d), "not a gitool store"),
-        (dict(split="dev"), "--split 'dev' is unknown"),
-        (dict(head="mouse"), "unknown head 'mouse'"),
-        (dict(which="first"), "--which"),
-        (dict(batch_size=0), "--batch-size"),
-        (dict(plot_window=10_000), "--plot-window 10000 is out of range"),
-        (dict(plot_window=0, plot_tracks=["nope"]), "--plot-tracks: 'nope'"),
-        (dict(device="gpu0"), "--device"),
-        (dict(out=tiny["genome"] / "x.tsv"), "is a file, not a folder"),
+        (dict(split="dev"), "^split 'dev' is unknown"),
+        (dict(head="mouse"), "^head 'mouse' is not a head of run"),
+        (dict(which="first"), "^which 'first'"),
+        (dict(batch_size=0), "^batch_size must be >= 1, got 0"),
+        (dict(plot_window=-1), "^plot_window must be >= 0, got -1"),
+        (dict(plot_window=10_000), "^plot_window 10000 is out of range"),
+        (dict(plot_window=0, plot_tracks=["nope"]), "^plot_tracks 'nope' is neither"),
+        (dict(device="gpu0"), "^device 'gpu0'"),
+        (dict(out=d / "afile" / "x.tsv"), "afile is a file, not a folder"),
+        (dict(out=tiny["genome"] / "x.tsv"), "genome.fa, one of this command's inputs"),
     ]
     if not torch.cuda.is_available():
         cases.append((dict(device="cuda"), "no CUDA GPU"))
@@ -276,7 +295,7 @@ def test_corrupt_and_truncated_checkpoints(setup, tiny):
     with pytest.raises(InputError, match="not a gitool checkpoint"):
         evaluate(run, store.path, device="cpu")
     best.write_bytes(data)
-    with pytest.raises(InputError, match="^--compare .*nope: no such run folder"):
+    with pytest.raises(InputError, match="^compare .*nope: no such run folder"):
         evaluate(run, store.path, device="cpu", compare=tiny["dir"] / "nope")
     assert not (run / "eval").exists()  # nothing written on failure
 
@@ -284,13 +303,13 @@ def test_corrupt_and_truncated_checkpoints(setup, tiny):
 def test_data_defaults_to_the_runs_training_store(setup, tiny, capsys):
     store, _, run = setup
     assert training_store(run) == store.path
-    code, out, err = run_cli(["evaluate", run, "--device", "cpu"], capsys)
+    code, out, err = run_cli(["evaluate", "-m", run, "--device", "cpu"], capsys)
     assert code == 0, err
     assert "OVERALL" in out
     assert (run / "eval" / "test.tsv").exists()
     # Trained on no recorded store, or on one that has moved: say so and ask for --data.
     _, bare = make_run(tiny["dir"] / "bare", None)
-    code, _, err = run_cli(["evaluate", bare, "--device", "cpu"], capsys)
+    code, _, err = run_cli(["evaluate", "-m", bare, "--device", "cpu"], capsys)
     assert_input_error(code, err, "records no training store", "--data STORE")
     best = bare / "checkpoints" / "best.pt"
     state = torch.load(best, weights_only=True)
@@ -308,6 +327,49 @@ def test_data_defaults_to_the_runs_training_store(setup, tiny, capsys):
             with pytest.raises(InputError, match=expected):
                 training_store(bare)
     store.path.rename(tiny["dir"] / "moved")
-    code, _, err = run_cli(["evaluate", run, "--device", "cpu"], capsys)
+    code, _, err = run_cli(["evaluate", "-m", run, "--device", "cpu"], capsys)
     assert_input_error(code, err, str(store.path), "no longer there", "--data STORE")
     assert not (bare / "eval").exists()
+
+
+def test_outputs_need_force_the_same_kind_and_never_an_input(setup, tiny, capsys):
+    store, _, run = setup
+    base = ["evaluate", "-m", run, "--device", "cpu", "--split", "valid"]
+    code, _, err = run_cli(base, capsys)
+    assert code == 0, err
+    tsv = run / "eval" / "valid.tsv"
+    first = tsv.read_bytes()
+    tsv.write_text("edited by hand\n")
+    code, _, err = run_cli(base, capsys)
+    assert_input_error(code, err, f"-o {tsv} already exists; pass --force to replace it")
+    assert tsv.read_text() == "edited by hand\n"
+    code, _, err = run_cli([*base, "--force"], capsys)
+    assert code == 0, err
+    assert tsv.read_bytes() == first
+
+    # A plot path holding something else is refused even with --force.
+    png = run / "eval" / "valid.window0.png"
+    png.write_text("not a picture")
+    code, _, err = run_cli([*base, "--plot-window", "0", "--force"], capsys)
+    assert_input_error(code, err, f"-o {png} exists and is not a PNG file", "--force")
+    assert png.read_text() == "not a picture"
+
+    # The store, the files it was built from and the run's checkpoints: never.
+    for out in (store.path, run / "checkpoints", tiny["dir"] / "genome.fa"):
+        for force in ([], ["--force"]):
+            code, _, err = run_cli([*base, "-o", out, *force], capsys)
+            assert_input_error(code, err, "-o ", "one of this command's inputs")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.pt"]
+    assert not list(store.path.glob("valid.*"))
+
+
+def test_out_of_range_options_name_the_flag(setup, capsys, tmp_path):
+    _, _, run = setup
+    for options, needle in [
+        (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+        (["--plot-window", "-1"], "--plot-window must be >= 0, got -1"),
+        (["--plot-window", "100000"], "--plot-window 100000 is out of range: the test split"),
+    ]:
+        code, _, err = run_cli(["evaluate", "-m", run, "-o", tmp_path / "e", *options], capsys)
+        assert_input_error(code, err, needle)
+    assert not (tmp_path / "e").exists()

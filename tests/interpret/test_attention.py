@@ -295,7 +295,10 @@ def test_regions_genome_and_bedgraph_track(swin, tmp_path):
     np.testing.assert_array_equal(starts, 102 + 16 * np.arange(51))
     np.testing.assert_array_equal(ends, starts + 16)
     assert (values > 0).all() and abs(values.mean() - 1) < 0.1  # each query gives away 1
-    for name, bedgraph, needle in (("t.bw", True, "--track-out"), ("", False, "is empty")):
+    for name, bedgraph, needle in (
+        ("t.bw", True, "^track_out .*t.bw: .bw names a bigWig"),
+        ("", False, "^track_out is empty"),
+    ):
         with pytest.raises(InputError, match=needle):
             extract_attention(swin, windows, tmp_path / "bad", layers=[5], device="cpu",
                               track_out=name and tmp_path / name, bedgraph=bedgraph,
@@ -309,9 +312,9 @@ def test_regions_genome_and_bedgraph_track(swin, tmp_path):
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        ({"layers": [7]}, ["--layer 7 is out of range", "1-6"]),
-        ({"layers": [0]}, ["--layer 0 is out of range"]),
-        ({"heads": [2]}, ["--head 2 is out of range", "layer 1 has 2 heads"]),
+        ({"layers": [7]}, ["layer 7 is out of range", "1-6"]),
+        ({"layers": [0]}, ["layer 0 is out of range"]),
+        ({"heads": [2]}, ["head 2 is out of range", "layer 1 has 2 heads"]),
         ({"layers": [5], "heads": [3]}, None),  # layer 5 has 4 heads: fine
     ],
 )
@@ -331,7 +334,10 @@ def test_layer_and_head_out_of_range(swin, tmp_path, options, words):
 def test_model_without_attention(tmp_path):
     model = create_model("cnn-maxpool", seq_length=400, target_length=25, bin_size=8,
                          stem_channels=8, channels=16, divisible_by=4, heads={"t": 2})  # fmt: skip
-    with pytest.raises(InputError, match="has no attention layers; attention takes swin"):
+    with pytest.raises(
+        InputError,
+        match="^model is a .* model, which has no attention layers; attention takes swin",
+    ):
         extract_attention(model, inputs(1, 400), tmp_path / "x", device="cpu")
 
 
@@ -340,7 +346,7 @@ def test_sequence_too_short(swin, tmp_path):
     fasta.write_text(">long\n" + "ACGT" * 300 + "\n>short\n" + "ACGT" * 50 + "\n")
     with pytest.raises(InputError, match="'short' is 200 bp, too short for the model's 500-bp"):
         list(windows_from_fasta(fasta, 500))
-    with pytest.raises(InputError, match="^--fasta .*missing.fa: no such file"):
+    with pytest.raises(InputError, match="missing.fa: no such file"):
         list(windows_from_fasta(tmp_path / "missing.fa", 500))
     with pytest.raises(InputError, match="window w0 is 300 bp but the model takes 500"):
         extract_attention(swin, inputs(1, 300), tmp_path / "x", device="cpu")
@@ -348,32 +354,29 @@ def test_sequence_too_short(swin, tmp_path):
 
 def test_failed_folder_export_leaves_nothing(swin, tmp_path):
     """Windows are staged in a hidden sibling: a failure at the third window leaves neither
-    window files nor an empty folder; an existing folder keeps the user's own files."""
+    window files nor an empty folder; a failed replacement keeps the earlier export whole."""
     windows = [*inputs(2), *inputs(1, 300)]
     with pytest.raises(InputError, match="is 300 bp but the model takes 500"):
         extract_attention(swin, windows, tmp_path / "out", layers=[5], device="cpu")
     assert list(tmp_path.iterdir()) == []
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / "notes.txt").write_text("keep")
+    out = tmp_path / "out"
+    summary = extract_attention(swin, inputs(2), out, layers=[5], device="cpu")
+    assert summary.files == [out / "window_000000.npz", out / "window_000001.npz"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(InputError, match="is 300 bp"):
-        extract_attention(swin, windows, mine, layers=[5], device="cpu")
-    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
-    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
-    summary = extract_attention(swin, inputs(2), mine, layers=[5], device="cpu")
-    names = sorted(p.name for p in mine.iterdir())
-    assert names == ["index.json", "notes.txt", "window_000000.npz", "window_000001.npz"]
-    assert summary.files == [mine / "window_000000.npz", mine / "window_000001.npz"]
-    assert "L5.shifted/weights" in load_window(mine / "index.json", 1)
+        extract_attention(swin, windows, out, layers=[5], device="cpu", force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert "L5.shifted/weights" in load_window(out / "index.json", 1)
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"batch_size": 0}, "--batch-size must be ≥ 1, got 0"),
-        ({"full_max_tokens": -5}, "--full-max-tokens must be ≥ 0, got -5"),
-        ({"rollout": True, "rollout_bp": 0}, "--rollout-bp 0: give a resolution ≥ 1 bp"),
-        ({"rollout_bp": 16}, "together with --rollout"),
+        ({"batch_size": 0}, "^batch_size must be >= 1, got 0$"),
+        ({"full_max_tokens": -5}, "^full_max_tokens must be >= 0, got -5$"),
+        ({"rollout": True, "rollout_bp": 0}, "^rollout_bp must be >= 1, got 0$"),
+        ({"rollout_bp": 16}, "^rollout_bp needs rollout$"),
     ],
 )
 def test_bad_options(swin, tmp_path, options, message):
@@ -388,9 +391,9 @@ def test_empty_input_and_output_are_refused(swin, tmp_path):
     with pytest.raises(InputError, match="no window to export"):
         extract_attention(swin, [], tmp_path / "x.npz", device="cpu")
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(InputError, match="-o is empty"):
+    with pytest.raises(InputError, match="^out is empty"):
         extract_attention(swin, inputs(1), "", device="cpu")
-    with pytest.raises(InputError, match="--index '5-2': the range 5-2 runs backwards"):
+    with pytest.raises(InputError, match="^index '5-2': the range 5-2 runs backwards"):
         parse_indices("5-2")
 
 
@@ -401,7 +404,7 @@ def test_export_that_would_fill_the_disk_is_refused(swin, tmp_path, monkeypatch)
     summary = extract_attention(swin, inputs(3), tmp_path / "ok", layers=[5], device="cpu",
                                 n_windows=3)  # fmt: skip
     assert summary.windows == 3  # enough space: the count alone changes nothing
-    with pytest.raises(InputError, match="already holds an attention export"):
+    with pytest.raises(InputError, match="ok already exists; pass force to replace it"):
         extract_attention(swin, inputs(1), tmp_path / "ok", layers=[5], device="cpu")
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
@@ -409,14 +412,14 @@ def test_export_that_would_fill_the_disk_is_refused(swin, tmp_path, monkeypatch)
         with pytest.raises(
             InputError,
             match=r"exporting 3 windows to .* needs about [\d.]+ KiB more \([\d.]+ KiB per "
-            r"window\) but 1000 B is free; export fewer windows \(--index\).*float16$",
+            r"window\) but 1000 B is free; export fewer windows \(index\).*float16$",
         ):
             extract_attention(swin, inputs(3), out, layers=[5], device="cpu", n_windows=3)
         assert not out.exists() or not any(out.iterdir())  # nothing left behind
     assert not (tmp_path / "one.json").exists()
     assert not list(tmp_path.glob(".one.npz.tmp-*"))
     with pytest.raises(InputError, match=r"needs about 2\.0 GiB more \(1\.0 GiB per window\) "
-                       r"but 1000 B is free; export fewer windows .*--head\)$"):  # fmt: skip
+                       r"but 1000 B is free; export fewer windows .*heads \(head\)$"):  # fmt: skip
         check_disk_space(tmp_path, 2**30, 3, "float16")
     extract_attention(swin, inputs(1), tmp_path / "single", layers=[5], device="cpu",
                       n_windows=1)  # fmt: skip
@@ -444,7 +447,7 @@ def test_failed_rerun_leaves_the_older_archive_whole(swin, tmp_path, monkeypatch
     track = tmp_path / "t.bedgraph"
     with pytest.raises(OSError, match="disk full"):
         extract_attention(swin, windows, archive, layers=[5], device="cpu", track_out=track,
-                          bedgraph=True, sizes={"chr1": 2000})  # fmt: skip
+                          bedgraph=True, sizes={"chr1": 2000}, force=True)  # fmt: skip
     assert (archive.read_bytes(), index.read_text()) == before
     assert len(json.loads(index.read_text())["windows"]) == 1
     assert "L5.shifted/weights" in load_window(index, 0)  # the older export still opens
@@ -481,65 +484,176 @@ def test_float16_export(swin, tmp_path):
     arrays = load_window(tmp_path / "h.json", 0)
     assert arrays["L5.shifted/weights"].dtype == np.float16
     np.testing.assert_allclose(arrays["L5.shifted/full"].astype(np.float32).sum(-1), 1, atol=3e-3)
-    with pytest.raises(InputError, match="--dtype float64: choose float32 or float16"):
+    with pytest.raises(InputError, match="^dtype float64: choose float32 or float16"):
         extract_attention(swin, inputs(1), tmp_path / "x", dtype="float64")
 
 
 # --------------------------------------------------------------------------- from a run
 
 
-def test_attention_from_run(swin, tmp_path):
-    from gitool.interpret.attention import attention_from_run
+def save_run(model, folder: Path, stores: list[Path] = ()) -> Path:
+    """A run folder holding ``model`` as its best checkpoint, trained (it says) on ``stores``."""
     from gitool.runs import save_checkpoint
 
-    run = tmp_path / "run"
     save_checkpoint(
-        run / "checkpoints" / "best.pt",
-        {"model_name": "swin", "preset": "swin", "model_config": dataclasses.asdict(swin.config),
-         "model": swin.state_dict(), "step": 0, "data": []},
+        folder / "checkpoints" / "best.pt",
+        {"model_name": "swin", "preset": "swin", "model_config": dataclasses.asdict(model.config),
+         "model": model.state_dict(), "step": 0, "data": [{"path": str(s)} for s in stores]},
     )  # fmt: skip
+    return folder
+
+
+def test_attention_from_run(swin, tmp_path):
+    from gitool.config.attention import AttentionOptions
+    from gitool.interpret.attention import attention_from_run
+
+    run = str(save_run(swin, tmp_path / "run"))
     fasta = tmp_path / "s.fa"
     fasta.write_text(">a\n" + "ACGT" * 260 + "\n")  # 1,040 bp: two 500-bp windows
-    summary = attention_from_run(run, tmp_path / "out", fasta=fasta, layers=[8 - 3], device="cpu")
+    options = AttentionOptions(model=run, out=str(tmp_path / "out"), fasta=str(fasta),
+                               layer=(8 - 3,), device="cpu")  # fmt: skip
+    summary = attention_from_run(options)
     assert summary.windows == 2
     arrays = load_window(tmp_path / "out" / "index.json", 1)
     np.testing.assert_array_equal(arrays["L5.regular/token_start"][:2], [500, 516])
-    with pytest.raises(InputError, match="give exactly one input"):
-        attention_from_run(run, tmp_path / "x", fasta=fasta, data=tmp_path)
-    with pytest.raises(InputError, match="--regions needs --genome"):
-        attention_from_run(run, tmp_path / "x", regions=tmp_path / "r.bed")
-    with pytest.raises(InputError, match="--layer 9 is out of range"):
-        attention_from_run(run, tmp_path / "x", fasta=fasta, layers=[9])
-    with pytest.raises(InputError, match="--track-out needs genomic input"):
-        attention_from_run(run, tmp_path / "x", fasta=fasta, track_out=tmp_path / "t.bw")
+    x = str(tmp_path / "x")
+    with pytest.raises(InputError, match="^give exactly one input: regions BED .*got data, fasta"):
+        AttentionOptions(model=run, out=x, fasta=str(fasta), data=str(tmp_path))
+    with pytest.raises(InputError, match="^regions needs genome"):
+        AttentionOptions(model=run, out=x, regions=str(tmp_path / "r.bed"))
+    with pytest.raises(InputError, match="^layer 9 is out of range"):
+        attention_from_run(AttentionOptions(model=run, out=x, fasta=str(fasta), layer=(9,)))
+    with pytest.raises(InputError, match="^track_out needs genomic input: regions BED"):
+        AttentionOptions(model=run, out=x, fasta=str(fasta), track_out=str(tmp_path / "t.bw"))
+    with pytest.raises(InputError, match="^layer must be >= 1, got 0$"):
+        AttentionOptions(layer=(0,))
+    with pytest.raises(InputError, match="^head must be >= 0, got -1$"):
+        AttentionOptions(head=(1, -1))
     # No input: the run's own store, which this hand-made checkpoint does not record.
-    with pytest.raises(InputError, match="records no training store; give one with --data"):
-        attention_from_run(run, tmp_path / "x")
+    with pytest.raises(InputError, match="records no training store; give one with data"):
+        attention_from_run(AttentionOptions(model=run, out=x))
+    assert not (tmp_path / "x").exists()
     assert parse_indices("0,3,5-7") == [0, 3, 5, 6, 7] and parse_indices(None) is None
-    with pytest.raises(InputError, match="--index 'a'"):
+    with pytest.raises(InputError, match="^index 'a'"):
         parse_indices("a")
 
 
-def test_command_line(swin, tmp_path, capsys):
-    from gitool.runs import save_checkpoint
+def _fake_store(folder: Path, bigwig: Path) -> Path:
+    """A store manifest recording ``bigwig`` as a source (all :meth:`Store.sources` reads)."""
+    import yaml
 
+    folder.mkdir()
+    manifest = {"format": "gitool-store", "version": 1, "tracks": [{"file": str(bigwig)}],
+                "splits": {s: {"windows": 0} for s in ("train", "valid", "test")},
+                "seq_length": 500, "bin_size": 16, "target_length": 24}  # fmt: skip
+    (folder / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    return folder
+
+
+def test_outputs_are_claimed_before_the_model_runs(swin, tmp_path):
+    """-o, --track-out and the plots beside an archive: an unrelated existing file is refused
+    (with force too), gitool's own output is replaced only with force, and an input (the
+    genome, a bigWig the run's store was built from) never, even with force."""
+    from gitool.config.attention import AttentionOptions
+    from gitool.interpret.attention import attention_from_run
+
+    from conftest import write_bigwig
+
+    region_windows(swin, tmp_path)  # g.fa, r.bed
+    source = write_bigwig(tmp_path / "source.bw", {"chr1": 2000}, {"chr1": np.ones(2000)})
+    run = save_run(swin, tmp_path / "run", [_fake_store(tmp_path / "store", source)])
+    mine = b"my own notes"
+
+    def export(out, track, force=False, plot=False):
+        options = AttentionOptions(
+            model=str(run), out=str(out), regions=str(tmp_path / "r.bed"),
+            genome=str(tmp_path / "g.fa"), layer=(5,), track_out=str(track), plot=plot,
+            device="cpu", force=force,
+        )  # fmt: skip
+        return attention_from_run(options)
+
+    summary = export(tmp_path / "a.npz", tmp_path / "t.bw", plot=True)
+    assert summary.windows == 3 and len(summary.plots) == 3
+    own = {p: p.read_bytes() for p in (tmp_path / "a.npz", tmp_path / "t.bw", *summary.plots)}
+    for force in (False, True):  # gitool's own outputs: replaced only with force
+        (tmp_path / "notes.npz").write_bytes(mine)
+        (tmp_path / "notes.bw").write_bytes(mine)
+        cases = [
+            ("a.npz", "t.bw", "^out .*a.npz already exists; pass force" if not force else None),
+            (
+                "notes.npz",
+                "new.bw",
+                "notes.npz already exists"
+                if not force
+                else "notes.npz exists and is not a npz file",
+            ),
+            (
+                "new.npz",
+                "notes.bw",
+                "^track_out .*notes.bw already exists"
+                if not force
+                else "^track_out .*notes.bw exists and is not a bigWig file",
+            ),
+            ("new.npz", "g.fa", "^track_out .*g.fa is one of this command's inputs"),
+            ("new.npz", "source.bw", "^track_out .*source.bw is one of this command's inputs"),
+            ("store/x.npz", "new.bw", "^out .*x.npz lies inside .*store, one of this"),
+        ]
+        for out, track, refusal in cases:
+            if refusal is None:
+                export(tmp_path / out, tmp_path / track, force=force, plot=True)
+                continue
+            with pytest.raises(InputError, match=refusal):
+                export(tmp_path / out, tmp_path / track, force=force)
+        assert (tmp_path / "notes.npz").read_bytes() == mine
+        assert (tmp_path / "notes.bw").read_bytes() == mine
+        assert (tmp_path / "g.fa").read_text().startswith(">chr1")
+        assert not (tmp_path / "new.npz").exists() and not (tmp_path / "new.bw").exists()
+    assert all(path.exists() and path.read_bytes() != b"" for path in own)
+    # a PNG in plots/ that is not gitool's: refused even with force, before any output
+    plot = summary.plots[0]
+    plot.write_bytes(mine)
+    with pytest.raises(InputError, match=f"^plot .*{plot.name} exists and is not a PNG"):
+        export(tmp_path / "b.npz", tmp_path / "b.bw", force=True, plot=True)
+    assert plot.read_bytes() == mine and not (tmp_path / "b.npz").exists()
+
+
+def test_folder_output_is_replaced_only_when_it_is_an_earlier_export(swin, tmp_path):
+    out = tmp_path / "out"
+    extract_attention(swin, inputs(2), out, layers=[5], device="cpu")
+    with pytest.raises(InputError, match="^out .*out already exists; pass force"):
+        extract_attention(swin, inputs(1), out, layers=[5], device="cpu")
+    summary = extract_attention(swin, inputs(1), out, layers=[5], device="cpu", force=True)
+    assert summary.windows == 1
+    assert sorted(p.name for p in out.iterdir()) == ["index.json", "window_000000.npz"]
+    (out / "notes.txt").write_text("keep")
+    with pytest.raises(InputError, match="is a non-empty folder that is not an attention export"):
+        extract_attention(swin, inputs(1), out, layers=[5], device="cpu", force=True)
+    assert (out / "notes.txt").read_text() == "keep"
+
+
+def test_command_line(swin, tmp_path, capsys):
     from helpers import assert_input_error, run_cli
 
-    run = tmp_path / "run"
-    save_checkpoint(
-        run / "checkpoints" / "best.pt",
-        {"model_name": "swin", "preset": "swin", "model_config": dataclasses.asdict(swin.config),
-         "model": swin.state_dict(), "step": 0, "data": []},
-    )  # fmt: skip
+    run = save_run(swin, tmp_path / "run")
     fasta = tmp_path / "s.fa"
     fasta.write_text(">a\n" + "ACGT" * 130 + "\n")
-    code, _, err = run_cli(["attention", "-m", run, "--fasta", fasta, "-o", tmp_path / "a.npz",
-                            "--layer", "5", "--head", "0", "--device", "cpu"], capsys)  # fmt: skip
+    args = ["attention", "-m", run, "--fasta", fasta, "--layer", "5", "--head", "0",
+            "--device", "cpu"]  # fmt: skip
+    code, _, err = run_cli([*args, "-o", tmp_path / "a.npz"], capsys)
     assert code == 0, err
     assert (tmp_path / "a.npz").stat().st_size > 0 and (tmp_path / "a.json").exists()
-    code, _, err = run_cli(["attention", "-m", run, "--fasta", fasta, "-o", tmp_path / "b",
-                            "--layer", "12"], capsys)  # fmt: skip
+    code, _, err = run_cli([*args, "-o", tmp_path / "a.npz"], capsys)
+    assert_input_error(code, err, f"-o {tmp_path / 'a.npz'} already exists; pass --force")
+    code, _, err = run_cli([*args, "-o", tmp_path / "a.npz", "--force"], capsys)
+    assert code == 0, err
+    (tmp_path / "mine.npz").write_text("my notes")
+    code, _, err = run_cli([*args, "-o", tmp_path / "mine.npz", "--force"], capsys)
+    assert_input_error(code, err, "-o ", "is not a npz file", "even with --force")
+    assert (tmp_path / "mine.npz").read_text() == "my notes"
+    code, _, err = run_cli([*args, "-o", tmp_path / "b", "--layer", "12"], capsys)
     assert_input_error(code, err, "--layer 12")
+    code, _, err = run_cli([*args, "-o", tmp_path / "b", "--rollout-bp", "4"], capsys)
+    assert_input_error(code, err, "--rollout-bp needs --rollout")
     assert not (tmp_path / "b").exists()
     code, out_text, _ = run_cli(["attention", "--help"], capsys)
     assert code == 0 and "2^(k-1) bp" in out_text

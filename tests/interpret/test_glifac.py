@@ -143,7 +143,7 @@ def test_expected_random_pairs_weight_every_pair():
         many.update(torch.tensor(x), torch.tensor(attn), torch.tensor(tok), first_sequence=0,
                     stream=copy)  # fmt: skip
     np.testing.assert_allclose(many.result()[0].glifac_directed, maps.glifac_directed, atol=0.02)
-    with pytest.raises(InputError, match="--random-pairs 'all': choose sample, expected, none"):
+    with pytest.raises(InputError, match="^random_pairs 'all': choose sample, expected, none"):
         PairAccumulator(n_f, [0.2], random="all")
 
 
@@ -174,7 +174,7 @@ def test_windowed_attention_equals_the_full_matrix():
 
 @pytest.mark.parametrize("bad", [1.5, -0.1, float("nan")])
 def test_threshold_outside_unit_interval_is_an_input_error(bad):
-    with pytest.raises(InputError, match=r"--threshold .* is outside \[0, 1\]"):
+    with pytest.raises(InputError, match=r"^threshold must be 0 to 1, got"):
         PairAccumulator(4, [0.1, bad])
 
 
@@ -409,7 +409,7 @@ def test_match_motifs_finds_strand_offset_and_ranks_unrelated_lower():
         -1,
         -1,
     ]
-    with pytest.raises(InputError, match="--min-similarity"):
+    with pytest.raises(InputError, match="^min_similarity must be > 0 and <= 1"):
         label_filters(got.similarity, got.best, 0.0)
 
 

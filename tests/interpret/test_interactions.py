@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from gitool.data.labels import LabelStore
 from gitool.errors import InputError
 from gitool.interpret.interactions import find_interactions
 from gitool.interpret.motifs import load_builtin_motifs, ppm, read_motif_file
@@ -136,7 +137,7 @@ def test_warns_when_threshold_is_not_selective(motifs, tmp_path, capsys):
     err = " ".join(capsys.readouterr().err.split())
     assert "selects most position pairs (245,000 of 245,000" in err
     assert "even attention over 50 keys is 0.02" in err
-    assert "no position pair reaches --threshold 0.1" in err
+    assert "no position pair reaches threshold 0.1" in err
 
 
 def test_warns_about_motifs_no_filter_learned(motifs, tmp_path, capsys):
@@ -151,7 +152,7 @@ def test_warns_about_motifs_no_filter_learned(motifs, tmp_path, capsys):
     assert not {"SIX3", "GATA1"} & set(result.filters["motif"])
     err = " ".join(capsys.readouterr().err.split())
     assert (
-        "no filter matches GATA1, SIX3 (--min-similarity 0.7), so the maps cannot show "
+        "no filter matches GATA1, SIX3 (min_similarity 0.7), so the maps cannot show "
         "interactions involving them (ELF1/SIX3, TAL1/GATA1 of the ground truth)"
     ) in err
     find_interactions(pwm_can(), motifs, tmp_path / "all", thresholds=[0.1])
@@ -187,7 +188,7 @@ def test_swin_layer_channels(tiny, tmp_path):
     assert result.scores is None and not result.glifac_motifs
     assert (tmp_path / "out" / "glifac_filters_t0.1.tsv").exists()
     assert not (tmp_path / "out" / "glifac_motifs_t0.1.tsv").exists()
-    with pytest.raises(InputError, match="--layer 7 is out of range"):
+    with pytest.raises(InputError, match="^layer 7 is out of range"):
         find_interactions(model, store, tmp_path / "x", layer=7)
     # the shifted block's activations are put back in token order (its input is rolled)
     from gitool.data.dataset import codes_to_one_hot
@@ -226,6 +227,7 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
     assert "AUROC" in stdout and (tmp_path / "own" / "scores.tsv").exists()
     code, _, err = run_cli(["interactions", "-m", run, "-o", tmp_path / "bad"], capsys)
     assert_input_error(code, err, "records no training store", "--data STORE")
+    assert not (tmp_path / "bad").exists()
     # `gitool attention` reads label stores too (sequence SPLIT:i, bp from 0)
     code, _, err = run_cli(["attention", "-m", run, "--data", motifs, "--index", "0,2", "-o",
                             tmp_path / "att"], capsys)  # fmt: skip
@@ -236,15 +238,15 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
     assert arrays["L1.attention/weights"].shape == (8, 50, 50)
     np.testing.assert_array_equal(arrays["L1.attention/token_start"][:3], [0, 4, 8])
     for args, needle in (
-        (["--threshold", "1.5"], "--threshold 1.5 is outside [0, 1]"),
-        (["--threshold", "-0.1"], "--threshold -0.1 is outside [0, 1]"),
-        (["--motifs", "NOPE"], "unknown motif name(s) 'NOPE'"),
-        (["--min-similarity", "0"], "--min-similarity 0 is outside (0, 1]"),
+        (["--threshold", "1.5"], "--threshold must be 0 to 1, got 1.5"),
+        (["--threshold", "0.2", "--threshold", "0.2"], "--threshold values repeat: 0.2, 0.2"),
+        (["--motifs", "NOPE"], "--motifs unknown motif name(s) 'NOPE'"),
+        (["--min-similarity", "0"], "--min-similarity must be > 0 and <= 1, got 0"),
         (["--random-pairs", "all"], "--random-pairs 'all': choose sample, expected, none"),
         (["--layer", "2"], "--layer 2 is out of range"),
         (["--split", "dev"], "--split 'dev' is unknown"),
         (["--which", "middle"], "--which 'middle': choose best or last"),
-        (["--sequences", "0"], "--sequences must be ≥ 1"),
+        (["--sequences", "0"], "--sequences must be >= 1, got 0"),
     ):
         code, _, err = run_cli(["interactions", "-m", run, "-d", motifs, "-o", tmp_path / "bad",
                                 *args], capsys)  # fmt: skip
@@ -320,14 +322,37 @@ def test_expected_random_pairs_find_the_planted_motifs_without_a_seed(motifs, tm
     assert not np.array_equal(sampled.maps[0].glifac, a.glifac)
 
 
-def test_help_states_the_library_default_min_similarity():
-    """The CLI does not import the interactions module for the constant; its help text
-    repeats the value, so the two must not drift apart."""
-    import inspect
+def test_output_never_replaces_an_input(tmp_path, capsys):
+    """-o is claimed before the passes: with --force an earlier output is replaced, but not
+    one that holds an input (its filters.meme given as --motifs), nor the store itself."""
+    store = save_store(tmp_path / "store", generate(40, seed=2))
+    run = save_run(pwm_can(), tmp_path / "run", "can")
+    args = ["interactions", "-m", run, "-d", store, "--device", "cpu", "--no-plot", "--force"]
+    out = tmp_path / "out"
+    code, _, err = run_cli([*args, "-o", out], capsys)
+    assert code == 0, err
+    meme = (out / "filters.meme").read_text()
+    code, _, err = run_cli([*args, "-o", out, "--motifs", out / "filters.meme"], capsys)
+    assert_input_error(code, err, f"-o {out} holds {out / 'filters.meme'}, one of this "
+                       "command's inputs", "even with --force")  # fmt: skip
+    assert (out / "filters.meme").read_text() == meme
+    for target, words in ((store, "is one of this command's inputs"),
+                          (store / "train", "lies inside")):  # fmt: skip
+        code, _, err = run_cli([*args, "-o", target], capsys)
+        assert_input_error(code, err, f"-o {target} {words}")
+    assert LabelStore(store).count("train") == 28
 
-    from gitool.cli import interactions as command
-    from gitool.interpret.interactions import DEFAULT_MIN_SIMILARITY
 
-    source = inspect.getsource(command.interactions_command)
-    assert f"Default {DEFAULT_MIN_SIMILARITY}:" in source
-    assert f"reach {DEFAULT_MIN_SIMILARITY} " in source
+def test_options_name_fields_and_check_ranges_first():
+    from gitool.config.interactions import InteractionsOptions
+
+    assert InteractionsOptions(model="run").threshold == (0.1,)
+    for kwargs, message in (
+        ({"threshold": (0.1, 1.5)}, "^threshold must be 0 to 1, got 1.5$"),
+        ({"threshold": ()}, "^threshold needs at least one value$"),
+        ({"min_similarity": 0.0}, "^min_similarity must be > 0 and <= 1, got 0.0$"),
+        ({"batch_size": 0}, "^batch_size must be >= 1, got 0$"),
+        ({"random_pairs": "all"}, "^random_pairs 'all': choose sample, expected, none$"),
+    ):
+        with pytest.raises(InputError, match=message):
+            InteractionsOptions(model="run", **kwargs)

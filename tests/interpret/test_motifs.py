@@ -189,15 +189,15 @@ def test_missing_motif_file(tmp_path):
 
 
 def test_motif_option_folder_or_no_names(tmp_path, monkeypatch):
-    with pytest.raises(InputError, match=re.escape(f"--motifs {tmp_path} is a folder; give a")):
+    with pytest.raises(InputError, match=re.escape(f"motifs {tmp_path} is a folder; give a")):
         motifs_from_option(str(tmp_path))
-    with pytest.raises(InputError, match="--motifs ' , ' names no motifs; give built-in names"):
+    with pytest.raises(InputError, match="^motifs ' , ' names no motifs; give built-in names"):
         motifs_from_option(" , ")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "CEBPB").mkdir()  # a folder named like a built-in motif: the name wins
     assert [m.name for m in motifs_from_option("CEBPB")] == ["CEBPB"]
     (tmp_path / "mine").mkdir()
-    with pytest.raises(InputError, match="--motifs mine is a folder"):
+    with pytest.raises(InputError, match="^motifs mine is a folder"):
         motifs_from_option("mine")
 
 

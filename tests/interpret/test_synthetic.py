@@ -158,11 +158,11 @@ def test_interactions_ground_truth():
 def test_bad_input():
     with pytest.raises(InputError, match="unknown motif name"):
         generate(10, motifs=load_builtin_motifs(["CEBPB", "NOPE"]))
-    with pytest.raises(InputError, match="ELF1/SIX3.*--interactions none"):
+    with pytest.raises(InputError, match="^interactions ELF1/SIX3.*or interactions none$"):
         generate(10, motifs=load_builtin_motifs(["CEBPB"]))
     with pytest.raises(InputError, match="kind"):
         labels_from_presence(np.zeros((1, 2)), ["A", "B"], (Interaction("A", "B", "or"),))
-    with pytest.raises(InputError, match="--motifs names no motifs"):
+    with pytest.raises(InputError, match="^motifs names no motifs"):
         generate(10, motifs=[])
 
 
@@ -170,12 +170,19 @@ def test_bad_input():
     ("args", "needle"),
     [
         # each message names the synth-motifs option to change
-        (["--seed", "-1"], "--seed must be ≥ 0, got -1"),
-        (["-n", "0"], "--sequences 0: the number of sequences must be >= 1"),
-        (["--min-instances", "0"], "need 1 ≤ --min-instances ≤ --max-instances"),
-        (["--min-instances", "3", "--max-instances", "2"], "--min-instances 3 --max-instances 2"),
-        (["--length", "0"], "--length 0 is too short for 5 instances"),
-        (["--length", "50"], "give --length ≥ 91"),
+        (["--seed", "-1"], "--seed must be >= 0, got -1"),
+        (["-n", "0"], "--sequences must be >= 1, got 0"),
+        (["--min-instances", "0"], "--min-instances must be >= 1, got 0"),
+        (
+            ["--min-instances", "3", "--max-instances", "2"],
+            "--min-instances 3 is more than --max-instances 2",
+        ),
+        (["--length", "0"], "--length must be >= 1, got 0"),
+        (
+            ["--length", "50"],
+            "--length 50 is too short for 5 instances of the longest motif "
+            "(17 bp) with 1-bp gaps: give --length >= 91 (or a lower --max-instances)",
+        ),
         (["--motifs", ","], "--motifs ',' names no motifs"),
     ],
 )
@@ -183,6 +190,38 @@ def test_bad_options_name_the_option(tmp_path, capsys, args, needle):
     code, _, err = run_cli(["synth-motifs", "-n", "10", "-o", tmp_path / "m", *args], capsys)
     assert_input_error(code, err, needle)
     assert not (tmp_path / "m").exists()
+
+
+def test_synth_motifs_claims_its_output_before_generating(tmp_path, monkeypatch):
+    """The library function behind the command: it writes the store and returns what it
+    wrote; with force it replaces an earlier store, but never one holding its --motifs file,
+    and it refuses before a single sequence is generated."""
+    import gitool.interpret.synthetic as synthetic
+    from gitool.config.synth_motifs import SynthMotifsOptions
+
+    out = tmp_path / "m"
+    options = SynthMotifsOptions(out=str(out), sequences=20, motifs="ELF1,SIX3",
+                                 interactions="ELF1/SIX3:and", seed=1)  # fmt: skip
+    summary = synthetic.synth_motifs(options)
+    assert summary.out == out and summary.counts == {"train": 14, "valid": 2, "test": 4}
+    assert (summary.motifs, summary.interactions) == (2, 1)
+    assert LabelStore(out).tasks == ["ELF1", "SIX3"]
+
+    def never(*args, **kwargs):
+        raise AssertionError("generated before the output was claimed")
+
+    monkeypatch.setattr(synthetic, "generate", never)
+    with pytest.raises(InputError, match="^out .* already exists; pass force"):
+        synthetic.synth_motifs(options)
+    jaspar = out / "motifs.jaspar"
+    text = jaspar.read_text()
+    again = SynthMotifsOptions(out=str(out), sequences=20, motifs=str(jaspar), force=True,
+                               interactions="none")  # fmt: skip
+    with pytest.raises(InputError, match=f"^out {out} holds {jaspar}, one of this command's"):
+        synthetic.synth_motifs(again)
+    assert jaspar.read_text() == text
+    with pytest.raises(InputError, match="^min_instances 6 is more than max_instances 5"):
+        SynthMotifsOptions(min_instances=6)
 
 
 def test_split_sizes():
@@ -219,7 +258,7 @@ def test_save_store_round_trip(tmp_path, data):
         seq = store.sequences(row.split)[row.index, row.start : row.end]
         np.testing.assert_array_equal(seq, data.codes[row.sequence, row.start : row.end])
         assert row.end - row.start == by_name[row.motif].length
-    with pytest.raises(InputError, match="already exists; pass --force"):
+    with pytest.raises(InputError, match="already exists; pass force"):
         save_store(path, data)
     save_store(path, data, force=True)
 

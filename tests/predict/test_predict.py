@@ -19,13 +19,15 @@ import pytest
 import torch
 from torch import nn
 
+from gitool.config.predict import PredictOptions
 from gitool.data.genome import encode, one_hot, reverse_complement
 from gitool.data.tracks import Track, read_tracks, untransform
 from gitool.data.windows import Geometry
 from gitool.errors import InputError
 from gitool.models.registry import create_model
+from gitool.predict import inference
 from gitool.predict.bigwig import TrackWriter, output_paths
-from gitool.predict.inference import predict, predict_regions
+from gitool.predict.inference import predict_regions
 from gitool.predict.tiling import Region, regions_from_intervals, sequence_interval, tile_regions
 from gitool.runs import save_checkpoint
 
@@ -142,6 +144,20 @@ def bigwig_bins(path: Path, chrom: str) -> list[tuple[int, int, float]]:
     theirs = [(s, e, v) for _, s, e, v in bbi.fetch_intervals(str(path), chrom, 0, -1)]
     assert ours == theirs
     return ours
+
+
+def predict(model, genome, regions, out, *, manifest=None, **options):
+    """:func:`gitool.predict.inference.predict` with the options as arguments; ``model`` a
+    run folder, checkpoint or module."""
+    module = model if isinstance(model, nn.Module) else None
+    if not isinstance(regions, (str, Path)):
+        regions = list(regions)
+    options = PredictOptions(
+        regions=str(regions) if isinstance(regions, Path) else regions, out=str(out),
+        model=None if module is not None or model is None else str(model),
+        genome=None if genome is None else str(genome), **options,
+    )  # fmt: skip
+    return inference.predict(options, module=module, manifest=manifest)
 
 
 def outputs(folder: Path) -> list[str]:
@@ -397,15 +413,15 @@ def test_bad_regions_and_options(tiny, run, monkeypatch):
             predict(folder, genome, bed, out, device="cpu")
     bed = write_bed(d / "r.bed", ["chr1\t0\t100"])
     for options, message in [
-        (dict(tracks="nope"), "--tracks: 'nope'"),
+        (dict(tracks="nope"), "^tracks 'nope' is neither"),
         (dict(tracks="9"), "index 0–3"),
-        (dict(shifts="0,x"), "--shifts"),
-        (dict(shifts="0,8"), r"--shifts 8: .*smaller than the model's 8-bp bin \(\|shift\| ≤ 7"),
-        (dict(shifts="-100000"), "--shifts -100000"),
-        (dict(batch_size=0), "--batch-size"),
-        (dict(head="mouse"), "unknown head 'mouse'"),
-        (dict(which="first"), "--which"),
-        (dict(device="gpu0"), "--device"),
+        (dict(shifts="0,x"), "^shifts '0,x': give comma-separated integer"),
+        (dict(shifts="0,8"), r"^shifts 8: .*smaller than the model's 8-bp bin \(\|shift\| ≤ 7"),
+        (dict(shifts="-100000"), "^shifts -100000"),
+        (dict(batch_size=0), "^batch_size must be >= 1, got 0"),
+        (dict(head="mouse"), "^head 'mouse' is not a head of run0"),
+        (dict(which="first"), "^which 'first'"),
+        (dict(device="gpu0"), "^device 'gpu0'"),
     ]:
         with pytest.raises(InputError, match=message):
             predict(folder, genome, bed, out, **{"device": "cpu", **options})
@@ -413,19 +429,19 @@ def test_bad_regions_and_options(tiny, run, monkeypatch):
         predict(folder, genome, d / "missing.bed", out, device="cpu")
     with pytest.raises(InputError, match="no such run folder"):
         predict(d / "norun", genome, bed, out, device="cpu")
-    with pytest.raises(InputError, match="^-g: no genome given and run0 records none for head"):
+    with pytest.raises(InputError, match="^genome not given, and run0 records no genome for"):
         predict(folder, None, bed, out, device="cpu")  # its manifest has no genome entry
     with pytest.raises(InputError, match="is a file, not a folder"):
         predict(folder, genome, bed, tiny["genome"] / "x.bw", device="cpu")
-    with pytest.raises(InputError, match="--untransform needs the manifest"):
+    with pytest.raises(InputError, match="^untransform needs the manifest"):
         predict_regions(BaseCounts(CountsConfig()), genome, bed, untransform=True, device="cpu")
     for target, options, message in [
-        ("", {}, "-o is empty; give an output path"),
-        ("  ", {"tracks": "0"}, "-o is empty"),
-        (out, {"bedgraph": True}, r"out\.bw: \.bw names a bigWig .*end -o with \.bedgraph"),
-        (d / "bad" / "o.bigWig", {"bedgraph": True, "tracks": "0"}, "or drop --bedgraph"),
-        (d / "bad" / "o.bedGraph", {}, r"\.bedGraph names a bedGraph .*add --bedgraph"),
-        (d / "bad" / "o.bg", {"tracks": "0"}, r"or end -o with \.bw"),
+        ("", {}, "^out is empty; give an output path"),
+        ("  ", {"tracks": "0"}, "^out is empty"),
+        (out, {"bedgraph": True}, r"out\.bw: \.bw names a bigWig .*end out with \.bedgraph"),
+        (d / "bad" / "o.bigWig", {"bedgraph": True, "tracks": "0"}, "or drop bedgraph"),
+        (d / "bad" / "o.bedGraph", {}, r"\.bedGraph names a bedGraph .*add bedgraph"),
+        (d / "bad" / "o.bg", {"tracks": "0"}, r"or end out with \.bw"),
     ]:
         with pytest.raises(InputError, match=message):
             predict(folder, genome, bed, target, device="cpu", **options)
@@ -434,7 +450,7 @@ def test_bad_regions_and_options(tiny, run, monkeypatch):
 
 def test_unwritable_outputs_are_input_errors(tmp_path):
     """pyBigWig.open crashes the process (SIGSEGV) on a file it cannot create; the writer
-    creates each file first and names the -o that cannot be written. In a child process, so
+    creates each file first and names the output that cannot be written. In a child process, so
     that a regression fails this test instead of killing the test run."""
     (tmp_path / "afile").write_text("")
     bad = [tmp_path / "afile" / "x.bw", tmp_path / f"{'x' * 300}.bw"]  # a file as the folder;
@@ -456,8 +472,8 @@ def test_unwritable_outputs_are_input_errors(tmp_path):
     lines = done.stdout.splitlines()
     assert len(lines) == len(cases), done.stdout
     for line, (paths, _) in zip(lines, cases, strict=True):
-        assert line.startswith(f"-o {paths[-1]}: cannot be written (")
-        assert line.endswith("choose another -o, in a folder you can write to")
+        assert line.startswith(f"out {paths[-1]}: cannot be written (")
+        assert line.endswith("choose another out, in a folder you can write to")
     assert outputs(tmp_path) == ["afile"]  # ok.bw's temporary file was removed
 
 
@@ -531,3 +547,104 @@ def test_cli(tiny, run, capsys):
     assert not (tiny["dir"] / "cli3").exists()
     code, out_text, err = run_cli(["predict", "--help"], capsys)
     assert code == 0 and "clipped" in out_text + err
+
+
+# --------------------------------------------------------------------------- output safety
+
+
+def test_never_writes_over_its_inputs_even_with_force(tiny, run, capsys):
+    """The store's bigWigs (identifiers equal their file names), the genome, the regions
+    and the checkpoint are refused as outputs, with or without --force."""
+    _, folder = run
+    d = tiny["dir"]
+    bed = write_bed(d / "r.bed", ["chr1\t0\t400"])
+    before = {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
+    base = ["predict", bed, "-m", folder, "-g", tiny["genome"], "--device", "cpu"]
+    for extra in (["-o", f"{d}/"], ["-o", tiny["genome"], "--tracks", "plus"],
+                  ["-o", d / "plus.bw", "--tracks", "plus"],
+                  ["-o", bed, "--tracks", "plus", "--bedgraph"],
+                  ["-o", f"{tiny['genome']}.fai", "--tracks", "plus", "--bedgraph"],
+                  ["-o", folder / "checkpoints" / "best.pt", "--tracks", "plus"]):  # fmt: skip
+        for force in ([], ["--force"]):
+            code, _, err = run_cli([*base, *extra, *force], capsys)
+            assert_input_error(code, err, "-o ", "one of this command's inputs", "--force")
+    assert {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()} == before
+    with pytest.raises(InputError, match="^out .*plus.bw is one of this command's inputs"):
+        predict(folder, tiny["genome"], bed, f"{d}/", force=True, device="cpu")
+
+
+def test_existing_outputs_need_force_and_the_same_kind(tiny, run, capsys):
+    _, folder = run
+    d = tiny["dir"]
+    bed = write_bed(d / "r.bed", ["chr1\t0\t400"])
+    base = ["predict", bed, "-m", folder, "-g", tiny["genome"], "--device", "cpu"]
+    notes = d / "out" / "notes.bw"
+    notes.parent.mkdir()
+    notes.write_text("my notes, not a bigWig")
+    code, _, err = run_cli([*base, "-o", notes, "--tracks", "plus"], capsys)
+    assert_input_error(code, err, f"-o {notes} already exists; pass --force to replace it")
+    code, _, err = run_cli([*base, "-o", notes, "--tracks", "plus", "--force"], capsys)
+    assert_input_error(code, err, "is not a bigWig file", "even with --force")
+    assert notes.read_text() == "my notes, not a bigWig"
+
+    # Its own earlier bigWig: refused without --force, replaced with it.
+    out = d / "out" / "p.bw"
+    code, _, err = run_cli([*base, "-o", out, "--tracks", "plus"], capsys)
+    assert code == 0, err
+    first = bigwig_bins(out, "chr1")
+    bed = write_bed(d / "r.bed", ["chr1\t0\t800"])
+    code, _, err = run_cli([*base, "-o", out, "--tracks", "plus"], capsys)
+    assert_input_error(code, err, "already exists; pass --force")
+    assert bigwig_bins(out, "chr1") == first
+    code, _, err = run_cli([*base, "-o", out, "--tracks", "plus", "--force"], capsys)
+    assert code == 0, err
+    assert len(bigwig_bins(out, "chr1")) == 2 * len(first) == 100
+    # A bedGraph replaces a text file with --force (and only with it).
+    graph = d / "out" / "p.bedgraph"
+    graph.write_text("chr1\t0\t8\t1\n")
+    code, _, err = run_cli([*base, "-o", graph, "--tracks", "plus", "--bedgraph"], capsys)
+    assert_input_error(code, err, "already exists")
+    code, _, err = run_cli([*base, "-o", graph, "--tracks", "plus", "--bedgraph", "--force"],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    assert len(graph.read_text().splitlines()) == 100
+    assert outputs(d / "out") == ["notes.bw", "p.bedgraph", "p.bw"]
+
+
+def test_out_of_range_options_name_the_flag(tiny, run, capsys):
+    _, folder = run
+    bed = write_bed(tiny["dir"] / "r.bed", ["chr1\t0\t400"])
+    base = ["predict", bed, "-m", folder, "-g", tiny["genome"], "--device", "cpu"]
+    out = tiny["dir"] / "new" / "p.bw"
+    for options, needles in [
+        (["--batch-size", "0"], ["--batch-size must be >= 1, got 0"]),
+        (["--shifts", "0,8"], ["--shifts 8: each shift must be smaller than the model's 8-bp"]),
+        (["--shifts", "1.5"], ["--shifts '1.5': give comma-separated integer shifts"]),
+    ]:
+        code, _, err = run_cli([*base, "-o", out, *options], capsys)
+        assert_input_error(code, err, *needles)
+    assert not out.parent.exists()
+
+
+def test_a_failure_leaves_no_folder_it_created(tiny, run):
+    model, _ = run
+
+    class Failing(nn.Module):  # breaks on its second batch, after the files were opened
+        def __init__(self):
+            super().__init__()
+            self.inner, self.config, self.calls = model, model.config, 0
+
+        def forward(self, x, head=None):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt  # Ctrl-C; SIGTERM raises a BaseException too
+            return self.inner(x, head)
+
+    kept = tiny["dir"] / "kept"
+    kept.mkdir()
+    for out in (f"{tiny['dir']}/new/deeper/", kept / "sub" / "p.bw", kept / "p.bw"):
+        with pytest.raises(KeyboardInterrupt):
+            predict(Failing(), tiny["genome"], [("chr1", 0, 2000)], out, batch_size=2,
+                    manifest=tiny_manifest(tiny), device="cpu")  # fmt: skip
+    assert not (tiny["dir"] / "new").exists()
+    assert outputs(kept) == []  # the folder that was there stays, empty

@@ -80,20 +80,23 @@ def test_evaluate_label_store_matches_hand_scores(run, motifs, tmp_path, capsys)
     assert result.pooled_aupr != pytest.approx(result.mean_aupr)
     assert list(result.tasks["task"]) == store.tasks
     assert (tmp_path / "test.tsv").exists()
-    code, out, err = run_cli(["evaluate", run, "--data", motifs, "-o", tmp_path / "e.tsv"], capsys)
+    code, out, err = run_cli(
+        ["evaluate", "-m", run, "--data", motifs, "-o", tmp_path / "e.tsv"], capsys
+    )
     assert code == 0, err
     assert "AUPR" in out and "mean" in out and "pooled" in out and "CEBPB" in out
-    code, _, err = run_cli(["evaluate", run, "--data", motifs, "--plot-window", "1"], capsys)
+    code, _, err = run_cli(["evaluate", "-m", run, "--data", motifs, "--plot-window", "1"], capsys)
     assert_input_error(code, err, "--plot-window")
     # The library's evaluate() takes the run's own (label) store by default and gives the
     # same per-task scores as evaluate_labels.
+    from gitool.config.evaluate import EvaluateOptions
     from gitool.evaluate.coverage import evaluate
 
-    again = evaluate(run, out=tmp_path / "default")
+    again = evaluate(EvaluateOptions(model=str(run), out=str(tmp_path / "default")))
     pd.testing.assert_frame_equal(again.tasks, result.tasks)
     assert again.paths == {"tasks": tmp_path / "default" / "test.tsv"}
     with pytest.raises(InputError, match="apply to coverage stores"):
-        evaluate(run, head="motifs")
+        evaluate(EvaluateOptions(model=str(run), head="motifs"))
 
 
 def test_label_metrics():
@@ -160,8 +163,9 @@ def test_patience_stops_a_run_that_no_longer_improves(motifs, tmp_path, monkeypa
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len([r for r in records if "valid_aupr" in r]) == 3
     assert (out / "checkpoints" / "best.pt").exists()
-    with pytest.raises(InputError, match="--min-delta must be a number ≥ 0, got -0.1"):
+    with pytest.raises(InputError, match="min_delta must be >= 0, got -0.1"):
         run_training(None, flags(motifs, tmp_path / "b", min_delta=-0.1))
+    assert not (tmp_path / "b").exists()
 
 
 def test_resume_continues_without_repeating_an_evaluation(motifs, tmp_path):
@@ -180,9 +184,10 @@ def test_bad_inputs(motifs, tiny, tmp_path, capsys):
         run_training(None, flags(motifs, tmp_path / "a", batch_size=1))
     with pytest.raises(InputError, match="not coverage models"):
         run_training(None, flags(motifs, tmp_path / "b", model="cnn-maxpool"))
-    with pytest.raises(InputError, match="--schedule 'linear'"):
+    with pytest.raises(InputError, match="schedule 'linear': choose from") as err:
         run_training(None, flags(motifs, tmp_path / "c", schedule="linear"))
-    with pytest.raises(InputError, match="--lr-decay"):
+    assert err.value.field == "schedule"
+    with pytest.raises(InputError, match="lr_decay must be > 0 and < 1, got 1.5"):
         run_training(None, flags(motifs, tmp_path / "c", lr_decay=1.5))
     with pytest.raises(InputError, match="model_config n_tasks 3 does not match the data's 12"):
         run_training(None, flags(motifs, tmp_path / "d", model_config={"n_tasks": 3}))
@@ -192,7 +197,7 @@ def test_bad_inputs(motifs, tiny, tmp_path, capsys):
     assert not (tmp_path / "e").exists()
     code, _, err = run_cli(["train", "--data", motifs, "--model", "can-cnn4-exp", "-o",
                             tmp_path / "e", "--gpus", "0", "--min-delta", "-1"], capsys)  # fmt: skip
-    assert_input_error(code, err, "--min-delta must be a number ≥ 0, got -1")
+    assert_input_error(code, err, "--min-delta must be >= 0, got -1")
     assert not (tmp_path / "e").exists()
     # a CAN on a coverage store
     from gitool.config import BuildOptions
@@ -238,7 +243,7 @@ def test_synth_motifs_command(tmp_path, capsys):
         (["--motifs", "missing.jaspar"], "--motifs missing.jaspar: no such motif file"),
         (["--interactions", "ELF1+SIX3"], "--interactions 'ELF1+SIX3'"),
         (["--split-fractions", "0.5,0.5"], "--split-fractions"),
-        (["-n", "0"], "number of sequences must be >= 1"),
+        (["-n", "0"], "must be >= 1, got 0"),
         (["--length", "50"], "too short"),
     ):
         code, _, err = run_cli(["synth-motifs", "-o", tmp_path / "bad", *args], capsys)

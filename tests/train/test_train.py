@@ -20,8 +20,8 @@ from gitool.config import TrainConfig
 from gitool.console import Terminated
 from gitool.models.can import CAN, CANConfig
 from gitool.models.registry import build_from_config
+from gitool.train import checks as train_checks
 from gitool.train import distributed
-from gitool.train import loop as train_loop
 from gitool.train.distributed import Context, sync_batch_norm
 from gitool.train.loop import _default_sigterm
 
@@ -366,9 +366,9 @@ def test_tensorboard_holds_what_metrics_jsonl_holds_and_resume_appends(store, tm
 
 
 def test_tensorboard_without_the_package_is_a_one_line_error(store, tmp_path, capsys, monkeypatch):
-    find_spec = train_loop.importlib.util.find_spec
+    find_spec = train_checks.importlib.util.find_spec
     monkeypatch.setattr(
-        train_loop.importlib.util,
+        train_checks.importlib.util,
         "find_spec",
         lambda name, *a: None if name == "tensorboard" else find_spec(name, *a),
     )
@@ -377,4 +377,28 @@ def test_tensorboard_without_the_package_is_a_one_line_error(store, tmp_path, ca
         ["train", "--config", cfg, "-o", tmp_path / "r", "--gpus", "0", "--tensorboard"], capsys
     )
     assert_input_error(code, err, "--tensorboard", "pip install")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_shift_beyond_half_the_window_is_refused_before_the_run_folder(store, tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.yaml", store, max_steps=1)
+    args = ["train", "--config", cfg, "-o", tmp_path / "r", "--gpus", "0", "--batch-size", "4"]
+    code, _, err = run_cli([*args, "--shift", "201"], capsys)
+    assert_input_error(code, err, "--shift must be at most 200 bp (half the 400-bp window", "201")
+    assert not (tmp_path / "r").exists()
+    code, _, err = run_cli([*args, "--shift", "200"], capsys)
+    assert code == 0, err
+
+
+def test_a_second_store_too_small_for_a_batch_is_refused(store, tiny, tmp_path, capsys):
+    small = tmp_path / "small"
+    code, _, err = run_cli(["build-dataset", tiny["genome"], tiny["tracks"], "-o", small, *GEOM,
+                            "-j", "1", "--valid-chroms", "chr1", "--test-chroms", "chr2"],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    cfg = write_config(tmp_path / "c.yaml", store, max_steps=1)
+    code, _, err = run_cli(["train", "--config", cfg, "--data", store, "--data", small,
+                            "--heads", "a,b", "-o", tmp_path / "r", "--gpus", "0",
+                            "--batch-size", "16"], capsys)  # fmt: skip
+    assert_input_error(code, err, "--batch-size 16 × 1 process(es) is more than the", str(small))
     assert not (tmp_path / "r").exists()

@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     args = [a for a in args if a not in GLOBAL_FLAGS]
     command = typer.main.get_command(app)
     state.option_names = option_names(command, args)
+    state.pending = []
 
     def invoke() -> int:
         try:
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
                 console.print(ctx.get_help())
                 return 0
             path = ctx.command_path if ctx is not None else "gitool"
+            state.pending = None
             console.print(
                 f"[red]error:[/] {err.format_message()} (see `{path} --help`)", soft_wrap=True
             )

@@ -9,6 +9,8 @@ import typer
 
 from gitool.cli import options
 from gitool.cli.app import app
+from gitool.cli.options import ranged
+from gitool.config.attention import AttentionOptions as D
 from gitool.console import info, progress
 
 
@@ -20,7 +22,7 @@ def attention_command(
         typer.Option(
             "-o",
             "--out",
-            help="A folder (index.json + one window_NNNNNN.npz per window) or a file ending in .npz (one archive, index beside it as OUT.json). Default: a new folder attention/ in the current folder (refused when it exists).",
+            help="A folder (index.json + one window_NNNNNN.npz per window) or a file ending in .npz (one archive, index beside it as OUT.json). Default: a new folder attention/ in the current folder. An existing output is refused unless --force.",
         ),
     ] = None,
     regions: Annotated[
@@ -38,7 +40,7 @@ def attention_command(
             help="A store (`gitool build-dataset` or, for can runs, `gitool synth-motifs`): export windows of --split. Default, when no --regions or --fasta is given: the store the run was trained on."
         ),
     ] = None,
-    split: options.Split = "test",
+    split: options.Split = D.split,
     index: Annotated[
         str | None,
         typer.Option(
@@ -54,11 +56,16 @@ def attention_command(
     layer: Annotated[
         list[int] | None,
         typer.Option(
-            help="Layer to export (repeatable; default all). Numbering follows Genomic Interpreter: layer k has tokens of 2^(k-1) bp, so for swin-basenji-small layer 8 is the 128-bp layer and layer 9 its transformer block; swin layers export their regular and shifted blocks. Enformer: transformer block i is layer log2(bin_size)+2+i (9-19 for 128-bp bins); can: layer 1."
+            help=ranged(
+                D,
+                "layer",
+                "Layer to export (repeatable; default all). Numbering follows Genomic Interpreter: layer k has tokens of 2^(k-1) bp, so for swin-basenji-small layer 8 is the 128-bp layer and layer 9 its transformer block; swin layers export their regular and shifted blocks. Enformer: transformer block i is layer log2(bin_size)+2+i (9-19 for 128-bp bins); can: layer 1.",
+            ),
         ),
     ] = None,
     head: Annotated[
-        list[int] | None, typer.Option(help="Head to export, 0-based (repeatable; default all).")
+        list[int] | None,
+        typer.Option(help=ranged(D, "head", "Head to export, 0-based (repeatable; default all).")),
     ] = None,
     rollout: Annotated[
         bool,
@@ -66,45 +73,66 @@ def attention_command(
             "--rollout",
             help="Also write the attention rollout from the last layer's tokens to input bins (rows sum to 1).",
         ),
-    ] = False,
+    ] = D.rollout,
     rollout_bp: Annotated[
         int | None,
         typer.Option(
-            help="Rollout column size in bp (1: nucleotides). Default: the last layer's token size."
+            help=ranged(
+                D,
+                "rollout_bp",
+                "Rollout column size in bp (1: nucleotides). Needs --rollout. Default: the last layer's token size.",
+            )  # fmt: skip
         ),
     ] = None,
     full_max_tokens: Annotated[
         int,
         typer.Option(
-            help="Also reassemble a windowed layer into one token x token matrix (zeros outside windows) when it has at most this many tokens; the per-window form is always written."
+            help=ranged(
+                D,
+                "full_max_tokens",
+                "Also reassemble a windowed layer into one token x token matrix (zeros outside windows) when it has at most this many tokens; the per-window form is always written.",
+            )  # fmt: skip
         ),
-    ] = 1024,
-    dtype: Annotated[str, typer.Option(help="float32, or float16 for half the size.")] = "float32",
+    ] = D.full_max_tokens,
+    dtype: Annotated[str, typer.Option(help="float32, or float16 for half the size.")] = D.dtype,
     track_out: Annotated[
         Path | None,
         typer.Option(
-            help="bigWig (or bedGraph with --bedgraph) of the attention each token of --track-layer receives (head mean, summed over queries) over the regions' target spans. Needs --regions and --genome."
+            help="bigWig (or bedGraph with --bedgraph) of the attention each token of --track-layer receives (head mean, summed over queries) over the regions' target spans. Needs --regions and --genome. An existing file is refused unless --force, which replaces only a bigWig (bedGraph)."
         ),
     ] = None,
     track_layer: Annotated[
         int | None,
         typer.Option(
-            help="Layer for --track-out. Default: the last exported layer (its shifted block for swin)."
+            help=ranged(
+                D,
+                "track_layer",
+                "Layer for --track-out. Default: the last exported layer (its shifted block for swin).",
+            )  # fmt: skip
         ),
     ] = None,
     bedgraph: Annotated[
         bool, typer.Option("--bedgraph", help="Write --track-out as bedGraph text.")
-    ] = False,
+    ] = D.bedgraph,
     plot: Annotated[
         bool,
         typer.Option(
             "--plot",
-            help="PNG heatmaps of the first window in OUT/plots: layers side by side, the heads of one layer, and one layer per window (Genomic Interpreter Fig. 4, appendix C), axes in bp.",
+            help="PNG heatmaps of the first window in OUT/plots (plots/ beside an OUT.npz): layers side by side, the heads of one layer, and one layer per window (Genomic Interpreter Fig. 4, appendix C), axes in bp.",
         ),
-    ] = False,
-    batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 1,
+    ] = D.plot,
+    batch_size: Annotated[
+        int, typer.Option(help=ranged(D, "batch_size", "Windows per forward pass."))
+    ] = D.batch_size,
     device: options.Device = None,
-    which: options.Which = "best",
+    which: options.Which = D.which,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace existing outputs, each only by its own kind: -o only an earlier attention export (a folder holding just its files, or an .npz with its index), --track-out only a bigWig (bedGraph), plots only PNGs. The inputs (run, genome, regions, FASTA, store and the files it was built from) are never written over.",
+        ),
+    ] = D.force,
 ) -> None:
     """Export attention weights per window and layer as compressed .npz plus an index.
 
@@ -112,17 +140,23 @@ def attention_command(
 
     Per window and layer: the weights (swin windowed layers: windows x heads x query slot x key slot, with each slot's unshifted token index, -1 = padding; full attention: heads x query x key), head mean and max, every token's genomic start/end, and for small layers the windows reassembled into one token x token matrix. Windows stream to disk one at a time, so memory stays bounded. Axes are documented in index.json.
     """
+
+    def text(path: Path | None) -> str | None:
+        return None if path is None else str(path)
+
+    options = D(
+        model=text(model), out=text(out), regions=text(regions), genome=text(genome),
+        data=text(data), split=split, index=index, fasta=text(fasta),
+        layer=tuple(layer) if layer else None, head=tuple(head) if head else None,
+        rollout=rollout, rollout_bp=rollout_bp, full_max_tokens=full_max_tokens, dtype=dtype,
+        track_out=text(track_out), track_layer=track_layer, bedgraph=bedgraph, plot=plot,
+        batch_size=batch_size, device=device, which=which, force=force,
+    )  # fmt: skip
     # lazy: keeps `gitool --help` from importing torch
     from gitool.interpret.attention import attention_from_run
 
     with progress("attention", total=None) as advance:
-        summary = attention_from_run(
-            model, out, regions=regions, genome=genome, data=data, split=split, index=index,
-            fasta=fasta, which=which, layers=layer, heads=head, rollout=rollout,
-            rollout_bp=rollout_bp, full_max_tokens=full_max_tokens, dtype=dtype,
-            track_out=track_out, track_layer=track_layer, bedgraph=bedgraph, plot=plot,
-            batch_size=batch_size, device=device, on_window=advance,
-        )  # fmt: skip
+        summary = attention_from_run(options, on_window=advance)
     info(
         f"[green]exported[/] attention of {summary.windows:,} window(s) "
         f"({summary.bytes_written / 2**20:,.1f} MiB) in {summary.seconds:.1f} s"

@@ -46,7 +46,8 @@ def build_dataset(
         int | None,
         typer.Option(
             help=ranged(
-                D, "stride",
+                D,
+                "stride",
                 "Step between windows, bp. Default: the target span (target-length × bin-size), so targets do not overlap.",
             )  # fmt: skip
         ),
@@ -70,7 +71,8 @@ def build_dataset(
         float,
         typer.Option(
             help=ranged(
-                D, "max_blacklist_frac",
+                D,
+                "max_blacklist_frac",
                 "Skip windows whose target span overlaps --blacklist by more than this fraction (0: any overlap).",
             )  # fmt: skip
         ),
@@ -101,7 +103,8 @@ def build_dataset(
         int,
         typer.Option(
             help=ranged(
-                D, "seed",
+                D,
+                "seed",
                 "Seed for --split-fractions. Same inputs + seed give a byte-identical store.",
             )  # fmt: skip
         ),
@@ -118,13 +121,13 @@ def build_dataset(
         bool,
         typer.Option(
             "--force",
-            help="Replace an existing store at --out (only once the new one is complete).",
+            help="Replace a previous coverage store (or an empty folder) at --out, only once the new one is complete; never a label store, another folder or one holding an input.",
         ),
     ] = False,
 ) -> None:
     """Turn a genome FASTA and bigWig coverage tracks into a memory-mapped training store.
 
-    Windows of --seq-length bp tile each chromosome; the centre --target-length bins of --bin-size bp are the targets. Per track: float32 values (NaN → 0) → × scale → pool by sum_stat → soft clip → clip → float16. Every input is checked before any coverage is read; the store appears only when complete.
+    Windows of --seq-length bp tile each chromosome; the centre --target-length bins of --bin-size bp are the targets. Per track: float32 values (NaN → 0) → × scale → pool by sum_stat → soft clip → clip → float16 (bins above 65,504 are saturated, with a warning). Coverage must be ≥ 0 after scale and finite (a Poisson model's counts). Every input is checked before any coverage is read; the store appears only when complete.
     """
     options = D(
         genome=str(genome), tracks=str(tracks), out=str(out), seq_length=seq_length,

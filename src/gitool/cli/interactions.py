@@ -10,6 +10,8 @@ from rich.table import Table
 
 from gitool.cli import options
 from gitool.cli.app import app
+from gitool.cli.options import ranged
+from gitool.config.interactions import InteractionsOptions as D
 from gitool.console import info, stdout_console
 
 
@@ -25,19 +27,32 @@ def interactions_command(
         ),
     ] = None,
     out: Annotated[
-        Path, typer.Option("-o", "--out", help="Output folder (maps as TSV and PNG, scores).")
-    ] = Path("interactions"),
-    split: options.Split = "test",
+        Path,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Output folder (maps as TSV and PNG, scores). An existing one is refused unless --force, which replaces only an earlier output of this command (or an empty folder); never an input.",
+        ),
+    ] = Path(D.out),
+    split: options.Split = D.split,
     threshold: Annotated[
         list[float] | None,
         typer.Option(
-            help="Attention threshold in [0, 1] above which a position pair counts as attended (default 0.1, as in the GLIFAC paper). Repeat for a sweep, e.g. --threshold 0.1 --threshold 0.3; all thresholds come from one pass. Pick one well above even attention (1 / tokens: 0.02 for can pool 4, 0.1 for pool 20); a warning says when a threshold passes most pairs."
+            help=ranged(
+                D,
+                "threshold",
+                "Attention threshold above which a position pair counts as attended (default 0.1, as in the GLIFAC paper). Repeat for a sweep, e.g. --threshold 0.1 --threshold 0.3; all thresholds come from one pass. Pick one well above even attention (1 / tokens: 0.02 for can pool 4, 0.1 for pool 20); a warning says when a threshold passes most pairs.",
+            )  # fmt: skip
         ),
     ] = None,
     layer: Annotated[
         int | None,
         typer.Option(
-            help="Attention layer whose input channels are the 'filters' (Genomic Interpreter numbering, as in `gitool attention`). Default: the model's last attention layer; can models have layer 1 only, and use their first convolution's filters."
+            help=ranged(
+                D,
+                "layer",
+                "Attention layer whose input channels are the 'filters' (Genomic Interpreter numbering, as in `gitool attention`). Default: the model's last attention layer; can models have layer 1 only, and use their first convolution's filters.",
+            )  # fmt: skip
         ),
     ] = None,
     motifs: Annotated[
@@ -47,43 +62,62 @@ def interactions_command(
         ),
     ] = None,
     min_similarity: Annotated[
-        float | None,
+        float,
         typer.Option(
-            help="A filter takes its best-matching motif's label when their similarity (cosine of the centred PPMs over the motif, in (0, 1]) reaches this. Default 0.7: against the 12 built-in motifs, 1.7 % of untrained filters reach 0.7 and 0.1 % reach 0.75 (median 0.53); trained motif detectors score 0.8-1."
+            help=ranged(
+                D,
+                "min_similarity",
+                "A filter takes its best-matching motif's label when their similarity (cosine of the centred PPMs over the motif) reaches this. Against the 12 built-in motifs, 1.7 % of untrained filters reach 0.7 and 0.1 % reach 0.75 (median 0.53); trained motif detectors score 0.8-1.",
+            )  # fmt: skip
         ),
-    ] = None,
+    ] = D.min_similarity,
     sequences: Annotated[
-        int | None, typer.Option(help="Use only the first N sequences of the split.")
+        int | None,
+        typer.Option(help=ranged(D, "sequences", "Use only the first N sequences of the split.")),
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(help="Sequences per forward pass (default 256 for can, 8 for swin/enformer)."),
+        typer.Option(
+            help=ranged(
+                D,
+                "batch_size",
+                "Sequences per forward pass (default 256 for can, 8 for swin/enformer).",
+            )  # fmt: skip
+        ),
     ] = None,
     device: options.Device = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random position pairs.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help=ranged(D, "seed", "Seed of the random position pairs."))
+    ] = D.seed,
     random_pairs: Annotated[
         str,
         typer.Option(
             help="GLIFAC's equal number of random position pairs: sample (drawn with --seed, as in the GLIFAC paper), expected (their expectation: every pair of the sequence, weighted to the same total; no sampling noise), or none (attended pairs only, an ablation)."
         ),
-    ] = "sample",
-    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write the heatmap PNGs.")] = True,
-    which: options.Which = "best",
-    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    ] = D.random_pairs,
+    plot: Annotated[
+        bool, typer.Option("--plot/--no-plot", help="Write the heatmap PNGs.")
+    ] = D.plot,
+    which: options.Which = D.which,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace --out if it is an earlier output of this command."),
+    ] = D.force,
 ) -> None:
     """Find motif interactions from attention: GLIFAC and the local-attention baseline of the GLIFAC paper.
 
     GLIFAC: attention maxed over heads; position pairs with attention >= --threshold (self-pairs removed) plus as many random pairs; the Pearson correlation of every filter's activation at the first position with every filter's at the second, across all pairs of the split; symmetrised keeping the larger magnitude. The local baseline (SATORI) counts the pairs of filters active (above half their maximum) at the two attended positions. CAN filters are labelled by their best-matching motif (their position probability matrix from sites above half their maximum, compared with the motifs), giving motif x motif maps; on a `gitool synth-motifs` store they are scored against the ground truth by AUROC, AUPR and SNR, over the 66 motif pairs (each its strongest filter pair) and over all pairs of differently labelled filters (the authors' unit). Writes filters.tsv/.meme, the filter and motif maps per threshold as TSV and PNG, and scores.tsv.
     """
+    options = D(
+        model=str(model), data=str(data) if data else None, out=str(out), split=split,
+        threshold=tuple(threshold or D.threshold), layer=layer, motifs=motifs, min_similarity=min_similarity,
+        sequences=sequences, batch_size=batch_size, device=device, seed=seed,
+        random_pairs=random_pairs, plot=plot, which=which, force=force,
+    )  # fmt: skip
     # lazy: keeps `gitool --help` from importing torch
     from gitool.interpret.interactions import interactions_from_run
 
-    result = interactions_from_run(
-        model, data, out, which=which, device=device, split=split,
-        thresholds=threshold or (0.1,), layer=layer, motifs=motifs,
-        min_similarity=min_similarity, sequences=sequences, batch_size=batch_size, seed=seed,
-        random_pairs=random_pairs, plot=plot, force=force,
-    )  # fmt: skip
+    result = interactions_from_run(options)
     labelled = result.filters.get("motif")
     if labelled is not None:
         found = sorted({m for m in labelled if m})

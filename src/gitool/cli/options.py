@@ -21,6 +21,7 @@ def ranged(options: type[Options], name: str, text: str) -> str:
         raise KeyError(f"{options.__name__}.{name} has no range")
     return f"{text} Range: {allowed}."
 
+
 RUN_HELP = (
     "Run folder made by `gitool train` (uses its checkpoints/best.pt; see --which) or a "
     "checkpoint .pt file."

@@ -9,6 +9,8 @@ import typer
 
 from gitool.cli import options
 from gitool.cli.app import app
+from gitool.cli.options import ranged
+from gitool.config.predict import PredictOptions as D
 from gitool.console import info
 
 
@@ -25,7 +27,7 @@ def predict_command(
         typer.Option(
             "-o",
             "--out",
-            help="Output. One track: this bigWig (a .bedgraph name with --bedgraph). Several: OUT.<identifier>.bw (-o out.bw gives out.<identifier>.bw per track), or DIR/<identifier>.bw when it ends with / or is a folder. Files appear only when complete.",
+            help="Output. One track: this bigWig (a .bedgraph name with --bedgraph). Several: OUT.<identifier>.bw (-o out.bw gives out.<identifier>.bw per track), or DIR/<identifier>.bw when it ends with / or is a folder. Files appear only when complete. Existing files are refused unless --force; never written over: the run, genome, regions and the files the run's store was built from.",
         ),
     ],  # str: keep a trailing "/"
     model: options.NewestModel = None,
@@ -47,8 +49,13 @@ def predict_command(
         ),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option(help="Model inputs per forward pass (results do not depend on it).")
-    ] = 8,
+        int,
+        typer.Option(
+            help=ranged(
+                D, "batch_size", "Model inputs per forward pass (results do not depend on it)."
+            )
+        ),
+    ] = D.batch_size,
     device: options.Device = None,
     rc: Annotated[
         bool,
@@ -62,7 +69,7 @@ def predict_command(
         typer.Option(
             help="Comma-separated input shifts in bp, e.g. 0,1,-1, each smaller than the model's bin size: predictions on the shifted inputs are averaged (targets stay put)."
         ),
-    ] = "0",
+    ] = D.shifts,
     untransform: Annotated[
         bool,
         typer.Option(
@@ -77,7 +84,14 @@ def predict_command(
             help="Write bedGraph text (chrom start end value per bin) instead of bigWig.",
         ),
     ] = False,
-    which: options.Which = "best",
+    which: options.Which = D.which,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace existing output files, only bigWigs by bigWigs (bedGraphs by text files); never the command's inputs.",
+        ),
+    ] = D.force,
 ) -> None:
     """Predict coverage over regions and write one bigWig per track.
 
@@ -85,14 +99,16 @@ def predict_command(
 
     Model windows are tiled so their target spans cover each region (N beyond chromosome ends) and predicted in batches; the bins are stitched and streamed to the files, so memory stays bounded for whole chromosomes. bigWig header: every chromosome of the genome in FASTA order; one entry per bin of the model's bin size, the last bin of a chromosome clipped to its end. Values are in the store's units unless --untransform.
     """
+    options = D(
+        regions=str(regions), out=out, model=str(model) if model else None,
+        genome=str(genome) if genome else None, head=head, tracks=tracks,
+        batch_size=batch_size, device=device, rc=rc, shifts=shifts, untransform=untransform,
+        bedgraph=bedgraph, which=which, force=force,
+    )  # fmt: skip
     # lazy: keeps `gitool --help` from importing torch
     from gitool.predict.inference import predict
 
-    summary = predict(
-        model, genome, regions, out, head=head, tracks=tracks, batch_size=batch_size,
-        device=device, rc=rc, shifts=shifts, untransform=untransform, bedgraph=bedgraph,
-        which=which,
-    )  # fmt: skip
+    summary = predict(options)
     info(
         f"[green]predicted[/] {summary.bp:,} bp in {summary.n_regions:,} region(s) "
         f"({summary.n_windows:,} windows, head {summary.head}) in {summary.seconds:.1f} s"

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from gitool.cli.app import app
+from gitool.cli.options import ranged
+from gitool.config.quickstart import QuickstartOptions as D
 from gitool.console import stdout_console
 
 
@@ -18,15 +20,19 @@ def quickstart_command(
         typer.Option(
             "-o",
             "--out",
-            help="Folder for everything the quickstart makes (data/, runs/swin/, runs/cnn-maxpool/, eval/, predictions/, attention/). Must be new or empty unless --force.",
+            help="Folder for everything the quickstart makes (data/, runs/swin/, runs/cnn-maxpool/, eval/, predictions/, attention/). Must be new or empty; with --force, an earlier quickstart folder.",
         ),
-    ] = Path("gitool-quickstart"),
+    ] = Path(D.out),
     steps: Annotated[
         int,
         typer.Option(
-            help="Optimizer steps for each of the two models. The default keeps the whole quickstart under 5 minutes on 2 CPU cores."
+            help=ranged(
+                D,
+                "steps",
+                "Optimizer steps for each of the two models. The default keeps the whole quickstart under 5 minutes on 2 CPU cores.",
+            )
         ),
-    ] = 200,
+    ] = D.steps,
     example_data: Annotated[
         Path | None,
         typer.Option(
@@ -43,19 +49,21 @@ def quickstart_command(
         bool,
         typer.Option(
             "--force",
-            help="Use a non-empty --out, replacing the quickstart's own outputs in it (nothing else there is touched).",
+            help="Reuse an earlier quickstart folder at --out, replacing the quickstart's own outputs in it (nothing else there is touched). Any other non-empty folder is refused.",
         ),
-    ] = False,
+    ] = D.force,
 ) -> None:
     """Run the whole pipeline on the bundled example data (yeast genome, 7 tracks) in one folder.
 
     build-dataset → train a small Genomic Interpreter (workflows/example-swin.yaml) and a CNN baseline (workflows/example-cnn-maxpool.yaml) → evaluate both on the test split (prints the grouped table) → predict example_data/regions.bed to bigWig → export attention of one test window with PNG heatmaps; then prints where everything is and the commands to try next.
     """
+    options = D(
+        out=str(out), steps=steps, example_data=str(example_data) if example_data else None,
+        device=device, force=force,
+    )  # fmt: skip
     # lazy: keeps `gitool --help` from importing torch
     from gitool.quickstart import run_quickstart
 
-    summary = run_quickstart(
-        out, steps=steps, example_data=example_data, device=device, force=force
-    )
+    summary = run_quickstart(options)
     stdout_console().print(summary.evaluation.table())
     stdout_console().print(summary.report(), markup=False, highlight=False, soft_wrap=True)

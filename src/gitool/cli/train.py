@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from gitool.cli.app import app
+from gitool.cli.options import ranged
+from gitool.config import TrainConfig as T
 from gitool.console import info
 
 
@@ -23,7 +25,7 @@ def train_command(
     model: Annotated[
         str | None,
         typer.Option(
-            help="Model or preset name (see `gitool models`). Default: swin-basenji-small. Input length, bins and track or task counts follow the data."
+            help=f"Model or preset name (see `gitool models`). Default: {T.model}. Input length, bins and track or task counts follow the data."
         ),
     ] = None,
     config: Annotated[
@@ -49,30 +51,64 @@ def train_command(
     gpus: Annotated[
         int | None,
         typer.Option(
-            help="GPUs on this node (default: all visible; 0 = CPU; more than are visible is an error). 2 or more re-launch gitool through torchrun with DDP/NCCL."
+            help=ranged(
+                T,
+                "gpus",
+                "GPUs on this node (default: all visible; 0 = CPU; more than are visible is an error). 2 or more re-launch gitool through torchrun with DDP/NCCL.",
+            )  # fmt: skip
         ),
     ] = None,
     procs: Annotated[
-        int | None, typer.Option(help="CPU processes (gloo DDP) when --gpus 0. Default 1.")
+        int | None,
+        typer.Option(
+            help=ranged(T, "procs", f"CPU processes (gloo DDP) when --gpus 0. Default: {T.procs}.")
+        ),
     ] = None,
     nodes: Annotated[
-        int | None, typer.Option(help="Machines in the job (with --rdzv-endpoint). Default 1.")
+        int | None,
+        typer.Option(
+            help=ranged(
+                T, "nodes", f"Machines in the job (with --rdzv-endpoint). Default: {T.nodes}."
+            )
+        ),
     ] = None,
     node_rank: Annotated[
-        int | None, typer.Option(help="This machine's rank among --nodes.")
+        int | None,
+        typer.Option(
+            help=ranged(
+                T,
+                "node_rank",
+                f"This machine's rank among --nodes (below it). Default: {T.node_rank}.",
+            )
+        ),
     ] = None,
     rdzv_endpoint: Annotated[
         str | None, typer.Option(help="HOST:PORT every node can reach, for --nodes > 1.")
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(help="Windows per batch per process (Genomic Interpreter: 8 per GPU)."),
+        typer.Option(
+            help=ranged(
+                T,
+                "batch_size",
+                f"Windows per batch per process (Genomic Interpreter: 8 per GPU). Default: {T.batch_size}.",
+            )  # fmt: skip
+        ),
     ] = None,
-    grad_accum: Annotated[int | None, typer.Option(help="Batches per optimizer step.")] = None,
+    grad_accum: Annotated[
+        int | None,
+        typer.Option(
+            help=ranged(T, "grad_accum", f"Batches per optimizer step. Default: {T.grad_accum}.")
+        ),
+    ] = None,
     lr: Annotated[
         float | None,
         typer.Option(
-            help="Adam learning rate (Genomic Interpreter: 3e-4; the GLIFAC paper: 1e-3)."
+            help=ranged(
+                T,
+                "lr",
+                f"Adam learning rate (Genomic Interpreter: 3e-4; the GLIFAC paper: 1e-3). Default: {T.lr:g}.",
+            )  # fmt: skip
         ),
     ] = None,
     schedule: Annotated[
@@ -82,54 +118,107 @@ def train_command(
         ),
     ] = None,
     lr_decay: Annotated[
-        float | None, typer.Option(help="plateau: factor per decay (default 0.3).")
+        float | None,
+        typer.Option(
+            help=ranged(T, "lr_decay", f"plateau: factor per decay. Default: {T.lr_decay}.")
+        ),
     ] = None,
     lr_patience: Annotated[
         int | None,
-        typer.Option(help="plateau: evaluations without improvement before a decay (default 5)."),
+        typer.Option(
+            help=ranged(
+                T,
+                "lr_patience",
+                f"plateau: evaluations without improvement before a decay. Default: {T.lr_patience}.",
+            )  # fmt: skip
+        ),
     ] = None,
     warmup_steps: Annotated[
         int | None,
-        typer.Option(help="Linear warm-up steps before the cosine or constant schedule."),
+        typer.Option(
+            help=ranged(
+                T,
+                "warmup_steps",
+                f"Linear warm-up steps before the cosine or constant schedule. Default: {T.warmup_steps}.",
+            )  # fmt: skip
+        ),
     ] = None,
     grad_clip: Annotated[
-        float | None, typer.Option(help="Clip the gradient norm to this (default: no clipping).")
+        float | None,
+        typer.Option(
+            help=ranged(T, "grad_clip", "Clip the gradient norm to this. Default: no clipping.")
+        ),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(help="Passes over the (first) training set. Default 10.")
+        int | None,
+        typer.Option(
+            help=ranged(T, "epochs", f"Passes over the (first) training set. Default: {T.epochs}.")
+        ),
     ] = None,
     max_steps: Annotated[
         int | None,
-        typer.Option(help="Stop after this many optimizer steps (sets the schedule's length)."),
+        typer.Option(
+            help=ranged(
+                T,
+                "max_steps",
+                "Stop after this many optimizer steps (sets the schedule's length). Default: --epochs decides.",
+            )  # fmt: skip
+        ),
     ] = None,
     patience: Annotated[
         int | None,
         typer.Option(
-            help="Stop after this many evaluations without a better valid score (mean Pearson; mean AUPR for label stores)."
+            help=ranged(
+                T,
+                "patience",
+                "Stop after this many evaluations without a better valid score (mean Pearson; mean AUPR for label stores). Default: no early stop.",
+            )  # fmt: skip
         ),
     ] = None,
     min_delta: Annotated[
         float | None,
         typer.Option(
-            help="--patience and the plateau schedule count an evaluation as better only when the valid score rises by more than this (default 0: any rise), so a run creeping up by 1e-4 at a tiny learning rate stops."
+            help=ranged(
+                T,
+                "min_delta",
+                f"--patience and the plateau schedule count an evaluation as better only when the valid score rises by more than this (default {T.min_delta:g}: any rise), so a run creeping up by 1e-4 at a tiny learning rate stops.",
+            )  # fmt: skip
         ),
     ] = None,
     eval_every: Annotated[
-        int | None, typer.Option(help="Evaluate every N steps (default: every epoch).")
+        int | None,
+        typer.Option(
+            help=ranged(T, "eval_every", "Evaluate every N steps. Default: at each epoch's end.")
+        ),
     ] = None,
     valid_windows: Annotated[
-        int | None, typer.Option(help="Use at most this many validation windows per evaluation.")
+        int | None,
+        typer.Option(
+            help=ranged(
+                T,
+                "valid_windows",
+                "Use at most this many validation windows per evaluation. Default: all.",
+            )  # fmt: skip
+        ),
     ] = None,
     checkpoint_every: Annotated[
         int | None,
         typer.Option(
-            help="Write checkpoints/last.pt every N steps (and at each epoch's end). Default 500."
+            help=ranged(
+                T,
+                "checkpoint_every",
+                f"Write checkpoints/last.pt every N steps (and at each epoch's end). Default: {T.checkpoint_every}.",
+            )  # fmt: skip
         ),
     ] = None,
     log_every: Annotated[
         int | None,
         typer.Option(
-            help="Append loss, lr and samples/s to metrics.jsonl every N steps. Default 10."
+            help=ranged(
+                T,
+                "log_every",
+                f"Append loss, lr and samples/s to metrics.jsonl every N steps. Default: {T.log_every}.",
+            )  # fmt: skip
         ),
     ] = None,
     tensorboard: Annotated[
@@ -140,12 +229,21 @@ def train_command(
         ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed for weights, data order and augmentation.")
+        int | None,
+        typer.Option(
+            help=ranged(
+                T, "seed", f"Seed for weights, data order and augmentation. Default: {T.seed}."
+            )
+        ),
     ] = None,
     shift: Annotated[
         int | None,
         typer.Option(
-            help="Random shift augmentation, ± bp (default 3; 0 = off). Coverage stores only: label stores train on their sequences as stored."
+            help=ranged(
+                T,
+                "shift",
+                f"Random shift augmentation, ± bp (default {T.shift}; 0 = off), at most half the store's window. Coverage stores only: label stores train on their sequences as stored.",
+            )  # fmt: skip
         ),
     ] = None,
     rc: Annotated[
@@ -157,7 +255,13 @@ def train_command(
     ] = None,
     num_workers: Annotated[
         int | None,
-        typer.Option(help="DataLoader worker processes per training process. Default 2."),
+        typer.Option(
+            help=ranged(
+                T,
+                "num_workers",
+                f"DataLoader worker processes per training process. Default: {T.num_workers}.",
+            )  # fmt: skip
+        ),
     ] = None,
     bf16: Annotated[
         bool | None, typer.Option("--bf16/--no-bf16", help="bf16 autocast on GPU (default on).")
@@ -169,7 +273,7 @@ def train_command(
         bool | None,
         typer.Option(
             "--resume",
-            help="Continue the run in --out (default: the newest run under runs/) from checkpoints/last.pt.",
+            help="Continue the run in --out (default: the newest run under runs/) from checkpoints/last.pt, with the run's own options for any not given; options that shape the optimisation (batch size, learning rate, schedule, seed, augmentation, ...) must stay as they were, --epochs and --max-steps may grow.",
         ),
     ] = None,
 ) -> None:

@@ -43,8 +43,20 @@ class Range:
     def __str__(self) -> str:
         if self.ge is not None and self.le is not None:
             return f"{self.ge:g} to {self.le:g}"
-        low = f">= {self.ge:g}" if self.ge is not None else f"> {self.gt:g}" if self.gt is not None else ""
-        high = f"<= {self.le:g}" if self.le is not None else f"< {self.lt:g}" if self.lt is not None else ""
+        low = (
+            f">= {self.ge:g}"
+            if self.ge is not None
+            else f"> {self.gt:g}"
+            if self.gt is not None
+            else ""
+        )
+        high = (
+            f"<= {self.le:g}"
+            if self.le is not None
+            else f"< {self.lt:g}"
+            if self.lt is not None
+            else ""
+        )
         return " and ".join(part for part in (low, high) if part) or "any number"
 
 
@@ -62,18 +74,20 @@ def option(
 
 def check_ranges(options: Any) -> None:
     """Raise :class:`InputError` (with the field) for the first value outside its range or
-    of the wrong kind (an integer field given 2.5, a number field given text)."""
+    of the wrong kind (an integer field given 2.5, a number field given text). A list or
+    tuple field (a repeatable option) has each of its values checked."""
     for f in fields(options):
         allowed = f.metadata.get("range")
         value = getattr(options, f.name)
         if allowed is None or value is None:
             continue
-        integer = str(f.type).replace(" ", "").startswith("int")
+        integer = str(f.type).replace(" ", "").startswith(("int", "tuple[int", "list[int"))
         kind = "an integer" if integer else "a number"
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-            raise InputError(f"must be {kind} ({allowed}), got {value!r}", field=f.name)
-        if value not in allowed:
-            raise InputError(f"must be {allowed}, got {value!r}", field=f.name)
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, bool) or not isinstance(item, int if integer else (int, float)):
+                raise InputError(f"must be {kind} ({allowed}), got {item!r}", field=f.name)
+            if item not in allowed:
+                raise InputError(f"must be {allowed}, got {item!r}", field=f.name)
 
 
 @dataclass

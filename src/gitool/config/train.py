@@ -16,6 +16,9 @@ class TrainConfig(Options):
     names the head of each store (default: the store folder's name). ``model_config``
     overrides fields of the model's config dataclass; the input length, output bins and
     track counts follow the data unless set there.
+
+    Ranges are checked on construction; :data:`RESUME_FIXED` lists the fields a resumed run
+    must keep (they shape the optimisation).
     """
 
     data: list[str] = field(default_factory=list)
@@ -35,17 +38,19 @@ class TrainConfig(Options):
     warmup_steps: int = option(0, ge=0)
     schedule: str = "cosine"  # cosine | plateau | constant (see train.loop.make_scheduler)
     lr_decay: float = option(0.3, gt=0, lt=1)  # plateau: factor per decay
-    lr_patience: int = option(5, ge=0)  # plateau: evaluations without a better score before a decay
+    lr_patience: int = option(5, ge=1)  # plateau: evaluations without a better score before a decay
     grad_clip: float | None = option(None, gt=0)  # None: no clipping
     epochs: int = option(10, ge=1)
     max_steps: int | None = option(None, ge=1)
-    patience: int | None = option(None, ge=1)  # evaluations without a better valid score (Pearson / AUPR)
+    patience: int | None = option(
+        None, ge=1
+    )  # evaluations without a better valid score (Pearson / AUPR)
     min_delta: float = option(0.0, ge=0)  # patience and plateau: "better" means by more than this
     eval_every: int | None = option(None, ge=1)  # optimizer steps; None: once per epoch
     valid_windows: int | None = option(None, ge=1)  # cap on validation windows per evaluation
     checkpoint_every: int = option(500, ge=1)
-    seed: int = option(0, ge=0)
-    shift: int = option(3, ge=0)
+    seed: int = option(0, ge=0, le=1e9)
+    shift: int = option(3, ge=0)  # at most half the store's window (checked with the store)
     rc: bool = True
     num_workers: int = option(2, ge=0)
     bf16: bool = True  # autocast on GPU
@@ -53,3 +58,13 @@ class TrainConfig(Options):
     resume: bool = False
     log_every: int = option(10, ge=1)
     tensorboard: bool = False  # rank 0 also writes TensorBoard event files to OUT/tensorboard/
+
+
+RESUME_FIXED = (
+    "model", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "schedule",
+    "lr_decay", "lr_patience", "grad_clip", "min_delta", "seed", "shift", "rc",
+    "valid_windows",
+)  # fmt: skip
+"""Fields a resumed run must keep: they change the optimisation (or, ``valid_windows``, what
+the best score means). The budget (``epochs``, ``max_steps``) may grow; the processes,
+logging and checkpointing may change."""

@@ -25,22 +25,26 @@ from pathlib import Path
 import numpy as np
 import pyBigWig
 import yaml
+from rich.markup import escape
 
 from gitool import __version__
 from gitool.config import BUILD_RUNTIME_ONLY, BuildOptions
 from gitool.console import info, progress, warn
-from gitool.data.genome import N_CODE, Genome, select_chroms
+from gitool.data.bigwig import check_bigwigs, crashed, negative_error, silence_stderr
+from gitool.data.genome import N_CODE, Genome, describe_choice, select_chroms
 from gitool.data.npy import NpyWriter
-from gitool.data.store import STORE_FORMAT
+from gitool.data.store import FORMAT_NAME, STORE_FORMAT, is_coverage_store
 from gitool.data.tracks import (
     COLUMNS,
+    FLOAT16_MAX,
     TRANSFORM_VERSION,
     Track,
-    check_bigwig,
-    clip_bins,
     pool_bins,
     read_tracks,
     read_values,
+    scale_that_fits,
+    soft_and_hard_clip,
+    to_float16,
 )
 from gitool.data.windows import (
     BLOCK_TARGETS,
@@ -57,8 +61,8 @@ from gitool.data.windows import (
     read_bed,
     tile_contig,
 )
-from gitool.errors import InputError, RunFailure
-from gitool.files import check_output_folder, check_writable, replace_folder
+from gitool.errors import InputError, RunFailure, opt
+from gitool.files import Outputs, remove_stale_stages, replace_folder
 
 # Longest stretch read by one bigWig ``values`` call: 2 Mbp = 8 MB of float32 per worker
 # (``values`` itself runs ~15% faster per bp on 1-2 Mbp calls than on 8 Mbp ones).
@@ -105,37 +109,29 @@ class BuildSummary:
 
 
 def _check_options(opts: BuildOptions) -> tuple[Geometry, int]:
+    """Checks across options (each option's own range is checked by :class:`BuildOptions`)."""
     geometry = Geometry(opts.seq_length, opts.bin_size, opts.target_length)
     geometry.check()
     stride = geometry.target_span if opts.stride is None else opts.stride
-    if stride <= 0:
-        raise InputError(f"--stride must be a positive number of bp, got {stride}")
-    for name, value in (
-        ("--max-n-frac", opts.max_n_frac),
-        ("--max-blacklist-frac", opts.max_blacklist_frac),
-    ):
-        if not 0 <= value <= 1:
-            raise InputError(f"{name} must be a fraction in [0, 1], got {value}")
-    if opts.workers is not None and opts.workers < 1:
-        raise InputError(f"--workers must be ≥ 1, got {opts.workers}")
-    if opts.seed < 0:
-        raise InputError(f"--seed must be ≥ 0, got {opts.seed}")
     if opts.split_fractions and (opts.valid_chroms or opts.test_chroms):
         raise InputError(
-            "--split-fractions and --valid-chroms/--test-chroms exclude each other; use one"
+            f"and {opt('valid_chroms')}/{opt('test_chroms')} exclude each other; use one",
+            field="split_fractions",
         )
-    out = Path(opts.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output {out} is a file, not a folder; choose another -o")
-    blocker = next((p for p in out.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise InputError(f"output {out}: {blocker} is a file, not a folder; choose another -o")
-    check_writable(out)
-    check_output_folder(
-        out, opts.force, lambda p: (p / "manifest.yaml").exists(),
-        "a gitool store from `gitool build-dataset`",
-    )  # fmt: skip
     return geometry, stride
+
+
+def _claim_output(opts: BuildOptions, tracks: list[Track]) -> tuple[Path, bool]:
+    """Claim ``out`` before any work: never one of the inputs (or a folder holding one);
+    with ``force`` only an earlier coverage store or an empty folder is replaced. Returns
+    the folder and whether it exists now."""
+    genome = Path(opts.genome)
+    inputs = [genome, f"{genome}.fai", f"{genome}.gzi", opts.tracks, opts.blacklist, opts.regions]
+    outputs = Outputs(opts.force, inputs=[*inputs, *(t.file for t in tracks)])
+    out = outputs.folder(
+        opts.out, is_coverage_store, "a coverage store from `gitool build-dataset`", field="out"
+    )
+    return out, out.exists()
 
 
 def _plan_contigs(opts: BuildOptions, kept: list[str], sizes: dict[str, int], geometry: Geometry):
@@ -161,8 +157,8 @@ def _candidate_windows(
     stride: int,
 ) -> list[tuple[Contig, np.ndarray]]:
     """Tile contigs; drop windows failing the blacklist / regions filters."""
-    blacklist = read_bed(opts.blacklist, sizes, "--blacklist") if opts.blacklist else None
-    regions = read_bed(opts.regions, sizes, "--regions") if opts.regions else None
+    blacklist = read_bed(opts.blacklist, sizes, "blacklist") if opts.blacklist else None
+    regions = read_bed(opts.regions, sizes, "regions") if opts.regions else None
     span = geometry.target_span
     planned = []
     for contig in contigs:
@@ -181,7 +177,8 @@ def _candidate_windows(
     if not any(len(s) for _, s in planned):
         raise InputError(
             "no windows to build: every window was filtered out or the chromosomes are shorter "
-            f"than --seq-length {geometry.seq_length}; check --chroms/--regions/--blacklist"
+            f"than {opt('seq_length')} {geometry.seq_length}; check "
+            f"{opt('chroms')}/{opt('regions')}/{opt('blacklist')}"
         )
     return planned
 
@@ -246,7 +243,7 @@ def _write_sequences(
     keep = {s: np.concatenate(m) if m else np.zeros(0, bool) for s, m in masks.items()}
     if not any(k.any() for k in keep.values()):
         raise InputError(
-            f"no windows left: every window has more than --max-n-frac {max_n_frac} N bases"
+            f"no windows left: every window has more than {opt('max_n_frac')} {max_n_frac} N bases"
         )
     return keep
 
@@ -296,15 +293,34 @@ def _runs(split: str, windows: Windows, span: int) -> list[Run]:
     return runs
 
 
-def _run_targets(bw, run: Run, track: Track, nonnegative: bool, geometry: Geometry) -> np.ndarray:
+@dataclass
+class Saturation:
+    """Bins of one track whose value exceeded float16's maximum (stored as 65,504)."""
+
+    bins: int = 0
+    peak: float = 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        """Count the bins of float32 ``values`` beyond the float16 range."""
+        over = np.abs(values) > FLOAT16_MAX
+        if over.any():
+            self.bins += int(over.sum())
+            self.peak = max(self.peak, float(np.abs(values).max()))
+
+
+def _run_targets(
+    bw, run: Run, track: Track, nonnegative: bool, geometry: Geometry, saturation: Saturation
+) -> np.ndarray:
     """float16 ``(n_windows, target_length)`` of one track over one run."""
     bin_size, length = geometry.bin_size, geometry.target_length
     values = read_values(bw, run.chrom, run.start, run.end, nonnegative)
     if not np.any(run.offsets % bin_size):
         # Windows share the run's bin grid: pool and clip each bin once, then gather.
         pooled = pool_bins(values, bin_size, track.sum_stat, track.scale)
-        bins = clip_bins(pooled, track.clip_soft, track.clip)
-        return bins[run.offsets[:, None] // bin_size + np.arange(length)]
+        _check_bins(pooled, track, run.chrom, run.start, bin_size)
+        bins = soft_and_hard_clip(pooled, track.clip_soft, track.clip)
+        saturation.add(bins)
+        return to_float16(bins)[run.offsets[:, None] // bin_size + np.arange(length)]
     # Off-grid stride: pool every window on its own grid (the run is still read once),
     # a bounded number of windows at a time.
     out = np.empty((len(run.offsets), length), np.float16)
@@ -313,12 +329,34 @@ def _run_targets(bw, run: Run, track: Track, nonnegative: bool, geometry: Geomet
         offsets = run.offsets[lo : lo + step]
         base = values[offsets[:, None] + np.arange(geometry.target_span)]
         pooled = pool_bins(base.ravel(), bin_size, track.sum_stat, track.scale)
-        out[lo : lo + step] = clip_bins(pooled, track.clip_soft, track.clip).reshape(-1, length)
+        _check_bins(pooled, track, run.chrom, run.start + int(offsets[0]), bin_size)
+        bins = soft_and_hard_clip(pooled, track.clip_soft, track.clip)
+        saturation.add(bins)
+        out[lo : lo + step] = to_float16(bins).reshape(-1, length)
     return out
 
 
+def _check_bins(pooled: np.ndarray, track: Track, chrom: str, start: int, bin_size: int) -> None:
+    """Pooled bins must be finite and >= 0 (the header check misses files without a
+    summary). ``start`` is the position of the first bin, for the error."""
+    bad = ~(pooled >= 0)  # catches NaN too (inf - inf)
+    if np.isinf(pooled).any() or np.isnan(pooled).any():
+        first = int(np.flatnonzero(~np.isfinite(pooled))[0])
+        raise InputError(
+            f"track {track.identifier!r}: {track.file} holds infinite values (in the bin at "
+            f"{chrom}:{start + first * bin_size + 1:,}); coverage must be finite — remake "
+            "the bigWig (NaN is read as 0, infinity is not)"
+        )
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise negative_error(
+            track, chrom, start + first * bin_size, float(pooled[first]) / track.scale, False
+        )
+
+
 class _TrackReader:
-    """Per-process state: open bigWigs (a few, LRU) and the scratch files' descriptors."""
+    """Per-process state: open bigWigs (a few, LRU), the scratch files' descriptors and the
+    saturation of each track."""
 
     def __init__(self, tmp: Path, counts: dict[str, int], geometry: Geometry, tracks, nonneg):
         self.tmp, self.counts, self.geometry = tmp, counts, geometry
@@ -334,16 +372,23 @@ class _TrackReader:
             self._bigwigs[position] = pyBigWig.open(self.tracks[position].file)
         return self._bigwigs[position]
 
-    def __call__(self, task: tuple[int, Run]) -> int:
+    def __call__(self, task: tuple[int, Run]) -> tuple[int, int, Saturation]:
+        """Read one (track, run) into the scratch file; returns the windows done, the
+        track's position and its saturated bins."""
         position, run = task
-        targets = _run_targets(
-            self._bigwig(position), run, self.tracks[position], self.nonneg[position], self.geometry
-        )
+        track, saturation = self.tracks[position], Saturation()
+        try:
+            targets = _run_targets(
+                self._bigwig(position), run, track, self.nonneg[position], self.geometry,
+                saturation,
+            )  # fmt: skip
+        except RuntimeError:  # pyBigWig: "An error occurred while fetching values!"
+            raise _damaged(track, run) from None
         if run.split not in self._fds:
             self._fds[run.split] = os.open(self.tmp / run.split / _SCRATCH, os.O_WRONLY)
         row = position * self.counts[run.split] + run.row0
         os.pwrite(self._fds[run.split], targets.tobytes(), row * self.geometry.target_length * 2)
-        return len(run.offsets)
+        return len(run.offsets), position, saturation
 
     def close(self) -> None:
         for bw in self._bigwigs.values():
@@ -353,6 +398,13 @@ class _TrackReader:
         self._bigwigs, self._fds = {}, {}
 
 
+def _damaged(track: Track, run: Run) -> InputError:
+    return InputError(
+        f"track {track.identifier!r}: {track.file} is damaged (reading "
+        f"{run.chrom}:{run.start + 1:,}-{run.end:,} failed); remake or re-download it"
+    )
+
+
 _reader: _TrackReader | None = None
 
 
@@ -360,6 +412,7 @@ def _init_worker(*args) -> None:
     global _reader
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    silence_stderr()  # libBigWig's own lines; errors reach the parent as exceptions
     _reader = _TrackReader(*args)
 
 
@@ -367,10 +420,37 @@ def _work(task):
     return _reader(task)  # type: ignore[misc]
 
 
+def _probe(file: str, run: Run) -> None:
+    """Read ``run`` of one bigWig (in a fresh process, to find the file that crashed one)."""
+    silence_stderr()
+    bw = pyBigWig.open(file)
+    try:
+        bw.values(run.chrom, run.start, run.end, numpy=True)
+    finally:
+        bw.close()
+
+
+def _crashing_track(tracks: list[Track], tasks: list[tuple[int, Run]]) -> Track | None:
+    """The track whose reading kills a reader process, among ``tasks`` (each read again,
+    alone, in a fresh process); None when none does (the reader was killed or ran out of
+    memory)."""
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    for position, run in tasks:
+        with ProcessPoolExecutor(1, context) as pool:
+            try:
+                pool.submit(_probe, tracks[position].file, run).result()
+            except BrokenProcessPool:
+                return tracks[position]
+            except Exception:  # noqa: S112 - a read error, reported when read for real
+                continue
+    return None
+
+
 class _Coverage:
-    """Reads every (track, run) into the scratch files: in-process for one worker, else in a
-    process pool fed a bounded number of tasks at a time (memory stays flat for huge track
-    tables) so that the main process can read the genome meanwhile.
+    """Reads every (track, run) into the scratch files in a process pool (one process for
+    ``workers`` 1: a damaged bigWig that crashes libBigWig kills a reader, not gitool),
+    fed a bounded number of tasks at a time (memory stays flat for huge track tables) so
+    that the main process can read the genome meanwhile.
     """
 
     def __init__(self, tmp: Path, windows: dict[str, Windows], geometry, tracks, nonneg, workers):
@@ -381,59 +461,79 @@ class _Coverage:
         runs = [r for s in SPLITS for r in _runs(s, windows[s], geometry.target_span)]
         self._tasks = ((p, r) for p in range(len(tracks)) for r in runs)  # lazily: may be millions
         self._args = (tmp, counts, geometry, tracks, nonneg)
+        self.tracks = tracks
         self.total = sum(counts.values()) * len(tracks)
         self.label = f"reading {len(tracks)} tracks"
-        self.workers = min(workers, len(tracks) * len(runs))
+        self.workers = max(1, min(workers, len(tracks) * len(runs)))
         self.done = 0
+        self.saturation = [Saturation() for _ in tracks]
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: set = set()
+        self._pending: dict = {}  # future -> task
 
     def __enter__(self) -> _Coverage:
+        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        self._pool = ProcessPoolExecutor(
+            self.workers, context, initializer=_init_worker, initargs=self._args
+        )
         if self.workers > 1:
-            context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-            self._pool = ProcessPoolExecutor(
-                self.workers, context, initializer=_init_worker, initargs=self._args
-            )
             self.label += f" ({self.workers} workers)"
-            # The first batch starts every worker now, before any progress bar's thread.
-            self.poll()
+        # The first batch starts every worker now, before any progress bar's thread.
+        self.poll()
         return self
 
     def poll(self, block: bool = False) -> int:
         """Collect finished tasks (waiting for one if ``block``), keep the pool fed."""
-        if self._pool is None:
-            return 0
+        assert self._pool is not None
         if block and self._pending:
-            finished, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait(self._pending, return_when=FIRST_COMPLETED)
         else:
             finished = {f for f in self._pending if f.done()}
-            self._pending -= finished
+        n = 0
         try:
-            n = sum(f.result() for f in finished)
+            for future in finished:
+                n += self._collect(future.result())
+                del self._pending[future]
         except BrokenProcessPool:
-            raise RunFailure(
-                "a bigWig reader process died (out of memory or killed); rerun with fewer --workers"
-            ) from None
+            self._reader_died()
         room = 4 * self.workers - len(self._pending)
         for task in itertools.islice(self._tasks, room):
-            self._pending.add(self._pool.submit(_work, task))
+            self._pending[self._pool.submit(_work, task)] = task
         self.done += n
         return n
 
+    def _collect(self, result: tuple[int, int, Saturation]) -> int:
+        n, position, saturation = result
+        total = self.saturation[position]
+        total.bins += saturation.bins
+        total.peak = max(total.peak, saturation.peak)
+        return n
+
+    def _reader_died(self) -> None:
+        track = _crashing_track(self.tracks, list(self._pending.values()))
+        if track is not None:
+            raise crashed(track) from None
+        raise RunFailure(
+            "a bigWig reader process died (out of memory or killed); rerun with fewer workers"
+        ) from None
+
     def finish(self) -> None:
-        """Run (or wait for) everything left, with a progress bar."""
+        """Wait for everything left, with a progress bar."""
         with progress(self.label, self.total) as advance:
             advance(self.done)
-            if self._pool is None:
-                reader = _TrackReader(*self._args)
-                try:
-                    for task in self._tasks:
-                        advance(reader(task))
-                finally:
-                    reader.close()
-                return
             while self._pending:
                 advance(self.poll(block=True))
+
+    def warn_saturated(self) -> None:
+        """One warning per track with bins beyond float16's range, with a scale that fits."""
+        for track, saturation in zip(self.tracks, self.saturation, strict=True):
+            if saturation.bins:
+                warn(
+                    f"track {track.identifier!r}: {saturation.bins:,} bins exceed float16's "
+                    f"maximum {FLOAT16_MAX:,.0f} (up to {saturation.peak:,.0f}) and were "
+                    f"stored as {FLOAT16_MAX:,.0f}; scale "
+                    f"{scale_that_fits(track, saturation.peak):.3g} in the tracks file would "
+                    "fit them"
+                )
 
     def __exit__(self, *exc) -> None:
         if self._pool is not None:
@@ -523,7 +623,7 @@ def _manifest(opts, genome, kept, windows, geometry, stride, tracks_rows, stats)
         stride=stride,
     )
     return {
-        "format": "gitool-store",
+        "format": FORMAT_NAME,
         "version": STORE_FORMAT,
         "gitool_version": __version__,
         "genome": {
@@ -577,25 +677,46 @@ def build_store(opts: BuildOptions) -> BuildSummary:
     clock = _Clock()
     geometry, stride = _check_options(opts)
     tracks = read_tracks(opts.tracks)
+    out, existed = _claim_output(opts, tracks)
     genome = Genome(opts.genome)
-    kept = select_chroms(genome.names, opts.chroms)
-    nonneg, empty = zip(*(check_bigwig(t, genome.sizes, kept) for t in tracks), strict=True)
-    contigs = _plan_contigs(opts, kept, genome.sizes, geometry)
-    planned = _candidate_windows(opts, contigs, genome.sizes, geometry, stride)
-    if not any(len(starts) for contig, starts in planned if contig.split == "train"):
-        raise InputError(_NO_TRAIN)
-    for track in itertools.compress(tracks, empty):  # warned once every input is checked
-        warn(f"track {track.identifier!r}: {track.file} has no data; its targets are all 0")
+    try:
+        kept = select_chroms(genome.names, opts.chroms)
+        facts = check_bigwigs(tracks, genome.sizes, kept)
+        contigs = _plan_contigs(opts, kept, genome.sizes, geometry)
+        planned = _candidate_windows(opts, contigs, genome.sizes, geometry, stride)
+        if not any(len(starts) for contig, starts in planned if contig.split == "train"):
+            raise InputError(_NO_TRAIN)
+        _report_inputs(genome, kept, planned, tracks, facts)
+        clock.lap("checks")
+        windows = _write_store(opts, genome, kept, planned, geometry, stride, tracks, facts, out,
+                               existed, clock)  # fmt: skip
+    finally:
+        genome.close()
+    counts = {s: len(windows[s]) for s in SPLITS}
+    return BuildSummary(out, counts, len(tracks), time.perf_counter() - began, clock.laps)
+
+
+def _report_inputs(genome: Genome, kept, planned, tracks: list[Track], facts) -> None:
+    """Status lines (and warnings) once every input is checked."""
+    for track, fact in zip(tracks, facts, strict=True):
+        if fact.empty:
+            warn(f"track {track.identifier!r}: {track.file} has no data; its targets are all 0")
+    info(escape(describe_choice(genome.names, kept)))
     info(
         f"{len(kept)} chromosomes, {sum(len(s) for _, s in planned):,} candidate windows, "
         f"{len(tracks)} tracks"
     )
 
-    out = Path(opts.out)
+
+def _write_store(
+    opts, genome, kept, planned, geometry, stride, tracks, facts, out: Path, existed: bool, clock
+) -> dict[str, Windows]:
+    """Build the store in a hidden sibling of ``out`` and rename it into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_stages(out)  # left by killed builds of the same output
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    clock.lap("checks")
     shutil.rmtree(tmp, ignore_errors=True)
+    nonneg = [f.nonnegative for f in facts]
     try:
         for split in SPLITS:
             (tmp / split).mkdir(parents=True)
@@ -607,6 +728,7 @@ def build_store(opts: BuildOptions) -> BuildSummary:
             keep = _write_sequences(genome, planned, geometry, opts.max_n_frac, tmp, coverage.poll)
             clock.lap("genome")
             coverage.finish()
+        coverage.warn_saturated()
         clock.lap("coverage")
         windows = {s: _subset(candidates[s], keep[s]) for s in SPLITS}
         _check_split_sizes(windows, opts)
@@ -623,15 +745,12 @@ def build_store(opts: BuildOptions) -> BuildSummary:
         # The manifest is written last: a folder without it is never a complete store.
         with open(tmp / "manifest.yaml", "w") as handle:
             yaml.safe_dump(manifest, handle, sort_keys=False, width=100)
-        replace_folder(tmp, out)
+        replace_folder(tmp, out, existed=existed)
         clock.lap("finish")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        genome.close()
-    counts = {s: len(windows[s]) for s in SPLITS}
-    return BuildSummary(out, counts, len(tracks), time.perf_counter() - began, clock.laps)
+    return windows
 
 
 class _Clock:
@@ -647,7 +766,7 @@ class _Clock:
 
 _NO_TRAIN = (
     "the train split has no windows; give training more chromosomes "
-    "(--valid-chroms/--test-chroms/--chroms) or a larger train fraction"
+    f"({opt('valid_chroms')}/{opt('test_chroms')}/{opt('chroms')}) or a larger train fraction"
 )
 
 
@@ -659,7 +778,7 @@ def _check_split_sizes(windows: dict[str, Windows], opts: BuildOptions) -> None:
         if not len(windows[split]):
             warn(
                 f"the {split} split has no windows"
-                + (" (too few blocks for --split-fractions)" if opts.split_fractions else "")
+                + (" (too few blocks for the split fractions)" if opts.split_fractions else "")
             )
 
 

@@ -6,6 +6,7 @@ is all zeros. Reverse complement of code ``c < 4`` is ``3 - c``.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import os
@@ -18,7 +19,7 @@ import numpy as np
 import pyfaidx
 
 from gitool.console import info
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
 
 N_CODE = 4
 _LOOKUP = np.full(256, N_CODE, dtype=np.uint8)
@@ -29,12 +30,16 @@ _COMPLEMENT = np.array([3, 2, 1, 0, N_CODE], dtype=np.uint8)
 _EYE = np.concatenate([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])
 
 # Names dropped by default: mitochondria, unplaced/unlocalised/alt/fix/hap contigs, EBV,
-# and accession-named scaffolds (Ensembl's GL000009.2, KI270728.1, ...).
-_DROPPED = re.compile(
-    r"(^(chr)?(M|MT|Mito|mitochondrion)$)|_random$|^(chr)?Un|_alt$|_fix$|_hap\d*$|^(chr)?EBV$"
-    r"|^[A-Z]{1,2}\d+\.\d+$",
+# and, beside chromosome-style names, accession-named scaffolds (Ensembl's GL000009.2,
+# KI270728.1, ...). A genome named by accessions only (GenBank CM000663.2, RefSeq
+# NC_000001.11) keeps them: there the accessions are the chromosomes.
+_DROPPED_BY_NAME = re.compile(
+    r"(^(chr)?(M|MT|Mito|mitochondrion)$)|_random$|^(chr)?Un|_alt$|_fix$|_hap\d*$|^(chr)?EBV$",
     re.IGNORECASE,
 )
+_DROPPED = re.compile(_DROPPED_BY_NAME.pattern + r"|^[A-Z]{1,2}\d+\.\d+$", re.IGNORECASE)
+# Chromosome-style names: chr-prefixed, or Ensembl's bare 1-99, X, Y, W, Z, roman numerals.
+_CHROMOSOME = re.compile(r"^chr|^(\d{1,2}[A-Z]?|[XYWZ]|[IVX]+)$", re.IGNORECASE)
 
 
 def encode(seq: str | bytes) -> np.ndarray:
@@ -57,19 +62,16 @@ def select_chroms(names: list[str], patterns: str | None) -> list[str]:
     """Chromosomes to keep, in genome order.
 
     ``patterns`` is a comma-separated list of names or shell globs (``chr*``, ``chr1,chr2``),
-    or ``all``. ``None`` keeps the primary chromosomes (chr1…chr22, chrX, chrY; chrI…chrXVI;
-    chr2L, chrZ, ... or 1…22, X, Y): everything but mitochondria, ``_random``, ``chrUn``,
-    ``_alt``/``_fix``/``_hap`` contigs, EBV and accession-named scaffolds. Those are
-    dropped unless named explicitly.
+    or ``all``. ``None`` keeps the primary chromosomes: when the names are chromosome-style
+    (chr1…chr22, chrX, chrY; chrI…chrXVI; chr2L, chrZ, ... or Ensembl's 1…22, X, Y), all
+    but mitochondria, ``_random``, ``chrUn``, ``_alt``/``_fix``/``_hap`` contigs, EBV and
+    accession-named scaffolds (GL000009.2, KI270728.1); when they are not (GenBank/RefSeq
+    accessions such as CM000663.2 or NC_000001.11 name the chromosomes themselves), every
+    sequence but those with a mitochondrial/unplaced/alt name. Dropped ones are kept when
+    named explicitly.
     """
     if patterns is None:
-        kept = [n for n in names if not _DROPPED.search(n)]
-        if not kept:
-            raise InputError(
-                f"the genome has only mitochondrial/unplaced sequences ({_preview(names)}); "
-                "choose chromosomes with --chroms"
-            )
-        return kept
+        return _default_chroms(names)
     if patterns.strip().lower() == "all":
         return list(names)
     wanted = [p.strip() for p in patterns.split(",") if p.strip()]
@@ -83,12 +85,33 @@ def select_chroms(names: list[str], patterns: str | None) -> list[str]:
     unknown = [p for p in wanted if not any(ch in p for ch in "*?[") and p not in names]
     if unknown:
         raise InputError(
-            f"--chroms: {unknown[0]!r} is not a chromosome of the genome "
-            f"(it has {_preview(names)}); fix the name or drop it"
+            f"{unknown[0]!r} is not a chromosome of the genome "
+            f"(it has {_preview(names)}); fix the name or drop it",
+            field="chroms",
         )
     if not kept:
-        raise InputError(f"--chroms {patterns!r} matches no chromosome of the genome")
+        raise InputError(f"{patterns!r} matches no chromosome of the genome", field="chroms")
     return kept
+
+
+def _default_chroms(names: list[str]) -> list[str]:
+    chromosome_style = any(_CHROMOSOME.match(n) for n in names)
+    dropped = _DROPPED if chromosome_style else _DROPPED_BY_NAME
+    kept = [n for n in names if not dropped.search(n)]
+    if not kept:
+        raise InputError(
+            f"the genome has only mitochondrial/unplaced sequences ({_preview(names)}); "
+            f"choose chromosomes with {opt('chroms')}"
+        )
+    return kept
+
+
+def describe_choice(names: list[str], kept: list[str]) -> str:
+    """``kept 3 chromosomes (chr1, chr2, chr3); dropped 1 (chrM)``: the status line."""
+    chosen = set(kept)
+    dropped = [n for n in names if n not in chosen]
+    line = f"kept {len(kept)} chromosome{'s' if len(kept) != 1 else ''} ({_preview(kept, 4)})"
+    return line + (f"; dropped {len(dropped)} ({_preview(dropped, 4)})" if dropped else "")
 
 
 def _preview(names: list[str], n: int = 5) -> str:
@@ -106,51 +129,65 @@ class GenomeInfo:
 
 
 class Genome:
-    """A FASTA genome opened with pyfaidx; builds the ``.fai`` index when missing.
+    """A FASTA genome opened with pyfaidx; its ``.fai`` index is built when missing and
+    rebuilt when it does not describe the FASTA (:func:`index_matches`).
 
     Args:
         path: FASTA file, plain or bgzip-compressed (``.fa.gz`` written by ``bgzip``).
-        label: how errors name it (the option it came from).
+        label: the option (field name) it came from, named in errors.
     """
 
     def __init__(self, path: str | Path, label: str = "genome"):
         self.path = Path(path)
+        self.label = label
         if not self.path.is_file():
-            raise InputError(f"{label} {self.path}: no such file; give the FASTA path")
-        fai = Path(str(self.path) + ".fai")
-        stale = fai.exists() and fai.stat().st_mtime < self.path.stat().st_mtime
-        if (stale or not fai.exists()) and not os.access(fai.parent, os.W_OK):
+            raise self._error(f"{self.path}: no such file; give the FASTA path")
+        self.fai = Path(str(self.path) + ".fai")
+        self._refresh_index()
+        self._fasta = self._open()
+        self.sizes: dict[str, int] = {
+            name: len(record) for name, record in self._fasta.records.items()
+        }
+        if not self.sizes:
+            raise self._error(f"{self.path}: no sequences found; is it a FASTA file?")
+
+    def _error(self, message: str) -> InputError:
+        return InputError(message, field=self.label)
+
+    def _refresh_index(self) -> None:
+        """Remove a ``.fai`` (and ``.gzi``) that does not match the FASTA, so pyfaidx builds
+        a new one; refuse when the folder cannot take a new one."""
+        missing = not self.fai.exists()
+        stale = not missing and not index_matches(self.path, self.fai)
+        if (missing or stale) and not os.access(self.fai.parent, os.W_OK):
             # pyfaidx would fail with advice about its own API; say what the user can do.
-            raise InputError(
-                f"{label} {self.path}: the FASTA index {fai} is "
-                f"{'older than the genome and ' if stale else 'missing and '}"
+            raise self._error(
+                f"{self.path}: the FASTA index {self.fai} is "
+                f"{'out of date (it does not match the genome) and ' if stale else 'missing and '}"
                 "cannot be written next to it (read-only folder); create it once with "
                 f"`samtools faidx {self.path}` where the folder is writable, or copy the "
                 "genome to a writable folder"
             )
-        if not fai.exists():
-            info(f"building FASTA index {fai.name} (first use of this genome)")
+        if missing:
+            info(f"building FASTA index {self.fai.name} (first use of this genome)")
         elif stale:
-            info(f"rebuilding FASTA index {fai.name} (older than the FASTA)")
-            fai.unlink()
+            info(f"rebuilding FASTA index {self.fai.name} (it does not match the FASTA)")
+            self.fai.unlink()
             Path(str(self.path) + ".gzi").unlink(missing_ok=True)
+
+    def _open(self):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pyfaidx warns about what we just handled
-                self._fasta = pyfaidx.Fasta(str(self.path), as_raw=True)
+                # rebuild=False: the index was checked against the FASTA's content above
+                return pyfaidx.Fasta(str(self.path), as_raw=True, rebuild=False)
         except Exception as err:  # pyfaidx raises several types for bad files
             hint = (
                 "; gzip FASTA must be bgzip-compressed (bgzip genome.fa)"
                 if str(self.path).endswith(".gz")
                 else ""
             )
-            raise InputError(f"{label} {self.path}: cannot read as FASTA ({err}){hint}") from None
-        self.fai = fai
-        self.sizes: dict[str, int] = {
-            name: len(record) for name, record in self._fasta.records.items()
-        }
-        if not self.sizes:
-            raise InputError(f"{label} {self.path}: no sequences found; is it a FASTA file?")
+            raise self._error(f"{self.path}: cannot read as FASTA ({err}){hint}") from None
 
     @property
     def names(self) -> list[str]:
@@ -173,3 +210,131 @@ class Genome:
 
     def close(self) -> None:
         self._fasta.close()
+
+
+# --------------------------------------------------------------------------- the .fai index
+
+_MAX_GAP = 1 << 20  # longest header line (plus blank lines) accepted between two records
+
+
+class _Stale(Exception):
+    """The index does not describe the FASTA."""
+
+
+def index_matches(fasta: Path, fai: Path) -> bool:
+    """Whether ``fai`` describes ``fasta`` as it is now (whatever the files' times).
+
+    Every byte of the FASTA outside the sequence lines the index lists must be a header
+    line (``>name``, in the index's order) or a line break: so a record the index misses,
+    a moved offset or a changed line width is caught. Two small reads per record.
+    """
+    try:
+        records = _read_fai(fai)
+        with _open_bytes(fasta) as source:
+            _check_records(records, source)
+    except (_Stale, OSError, ValueError, EOFError):
+        return False
+    return True
+
+
+def _read_fai(fai: Path) -> list[tuple[bytes, int, int, int, int]]:
+    records = []
+    for line in fai.read_bytes().splitlines():
+        fields = line.split(b"\t")
+        if len(fields) != 5:
+            raise _Stale
+        name, (length, offset, bases, width) = fields[0], map(int, fields[1:])
+        if length < 0 or offset < 0 or bases < 1 or width - bases not in (1, 2):
+            raise _Stale
+        records.append((name, length, offset, bases, width))
+    if not records:
+        raise _Stale
+    return records
+
+
+def _check_records(records, source) -> None:
+    end = 0  # where the previous record's sequence ends
+    for name, length, offset, bases, width in records:
+        if offset < end or offset - end > _MAX_GAP:
+            raise _Stale
+        header = source.read(end, offset - end).lstrip(b"\r\n")
+        if not _is_header(header, name):
+            raise _Stale
+        lines = -(-length // bases)  # ceil
+        if not _first_line_fits(source.read(offset, width), min(length, bases), lines > 1):
+            raise _Stale
+        end = offset + length + max(lines - 1, 0) * (width - bases)
+    if source.size < end or source.size - end > _MAX_GAP:
+        raise _Stale
+    if source.read(end, source.size - end).strip():
+        raise _Stale
+
+
+def _first_line_fits(line: bytes, bases: int, more: bool) -> bool:
+    """The record's first line holds ``bases`` bases, then a line break if more follow."""
+    sequence, rest = line[:bases], line[bases:]
+    if len(sequence) != bases or any(c in sequence for c in b">\r\n"):
+        return False
+    return not more or rest in (b"\n", b"\r\n")
+
+
+def _is_header(text: bytes, name: bytes) -> bool:
+    """``>name`` plus an optional description, then one line break, and nothing else."""
+    head = b">" + name
+    if not text.startswith(head) or not text.endswith(b"\n") or text.count(b"\n") != 1:
+        return False
+    rest = text[len(head) :]
+    return rest in (b"\n", b"\r\n") or rest[:1] in (b" ", b"\t")
+
+
+class _PlainBytes:
+    def __init__(self, path: Path):
+        self._handle = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.size = os.fstat(self._handle.fileno()).st_size
+
+    def read(self, offset: int, n: int) -> bytes:
+        self._handle.seek(offset)
+        return self._handle.read(n)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class _BgzfBytes:
+    """Uncompressed bytes of a bgzip file, reached through its ``.gzi`` block index."""
+
+    def __init__(self, path: Path):
+        from Bio import bgzf  # lazy: Biopython is only needed for bgzip genomes
+
+        gzi = Path(str(path) + ".gzi").read_bytes()
+        count = int.from_bytes(gzi[:8], "little")
+        pairs = np.frombuffer(gzi, "<u8", count * 2, 8).reshape(-1, 2)
+        self._blocks = np.concatenate([[[0, 0]], pairs]).astype(np.int64)
+        self._make = bgzf.make_virtual_offset
+        self._reader = bgzf.BgzfReader(str(path), "rb")
+        tail = self.read(int(self._blocks[-1, 1]), _MAX_GAP + 1)
+        if len(tail) > _MAX_GAP:
+            raise _Stale
+        self.size = int(self._blocks[-1, 1]) + len(tail)
+
+    def read(self, offset: int, n: int) -> bytes:
+        i = int(np.searchsorted(self._blocks[:, 1], offset, side="right")) - 1
+        within = offset - int(self._blocks[i, 1])
+        if within >= 1 << 16:
+            raise _Stale
+        self._reader.seek(self._make(int(self._blocks[i, 0]), within))
+        return self._reader.read(n)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+@contextlib.contextmanager
+def _open_bytes(path: Path):
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    source = _BgzfBytes(path) if gzipped else _PlainBytes(path)
+    try:
+        yield source
+    finally:
+        source.close()

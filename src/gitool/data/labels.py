@@ -13,13 +13,17 @@ GLIFAC paper), beside the coverage stores of :mod:`gitool.data.store`. Layout::
       motifs.jaspar        the motifs (JASPAR format), if the tasks are motifs
       instances.tsv        embedded motif instances (synthetic data)
 
-Written into a hidden sibling folder and renamed into place
-(:func:`gitool.files.staged_folder`), so a failed write leaves nothing behind.
+Written into a hidden sibling folder and renamed into place, so a failed write leaves
+nothing behind; ``force`` replaces only an earlier label store (or an empty folder).
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +34,10 @@ import yaml
 
 from gitool import __version__
 from gitool.data.npy import load_array
-from gitool.data.store import Store
+from gitool.data.store import Store, read_manifest
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
-from gitool.files import check_output_folder, staged_folder
+from gitool.files import Outputs, remove_stale_stages, replace_folder
 
 LABEL_FORMAT = 1
 FORMAT_NAME = "gitool-labels"
@@ -62,6 +66,7 @@ def write_label_store(
     instances: pd.DataFrame | None = None,
     source: dict | None = None,
     force: bool = False,
+    existed: bool | None = None,
 ) -> Path:
     """Write a label store (layout in the module docstring) atomically.
 
@@ -75,14 +80,17 @@ def write_label_store(
         instances: table written to ``instances.tsv`` (adds ``split`` and ``index`` columns
             when it has a ``sequence`` column of global rows).
         source: recorded under ``source`` in the manifest.
-        force: replace an existing folder.
+        force: replace an existing folder, only if it is empty or an earlier label store.
+        existed: whether ``out`` existed when it was claimed (the value
+            :func:`check_label_store_output` returned before the sequences were made); a
+            folder that appeared since is kept and :class:`InputError` raised. None: now.
     """
     out = Path(out)
-    check_label_store_output(out, force)
+    now = check_label_store_output(out, force)
     n, length = codes.shape
     if labels.shape != (n, len(tasks)) or split.shape != (n,):
         raise ValueError(f"shapes disagree: codes {codes.shape}, labels {labels.shape}")
-    with staged_folder(out) as tmp:
+    with _staged(out, now if existed is None else existed) as tmp:
         splits = {}
         position = np.zeros(n, dtype=np.int64)  # row of each sequence within its split
         for s, name in enumerate(SPLITS):
@@ -123,12 +131,32 @@ def write_label_store(
     return out
 
 
-def check_label_store_output(out: str | Path, force: bool) -> None:
-    """``-o`` of ``gitool synth-motifs``: new, or with ``force`` an empty folder or an
-    earlier label store (:func:`gitool.files.check_output_folder`)."""
-    check_output_folder(
-        Path(out), force, is_label_store, "a label store from `gitool synth-motifs`"
+def check_label_store_output(out: str | Path, force: bool, inputs=()) -> bool:
+    """Claim ``out`` (field ``out``) for a label store: new, or with ``force`` an empty
+    folder or an earlier label store, never a coverage store or anything else, nor one of
+    ``inputs`` (:class:`gitool.files.Outputs`). Returns whether it exists now (pass it to
+    :func:`write_label_store` as ``existed``)."""
+    out = Path(out)
+    Outputs(force, inputs=inputs).folder(
+        out, is_label_store, "a label store from `gitool synth-motifs`", field="out"
     )
+    return out.exists()
+
+
+@contextmanager
+def _staged(out: Path, existed: bool) -> Iterator[Path]:
+    """An empty hidden sibling of ``out`` that replaces it on success (stale stages of
+    killed runs are removed first; a folder that appeared meanwhile is kept)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_stages(out)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace_folder(tmp, out, existed=existed)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def is_label_store(path: Path) -> bool:
@@ -182,6 +210,24 @@ class LabelStore:
         """uint8 memmap ``(N, seq_length)``."""
         self._check_split(split)
         return load_array(self.path / split / "sequences.npy")
+
+    def check_arrays(self, split: str) -> None:
+        """The split's arrays must hold what the manifest says.
+
+        Raises:
+            InputError: naming the first missing, damaged or truncated array file.
+        """
+        n = self.count(split)
+        for name, shape in (
+            ("sequences.npy", (n, self.seq_length)),
+            ("labels.npy", (n, len(self.tasks))),
+        ):
+            array = load_array(self.path / split / name)
+            if array.shape != shape:
+                raise InputError(
+                    f"{self.path / split / name} holds {array.shape}, but the manifest says "
+                    f"{shape}; the store is damaged, regenerate it with `gitool synth-motifs`"
+                )
 
     def labels(self, split: str) -> np.ndarray:
         """uint8 memmap ``(N, n_tasks)``."""
@@ -238,25 +284,25 @@ class LabelStore:
 
     def _check_split(self, split: str) -> None:
         if split not in SPLITS:
-            raise InputError(f"--split {split!r} is unknown; choose from {', '.join(SPLITS)}")
+            raise InputError(
+                f"{split!r} is unknown; choose from {', '.join(SPLITS)}", field="split"
+            )
 
 
-def open_any_store(path: str | Path, option: str = "--data"):
-    """A coverage :class:`~gitool.data.store.Store` or a :class:`LabelStore`, by manifest."""
+def open_any_store(path: str | Path, option: str = "data"):
+    """A coverage :class:`~gitool.data.store.Store` or a :class:`LabelStore`, by manifest;
+    ``option`` is the option (field name) it came from, named in errors."""
     path = Path(path)
     manifest = path / "manifest.yaml"
     if not path.exists():
-        raise InputError(f"{option} {path}: no such folder")
+        raise InputError(f"{path}: no such folder", field=option)
     if not manifest.is_file():
         raise InputError(
-            f"{option} {path} is not a gitool store (no manifest.yaml); build one with "
-            "`gitool build-dataset` or `gitool synth-motifs`"
+            f"{path} is not a gitool store (no manifest.yaml); build one with "
+            "`gitool build-dataset` or `gitool synth-motifs`",
+            field=option,
         )
-    try:
-        content = yaml.safe_load(manifest.read_text())
-        kind = content.get("format") if isinstance(content, dict) else None
-    except yaml.YAMLError:
-        raise InputError(f"{manifest}: not valid YAML; rebuild the store") from None
+    kind = read_manifest(manifest).get("format")
     return LabelStore(path) if kind == FORMAT_NAME else Store(path)
 
 

@@ -24,6 +24,68 @@ from gitool.data.windows import SPLITS, Geometry
 from gitool.errors import InputError
 
 STORE_FORMAT = 1
+FORMAT_NAME = "gitool-store"
+
+
+def read_manifest(path: Path) -> dict:
+    """A store's ``manifest.yaml`` as a mapping.
+
+    Raises:
+        InputError: the file is not valid YAML or not a mapping (one line naming it).
+    """
+    try:
+        manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is damaged (not text); rebuild the store") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{path} is damaged (not valid YAML{where}); rebuild the store") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{path} is damaged (not a mapping of keys); rebuild the store")
+    return manifest
+
+
+def manifest_format(path: Path) -> str | None:
+    """The ``format`` a folder's manifest names (``gitool-store``, ``gitool-labels``); None
+    when there is no readable manifest."""
+    try:
+        return read_manifest(path / "manifest.yaml").get("format")
+    except (OSError, InputError):
+        return None
+
+
+def is_coverage_store(path: Path) -> bool:
+    """Whether ``path`` holds a coverage store (made by ``gitool build-dataset``)."""
+    return manifest_format(path) == FORMAT_NAME
+
+
+def manifest_sources(manifest: dict) -> list[Path]:
+    """The files a store was built from, as its manifest records them (genome and its
+    indexes, tracks file, bigWigs, blacklist, regions): commands protect them as inputs.
+    Also read from the copy of the manifest a checkpoint keeps (the store may have moved)."""
+    options = manifest.get("options") or {}
+    genome = (manifest.get("genome") or {}).get("path")
+    paths = [genome, options.get("tracks"), options.get("blacklist"), options.get("regions")]
+    if genome:
+        paths += [f"{genome}.fai", f"{genome}.gzi"]
+    paths += [row.get("file") for row in manifest.get("tracks") or [] if isinstance(row, dict)]
+    return [Path(p) for p in paths if p]
+
+
+def store_inputs(path: str | Path) -> list[Path]:
+    """A store folder and, for a readable coverage store, the files it was built from:
+    everything a command reading it must never write over."""
+    path = Path(path)
+    paths = [path]
+    manifest = path / "manifest.yaml"
+    try:
+        recorded = yaml.safe_load(manifest.read_text())
+    except (OSError, yaml.YAMLError):
+        return paths
+    if isinstance(recorded, dict) and recorded.get("format") == "gitool-store":
+        paths += manifest_sources(recorded)
+    return paths
 
 
 class Store:
@@ -37,32 +99,66 @@ class Store:
                 f"{self.path} is not a gitool store (no manifest.yaml); "
                 "build one with `gitool build-dataset`"
             )
-        self.manifest = yaml.safe_load(manifest.read_text())
-        if (
-            self.manifest.get("format") != "gitool-store"
-            or self.manifest.get("version") != STORE_FORMAT
-        ):
+        self.manifest = read_manifest(manifest)
+        kind = self.manifest.get("format")
+        if kind == "gitool-labels":
+            raise InputError(
+                f"{self.path} is a label store (from `gitool synth-motifs`), not a coverage "
+                "store from `gitool build-dataset`; give a coverage store"
+            )
+        if kind != FORMAT_NAME:
+            raise InputError(
+                f"{manifest}: not a gitool store manifest (format {kind!r}); build one with "
+                "`gitool build-dataset`"
+            )
+        if self.manifest.get("version") != STORE_FORMAT:
             raise InputError(
                 f"{manifest}: store format {self.manifest.get('version')!r} is not "
                 f"{STORE_FORMAT}; rebuild it with this gitool"
             )
-        self.tracks: list[dict] = self.manifest["tracks"]
+        try:
+            self.tracks: list[dict] = list(self.manifest["tracks"])
+            for split in SPLITS:
+                int(self.manifest["splits"][split]["windows"])
+            self.geometry  # noqa: B018 - its keys must be there
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(
+                f"{manifest} is damaged (tracks, splits or geometry: {type(err).__name__} "
+                f"{err}); rebuild the store"
+            ) from None
 
     def sources(self) -> list[Path]:
-        """The files the store was built from (genome and its indexes, tracks file,
-        bigWigs, blacklist, regions), as recorded: commands protect them as inputs."""
-        options = self.manifest.get("options") or {}
-        genome = self.manifest.get("genome", {}).get("path")
-        paths = [genome, options.get("tracks"), options.get("blacklist"), options.get("regions")]
-        if genome:
-            paths += [f"{genome}.fai", f"{genome}.gzi"]
-        paths += [track.get("file") for track in self.tracks]
-        return [Path(p) for p in paths if p]
+        """The files the store was built from (:func:`manifest_sources`)."""
+        return manifest_sources(self.manifest)
 
     @property
     def geometry(self) -> Geometry:
         m = self.manifest
         return Geometry(m["seq_length"], m["bin_size"], m["target_length"])
+
+    def check_arrays(self) -> None:
+        """Each split's arrays must hold what the manifest says (an interrupted copy leaves
+        them short).
+
+        Raises:
+            InputError: naming the first missing, damaged or truncated array file.
+        """
+        g = self.geometry
+        n_tracks = len(self.tracks)
+        for split in SPLITS:
+            n = self.count(split)
+            expected = {
+                "sequences.npy": (np.uint8, (n, g.seq_length)),
+                "targets.npy": (np.float16, (n, g.target_length, n_tracks)),
+            }
+            for name, (dtype, shape) in expected.items():
+                array = load_array(self.path / split / name)
+                if array.shape != shape or array.dtype != dtype:
+                    raise InputError(
+                        f"{self.path / split / name} holds {array.dtype} {array.shape}, but the "
+                        f"manifest says {np.dtype(dtype)} {shape}; the store is damaged, "
+                        "rebuild it"
+                    )
 
     def count(self, split: str) -> int:
         self._check_split(split)
@@ -97,4 +193,6 @@ class Store:
 
     def _check_split(self, split: str) -> None:
         if split not in SPLITS:
-            raise InputError(f"--split {split!r} is unknown; choose from {', '.join(SPLITS)}")
+            raise InputError(
+                f"{split!r} is unknown; choose from {', '.join(SPLITS)}", field="split"
+            )

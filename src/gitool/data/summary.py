@@ -1,4 +1,6 @@
-"""Human-readable summary of a store (``gitool info``)."""
+"""Human-readable summary of a store (``gitool info``): a coverage store from
+``gitool build-dataset`` (its arrays checked against the manifest) or a label store from
+``gitool synth-motifs``."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from pathlib import Path
 from rich.console import Group
 from rich.table import Table
 
-from gitool.data.store import Store
+from gitool.data.store import Store, manifest_format
 from gitool.data.windows import SPLITS
 
 
@@ -16,8 +18,47 @@ def _disk_bytes(path: Path) -> int:
 
 
 def describe_store(path: str | Path) -> Group:
-    """A rich renderable with the store's genome, geometry, splits and tracks."""
+    """A rich renderable with the store's genome, geometry, splits and tracks (a label
+    store: its tasks and splits).
+
+    Raises:
+        InputError: not a store, a damaged manifest, or an array file that is missing or
+        shorter than the manifest says (naming it).
+    """
+    if manifest_format(Path(path)) == "gitool-labels":
+        # lazy: gitool.data.labels imports torch, which a coverage store does not need
+        from gitool.data.labels import LabelStore
+
+        return describe_label_store(LabelStore(path))
     store = Store(path)
+    store.check_arrays()
+    return _describe_coverage_store(store)
+
+
+def describe_label_store(store) -> Group:
+    """Tasks, sequence length and splits (sequences, positives per task) of a label store."""
+    for split in SPLITS:
+        store.check_arrays(split)
+    m = store.manifest
+    head = Table.grid(padding=(0, 2))
+    head.add_row(
+        "label store",
+        f"{store.path}  ({_disk_bytes(store.path) / 1e6:,.1f} MB, format {m['version']}, "
+        f"gitool {m.get('gitool_version', '?')}; sequence classification, from "
+        "`gitool synth-motifs`)",
+    )
+    head.add_row("sequences", f"{store.seq_length:,} bp, {len(store.tasks)} tasks (0/1 labels)")
+    splits = Table(title="splits", title_justify="left")
+    for col in ("split", "sequences", *store.tasks):
+        splits.add_column(col, justify="left" if col == "split" else "right")
+    for s in SPLITS:
+        positives = m["splits"][s].get("positives", [])
+        shown = [f"{int(v):,}" for v in positives] + [""] * (len(store.tasks) - len(positives))
+        splits.add_row(s, f"{store.count(s):,}", *shown)
+    return Group(head, "", splits)
+
+
+def _describe_coverage_store(store: Store) -> Group:
     m = store.manifest
     g = store.geometry
     head = Table.grid(padding=(0, 2))

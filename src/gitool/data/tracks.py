@@ -8,18 +8,13 @@ un-transformed (see :func:`untransform`).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
-import struct
-import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pyBigWig
 
 from gitool.errors import InputError
 
@@ -97,10 +92,11 @@ def read_tracks(path: str | Path) -> list[Track]:
 
 
 def _read_text(path: Path) -> str:
-    """UTF-8, or Latin-1 when that fails (descriptions written by spreadsheet tools)."""
+    """UTF-8 (a byte-order mark is dropped), or Latin-1 when that fails (descriptions
+    written by spreadsheet tools)."""
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("latin-1")
 
@@ -240,6 +236,11 @@ def _check_tracks(path: Path, tracks: list[Track], line_numbers: list[int]) -> N
                 f"{track.index}; the two tracks of a stranded pair must name each other"
             )
     for track, n in zip(tracks, line_numbers, strict=True):
+        if Path(track.file).is_dir():
+            raise InputError(
+                f"tracks file {path} line {n}: {track.file} is a folder, not a bigWig file; "
+                "give the path of the .bw file"
+            )
         if not Path(track.file).is_file():
             raise InputError(
                 f"tracks file {path} line {n}: bigWig {track.file} does not exist "
@@ -251,100 +252,6 @@ def strand_pair_permutation(tracks: list[Track]) -> np.ndarray:
     """Column permutation that swaps each stranded pair: ``y[..., perm]`` is the RC track set."""
     position = {t.index: i for i, t in enumerate(tracks)}
     return np.array([position[t.strand_pair] for t in tracks], dtype=np.int64)
-
-
-def check_bigwig(track: Track, sizes: dict[str, int], kept: list[str]) -> tuple[bool, bool]:
-    """Open a bigWig's header and check it against the genome (no coverage is read).
-
-    Every kept chromosome must be in the bigWig with the genome's length.
-
-    Returns:
-        Whether the header says all values are ≥ 0 (allows a faster NaN → 0), and whether
-        the bigWig has no data at all (valid, e.g. a ChIP-seq track without peaks: its
-        targets are all 0).
-
-    Raises:
-        InputError: unreadable file, or the first disagreeing chromosome name/length, with
-        the ``chr``-prefix fix when that explains it.
-    """
-    try:
-        with _quiet_stderr():  # libBigWig prints its own lines for bad files
-            bw = pyBigWig.open(track.file)
-    except Exception:  # pyBigWig raises RuntimeError for unreadable files
-        bw = None
-    if bw is None or not bw.isBigWig():
-        raise InputError(
-            f"track {track.identifier!r}: {track.file} is not a readable bigWig file; "
-            "check the path points at a .bw (not bedGraph/bigBed) and is not truncated"
-        )
-    try:
-        chroms = bw.chroms()
-        covered = bw.header()["nBasesCovered"]  # 0 also when there is no total summary
-    finally:
-        bw.close()
-    minimum = bigwig_minimum(track.file)  # None when there is no total summary
-    nonnegative = minimum is not None and minimum >= 0
-    for name in kept:
-        if name in chroms:
-            if chroms[name] != sizes[name]:
-                raise InputError(
-                    f"track {track.identifier!r}: {track.file} says {name} is {chroms[name]:,} bp "
-                    f"but the genome has {sizes[name]:,} bp; use bigWigs made on this assembly"
-                )
-            continue
-        alt = name[3:] if name.startswith("chr") else "chr" + name
-        if alt in chroms:
-            fix = "add the 'chr' prefix" if name.startswith("chr") else "drop the 'chr' prefix"
-            raise InputError(
-                f"track {track.identifier!r}: {track.file} names chromosome {alt!r} where the "
-                f"genome has {name!r}; {fix} on one side (e.g. rename the FASTA records or "
-                "remake the bigWig), or pick chromosomes with --chroms"
-            )
-        raise InputError(
-            f"track {track.identifier!r}: {track.file} has no chromosome {name!r} of the "
-            f"genome (it has {', '.join(list(chroms)[:5])}...); use bigWigs made on this "
-            "assembly, or leave the chromosome out with --chroms"
-        )
-    return nonnegative, covered == 0 and minimum is not None
-
-
-def bigwig_minimum(path: str) -> float | None:
-    """The exact minimum value of a bigWig, from its header's total summary.
-
-    (pyBigWig's ``header()`` rounds ``minVal`` towards zero, so -0.9 would read as 0.)
-    Returns None when the file has no total summary (very old writers).
-    """
-    with open(path, "rb") as handle:
-        head = handle.read(64)
-        if len(head) < 64:
-            return None
-        magic = struct.unpack("<I", head[:4])[0]
-        order = "<" if magic == 0x888FFC26 else ">"
-        # magic, version, zoomLevels, chromTreeOffset, fullDataOffset, fullIndexOffset,
-        # fieldCount, definedFieldCount, autoSqlOffset, totalSummaryOffset, ...
-        offset = struct.unpack(order + "Q", head[44:52])[0]
-        if offset == 0:
-            return None
-        handle.seek(offset)
-        summary = handle.read(40)  # validCount (u64), minVal, maxVal, sumData, sumSquares
-        if len(summary) < 40:
-            return None
-        valid, minimum = struct.unpack(order + "Qd", summary[:16])
-    return float(minimum) if valid else 0.0
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C-level writes to stderr (file descriptor 2) inside the block."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def pool_bins(values: np.ndarray, bin_size: int, sum_stat: str, scale: float) -> np.ndarray:
@@ -382,14 +289,37 @@ def clip_bins(pooled: np.ndarray, clip_soft: float | None, clip: float | None) -
 
     Values beyond the float16 range are clamped to ±65504 (never inf).
     """
+    return to_float16(soft_and_hard_clip(pooled, clip_soft, clip))
+
+
+def soft_and_hard_clip(
+    pooled: np.ndarray, clip_soft: float | None, clip: float | None
+) -> np.ndarray:
+    """The clips of :func:`clip_bins`, in float32 (a new array)."""
     out = pooled.astype(np.float32, copy=True)
     if clip_soft is not None:
         above = out > clip_soft
         out[above] = np.float32(clip_soft) + np.sqrt(out[above] - np.float32(clip_soft))
     if clip is not None:
         np.clip(out, -clip, clip, out=out)
-    np.clip(out, -FLOAT16_MAX, FLOAT16_MAX, out=out)
-    return out.astype(np.float16)
+    return out
+
+
+def to_float16(values: np.ndarray) -> np.ndarray:
+    """float32 → float16, clamped to ±65504 (in place before the cast)."""
+    np.clip(values, -FLOAT16_MAX, FLOAT16_MAX, out=values)
+    return values.astype(np.float16)
+
+
+def scale_that_fits(track: Track, peak: float) -> float:
+    """The largest scale (3 significant digits, rounded down) at which the track's largest
+    transformed bin ``peak`` (at its own scale) would stay within float16's 65,504."""
+    unit = replace(track, scale=1.0)
+    raw = float(untransform(np.array([peak], np.float32), [unit])[0]) / track.scale
+    limit = float(untransform(np.array([FLOAT16_MAX], np.float32), [unit])[0])
+    fits = limit / raw
+    digits = 10 ** (math.floor(math.log10(abs(fits))) - 2)
+    return math.floor(fits / digits) * digits
 
 
 def untransform(targets: np.ndarray, tracks: list[Track]) -> np.ndarray:
@@ -442,7 +372,7 @@ def select_tracks(
     rows: Sequence[dict],
     tracks: Sequence[str | int] | str | None,
     *,
-    option: str = "--tracks",
+    field: str = "tracks",
     of: str = "the head",
     default: int | None = None,
 ) -> list[int]:
@@ -452,7 +382,8 @@ def select_tracks(
     Args:
         rows: the track rows (each with an ``identifier``).
         tracks: identifiers or indices, or one comma-separated string.
-        option, of: how an error names the option and where the tracks come from.
+        field, of: the option (field name) the tracks came from, and where the tracks are,
+            for errors.
 
     Raises:
         InputError: a name that is neither an identifier nor an index in range.
@@ -472,8 +403,8 @@ def select_tracks(
             chosen.append(int(text))
         else:
             shown = ", ".join(list(by_id)[:6]) + (" ..." if n > 6 else "")
-            raise InputError(
-                f"{option}: {text!r} is neither a track identifier of {of} ({shown}) "
-                f"nor an index 0–{n - 1}"
+            message = (
+                f"{text!r} is neither a track identifier of {of} ({shown}) nor an index 0–{n - 1}"
             )
+            raise InputError(message, field=field)
     return list(dict.fromkeys(chosen))

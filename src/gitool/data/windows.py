@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
 
 SPLITS = ("train", "valid", "test")
 # Fraction splits deal blocks of max(16 target spans, 4 windows) to splits; a run of
@@ -45,17 +45,13 @@ class Geometry:
         return self.seq_length - self.target_span - self.context_left
 
     def check(self) -> None:
-        for name, value in (
-            ("--seq-length", self.seq_length),
-            ("--bin-size", self.bin_size),
-            ("--target-length", self.target_length),
-        ):
-            if value <= 0:
-                raise InputError(f"{name} must be a positive integer, got {value}")
+        """The target span must fit in the window (each length's own range is checked by
+        the options dataclass)."""
         if self.target_span > self.seq_length:
             raise InputError(
-                f"--target-length {self.target_length} × --bin-size {self.bin_size} = "
-                f"{self.target_span} bp does not fit in --seq-length {self.seq_length}"
+                f"{self.target_length} × {opt('bin_size')} {self.bin_size} = "
+                f"{self.target_span} bp does not fit in {opt('seq_length')} {self.seq_length}",
+                field="target_length",
             )
 
 
@@ -80,7 +76,7 @@ def open_text(path: Path):
 
 def bed_records(path: str | Path, option: str) -> list[tuple[str, str, int, int]]:
     """The intervals of a BED file as ``(where, chrom, start, end)``; ``where`` names the
-    file and line for later errors.
+    option (``option``: its field name), file and line for later errors.
 
     Plain or gzip-compressed (detected by content, not name). Blank, ``#``, ``track`` and
     ``browser`` lines are skipped; columns beyond the third are ignored; fields may be tab
@@ -91,8 +87,9 @@ def bed_records(path: str | Path, option: str) -> list[tuple[str, str, int, int]
         coordinates (naming file and line), a damaged gzip file, or no interval at all.
     """
     path = Path(path)
+    name = opt(option)
     if not path.is_file():
-        raise InputError(f"{option} {path}: no such file")
+        raise InputError(f"{name} {path}: no such file")
     records = []
     try:
         with open_text(path) as handle:
@@ -100,7 +97,7 @@ def bed_records(path: str | Path, option: str) -> list[tuple[str, str, int, int]
                 if not line.strip() or line.startswith(("#", "track", "browser")):
                     continue
                 fields = line.split()
-                where = f"{option} {path} line {n}"
+                where = f"{name} {path} line {n}"
                 if len(fields) < 3:
                     raise InputError(
                         f"{where}: expected 'chrom<TAB>start<TAB>end', got {line.strip()!r}"
@@ -114,11 +111,11 @@ def bed_records(path: str | Path, option: str) -> list[tuple[str, str, int, int]
                 records.append((where, fields[0], start, end))
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # a truncated or damaged .gz
         raise InputError(
-            f"{option} {path}: damaged gzip file ({err}); re-download or re-compress it "
+            f"{name} {path}: damaged gzip file ({err}); re-download or re-compress it "
             "(check with gzip -t), or give the BED uncompressed"
         ) from None
     if not records:
-        raise InputError(f"{option} {path}: no intervals in it; give a BED with at least one")
+        raise InputError(f"{name} {path}: no intervals in it; give a BED with at least one")
     return records
 
 
@@ -135,7 +132,7 @@ def read_bed(path: str | Path, sizes: dict[str, int], option: str) -> dict[str, 
     Args:
         path: BED (see :func:`bed_records`).
         sizes: genome chromosome sizes, to check names and coordinates.
-        option: the CLI option the file came from, named in errors.
+        option: the option (field name) the file came from, named in errors.
 
     Returns:
         ``{chrom: int64 array (n, 2)}`` of merged ``[start, end)`` intervals.
@@ -205,8 +202,8 @@ def default_split_chroms(
             if len(free) < 2:
                 raise InputError(
                     f"{len(kept)} chromosome(s) kept: too few to also choose a {name} chromosome "
-                    "and keep one for training; pass --split-fractions 0.9,0.05,0.05 "
-                    "(or name --valid-chroms and --test-chroms yourself)"
+                    f"and keep one for training; pass {opt('split_fractions')} 0.9,0.05,0.05 "
+                    f"(or name {opt('valid_chroms')} and {opt('test_chroms')} yourself)"
                 )
             target = 0.05 * sum(sizes[c] for c in kept)
             order = {c: i for i, c in enumerate(free)}
@@ -229,24 +226,28 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
         or values[0] == 0
     ):
         raise InputError(
-            f"--split-fractions {text!r}: give three fractions for train,valid,test that "
-            "sum to 1 (train > 0), e.g. 0.9,0.05,0.05"
+            f"{text!r}: give three fractions for train,valid,test that "
+            "sum to 1 (train > 0), e.g. 0.9,0.05,0.05",
+            field="split_fractions",
         )
     return values  # type: ignore[return-value]
 
 
 def check_split_chroms(kept: list[str], valid: list[str], test: list[str]) -> None:
     """Named validation/test chromosomes must be kept ones, and in one split only."""
-    for option, names in (("--valid-chroms", valid), ("--test-chroms", test)):
+    for field, names in (("valid_chroms", valid), ("test_chroms", test)):
         for name in names:
             if name not in kept:
                 raise InputError(
-                    f"{option}: {name!r} is not among the kept chromosomes "
-                    f"({', '.join(kept[:6])}{'...' if len(kept) > 6 else ''})"
+                    f"{name!r} is not among the kept chromosomes "
+                    f"({', '.join(kept[:6])}{'...' if len(kept) > 6 else ''})",
+                    field=field,
                 )
     both = sorted(set(valid) & set(test))
     if both:
-        raise InputError(f"{both[0]!r} is in both --valid-chroms and --test-chroms; pick one")
+        raise InputError(
+            f"{both[0]!r} is in both {opt('valid_chroms')} and {opt('test_chroms')}; pick one"
+        )
 
 
 def contigs_by_chrom(

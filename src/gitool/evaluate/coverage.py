@@ -7,7 +7,9 @@ a per-window correlation averaged afterwards, and not a correlation across track
 axis mistake of enformer-pytorch #36). R² (``1 − SSE/SST``) and the mean Poisson loss are
 computed the same way (:class:`gitool.metrics.TrackMetrics`).
 
-Outputs (default ``RUN/eval/``; every file written through a temporary sibling + rename):
+Outputs (default ``RUN/eval/``; every file claimed before any inference — an existing one
+is replaced only with ``force`` and only by a file of its kind, the inputs never — and
+written through a temporary sibling + rename):
 
     <split>.tsv              per track: index, identifier, group, description, pearson, r2, poisson
     <split>.summary.tsv      Genomic Interpreter Table 1 layout: one row per model, mean
@@ -32,13 +34,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gitool.config.evaluate import EvaluateOptions
 from gitool.console import progress, warn
 from gitool.data.genome import one_hot
 from gitool.data.labels import LabelStore, open_any_store
 from gitool.data.store import Store
 from gitool.data.tracks import select_tracks
 from gitool.data.windows import SPLITS
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
 from gitool.evaluate.labels import LabelEvaluation, evaluate_labels
 from gitool.evaluate.plots import pearson_scatter, window_tracks
 from gitool.evaluate.tables import (
@@ -47,11 +50,12 @@ from gitool.evaluate.tables import (
     summary_table,
     track_table,
 )
-from gitool.files import write_tsv
+from gitool.files import Outputs, write_tsv
 from gitool.metrics import TrackMetrics
 from gitool.runs import (
     autocast_for,
     check_which,
+    default_run,
     load_run,
     resolve_device,
     run_label,
@@ -132,17 +136,16 @@ def open_store(data: str | Path, split: str) -> Store:
     path = Path(data)
     if not path.exists():
         raise InputError(
-            f"data folder {path}: no such folder; give --data a store made by "
-            "`gitool build-dataset`"
+            f"{path}: no such folder; give a store made by `gitool build-dataset`", field="data"
         )
     if not path.is_dir():
         raise InputError(
-            f"--data {path} is a file, not a store folder; give a store made by "
-            "`gitool build-dataset`"
+            f"{path} is a file, not a store folder; give a store made by `gitool build-dataset`",
+            field="data",
         )
     store = Store(path)
     if split not in SPLITS:
-        raise InputError(f"--split {split!r} is unknown; choose from {', '.join(SPLITS)}")
+        raise InputError(f"{split!r} is unknown; choose from {', '.join(SPLITS)}", field="split")
     for name in ("sequences.npy", "targets.npy", "windows.bed"):
         if not (path / split / name).is_file():
             raise InputError(
@@ -150,7 +153,9 @@ def open_store(data: str | Path, split: str) -> Store:
                 "`gitool build-dataset --force`"
             )
     if store.count(split) == 0:
-        raise InputError(f"the {split} split of {path} has no windows; choose another --split")
+        raise InputError(
+            f"the {split} split of {path} has no windows; choose another {opt('split')}"
+        )
     return store
 
 
@@ -180,7 +185,9 @@ def head_for_store(
     listing = ", ".join(f"{h} ({n} tracks)" for h, n in heads.items())
     if head is not None:
         if head not in heads:
-            raise InputError(f"unknown head {head!r} for {label}; this model has {listing}")
+            raise InputError(
+                f"{head!r} is not a head of {label}; this model has {listing}", field="head"
+            )
         return head
     wanted = _identifiers(store.tracks)
     matches = []
@@ -196,7 +203,7 @@ def head_for_store(
         return next(iter(heads))
     raise InputError(
         f"{label} has several heads ({listing}) and the tracks of {store.path} do not pick "
-        "one; choose it with --head"
+        f"one; choose it with {opt('head')}"
     )
 
 
@@ -229,7 +236,8 @@ def check_compatible(model: torch.nn.Module, head: str, store: Store, label: str
     if n_model != n_store:
         raise InputError(
             f"head {head!r} of {label} predicts {n_model} tracks but {store.path} has "
-            f"{n_store} tracks; evaluate on the store it was trained on (or pick --head)"
+            f"{n_store} tracks; evaluate on the store it was trained on (or pick "
+            f"{opt('head')})"
         )
 
 
@@ -358,11 +366,12 @@ def _plot_columns(
     n_windows = store.count(split)
     if not 0 <= plot_window < n_windows:
         raise InputError(
-            f"--plot-window {plot_window} is out of range: the {split} split has "
-            f"{n_windows} windows (0–{n_windows - 1})"
+            f"{plot_window} is out of range: the {split} split has {n_windows} windows "
+            f"(0–{n_windows - 1})",
+            field="plot_window",
         )
     return select_tracks(
-        store.tracks, plot_tracks, option="--plot-tracks", of=str(store.path),
+        store.tracks, plot_tracks, field="plot_tracks", of=str(store.path),
         default=MAX_PLOT_TRACKS,
     )  # fmt: skip
 
@@ -375,25 +384,42 @@ def _load_subjects(
     head: str | None,
 ) -> list[_Subject]:
     """The run, then each ``compare`` run (a repeated label gets its path appended)."""
-    subjects = [_prepare(run, which, store, head, "RUN", explicit=True)]
+    subjects = [_prepare(run, which, store, head, "model", explicit=True)]
     others = [] if compare is None else [compare] if isinstance(compare, (str, Path)) else compare
     for other in others:
-        subject = _prepare(other, which, store, head, "--compare", explicit=False)
+        subject = _prepare(other, which, store, head, "compare", explicit=False)
         if subject.name in {s.name for s in subjects}:
             subject.name = f"{subject.name} ({other})"
         subjects.append(subject)
     return subjects
 
 
-def _output_path(subject: _Subject, split: str, out: str | Path | None) -> Path:
-    """The per-track TSV path, checked to be writable as a file."""
-    tsv = _tsv_path(subject, split, out)
-    if tsv.is_dir():
-        raise InputError(f"--out {tsv} is a folder; give another .tsv path")
-    blocker = next((p for p in tsv.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise InputError(f"--out {tsv}: {blocker} is a file, not a folder; choose another --out")
-    return tsv
+def _plan_outputs(tsv: Path, subjects: list[_Subject], plot_window: int | None) -> dict[str, Path]:
+    """Every file :func:`evaluate` writes, by kind (the keys of ``EvaluationResult.paths``)."""
+    paths = {"tracks": tsv, "summary": _sibling(tsv, ".summary.tsv")}
+    for subject in subjects[1:]:
+        tag = _file_tag(subject.name)
+        paths[f"compare_tracks:{subject.name}"] = _sibling(tsv, f".compare.{tag}.tsv")
+        paths[f"compare_plot:{subject.name}"] = _sibling(tsv, f".compare.{tag}.png")
+    if plot_window is not None:
+        paths["window_plot"] = _sibling(tsv, f".window{plot_window}.png")
+    return paths
+
+
+def run_inputs(subject: _Subject) -> list[Path]:
+    """What of a run :func:`evaluate` reads: its checkpoint and the run's checkpoints/."""
+    inputs = [subject.checkpoint, subject.checkpoint.parent]
+    return inputs if subject.checkpoint.parent.name == "checkpoints" else inputs[:1]
+
+
+def _claim(paths: dict[str, Path], subjects: list[_Subject], store: Store, force: bool) -> None:
+    """Claim every output (see the module docstring) before any inference."""
+    inputs = [store.path, *store.sources()]
+    for subject in subjects:
+        inputs += run_inputs(subject)
+    outputs = Outputs(force, inputs=inputs)
+    for path in paths.values():
+        outputs.file(path, "PNG" if path.suffix == ".png" else "TSV", field="out")
 
 
 def _compute(
@@ -425,25 +451,22 @@ def _compute(
 
 
 def _write_tables(
-    tsv: Path, tables: list[pd.DataFrame], subjects: list[_Subject], split: str
-) -> tuple[pd.DataFrame, dict[str, Path], dict[str, pd.DataFrame]]:
+    paths: dict[str, Path], tables: list[pd.DataFrame], subjects: list[_Subject], split: str
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Write the run's per-track TSV, the summary, and per compared run its TSV and the
-    paired scatter. Returns ``(summary, paths, compared tables by name)``."""
+    paired scatter, to ``paths``. Returns ``(summary, compared tables by name)``."""
     summary = pd.concat([group_summary(t, s.name) for t, s in zip(tables, subjects, strict=True)])
-    paths = {"tracks": write_tsv(tables[0], tsv)}
-    paths["summary"] = write_tsv(summary, _sibling(tsv, ".summary.tsv"), index=True)
+    write_tsv(tables[0], paths["tracks"])
+    write_tsv(summary, paths["summary"], index=True)
     compared = {}
     for table, subject in zip(tables[1:], subjects[1:], strict=True):
         compared[subject.name] = table
-        tag = _file_tag(subject.name)
-        paths[f"compare_tracks:{subject.name}"] = write_tsv(
-            table, _sibling(tsv, f".compare.{tag}.tsv")
-        )
-        paths[f"compare_plot:{subject.name}"] = pearson_scatter(
+        write_tsv(table, paths[f"compare_tracks:{subject.name}"])
+        pearson_scatter(
             tables[0], table, subjects[0].name, subject.name,
-            _sibling(tsv, f".compare.{tag}.png"), split=split,
+            paths[f"compare_plot:{subject.name}"], split=split,
         )  # fmt: skip
-    return summary, paths, compared
+    return summary, compared
 
 
 def _plot_window(
@@ -452,7 +475,7 @@ def _plot_window(
     plot_window: int,
     columns: list[int],
     predicted: dict[str, np.ndarray],
-    tsv: Path,
+    path: Path,
 ) -> Path:
     """Predicted vs observed tracks of one window, beside the TSV."""
     window = store.windows(split).iloc[plot_window]
@@ -465,7 +488,7 @@ def _plot_window(
         predicted=predicted,
         labels=[str(store.tracks[c]["identifier"]) for c in columns],
         descriptions=[str(store.tracks[c].get("description", "")) for c in columns],
-        path=_sibling(tsv, f".window{plot_window}.png"),
+        path=path,
         title=f"{split} window {plot_window}",
     )
 
@@ -473,19 +496,7 @@ def _plot_window(
 # --------------------------------------------------------------------------- entry point
 
 
-def evaluate(
-    run: str | Path,
-    data: str | Path | None = None,
-    split: str = "test",
-    head: str | None = None,
-    batch_size: int | None = None,
-    device: str | torch.device | None = None,
-    out: str | Path | None = None,
-    compare: str | Path | Sequence[str | Path] | None = None,
-    plot_window: int | None = None,
-    which: str = "best",
-    plot_tracks: Sequence[str | int] | None = None,
-) -> EvaluationResult | LabelEvaluation:
+def evaluate(options: EvaluateOptions) -> EvaluationResult | LabelEvaluation:
     """Evaluate a run on a store split (``gitool evaluate``).
 
     A label store (``gitool synth-motifs``) gives the per-task AUPR/AUROC of a ``can-*``
@@ -493,8 +504,9 @@ def evaluate(
     :class:`~gitool.evaluate.labels.LabelEvaluation`); ``compare``, ``plot_window``,
     ``plot_tracks`` and ``head`` apply to coverage stores only.
 
-    Args:
-        run: run folder (``RUN/checkpoints/{best,last}.pt``) or a checkpoint file.
+    Options (:class:`~gitool.config.evaluate.EvaluateOptions`):
+        model: run folder (``RUN/checkpoints/{best,last}.pt``) or a checkpoint file;
+            default the newest run under ``runs/``.
         data: store folder made by ``gitool build-dataset`` (or ``gitool synth-motifs``);
             default the store the run was trained on
             (:func:`~gitool.runs.training_store`).
@@ -506,61 +518,72 @@ def evaluate(
         out: per-track TSV path when it ends in ``.tsv``, else a folder (created) for
             ``<split>.tsv``; default ``RUN/eval/<split>.tsv``. The summary and plots go
             next to it (see the module docstring).
-        compare: other run(s) evaluated on the same data and split; each adds its row to
+        compare: other runs evaluated on the same data and split; each adds its row to
             the summary (Genomic Interpreter Table 1 with several models) and writes its
-            per-track TSV and the paired per-track scatter against ``run`` (Genomic
+            per-track TSV and the paired per-track scatter against the run (Genomic
             Interpreter Fig. 2).
         plot_window: draw predicted vs observed for this window (0-based row of the split's
             ``windows.bed``) as a PNG (Genomic Interpreter Fig. 3), for ``plot_tracks``
-            (identifiers or indices; default the first :data:`MAX_PLOT_TRACKS`).
+            (comma-separated identifiers or indices; default the first
+            :data:`MAX_PLOT_TRACKS`).
         which: ``best`` (falls back to ``last``) or ``last`` checkpoint of a run folder.
+        force: replace outputs of an earlier evaluation (TSVs by TSVs, PNGs by PNGs).
 
-    Every input is checked before any inference: store, split, both models' geometry and
-    heads against the store.
+    Every input is checked and every output claimed before any inference: store, split,
+    both models' geometry and heads against the store, the output files.
 
     Raises:
-        InputError: bad data folder, split, checkpoint, head, device or option.
+        InputError: bad data folder, split, checkpoint, head, device, option or output.
     """
-    check_which(which)
-    if data is None:
-        data = training_store(run, which)
+    check_which(options.which)
+    run = options.model if options.model is not None else default_run()
+    data = options.data if options.data is not None else training_store(run, options.which)
     if _is_label_store(data):
-        if compare or plot_window is not None or plot_tracks or head is not None:
-            raise InputError(
-                "--compare, --plot-window, --plot-tracks and --head apply to coverage stores; "
-                f"{data} is a label store, which gives the per-task AUPR/AUROC table"
-            )
-        return evaluate_labels(
-            run, LabelStore(data), split, batch_size=batch_size or 256, device=device, out=out,
-            which=which,
-        )  # fmt: skip
-    batch_size = 8 if batch_size is None else batch_size
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
-    store = open_store(data, split)
-    columns = _plot_columns(store, split, plot_window, plot_tracks)
-    dev = resolve_device(device)
-    subjects = _load_subjects(run, compare, which, store, head)
-    tsv = _output_path(subjects[0], split, out)
+        return _evaluate_labels(options, run, data)
+    store = open_store(data, options.split)
+    plot_tracks = options.plot_tracks.split(",") if options.plot_tracks else None
+    columns = _plot_columns(store, options.split, options.plot_window, plot_tracks)
+    dev = resolve_device(options.device)
+    subjects = _load_subjects(run, options.compare, options.which, store, options.head)
+    tsv = _tsv_path(subjects[0], options.split, options.out)
+    paths = _plan_outputs(tsv, subjects, options.plot_window)
+    _claim(paths, subjects, store, options.force)
 
     tables, window_predictions = _compute(
-        subjects, store, split, batch_size, dev, plot_window, columns
-    )
-    summary, paths, compared = _write_tables(tsv, tables, subjects, split)
-    if plot_window is not None:
-        paths["window_plot"] = _plot_window(
-            store, split, plot_window, columns, window_predictions, tsv
-        )
+        subjects, store, options.split, options.batch_size or 8, dev, options.plot_window,
+        columns,
+    )  # fmt: skip
+    summary, compared = _write_tables(paths, tables, subjects, options.split)
+    if options.plot_window is not None:
+        _plot_window(
+            store, options.split, options.plot_window, columns, window_predictions,
+            paths["window_plot"],
+        )  # fmt: skip
     others = sorted({g for g in tables[0]["group"] if group_column(g) == "other"})
     return EvaluationResult(
         tracks=tables[0],
         summary=summary,
         paths=paths,
         name=subjects[0].name,
-        split=split,
+        split=options.split,
         head=subjects[0].head,
-        n_windows=store.count(split),
+        n_windows=store.count(options.split),
         target_length=int(store.manifest["target_length"]),
         compared=compared,
         other_groups=others,
     )
+
+
+def _evaluate_labels(options: EvaluateOptions, run: str | Path, data: str | Path):
+    """The label-store branch of :func:`evaluate`."""
+    coverage_only = ("compare", "plot_window", "plot_tracks", "head")
+    if any(getattr(options, name) not in (None, (), []) for name in coverage_only):
+        names = ", ".join(opt(name) for name in coverage_only)
+        raise InputError(
+            f"{names} apply to coverage stores; {data} is a label store, which gives the "
+            "per-task AUPR/AUROC table"
+        )
+    return evaluate_labels(
+        run, LabelStore(data), options.split, batch_size=options.batch_size or 256,
+        device=options.device, out=options.out, which=options.which, force=options.force,
+    )  # fmt: skip

@@ -24,8 +24,8 @@ from rich.table import Table
 from gitool.console import progress
 from gitool.data.dataset import codes_to_one_hot
 from gitool.data.labels import LabelStore
-from gitool.errors import InputError
-from gitool.files import write_tsv
+from gitool.errors import InputError, opt
+from gitool.files import Outputs, write_tsv
 from gitool.metrics import auroc_columns, average_precision_columns
 from gitool.models.can import CAN
 from gitool.runs import autocast_for, check_which, load_run, resolve_device, run_label
@@ -99,6 +99,14 @@ def predict_labels(
     return out
 
 
+def _tasks_path(run: str | Path, ckpt: Path, split: str, out: str | Path | None) -> Path:
+    """Where :func:`evaluate_labels` writes its table."""
+    if out is not None:
+        return Path(out) if str(out).endswith(".tsv") else Path(out) / f"{split}.tsv"
+    base = Path(run) if Path(run).is_dir() else Path(ckpt).parent
+    return base / "eval" / f"{split}.tsv"
+
+
 def evaluate_labels(
     run: str | Path,
     store: LabelStore,
@@ -107,29 +115,37 @@ def evaluate_labels(
     device: str | torch.device | None = None,
     out: str | Path | None = None,
     which: str = "best",
+    force: bool = False,
 ) -> LabelEvaluation:
     """Per-task AUPR/AUROC of ``run`` on ``split``; writes ``RUN/eval/<split>.tsv`` (or
-    ``out``: a ``.tsv`` path or a folder)."""
+    ``out``: a ``.tsv`` path or a folder), claimed before any inference: an existing file
+    is replaced only with ``force`` and only when it is a text file, never the run's
+    checkpoints or the store."""
     check_which(which)
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"must be an integer >= 1, got {batch_size!r}", field="batch_size")
     n = store.count(split)
     if n == 0:
-        raise InputError(f"--split {split}: {store.path} has no sequences in it")
-    model, _, ckpt = load_run(run, which, "RUN")
+        raise InputError(f"{split}: {store.path} has no sequences in it", field="split")
+    model, _, ckpt = load_run(run, which, "model")
     name = run_label(ckpt)
     config = model.config
     if not isinstance(model, CAN):
         raise InputError(
-            f"RUN {name}: a {type(model).__name__} predicts coverage; a label store "
-            "evaluates sequence classifiers (can-*)"
+            f"{name}: a {type(model).__name__} predicts coverage; a label store "
+            "evaluates sequence classifiers (can-*)",
+            field="model",
         )
     if config.seq_length != store.seq_length or config.n_tasks != len(store.tasks):
         raise InputError(
-            f"RUN {name} takes {config.seq_length}-bp sequences with {config.n_tasks} tasks but "
-            f"--data {store.path} has {store.seq_length} bp and {len(store.tasks)} tasks; use "
-            "the store the model was trained on"
+            f"{name} takes {config.seq_length}-bp sequences with {config.n_tasks} tasks but "
+            f"{opt('data')} {store.path} has {store.seq_length} bp and {len(store.tasks)} "
+            "tasks; use the store the model was trained on",
+            field="model",
         )
+    path = _tasks_path(run, ckpt, split, out)
+    inputs = [ckpt, ckpt.parent if ckpt.parent.name == "checkpoints" else None, store.path]
+    Outputs(force, inputs=inputs).file(path, "TSV", field="out")
     probs = predict_labels(model, store, split, batch_size, resolve_device(device))
     labels = np.asarray(store.labels(split), dtype=np.float64)
     tasks = pd.DataFrame(
@@ -141,11 +157,6 @@ def evaluate_labels(
             "auroc": auroc_columns(probs, labels),
         }
     )
-    if out is None:
-        base = Path(run) if Path(run).is_dir() else Path(ckpt).parent
-        path = base / "eval" / f"{split}.tsv"
-    else:
-        path = Path(out) if str(out).endswith(".tsv") else Path(out) / f"{split}.tsv"
     flat_probs, flat_labels = probs.reshape(-1, 1), labels.reshape(-1, 1)
     return LabelEvaluation(
         tasks, name, split, write_tsv(tasks, path),

@@ -22,6 +22,7 @@ describes every array).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -35,13 +36,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from gitool.config.attention import AttentionOptions
 from gitool.console import info as status  # `info` names LayerInfo loop variables here
 from gitool.data.genome import Genome, one_hot
 from gitool.data.labels import LabelStore, open_any_store
-from gitool.errors import InputError
-from gitool.files import check_writable, staged_file
+from gitool.data.store import store_inputs
+from gitool.errors import InputError, opt
+from gitool.files import Outputs, commit_file, replace_folder, staged_file
 from gitool.interpret.layers import LayerInfo, attention_layout, model_seq_length, select_layers
-from gitool.interpret.plots import plot_export
+from gitool.interpret.plots import plot_export, plot_names
 from gitool.interpret.rollout import attention_rollout
 from gitool.interpret.windows import (
     AttentionWindow,
@@ -99,6 +102,7 @@ class NpzStream:
 
     def __init__(self, path: Path):
         self.path = path
+        self.existed = path.exists()  # claimed (replaceable) before; else it must stay free
         self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         self.tmp.parent.mkdir(parents=True, exist_ok=True)
         self.zip = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
@@ -112,7 +116,7 @@ class NpzStream:
 
     def close(self) -> int:
         self.zip.close()
-        os.replace(self.tmp, self.path)
+        commit_file(self.tmp, self.path, replace=self.existed)
         return self.path.stat().st_size
 
     def abort(self) -> None:
@@ -235,33 +239,89 @@ class AttentionSummary:
     plots: list[Path] = field(default_factory=list)
 
 
+PREVIOUS = "an attention export from `gitool attention`"
+
+
 def _output_layout(out: str | Path) -> tuple[Path, Path, bool]:
     """``(folder or archive, index path, single archive?)``."""
     if not str(out).strip():
-        raise InputError("-o is empty; give a folder or a file name ending in .npz")
+        raise InputError("is empty; give a folder or a file name ending in .npz", field="out")
     path = Path(out)
     if path.suffix.lower() == ".npz":
-        if path.is_dir():
-            raise InputError(f"-o {out} is a folder; give a new .npz file or a folder name")
         return path, path.with_suffix(".json"), True
-    if path.exists() and not path.is_dir():
-        raise InputError(f"-o {out} is a file; give a folder or a name ending in .npz")
-    if (path / "index.json").exists() or next(path.glob("window_*.npz"), None) is not None:
-        # Writing over it window by window would mix two exports under one index.
-        raise InputError(f"-o {out} already holds an attention export; give a new folder")
     return path, path / "index.json", False
 
 
-def _publish(stage: Path, target: Path, files: list[Path]) -> list[Path]:
-    """Move a finished folder export from ``stage`` into ``target``: a rename when
-    ``target`` does not exist, else file by file (it may hold the user's other files).
-    Returns the window files' final paths."""
-    if not target.exists():
-        stage.rename(target)
+def is_attention_index(path: Path) -> bool:
+    """Whether ``path`` is the index of an attention export (its JSON names the format)."""
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(index, dict) and index.get("format") == FORMAT
+
+
+def is_attention_export(folder: Path) -> bool:
+    """Whether ``folder`` holds an attention export and nothing else (its index, window
+    files and plots/ of PNGs): what ``force`` may replace."""
+    if not is_attention_index(folder / "index.json"):
+        return False
+    for path in folder.iterdir():
+        if path.name == "plots" and path.is_dir():
+            if any(p.suffix != ".png" or not p.is_file() for p in path.iterdir()):
+                return False
+        elif path.name != "index.json" and not (
+            path.name.startswith("window_") and path.suffix == ".npz" and path.is_file()
+        ):
+            return False
+    return True
+
+
+def claim_outputs(
+    outputs: Outputs, out: str | Path, track_out: str | Path | None, bedgraph: bool
+) -> tuple[Path, Path, bool]:
+    """Claim the export (a folder, or an archive and its index) and ``track_out`` before any
+    work: existing ones only with ``force``, only when of the same kind (an earlier export,
+    a bigWig/bedGraph), never an input. Returns :func:`_output_layout`'s triple."""
+    target, index_path, single = _output_layout(out)
+    if single:
+        outputs.file(target, "npz", "out")
+        outputs.file(index_path, "text", "out")
+        if index_path.exists() and not is_attention_index(index_path):
+            raise InputError(
+                f"{index_path} (the index beside {target.name}) exists and is not an attention "
+                f"index, so gitool did not make it; refusing to replace it even with "
+                f"{opt('force')} — choose another name",
+                field="out",
+            )
     else:
-        for path in files:
-            os.replace(path, target / path.name)
-        shutil.rmtree(stage)
+        outputs.folder(target, is_attention_export, PREVIOUS, "out")
+    if track_out is not None:
+        if not str(track_out).strip():
+            raise InputError(
+                f"is empty; give a .bw (or, with {opt('bedgraph')}, .bedgraph) path",
+                field="track_out",
+            )
+        outputs.file(track_out, "bedGraph" if bedgraph else "bigWig", "track_out")
+    return target, index_path, single
+
+
+def _claim_plots(
+    outputs: Outputs, index_path: Path, chosen: list[LayerInfo], window: AttentionWindow,
+    seq_length: int,
+) -> None:  # fmt: skip
+    """Claim the PNGs ``plot`` writes beside an archive (a folder export holds its own)."""
+    records = [{"key": i.key, "layer": i.layer, "windowed": i.block in ("regular", "shifted")}
+               for i in chosen]  # fmt: skip
+    end = window.start + seq_length
+    for name in plot_names(window.chrom, window.start, end, records):
+        outputs.file(index_path.parent / "plots" / name, "PNG", "plot")
+
+
+def _publish(stage: Path, target: Path, files: list[Path], existed: bool) -> list[Path]:
+    """Move a finished folder export from ``stage`` to ``target`` (replacing the claimed
+    earlier export, if any). Returns the window files' final paths."""
+    replace_folder(stage, target, existed=existed)
     return [target / path.name for path in files]
 
 
@@ -296,7 +356,9 @@ def extract_attention(
     bedgraph: bool = False,
     sizes: dict[str, int] | None = None,
     plot: bool = False,
-    label: str = "--model",
+    force: bool = False,
+    outputs: Outputs | None = None,
+    label: str = "",
     on_window=None,
     n_windows: int | None = None,
 ) -> AttentionSummary:
@@ -322,6 +384,11 @@ def extract_attention(
             span, as a bigWig (or bedGraph with ``bedgraph``); needs ``sizes`` (the genome's
             chromosome sizes, in order) and windows sorted along the genome.
         plot: write PNG heatmaps beside the output (``plots/``; see :mod:`.plots`).
+        force: replace existing outputs of the same kind (an earlier export, a bigWig or
+            bedGraph, PNGs); without it an existing output is refused.
+        outputs: the claims of this run (with its inputs, which are never written over);
+            default: ``Outputs(force)``. Every output is claimed before the first forward.
+        label: how errors name the model (a run's name).
         on_window: called with the number of windows done after each batch (progress).
         n_windows: how many ``windows`` there are, when known: after the first window the
             export stops (removing what it wrote) if the rest would not fit on the disk.
@@ -333,17 +400,24 @@ def extract_attention(
     _check_export_options(dtype, batch_size, full_max_tokens, rollout, rollout_bp)
     layout = attention_layout(model, label)
     chosen = select_layers(layout, layers, heads)
-    target, index_path, single = _output_layout(out)
-    check_writable(target)
+    outputs = outputs or Outputs(force)
+    target, index_path, single = claim_outputs(outputs, out, track_out, bedgraph)
     settings = _Settings(
         model_seq_length(model), {info.module: info for info in chosen}, heads,
         full_max_tokens, dtype, rollout, rollout_bp,
     )  # fmt: skip
+    windows = iter(windows)
+    first = next(windows, None)
+    if first is not None:
+        if plot and single:
+            _claim_plots(outputs, index_path, chosen, first, settings.seq_length)
+        windows = itertools.chain([first], windows)
     dev = resolve_device(device)
     model = model.to(dev).eval()
     capture_names = [info.module for info in (layout if rollout else chosen)]
     track_info, writer = _open_track_writer(track_out, track_layer, chosen, sizes, bedgraph)
     export = _start_export(target, index_path, single, track_info, writer)
+    export.existed = target.exists()
     started = time.perf_counter()
     try:
         for batch in _window_batches(windows, batch_size):
@@ -392,21 +466,24 @@ class _Export:
     writer: TrackWriter | None
     summary: AttentionSummary
     entries: list[dict] = field(default_factory=list)
+    existed: bool = False  # a folder target claimed for replacement (force)
 
 
 def _check_export_options(
     dtype: str, batch_size: int, full_max_tokens: int, rollout: bool, rollout_bp: int | None
 ) -> None:
+    """:func:`extract_attention`'s numbers (the CLI has checked them through
+    :class:`~gitool.config.attention.AttentionOptions` already)."""
     if dtype not in ("float32", "float16"):
-        raise InputError(f"--dtype {dtype}: choose float32 or float16")
+        raise InputError(f"{dtype}: choose float32 or float16", field="dtype")
     if batch_size < 1:
-        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+        raise InputError(f"must be >= 1, got {batch_size}", field="batch_size")
     if full_max_tokens < 0:
-        raise InputError(f"--full-max-tokens must be ≥ 0, got {full_max_tokens}")
-    if rollout_bp is not None and (not rollout or rollout_bp < 1):
-        raise InputError(
-            f"--rollout-bp {rollout_bp}: give a resolution ≥ 1 bp, together with --rollout"
-        )
+        raise InputError(f"must be >= 0, got {full_max_tokens}", field="full_max_tokens")
+    if rollout_bp is not None and rollout_bp < 1:
+        raise InputError(f"must be >= 1, got {rollout_bp}", field="rollout_bp")
+    if rollout_bp is not None and not rollout:
+        raise InputError(f"needs {opt('rollout')}", field="rollout_bp")
 
 
 def _open_track_writer(
@@ -420,15 +497,16 @@ def _open_track_writer(
     if track_out is None:
         return None, None
     if not sizes:
-        raise InputError("--track-out needs genomic input (--regions with --genome)")
+        raise InputError(
+            f"needs genomic input: {opt('regions')} BED with {opt('genome')} FASTA",
+            field="track_out",
+        )
     wanted = [i for i in chosen if track_layer is None or i.layer == track_layer]
     if not wanted:
-        raise InputError(f"--track-layer {track_layer} is not among the exported layers")
+        raise InputError(f"{track_layer} is not among the exported layers", field="track_layer")
     track_info = wanted[-1]
-    if not str(track_out).strip():
-        raise InputError("--track-out is empty; give a .bw (or, with --bedgraph, .bedgraph) path")
     writer = TrackWriter(
-        [Path(track_out)], sizes, track_info.token_bp, bedgraph, option="--track-out"
+        [Path(track_out)], sizes, track_info.token_bp, bedgraph, field="track_out"
     ).open()
     return track_info, writer
 
@@ -574,25 +652,29 @@ def _finish_export(
 ) -> None:
     """Put a complete export in place.
 
-    Tracks are committed first; then the index is staged and the archive put in place just
-    before the index replaces any older one, so a failure at any step leaves an older export
-    whole (and :func:`_discard_export` removes what this one had put in place).
+    Tracks are committed first. A folder export gets its index in the stage, which then
+    replaces the folder in one rename; an archive's index is staged and the archive put in
+    place just before the index replaces any older one. A failure at any step leaves an
+    older export whole (and :func:`_discard_export` removes what this one had put in place).
     """
     summary = export.summary
     if summary.windows == 0:
         raise InputError(
-            "no window to export: the input is empty (an empty --index range, split, "
-            "--regions or --fasta)"
+            f"no window to export: the input is empty (an empty {opt('index')} range, split, "
+            f"{opt('regions')} or {opt('fasta')})"
         )
     if export.writer is not None:
         summary.tracks = export.writer.commit()
         export.writer = None
-    if export.stage is not None:
-        summary.files = _publish(export.stage, export.target, summary.files)
     summary.seconds = time.perf_counter() - started
     index = _index_json(
         model, layout, chosen, export.entries, settings.rollout, settings.rollout_bp
     )
+    if export.stage is not None:
+        (export.stage / "index.json").write_text(index)
+        summary.files = _publish(export.stage, export.target, summary.files, export.existed)
+        export.stage = None
+        return
     with staged_file(export.index_path) as tmp:
         tmp.write_text(index)
         if export.archive is not None:
@@ -612,8 +694,6 @@ def _discard_export(export: _Export) -> None:
         path.unlink(missing_ok=True)
     if export.stage is not None:
         shutil.rmtree(export.stage, ignore_errors=True)
-        with contextlib.suppress(OSError):  # the folder the rename made, if now empty
-            export.target.rmdir()
     if export.single and export.target in summary.files:
         export.index_path.unlink(missing_ok=True)
 
@@ -632,11 +712,12 @@ def check_disk_space(folder: Path, first_window: int, n_windows: int, dtype: str
     need = first_window * (n_windows - 1)
     free = shutil.disk_usage(folder).free
     if need > free:
-        smaller = "(--index), layers (--layer) or heads (--head)"
+        smaller = f"({opt('index')}), layers ({opt('layer')}) or heads ({opt('head')})"
+        half = f", or use {opt('dtype')} float16" if dtype == "float32" else ""
         raise InputError(
             f"exporting {n_windows:,} windows to {folder} needs about {_size(need)} more "
             f"({_size(first_window)} per window) but {_size(free)} is free; export fewer "
-            f"windows {smaller}" + (", or use --dtype float16" if dtype == "float32" else "")
+            f"windows {smaller}{half}"
         )
 
 
@@ -712,102 +793,117 @@ DEFAULT_OUT = "attention"
 """``-o`` when none is given: a new folder ``attention/`` in the current folder."""
 
 
-def attention_from_run(
-    run: str | Path | None,
-    out: str | Path | None,
-    *,
-    regions: str | Path | None = None,
-    genome: str | Path | None = None,
-    data: str | Path | None = None,
-    split: str = "test",
-    index: str | None = None,
-    fasta: str | Path | None = None,
-    which: str = "best",
-    **options,
-) -> AttentionSummary:
+def attention_from_run(options: AttentionOptions, on_window=None) -> AttentionSummary:
     """What ``gitool attention`` runs: load the run, open at most one input source
     (``regions`` + ``genome``, ``data`` [+ ``split``, ``index``], or ``fasta``) and call
-    :func:`extract_attention` with ``options``. ``genome`` also gives ``--track-out`` its
-    chromosome sizes.
+    :func:`extract_attention`. ``genome`` also gives ``track_out`` its chromosome sizes.
 
-    Defaults, each announced with a status line: ``run`` None, the newest run under
+    Defaults, each announced with a status line: ``model`` None, the newest run under
     ``runs/``; no input, windows of ``split`` of the store the run was trained on (the first
     :data:`DEFAULT_WINDOWS` unless ``index`` says which); ``out`` None, :data:`DEFAULT_OUT`
-    in the current folder, refused when it exists.
+    in the current folder (an existing one only with ``force``, and only an earlier export).
+
+    Every output is claimed before the model runs: existing outputs are replaced only with
+    ``force`` and only by their own kind; the inputs (the run, genome, regions, FASTA, the
+    store and the files it was built from) never, even with ``force``.
     """
-    given = [name for name, v in (("--regions", regions), ("--data", data), ("--fasta", fasta))
-             if v is not None]  # fmt: skip
-    if len(given) > 1:
-        raise InputError(
-            "give exactly one input: --regions BED with --genome FASTA, --data STORE (with "
-            f"--split and --index), or --fasta SEQS.fa; got {', '.join(given)}"
-        )
-    if regions is not None and genome is None:
-        raise InputError("--regions needs --genome FASTA to read the sequences from")
-    if run is None:
-        run = default_run(option="-m")
-    model, _, ckpt = load_run(run, which, "--model")
-    label = f"--model {run_label(ckpt)}"
-    select_layers(attention_layout(model, label), options.get("layers"), options.get("heads"))
-    if out is None:
-        out = _default_out()
-    seq_length = model_seq_length(model)
-    if regions is not None:
-        windows = windows_from_regions(model, regions, genome)
-    elif fasta is not None:
-        windows = windows_from_fasta(fasta, seq_length)
-    else:
-        if data is None:
-            data, index = _default_store_windows(ckpt, which, split, index)
-        _check_store_length(data, seq_length)
-        indices = parse_indices(index)
-        windows = windows_from_store(data, split, indices)
-        options["n_windows"] = (
-            len(indices) if indices is not None else open_any_store(data).count(split)
-        )
-    if options.get("track_out") is not None and options.get("sizes") is None:
-        if genome is None or regions is None:
-            raise InputError("--track-out needs genomic input: --regions BED with --genome FASTA")
-        opened = Genome(genome)
-        options["sizes"] = dict(opened.sizes)
+    o = options
+    run = Path(o.model) if o.model is not None else default_run(option="model")
+    out = o.out if o.out is not None else _default_out(o.force)
+    data, index = o.data, o.index
+    if data is None and o.regions is None and o.fasta is None:
+        data, index = _default_store_windows(run, o.which, o.split, index)
+    outputs = Outputs(o.force, inputs=_inputs(o, run, data))
+    claim_outputs(outputs, out, o.track_out, o.bedgraph)
+    model, _, ckpt = load_run(run, o.which, "model")
+    label = run_label(ckpt)
+    select_layers(attention_layout(model, label), o.layer, o.head)
+    windows, n_windows = _open_windows(o, model, data, index)
+    sizes = None
+    if o.track_out is not None:
+        opened = Genome(o.genome)
+        sizes = dict(opened.sizes)
         opened.close()
-    return extract_attention(model, windows, out, label=label, **options)
+    return extract_attention(
+        model, windows, out, layers=o.layer, heads=o.head, full_max_tokens=o.full_max_tokens,
+        dtype=o.dtype, rollout=o.rollout, rollout_bp=o.rollout_bp, batch_size=o.batch_size,
+        device=o.device, track_out=o.track_out, track_layer=o.track_layer,
+        bedgraph=o.bedgraph, sizes=sizes, plot=o.plot, force=o.force, outputs=outputs,
+        label=label, on_window=on_window, n_windows=n_windows,
+    )  # fmt: skip
 
 
-def _default_out() -> Path:
-    """``-o`` left out: :data:`DEFAULT_OUT` here, which must not exist yet."""
+def _inputs(o: AttentionOptions, run: Path, data: str | Path | None) -> list[Path | str | None]:
+    """What the export reads (never written over): the run, genome, regions, FASTA and
+    their indexes, the store and the files it was built from (the run's own store too)."""
+    paths: list[Path | str | None] = [run, o.regions]
+    for fasta in (o.genome, o.fasta):
+        if fasta is not None:
+            paths += [fasta, f"{fasta}.fai", f"{fasta}.gzi"]
+    stores = [data] if data is not None else []
+    with contextlib.suppress(InputError, OSError):  # a run that records no (usable) store
+        stores.append(training_store(run, o.which))
+    for store in stores:
+        paths += store_inputs(store)
+    return paths
+
+
+def _open_windows(
+    o: AttentionOptions, model: nn.Module, data: str | Path | None, index: str | None
+) -> tuple[Iterable[AttentionWindow], int | None]:
+    """The chosen input as windows, with their number when known (for the disk check)."""
+    seq_length = model_seq_length(model)
+    if o.regions is not None:
+        return windows_from_regions(model, o.regions, o.genome), None
+    if o.fasta is not None:
+        return windows_from_fasta(o.fasta, seq_length), None
+    _check_store_length(data, seq_length)
+    indices = parse_indices(index)
+    count = len(indices) if indices is not None else open_any_store(data).count(o.split)
+    return windows_from_store(data, o.split, indices), count
+
+
+def _default_out(force: bool) -> Path:
+    """``out`` left out: :data:`DEFAULT_OUT` here, new (or, with ``force``, an earlier
+    export)."""
     out = Path(DEFAULT_OUT)
-    if out.exists():
+    if out.exists() and not force:
         raise InputError(
-            f"-o: no output given and {DEFAULT_OUT}/ already exists here; give -o DIR (or "
-            "FILE.npz) for a new export"
+            f"{opt('out')}: no output given and {DEFAULT_OUT}/ already exists here; give "
+            f"{opt('out')} DIR (or FILE.npz) for a new export, or {opt('force')} to replace "
+            "an earlier one"
         )
-    status(f"writing {DEFAULT_OUT}/ (default -o; give -o DIR or FILE.npz to choose)")
+    status(
+        f"writing {DEFAULT_OUT}/ (default {opt('out')}; give {opt('out')} DIR or FILE.npz to "
+        "choose)"
+    )
     return out
 
 
 def _default_store_windows(
-    ckpt: Path, which: str, split: str, index: str | None
+    run: Path, which: str, split: str, index: str | None
 ) -> tuple[Path, str]:
     """No input given: the run's training store, and ``index`` or its first windows."""
-    store = training_store(ckpt, which)
+    store = training_store(run, which)
     shown = f"{shown_path(store).rstrip('/')}/"
     if index is not None:
         status(
-            f"exporting {split} windows {index} of {shown} (the run's store; give --data to choose)"
+            f"exporting {split} windows {index} of {shown} (the run's store; give {opt('data')} "
+            "to choose)"
         )
         return store, index
     count = open_any_store(store).count(split)
     if count == 0:
         raise InputError(
             f"the {split} split of {shown}, the run's store, has no windows; choose the input "
-            "with --split, --data/--index, --regions or --fasta"
+            f"with {opt('split')}, {opt('data')}/{opt('index')}, {opt('regions')} or "
+            f"{opt('fasta')}"
         )
     last = min(DEFAULT_WINDOWS, count) - 1
     chosen = "0" if last == 0 else f"0-{last}"
     status(
         f"exporting {split} window{'s' if last else ''} {chosen} of {shown} (default; give "
-        "--data/--index, --regions or --fasta to choose)"
+        f"{opt('data')}/{opt('index')}, {opt('regions')} or {opt('fasta')} to choose)"
     )
     return store, chosen
 
@@ -819,6 +915,7 @@ def _check_store_length(data: str | Path, seq_length: int) -> None:
     )
     if store_length != seq_length:
         raise InputError(
-            f"--data {data}: windows of {store_length:,} bp but the model takes "
-            f"{seq_length:,} bp; use the store the model was trained on"
+            f"{data}: windows of {store_length:,} bp but the model takes {seq_length:,} bp; "
+            "use the store the model was trained on",
+            field="data",
         )

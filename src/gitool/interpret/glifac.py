@@ -64,7 +64,7 @@ def full_index(length: int) -> torch.Tensor:
 def _check_threshold(value: float) -> float:
     t = float(value)
     if not 0.0 <= t <= 1.0:  # also rejects NaN
-        raise InputError(f"--threshold {value} is outside [0, 1]")
+        raise InputError(f"must be 0 to 1, got {value}", field="threshold")
     return t
 
 
@@ -246,12 +246,12 @@ class PairAccumulator:
             thresholds = [thresholds]
         self.thresholds = tuple(_check_threshold(t) for t in thresholds)
         if not self.thresholds:
-            raise InputError("--threshold needs at least one value")
+            raise InputError("needs at least one value", field="threshold")
         if n_filters < 1:
             raise ValueError(f"n_filters must be at least 1, got {n_filters}")
         self.n_filters = int(n_filters)
         if random not in RANDOM_MODES:
-            raise InputError(f"--random-pairs {random!r}: choose {', '.join(RANDOM_MODES)}")
+            raise InputError(f"{random!r}: choose {', '.join(RANDOM_MODES)}", field="random_pairs")
         self.random = random
         if active_threshold is None:
             self.active_threshold = None
@@ -690,7 +690,7 @@ def match_motifs(
     if not motif_ppms:
         raise ValueError("match_motifs needs at least one motif")
     if min_overlap < 1:
-        raise InputError(f"--min-overlap {min_overlap} must be at least 1")
+        raise ValueError(f"min_overlap must be at least 1, got {min_overlap}")
     n_f, w, _ = p.shape
     pc = _centred(p)
     p_norm2 = (pc**2).sum(-1)  # (F, w)
@@ -741,7 +741,7 @@ def label_filters(similarity: np.ndarray, best: np.ndarray, min_similarity: floa
     """
     t = float(min_similarity)
     if not 0.0 < t <= 1.0 or math.isnan(t):
-        raise InputError(f"--min-similarity {min_similarity} is outside (0, 1]")
+        raise InputError(f"must be > 0 and <= 1, got {min_similarity}", field="min_similarity")
     similarity, best = np.asarray(similarity), np.asarray(best)
     if similarity.shape != best.shape:
         raise ValueError(f"similarity {similarity.shape} and best {best.shape} differ in shape")

@@ -38,11 +38,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gitool.config.interactions import InteractionsOptions
 from gitool.console import info, progress, warn
 from gitool.data.dataset import codes_to_one_hot
 from gitool.data.labels import LabelStore, open_any_store
-from gitool.errors import InputError
-from gitool.files import check_output_folder, check_writable, staged_folder, write_tsv
+from gitool.data.store import store_inputs
+from gitool.errors import InputError, opt
+from gitool.files import Outputs, check_output_folder, staged_folder, write_tsv
 from gitool.interpret.glifac import (
     FilterPPMs,
     InteractionMaps,
@@ -61,12 +63,9 @@ from gitool.models.base import capture_attention
 from gitool.models.can import CAN
 from gitool.runs import load_run, resolve_device, run_label, training_store
 
-DEFAULT_THRESHOLDS = (0.1,)
-# Untrained (Glorot-initialised) CAN filters against the 12 built-in motifs: median 0.53,
-# 1.7 % reach 0.7, 0.1 % reach 0.75 (768 filters of 24 models, `experiments/motif_interactions/filter_null.py`).
-# 0.7 keeps random labels rare while labelling motif detectors that learned a motif only
-# partly (a blend of two similar motifs, a shifted or truncated copy: 0.70-0.75).
-DEFAULT_MIN_SIMILARITY = 0.7
+DEFAULT_THRESHOLDS = InteractionsOptions.threshold
+# Why 0.7: see InteractionsOptions.min_similarity.
+DEFAULT_MIN_SIMILARITY = InteractionsOptions.min_similarity
 #: What the output folder may hold (module docstring): --force replaces only such a folder.
 OUTPUT_FILES = ("filters.tsv", "filters.meme", "glifac_*_t*.tsv", "local_*_t*.tsv",
                 "interactions_t*.png", "scores.tsv")  # fmt: skip
@@ -183,7 +182,7 @@ def _warn_unlearned(names, labels, truth, min_similarity) -> None:
         return
     lost = [f"{names[a]}/{names[b]}" for a, b in truth if a in missing or b in missing]
     warn(
-        f"no filter matches {', '.join(names[i] for i in missing)} (--min-similarity "
+        f"no filter matches {', '.join(names[i] for i in missing)} ({opt('min_similarity')} "
         f"{min_similarity:g}), so the maps cannot show interactions involving "
         + ("them" if not lost else f"them ({', '.join(lost)} of the ground truth)")
         + "; the model has not learned those motifs (see filters.tsv: best_match, similarity)"
@@ -201,7 +200,7 @@ def _truth(store, names: list[str]) -> list[tuple[int, int]]:
     if dropped:
         warn(
             f"ground-truth pair(s) {', '.join(dropped)} of {store.path} name motifs that "
-            "--motifs does not include, so they are left out of the scores; pass motifs "
+            f"{opt('motifs')} does not include, so they are left out of the scores; pass motifs "
             "with those names (default: the store's own motifs.jaspar)"
         )
     return [(index[i.a], index[i.b]) for i in pairs if i.a in index and i.b in index]
@@ -226,23 +225,29 @@ def _check_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
     values = tuple(float(t) for t in thresholds) or DEFAULT_THRESHOLDS
     for t in values:
         if not 0.0 <= t <= 1.0:
-            raise InputError(f"--threshold {t:g} is outside [0, 1]")
+            raise InputError(f"must be 0 to 1, got {t:g}", field="threshold")
     if len(set(values)) != len(values):
-        raise InputError(f"--threshold values repeat: {', '.join(f'{t:g}' for t in values)}")
+        listed = ", ".join(f"{t:g}" for t in values)
+        raise InputError(f"values repeat: {listed}", field="threshold")
     return values
 
 
+PREVIOUS = "the output of a previous `gitool interactions`"
+
+
+def is_interactions_output(path: Path) -> bool:
+    """Whether the folder ``path`` is an earlier output: filters.tsv and only files of
+    :data:`OUTPUT_FILES` (what ``force`` may replace)."""
+    names = [p.name for p in path.iterdir()]
+    return "filters.tsv" in names and all(
+        any(fnmatch(name, pattern) for pattern in OUTPUT_FILES) for name in names
+    )
+
+
 def _check_out(out: Path, force: bool) -> None:
-    """``-o``: new, or with ``force`` empty or a previous output (filters.tsv and only files
-    of :data:`OUTPUT_FILES`), never a folder of other files."""
-
-    def previous(path: Path) -> bool:
-        names = [p.name for p in path.iterdir()]
-        return "filters.tsv" in names and all(
-            any(fnmatch(name, pattern) for pattern in OUTPUT_FILES) for name in names
-        )
-
-    check_output_folder(out, force, previous, "the output of a previous `gitool interactions`")
+    """``out``: new, or with ``force`` empty or a previous output, never a folder of other
+    files (the inputs are refused by :meth:`Outputs.folder` before the passes)."""
+    check_output_folder(out, force, is_interactions_output, PREVIOUS)
 
 
 def threshold_tag(threshold: float) -> str:
@@ -255,9 +260,9 @@ def _check_options(min_similarity: float | None, batch_size: int | None) -> floa
     if min_similarity is None:
         min_similarity = DEFAULT_MIN_SIMILARITY
     if not 0.0 < min_similarity <= 1.0:
-        raise InputError(f"--min-similarity {min_similarity:g} is outside (0, 1]")
+        raise InputError(f"must be > 0 and <= 1, got {min_similarity:g}", field="min_similarity")
     if batch_size is not None and batch_size < 1:
-        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+        raise InputError(f"must be >= 1, got {batch_size}", field="batch_size")
     return min_similarity
 
 
@@ -273,8 +278,9 @@ def _open_store(data: str | Path, model: torch.nn.Module):
     )
     if store_length != seq_length:
         raise InputError(
-            f"--data {data}: sequences of {store_length:,} bp but the model takes "
-            f"{seq_length:,} bp; use the store the model was trained on"
+            f"{data}: sequences of {store_length:,} bp but the model takes {seq_length:,} bp; "
+            "use the store the model was trained on",
+            field="data",
         )
     return store
 
@@ -284,10 +290,10 @@ def _sequence_count(store, split: str, sequences: int | None, data: str | Path) 
     n = store.count(split)
     if sequences is not None:
         if sequences < 1:
-            raise InputError(f"--sequences must be ≥ 1, got {sequences}")
+            raise InputError(f"must be >= 1, got {sequences}", field="sequences")
         n = min(n, sequences)
     if n == 0:
-        raise InputError(f"--split {split}: {data} has no sequences in it")
+        raise InputError(f"{split}: {data} has no sequences in it", field="split")
     return n
 
 
@@ -359,17 +365,17 @@ def _report_pairs(n: int, pairs: _Pairs) -> None:
     empty = [f"{m.threshold:g}" for m in maps if m.pairs == 0]
     if empty:
         warn(
-            f"no position pair reaches --threshold {', '.join(empty)}: those maps are all zero "
+            f"no position pair reaches {opt('threshold')} {', '.join(empty)}: those maps are all zero "
             "(an untrained model spreads its attention evenly; try a lower threshold)"
         )
     crowded = [m for m in maps if m.pairs > 0.5 * pairs.candidates]
     if crowded:
         m, width = crowded[-1], pairs.width
         warn(
-            f"--threshold {', '.join(f'{c.threshold:g}' for c in crowded)} selects most position "
+            f"{opt('threshold')} {', '.join(f'{c.threshold:g}' for c in crowded)} selects most position "
             f"pairs ({m.pairs:,} of {pairs.candidates:,} at {m.threshold:g}; even attention over "
             f"{width} keys is {1 / width:.3g}), so those maps measure co-occurrence more than "
-            "attention; add a higher --threshold"
+            f"attention; add a higher {opt('threshold')}"
         )
 
 
@@ -390,7 +396,8 @@ def find_interactions(
     random_pairs: str = "sample",
     plot: bool = True,
     force: bool = False,
-    label: str = "--model",
+    outputs: Outputs | None = None,
+    label: str = "",
 ) -> InteractionResult:
     """GLIFAC and the local-attention baseline for ``model`` on ``split`` of store ``data``.
 
@@ -412,12 +419,14 @@ def find_interactions(
             expectation: no sampling noise) or ``"none"`` (attended pairs only); see
             :class:`~gitool.interpret.glifac.PairAccumulator`.
         plot: write the heatmap PNGs.
-        force: replace ``out``.
+        force: replace ``out`` when it is empty or an earlier output.
+        outputs: the claims of this run, with its inputs (never written over); default
+            ``Outputs(force)``.
+        label: how errors name the model (a run's name).
     """
     thresholds = _check_thresholds(thresholds)
     out = Path(out)
-    _check_out(out, force)
-    check_writable(out)
+    (outputs or Outputs(force)).folder(out, is_interactions_output, PREVIOUS, "out")
     min_similarity = _check_options(min_similarity, batch_size)
     source = _Source(model, layer, label)
     batch_size = batch_size or (256 if source.is_can else 8)
@@ -545,15 +554,29 @@ def _write(result: InteractionResult, filter_names, ppms, plot: bool, force: boo
             write_tsv(result.scores, tmp / "scores.tsv")
 
 
-def interactions_from_run(run: str | Path, data: str | Path | None, out: str | Path, *,
-                          which: str = "best", device: str | None = None,
-                          **options) -> InteractionResult:  # fmt: skip
+def interactions_from_run(options: InteractionsOptions) -> InteractionResult:
     """What ``gitool interactions`` runs: load the run, then :func:`find_interactions` on
-    ``data`` (default: the store the run was trained on)."""
-    if data is None:
-        data = training_store(run, which)
-    model, _, ckpt = load_run(run, which, "--model")
+    ``options.data`` (default: the store the run was trained on). The output folder is
+    claimed first: never one of the inputs (the run, the store and the files it was built
+    from, a motif file), and an existing one only with ``force`` and only when it is an
+    earlier output."""
+    o = options
+    data = o.data if o.data is not None else training_store(o.model, o.which)
+    outputs = Outputs(o.force, inputs=_inputs(o, data))
+    outputs.folder(o.out, is_interactions_output, PREVIOUS, "out")
+    model, _, ckpt = load_run(o.model, o.which, "model")
     return find_interactions(
-        model, data, out, device=resolve_device(device), label=f"--model {run_label(ckpt)}",
-        **options,
+        model, data, o.out, split=o.split, thresholds=o.threshold, layer=o.layer,
+        motifs=o.motifs, min_similarity=o.min_similarity, sequences=o.sequences,
+        batch_size=o.batch_size, device=resolve_device(o.device), seed=o.seed,
+        random_pairs=o.random_pairs, plot=o.plot, force=o.force, outputs=outputs,
+        label=run_label(ckpt),
     )  # fmt: skip
+
+
+def _inputs(o: InteractionsOptions, data: str | Path) -> list[str | Path]:
+    """The run, the store (with the files a coverage store was built from), a motif file."""
+    paths: list[str | Path] = [o.model, *store_inputs(data)]
+    if o.motifs is not None and Path(o.motifs).is_file():
+        paths.append(o.motifs)
+    return paths

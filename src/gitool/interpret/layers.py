@@ -30,17 +30,19 @@ def model_seq_length(model: nn.Module) -> int:
     return int(model.config.seq_length)
 
 
-def attention_layout(model: nn.Module, label: str = "--model") -> list[LayerInfo]:
+def attention_layout(model: nn.Module, label: str = "") -> list[LayerInfo]:
     """The model's attention modules in forward order with Genomic Interpreter layer numbers.
 
     Raises:
-        InputError: the model has no attention (e.g. ``cnn-maxpool``).
+        InputError: the model (named ``label``, e.g. its run) has no attention (e.g.
+            ``cnn-maxpool``).
     """
     modules = model.attention_layers() if hasattr(model, "attention_layers") else {}
     if not modules:
         raise InputError(
-            f"{label}: a {type(model).__name__} model has no attention layers; attention "
-            "takes swin, enformer and can runs"
+            f"{label + ' ' if label else ''}is a {type(model).__name__} model, which has no "
+            "attention layers; attention takes swin, enformer and can runs",
+            field="model",
         )
     config = model.config
     bin_size = getattr(config, "bin_size", None)
@@ -74,15 +76,17 @@ def select_layers(
         bad = [k for k in layers if k not in available]
         if bad:
             raise InputError(
-                f"--layer {bad[0]} is out of range; this model has attention layers "
-                f"{_range_text(available)} (layer k has tokens of 2^(k-1) bp)"
+                f"{bad[0]} is out of range; this model has attention layers "
+                f"{_range_text(available)} (layer k has tokens of 2^(k-1) bp)",
+                field="layer",
             )
         chosen = [info for info in layout if info.layer in set(layers)]
     for h in heads or ():
         for info in chosen:
             if not 0 <= h < info.heads:
                 raise InputError(
-                    f"--head {h} is out of range; layer {info.layer} has {info.heads} heads "
-                    f"(0-{info.heads - 1})"
+                    f"{h} is out of range; layer {info.layer} has {info.heads} heads "
+                    f"(0-{info.heads - 1})",
+                    field="head",
                 )
     return chosen

@@ -151,8 +151,8 @@ def load_builtin_motifs(names: list[str] | tuple[str, ...] | None = None) -> lis
     return [table[n.strip().upper()] for n in names]
 
 
-def motifs_from_option(text: str | None, option: str = "--motifs") -> list[Motif]:
-    """Motifs named by a command-line option: a JASPAR/MEME file, or comma-separated
+def motifs_from_option(text: str | None, field: str = "motifs") -> list[Motif]:
+    """Motifs named by an option (``field``): a JASPAR/MEME file, or comma-separated
     built-in names (``None``: the 12 default built-in motifs)."""
     if text is None:
         return load_builtin_motifs()
@@ -160,17 +160,19 @@ def motifs_from_option(text: str | None, option: str = "--motifs") -> list[Motif
     if path.is_file():
         return read_motif_file(path)
     # a folder named like a built-in motif (CEBPB) still means the motif
-    folder = f"{option} {text} is a folder; give a JASPAR/MEME motif file or built-in motif names"
+    folder = f"{text} is a folder; give a JASPAR/MEME motif file or built-in motif names"
     if any(sep in text for sep in "/\\") or path.suffix:
-        raise InputError(folder if path.is_dir() else f"{option} {text}: no such motif file")
+        message = folder if path.is_dir() else f"{text}: no such motif file"
+        raise InputError(message, field=field)
     try:
         motifs = load_builtin_motifs(text)
     except InputError as err:
-        raise InputError(folder if path.is_dir() else f"{option}: {err}") from None
+        raise InputError(folder if path.is_dir() else err.template, field=field) from None
     if not motifs:
         raise InputError(
-            f"{option} {text!r} names no motifs; give built-in names, e.g. CEBPB,ELF1, or a "
-            "JASPAR/MEME motif file"
+            f"{text!r} names no motifs; give built-in names, e.g. CEBPB,ELF1, or a "
+            "JASPAR/MEME motif file",
+            field=field,
         )
     return motifs
 

@@ -225,16 +225,30 @@ def plot_export(
         if not entry["records"]:
             continue
         arrays = _load(index_path, entry)
-        stem = f"{entry['chrom']}_{entry['start']}-{entry['end']}".replace(":", "_")
-        written.append(save_png(layers_figure(entry, arrays), folder / f"{stem}_layers.png"))
         record = pick_record(entry["records"], layer)
-        key = record["key"]
-        fig = heads_figure(entry, arrays, record)
-        written.append(save_png(fig, folder / f"{stem}_heads_{key}.png"))
+        names = plot_names(entry["chrom"], entry["start"], entry["end"], entry["records"], layer)
+        figures = [layers_figure(entry, arrays), heads_figure(entry, arrays, record)]
         if record["windowed"]:
-            fig = windows_figure(entry, arrays, record)
-            written.append(save_png(fig, folder / f"{stem}_windows_{key}.png"))
+            figures.append(windows_figure(entry, arrays, record))
+        for fig, name in zip(figures, names, strict=True):
+            written.append(save_png(fig, folder / name))
     return written
+
+
+def plot_names(
+    chrom: str, start: int, end: int, records: list[dict], layer: int | None = None
+) -> list[str]:
+    """The PNG names :func:`plot_export` gives one window's figures (layers, heads and, for
+    a windowed layer, windows), from the window's span and its records (``key``,
+    ``layer``, ``windowed``), so that they can be claimed before the export runs."""
+    if not records:
+        return []
+    stem = f"{chrom}_{start}-{end}".replace(":", "_")
+    record = pick_record(records, layer)
+    names = [f"{stem}_layers.png", f"{stem}_heads_{record['key']}.png"]
+    if record["windowed"]:
+        names.append(f"{stem}_windows_{record['key']}.png")
+    return names
 
 
 def plot_interactions(result, k: int, path: str | Path) -> Path:

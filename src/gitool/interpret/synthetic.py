@@ -27,16 +27,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gitool.console import warn
+from gitool.config.synth_motifs import SynthMotifsOptions
+from gitool.console import info, warn
 from gitool.data.genome import reverse_complement
-from gitool.data.labels import INTERACTION_KINDS, Interaction, write_label_store
-from gitool.errors import InputError
+from gitool.data.labels import (
+    INTERACTION_KINDS,
+    Interaction,
+    LabelStore,
+    check_label_store_output,
+    write_label_store,
+)
+from gitool.data.windows import parse_fractions
+from gitool.errors import InputError, opt
 from gitool.interpret.motifs import (
     Motif,
     best_scan_scores,
     format_jaspar,
     information_content,
     load_builtin_motifs,
+    motifs_from_option,
     sample_instances,
 )
 from gitool.metrics import auroc
@@ -54,6 +63,7 @@ __all__ = [
     "parse_interactions",
     "save_store",
     "split_assignment",
+    "synth_motifs",
 ]
 
 
@@ -109,16 +119,20 @@ def _check_interactions(
         missing = [n for n in (item.a, item.b) if n not in index]
         if missing:
             raise InputError(
-                f"interaction {item.a}/{item.b} names motif(s) {', '.join(missing)} that are not "
-                f"among the motifs ({', '.join(names)}); give --interactions for these motifs, "
-                "or --interactions none"
+                f"{item.a}/{item.b} names motif(s) {', '.join(missing)} that are not among the "
+                f"motifs ({', '.join(names)}); give {opt('interactions')} for these motifs, or "
+                f"{opt('interactions')} none",
+                field="interactions",
             )
         if item.kind not in INTERACTION_KINDS:
             raise InputError(
-                f"interaction {item.a}/{item.b}: kind {item.kind!r} is not 'and' or 'xor'"
+                f"{item.a}/{item.b}: kind {item.kind!r} is not 'and' or 'xor'",
+                field="interactions",
             )
         if item.a == item.b or item.a in seen or item.b in seen:
-            raise InputError(f"interaction {item.a}/{item.b}: a motif may be in at most one pair")
+            raise InputError(
+                f"{item.a}/{item.b}: a motif may be in at most one pair", field="interactions"
+            )
         seen.update((item.a, item.b))
         pairs.append((index[item.a], index[item.b], item.kind))
     return pairs
@@ -137,8 +151,9 @@ def parse_interactions(text: str | None) -> tuple[Interaction, ...]:
         a, _, b = pair.partition("/")
         if not (a and b and kind):
             raise InputError(
-                f"--interactions {item.strip()!r}: expected MOTIF_A/MOTIF_B:and or :xor, "
-                "e.g. ELF1/SIX3:and,ESR1/FOXN3:xor (or 'none')"
+                f"{item.strip()!r}: expected MOTIF_A/MOTIF_B:and or :xor, "
+                "e.g. ELF1/SIX3:and,ESR1/FOXN3:xor (or 'none')",
+                field="interactions",
             )
         out.append(Interaction(a.strip(), b.strip(), kind.strip().lower()))
     return tuple(out)
@@ -178,26 +193,23 @@ def _check_generate(
     """:func:`generate`'s arguments; the messages name the ``gitool synth-motifs`` options."""
     names = tuple(m.name for m in motifs)
     if not motifs:
-        raise InputError("--motifs names no motifs; give built-in names or a JASPAR/MEME file")
+        raise InputError("names no motifs; give built-in names or a JASPAR/MEME file",
+                         field="motifs")  # fmt: skip
     if len(set(names)) != len(names):
-        raise InputError(f"motif names must be unique, got {', '.join(names)}")
+        raise InputError(f"motif names must be unique, got {', '.join(names)}", field="motifs")
     _check_interactions(names, interactions)
-    if n < 1:
-        raise InputError(f"--sequences {n}: the number of sequences must be >= 1")
-    if seed < 0:
-        raise InputError(f"--seed must be ≥ 0, got {seed}")
-    if not 1 <= min_instances <= max_instances:
-        raise InputError(
-            f"--min-instances {min_instances} --max-instances {max_instances}: need "
-            "1 ≤ --min-instances ≤ --max-instances"
-        )
+    SynthMotifsOptions(
+        sequences=n, length=length, min_instances=min_instances, max_instances=max_instances,
+        seed=seed,
+    )  # fmt: skip
     longest = max(m.length for m in motifs)
     needed = max_instances * longest + max_instances + 1
     if length < needed:
         raise InputError(
-            f"--length {length} is too short for {max_instances} instances of the longest "
-            f"motif ({longest} bp) with 1-bp gaps: give --length ≥ {needed} "
-            "(or a lower --max-instances)"
+            f"{length} is too short for {max_instances} instances of the longest motif "
+            f"({longest} bp) with 1-bp gaps: give {opt('length')} >= {needed} (or a lower "
+            f"{opt('max_instances')})",
+            field="length",
         )
 
 
@@ -391,12 +403,15 @@ def save_store(
     split_seed: int | None = None,
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
     force: bool = False,
+    existed: bool | None = None,
 ) -> Path:
     """Write ``data`` as a label store at ``path`` (atomically; see :mod:`gitool.data.labels`).
 
     The split is seeded by ``split_seed`` (default: the data's seed). ``instances.tsv`` lists
     every embedded instance (global ``sequence`` row, its ``split`` and ``index`` there,
     ``motif``, 0-based ``start``, ``end``, ``strand``); ``motifs.jaspar`` the motifs used.
+    ``force`` replaces only an earlier label store; ``existed``: whether ``path`` existed when
+    it was claimed (see :func:`~gitool.data.labels.write_label_store`).
     """
     split_seed = data.seed if split_seed is None else split_seed
     split = split_assignment(data.codes.shape[0], split_seed, fractions)
@@ -406,7 +421,7 @@ def save_store(
         warn(
             f"the {' and '.join(empty)} split{'s have' if len(empty) > 1 else ' has'} no "
             f"sequences ({data.codes.shape[0]:,} sequences, split fractions "
-            f"{','.join(f'{f:g}' for f in fractions)}); give more --sequences"
+            f"{','.join(f'{f:g}' for f in fractions)}); give more {opt('sequences')}"
         )
     names = np.array(data.motif_names)
     widths = np.array([m.length for m in data.motifs])
@@ -441,4 +456,61 @@ def save_store(
         instances=instances,
         source=source,
         force=force,
+        existed=existed,
     )
+
+
+# --------------------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SynthMotifsSummary:
+    """What :func:`synth_motifs` wrote: ``out``, the sequences per split, the motif tasks
+    and the interactions."""
+
+    out: Path
+    counts: dict[str, int]
+    motifs: int
+    interactions: int
+
+
+def synth_motifs(options: SynthMotifsOptions) -> SynthMotifsSummary:
+    """What ``gitool synth-motifs`` runs: claim ``out`` (new, or with ``force`` an earlier
+    label store; never the motif file it reads), generate the benchmark, write it as a label
+    store, and warn about motifs that hardly stand out from the background
+    (:func:`detectability`)."""
+    o = options
+    motif_file = o.motifs if o.motifs is not None and Path(o.motifs).is_file() else None
+    # claimed before the sequences are generated
+    existed = check_label_store_output(o.out, o.force, inputs=[motif_file])
+    fractions = parse_fractions(o.split_fractions)
+    data = generate(
+        o.sequences, seed=o.seed, motifs=motifs_from_option(o.motifs), length=o.length,
+        min_instances=o.min_instances, max_instances=o.max_instances,
+        interactions=parse_interactions(o.interactions),
+    )  # fmt: skip
+    store = LabelStore(save_store(o.out, data, fractions=fractions, force=o.force, existed=existed))
+    counts = {s: store.count(s) for s in SPLIT_NAMES}
+    summary = SynthMotifsSummary(Path(o.out), counts, len(data.motifs), len(data.interactions))
+    shown = ", ".join(f"{s} {n:,}" for s, n in counts.items())
+    info(
+        f"[green]wrote[/] {o.out}: {o.sequences:,} sequences of {o.length} bp ({shown}), "
+        f"{summary.motifs} motif tasks, {summary.interactions} interactions"
+    )
+    _warn_undetectable(data)
+    return summary
+
+
+def _warn_undetectable(data: SyntheticData) -> None:
+    """One warning per motif that a log-odds scan hardly tells apart (models will not learn
+    it either)."""
+    for row in detectability(data).itertuples():
+        if row.scan_auroc < DETECTABLE_AUROC:
+            warn(
+                f"motif {row.motif} ({row.matrix_id}, {row.width} bp, {row.bits:.1f} bits): a "
+                f"log-odds scan separates sequences with it from those without at AUROC "
+                f"{row.scan_auroc:.3f} only (< {DETECTABLE_AUROC}), so models will hardly "
+                "learn it; use a longer, more informative matrix, or drop a similar motif"
+            )

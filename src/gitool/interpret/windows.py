@@ -13,7 +13,7 @@ from torch import nn
 from gitool.data.genome import Genome
 from gitool.data.labels import LabelStore, open_any_store
 from gitool.data.windows import Geometry
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
 from gitool.predict.tiling import SequenceReader, read_regions, sequence_interval, tile_regions
 
 
@@ -34,14 +34,15 @@ class AttentionWindow:
 def windows_from_fasta(path: str | Path, seq_length: int) -> Iterator[AttentionWindow]:
     """Each FASTA record cut into consecutive windows of ``seq_length`` bp (a remainder shorter
     than ``seq_length`` is dropped; a record shorter than it is an error)."""
-    genome = Genome(path, label="--fasta")
+    genome = Genome(path, label="fasta")
     short = [(n, s) for n, s in genome.sizes.items() if s < seq_length]
     if short:
         name, size = short[0]
         genome.close()
         raise InputError(
-            f"--fasta {path}: sequence {name!r} is {size:,} bp, too short for the model's "
-            f"{seq_length:,}-bp input; give sequences of at least {seq_length:,} bp"
+            f"{path}: sequence {name!r} is {size:,} bp, too short for the model's "
+            f"{seq_length:,}-bp input; give sequences of at least {seq_length:,} bp",
+            field="fasta",
         )
     try:
         for name, size in genome.sizes.items():
@@ -61,8 +62,9 @@ def windows_from_regions(
     bin_size = getattr(config, "bin_size", None)
     if not bin_size:
         raise InputError(
-            f"--regions: a {type(model).__name__} model has no output bins to tile regions "
-            "with; use --fasta"
+            f"a {type(model).__name__} model has no output bins to tile regions with; use "
+            f"{opt('fasta')}",
+            field="regions",
         )
     geometry = Geometry(int(config.seq_length), int(bin_size), int(config.target_length))
     fasta = Genome(genome)
@@ -94,8 +96,9 @@ def windows_from_store(
     bad = [i for i in indices if not 0 <= i < count]
     if bad:
         raise InputError(
-            f"--index {bad[0]} is out of range; split {split!r} of {store} has {count} "
-            f"windows (0-{count - 1})"
+            f"{bad[0]} is out of range; split {split!r} of {store} has {count} "
+            f"windows (0-{count - 1})",
+            field="index",
         )
     sequences = opened.sequences(split)
     if isinstance(opened, LabelStore):
@@ -124,10 +127,13 @@ def parse_indices(text: str | None) -> list[int] | None:
         for part in text.split(","):
             lo, _, hi = part.strip().partition("-")
             if hi and int(hi) < int(lo):
-                raise InputError(f"--index {text!r}: the range {part.strip()} runs backwards")
+                raise InputError(
+                    f"{text!r}: the range {part.strip()} runs backwards", field="index"
+                )
             out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
     except ValueError:
         raise InputError(
-            f"--index {text!r}: give comma-separated window indices or ranges, e.g. 0,3,5-7"
+            f"{text!r}: give comma-separated window indices or ranges, e.g. 0,3,5-7",
+            field="index",
         ) from None
     return out

@@ -9,8 +9,9 @@ A chromosome's last bin is clipped to the chromosome end and written as its own,
 entry; nothing is ever written past a chromosome.
 
 Files are written to temporary siblings (``.NAME.tmp-PID``) and renamed into place only
-when every track is complete; on any error the temporary files are removed, so an output
-is either whole or absent.
+when every track is complete; on any error (Ctrl-C and SIGTERM included) the temporary
+files are removed, and so are the folders the writer created for them, so an output is
+either whole or absent. Temporary files of killed runs are removed when a writer opens.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pyBigWig
 
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
+from gitool.files import remove_stale_stages
 
 FLUSH_BINS = 1 << 16
 """Bins buffered per track before one ``addEntries`` call (256 KB of float32 per track)."""
@@ -36,23 +38,25 @@ def safe_name(identifier: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", identifier).strip(".") or "track"
 
 
-def check_format(path: str | Path, bedgraph: bool, option: str = "-o") -> None:
+def check_format(path: str | Path, bedgraph: bool, field: str = "out") -> None:
     """Refuse a bigWig file name for bedGraph text, and a bedGraph name for a bigWig.
 
     Raises:
-        InputError: ``path`` ends ``.bw``/``.bigwig`` with ``bedgraph``, or
-        ``.bedgraph``/``.bg`` without it (any case).
+        InputError: (about option ``field``) ``path`` ends ``.bw``/``.bigwig`` with
+        ``bedgraph``, or ``.bedgraph``/``.bg`` without it (any case).
     """
     suffix = Path(path).suffix
     if bedgraph and suffix.lower() in BIGWIG_SUFFIXES:
         raise InputError(
-            f"{option} {path}: {suffix} names a bigWig but --bedgraph writes bedGraph text; "
-            f"end {option} with .bedgraph, or drop --bedgraph"
+            f"{path}: {suffix} names a bigWig but {opt('bedgraph')} writes bedGraph text; "
+            f"end {opt(field)} with .bedgraph, or drop {opt('bedgraph')}",
+            field=field,
         )
     if not bedgraph and suffix.lower() in BEDGRAPH_SUFFIXES:
         raise InputError(
-            f"{option} {path}: {suffix} names a bedGraph but a bigWig is written; "
-            f"add --bedgraph, or end {option} with .bw"
+            f"{path}: {suffix} names a bedGraph but a bigWig is written; "
+            f"add {opt('bedgraph')}, or end {opt(field)} with .bw",
+            field=field,
         )
 
 
@@ -71,7 +75,7 @@ def output_paths(out: str | Path, identifiers: list[str], bedgraph: bool = False
     """
     text = str(out)
     if not text.strip():  # Path("") is the current folder
-        raise InputError("-o is empty; give an output path")
+        raise InputError("is empty; give an output path", field="out")
     path = Path(out)
     suffix = ".bedgraph" if bedgraph else ".bw"
     known = BEDGRAPH_SUFFIXES if bedgraph else BIGWIG_SUFFIXES
@@ -91,16 +95,21 @@ def output_paths(out: str | Path, identifiers: list[str], bedgraph: bool = False
     for identifier, p in zip(identifiers, paths, strict=True):
         if p in seen:
             raise InputError(
-                f"tracks {seen[p]!r} and {identifier!r} would both be written to {p}; "
-                "choose tracks whose identifiers differ in letters, digits, '.', '_' or '-'"
+                f"{out}: tracks {seen[p]!r} and {identifier!r} would both be written to {p}; "
+                f"choose {opt('tracks')} whose identifiers differ in letters, digits, '.', '_' "
+                "or '-'",
+                field="out",
             )
         seen[p] = identifier
     for p in paths:
         blocker = next((q for q in p.parents if q.exists()), None)
         if blocker is not None and not blocker.is_dir():
-            raise InputError(f"-o {out}: {blocker} is a file, not a folder; choose another -o")
+            raise InputError(
+                f"{out}: {blocker} is a file, not a folder; choose another {opt('out')}",
+                field="out",
+            )
         if p.is_dir():
-            raise InputError(f"-o {out}: {p} is a folder; choose another -o")
+            raise InputError(f"{out}: {p} is a folder; choose another {opt('out')}", field="out")
     return paths
 
 
@@ -116,7 +125,7 @@ class TrackWriter:
         bin_size: bp per bin.
         bedgraph: write ``chrom<TAB>start<TAB>end<TAB>value`` text instead of bigWig.
         flush_bins: bins buffered before each batched write.
-        option: the command-line option the paths came from, named in errors.
+        field: the option (options-dataclass field) the paths came from, named in errors.
 
     Raises:
         InputError: a path whose name says the other format (:func:`check_format`), or
@@ -130,17 +139,18 @@ class TrackWriter:
         bin_size: int,
         bedgraph: bool = False,
         flush_bins: int = FLUSH_BINS,
-        option: str = "-o",
+        field: str = "out",
     ):
         self.paths = [Path(p) for p in paths]
+        self.field = field
         for p in self.paths:
-            check_format(p, bedgraph, option)
-        self.option = option
+            check_format(p, bedgraph, field)
         self.sizes = dict(sizes)
         self.order = {c: i for i, c in enumerate(self.sizes)}
         self.bin_size, self.bedgraph, self.flush_bins = bin_size, bedgraph, flush_bins
         self.temps = [p.with_name(f".{p.name}.tmp-{os.getpid()}") for p in self.paths]
         self.handles: list = []
+        self.created: list[Path] = []  # folders open() made, removed again by abort()
         self.bins_written = 0
         # The run being buffered: contiguous bins of one chromosome.
         self._chrom: str | None = None
@@ -156,13 +166,16 @@ class TrackWriter:
         try:
             for tmp, path in zip(self.temps, self.paths, strict=True):
                 try:
-                    tmp.parent.mkdir(parents=True, exist_ok=True)
+                    self._make_folder(tmp.parent)
+                    remove_stale_stages(path)
                     open(tmp, "wb").close()  # pyBigWig.open crashes on a file it cannot create
                 except OSError as err:
-                    raise InputError(
-                        f"{self.option} {path}: cannot be written ({err.strerror or err}); "
-                        f"choose another {self.option}, in a folder you can write to"
-                    ) from None
+                    error = InputError(
+                        f"{path}: cannot be written ({err.strerror or err}); choose another "
+                        f"{opt(self.field)}, in a folder you can write to",
+                        field=self.field,
+                    )
+                    raise error from None
                 if self.bedgraph:
                     self.handles.append(open(tmp, "w", buffering=1 << 20))  # noqa: SIM115
                 else:
@@ -175,6 +188,13 @@ class TrackWriter:
             self.abort()
             raise
         return self
+
+    def _make_folder(self, folder: Path) -> None:
+        """Create ``folder`` and the missing folders above it, remembering each."""
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        for path in reversed(missing):
+            path.mkdir(exist_ok=True)
+            self.created.append(path)
 
     def __enter__(self) -> TrackWriter:
         return self.open()
@@ -209,6 +229,10 @@ class TrackWriter:
             # OSError: a read-only folder refuses even the unlink of a missing file (EROFS).
             with contextlib.suppress(OSError):
                 tmp.unlink()
+        created, self.created = self.created, []
+        for folder in reversed(created):  # deepest first; a folder with files in it stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     # ------------------------------------------------------------------ data
 

@@ -32,11 +32,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from gitool.config.predict import PredictOptions
 from gitool.console import info, progress, warn
 from gitool.data.genome import Genome, reverse_complement
+from gitool.data.store import manifest_sources, store_inputs
 from gitool.data.tracks import TRANSFORM_VERSION, Track, select_tracks, untransform
 from gitool.data.windows import Geometry
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
+from gitool.files import Outputs
 from gitool.predict.bigwig import TrackWriter, output_paths
 from gitool.predict.tiling import (
     Region,
@@ -92,6 +95,9 @@ class Prediction:
         geometry: the model's window geometry.
         n_windows: model windows (forward passes: × ``len(shifts)``, × 2 with ``rc``).
         shifts, rc, untransformed: the options used.
+        inputs: the files and folders it reads (run, checkpoint, genome and its indexes,
+            regions, the stores the head was trained on and their sources), which
+            :func:`predict` never writes over.
     """
 
     identifiers: list[str]
@@ -106,6 +112,7 @@ class Prediction:
     shifts: tuple[int, ...]
     rc: bool
     untransformed: bool
+    inputs: list[Path] = field(default_factory=list)
     _chunks: Iterator[Chunk] | None = field(default=None, repr=False)
 
     def __iter__(self) -> Iterator[Chunk]:
@@ -171,15 +178,16 @@ def parse_shifts(shifts: str | int | Iterable[int], bin_size: int) -> tuple[int,
         items = [str(s).strip() for s in shifts]
     if not items or not all(re.fullmatch(r"[+-]?\d+", s) for s in items):
         raise InputError(
-            f"--shifts {shifts!r}: give comma-separated integer shifts in bp, e.g. 0,1,-1"
+            f"{shifts!r}: give comma-separated integer shifts in bp, e.g. 0,1,-1", field="shifts"
         )
     values = [int(s) for s in items]
     for value in values:
         if abs(value) >= bin_size:
             raise InputError(
-                f"--shifts {value}: each shift must be smaller than the model's {bin_size}-bp "
-                f"bin (|shift| ≤ {bin_size - 1}; larger ones predict a neighbouring bin), "
-                "e.g. 0,1,-1"
+                f"{value}: each shift must be smaller than the model's {bin_size}-bp bin "
+                f"(|shift| ≤ {bin_size - 1}; larger ones predict a neighbouring bin), "
+                "e.g. 0,1,-1",
+                field="shifts",
             )
     return tuple(dict.fromkeys(values))
 
@@ -193,11 +201,13 @@ def choose_head(heads: dict[str, int], head: str | None, label: str) -> str:
     listing = ", ".join(f"{h} ({n} tracks)" for h, n in heads.items())
     if head is not None:
         if head not in heads:
-            raise InputError(f"unknown head {head!r} for {label}; this model has {listing}")
+            raise InputError(
+                f"{head!r} is not a head of {label}; this model has {listing}", field="head"
+            )
         return head
     if len(heads) == 1:
         return next(iter(heads))
-    raise InputError(f"{label} has several heads ({listing}); choose one with --head")
+    raise InputError(f"{label} has several heads ({listing}); choose one with {opt('head')}")
 
 
 @dataclass
@@ -210,6 +220,21 @@ class _Model:
     geometry: Geometry
     rows: list[dict]
     manifest: dict | None
+    inputs: list[Path] = field(default_factory=list)
+
+
+def trained_inputs(entries: Iterable[dict]) -> list[Path]:
+    """The stores a checkpoint's ``data`` entries name and every file they were built
+    from (from each store still there, and from the manifest copies)."""
+    paths: list[Path] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        paths += manifest_sources(entry.get("manifest") or {})
+        store = entry.get("path")
+        if store and (Path(store) / "manifest.yaml").is_file():
+            paths += store_inputs(store)
+    return paths
 
 
 def _prepare_model(
@@ -217,9 +242,11 @@ def _prepare_model(
 ) -> _Model:
     if isinstance(model_or_run, nn.Module):
         model, data, label = model_or_run, [], type(model_or_run).__name__
+        inputs = []
     else:
-        model, state, ckpt = load_run(model_or_run, which, "--run")
+        model, state, ckpt = load_run(model_or_run, which, "model")
         data, label = state.get("data") or [], run_label(ckpt)
+        inputs = [Path(model_or_run), ckpt, *trained_inputs(data)]
     config = getattr(model, "config", None)
     heads = dict(getattr(config, "heads", None) or {})
     if not heads or not hasattr(config, "target_length") or not hasattr(config, "seq_length"):
@@ -256,7 +283,8 @@ def _prepare_model(
             )
     else:
         rows = [{"index": i, "identifier": f"track{i}", "strand_pair": i} for i in range(n_tracks)]
-    return _Model(model, chosen, label, geometry, rows, manifest)
+    inputs += manifest_sources(manifest or {})
+    return _Model(model, chosen, label, geometry, rows, manifest, inputs)
 
 
 def _strand_permutation(rows: list[dict], label: str) -> np.ndarray:
@@ -265,7 +293,8 @@ def _strand_permutation(rows: list[dict], label: str) -> np.ndarray:
     n = len(rows)
     if ((perm < 0) | (perm >= n)).any() or (perm[perm] != np.arange(n)).any():
         raise InputError(
-            f"{label}: the manifest's strand_pair columns do not pair tracks up; cannot use --rc"
+            f"{label}: the manifest's strand_pair columns do not pair tracks up; cannot use "
+            f"{opt('rc')}"
         )
     return perm
 
@@ -273,14 +302,16 @@ def _strand_permutation(rows: list[dict], label: str) -> np.ndarray:
 def _untransform_tracks(spec: _Model, columns: list[int]) -> list[Track]:
     if spec.manifest is None or not spec.manifest.get("tracks"):
         raise InputError(
-            f"--untransform needs the manifest of the dataset head {spec.head!r} was trained "
-            f"on, and {spec.label} has none"
+            f"needs the manifest of the dataset head {spec.head!r} was trained on, and "
+            f"{spec.label} has none",
+            field="untransform",
         )
     version = (spec.manifest.get("transform") or {}).get("version", TRANSFORM_VERSION)
     if version != TRANSFORM_VERSION:
         raise InputError(
-            f"--untransform: the data of {spec.label} used transform version {version}; this "
-            f"gitool undoes version {TRANSFORM_VERSION} only"
+            f"cannot be applied: the data of {spec.label} used transform version {version}; "
+            f"this gitool undoes version {TRANSFORM_VERSION} only",
+            field="untransform",
         )
     tracks = []
     for c in columns:
@@ -341,23 +372,31 @@ def recorded_genome(spec: _Model) -> Genome:
     path = recorded.get("path")
     if not path:
         raise InputError(
-            f"-g: no genome given and {spec.label} records none for head {spec.head!r}; give "
-            "the genome it was trained on with -g GENOME"
+            f"not given, and {spec.label} records no genome for head {spec.head!r}; give "
+            f"the genome it was trained on with {opt('genome')} GENOME",
+            field="genome",
         )
     if not Path(path).is_file():
         raise InputError(
-            f"-g: no genome given and {path}, the genome {spec.label} was trained on, is no "
-            "longer there; give it with -g GENOME"
+            f"not given, and {path} (the genome {spec.label} was trained on) is no longer "
+            f"there; give it with {opt('genome')} GENOME",
+            field="genome",
         )
-    genome = Genome(path, label="-g")
+    genome = Genome(path, label="genome")
     changed = _genome_changes(recorded, genome.sizes)
     if changed is not None:
         genome.close()
         raise InputError(
-            f"-g: no genome given and {path}, the genome {spec.label} was trained on, has "
-            f"changed since its store was built ({changed}); give the genome with -g GENOME"
+            f"not given, and {path} (the genome {spec.label} was trained on) has changed "
+            f"since its store was built ({changed}); give the genome with "
+            f"{opt('genome')} GENOME",
+            field="genome",
         )
-    info(f"using genome {shown_path(path)} (recorded by the run's store; give -g GENOME to choose)")
+    # a status line, printed as is: it names the CLI's flag
+    info(
+        f"using genome {shown_path(path)} (recorded by the run's store; give --genome GENOME "
+        "to choose)"
+    )
     return genome
 
 
@@ -418,25 +457,22 @@ def predict_regions(
         before any inference.
     """
     check_which(which)
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be ≥ 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"must be an integer >= 1, got {batch_size!r}", field="batch_size")
     dev = resolve_device(device)
     if model_or_run is None:
-        model_or_run = default_run(option="-m")
+        model_or_run = default_run()
     spec = _prepare_model(model_or_run, head, which, manifest)
     shift_values = parse_shifts(shifts, spec.geometry.bin_size)
-    columns = select_tracks(spec.rows, tracks)
+    columns = select_tracks(spec.rows, tracks, field="tracks")
     perm = _strand_permutation(spec.rows, spec.label) if rc else None
     undo = _untransform_tracks(spec, columns) if untransform else None
-    if genome is None:
-        genome = recorded_genome(spec)
-    else:
-        if not isinstance(genome, Genome):
-            genome = Genome(genome)
-        _check_assembly(spec, genome)
+    genome = _open_genome(spec, genome)
     bin_size = spec.geometry.bin_size
+    inputs = [*spec.inputs, *_genome_files(genome.path)]
     if isinstance(regions, (str, Path)):
         merged = read_regions(regions, genome.sizes, bin_size)
+        inputs.append(Path(regions))
     else:
         merged = regions_from_intervals(
             [(r.chrom, r.start, r.end) if isinstance(r, Region) else r for r in regions],
@@ -463,8 +499,24 @@ def predict_regions(
         shifts=shift_values,
         rc=rc,
         untransformed=untransform,
+        inputs=inputs,
         _chunks=chunks,
     )
+
+
+def _open_genome(spec: _Model, genome: str | Path | Genome | None) -> Genome:
+    """The genome given (checked against the head's assembly), else the recorded one."""
+    if genome is None:
+        return recorded_genome(spec)
+    if not isinstance(genome, Genome):
+        genome = Genome(genome, label="genome")
+    _check_assembly(spec, genome)
+    return genome
+
+
+def _genome_files(path: str | Path) -> list[Path]:
+    """A FASTA and the index files beside it (``.fai``; ``.gzi`` of a bgzip FASTA)."""
+    return [Path(path), Path(f"{path}.fai"), Path(f"{path}.gzi")]
 
 
 class _Slot:
@@ -580,47 +632,40 @@ def _stream(
 
 
 def predict(
-    run: str | Path | nn.Module | None,
-    genome: str | Path | Genome | None,
-    regions: str | Path | Iterable[tuple[str, int, int]],
-    out: str | Path,
-    *,
-    head: str | None = None,
-    tracks: Sequence[str | int] | str | None = None,
-    batch_size: int = 8,
-    device: str | torch.device | None = None,
-    rc: bool = False,
-    shifts: str | Iterable[int] = (0,),
-    untransform: bool = False,
-    bedgraph: bool = False,
-    which: str = "best",
-    manifest: dict | None = None,
+    options: PredictOptions, *, module: nn.Module | None = None, manifest: dict | None = None
 ) -> PredictionSummary:
     """Predict regions and write one bigWig (or bedGraph) per track (``gitool predict``).
 
     Args:
-        run, genome: as :func:`predict_regions` (``None``: the newest run under ``runs/``;
-            the genome its store was built from).
-        out: one track: the file; several: ``OUT.<identifier>.bw``, or
-            ``DIR/<identifier>.bw`` when ``out`` ends with ``/`` or is a folder
-            (:func:`gitool.predict.bigwig.output_paths`).
-        bedgraph: write bedGraph text (``chrom start end value`` per bin) instead.
-        Others: as :func:`predict_regions`.
+        options: what to predict and where to write it. ``out``: one track: the file;
+            several: ``OUT.<identifier>.bw``, or ``DIR/<identifier>.bw`` when ``out`` ends
+            with ``/`` or is a folder (:func:`gitool.predict.bigwig.output_paths`);
+            ``bedgraph``: bedGraph text (``chrom start end value`` per bin) instead. The
+            others: as :func:`predict_regions` (``model`` None: the newest run under
+            ``runs/``; ``genome`` None: the genome its store was built from).
+        module: a model to use instead of ``options.model`` (as :func:`predict_regions`
+            takes one), with the dataset ``manifest`` of its head.
 
-    bigWig header: every chromosome of the genome in FASTA order. Files appear only when
-    all are complete; on any error none is left behind.
+    Every output is claimed before any inference (:class:`gitool.files.Outputs`): an
+    existing file is replaced only with ``options.force`` and only when it is of the same
+    kind (a bigWig by a bigWig, a bedGraph by text); the inputs — run, checkpoint, genome
+    and its indexes, regions, the stores the head was trained on and every file they were
+    built from — never, even with ``force``. Files appear only when all are complete; on
+    any error none is left behind, nor a folder the run created.
 
     Raises:
-        InputError: as :func:`predict_regions`, or an unusable output path — all before
-        any inference.
+        InputError: as :func:`predict_regions`, or an unusable or refused output path —
+        all before any inference.
     """
     began = time.perf_counter()
     prediction = predict_regions(
-        run, genome, regions, head=head, tracks=tracks, batch_size=batch_size, device=device,
-        rc=rc, shifts=shifts, untransform=untransform, which=which, manifest=manifest,
+        module if module is not None else options.model, options.genome, options.regions,
+        head=options.head, tracks=options.tracks, batch_size=options.batch_size,
+        device=options.device, rc=options.rc, shifts=options.shifts,
+        untransform=options.untransform, which=options.which, manifest=manifest,
     )  # fmt: skip
-    paths = output_paths(out, prediction.identifiers, bedgraph)
-    with TrackWriter(paths, prediction.sizes, prediction.bin_size, bedgraph) as writer:
+    paths = claim_outputs(options, prediction)
+    with TrackWriter(paths, prediction.sizes, prediction.bin_size, options.bedgraph) as writer:
         for chunk in prediction:
             writer.add(chunk.chrom, chunk.start, chunk.end, chunk.values)
     return PredictionSummary(
@@ -633,5 +678,13 @@ def predict(
         n_bins=writer.bins_written,
         n_windows=prediction.n_windows,
         seconds=time.perf_counter() - began,
-        device=str(resolve_device(device)),
+        device=str(resolve_device(options.device)),
     )
+
+
+def claim_outputs(options: PredictOptions, prediction: Prediction) -> list[Path]:
+    """The file of every selected track, each claimed for writing (see :func:`predict`)."""
+    paths = output_paths(options.out, prediction.identifiers, options.bedgraph)
+    outputs = Outputs(options.force, inputs=prediction.inputs)
+    kind = "bedGraph" if options.bedgraph else "bigWig"
+    return [outputs.file(path, kind, field="out") for path in paths]

@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from gitool.config import TrainConfig
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
 
 
 @dataclass(frozen=True)
@@ -39,18 +39,16 @@ def processes_per_node(cfg: TrainConfig) -> tuple[int, bool]:
     """``(processes on this node, on GPU?)`` from ``--gpus``/``--procs``; checks the GPUs."""
     available = torch.cuda.device_count()
     gpus = available if cfg.gpus is None else cfg.gpus
-    if gpus < 0:
-        raise InputError(f"--gpus must be ≥ 0, got {gpus}")
     if gpus > available:
         raise InputError(
-            f"--gpus {gpus}: this machine has {available} visible GPU(s); "
-            "use --gpus 0 (CPU) or --procs N for several CPU processes"
+            f"{gpus}: this machine has {available} visible GPU(s); use {opt('gpus')} 0 (CPU) "
+            f"or {opt('procs')} N for several CPU processes",
+            field="gpus",
         )
-    if cfg.procs < 1:
-        raise InputError(f"--procs must be ≥ 1, got {cfg.procs}")
     if gpus and cfg.procs > 1:
         raise InputError(
-            "--procs is for CPU training; with GPUs use --gpus N (one process per GPU)"
+            f"is for CPU training; with GPUs use {opt('gpus')} N (one process per GPU)",
+            field="procs",
         )
     return (gpus, True) if gpus else (cfg.procs, False)
 
@@ -70,7 +68,10 @@ def relaunch(cfg: TrainConfig, config_file: str) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={n}"]
     if cfg.nodes > 1:
         if not cfg.rdzv_endpoint:
-            raise InputError("--nodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every node)")
+            raise InputError(
+                f"{opt('nodes')} > 1 needs {opt('rdzv_endpoint')} HOST:PORT (the same on every "
+                "node)"
+            )
         cmd += [f"--nnodes={cfg.nodes}", f"--node-rank={cfg.node_rank}",
                 "--rdzv-backend=c10d", f"--rdzv-endpoint={cfg.rdzv_endpoint}"]  # fmt: skip
     else:

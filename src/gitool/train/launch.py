@@ -4,9 +4,11 @@ torchrun."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,11 @@ import yaml
 
 from gitool.config import TrainConfig, load_yaml_config
 from gitool.console import info
-from gitool.errors import InputError, RunFailure
-from gitool.runs import fresh_run_folder, newest_run
+from gitool.errors import InputError, RunFailure, opt
+from gitool.runs import fresh_run_folder, load_checkpoint, newest_run
 from gitool.train import distributed
-from gitool.train.loop import TrainSummary, check_inputs, train
+from gitool.train.checks import check_inputs
+from gitool.train.loop import TrainSummary, train
 
 DEFAULT_STORE = "data"
 """``--data`` when neither the flags nor ``--config`` give one (and this folder exists)."""
@@ -27,18 +30,47 @@ RUNS = "runs"
 """Where default run folders go: ``runs/run``, then ``runs/run-2``, ... (never an old one)."""
 
 
+LAUNCH_FIELDS = ("out", "resume", "gpus", "procs", "nodes", "node_rank", "rdzv_endpoint")
+"""Fields a resumed run does not take from its checkpoint: they belong to this launch."""
+
+
+def _file_values(config_file: str | None) -> dict[str, Any]:
+    """The options of the YAML file ``config_file`` (none without one), with the forms YAML
+    users write made regular: one store as a string, heads as ``a,b``, numbers such as
+    ``1e-3`` that YAML 1.1 reads as text."""
+    values = load_yaml_config(config_file, TrainConfig) if config_file else {}
+    if isinstance(values.get("data"), str):
+        values["data"] = [values["data"]]
+    if isinstance(values.get("heads"), str):
+        values["heads"] = values["heads"].split(",")
+    for f in dataclasses.fields(TrainConfig):
+        value = values.get(f.name)
+        if isinstance(value, str) and str(f.type).startswith("float"):
+            with contextlib.suppress(ValueError):
+                values[f.name] = float(value)
+    return values
+
+
 def _values(config_file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
     """YAML values (if any), overridden by the flags that were given (not None)."""
-    values = load_yaml_config(config_file, TrainConfig) if config_file else {}
+    values = _file_values(config_file)
     values.update({k: v for k, v in flags.items() if v is not None})
     return values
 
 
-def _make_config(config_file: str | None, values: dict[str, Any]) -> TrainConfig:
+def _make_config(
+    config_file: str | None, values: dict[str, Any], from_file: Iterable[str] = ()
+) -> TrainConfig:
+    """``TrainConfig(**values)``, its ranges checked; a bad value that came from the YAML
+    file (a key in ``from_file``) is reported against ``config`` with the file's name."""
     try:
         return TrainConfig(**values)
     except TypeError as err:
-        raise InputError(f"--config {config_file}: {err}") from None
+        raise InputError(f"{config_file}: {err}", field="config") from None
+    except InputError as err:
+        if config_file and err.field in set(from_file):
+            raise InputError(f"{config_file}: {err.render(str)}", field="config") from None
+        raise
 
 
 def resolve_config(config_file: str | None, flags: dict[str, Any]) -> TrainConfig:
@@ -46,63 +78,104 @@ def resolve_config(config_file: str | None, flags: dict[str, Any]) -> TrainConfi
     return _make_config(config_file, _values(config_file, flags))
 
 
+def saved_options(last: Path) -> dict[str, Any]:
+    """The training options recorded in the checkpoint ``last`` (its weights stay on disk)."""
+    try:
+        state = load_checkpoint(last, mmap=True)
+    except InputError:
+        state = load_checkpoint(last)  # torch's legacy (non-zip) format cannot be mapped
+    saved = state.get("train_config")
+    return saved if isinstance(saved, dict) else {}
+
+
+def with_run_options(values: dict[str, Any]) -> dict[str, Any]:
+    """On ``resume``: the options the run was trained with (from ``checkpoints/last.pt``)
+    for every field not given, except :data:`LAUNCH_FIELDS`."""
+    last = Path(values.get("out") or TrainConfig.out) / "checkpoints" / "last.pt"
+    if not values.get("resume") or not last.is_file():
+        return values
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - set(LAUNCH_FIELDS)
+    saved = {k: v for k, v in saved_options(last).items() if k in names}
+    return {**saved, **values}
+
+
+def _default_out(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``out`` when not given: a fresh run folder, or with ``resume`` the newest run."""
+    if values.get("out") is not None:
+        return values, []
+    if values.get("resume"):
+        run = newest_run(RUNS)
+        if run is None:
+            raise InputError(
+                f"{opt('resume')}: no {opt('out')} given and no run under {RUNS}/ to continue; "
+                f"give {opt('out')} RUN"
+            )
+        note = f"resuming {run} (newest under {RUNS}/; give {opt('out')} RUN to choose)"
+        return {**values, "out": str(run)}, [note]
+    out = fresh_run_folder(RUNS)
+    taken = "" if out == Path(RUNS, "run") else f"; {RUNS}/run is taken"
+    return {**values, "out": str(out)}, [f"using run folder {out} (default {opt('out')}{taken})"]
+
+
 def choose_defaults(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``gitool train``'s defaults for what neither a flag nor ``--config`` gave: ``--data``
-    the store ``data/`` in this folder, ``--out`` a fresh run folder
-    (:func:`gitool.runs.fresh_run_folder`; with ``--resume`` the newest run under ``runs/``),
-    ``--model`` and ``--gpus``.
+    """``gitool train``'s defaults for what neither a flag nor ``--config`` gave: ``--out`` a
+    fresh run folder (:func:`gitool.runs.fresh_run_folder`; with ``--resume`` the newest run
+    under ``runs/``, whose own options then fill the rest: :func:`with_run_options`),
+    ``--data`` the store ``data/`` in this folder, ``--model`` and ``--gpus``.
 
     Returns:
         The completed values and one status line per default chosen.
 
     Raises:
-        InputError: no ``--data`` and no ``data/`` here; ``--resume`` with no run to continue.
+        InputError: no ``data`` and no ``data/`` here; ``resume`` with no run to continue.
     """
-    values, notes = dict(values), []
+    values, notes = _default_out(values)
+    values = with_run_options(values)
     if not values.get("data"):
         if not Path(DEFAULT_STORE).is_dir():
             raise InputError(
-                f"--data: no store given and no {DEFAULT_STORE}/ here; build one with "
-                "`gitool build-dataset GENOME TRACKS` or give --data STORE"
+                f"{opt('data')}: no store given and no {DEFAULT_STORE}/ here; build one with "
+                f"`gitool build-dataset GENOME TRACKS` or give {opt('data')} STORE"
             )
         values["data"] = [DEFAULT_STORE]
-        notes.append(f"using store {DEFAULT_STORE}/ (default --data)")
-    if values.get("out") is None:
-        if values.get("resume"):
-            run = newest_run(RUNS)
-            if run is None:
-                raise InputError(
-                    f"--resume: no --out given and no run under {RUNS}/ to continue; give --out RUN"
-                )
-            values["out"] = str(run)
-            notes.append(f"resuming {run} (newest under {RUNS}/; give --out RUN to choose)")
-        else:
-            out = fresh_run_folder(RUNS)
-            values["out"] = str(out)
-            taken = "" if out == Path(RUNS, "run") else f"; {RUNS}/run is taken"
-            notes.append(f"using run folder {out} (default --out{taken})")
+        notes.insert(0, f"using store {DEFAULT_STORE}/ (default {opt('data')})")
     if values.get("model") is None:
-        notes.append(f"using model {TrainConfig.model} (default --model; see `gitool models`)")
+        notes.append(
+            f"using model {TrainConfig.model} (default {opt('model')}; see `gitool models`)"
+        )
     if values.get("gpus") is None:
         visible = torch.cuda.device_count()
         notes.append(
-            f"training on all {visible} visible GPU(s) (default --gpus; --gpus 0 for the CPU)"
+            f"training on all {visible} visible GPU(s) (default {opt('gpus')}; {opt('gpus')} 0 for "
+            "the CPU)"
             if visible
-            else "training on the CPU: no GPU is visible (default --gpus)"
+            else f"training on the CPU: no GPU is visible (default {opt('gpus')})"
         )
     return values, notes
 
 
-def _check_run_folder(cfg: TrainConfig) -> None:
-    """A run folder that exists (and is not resumed) is never written over: say how to go on."""
-    out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file; give a folder for the run, e.g. --out runs/NAME")
-    if not cfg.resume and out.is_dir() and any(out.iterdir()):
-        raise InputError(
-            f"run folder {out} already exists (a run is never written over); give a new one "
-            f"with --out {RUNS}/NAME, or continue it with --resume"
-        )
+def prepare(
+    config_file: str | None, flags: dict[str, Any], defaults: bool = False
+) -> tuple[TrainConfig, list[str]]:
+    """The checked options of a run and the status lines of the defaults chosen.
+
+    The ranges come first, before any store, run or checkpoint is read; then the defaults
+    (``defaults=True``: :func:`choose_defaults`), the resumed run's own options, and
+    :func:`~gitool.train.loop.check_inputs`, which also claims the run folder. Nothing is
+    written.
+    """
+    from_file = _file_values(config_file)
+    given = {k: v for k, v in flags.items() if v is not None}
+    values = {**from_file, **given}
+    unflagged = set(from_file) - set(given)
+    _make_config(config_file, values, unflagged)
+    if defaults:
+        values, notes = choose_defaults(values)
+    else:
+        values, notes = with_run_options(values), []
+    cfg = _make_config(config_file, values, unflagged)
+    check_inputs(cfg)
+    return cfg, notes
 
 
 def run_training(
@@ -119,12 +192,7 @@ def run_training(
     """
     if distributed.inside_torchrun():
         return train(resolve_config(config_file, flags))  # the launcher checked the inputs
-    values, notes = _values(config_file, flags), []
-    if defaults:
-        values, notes = choose_defaults(values)
-    cfg = _make_config(config_file, values)
-    _check_run_folder(cfg)
-    check_inputs(cfg)
+    cfg, notes = prepare(config_file, flags, defaults)
     for note in notes:  # once the inputs passed, so that an error stays one line
         info(note)
     if not distributed.needs_launch(cfg):

@@ -15,10 +15,10 @@ restored). :class:`TrainingRun` holds one process's run and its steps.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import os
+import shutil
 import signal
 import time
 from contextlib import nullcontext
@@ -31,9 +31,10 @@ import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
 from gitool.config import TrainConfig
-from gitool.console import info, progress, warn
+from gitool.console import info, progress
 from gitool.data.dataset import codes_to_one_hot
 from gitool.errors import InputError
+from gitool.files import remove_stale_stages, staged_file
 from gitool.models.registry import create_model, resolve
 from gitool.runs import load_checkpoint, save_checkpoint
 from gitool.train import distributed
@@ -74,7 +75,7 @@ def model_overrides(cfg: TrainConfig, stores: list, heads: list[str], task) -> d
     try:
         model_name, _ = resolve(cfg.model)
     except ValueError as err:
-        raise InputError(f"--model: {err}") from None
+        raise InputError(f"{cfg.model!r}: {err}", field="model") from None
     task.check_model(model_name, cfg.model)
     derived = task.derived(stores, heads)
     overrides = {**derived, **cfg.model_config}
@@ -83,14 +84,16 @@ def model_overrides(cfg: TrainConfig, stores: list, heads: list[str], task) -> d
         for head, store in zip(heads, stores, strict=True):
             if given.get(head) != store.manifest["n_tracks"]:
                 raise InputError(
-                    f"model_config heads: {head!r} has {given.get(head)} tracks but {store.path} "
-                    f"has {store.manifest['n_tracks']}; the heads must match the data"
+                    f"heads: {head!r} has {given.get(head)} tracks but {store.path} has "
+                    f"{store.manifest['n_tracks']}; the heads must match the data",
+                    field="model_config",
                 )
     for key, value in derived.items():
         if key != "heads" and overrides[key] != value:
             raise InputError(
-                f"model_config {key} {overrides[key]} does not match the data's {value} "
-                f"({stores[0].path}); leave it out to follow the data"
+                f"{key} {overrides[key]} does not match the data's {value} "
+                f"({stores[0].path}); leave it out to follow the data",
+                field="model_config",
             )
     return overrides
 
@@ -99,7 +102,7 @@ def build_model(cfg: TrainConfig, overrides: dict) -> torch.nn.Module:
     try:
         return create_model(cfg.model, **overrides)
     except ValueError as err:
-        raise InputError(f"--model {cfg.model}: {err}") from None
+        raise InputError(f"{cfg.model}: {err}", field="model") from None
 
 
 def lr_lambda(warmup: int, total: int):
@@ -203,8 +206,9 @@ class Batches:
         self.per_dataset = [n // cfg.batch_size for n in full]
         if self.per_dataset[0] == 0:
             raise InputError(
-                f"--batch-size {cfg.batch_size} × {ctx.world} process(es) is more than the "
-                f"{len(self.datasets[0])} training samples; use a smaller batch"
+                f"{cfg.batch_size} × {ctx.world} process(es) is more than the "
+                f"{len(self.datasets[0])} training samples; use a smaller batch",
+                field="batch_size",
             )
         # An epoch: every batch of dataset 0, interleaved with as many of each other dataset.
         self.per_epoch = self.per_dataset[0] * len(self.datasets)
@@ -288,6 +292,7 @@ def validate(
 # --------------------------------------------------------------------------- logging
 
 TENSORBOARD_DIR = "tensorboard"
+METRICS = "metrics.jsonl"
 
 
 def tensorboard_tag(key: str, evaluation: bool) -> str:
@@ -304,15 +309,15 @@ class MetricsLog:
     event files in ``RUN/tensorboard/`` holding the same values at the same steps.
 
     A record's ``step`` is TensorBoard's global step and its other values are scalars
-    (:func:`tensorboard_tag`). Other ranks write nothing. A resumed run appends to both; in
-    TensorBoard it hides what the interrupted run logged after its checkpoint (``purge_step``),
-    which ``metrics.jsonl`` keeps.
+    (:func:`tensorboard_tag`). Other ranks write nothing. A resumed run appends to both, each
+    without what the interrupted run logged after its checkpoint (TensorBoard hides it by
+    ``purge_step``; :func:`drop_abandoned_records` drops it from ``metrics.jsonl``).
     """
 
     def __init__(
         self, out: Path, enabled: bool, tensorboard: bool = False, resumed_at: int | None = None
     ):
-        self.path = out / "metrics.jsonl"
+        self.path = out / METRICS
         self.enabled = enabled
         self.writer = None
         if enabled and tensorboard:
@@ -362,71 +367,11 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def check_inputs(cfg: TrainConfig) -> None:
-    """Everything that can be wrong with the inputs, checked once before any process starts:
-    the run folder, the stores, the model and its sizes against the data, the checkpoint."""
-    out = Path(cfg.out)
-    last = out / "checkpoints" / "last.pt"
-    if cfg.resume and not last.is_file():
-        raise InputError(f"--resume: {last} does not exist; start the run without --resume")
-    if not cfg.resume and out.exists() and any(out.iterdir()):
-        raise InputError(
-            f"run folder {out} already exists; pass --resume to continue it or choose another -o"
-        )
-    for name in ("batch_size", "grad_accum", "epochs", "checkpoint_every", "log_every"):
-        if getattr(cfg, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(cfg, name)}")
-    if cfg.lr <= 0:
-        raise InputError(f"--lr must be > 0, got {cfg.lr}")
-    if cfg.schedule not in SCHEDULES:
-        raise InputError(f"--schedule {cfg.schedule!r}: choose from {', '.join(SCHEDULES)}")
-    if not 0 < cfg.lr_decay < 1:
-        raise InputError(f"--lr-decay must be between 0 and 1, got {cfg.lr_decay}")
-    if cfg.lr_patience < 1:
-        raise InputError(f"--lr-patience must be ≥ 1, got {cfg.lr_patience}")
-    if not 0 <= cfg.min_delta < math.inf:
-        raise InputError(f"--min-delta must be a number ≥ 0, got {cfg.min_delta}")
-    if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise InputError(
-            "--tensorboard needs the tensorboard package: pip install 'gitool[tensorboard]' "
-            "(or pip install tensorboard)"
-        )
-    distributed.processes_per_node(cfg)
-    stores, heads, task = open_stores(cfg)
-    overrides = model_overrides(cfg, stores, heads, task)
-    if (cfg.schedule == "plateau" or cfg.patience) and all(s.count("valid") == 0 for s in stores):
-        warn(
-            "the valid split is empty, so --schedule plateau and --patience never act and "
-            "best.pt is the last weights"
-        )
-    if task.kind == "classification" and cfg.batch_size < 2:
-        raise InputError(
-            f"--batch-size {cfg.batch_size}: CAN models normalise their dense layer over the "
-            "batch (BatchNorm) and need batches of at least 2"
-        )
-    with torch.device("meta"):
-        build_model(cfg, overrides)
-    if cfg.resume:
-        state = load_checkpoint(last)
-        _, config = resolve(cfg.model, **overrides)
-        if state["model_config"] != dataclasses.asdict(config):
-            raise InputError(
-                f"--resume: {last} holds a different model configuration than this run's"
-            )
-        saved = state.get("train_config", {})
-        for key in ("schedule", "lr_decay", "lr_patience", "min_delta"):
-            if key in saved and saved[key] != getattr(cfg, key):
-                raise InputError(
-                    f"--resume: {last} was trained with {key} {saved[key]!r}, this run asks "
-                    f"for {getattr(cfg, key)!r}; resume with the run's own --config "
-                    f"({out / 'config.yaml'})"
-                )
-
-
 def train(cfg: TrainConfig) -> TrainSummary:
     """Train ``cfg.model`` on ``cfg.data`` in this process (one of many under torchrun).
 
-    Call :func:`check_inputs` first (``gitool train`` does, before launching processes).
+    Call :func:`gitool.train.checks.check_inputs` first (``gitool train`` does, before
+    launching processes).
     """
     stores, heads, task = open_stores(cfg)
     overrides = model_overrides(cfg, stores, heads, task)
@@ -438,11 +383,62 @@ def train(cfg: TrainConfig) -> TrainSummary:
 
 
 def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
-    run = TrainingRun(cfg, out, stores, heads, task, overrides, ctx)
+    existed = out.exists()
+    fresh = ctx.is_main and not cfg.resume and not (existed and any(out.iterdir()))
     try:
-        return run.run()
-    finally:
-        run.log.close()
+        run = TrainingRun(cfg, out, stores, heads, task, overrides, ctx)
+        try:
+            return run.run()
+        finally:
+            run.log.close()
+    except BaseException:
+        if fresh and not (out / "checkpoints" / "last.pt").exists():
+            _remove_run(out, keep_folder=existed)
+        raise
+
+
+def _remove_run(out: Path, keep_folder: bool) -> None:
+    """Undo a run that stopped before its first checkpoint: with nothing to resume, its
+    folder would only block the retry (an empty folder given as ``out`` stays, empty)."""
+    if not keep_folder:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def start_run_folder(out: Path, cfg: TrainConfig, overrides: dict) -> None:
+    """Rank 0 makes the run folder (or takes it up again), removes what killed runs left
+    half-written, and writes ``config.yaml``: every resolved option."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("checkpoints/last.pt", "checkpoints/best.pt", "config.yaml", METRICS):
+        remove_stale_stages(out / name)
+    resolved = {**dataclasses.asdict(cfg), "model_config": overrides}
+    with staged_file(out / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(resolved, sort_keys=False))
+
+
+def drop_abandoned_records(path: Path, step: int, evaluated_at: int) -> None:
+    """Keep the records of ``metrics.jsonl`` up to the checkpoint a run resumes from (at
+    ``step``, last evaluated at ``evaluated_at``): what a killed run logged after it is
+    logged again by the resumed run."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+            at = int(record["step"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by the kill
+        evaluation = "loss" not in record
+        if at < step or (at == step and (not evaluation or evaluated_at == step)):
+            kept.append(line if line.endswith("\n") else line + "\n")
+    with staged_file(path) as tmp:
+        tmp.write_text("".join(kept))
 
 
 def _limit_cpu_threads(cfg: TrainConfig) -> None:
@@ -502,9 +498,9 @@ class TrainingRun:
         else:
             torch.manual_seed(cfg.seed + ctx.rank)  # dropout differs by rank, as batches do
         if ctx.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            resolved = {**dataclasses.asdict(cfg), "model_config": overrides}
-            (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+            start_run_folder(out, cfg, overrides)
+            if cfg.resume:
+                drop_abandoned_records(out / METRICS, self.step, self.evaluated_at)
         self.net = self._wrap(self.model)
         on_gpu = ctx.device.type == "cuda"
         self.autocast = (

@@ -19,7 +19,7 @@ from gitool.config import TrainConfig
 from gitool.data.dataset import WindowDataset
 from gitool.data.labels import LabelDataset, LabelStore, open_any_store
 from gitool.data.store import Store
-from gitool.errors import InputError, RunFailure
+from gitool.errors import InputError, RunFailure, opt
 from gitool.metrics import TrackMetrics, auroc_columns, average_precision_columns
 from gitool.train.losses import poisson_nll
 
@@ -33,9 +33,10 @@ class CoverageTask:
     def check_model(self, model_name: str, preset: str) -> None:
         if model_name in CLASSIFIERS:
             raise InputError(
-                f"--model {preset}: CAN models classify sequences, not coverage; train them on "
-                "a label store from `gitool synth-motifs`, or pick a swin, enformer or cnn-* "
-                "model for this build-dataset store"
+                f"{preset}: CAN models classify sequences, not coverage; train them on a label "
+                "store from `gitool synth-motifs`, or pick a swin, enformer or cnn-* model for "
+                "this build-dataset store",
+                field="model",
             )
 
     def derived(self, stores: list[Store], heads: list[str]) -> dict:
@@ -99,7 +100,7 @@ class LabelMetrics:
         if not np.isfinite(probs).all():
             raise RunFailure(
                 "the model's validation outputs are not finite (training diverged); lower "
-                "--lr or use a -norm / relu CAN variant, then train again"
+                "the learning rate or use a -norm / relu CAN variant, then train again"
             )
         return {
             "aupr": average_precision_columns(probs, labels),
@@ -114,13 +115,14 @@ class ClassificationTask:
     def check_model(self, model_name: str, preset: str) -> None:
         if model_name not in CLASSIFIERS:
             raise InputError(
-                f"--model {preset}: a label store (from `gitool synth-motifs`) trains the "
-                "sequence classifiers (can-*, see `gitool models`), not coverage models"
+                f"{preset}: a label store (from `gitool synth-motifs`) trains the sequence "
+                "classifiers (can-*, see `gitool models`), not coverage models",
+                field="model",
             )
 
     def derived(self, stores: list[LabelStore], heads: list[str]) -> dict:
         if len(stores) > 1:
-            raise InputError("--data: train a CAN model on one label store at a time")
+            raise InputError("train a CAN model on one label store at a time", field="data")
         return {"seq_length": stores[0].seq_length, "n_tasks": len(stores[0].tasks)}
 
     def initialise(self, model, stores: list[LabelStore], heads: list[str]) -> None:
@@ -150,31 +152,33 @@ def open_stores(cfg: TrainConfig) -> tuple[list, list[str], CoverageTask | Class
     """The training stores, their head names and the task they imply; checks they agree."""
     if not cfg.data:
         raise InputError(
-            "--data: give the store folder made by `gitool build-dataset` or `gitool synth-motifs`"
+            "give the store folder made by `gitool build-dataset` or `gitool synth-motifs`",
+            field="data",
         )
-    stores = [open_any_store(path) for path in cfg.data]
+    stores = [open_any_store(path, "data") for path in cfg.data]
     kinds = {type(s) for s in stores}
     if len(kinds) > 1:
-        raise InputError("--data: coverage stores and label stores cannot be trained together")
+        raise InputError(
+            "coverage stores and label stores cannot be trained together", field="data"
+        )
     task = ClassificationTask() if isinstance(stores[0], LabelStore) else CoverageTask()
     heads = cfg.heads or [Path(p).resolve().name for p in cfg.data]
     if len(heads) != len(stores):
         raise InputError(
-            f"--heads: {len(heads)} name(s) for {len(stores)} dataset(s); give one per --data"
+            f"{len(heads)} name(s) for {len(stores)} dataset(s); give one per {opt('data')}",
+            field="heads",
         )
     if len(set(heads)) != len(heads):
-        raise InputError(f"--heads: names must differ, got {heads}; pass --heads human,mouse")
+        raise InputError(f"names must differ, got {heads}; e.g. human,mouse", field="heads")
     if task.kind == "coverage":
         first = stores[0].manifest
         for store in stores[1:]:
             for key in ("seq_length", "bin_size", "target_length"):
                 if store.manifest[key] != first[key]:
                     raise InputError(
-                        f"--data {store.path}: {key} {store.manifest[key]} differs from "
+                        f"{store.path}: {key} {store.manifest[key]} differs from "
                         f"{stores[0].path}'s {first[key]}; datasets trained together need one "
-                        "geometry"
+                        "geometry",
+                        field="data",
                     )
-    for store in stores:
-        if store.count("train") == 0:
-            raise InputError(f"--data {store.path}: the train split is empty")
     return stores, heads, task

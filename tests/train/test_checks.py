@@ -1,0 +1,137 @@
+"""``gitool train`` refuses bad options, stores and resumes before the run folder is made,
+and keeps a resumed run's bookkeeping (options, metrics.jsonl, staging files) consistent."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import yaml
+
+from gitool.errors import InputError
+from gitool.interpret.synthetic import generate, save_store
+from gitool.train import loop
+from gitool.train.launch import run_training
+
+from helpers import assert_input_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def motifs(tmp_path_factory):
+    return save_store(tmp_path_factory.mktemp("labels") / "motifs", generate(300, seed=5))
+
+
+def flags(data, out, **extra) -> dict:
+    base = dict(data=[str(data)], model="can-cnn20-relu", out=str(out), gpus=0, batch_size=50,
+                epochs=1, num_workers=0, lr=1e-3, checkpoint_every=1, log_every=1)  # fmt: skip
+    return {**base, **extra}
+
+
+def _records(run) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--lr", "nan", "--lr must be > 0, got nan"),
+        ("--grad-clip", "-1", "--grad-clip must be > 0, got -1.0"),
+        ("--num-workers", "-2", "--num-workers must be >= 0, got -2"),
+        ("--max-steps", "0", "--max-steps must be >= 1, got 0"),
+        ("--valid-windows", "0", "--valid-windows must be >= 1, got 0"),
+        ("--eval-every", "0", "--eval-every must be >= 1, got 0"),
+        ("--lr-patience", "0", "--lr-patience must be >= 1, got 0"),
+    ],
+)
+def test_out_of_range_options_are_refused_before_anything_is_read(
+    flag, value, message, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # no data/ here: the option is still what is named
+    code, _, err = run_cli(["train", flag, value], capsys)
+    assert_input_error(code, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_values_are_checked_and_named_with_the_file(motifs, tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": [str(motifs)], "lr_patience": 0, "lr": "1e-3"}))
+    code, _, err = run_cli(["train", "--config", config, "-o", tmp_path / "r"], capsys)
+    assert_input_error(code, err, f"--config {config}: lr_patience must be >= 1, got 0")
+    code, _, err = run_cli(["train", "--config", config, "--lr-patience", "-3"], capsys)
+    assert_input_error(code, err, "--lr-patience must be >= 1, got -3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_a_store_without_valid_windows_is_refused_before_the_run_folder(tmp_path):
+    store = save_store(tmp_path / "novalid", generate(100, seed=1), fractions=(1.0, 0.0, 0.0))
+    with pytest.raises(InputError, match="the valid split has no windows") as err:
+        run_training(None, flags(store, tmp_path / "run"))
+    assert err.value.field == "data"
+    assert not (tmp_path / "run").exists()
+
+
+def test_too_large_a_batch_for_any_store_is_refused_before_the_run_folder(motifs, tmp_path):
+    with pytest.raises(InputError, match="is more than the 210 training windows") as err:
+        run_training(None, flags(motifs, tmp_path / "run", batch_size=211))
+    assert err.value.field == "batch_size"
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_run_folder_is_never_inside_or_over_a_store(motifs, tmp_path):
+    with pytest.raises(InputError, match="lies inside") as err:
+        run_training(None, flags(motifs, motifs / "run"))
+    assert err.value.field == "out"
+    assert not (motifs / "run").exists()
+    with pytest.raises(InputError, match="already exists"):
+        run_training(None, flags(motifs, motifs))
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(
+    motifs, tmp_path, monkeypatch
+):
+    def fail(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(loop.TrainingRun, "run", fail)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_training(None, flags(motifs, tmp_path / "run"))
+    assert not (tmp_path / "run").exists()  # the retry is not blocked
+
+
+def test_resume_takes_the_runs_options_and_refuses_changed_ones(motifs, tmp_path, capsys):
+    out = tmp_path / "run"
+    run_training(None, flags(motifs, out, schedule="plateau", lr_patience=2))
+    # only the run folder and --resume: the run's own options (model, batch, schedule, ...)
+    code, _, err = run_cli(["train", "-o", out, "--resume", "--epochs", "2", "--gpus", "0"], capsys)
+    assert code == 0, err
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert (saved["batch_size"], saved["schedule"], saved["epochs"]) == (50, "plateau", 2)
+    code, _, err = run_cli(["train", "-o", out, "--resume", "--epochs", "3", "--gpus", "0",
+                            "--batch-size", "20", "--lr", "0.01"], capsys)  # fmt: skip
+    assert_input_error(code, err, "--batch-size 50, --lr 0.001", "--batch-size 20, --lr 0.01",
+                       f"--config {out / 'config.yaml'}")  # fmt: skip
+    with pytest.raises(InputError, match="trained with batch_size 50") as info:
+        run_training(None, flags(motifs, out, epochs=3, batch_size=25, resume=True))
+    assert info.value.fields == ["resume", "batch_size", "batch_size", "config"]
+
+
+def test_resume_drops_the_abandoned_records_and_stale_stages(motifs, tmp_path):
+    out = tmp_path / "run"
+    run_training(None, flags(motifs, out))
+    kept = _records(out)
+    step = max(r["step"] for r in kept)
+    # what a run killed after its checkpoint leaves: records past it, a half-written file
+    with open(out / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps({"step": step + 1, "epoch": 1, "loss": 9.0}) + "\n")
+        handle.write(json.dumps({"step": step + 2, "epoch": 1, "valid_aupr": 0.1}) + "\n")
+        handle.write('{"step": ')
+    stale = out / "checkpoints" / ".last.pt.tmp-999999999"
+    stale.write_bytes(b"partial")
+    os.utime(stale)
+    run_training(None, flags(motifs, out, epochs=2, resume=True))
+    records = _records(out)
+    assert records[: len(kept)] == kept
+    assert all(r.get("loss") != 9.0 and r.get("valid_aupr") != 0.1 for r in records)
+    assert records[len(kept) :] and all(r["step"] > step for r in records[len(kept) :])
+    assert not stale.exists()
