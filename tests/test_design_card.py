@@ -92,7 +92,7 @@ def test_the_design_card_runs_as_written(tiny, monkeypatch, capsys):
     # The card again: the run folder is never written over, a new one is taken and is then
     # the newest run; attention/ exists now, so the default -o refuses it.
     err = gitool(capsys, "train", "--gpus", "0", "--config", "tiny.yaml")
-    assert "using run folder runs/run-2 (default --out; runs/run is taken)" in err
+    assert "using run folder runs/run-2 (default -o; runs/run is taken)" in err
     (tiny["dir"] / "out.bw").unlink()
     err = gitool(capsys, "predict", "regions.bed", "-o", "out.bw", "--device", "cpu")
     assert "using run runs/run-2 (newest under runs/" in err

@@ -84,7 +84,9 @@ def test_dry_run_names_every_rule_and_model(tmp_path, configfile, overrides, gpu
         ), name
         assert f"-m runs/{name} " in out and f"-o predictions/{name}/" in out
     evaluate = next(line for line in out.splitlines() if "gitool evaluate" in line)
-    assert f"gitool evaluate -m runs/{REFERENCE} --data data --split test -o eval/ --force" in evaluate
+    assert (
+        f"gitool evaluate -m runs/{REFERENCE} --data data --split test -o eval/ --force" in evaluate
+    )
     assert re.findall(r"--compare runs/(\S+)", evaluate) == [m for m in MODELS if m != REFERENCE]
     assert f"gpu={gpus}" in out  # the resource a cluster executor asks for
     assert not (tmp_path / "data").exists()  # a dry run runs nothing
