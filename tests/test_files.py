@@ -88,6 +88,11 @@ def test_outputs_never_touch_inputs_even_with_force(tmp_path):
     outputs = Outputs(force=True, inputs=[genome, store, None])
     with pytest.raises(InputError, match="is one of this command's inputs"):
         outputs.file(genome, "bigWig")
+    other = tmp_path / "t.bw"
+    other.write_bytes(b"\x26\xfc\x8f\x88")
+    outputs.protect(other)
+    with pytest.raises(InputError, match=r"inputs \(.*t\.bw\)"):  # names the right input
+        outputs.file(other, "bigWig")
     link = tmp_path / "link.fa"
     os.link(genome, link)
     with pytest.raises(InputError, match="is one of this command's inputs"):

@@ -93,8 +93,8 @@ def warn(message: str) -> None:
 @contextmanager
 def progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """A progress bar; yields ``advance(n=1, description=None)`` (a new description shows
-    e.g. the running loss). Hidden when stderr is not a TTY, with ``--quiet`` and off rank 0."""
-    work_started()
+    e.g. the running loss). Hidden when stderr is not a TTY, with ``--quiet`` and off rank 0.
+    Held-back status lines are printed at the first ``advance`` (:func:`work_started`)."""
     disabled = state.quiet or not console.is_terminal or not is_rank_zero()
     bar = Progress(
         SpinnerColumn(),
@@ -111,6 +111,8 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int], No
         task = bar.add_task(description, total=total)
 
         def advance(n: int = 1, description: str | None = None) -> None:
+            if state.pending is not None:
+                work_started()
             bar.update(task, advance=n, description=description)
 
         yield advance

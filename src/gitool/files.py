@@ -65,31 +65,23 @@ class Outputs:
     def __init__(self, force: bool = False, inputs: Iterable[str | Path | None] = ()):
         self.force = force
         self._inputs: list[Path] = []
-        self._ids: set[tuple[int, int]] = set()
         self.protect(*inputs)
 
     def protect(self, *paths: str | Path | None) -> None:
-        """Add inputs (None and missing paths are ignored)."""
+        """Add inputs (None is ignored)."""
         for path in paths:
-            if path is None or str(path) == "":
-                continue
-            path = Path(path)
-            self._inputs.append(path.resolve())
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            self._ids.add((stat.st_dev, stat.st_ino))  # hard links too
+            if path is not None and str(path) != "":
+                self._inputs.append(Path(path).resolve())
 
     def _check_not_input(self, path: Path, field: str) -> None:
         target = path.resolve()
         try:
             stat = path.stat()
-            same = (stat.st_dev, stat.st_ino) in self._ids
+            identity = (stat.st_dev, stat.st_ino)
         except OSError:
-            same = False
+            identity = None
         for source in self._inputs:
-            if same or target == source:
+            if target == source or (identity is not None and identity == _identity(source)):
                 what = f"is one of this command's inputs ({source})"
             elif source in target.parents:
                 what = f"lies inside {source}, one of this command's inputs"
@@ -134,6 +126,14 @@ class Outputs:
         check_writable(path, field)
         check_output_folder(path, self.force, is_previous, previous, field)
         return path
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
 
 
 def _appeared(path: Path) -> InputError:

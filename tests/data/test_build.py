@@ -839,3 +839,17 @@ def test_info_describes_a_label_store(tiny, capsys):
     (path / "train" / "labels.npy").write_bytes(b"\x93NUMPY")
     code, _, err = run_cli(["info", path], capsys)
     assert_input_error(code, err, "train/labels.npy is damaged")
+
+
+def test_a_file_named_like_the_index_but_not_one_is_kept(tmp_path):
+    from gitool.data.genome import Genome
+
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">chrI\nACGTACGTAC\n")
+    notes = tmp_path / "g.fa.fai"
+    notes.write_text("my precious notes\n")
+    with pytest.raises(InputError, match="is not a FASTA index"):
+        Genome(fasta)
+    assert notes.read_text() == "my precious notes\n"
+    notes.write_text("chrI\t99\t6\t10\t11\n")  # a stale index is rebuilt
+    assert Genome(fasta).sizes == {"chrI": 10}

@@ -119,6 +119,27 @@ def _preview(names: list[str], n: int = 5) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
+def looks_like_fai(path: Path) -> bool:
+    """Whether ``path`` reads as a samtools/pyfaidx index: each line a name and four
+    non-negative integers, tab-separated (so a stale index may be rebuilt, a user's file
+    that happens to share the name may not)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+        lines = (
+            head.decode("utf-8").splitlines()[:-1]
+            if len(head) == 1 << 16
+            else head.decode("utf-8").splitlines()
+        )
+    except (OSError, UnicodeDecodeError):
+        return False
+    for line in lines:
+        fields = line.split("\t")
+        if len(fields) not in (5, 6) or not all(f.isdigit() for f in fields[1:5]):
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class GenomeInfo:
     """What the store records about the genome it was built from."""
@@ -171,6 +192,12 @@ class Genome:
         if missing:
             info(f"building FASTA index {self.fai.name} (first use of this genome)")
         elif stale:
+            if not looks_like_fai(self.fai):
+                raise self._error(
+                    f"{self.path}: {self.fai} is not a FASTA index (lines of name, length, "
+                    "offset, line bases, line bytes), so gitool will not replace it; move it "
+                    "away and gitool builds the index"
+                )
             info(f"rebuilding FASTA index {self.fai.name} (it does not match the FASTA)")
             self.fai.unlink()
             Path(str(self.path) + ".gzi").unlink(missing_ok=True)
