@@ -199,14 +199,15 @@ def remove_stale_stages(out: Path) -> None:
 
 
 @contextmanager
-def staged_folder(out: str | Path) -> Iterator[Path]:
-    """Yield an empty hidden sibling of ``out`` to write into; on success it replaces ``out``
-    (:func:`replace_folder`: kept, with an error, if it appeared meanwhile), on any failure
-    it is removed."""
+def staged_folder(out: str | Path, existed: bool | None = None) -> Iterator[Path]:
+    """Yield an empty hidden sibling of ``out`` to write into (stale stages of killed runs
+    are removed first); on success it replaces ``out`` (:func:`replace_folder`: kept, with an
+    error, if it appeared meanwhile), on any failure it is removed. ``existed``: whether
+    ``out`` existed when it was claimed (None: now)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_stages(out)
-    existed = out.exists()
+    existed = out.exists() if existed is None else existed
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

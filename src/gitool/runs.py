@@ -290,3 +290,21 @@ def autocast_for(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def choose_head(heads: dict[str, int], head: str | None, label: str) -> str:
+    """``head`` if the model has it; else the model's only head.
+
+    Raises:
+        InputError: unknown head, or several heads and none chosen (listing them).
+    """
+    listing = ", ".join(f"{h} ({n} tracks)" for h, n in heads.items())
+    if head is not None:
+        if head not in heads:
+            raise InputError(
+                f"{head!r} is not a head of {label}; this model has {listing}", field="head"
+            )
+        return head
+    if len(heads) == 1:
+        return next(iter(heads))
+    raise InputError(f"{label} has several heads ({listing}); choose one with {opt('head')}")

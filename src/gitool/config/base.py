@@ -43,21 +43,8 @@ class Range:
     def __str__(self) -> str:
         if self.ge is not None and self.le is not None:
             return f"{self.ge:g} to {self.le:g}"
-        low = (
-            f">= {self.ge:g}"
-            if self.ge is not None
-            else f"> {self.gt:g}"
-            if self.gt is not None
-            else ""
-        )
-        high = (
-            f"<= {self.le:g}"
-            if self.le is not None
-            else f"< {self.lt:g}"
-            if self.lt is not None
-            else ""
-        )
-        return " and ".join(part for part in (low, high) if part) or "any number"
+        bounds = ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+        return " and ".join(f"{op} {v:g}" for op, v in bounds if v is not None) or "any number"
 
 
 def option(

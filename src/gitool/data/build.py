@@ -14,7 +14,6 @@ import dataclasses
 import itertools
 import multiprocessing
 import os
-import shutil
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -62,7 +61,7 @@ from gitool.data.windows import (
     tile_contig,
 )
 from gitool.errors import InputError, RunFailure, opt
-from gitool.files import Outputs, remove_stale_stages, replace_folder
+from gitool.files import Outputs, staged_folder
 
 # Longest stretch read by one bigWig ``values`` call: 2 Mbp = 8 MB of float32 per worker
 # (``values`` itself runs ~15% faster per bp on 1-2 Mbp calls than on 8 Mbp ones).
@@ -712,14 +711,10 @@ def _write_store(
     opts, genome, kept, planned, geometry, stride, tracks, facts, out: Path, existed: bool, clock
 ) -> dict[str, Windows]:
     """Build the store in a hidden sibling of ``out`` and rename it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_stages(out)  # left by killed builds of the same output
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     nonneg = [f.nonnegative for f in facts]
-    try:
+    with staged_folder(out, existed=existed) as tmp:
         for split in SPLITS:
-            (tmp / split).mkdir(parents=True)
+            (tmp / split).mkdir()
         # Coverage is read for every candidate window while the main process reads the
         # genome; the few N-rich windows are dropped when the targets are transposed.
         candidates = _candidates(planned, geometry)
@@ -745,11 +740,7 @@ def _write_store(
         # The manifest is written last: a folder without it is never a complete store.
         with open(tmp / "manifest.yaml", "w") as handle:
             yaml.safe_dump(manifest, handle, sort_keys=False, width=100)
-        replace_folder(tmp, out, existed=existed)
-        clock.lap("finish")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    clock.lap("finish")
     return windows
 
 

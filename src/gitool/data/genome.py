@@ -125,19 +125,14 @@ def looks_like_fai(path: Path) -> bool:
     that happens to share the name may not)."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(1 << 16)
-        lines = (
-            head.decode("utf-8").splitlines()[:-1]
-            if len(head) == 1 << 16
-            else head.decode("utf-8").splitlines()
-        )
-    except (OSError, UnicodeDecodeError):
+            lines = handle.read(1 << 16).split(b"\n")[:-1]  # whole lines only
+    except OSError:
         return False
-    for line in lines:
-        fields = line.split("\t")
-        if len(fields) not in (5, 6) or not all(f.isdigit() for f in fields[1:5]):
-            return False
-    return True
+    return all(
+        len(fields := line.rstrip(b"\r").split(b"\t")) in (5, 6)
+        and all(f.isdigit() for f in fields[1:5])
+        for line in lines
+    )
 
 
 @dataclass(frozen=True)

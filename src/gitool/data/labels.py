@@ -20,10 +20,6 @@ nothing behind; ``force`` replaces only an earlier label store (or an empty fold
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +33,7 @@ from gitool.data.npy import load_array
 from gitool.data.store import Store, read_manifest
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError
-from gitool.files import Outputs, remove_stale_stages, replace_folder
+from gitool.files import Outputs, staged_folder
 
 LABEL_FORMAT = 1
 FORMAT_NAME = "gitool-labels"
@@ -90,7 +86,7 @@ def write_label_store(
     n, length = codes.shape
     if labels.shape != (n, len(tasks)) or split.shape != (n,):
         raise ValueError(f"shapes disagree: codes {codes.shape}, labels {labels.shape}")
-    with _staged(out, now if existed is None else existed) as tmp:
+    with staged_folder(out, now if existed is None else existed) as tmp:
         splits = {}
         position = np.zeros(n, dtype=np.int64)  # row of each sequence within its split
         for s, name in enumerate(SPLITS):
@@ -141,22 +137,6 @@ def check_label_store_output(out: str | Path, force: bool, inputs=()) -> bool:
         out, is_label_store, "a label store from `gitool synth-motifs`", field="out"
     )
     return out.exists()
-
-
-@contextmanager
-def _staged(out: Path, existed: bool) -> Iterator[Path]:
-    """An empty hidden sibling of ``out`` that replaces it on success (stale stages of
-    killed runs are removed first; a folder that appeared meanwhile is kept)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_stages(out)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-        replace_folder(tmp, out, existed=existed)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def is_label_store(path: Path) -> bool:

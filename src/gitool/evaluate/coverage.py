@@ -55,6 +55,7 @@ from gitool.metrics import TrackMetrics
 from gitool.runs import (
     autocast_for,
     check_which,
+    choose_head,
     default_run,
     load_run,
     resolve_device,
@@ -182,13 +183,8 @@ def head_for_store(
     Raises:
         InputError: unknown head (listing the model's), or several heads and no way to choose.
     """
-    listing = ", ".join(f"{h} ({n} tracks)" for h, n in heads.items())
-    if head is not None:
-        if head not in heads:
-            raise InputError(
-                f"{head!r} is not a head of {label}; this model has {listing}", field="head"
-            )
-        return head
+    if head is not None or len(heads) == 1:
+        return choose_head(heads, head, label)
     wanted = _identifiers(store.tracks)
     matches = []
     for entry in trained_on or []:
@@ -199,8 +195,7 @@ def head_for_store(
     matches = list(dict.fromkeys(matches))
     if len(matches) == 1:
         return matches[0]
-    if len(heads) == 1 and not matches:
-        return next(iter(heads))
+    listing = ", ".join(f"{h} ({n} tracks)" for h, n in heads.items())
     raise InputError(
         f"{label} has several heads ({listing}) and the tracks of {store.path} do not pick "
         f"one; choose it with {opt('head')}"

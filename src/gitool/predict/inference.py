@@ -54,6 +54,7 @@ from gitool.predict.tiling import (
 from gitool.runs import (
     autocast_for,
     check_which,
+    choose_head,
     default_run,
     load_run,
     resolve_device,
@@ -190,24 +191,6 @@ def parse_shifts(shifts: str | int | Iterable[int], bin_size: int) -> tuple[int,
                 field="shifts",
             )
     return tuple(dict.fromkeys(values))
-
-
-def choose_head(heads: dict[str, int], head: str | None, label: str) -> str:
-    """``head`` if the model has it; else the model's only head.
-
-    Raises:
-        InputError: unknown head, or several heads and none chosen (listing them).
-    """
-    listing = ", ".join(f"{h} ({n} tracks)" for h, n in heads.items())
-    if head is not None:
-        if head not in heads:
-            raise InputError(
-                f"{head!r} is not a head of {label}; this model has {listing}", field="head"
-            )
-        return head
-    if len(heads) == 1:
-        return next(iter(heads))
-    raise InputError(f"{label} has several heads ({listing}); choose one with {opt('head')}")
 
 
 @dataclass
