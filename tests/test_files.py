@@ -71,7 +71,20 @@ def test_outputs_refuse_existing_files_unless_forced_and_of_the_same_kind(tmp_pa
     old = tmp_path / "old.bw"
     old.write_bytes(b"\x26\xfc\x8f\x88" + bytes(60))
     assert Outputs(force=True).file(old, "bigWig") == old
-    assert Outputs(force=True).file(text, "TSV") == text  # text replaced by text
+    with pytest.raises(InputError, match="is not a TSV file"):
+        Outputs(force=True).file(text, "TSV")  # text that is not a table
+    table = tmp_path / "scores.tsv"
+    table.write_text("track\tpearson\nDNase\t0.5\n")
+    assert Outputs(force=True).file(table, "TSV") == table
+    graph = tmp_path / "out.bedgraph"
+    graph.write_text("track type=bedGraph\nchr1\t0\t128\t0.5\n")
+    assert Outputs(force=True).file(graph, "bedGraph") == graph
+    with pytest.raises(InputError, match="is not a bedGraph file"):
+        Outputs(force=True).file(table, "bedGraph")
+    link = tmp_path / "link.bw"
+    link.symlink_to(old)
+    with pytest.raises(InputError, match="is a symbolic link"):
+        Outputs(force=True).file(link, "bigWig")
     assert Outputs().file(tmp_path / "new.bw", "bigWig") == tmp_path / "new.bw"
     with pytest.raises(InputError, match="is a folder"):
         Outputs(force=True).file(tmp_path, "bigWig")

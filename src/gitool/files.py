@@ -34,25 +34,49 @@ _MAGIC = {
     "PNG": (b"\x89PNG\r\n\x1a\n",),
     "checkpoint": (b"PK\x03\x04",),
 }
-TEXT_KINDS = ("bedGraph", "TSV", "YAML", "JSONL", "text")
+TEXT_KINDS = ("TSV", "bedGraph", "JSON", "YAML", "JSONL", "text")
 
 
 def is_kind(path: Path, kind: str) -> bool:
-    """Whether the existing file ``path`` looks like a ``kind`` file (a binary kind by its
-    leading bytes, a text kind by being text)."""
+    """Whether the existing file ``path`` looks like a ``kind`` file: a binary kind by its
+    leading bytes; a text kind by being text and, for TSV (a header and rows of the same
+    number of tab-separated columns, at least two), bedGraph (``chrom start end value``
+    lines) and JSON (an object or array), by the shape of its first lines."""
     with open(path, "rb") as handle:
-        head = handle.read(4096)
+        head = handle.read(1 << 16)
     if kind in _MAGIC:
         return head.startswith(_MAGIC[kind])
     if kind not in TEXT_KINDS:
         raise ValueError(f"unknown output kind {kind!r}")
     if b"\0" in head:
         return False
+    whole = head if len(head) < 1 << 16 else head[: head.rfind(b"\n") + 1]
     try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as err:  # a multi-byte character cut at 4096 bytes is fine
-        return err.start >= len(head) - 3
-    return True
+        lines = whole.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return False
+    return _TEXT_SHAPES.get(kind, lambda lines: True)(lines)
+
+
+def _tsv_shape(lines: list[str]) -> bool:
+    widths = {len(line.split("\t")) for line in lines if line}
+    return len(widths) == 1 and widths.pop() >= 2
+
+
+def _bedgraph_shape(lines: list[str]) -> bool:
+    rows = [
+        line.split() for line in lines if line and not line.startswith(("track", "browser", "#"))
+    ]
+    return bool(rows) and all(
+        len(row) >= 4 and row[1].isdigit() and row[2].isdigit() for row in rows
+    )
+
+
+_TEXT_SHAPES = {
+    "TSV": _tsv_shape,
+    "bedGraph": _bedgraph_shape,
+    "JSON": lambda lines: "".join(lines).lstrip().startswith(("{", "[")),
+}
 
 
 class Outputs:
@@ -102,6 +126,12 @@ class Outputs:
         check_writable(path, field)
         if path.is_dir():
             raise InputError(f"{path} is a folder; give a file name", field=field)
+        if path.is_symlink():
+            raise InputError(
+                f"{path} is a symbolic link, so gitool did not make it; refusing to replace "
+                f"it even with {opt('force')} — choose another path",
+                field=field,
+            )
         if path.exists():
             if not self.force:
                 raise InputError(

@@ -853,3 +853,13 @@ def test_a_file_named_like_the_index_but_not_one_is_kept(tmp_path):
     assert notes.read_text() == "my precious notes\n"
     notes.write_text("chrI\t99\t6\t10\t11\n")  # a stale index is rebuilt
     assert Genome(fasta).sizes == {"chrI": 10}
+
+
+def test_an_unreadable_fasta_leaves_no_index_behind(tmp_path):
+    from gitool.data.genome import Genome
+
+    fasta = tmp_path / "dup.fa"
+    fasta.write_text(">chrI\nACGT\n>chrI\nACGT\n")
+    with pytest.raises(InputError, match="cannot read as FASTA"):
+        Genome(fasta)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.fa"]

@@ -373,3 +373,18 @@ def test_out_of_range_options_name_the_flag(setup, capsys, tmp_path):
         code, _, err = run_cli(["evaluate", "-m", run, "-o", tmp_path / "e", *options], capsys)
         assert_input_error(code, err, needle)
     assert not (tmp_path / "e").exists()
+
+
+def test_compared_runs_whose_names_clean_up_alike_get_their_own_files(tmp_path):
+    from types import SimpleNamespace
+
+    from gitool.evaluate.coverage import _plan_outputs
+
+    subjects = [SimpleNamespace(name=n) for n in ("swin", "cnn a", "cnn_a", "cnn/a")]
+    paths = _plan_outputs(tmp_path / "test.tsv", subjects, None)
+    tables = [p.name for k, p in paths.items() if k.startswith("compare_tracks:")]
+    assert tables == [
+        "test.compare.cnn_a.tsv",
+        "test.compare.cnn_a-2.tsv",
+        "test.compare.cnn_a-3.tsv",
+    ]

@@ -114,6 +114,10 @@ def test_resume_takes_the_runs_options_and_refuses_changed_ones(motifs, tmp_path
     with pytest.raises(InputError, match="trained with batch_size 50") as info:
         run_training(None, flags(motifs, out, epochs=3, batch_size=25, resume=True))
     assert info.value.fields == ["resume", "batch_size", "batch_size", "config"]
+    # another number of processes changes the global batch: refused before any is started
+    with pytest.raises(InputError, match="trained by 1 process.* this run has 2") as info:
+        run_training(None, flags(motifs, out, epochs=3, procs=2, resume=True))
+    assert info.value.fields == ["resume", "gpus", "procs", "nodes"]
 
 
 def test_resume_drops_the_abandoned_records_and_stale_stages(motifs, tmp_path):
@@ -135,3 +139,36 @@ def test_resume_drops_the_abandoned_records_and_stale_stages(motifs, tmp_path):
     assert all(r.get("loss") != 9.0 and r.get("valid_aupr") != 0.1 for r in records)
     assert records[len(kept) :] and all(r["step"] > step for r in records[len(kept) :])
     assert not stale.exists()
+
+
+@pytest.mark.parametrize(
+    ("model_config", "message"),
+    [
+        ({"filters": float("inf")}, "filters must be an integer, got inf"),
+        ({"filters": 2.5}, "filters must be an integer, got 2.5"),
+        ({"conv_dropout": float("nan")}, "conv_dropout must be a finite number, got nan"),
+        ({"dense": 10**12}, "cannot be built with this configuration"),
+    ],
+)
+def test_model_config_values_are_one_line_and_leave_no_run(
+    model_config, message, motifs, tmp_path, capsys
+):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"model_config": model_config}))
+    out = tmp_path / "r"
+    args = ["train", "--config", config, "--data", motifs, "--model", "can-cnn20-relu",
+            "--gpus", "0", "-o", out, "--max-steps", "1"]  # fmt: skip
+    code, _, err = run_cli(args, capsys)
+    assert_input_error(code, err, message)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "model_config"),
+    [("cnn-maxpool", {"divisible_by": 0}), ("swin", {"heads": 0})],
+)
+def test_model_config_kinds_are_checked_before_the_model_is_built(model, model_config):
+    from gitool.models.registry import create_model
+
+    with pytest.raises(ValueError, match="must be"):
+        create_model(model, **model_config)

@@ -89,7 +89,7 @@ def predict_command(
         bool,
         typer.Option(
             "--force",
-            help="Replace existing output files, only bigWigs by bigWigs (bedGraphs by text files); never the command's inputs.",
+            help="Replace existing output files, only bigWigs by bigWigs (bedGraphs by bedGraphs); never the command's inputs.",
         ),
     ] = D.force,
 ) -> None:

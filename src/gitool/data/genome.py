@@ -159,20 +159,30 @@ class Genome:
         if not self.path.is_file():
             raise self._error(f"{self.path}: no such file; give the FASTA path")
         self.fai = Path(str(self.path) + ".fai")
-        self._refresh_index()
-        self._fasta = self._open()
-        self.sizes: dict[str, int] = {
-            name: len(record) for name, record in self._fasta.records.items()
-        }
-        if not self.sizes:
-            raise self._error(f"{self.path}: no sequences found; is it a FASTA file?")
+        gzi = Path(str(self.path) + ".gzi")
+        had_gzi = gzi.exists()
+        building = self._refresh_index()
+        try:
+            self._fasta = self._open()
+            self.sizes: dict[str, int] = {
+                name: len(record) for name, record in self._fasta.records.items()
+            }
+            if not self.sizes:
+                raise self._error(f"{self.path}: no sequences found; is it a FASTA file?")
+        except InputError:
+            if building:  # leave no index of a FASTA that could not be read
+                self.fai.unlink(missing_ok=True)
+                if not had_gzi:
+                    gzi.unlink(missing_ok=True)
+            raise
 
     def _error(self, message: str) -> InputError:
         return InputError(message, field=self.label)
 
-    def _refresh_index(self) -> None:
+    def _refresh_index(self) -> bool:
         """Remove a ``.fai`` (and ``.gzi``) that does not match the FASTA, so pyfaidx builds
-        a new one; refuse when the folder cannot take a new one."""
+        a new one; refuse when the folder cannot take a new one. True when an index is to be
+        built."""
         missing = not self.fai.exists()
         stale = not missing and not index_matches(self.path, self.fai)
         if (missing or stale) and not os.access(self.fai.parent, os.W_OK):
@@ -196,6 +206,7 @@ class Genome:
             info(f"rebuilding FASTA index {self.fai.name} (it does not match the FASTA)")
             self.fai.unlink()
             Path(str(self.path) + ".gzi").unlink(missing_ok=True)
+        return missing or stale
 
     def _open(self):
         try:

@@ -392,8 +392,14 @@ def _load_subjects(
 def _plan_outputs(tsv: Path, subjects: list[_Subject], plot_window: int | None) -> dict[str, Path]:
     """Every file :func:`evaluate` writes, by kind (the keys of ``EvaluationResult.paths``)."""
     paths = {"tracks": tsv, "summary": _sibling(tsv, ".summary.tsv")}
+    tags: set[str] = set()
     for subject in subjects[1:]:
-        tag = _file_tag(subject.name)
+        tag = base = _file_tag(subject.name)
+        for n in range(2, len(subjects) + 2):  # labels that clean up to one file name
+            if tag not in tags:
+                break
+            tag = f"{base}-{n}"
+        tags.add(tag)
         paths[f"compare_tracks:{subject.name}"] = _sibling(tsv, f".compare.{tag}.tsv")
         paths[f"compare_plot:{subject.name}"] = _sibling(tsv, f".compare.{tag}.png")
     if plot_window is not None:

@@ -286,7 +286,7 @@ def claim_outputs(
     target, index_path, single = _output_layout(out)
     if single:
         outputs.file(target, "npz", "out")
-        outputs.file(index_path, "text", "out")
+        outputs.file(index_path, "JSON", "out")
         if index_path.exists() and not is_attention_index(index_path):
             raise InputError(
                 f"{index_path} (the index beside {target.name}) exists and is not an attention "

@@ -89,7 +89,7 @@ class CNNConfig:
                 f"bin_size must be a power of two ≥ 2 (one pooling by 2 per doubling); "
                 f"got {self.bin_size}"
             )
-        for name in ("seq_length", "target_length", "stem_channels", "channels"):
+        for name in ("seq_length", "target_length", "stem_channels", "channels", "divisible_by"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive; got {getattr(self, name)}")
         for name in ("stem_kernel", "conv_kernel"):  # odd: "same" padding keeps the length

@@ -11,6 +11,7 @@ Checkpoints store ``(name, dataclasses.asdict(config))`` and rebuild with
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -97,13 +98,62 @@ def resolve(name: str, **overrides: Any) -> tuple[str, Any]:
     else:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(list_models())}")
     config_cls = models[model].config
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(values) - fields)
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ValueError(
             f"{name}: unknown config option {unknown[0]!r}; {model} takes {', '.join(sorted(fields))}"
         )
+    for key, value in overrides.items():
+        check_value(key, value, str(fields[key].type))
     return model, config_cls(**values)
+
+
+def check_value(key: str, value: Any, annotation: str) -> None:
+    """A config value (from YAML or code) of the kind its field declares: integers where
+    ``int`` (not 2.5, not True), finite numbers, lists of integers, ``{name: tracks >= 1}``
+    heads. The config dataclasses check the ranges and how fields fit together.
+
+    Raises:
+        ValueError: naming the field, the value and the kind it must be.
+    """
+    kinds = [k.strip() for k in annotation.replace(" ", "").split("|")]
+    if value is None and "None" in kinds:
+        return
+    if any(_is_kind(value, kind) for kind in kinds):
+        return
+    wanted = " or ".join(_KIND_NAMES.get(k, k) for k in kinds)
+    raise ValueError(f"{key} must be {wanted}, got {value!r}")
+
+
+_KIND_NAMES = {
+    "int": "an integer",
+    "float": "a finite number",
+    "bool": "true or false",
+    "str": "text",
+    "tuple[int,...]": "a list of integers",
+    "dict[str,int]": "a mapping of head name to a track count >= 1",
+    "None": "null",
+}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    if kind == "int":
+        return integer
+    if kind == "float":
+        return (integer or isinstance(value, float)) and math.isfinite(value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "tuple[int,...]":
+        return isinstance(value, (list, tuple)) and all(_is_kind(v, "int") for v in value)
+    if kind == "dict[str,int]":
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and _is_kind(v, "int") and v >= 1 for k, v in value.items()
+        )
+    return True  # a kind this check does not know: left to the dataclass
 
 
 def create_model(name: str, **overrides: Any) -> nn.Module:

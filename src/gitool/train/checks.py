@@ -44,7 +44,7 @@ def check_inputs(cfg: TrainConfig) -> None:
     with torch.device("meta"):
         build_model(cfg, overrides)
     if cfg.resume:
-        check_resume(cfg, overrides)
+        check_resume(cfg, overrides, processes)
 
 
 def check_options(cfg: TrainConfig) -> None:
@@ -156,12 +156,21 @@ def changed_options(cfg: TrainConfig, saved: dict) -> list[str]:
     return [k for k in RESUME_FIXED if k in saved and saved[k] != getattr(cfg, k)]
 
 
-def check_resume(cfg: TrainConfig, overrides: dict) -> None:
+def check_resume(cfg: TrainConfig, overrides: dict, processes: int) -> None:
     """The checkpoint reads, holds this model, and was trained with the options that shape
-    the optimisation as this run asks for them."""
+    the optimisation as this run asks for them, by as many processes (the global batch and
+    where each process's sampler resumes depend on it)."""
     out = Path(cfg.out)
     last = out / "checkpoints" / "last.pt"
     state = load_checkpoint(last)
+    before = state.get("processes")  # None: a checkpoint from before it was recorded
+    if before is not None and before != processes:
+        raise InputError(
+            f"{last} was trained by {before} process(es) but this run has {processes}; the "
+            f"global batch and the sampler's position depend on it — resume with "
+            f"{opt('gpus')}/{opt('procs')}/{opt('nodes')} giving {before}",
+            field="resume",
+        )
     _, config = resolve(cfg.model, **overrides)
     if state["model_config"] != dataclasses.asdict(config):
         raise InputError(

@@ -103,6 +103,12 @@ def build_model(cfg: TrainConfig, overrides: dict) -> torch.nn.Module:
         return create_model(cfg.model, **overrides)
     except ValueError as err:
         raise InputError(f"{cfg.model}: {err}", field="model") from None
+    except (RuntimeError, MemoryError) as err:  # e.g. a width too large to allocate
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(
+            f"{cfg.model} cannot be built with this configuration ({first}); check its sizes",
+            field="model_config",
+        ) from None
 
 
 def lr_lambda(warmup: int, total: int):
@@ -563,6 +569,7 @@ class TrainingRun:
                 "batch": self.position,
                 "rng": _rng_state(),
                 "train_config": dataclasses.asdict(self.cfg),
+                "processes": self.ctx.world,
                 "data": self.data_info,
                 "best": self.best,
                 "bad_evals": self.patience.bad,
