@@ -339,13 +339,19 @@ def test_outputs_need_force_the_same_kind_and_never_an_input(setup, tiny, capsys
     assert code == 0, err
     tsv = run / "eval" / "valid.tsv"
     first = tsv.read_bytes()
-    tsv.write_text("edited by hand\n")
+    tsv.write_text("track\tpearson\nedited by hand\t0\n")
     code, _, err = run_cli(base, capsys)
     assert_input_error(code, err, f"-o {tsv} already exists; pass --force to replace it")
-    assert tsv.read_text() == "edited by hand\n"
+    assert tsv.read_text() == "track\tpearson\nedited by hand\t0\n"
     code, _, err = run_cli([*base, "--force"], capsys)
     assert code == 0, err
     assert tsv.read_bytes() == first
+    # text that is not a table was not written by gitool: kept even with --force
+    tsv.write_text("my notes\n")
+    code, _, err = run_cli([*base, "--force"], capsys)
+    assert_input_error(code, err, f"-o {tsv} exists and is not a TSV file", "--force")
+    assert tsv.read_text() == "my notes\n"
+    tsv.write_bytes(first)
 
     # A plot path holding something else is refused even with --force.
     png = run / "eval" / "valid.window0.png"
