@@ -149,3 +149,19 @@ def test_stale_stages_of_dead_runs_are_cleaned(tmp_path):
     with staged_folder(out) as tmp:
         (tmp / "a").write_text("x")
     assert not dead.exists() and alive.exists() and (out / "a").exists()
+
+
+def test_two_outputs_of_one_command_never_share_a_path(tmp_path):
+    from gitool.errors import InputError
+    from gitool.files import Outputs
+
+    outputs = Outputs()
+    outputs.folder(tmp_path / "export", lambda p: False, "an export")
+    with pytest.raises(InputError, match="collides with .*export, another output") as err:
+        outputs.file(tmp_path / "export" / "index.json", "bigWig", "track_out")
+    assert err.value.field == "track_out"
+    outputs.file(tmp_path / "a.bw", "bigWig")
+    with pytest.raises(InputError, match="collides with"):
+        outputs.file(tmp_path / "." / "a.bw", "bigWig")
+    with pytest.raises(InputError, match="collides with"):
+        outputs.folder(tmp_path, lambda p: False, "a folder")

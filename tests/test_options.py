@@ -147,7 +147,7 @@ def test_dataclass_checks_ranges_and_kinds_with_field_names():
     assert err.value.field == "grad_clip" and str(err.value) == "grad_clip must be > 0, got -1.0"
     with pytest.raises(InputError, match="batch_size must be an integer"):
         TrainConfig(batch_size=2.5)
-    with pytest.raises(InputError, match="lr must be > 0, got nan"):
+    with pytest.raises(InputError, match="lr must be > 0 and <= 1, got nan"):
         TrainConfig(lr=math.nan)
     assert TrainConfig(grad_clip=None, max_steps=None).grad_clip is None  # None = "choose"
 

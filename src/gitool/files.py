@@ -89,6 +89,7 @@ class Outputs:
     def __init__(self, force: bool = False, inputs: Iterable[str | Path | None] = ()):
         self.force = force
         self._inputs: list[Path] = []
+        self._claimed: list[tuple[Path, bool]] = []  # (resolved path, is a folder)
         self.protect(*inputs)
 
     def protect(self, *paths: str | Path | None) -> None:
@@ -119,10 +120,27 @@ class Outputs:
                 field=field,
             )
 
+    def _check_not_claimed(self, path: Path, field: str, folder: bool) -> None:
+        """Two outputs of one command never share a path, nor lie in an output folder."""
+        target = path.resolve()
+        for other, other_folder in self._claimed:
+            if (
+                target == other
+                or (other_folder and other in target.parents)
+                or (folder and target in other.parents)
+            ):
+                raise InputError(
+                    f"{path} collides with {other}, another output of this command; give "
+                    "each output its own path",
+                    field=field,
+                )
+        self._claimed.append((target, folder))
+
     def file(self, path: str | Path, kind: str, field: str = "out") -> Path:
         """Claim the file ``path`` (of ``kind``: see :func:`is_kind`) for writing."""
         path = Path(path)
         self._check_not_input(path, field)
+        self._check_not_claimed(path, field, folder=False)
         check_writable(path, field)
         if path.is_dir():
             raise InputError(f"{path} is a folder; give a file name", field=field)
@@ -153,6 +171,7 @@ class Outputs:
         it is empty or ``is_previous`` (an earlier output of the same kind, ``previous``)."""
         path = Path(path)
         self._check_not_input(path, field)
+        self._check_not_claimed(path, field, folder=True)
         check_writable(path, field)
         check_output_folder(path, self.force, is_previous, previous, field)
         return path

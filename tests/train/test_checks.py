@@ -35,13 +35,14 @@ def _records(run) -> list[dict]:
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--lr", "nan", "--lr must be > 0, got nan"),
+        ("--lr", "nan", "--lr must be > 0 and <= 1, got nan"),
         ("--grad-clip", "-1", "--grad-clip must be > 0, got -1.0"),
         ("--num-workers", "-2", "--num-workers must be >= 0, got -2"),
         ("--max-steps", "0", "--max-steps must be >= 1, got 0"),
         ("--valid-windows", "0", "--valid-windows must be >= 1, got 0"),
         ("--eval-every", "0", "--eval-every must be >= 1, got 0"),
         ("--lr-patience", "0", "--lr-patience must be >= 1, got 0"),
+        ("--lr", "1e30", "--lr must be > 0 and <= 1, got 1e+30"),
     ],
 )
 def test_out_of_range_options_are_refused_before_anything_is_read(
@@ -60,6 +61,9 @@ def test_config_values_are_checked_and_named_with_the_file(motifs, tmp_path, cap
     assert_input_error(code, err, f"--config {config}: lr_patience must be >= 1, got 0")
     code, _, err = run_cli(["train", "--config", config, "--lr-patience", "-3"], capsys)
     assert_input_error(code, err, "--lr-patience must be >= 1, got -3")
+    config.write_text(yaml.safe_dump({"data": [str(motifs)], "lr": [0.001]}))  # a list
+    code, _, err = run_cli(["train", "--config", config, "-o", tmp_path / "r"], capsys)
+    assert_input_error(code, err, f"--config {config}: lr must be a number")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
 
 
@@ -148,6 +152,7 @@ def test_resume_drops_the_abandoned_records_and_stale_stages(motifs, tmp_path):
         ({"filters": 2.5}, "filters must be an integer, got 2.5"),
         ({"conv_dropout": float("nan")}, "conv_dropout must be a finite number, got nan"),
         ({"dense": 10**12}, "cannot be built with this configuration"),
+        ([1, 2], "model_config must be a mapping of model option: value, got [1, 2]"),
     ],
 )
 def test_model_config_values_are_one_line_and_leave_no_run(
@@ -165,7 +170,11 @@ def test_model_config_values_are_one_line_and_leave_no_run(
 
 @pytest.mark.parametrize(
     ("model", "model_config"),
-    [("cnn-maxpool", {"divisible_by": 0}), ("swin", {"heads": 0})],
+    [
+        ("cnn-maxpool", {"divisible_by": 0}),
+        ("swin", {"heads": 0}),
+        ("swin", {"transformer_heads": 0}),
+    ],
 )
 def test_model_config_kinds_are_checked_before_the_model_is_built(model, model_config):
     from gitool.models.registry import create_model

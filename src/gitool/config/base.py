@@ -68,9 +68,11 @@ def check_ranges(options: Any) -> None:
         value = getattr(options, f.name)
         if allowed is None or value is None:
             continue
-        integer = str(f.type).replace(" ", "").startswith(("int", "tuple[int", "list[int"))
+        annotation = str(f.type).replace(" ", "")
+        integer = annotation.startswith(("int", "tuple[int", "list[int"))
         kind = "an integer" if integer else "a number"
-        for item in value if isinstance(value, (list, tuple)) else (value,):
+        repeatable = annotation.startswith(("tuple[", "list["))
+        for item in value if repeatable and isinstance(value, (list, tuple)) else (value,):
             if isinstance(item, bool) or not isinstance(item, int if integer else (int, float)):
                 raise InputError(f"must be {kind} ({allowed}), got {item!r}", field=f.name)
             if item not in allowed:

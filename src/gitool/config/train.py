@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitool.config.base import Options, option
+from gitool.errors import InputError
 
 
 @dataclass
@@ -33,7 +34,7 @@ class TrainConfig(Options):
     rdzv_endpoint: str | None = None
     batch_size: int = option(8, ge=1)  # per process
     grad_accum: int = option(1, ge=1)
-    lr: float = option(3e-4, gt=0)
+    lr: float = option(3e-4, gt=0, le=1)
     weight_decay: float = option(0.0, ge=0)
     warmup_steps: int = option(0, ge=0)
     schedule: str = "cosine"  # cosine | plateau | constant (see train.loop.make_scheduler)
@@ -58,6 +59,14 @@ class TrainConfig(Options):
     resume: bool = False
     log_every: int = option(10, ge=1)
     tensorboard: bool = False  # rank 0 also writes TensorBoard event files to OUT/tensorboard/
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.model_config, dict):
+            raise InputError(
+                f"must be a mapping of model option: value, got {self.model_config!r}",
+                field="model_config",
+            )
 
 
 RESUME_FIXED = (

@@ -386,8 +386,9 @@ def extract_attention(
         plot: write PNG heatmaps beside the output (``plots/``; see :mod:`.plots`).
         force: replace existing outputs of the same kind (an earlier export, a bigWig or
             bedGraph, PNGs); without it an existing output is refused.
-        outputs: the claims of this run (with its inputs, which are never written over);
-            default: ``Outputs(force)``. Every output is claimed before the first forward.
+        outputs: the claims of this run, made by the caller with :func:`claim_outputs`
+            (with its inputs, which are never written over); default: claimed here, in a
+            new ``Outputs(force)``. Every output is claimed before the first forward.
         label: how errors name the model (a run's name).
         on_window: called with the number of windows done after each batch (progress).
         n_windows: how many ``windows`` there are, when known: after the first window the
@@ -400,8 +401,11 @@ def extract_attention(
     _check_export_options(dtype, batch_size, full_max_tokens, rollout, rollout_bp)
     layout = attention_layout(model, label)
     chosen = select_layers(layout, layers, heads)
-    outputs = outputs or Outputs(force)
-    target, index_path, single = claim_outputs(outputs, out, track_out, bedgraph)
+    if outputs is None:
+        outputs = Outputs(force)
+        target, index_path, single = claim_outputs(outputs, out, track_out, bedgraph)
+    else:  # the caller claimed them (claim_outputs)
+        target, index_path, single = _output_layout(out)
     settings = _Settings(
         model_seq_length(model), {info.module: info for info in chosen}, heads,
         full_max_tokens, dtype, rollout, rollout_bp,

@@ -191,6 +191,9 @@ class SwinConfig:
             )
         if self.transformer_depth < 0:
             raise ValueError(f"swin: transformer_depth must be >= 0, got {self.transformer_depth}")
+        for name in ("transformer_heads", "transformer_key_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"swin: {name} must be >= 1, got {getattr(self, name)}")
         if self.transformer_depth and self.dims[-1] % self.transformer_heads:
             raise ValueError(
                 f"swin: the last width {self.dims[-1]} is not divisible by "

@@ -103,7 +103,7 @@ def build_model(cfg: TrainConfig, overrides: dict) -> torch.nn.Module:
         return create_model(cfg.model, **overrides)
     except ValueError as err:
         raise InputError(f"{cfg.model}: {err}", field="model") from None
-    except (RuntimeError, MemoryError) as err:  # e.g. a width too large to allocate
+    except (RuntimeError, MemoryError, ArithmeticError) as err:  # e.g. too large to allocate
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(
             f"{cfg.model} cannot be built with this configuration ({first}); check its sizes",

@@ -69,7 +69,9 @@ class CoverageTask:
         return TrackMetrics(store.manifest["n_tracks"], device)
 
     def valid_scores(self, metrics: TrackMetrics) -> dict[str, float]:
-        return {"valid_pearson": float(np.nanmean(metrics.compute()["pearson"]))}
+        pearson = metrics.compute()["pearson"]
+        finite = pearson[np.isfinite(pearson)]  # NaN: a track constant in the split
+        return {"valid_pearson": float(finite.mean()) if finite.size else float("nan")}
 
 
 class LabelMetrics:
