@@ -420,13 +420,14 @@ def find_interactions(
             :class:`~gitool.interpret.glifac.PairAccumulator`.
         plot: write the heatmap PNGs.
         force: replace ``out`` when it is empty or an earlier output.
-        outputs: the claims of this run, with its inputs (never written over); default
-            ``Outputs(force)``.
+        outputs: the claims of this run, with ``out`` claimed by the caller and its inputs
+            (never written over); default: ``out`` claimed here, in ``Outputs(force)``.
         label: how errors name the model (a run's name).
     """
     thresholds = _check_thresholds(thresholds)
     out = Path(out)
-    (outputs or Outputs(force)).folder(out, is_interactions_output, PREVIOUS, "out")
+    if outputs is None:  # else the caller claimed ``out``
+        Outputs(force).folder(out, is_interactions_output, PREVIOUS, "out")
     min_similarity = _check_options(min_similarity, batch_size)
     source = _Source(model, layer, label)
     batch_size = batch_size or (256 if source.is_can else 8)
