@@ -162,3 +162,14 @@ def test_messages_name_fields_in_the_library_and_flags_in_the_cli(capsys, tmp_pa
     monkeypatch.chdir(tmp_path)
     code, _, stderr = run_cli(["build-dataset", "g.fa", "t.txt", "-j", "0"], capsys)
     assert_input_error(code, stderr, "--workers must be >= 1, got 0")
+
+
+def test_a_config_key_given_twice_is_refused(tmp_path):
+    from gitool.config import load_yaml_config
+
+    config = tmp_path / "c.yaml"
+    config.write_text("lr: 0.1\nepochs: 2\nlr: 0.2\n")
+    with pytest.raises(InputError, match=r"config \S*c.yaml: not valid YAML \(line 3: 'lr' is"):
+        load_yaml_config(config, TrainConfig)
+    config.write_text("lr: 0.1\nmodel_config: {dims: [1, 2]}\n")  # nested values still load
+    assert load_yaml_config(config, TrainConfig)["model_config"] == {"dims": [1, 2]}

@@ -95,11 +95,28 @@ class Options:
         raise KeyError(name)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (PyYAML keeps the
+    last silently, so a config with two ``lr:`` lines would train with one of them)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"line {line}: {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml_config(path: str | Path, cls: type[C]) -> dict[str, Any]:
     """Options from a YAML mapping; unknown keys are an error naming the valid ones."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8-sig"), _UniqueKeyLoader) or {}
     except FileNotFoundError:
         raise InputError(f"{path}: no such file", field="config") from None
     except IsADirectoryError:
