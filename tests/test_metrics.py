@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from gitool.metrics import auroc, auroc_columns, average_precision, average_precision_columns, snr
+from gitool.metrics import (
+    auroc,
+    auroc_columns,
+    average_precision,
+    average_precision_columns,
+    pr_curve_area,
+    snr,
+    snr_top_negatives,
+)
 
 
 def brute_auroc(s: np.ndarray, y: np.ndarray) -> float:
@@ -106,3 +114,20 @@ def test_bad_inputs_raise():
         auroc(np.zeros((2, 2)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="one shape"):
         auroc_columns(np.zeros((3, 2)), np.zeros((3, 1)))
+
+
+def test_pr_curve_area_is_the_trapezoid_rule_over_distinct_thresholds():
+    # (0, 1) → (.5, 1) → (.5, .5) → (1, 2/3) → (1, .5): trapezoids .5 + 0 + .5·(.5 + 2/3)/2
+    scores, labels = [0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0]
+    assert pr_curve_area(scores, labels) == pytest.approx(0.5 + 0.25 * (0.5 + 2 / 3))
+    assert average_precision(scores, labels) == pytest.approx(0.5 + 0.5 * 2 / 3)  # steps
+    assert pr_curve_area([1.0, 1.0], [1, 0]) == pytest.approx(0.75)  # a tie is one point
+    assert pr_curve_area([3.0, 2.0, 1.0], [1, 1, 0]) == pytest.approx(1.0)
+    assert math.isnan(pr_curve_area([1.0, 2.0], [0, 0]))
+
+
+def test_snr_top_negatives_uses_the_highest_positive_negatives():
+    scores, labels = [0.5, 0.3, 0.2, -0.1, 0.1], [1, 1, 0, 0, 0]
+    assert snr_top_negatives(scores, labels) == pytest.approx(0.4 / 0.15)
+    assert snr_top_negatives(scores, labels, k=1) == pytest.approx(0.4 / 0.2)
+    assert math.isnan(snr_top_negatives([0.5, -0.2], [1, 0]))  # no negative above 0

@@ -238,9 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         for threshold in args.threshold:
             row = common | {"threshold": threshold}
             for method in ("glifac", "local"):
-                for level, suffix in (("motif", ""), ("filter", "_filters")):
+                for scoring, level, suffix in (
+                    ("gitool", "motif", ""),
+                    ("gitool", "filter", "_filters"),
+                    ("authors", "filter", "_authors"),
+                ):
                     hit = (
                         scores[(scores["method"] == method) & (scores["level"] == level)
+                               & (scores["scoring"] == scoring)
                                & (scores["threshold"] == threshold)]
                         if scores is not None else []
                     )  # fmt: skip
@@ -255,7 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         if r["threshold"] == args.threshold[0]:
             print(f"{r['variant']:<20}{r['site_attention_auroc']:>21.3f}"
                   f"{r['site_attention_true']:>11.2f}{r['site_attention_other']:>7.2f}")  # fmt: skip
-    for level, suffix in (("66 motif pairs", ""), ("filter pairs", "_filters")):
+    for level, suffix in (
+        ("66 motif pairs", ""),
+        ("filter pairs", "_filters"),
+        ("filter pairs, the GLIFAC authors' scoring", "_authors"),
+    ):
         header = (
             f"{'variant':<20}{'epochs':>7}{'train s':>8}{'cls AUPR':>9}{'pooled':>7}{'filters':>8}"
             f"{'thr':>5} | "

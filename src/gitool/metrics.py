@@ -168,6 +168,43 @@ def snr(scores: object, labels: object) -> float:
     return float(pos / neg)
 
 
+def pr_curve_area(scores: object, labels: object) -> float:
+    """Area under the precision-recall curve by the trapezoid rule (sklearn's
+    ``auc(recall, precision)`` over ``precision_recall_curve``, the GLIFAC authors' AUPR).
+
+    The curve has one point per distinct score (descending: recall and precision of the
+    scores at or above it) and starts at recall 0, precision 1. Trapezoids interpolate
+    precision linearly, which :func:`average_precision` does not (it is the step sum), so
+    this is the larger of the two on most curves. NaN without positives.
+    """
+    s, y = _as_columns(*_as_vector(scores, labels))
+    s, y = s[:, 0], y[:, 0].astype(bool)
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    _, end = _tie_groups(s_sorted[:, None])
+    last = np.unique(end[:, 0])  # the last index of each tie group
+    true_pos = np.cumsum(y_sorted)[last]
+    recall = np.concatenate([[0.0], true_pos / n_pos])
+    precision = np.concatenate([[1.0], true_pos / (last + 1.0)])
+    return float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2.0))
+
+
+def snr_top_negatives(scores: object, labels: object, k: int = 100) -> float:
+    """The GLIFAC authors' SNR: mean score of the positives / mean of the ``k`` highest
+    negative scores that are above 0 (their code's ``k`` is 100). NaN without positives or
+    without a negative above 0."""
+    s, y = _as_columns(*_as_vector(scores, labels))
+    s, y = s[:, 0], y[:, 0].astype(bool)
+    top = np.sort(s[~y])[::-1][:k]
+    top = top[top > 0]
+    if not y.any() or not top.size:
+        return float("nan")
+    return float(s[y].mean() / top.mean())
+
+
 EPS = 1e-8
 """Keeps logs finite in the Poisson loss and metrics."""
 

@@ -114,7 +114,7 @@ def test_rows_sum_to_one_and_padded_keys_get_zero(export):
             np.testing.assert_allclose(arrays[f"{key}/full"].sum(-1), 1.0, atol=1e-5)
     assert padded_layers == 8  # both blocks of layers 1-4
     transformer = arrays["L6.transformer/weights"]
-    assert transformer.shape == (2, 32, 32)
+    assert transformer.shape == (2, 24, 24)  # the paper's order: the 24 target tokens
     np.testing.assert_allclose(transformer.sum(-1), 1.0, atol=1e-5)
 
 
@@ -188,7 +188,10 @@ def test_token_coordinates(export):
         start + 496,
         start + 500,
     )
-    np.testing.assert_array_equal(arrays["L6.transformer/token_start"], start + np.arange(32) * 16)
+    # cropped first (the paper's order): tokens 4 … 27 of the 32, the 24 target bins
+    np.testing.assert_array_equal(
+        arrays["L6.transformer/token_start"], start + (4 + np.arange(24)) * 16
+    )
 
 
 # --------------------------------------------------------------------------- rollout
@@ -197,16 +200,16 @@ def test_token_coordinates(export):
 def test_rollout_rows_sum_to_one(export, swin):
     arrays = load_window(export, 0)
     roll = arrays["rollout"]
-    assert roll.shape == (32, 32)
+    assert roll.shape == (24, 32)  # target bins × the input's 16-bp bins
     assert (roll >= 0).all()
     np.testing.assert_allclose(roll.sum(1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(arrays["rollout/bin_start"], START + np.arange(32) * 16)
     with torch.no_grad(), capture_attention(swin) as records:
         swin(torch.from_numpy(np.eye(4, dtype=np.float32)[codes(500)])[None])
     nucleotides, bp, _ = attention_rollout(records, 500, resolution=1)
-    assert nucleotides.shape == (32, 500) and bp == 16
+    assert nucleotides.shape == (24, 500) and bp == 16
     np.testing.assert_allclose(nucleotides.sum(1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(nucleotides.reshape(32, -1, 1).sum(-1), nucleotides, atol=0)
+    np.testing.assert_allclose(nucleotides.reshape(24, -1, 1).sum(-1), nucleotides, atol=0)
 
 
 def identity(record):

@@ -13,6 +13,7 @@ from gitool.interpret.glifac import (
     FilterPPMs,
     PairAccumulator,
     _threshold_stream,
+    distance_matched_pairs,
     full_index,
     label_filters,
     match_motifs,
@@ -143,7 +144,9 @@ def test_expected_random_pairs_weight_every_pair():
         many.update(torch.tensor(x), torch.tensor(attn), torch.tensor(tok), first_sequence=0,
                     stream=copy)  # fmt: skip
     np.testing.assert_allclose(many.result()[0].glifac_directed, maps.glifac_directed, atol=0.02)
-    with pytest.raises(InputError, match="^random_pairs 'all': choose sample, expected, none"):
+    with pytest.raises(
+        InputError, match="^random_pairs 'all': choose sample, distance, expected, none"
+    ):
         PairAccumulator(n_f, [0.2], random="all")
 
 
@@ -326,6 +329,25 @@ def test_score_filter_pairs_counts_every_filter_pair():
     assert one_per_pair["positives"] == 1 and one_per_pair["auroc"] == pytest.approx(1.0)
 
 
+def test_authors_scoring_ranks_signed_values_and_keeps_unlabelled_filters():
+    """The GLIFAC authors' ``glifac_stats``: signed ranking, unlabelled filters as one more
+    label, trapezoid PR area, SNR over the 100 highest positive negatives (hand-computed)."""
+    labels = np.array([0, 0, 1, 2, -1])
+    fm = np.zeros((5, 5))
+    for (a, b), v in {(0, 2): 0.8, (1, 2): -0.4, (0, 3): 0.3, (1, 3): 0.1, (2, 3): 0.6,
+                      (0, 1): 0.99, (2, 4): 0.95}.items():  # fmt: skip
+        fm[a, b] = fm[b, a] = v
+    got = score_filter_pairs(fm, labels, [(1, 0)], scoring="authors")
+    # positives .8, -.4; negatives .3 .1 .6 and the unlabelled filter's .95 0 0 0
+    assert got["positives"] == 2 and got["negatives"] == 7
+    assert got["auroc"] == pytest.approx(6 / 14)  # -.4 ranks last: a negative r counts low
+    # PR points (recall, precision): (0, 1) (0, 0) (.5, 1/2) ... (.5, 1/8) (1, 2/9)
+    assert got["aupr"] == pytest.approx(0.5 * 0.5 / 2 + 0.5 * (1 / 8 + 2 / 9) / 2)
+    assert got["snr"] == pytest.approx(0.2 / np.mean([0.95, 0.6, 0.3, 0.1]))
+    with pytest.raises(ValueError, match="scoring"):
+        score_filter_pairs(fm, labels, [(1, 0)], scoring="paper")
+
+
 def brute_ppm_counts(codes, act, threshold, width):
     n_seq, length, n_f = act.shape
     left = (width - 1) // 2
@@ -435,3 +457,74 @@ def test_filters_planted_at_sampled_instances_are_labelled_with_their_motif():
     np.testing.assert_array_equal(got.strand, np.where(np.arange(n_m) % 2, -1, 1))
     assert got.similarity.min() > 0.9
     assert not math.isnan(got.similarity.sum())
+
+
+def test_distance_matched_pairs_keep_each_offset_and_cover_every_start():
+    seq = torch.tensor([0] * 4000 + [5] * 4000)
+    offset = torch.tensor([3, -7] * 4000)
+    i, j = distance_matched_pairs(seq, offset, 20, seed=1)
+    assert torch.equal(j - i, offset)
+    assert i.min() >= 0 and j.min() >= 0 and i.max() < 20 and j.max() < 20
+    assert set(i[offset == 3].tolist()) == set(range(17))  # every start of a +3 pair
+    assert set(i[offset == -7].tolist()) == set(range(7, 20))
+    again = distance_matched_pairs(seq, offset, 20, seed=1)
+    assert torch.equal(again[0], i)  # counter-based: the same draw
+    assert not torch.equal(distance_matched_pairs(seq, offset, 20, seed=2)[0], i)
+    with pytest.raises(ValueError, match="offsets"):
+        distance_matched_pairs(torch.tensor([0]), torch.tensor([20]), 20, seed=0)
+
+
+def _windowed_case(selective: bool, seed: int = 0):
+    """Two filters on 64 sequences of 512 tokens, attention in windows of 16. Content-blind
+    (``selective=False``): every pair of a window attended; the filters share a smooth
+    component, so *near* tokens correlate across filters. Selective: sparse activations and
+    attention only from an active filter-0 token to an active filter-1 token."""
+    rng = np.random.default_rng(seed)
+    n_seq, length, w = 64, 512, 16
+    n_win = length // w
+    tok = torch.arange(length).view(n_win, w)
+    if not selective:
+
+        def smooth(a):
+            return np.apply_along_axis(lambda r: np.convolve(r, np.ones(9) / 9, "same"), -1, a)
+
+        common = smooth(rng.normal(size=(n_seq, length)))
+        x = np.stack([smooth(rng.normal(size=(n_seq, length))) + common for _ in range(2)], -1)
+        return torch.tensor(x), torch.full((n_seq, n_win, w, w), 1.0 / w), tok
+    x = (rng.random((n_seq, length, 2)) < 0.05).astype(np.float64)
+    xw = x.reshape(n_seq, n_win, w, 2)
+    attn = 0.5 * xw[..., 0][..., :, None] * xw[..., 1][..., None, :]
+    return torch.tensor(x), torch.tensor(attn), tok
+
+
+def test_distance_mode_removes_what_proximity_alone_gives():
+    """Attention that ignores the content, over activations correlated between near tokens:
+    uniform random pairs (GLIFAC as published) show a filter interaction that is only
+    proximity; the distance-matched map is ~0. Attention that selects filter 0 → filter 1
+    pairs shows up in both."""
+    x, attn, tok = _windowed_case(selective=False)
+    maps = {}
+    for mode in ("sample", "distance"):
+        acc = PairAccumulator(2, [0.05], random=mode)
+        acc.update(x, attn, tok)
+        maps[mode] = acc.result()[0]
+    assert maps["sample"].glifac_directed[0, 1] > 0.08
+    assert np.abs(maps["distance"].glifac_directed).max() < 0.03
+    assert maps["distance"].random_pairs == maps["distance"].pairs == 64 * 32 * 16 * 15
+    x, attn, tok = _windowed_case(selective=True)
+    acc = PairAccumulator(2, [0.1], random="distance")
+    acc.update(x, attn, tok)
+    selected = acc.result()[0].glifac_directed
+    assert selected[0, 1] > 0.8 and abs(selected[1, 0]) < 0.2
+
+
+def test_distance_mode_does_not_depend_on_batching():
+    x, attn, tok = _windowed_case(selective=True, seed=3)
+    whole = PairAccumulator(2, [0.1], random="distance")
+    whole.update(x, attn, tok)
+    parts = PairAccumulator(2, [0.1], random="distance")
+    for lo in (40, 0):  # out of order, with their global indices
+        parts.update(x[lo : lo + 40], attn[lo : lo + 40], tok, first_sequence=lo)
+    np.testing.assert_allclose(
+        parts.result()[0].glifac_directed, whole.result()[0].glifac_directed, atol=1e-12
+    )

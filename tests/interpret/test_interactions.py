@@ -99,12 +99,16 @@ def test_pairs_and_maps(result, motifs):
                      for a, b in (("ELF1", "SIX3"), ("TAL1", "GATA1"), ("ESR1", "FOXN3"),
                                   ("IRF1", "SPI1"))}  # fmt: skip
     scores = result.scores
-    assert list(scores["method"]) == ["glifac"] * 2 + ["local"] * 2 + ["glifac"] * 2 + ["local"] * 2
-    assert list(scores["level"]) == ["motif", "filter"] * 4
+    assert list(scores["method"]) == (["glifac"] * 3 + ["local"] * 3) * 2
+    assert list(scores["level"]) == ["motif", "filter", "filter"] * 4
+    assert list(scores["scoring"]) == ["gitool", "gitool", "authors"] * 4
     assert scores[["auroc", "aupr"]].apply(lambda c: c.between(0, 1)).all().all()
-    # one filter per motif: the filter pairs are the motif pairs
-    assert (scores["positives"] == 4).all() and (scores["negatives"] == 62).all()
-    for _, both in scores.groupby(["method", "threshold"]):
+    # one filter per motif: the filter pairs are the motif pairs; the authors' scoring also
+    # counts the pairs of a labelled with an unlabelled filter as negatives
+    ours, authors = scores[scores["scoring"] == "gitool"], scores[scores["scoring"] == "authors"]
+    assert (ours["positives"] == 4).all() and (ours["negatives"] == 62).all()
+    assert (authors["positives"] == 4).all() and (authors["negatives"] > 62).all()
+    for _, both in scores[scores["scoring"] == "gitool"].groupby(["method", "threshold"]):
         np.testing.assert_allclose(both["auroc"].iloc[0], both["auroc"].iloc[1])
 
 
@@ -120,7 +124,16 @@ def test_output_files(result):
     glifac = pd.read_csv(out / "glifac_filters_t0.1.tsv", sep="\t", index_col=0)
     np.testing.assert_allclose(glifac.to_numpy(), result.maps[1].glifac, rtol=1e-5, atol=1e-9)
     scores = pd.read_csv(out / "scores.tsv", sep="\t")
-    assert set(scores.columns) >= {"method", "level", "threshold", "auroc", "aupr", "snr", "pairs"}
+    assert set(scores.columns) >= {
+        "method",
+        "scoring",
+        "level",
+        "threshold",
+        "auroc",
+        "aupr",
+        "snr",
+        "pairs",
+    }
     assert not list(out.parent.glob(".*"))
 
 
@@ -242,7 +255,10 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
         (["--threshold", "0.2", "--threshold", "0.2"], "--threshold values repeat: 0.2, 0.2"),
         (["--motifs", "NOPE"], "--motifs unknown motif name(s) 'NOPE'"),
         (["--min-similarity", "0"], "--min-similarity must be > 0 and <= 1, got 0"),
-        (["--random-pairs", "all"], "--random-pairs 'all': choose sample, expected, none"),
+        (
+            ["--random-pairs", "all"],
+            "--random-pairs 'all': choose auto, sample, distance, expected, none",
+        ),
         (["--layer", "2"], "--layer 2 is out of range"),
         (["--split", "dev"], "--split 'dev' is unknown"),
         (["--which", "middle"], "--which 'middle': choose best or last"),
@@ -352,7 +368,10 @@ def test_options_name_fields_and_check_ranges_first():
         ({"threshold": ()}, "^threshold needs at least one value$"),
         ({"min_similarity": 0.0}, "^min_similarity must be > 0 and <= 1, got 0.0$"),
         ({"batch_size": 0}, "^batch_size must be >= 1, got 0$"),
-        ({"random_pairs": "all"}, "^random_pairs 'all': choose sample, expected, none$"),
+        (
+            {"random_pairs": "all"},
+            "^random_pairs 'all': choose auto, sample, distance, expected, none$",
+        ),
     ):
         with pytest.raises(InputError, match=message):
             InteractionsOptions(model="run", **kwargs)

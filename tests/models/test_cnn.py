@@ -124,7 +124,7 @@ def test_default_channel_schedule():
         assert config.stem_channels == 288
         assert config.tower_channels() == [288, 352, 416, 512, 640, 768]
         assert config.heads == {"human": 5313}
-        assert config.norm == "layer"
+        assert config.norm == "batch"  # as Enformer and Basenji; "layer" collapses narrow towers
     assert MaxPoolCNNConfig().heads is not MaxPoolCNNConfig().heads  # no shared default dict
 
 

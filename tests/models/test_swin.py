@@ -101,7 +101,21 @@ def test_basenji_small_default_geometry():
     assert layer6.weights.shape == (1, 4, 8, 140, 140)
     assert (layer6.meta["layer"], layer6.meta["token_bp"], layer6.meta["padded"]) == (6, 32, 6)
     assert layer8.weights.shape == (1, 1, 8, 140, 140)
-    assert (layer8.meta["shift"], layer8.meta["n_tokens"]) == (70, 139)
+    # One window holds layer 8's 139 tokens: its shifted block does not roll.
+    assert (layer8.meta["shift"], layer8.meta["n_tokens"]) == (0, 139)
+    assert layer8.meta["token_index"][0, :139].tolist() == list(range(139))
+    assert [
+        layer.shifted.effective_shift(n) for layer, n in zip(model.trunk.layers, seen, strict=True)
+    ] == [
+        16,
+        16,
+        32,
+        32,
+        64,
+        70,
+        70,
+        0,
+    ]
 
 
 def test_overrides_and_lists_from_yaml():
@@ -231,10 +245,23 @@ def test_manual_path_matches_sdpa_and_records_are_complete(tiny):
             heads = tiny.config.attention_heads[k]
             assert record.weights.shape == (2, meta["n_windows"], heads, w, w)
     final = records[-1]
-    # The transformer runs before the crop (the default order): it sees all 32 tokens.
-    assert final.weights.shape == (2, 2, 32, 32)
-    assert final.meta == {"layer": 6, "block": "transformer", "token_bp": 16, "token_start": 0}
-    torch.testing.assert_close(final.weights.sum(-1), torch.ones(2, 2, 32), atol=1e-5, rtol=0)
+    # The paper's order (the default): crop to the 24 target tokens, then the transformer.
+    assert final.weights.shape == (2, 2, 24, 24)
+    assert final.meta == {"layer": 6, "block": "transformer", "token_bp": 16, "token_start": 4}
+    torch.testing.assert_close(final.weights.sum(-1), torch.ones(2, 2, 24), atol=1e-5, rtol=0)
+
+
+def test_crop_order_paper_by_default_enformer_on_request():
+    """Genomic Interpreter eqs. 2-3 crop before the transformer block (the default); with
+    ``crop_first=False`` the block sees all tokens first (Enformer's order)."""
+    torch.manual_seed(0)
+    enformer_order = GenomicInterpreter(SwinConfig(**TINY, crop_first=False)).eval()
+    assert SwinConfig(**TINY).crop_first
+    names = ["trunk.transformer.0.attn"]
+    with torch.no_grad(), capture_attention(enformer_order, names) as records:
+        y = enformer_order(one_hot(1, 500))
+    assert y["human"].shape == (1, 24, 3)
+    assert records[0].weights.shape == (1, 2, 32, 32) and records[0].meta["token_start"] == 0
 
 
 @pytest.mark.parametrize("block", ["regular", "shifted"])
@@ -295,3 +322,41 @@ def test_block_output_depends_on_exactly_its_window(tiny, block, token, window):
     x = torch.randn(1, 500, 8, requires_grad=True)
     swin_block(x)[0, token].sum().backward()
     assert torch.nonzero(x.grad[0].abs().sum(-1)).flatten().tolist() == list(window)
+
+
+def test_shifted_block_does_not_roll_when_one_window_holds_the_layer():
+    """As in the original Swin, a shifted block whose tokens all fit in one window does not
+    roll: the roll would make the two sequence ends neighbours and put neighbours in the middle
+    ``w - 1`` apart in the relative-position basis (swin-basenji-small's layer 8: 139 tokens,
+    window 140). The block then computes exactly an unrolled block, and its captured window is
+    in genome order."""
+    from gitool.interpret.attention import assemble_full
+
+    torch.manual_seed(0)
+    model = GenomicInterpreter(SwinConfig(**{**TINY, "windows": (8, 8, 12, 16, 32)})).eval()
+    shifted = model.trunk.layers[-1].shifted  # 32 tokens, one window of 32
+    assert shifted.shift == 16 and shifted.effective_shift(32) == 0
+    assert shifted.effective_shift(33) == 16  # two windows: the shift connects them
+    x = torch.randn(2, 32, 24)
+    with torch.no_grad():
+        h = x + shifted.attn(shifted.norm(x))
+        torch.testing.assert_close(shifted(x), h + shifted.ffn(h))
+    name = "trunk.layers.4.shifted.attn"
+    with torch.no_grad(), capture_attention(model, [name]) as records:
+        model(one_hot(1, 500, seed=3))
+    (record,) = records
+    assert record.meta["shift"] == 0
+    assert record.meta["token_index"].tolist() == [list(range(32))]
+    full = assemble_full(record.weights[0], record.meta["token_index"], 32)
+    torch.testing.assert_close(full, record.weights[0, 0])  # genome order, nothing wrapped
+
+
+def test_embedding_starts_without_a_shared_bias():
+    """The token embedding starts at Xavier weights and a zero bias: with PyTorch's default
+    bias every token shares a random offset as large as the differences between the bases,
+    and the example model learned nothing in 300 steps."""
+    torch.manual_seed(0)
+    embed = GenomicInterpreter(SwinConfig(**TINY)).trunk.embed
+    assert torch.equal(embed.bias, torch.zeros(8))
+    bound = (6 / (4 + 8)) ** 0.5
+    assert embed.weight.abs().max() <= bound and embed.weight.std() > 0.3 * bound

@@ -71,7 +71,9 @@ def test_preset_fits_four_windows(workflow, example_store):
 
 
 def test_training_starts_at_the_track_means(example_store, tmp_path, capsys):
-    """`gitool train` starts each head at its store's training means (inverse softplus)."""
+    """`gitool train` starts each head at exactly its store's training means: biases at the
+    inverse softplus of the means, weights at zero, so every bin of every window predicts the
+    mean before the first step."""
     import torch
 
     from gitool.data.store import Store
@@ -88,3 +90,5 @@ def test_training_starts_at_the_track_means(example_store, tmp_path, capsys):
         torch.nn.functional.softplus(bias), torch.tensor(means, dtype=torch.float32),
         rtol=1e-3, atol=2e-4,
     )  # fmt: skip
+    # lr 1e-12: the one step leaves the zero weights at ~0
+    assert next(iter(model.heads.layers.values())).weight.abs().max() < 1e-9

@@ -29,8 +29,9 @@ from conftest import write_tracks
 from helpers import assert_input_error, run_cli
 
 GEOM = ["--seq-length", "400", "--bin-size", "8", "--target-length", "25"]
-# cnn-maxpool at 8-bp bins: 3 poolings; no dropout so that N processes = 1 process exactly.
-TINY_CNN = {"stem_channels": 8, "channels": 16, "divisible_by": 4, "dropout": 0.0}
+# cnn-maxpool at 8-bp bins: 3 poolings; no dropout and layer norm so that N processes = 1
+# process exactly (batch norm keeps per-process statistics on CPUs: SyncBatchNorm is GPU-only).
+TINY_CNN = {"stem_channels": 8, "channels": 16, "divisible_by": 4, "dropout": 0.0, "norm": "layer"}
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def interactions_command(
     random_pairs: Annotated[
         str,
         typer.Option(
-            help="GLIFAC's equal number of random position pairs: sample (drawn with --seed, as in the GLIFAC paper), expected (their expectation: every pair of the sequence, weighted to the same total; no sampling noise), or none (attended pairs only, an ablation)."
+            help="GLIFAC's equal number of random position pairs: sample (drawn uniformly with --seed, as in the GLIFAC paper), distance (one per attended pair at the same distance, anywhere in the sequence: windowed attention only pairs near tokens, so uniform pairs would make the map partly measure proximity), expected (the expectation of sample: no sampling noise), none (attended pairs only, an ablation), or auto: sample for can models, distance for swin and enformer."
         ),
     ] = D.random_pairs,
     plot: Annotated[

@@ -149,6 +149,12 @@ def train_command(
             help=ranged(T, "grad_clip", "Clip the gradient norm to this. Default: no clipping.")
         ),
     ] = None,
+    track_weights: Annotated[
+        str | None,
+        typer.Option(
+            help="How the Poisson loss weighs tracks: equal (every value alike, as the papers; default) or balanced (each track by 1 / sqrt(its null deviance), the deviance of predicting its mean, scaled to mean 1: a smooth track such as a GC fraction is no longer drowned by a peaky one; the example workflows use it)."
+        ),
+    ] = None,
     epochs: Annotated[
         int | None,
         typer.Option(
@@ -292,6 +298,7 @@ def train_command(
         node_rank=node_rank, rdzv_endpoint=rdzv_endpoint, batch_size=batch_size,
         grad_accum=grad_accum, lr=lr, schedule=schedule, lr_decay=lr_decay,
         lr_patience=lr_patience, warmup_steps=warmup_steps, grad_clip=grad_clip,
+        track_weights=track_weights,
         epochs=epochs, max_steps=max_steps, patience=patience, min_delta=min_delta,
         eval_every=eval_every,
         valid_windows=valid_windows, checkpoint_every=checkpoint_every, log_every=log_every,

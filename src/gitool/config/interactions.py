@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from gitool.config.base import Options, option
 from gitool.errors import InputError
 
-RANDOM_PAIRS = ("sample", "expected", "none")
+RANDOM_PAIRS = ("auto", "sample", "distance", "expected", "none")
 
 
 @dataclass
@@ -32,7 +32,7 @@ class InteractionsOptions(Options):
     batch_size: int | None = option(None, ge=1)  # None: 256 for can, 8 for swin/enformer
     device: str | None = None
     seed: int = option(0, ge=0)
-    random_pairs: str = "sample"
+    random_pairs: str = "auto"  # CAN: sample (the paper); swin, enformer: distance
     plot: bool = True
     which: str = "best"
     force: bool = False

@@ -41,6 +41,7 @@ class TrainConfig(Options):
     lr_decay: float = option(0.3, gt=0, lt=1)  # plateau: factor per decay
     lr_patience: int = option(5, ge=1)  # plateau: evaluations without a better score before a decay
     grad_clip: float | None = option(None, gt=0)  # None: no clipping
+    track_weights: str = "equal"  # equal | balanced (see train.losses.balanced_track_weights)
     epochs: int = option(10, ge=1)
     max_steps: int | None = option(None, ge=1)
     patience: int | None = option(
@@ -71,7 +72,7 @@ class TrainConfig(Options):
 
 RESUME_FIXED = (
     "model", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_steps", "schedule",
-    "lr_decay", "lr_patience", "grad_clip", "min_delta", "seed", "shift", "rc",
+    "lr_decay", "lr_patience", "grad_clip", "min_delta", "seed", "shift", "rc", "track_weights",
     "valid_windows",
 )  # fmt: skip
 """Fields a resumed run must keep: they change the optimisation (or, ``valid_windows``, what

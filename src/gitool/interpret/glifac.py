@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as nnf
 
 from gitool.errors import InputError
-from gitool.metrics import auroc, average_precision, snr
+from gitool.metrics import auroc, average_precision, pr_curve_area, snr, snr_top_negatives
 
 __all__ = [
     "FilterPPMs",
@@ -34,19 +34,22 @@ __all__ = [
     "MotifMatches",
     "PairAccumulator",
     "RANDOM_MODES",
+    "SCORINGS",
     "full_index",
     "label_filters",
     "match_motifs",
     "motif_map",
     "pearson_from_sums",
     "random_pairs",
+    "distance_matched_pairs",
     "score_filter_pairs",
     "score_map",
     "symmetrise",
 ]
 
-RANDOM_MODES = ("sample", "expected", "none")
+RANDOM_MODES = ("sample", "distance", "expected", "none")
 """How the random pairs are added (:class:`PairAccumulator` ``random``)."""
+_SUMS = ("n", "sx", "sy", "sxx", "syy", "sxy")
 RANDOM_CHUNK = 1 << 20
 """Random pairs are drawn and gathered this many at a time (bounded memory)."""
 
@@ -112,19 +115,64 @@ def random_pairs(
         raise ValueError(f"cannot draw pairs of distinct tokens from {length} token(s)")
     ends = torch.cumsum(counts, 0)
     starts = (ends - counts).numpy()
-    with np.errstate(over="ignore"):
-        base = _mix(_mix(np.uint64(seed % 2**64) ^ _GOLDEN) ^ np.uint64(stream % 2**64))
-        for lo in range(0, total, chunk):
-            hi = min(lo + chunk, total)
-            seq = torch.searchsorted(ends, torch.arange(lo, hi), right=True)
-            b = seq.numpy()
-            ordinal = (np.arange(lo, hi) - starts[b]).astype(np.uint64)
-            key = _mix(base ^ _mix((b + first_sequence).astype(np.uint64) * _GOLDEN))
-            h = _mix(key ^ (ordinal * _GOLDEN + _GOLDEN))
+    for lo in range(0, total, chunk):
+        hi = min(lo + chunk, total)
+        seq = torch.searchsorted(ends, torch.arange(lo, hi), right=True)
+        b = seq.numpy()
+        h = _pair_hash(seed, stream, b + first_sequence, np.arange(lo, hi) - starts[b])
+        with np.errstate(over="ignore"):
             i = (h >> np.uint64(32)) % np.uint64(length)
             j = (h & np.uint64(0xFFFFFFFF)) % np.uint64(length - 1)
-            i, j = torch.from_numpy(i.astype(np.int64)), torch.from_numpy(j.astype(np.int64))
-            yield seq, i, j + (j >= i)
+        i, j = torch.from_numpy(i.astype(np.int64)), torch.from_numpy(j.astype(np.int64))
+        yield seq, i, j + (j >= i)
+
+
+def _pair_hash(seed: int, stream: int, sequence: np.ndarray, ordinal: np.ndarray) -> np.ndarray:
+    """uint64 hash of ``(seed, stream, sequence, ordinal)`` per element (SplitMix64)."""
+    with np.errstate(over="ignore"):
+        base = _mix(_mix(np.uint64(seed % 2**64) ^ _GOLDEN) ^ np.uint64(stream % 2**64))
+        key = _mix(base ^ _mix(np.asarray(sequence).astype(np.uint64) * _GOLDEN))
+        return _mix(key ^ (np.asarray(ordinal).astype(np.uint64) * _GOLDEN + _GOLDEN))
+
+
+def distance_matched_pairs(
+    seq: torch.Tensor,
+    offset: torch.Tensor,
+    length: int,
+    seed: int,
+    stream: int = 0,
+    ordinal: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random pair per attended pair, at the same signed distance.
+
+    For attended pair ``p`` of sequence ``seq[p]`` with ``offset[p] = j − i`` (key minus
+    query token), the random pair is ``(i', i' + offset[p])`` with ``i'`` uniform over the
+    ``length − |offset[p]|`` starts that keep both tokens in the sequence: the random pairs
+    then have exactly the attended pairs' distance distribution, and only *where* they lie is
+    random. Counter-based like :func:`random_pairs` (keyed by ``seq`` and ``ordinal``, the
+    pair's number within its sequence), so batching does not change the draw.
+
+    Args:
+        seq: ``(n,)`` int64 global sequence index of every attended pair.
+        offset: ``(n,)`` int64 ``j − i``, nonzero, ``|offset| < length``.
+        length: tokens per sequence.
+        seed, stream: as in :func:`random_pairs`.
+        ordinal: ``(n,)`` the pair's number within its sequence (default ``0 … n − 1``).
+
+    Returns:
+        ``(i, j)``: two ``(n,)`` int64 CPU tensors.
+    """
+    seq_np = seq.cpu().numpy()
+    d = offset.cpu().numpy().astype(np.int64)
+    if d.size and (np.abs(d).max() >= length or (d == 0).any()):
+        raise ValueError(f"offsets must be nonzero and shorter than the {length} tokens")
+    ords = np.arange(len(d)) if ordinal is None else ordinal.cpu().numpy()
+    h = _pair_hash(seed, stream, seq_np, ords)
+    starts = (length - np.abs(d)).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        i = (h >> np.uint64(32)) % starts
+    i = i.astype(np.int64) + np.maximum(-d, 0)
+    return torch.from_numpy(i), torch.from_numpy(i + d)
 
 
 def _threshold_stream(threshold: float, stream: int) -> int:
@@ -213,6 +261,16 @@ class PairAccumulator:
     0 with everything. Random pairs are counter-based (:func:`random_pairs`), so a map is the
     same whatever the batch size, the device, or the other thresholds of a sweep.
 
+    **Distance-matched GLIFAC** (``random="distance"``; for windowed or position-biased
+    attention). A windowed model only attends to near tokens, and near tokens share sequence
+    context, so the Pearson map over attended plus uniform pairs also holds the correlation of
+    *any* near pair: a model whose attention ignored the content would still show it. Here the
+    random pairs have the attended pairs' distances (:func:`distance_matched_pairs`), and the
+    map is the Pearson over attended ∪ random pairs *minus* the Pearson over two more such
+    random sets: the correlation attention adds beyond what the same distances give. It is 0
+    in expectation for attention that ignores the content (whatever the activations' spatial
+    correlation), and a map of the attention's selection otherwise.
+
     **Local baseline** (SATORI, GLIFAC paper §3). A filter is *active* at a token when its
     activation exceeds ``active_threshold[f]`` (the caller passes half of each filter's
     maximum over the set); every attended pair adds 1 to ``count[f, g]`` for each active
@@ -225,7 +283,10 @@ class PairAccumulator:
         active_threshold: ``(F,)`` activation above which a filter is active (local
             baseline), or None to skip the local baseline.
         random: the equal number of random pairs (GLIFAC) — ``"sample"``: drawn
-            (:func:`random_pairs`); ``"expected"``: every ordered pair ``i ≠ j`` of the
+            (:func:`random_pairs`); ``"distance"``: one per attended pair at the same signed
+            distance, anywhere in the sequence (:func:`distance_matched_pairs`; for windowed
+            or position-biased attention, whose attended pairs are near each other, so that
+            the map does not also measure proximity); ``"expected"``: every ordered pair ``i ≠ j`` of the
             sequence weighted ``n_b / (L (L − 1))``, the limit of infinitely many draws (no
             sampling noise, same total weight ``n_b``); ``"none"``: the attended pairs alone
             (an ablation).
@@ -274,6 +335,11 @@ class PairAccumulator:
         self._local = torch.zeros(n_t, f, f, dtype=z)
         self._pairs = torch.zeros(n_t, dtype=torch.int64)
         self._random = torch.zeros(n_t, dtype=torch.int64)
+        # distance mode: sums over two more distance-matched random sets (the null map)
+        self._null = None
+        if random == "distance":
+            self._null = {key: torch.zeros_like(getattr(self, f"_{key}"))
+                          for key in ("n", "sx", "sy", "sxx", "syy", "sxy")}  # fmt: skip
         self.sequences = 0
 
     def _check(
@@ -362,15 +428,54 @@ class PairAccumulator:
                 )  # fmt: skip
                 for seq, i, j in draws:
                     seq, i, j = seq.to(x.device), i.to(x.device), j.to(x.device)
-                    xr, yr = x64[seq, i], x64[seq, j]  # (n, F)
-                    self._sx[k] += xr.sum(0).cpu()
-                    self._sxx[k] += (xr**2).sum(0).cpu()
-                    self._sy[k] += yr.sum(0).cpu()
-                    self._syy[k] += (yr**2).sum(0).cpu()
-                    self._sxy[k] += (xr.T @ yr).cpu()
-                    self._n[k] += len(seq)
-                    self._random[k] += len(seq)
+                    self._add_random(k, x64[seq, i], x64[seq, j])
+            elif self.random == "distance" and n_pairs:
+                self._add_distance_matched(
+                    k, x64, mask, tok, per_seq, first, _threshold_stream(threshold, stream)
+                )
         self.sequences = max(self.sequences, first + n_seq)
+
+    def _add_random(self, k: int, xr: torch.Tensor, yr: torch.Tensor, null: bool = False) -> None:
+        """Add random pairs with first-token activations ``xr`` and second ``yr``, ``(n, F)``
+        (to the null sums with ``null``)."""
+        sums = self._null if null else {key: getattr(self, f"_{key}") for key in _SUMS}
+        sums["sx"][k] += xr.sum(0).cpu()
+        sums["sxx"][k] += (xr**2).sum(0).cpu()
+        sums["sy"][k] += yr.sum(0).cpu()
+        sums["syy"][k] += (yr**2).sum(0).cpu()
+        sums["sxy"][k] += (xr.T @ yr).cpu()
+        sums["n"][k] += len(xr)
+        if not null:
+            self._random[k] += len(xr)
+
+    def _add_distance_matched(
+        self,
+        k: int,
+        x64: torch.Tensor,
+        mask: torch.Tensor,
+        tok: torch.Tensor,
+        per_seq: torch.Tensor,
+        first: int,
+        stream: int,
+    ) -> None:
+        """One random pair per attended pair of ``mask`` ``(B, nW, w, w)``, at its distance
+        (:func:`distance_matched_pairs`); pairs are numbered per sequence in (window, query
+        slot, key slot) order, so the draw does not depend on the batching."""
+        b, n, s, t = mask.nonzero(as_tuple=True)  # row-major: grouped by sequence
+        offset = tok[n, t] - tok[n, s]
+        starts = torch.cumsum(per_seq, 0) - per_seq
+        ordinal = torch.arange(len(b), device=b.device) - starts[b]
+        length, f = x64.shape[1], x64.shape[2]
+        chunk = min(RANDOM_CHUNK, max(1024, (1 << 26) // f))
+        for lo in range(0, len(b), chunk):
+            part = slice(lo, lo + chunk)
+            rows = b[part]
+            for draw, null in ((0, False), (1, True), (2, True)):  # random set, null sets
+                i, j = distance_matched_pairs(
+                    b[part] + first, offset[part], length, self.seed,
+                    stream ^ (draw * 0x5851F42D4C957F2D), ordinal[part],
+                )  # fmt: skip
+                self._add_random(k, x64[rows, i.to(x64.device)], x64[rows, j.to(x64.device)], null)
 
     def _add_expected(self, k: int, x64: torch.Tensor, counts: torch.Tensor) -> None:
         """Add the expectation of ``counts[b]`` uniform random pairs of sequence ``b``: every
@@ -404,6 +509,11 @@ class PairAccumulator:
                 self._syy[k].numpy(),
                 self._sxy[k].numpy(),
             )
+            if self._null is not None and self._null["n"][k] > 0:
+                directed = directed - pearson_from_sums(
+                    float(self._null["n"][k]),
+                    *(self._null[key][k].numpy() for key in _SUMS[1:]),
+                )
             local = None
             if self.active_threshold is not None:
                 local = symmetrise(self._local[k].numpy())
@@ -529,25 +639,45 @@ def score_map(motif_map: np.ndarray, truth: Sequence[tuple[int, int]]) -> dict[s
     return _scores(scores, labels)
 
 
+SCORINGS = ("gitool", "authors")
+"""How :func:`score_filter_pairs` scores: gitool's or the GLIFAC authors' code's."""
+
+
 def score_filter_pairs(
-    filter_map: np.ndarray, labels: np.ndarray, truth: Sequence[tuple[int, int]]
+    filter_map: np.ndarray,
+    labels: np.ndarray,
+    truth: Sequence[tuple[int, int]],
+    scoring: str = "gitool",
 ) -> dict[str, float]:
     """Score a filter map against the ground truth filter pair by filter pair.
 
-    The unit the GLIFAC authors' code scores: every unordered pair of filters labelled with
-    two *different* motifs is one sample, ranked by ``|value|`` (NaN → 0), positive when its
-    two motifs are a ground-truth pair. Unlike :func:`score_map` (one sample per motif pair,
-    its strongest filter pair), every filter that learned a motif counts, so a motif learned
-    by several filters weighs more and one spurious filter pair cannot decide a motif pair.
+    The unit the GLIFAC authors' code scores: every unordered pair of filters with two
+    *different* labels is one sample, positive when its two motifs are a ground-truth pair.
+    Unlike :func:`score_map` (one sample per motif pair, its strongest filter pair), every
+    filter that learned a motif counts, so a motif learned by several filters weighs more and
+    one spurious filter pair cannot decide a motif pair.
+
+    ``scoring="gitool"`` ranks ``|value|`` (NaN → 0; a strong negative correlation is an
+    interaction too), leaves unlabelled filters out, and reports AUROC, average precision
+    (:func:`~gitool.metrics.average_precision`) and SNR = mean positive / mean negative.
+    ``scoring="authors"`` is the GLIFAC authors' code (``glifac_stats``), to compare with the
+    paper's figures: it ranks the *signed* value, keeps unlabelled filters as one more label
+    (their pairs with labelled filters are negatives), and reports the trapezoid PR area
+    (:func:`~gitool.metrics.pr_curve_area`) and SNR = mean positive / mean of the 100
+    highest positive negatives (:func:`~gitool.metrics.snr_top_negatives`). AUROC is the
+    same statistic in both.
 
     Args:
         filter_map: ``(F, F)`` filter map.
-        labels: ``(F,)`` int motif index per filter, −1 = unlabelled (left out).
+        labels: ``(F,)`` int motif index per filter, −1 = unlabelled.
         truth: ground-truth pairs of motif indices.
+        scoring: ``"gitool"`` or ``"authors"``.
 
     Returns:
         ``{"auroc", "aupr", "snr", "positives", "negatives"}``.
     """
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
     m = np.asarray(filter_map, dtype=np.float64)
     labels = np.asarray(labels)
     n_f = m.shape[0] if m.ndim == 2 else -1
@@ -555,14 +685,24 @@ def score_filter_pairs(
         raise ValueError(f"need a square (F, F) map and (F,) labels, got {m.shape}, {labels.shape}")
     true = {frozenset((int(a), int(b))) for a, b in truth}
     f, g = np.triu_indices(n_f, 1)
-    keep = (labels[f] >= 0) & (labels[g] >= 0) & (labels[f] != labels[g])
+    keep = labels[f] != labels[g]
+    if scoring == "gitool":
+        keep &= (labels[f] >= 0) & (labels[g] >= 0)
     f, g = f[keep], g[keep]
-    scores = np.nan_to_num(np.abs(m[f, g]), nan=0.0)
+    values = np.nan_to_num(m[f, g], nan=0.0)
     positive = np.array(
         [frozenset((int(a), int(b))) in true for a, b in zip(labels[f], labels[g], strict=True)],
         dtype=bool,
     )
-    return _scores(scores, positive)
+    if scoring == "gitool":
+        return _scores(np.abs(values), positive)
+    return {
+        "auroc": auroc(values, positive),
+        "aupr": pr_curve_area(values, positive),
+        "snr": snr_top_negatives(values, positive, k=100),
+        "positives": int(positive.sum()),
+        "negatives": int((~positive).sum()),
+    }
 
 
 # --------------------------------------------------------------------------------------

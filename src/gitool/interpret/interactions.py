@@ -20,10 +20,11 @@ Output folder (written to a hidden sibling, then renamed)::
     glifac_{filters,motifs}_t{T}.tsv   GLIFAC map at threshold T (motifs: labelled filters)
     local_{filters,motifs}_t{T}.tsv    local-attention counts
     interactions_t{T}.png       the maps as heatmaps, ground truth outlined
-    scores.tsv                  method, level, threshold, auroc, aupr, snr, positives,
-                                negatives, pairs (with a ground truth; level "motif": the
-                                motif pairs; "filter": every pair of differently labelled
-                                filters, the authors' unit)
+    scores.tsv                  method, scoring, level, threshold, auroc, aupr, snr,
+                                positives, negatives, pairs (with a ground truth; level
+                                "motif": the motif pairs; "filter": every pair of
+                                differently labelled filters, the authors' unit; scoring
+                                "gitool" or "authors": see glifac.score_filter_pairs)
 """
 
 from __future__ import annotations
@@ -393,7 +394,7 @@ def find_interactions(
     batch_size: int | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
-    random_pairs: str = "sample",
+    random_pairs: str = "auto",
     plot: bool = True,
     force: bool = False,
     outputs: Outputs | None = None,
@@ -415,9 +416,13 @@ def find_interactions(
         sequences: use the split's first ``sequences`` only (default all).
         batch_size: sequences per forward pass (default 256 for can models, 8 otherwise).
         seed: seed of the random position pairs.
-        random_pairs: ``"sample"`` (drawn, as GLIFAC does), ``"expected"`` (their
-            expectation: no sampling noise) or ``"none"`` (attended pairs only); see
-            :class:`~gitool.interpret.glifac.PairAccumulator`.
+        random_pairs: ``"sample"`` (drawn uniformly, as GLIFAC does), ``"distance"`` (at
+            the attended pairs' distances), ``"expected"`` (the expectation of ``sample``:
+            no sampling noise), ``"none"`` (attended pairs only), or ``"auto"``: ``sample``
+            for CAN, whose attention spans its whole pooled sequence as in the GLIFAC paper,
+            ``distance`` for swin and enformer, whose attended pairs lie within a window or
+            near each other (uniform pairs would make the map partly measure proximity);
+            see :class:`~gitool.interpret.glifac.PairAccumulator`.
         plot: write the heatmap PNGs.
         force: replace ``out`` when it is empty or an earlier output.
         outputs: the claims of this run, with ``out`` claimed by the caller and its inputs
@@ -431,6 +436,7 @@ def find_interactions(
     min_similarity = _check_options(min_similarity, batch_size)
     source = _Source(model, layer, label)
     batch_size = batch_size or (256 if source.is_can else 8)
+    random_pairs = _random_mode(random_pairs, source.is_can)
     store = _open_store(data, model)
     n = _sequence_count(store, split, sequences, data)
     motif_list = _motifs(store, motifs) if source.is_can else []
@@ -452,6 +458,19 @@ def find_interactions(
         source, pairs.maps, pairs.ppms, conv_max, act_max, motif_list, min_similarity, store,
         out, plot, force,
     )  # fmt: skip
+
+
+def _random_mode(random_pairs: str, is_can: bool) -> str:
+    """Resolve ``"auto"`` (printed): uniform pairs for CAN, distance-matched otherwise."""
+    if random_pairs != "auto":
+        return random_pairs
+    if is_can:
+        info(
+            f"random pairs: uniform over the sequence, as in GLIFAC ({opt('random_pairs')} sample)"
+        )
+        return "sample"
+    info(f"random pairs: at the attended pairs' distances ({opt('random_pairs')} distance)")
+    return "distance"
 
 
 def _filter_table(
@@ -501,12 +520,13 @@ def _motif_maps(result: InteractionResult, labels: np.ndarray) -> None:
         if not truth:
             continue
         for method, by_motif, by_filter in (("glifac", g, m.glifac), ("local", loc, m.local)):
-            for level, scores in (
-                ("motif", score_map(by_motif, truth)),
-                ("filter", score_filter_pairs(by_filter, labels, truth)),
+            for scoring, level, scores in (
+                ("gitool", "motif", score_map(by_motif, truth)),
+                ("gitool", "filter", score_filter_pairs(by_filter, labels, truth)),
+                ("authors", "filter", score_filter_pairs(by_filter, labels, truth, "authors")),
             ):
-                rows.append({"method": method, "level": level, "threshold": m.threshold,
-                             **scores, "pairs": m.pairs})  # fmt: skip
+                rows.append({"method": method, "scoring": scoring, "level": level,
+                             "threshold": m.threshold, **scores, "pairs": m.pairs})  # fmt: skip
     if rows:
         result.scores = pd.DataFrame(rows)
 

@@ -10,6 +10,11 @@ over each token's bp and summed into bins of ``resolution`` bp. Every factor is 
 so each row of the rollout sums to 1; with identity attention, and ``resolution`` equal to the
 top token size, the rollout is the identity.
 
+Only attention is followed: the depthwise convolutions of the 1D-Swin feed-forward blocks
+(kernel 3: each mixes a token with its two neighbours) and Enformer's convolution tower also
+move information between positions, and the rollout leaves them out, so it understates
+short-range mixing (long-range paths, which only attention provides, are complete).
+
 Windowed records (``(B, n_windows, H, w, w)`` with ``meta["token_index"]``) are applied
 window by window, never as a dense ``n × n`` matrix, so the cost is
 ``rows × n_tokens × w`` per layer (139 × 17,712 × 32 for layer 1 of basenji-small).

@@ -11,16 +11,20 @@ All three share Enformer's convolutional front end without the transformer:
     crop to target_length → pointwise ConvBlock (C → 2C) → Dropout → GELU → Heads (softplus)
 
 so a token is ``bin_size`` bp after ``log2(bin_size)`` poolings (the stem pools once). Odd
-lengths floor at every pooling, like Enformer: 17,712 → 8,856 → … → 553 → 276 → 138 → crop 80.
+lengths floor at every pooling, as gitool's Enformer does (the original's attention pooling
+cannot take odd lengths): 17,712 → 8,856 → … → 553 → 276 → 138 → crop 80.
 
 Default sizes (the basenji-small preset: 17,712 bp → 80 bins of 128 bp): stem 288 channels,
 then six tower stages of 288, 352, 416, 512, 640, 768
 (``exponential_linspace_int(288, 768, 6, divisible_by=32)``), pointwise 1,536. With one ``{"human": 5313}`` head (8.2 M of it) this is 17.9 M
 parameters for ``cnn-maxpool``, 19.6 M for ``cnn-attpool`` (the pooling logits add 1.7 M) and
 32.7 M for ``cnn-dilated`` (11 dilated blocks, 1.2 M each). Activations saved for backward are
-about 0.4 GB per 17,712-bp sequence in float32 (≈ 3 GB at batch 8). Layer normalisation is the
-default (Genomic Interpreter appendix D: no batch statistics on small per-GPU batches);
-``norm="batch"`` is the option.
+about 0.4 GB per 17,712-bp sequence in float32 (≈ 3 GB at batch 8). Batch normalisation is the
+default, as in Enformer and Basenji (synchronised across GPUs); ``norm="layer"`` is the
+Genomic Interpreter paper's choice (appendix D). A convolution tower normalised per position
+over channels loses the position signal: nothing centres a channel over positions, so the
+positive mean that GELU adds becomes a per-channel offset that grows stage by stage (see
+:func:`gitool.models.layers.channel_norm`).
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ class CNNConfig:
         stem_kernel: kernel of the first convolution.
         conv_kernel: kernel of each tower stage's first ConvBlock.
         pointwise_channels: width of the final pointwise ConvBlock; ``None`` means ``2·C``.
-        norm: ``"layer"`` (default, Genomic Interpreter appendix D) or ``"batch"``.
+        norm: ``"batch"`` (default, Enformer's and Basenji's) or ``"layer"`` (Genomic
+            Interpreter appendix D; see :func:`gitool.models.layers.channel_norm`).
         dropout: dropout after the final pointwise ConvBlock.
         heads: output tracks per head, e.g. ``{"human": 5313, "mouse": 1643}``.
     """
@@ -77,7 +82,7 @@ class CNNConfig:
     stem_kernel: int = 15
     conv_kernel: int = 5
     pointwise_channels: int | None = None
-    norm: str = "layer"
+    norm: str = "batch"
     dropout: float = 0.05
     heads: dict[str, int] = field(default_factory=lambda: {"human": 5313})
 

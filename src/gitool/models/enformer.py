@@ -58,8 +58,10 @@ class EnformerConfig:
         num_downsamples: halvings of the length (stem pool + ``num_downsamples - 1`` stages).
         divisible_by: conv tower widths are rounded to multiples of this (128 in Enformer;
             smaller for tiny test models). ``C/2`` must be a multiple of it.
-        norm: ``layer`` (default, no batch statistics; Genomic Interpreter appendix D) or ``batch``
-            (the original's BatchNorm) in every ConvBlock.
+        norm: ``batch`` (default: the original's BatchNorm, synchronised across GPUs) or
+            ``layer`` (no batch statistics; Genomic Interpreter appendix D) in every
+            ConvBlock; see :func:`gitool.models.layers.channel_norm` for why batch is the
+            default.
         gamma_norm: gamma positional basis normalised over ``position`` (official Enformer)
             or ``feature`` (the enformer-pytorch port); see :func:`from_enformer_pytorch`.
         heads: output head name → number of tracks.
@@ -77,7 +79,7 @@ class EnformerConfig:
     pos_dropout: float = 0.01
     num_downsamples: int = 7
     divisible_by: int = 128
-    norm: str = "layer"
+    norm: str = "batch"
     gamma_norm: str = "position"
     heads: dict[str, int] = field(default_factory=lambda: {"human": 5313, "mouse": 1643})
 
@@ -368,7 +370,8 @@ def from_enformer_pytorch(state_dict: dict[str, torch.Tensor], **config) -> Enfo
 
     Other differences from the port, irrelevant when every pooled length is even and
     ``trunk_length - target_length`` is even (e.g. 196,608 bp → 896 bins): the port pads and
-    masks odd lengths in attention pooling (ceil) where gitool floors like the original, and
+    masks odd lengths in attention pooling (ceil) where gitool floors (the original's reshape
+    fails on them), and
     its crop returns one bin short for an odd difference where gitool's is exact.
 
     Args:

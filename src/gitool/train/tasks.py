@@ -16,12 +16,16 @@ import torch
 import torch.nn.functional as F
 
 from gitool.config import TrainConfig
+from gitool.console import info
 from gitool.data.dataset import WindowDataset
 from gitool.data.labels import LabelDataset, LabelStore, open_any_store
 from gitool.data.store import Store
 from gitool.errors import InputError, RunFailure, opt
 from gitool.metrics import TrackMetrics, auroc_columns, average_precision_columns
-from gitool.train.losses import poisson_nll
+from gitool.train.losses import balanced_track_weights, poisson_nll
+
+WEIGHT_WINDOWS = 1024
+"""Training windows (evenly spaced) that ``--track-weights balanced`` reads."""
 
 CLASSIFIERS = ("can",)
 
@@ -49,8 +53,9 @@ class CoverageTask:
         }
 
     def initialise(self, model, stores: list[Store], heads: list[str]) -> None:
-        """Start every head at its store's training-set track means (output biases), so the
-        first steps learn structure instead of the tracks' offsets."""
+        """Start every head at its store's training-set track means (output biases, zero
+        weights: :meth:`~gitool.models.layers.Heads.start_at_means`), so the first steps learn
+        structure instead of the tracks' offsets and of the heads' random noise."""
         for store, head in zip(stores, heads, strict=True):
             model.heads.start_at_means(head, store.manifest["splits"]["train"]["track_mean"])
 
@@ -62,8 +67,28 @@ class CoverageTask:
     def forward(self, net, x: torch.Tensor, head: str):
         return net(x, head)
 
-    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return poisson_nll(out, y)
+    def loss(
+        self, out: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return poisson_nll(out, y, weights)
+
+    def track_weights(self, cfg: TrainConfig, stores: list[Store], heads: list[str]) -> dict:
+        """Per-head track weights of the training loss: none for ``equal``; for ``balanced``,
+        :func:`~gitool.train.losses.balanced_track_weights` over at most
+        :data:`WEIGHT_WINDOWS` evenly spaced training windows of each store (printed)."""
+        if cfg.track_weights != "balanced":
+            return {}
+        out = {}
+        for store, head in zip(stores, heads, strict=True):
+            targets = store.targets("train")
+            step = max(1, -(-len(targets) // WEIGHT_WINDOWS))
+            weights = balanced_track_weights(targets[::step])
+            out[head] = torch.tensor(weights, dtype=torch.float32)
+            shown = ", ".join(f"{w:.3g}" for w in weights[:8]) + (
+                " ..." if len(weights) > 8 else ""
+            )
+            info(f"{head}: track weights {shown} (1 / sqrt(null deviance), mean 1)")
+        return out
 
     def metrics(self, store: Store, device) -> TrackMetrics:
         return TrackMetrics(store.manifest["n_tracks"], device)
@@ -136,8 +161,14 @@ class ClassificationTask:
     def forward(self, net, x: torch.Tensor, head: str):
         return net(x, logits=True)
 
-    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, out: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(out.float(), y.float())
+
+    def track_weights(self, cfg: TrainConfig, stores: list, heads: list[str]) -> dict:
+        """None: every task weighs the same (the GLIFAC paper)."""
+        return {}
 
     def metrics(self, store: LabelStore, device) -> LabelMetrics:
         return LabelMetrics(device)
