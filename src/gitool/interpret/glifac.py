@@ -222,7 +222,8 @@ class InteractionMaps:
 
     Attributes:
         threshold: the attention threshold.
-        glifac: ``(F, F)`` symmetrised GLIFAC Pearson map, diagonal 0.
+        glifac: ``(F, F)`` symmetrised GLIFAC Pearson map, diagonal 0 (``random="distance"``:
+            its excess over the distance-matched null map, see :class:`PairAccumulator`).
         glifac_directed: ``(F, F)`` the map before symmetrising: query filter × key filter.
         local: ``(F, F)`` symmetrised local-baseline counts (float64, diagonal 0), or None
             when no ``active_threshold`` was given.
