@@ -432,7 +432,7 @@ class PairAccumulator:
                     self._add_random(k, x64[seq, i], x64[seq, j])
             elif self.random == "distance" and n_pairs:
                 self._add_distance_matched(
-                    k, x64, mask, tok, per_seq, first, _threshold_stream(threshold, stream)
+                    k, x64, mask, tok, first, _threshold_stream(threshold, stream)
                 )
         self.sequences = max(self.sequences, first + n_seq)
 
@@ -455,28 +455,30 @@ class PairAccumulator:
         x64: torch.Tensor,
         mask: torch.Tensor,
         tok: torch.Tensor,
-        per_seq: torch.Tensor,
         first: int,
         stream: int,
     ) -> None:
         """One random pair per attended pair of ``mask`` ``(B, nW, w, w)``, at its distance
         (:func:`distance_matched_pairs`); pairs are numbered per sequence in (window, query
-        slot, key slot) order, so the draw does not depend on the batching."""
-        b, n, s, t = mask.nonzero(as_tuple=True)  # row-major: grouped by sequence
-        offset = tok[n, t] - tok[n, s]
-        starts = torch.cumsum(per_seq, 0) - per_seq
-        ordinal = torch.arange(len(b), device=b.device) - starts[b]
+        slot, key slot) order, so the draw does not depend on the batching. One sequence at a
+        time, in chunks: memory stays bounded by one sequence's attended pairs."""
         length, f = x64.shape[1], x64.shape[2]
         chunk = min(RANDOM_CHUNK, max(1024, (1 << 26) // f))
-        for lo in range(0, len(b), chunk):
-            part = slice(lo, lo + chunk)
-            rows = b[part]
-            for draw, null in ((0, False), (1, True), (2, True)):  # random set, null sets
-                i, j = distance_matched_pairs(
-                    b[part] + first, offset[part], length, self.seed,
-                    stream ^ (draw * 0x5851F42D4C957F2D), ordinal[part],
-                )  # fmt: skip
-                self._add_random(k, x64[rows, i.to(x64.device)], x64[rows, j.to(x64.device)], null)
+        for row in range(mask.shape[0]):
+            n, s, t = mask[row].nonzero(as_tuple=True)
+            offset = tok[n, t] - tok[n, s]
+            seq = torch.full_like(offset, first + row)
+            for lo in range(0, len(offset), chunk):
+                part = slice(lo, lo + chunk)
+                ordinal = torch.arange(lo, lo + len(offset[part]), device=offset.device)
+                for draw, null in ((0, False), (1, True), (2, True)):  # random set, null sets
+                    i, j = distance_matched_pairs(
+                        seq[part], offset[part], length, self.seed,
+                        stream ^ (draw * 0x5851F42D4C957F2D), ordinal,
+                    )  # fmt: skip
+                    xr = x64[row, i.to(x64.device)]
+                    yr = x64[row, j.to(x64.device)]
+                    self._add_random(k, xr, yr, null)
 
     def _add_expected(self, k: int, x64: torch.Tensor, counts: torch.Tensor) -> None:
         """Add the expectation of ``counts[b]`` uniform random pairs of sequence ``b``: every
