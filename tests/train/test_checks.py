@@ -67,6 +67,14 @@ def test_config_values_are_checked_and_named_with_the_file(motifs, tmp_path, cap
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
 
 
+@pytest.mark.parametrize(("flag", "value"), [("--track-weights", "heavy"), ("--schedule", "step")])
+def test_unknown_choices_are_one_line_before_the_run_folder(flag, value, motifs, tmp_path, capsys):
+    args = ["train", "--data", motifs, "-o", tmp_path / "r", flag, value, "--gpus", "0"]
+    code, _, err = run_cli(args, capsys)
+    assert_input_error(code, err, f"{flag} {value!r}: choose from")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_store_without_valid_windows_is_refused_before_the_run_folder(tmp_path):
     store = save_store(tmp_path / "novalid", generate(100, seed=1), fractions=(1.0, 0.0, 0.0))
     with pytest.raises(InputError, match="the valid split has no windows") as err:

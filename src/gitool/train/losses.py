@@ -32,20 +32,19 @@ def null_deviance(targets: np.ndarray, chunk: int = 64) -> np.ndarray:
     """Per-track mean Poisson deviance of predicting each track's mean everywhere:
     ``mean(y·log(y/μ) − (y − μ))`` over ``targets`` ``(windows, bins, tracks)`` — what a model
     can gain on that track. Read ``chunk`` windows at a time (float64 sums)."""
-    n, _, n_tracks = targets.shape
+    n, bins, n_tracks = targets.shape
+    count = max(n * bins, 1)
     total = np.zeros(n_tracks)
-    count = 0
     for lo in range(0, n, chunk):
         total += np.asarray(targets[lo : lo + chunk], dtype=np.float64).sum((0, 1))
-        count += np.asarray(targets[lo : lo + 1]).shape[1] * min(chunk, n - lo)
-    mu = np.maximum(total / max(count, 1), EPS)
+    mu = np.maximum(total / count, EPS)
     deviance = np.zeros(n_tracks)
     for lo in range(0, n, chunk):
         y = np.asarray(targets[lo : lo + chunk], dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             term = np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)
         deviance += term.sum((0, 1))
-    return deviance / max(count, 1)
+    return deviance / count
 
 
 def balanced_track_weights(targets: np.ndarray) -> np.ndarray:
