@@ -29,6 +29,7 @@ def test_help_lists_every_command(capsys):
     }
     assert {
         "build-dataset",
+        "import-basenji",
         "info",
         "models",
         "train",

@@ -22,6 +22,7 @@ from helpers import assert_input_error, run_cli
 # command -> its options dataclass ("module:Class")
 OPTIONS = {
     "build-dataset": "gitool.config.build:BuildOptions",
+    "import-basenji": "gitool.config.import_basenji:ImportBasenjiOptions",
     "train": "gitool.config.train:TrainConfig",
     "evaluate": "gitool.config.evaluate:EvaluateOptions",
     "predict": "gitool.config.predict:PredictOptions",
@@ -36,6 +37,7 @@ CLI_ONLY = {"train": {"config"}}
 # exist: ranges are checked before any file is opened)
 REQUIRED = {
     "build-dataset": ["genome.fa", "tracks.txt"],
+    "import-basenji": ["release"],
     "predict": ["regions.bed", "-o", "out.bw"],
     "interactions": ["-m", "run", "-o", "out"],
     "evaluate": ["-m", "run"],

@@ -382,6 +382,28 @@ def test_unknown_sum_stat(tiny, capsys):
     assert_input_error(*_bad_build(tiny, capsys, t), "unknown sum_stat 'avg'", "sum, mean, max")
 
 
+def test_basenji_hdf5_coverage_in_the_tracks_file(tiny, capsys):
+    t = _tracks(tiny, dict(identifier="a", file="plus.bw"), dict(identifier="b", file="cov.w5"))
+    assert_input_error(*_bad_build(tiny, capsys, t), "bad.txt line 3", "cov.w5",
+                       "Basenji HDF5 coverage, not a bigWig", "gitool import-basenji")  # fmt: skip
+
+
+def test_genome_column_of_a_basenji_targets_file_is_recorded(tiny, capsys):
+    rows = [dict(index=0, genome=0, identifier="a", file="plus.bw", sum_stat="sum"),
+            dict(index=1, genome=0, identifier="b", file="dense.bw", sum_stat="mean")]  # fmt: skip
+    tracks = write_tracks(tiny["dir"] / "targets.txt", rows)
+    args = ["build-dataset", tiny["genome"], tracks, "-o", tiny["dir"] / "g", *GEOM, "-j", "1"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    store = Store(tiny["dir"] / "g")
+    assert [r["genome"] for r in store.manifest["tracks"]] == [0, 0]
+    header, *lines = (store.path / "tracks.tsv").read_text().splitlines()
+    assert header.split("\t")[-1] == "genome" and all(x.endswith("\t0") for x in lines)
+    plain = build(tiny, capsys)  # no genome column: no genome anywhere in the store
+    assert not any("genome" in r for r in plain.manifest["tracks"])
+    assert "genome" not in (plain.path / "tracks.tsv").read_text().splitlines()[0]
+
+
 def test_bad_strand_pair(tiny, capsys):
     t = _tracks(tiny, dict(index=0, identifier="a", file="plus.bw", strand_pair=1),
                 dict(index=1, identifier="b", file="minus.bw", strand_pair=1))  # fmt: skip

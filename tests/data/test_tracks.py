@@ -111,3 +111,85 @@ def test_permutation_is_an_involution(tmp_path):
     perm = strand_pair_permutation(read_tracks(tmp_path / "t.txt"))
     assert perm.tolist() == [2, 1, 0, 3]
     np.testing.assert_array_equal(perm[perm], np.arange(4))
+
+
+# A Basenji/Enformer release's targets.txt: unnamed index, a genome column (organism index),
+# files on the authors' cluster (HDF5 coverage, not bigWigs).
+RELEASE_TARGETS = (
+    "\tgenome\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription\n"
+    "0\t0\tENCFF833POA\t/home/drk/tillage/datasets/human/dnase/encode/ENCSR000EIE/summary/coverage.w5\t32\t2\t2\tsum_sqrt\t0\tDNASE:cerebellum male adult\n"
+    "1\t0\tCNhs11760+\t/home/drk/tillage/datasets/human/cage/fantom/CNhs11760/coverage+.h5\t384\t32\t1\tsum_exp\t2\tCAGE:aorta +\n"
+    "2\t0\tCNhs11760-\t/home/drk/tillage/datasets/human/cage/fantom/CNhs11760/coverage-.h5\t384\t32\t1\tsum_exp\t1\tCAGE:aorta -\n"
+)
+
+
+def test_genome_column_is_kept(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.bw").write_bytes(b"")
+    (tmp_path / "t.txt").write_text(
+        "\tgenome\tidentifier\tfile\tclip\tscale\tsum_stat\tdescription\n"
+        "0\t1\tA\ta.bw\t32\t2\tsum\tDNASE:x\n"
+        "1\t\tB\tb.bw\t\t\tmean\tCHIP:y\n"
+    )
+    tracks = read_tracks(tmp_path / "t.txt")
+    assert [(t.genome, t.index, t.clip, t.scale) for t in tracks] == [(1, 0, 32.0, 2.0),
+                                                                       (None, 1, None, 1.0)]  # fmt: skip
+    assert tracks[0].as_row()["genome"] == 1
+    (tmp_path / "t.txt").write_text("identifier\tgenome\tfile\nA\thuman\ta.bw\n")
+    with pytest.raises(InputError, match=r"t\.txt line 2: genome 'human' is not an integer"):
+        read_tracks(tmp_path / "t.txt")
+
+
+def test_basenji_hdf5_coverage_is_named_with_the_fix(tmp_path):
+    (tmp_path / "targets.txt").write_text(RELEASE_TARGETS)
+    with pytest.raises(InputError) as err:
+        read_tracks(tmp_path / "targets.txt")
+    message = str(err.value)
+    assert str(tmp_path / "targets.txt") in message and "line 2" in message
+    assert "coverage.w5 is Basenji HDF5 coverage, not a bigWig" in message
+    assert "gitool import-basenji DIR -o data/" in message
+    (tmp_path / "c.h5").write_bytes(b"")  # existing or not, an .h5 is not a bigWig
+    (tmp_path / "t.txt").write_text("identifier\tfile\nA\tc.h5\n")
+    with pytest.raises(InputError, match=r"t\.txt line 2: c\.h5 is Basenji HDF5 coverage"):
+        read_tracks(tmp_path / "t.txt")
+
+
+def test_release_table_without_checking_files(tmp_path):
+    (tmp_path / "targets.txt").write_text(RELEASE_TARGETS)
+    tracks = read_tracks(tmp_path / "targets.txt", check_files=False)
+    assert [t.identifier for t in tracks] == ["ENCFF833POA", "CNhs11760+", "CNhs11760-"]
+    first = tracks[0]
+    assert first.file.endswith("ENCSR000EIE/summary/coverage.w5")  # as given
+    assert (first.index, first.genome, first.clip, first.clip_soft, first.scale) == (
+        0, 0, 32.0, 2.0, 2.0
+    )  # fmt: skip
+    assert (first.sum_stat, first.strand_pair, first.group) == ("sum_sqrt", 0, "DNASE")
+    assert [t.sum_stat for t in tracks[1:]] == ["sum_exp", "sum_exp"]  # kept, not refused
+    assert strand_pair_permutation(tracks).tolist() == [0, 2, 1]
+    # Relative paths stay as written; a missing file column is allowed.
+    (tmp_path / "t.txt").write_text("identifier\tfile\nA\tsub/a.bw\nB\t\n")
+    assert [t.file for t in read_tracks(tmp_path / "t.txt", check_files=False)] == ["sub/a.bw", ""]
+    (tmp_path / "t.txt").write_text("index\tidentifier\tscale\tdescription\n3\tA\t0.5\tRNA:x\n")
+    (track,) = read_tracks(tmp_path / "t.txt", check_files=False)
+    assert (track.index, track.file, track.scale, track.group) == (3, "", 0.5, "RNA")
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("identifier\nA\nA\n", "duplicate identifier 'A'"),
+        ("index\tidentifier\n0\tA\n0\tB\n", "duplicate index 0"),
+        ("index\tidentifier\tstrand_pair\n0\tA\t1\n1\tB\t1\n", "must name each other"),
+        ("identifier\tstrand_pair\nA\t5\n", "strand_pair 5"),
+        ("identifier\tclip\nA\tnan\n", "clip must be finite"),
+        ("identifier\tclip_soft\nA\t-1\n", "clip_soft must be > 0"),
+        ("identifier\tscale\nA\t0\n", "scale 0"),
+        ("identifier\tfile\tcolor\nA\ta.w5\tred\n", "unknown column 'color'"),
+        ("file\tdescription\na.w5\tx\n", "needs a 'identifier' column"),
+    ],
+)
+def test_without_checking_files_everything_else_is_checked(tmp_path, text, needle):
+    (tmp_path / "t.txt").write_text(text)
+    with pytest.raises(InputError) as err:
+        read_tracks(tmp_path / "t.txt", check_files=False)
+    assert needle in str(err.value) and str(tmp_path / "t.txt") in str(err.value)

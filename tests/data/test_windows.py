@@ -120,3 +120,13 @@ def test_select_chroms_defaults_and_patterns():
     assert select_chroms(chicken, None) == ["chr1", "chrZ", "chrW"]
     with pytest.raises(InputError, match="chr99"):
         select_chroms(human, "chr1,chr99")
+
+
+def test_resized_window_rounds_a_half_base_centre_down():
+    from gitool.data.windows import resized_start
+
+    assert resized_start(1000, 2000, 400) == 1300  # centre 1500 stays the centre
+    assert resized_start(1001, 1400, 400) == 1000  # centre 1200.5 -> window 1000-1400
+    assert resized_start(1000, 1401, 400) == 1000  # centre 1200.5 -> window 1000-1400
+    assert resized_start(0, 131_072, 17_712) == 56_680  # Enformer window -> BasenjiSmall
+    assert resized_start(0, 1, 400) == -200  # floor, also below 0 (refused by the reader)

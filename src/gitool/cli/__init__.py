@@ -7,6 +7,7 @@ from gitool.cli import (  # noqa: F401  (importing a command module registers it
     attention,
     build_dataset,
     evaluate,
+    import_basenji,
     info,
     interactions,
     models,

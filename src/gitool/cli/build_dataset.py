@@ -59,13 +59,15 @@ def build_dataset(
         ),
     ] = None,
     max_n_frac: Annotated[
-        float,
+        float | None,
         typer.Option(
             help=ranged(
-                D, "max_n_frac", "Skip windows whose sequence has more than this fraction of N."
-            )
+                D,
+                "max_n_frac",
+                "Skip windows whose sequence has more than this fraction of N. Default: 0.1, or no filter with --windows (given with --windows, the windows it drops are counted in a warning).",
+            )  # fmt: skip
         ),
-    ] = D.max_n_frac,
+    ] = None,
     blacklist: Annotated[Path | None, typer.Option(help="BED of regions to avoid.")] = None,
     max_blacklist_frac: Annotated[
         float,
@@ -99,6 +101,22 @@ def build_dataset(
             help="Split by fraction instead of chromosome: 'train,valid,test', e.g. 0.9,0.05,0.05. Whole blocks of 16 target spans are dealt to splits with --seed; windows never straddle splits."
         ),
     ] = None,
+    windows: Annotated[
+        Path | None,
+        typer.Option(
+            help="BED of the exact windows to build (Basenji's sequences.bed: chrom, start, end, split label train/valid/test), each resized around its centre to --seq-length, kept in the BED's order per split. Excludes --stride, --regions, --valid-chroms, --test-chroms and --split-fractions."
+        ),
+    ] = None,
+    split_column: Annotated[
+        int | None,
+        typer.Option(
+            help=ranged(
+                D,
+                "split_column",
+                "1-based column of the --windows BED holding the split label. Default: 4.",
+            )  # fmt: skip
+        ),
+    ] = None,
     seed: Annotated[
         int,
         typer.Option(
@@ -127,7 +145,7 @@ def build_dataset(
 ) -> None:
     """Turn a genome FASTA and bigWig coverage tracks into a memory-mapped training store.
 
-    Windows of --seq-length bp tile each chromosome; the centre --target-length bins of --bin-size bp are the targets. Per track: float32 values (NaN → 0) → × scale → pool by sum_stat → soft clip → clip → float16 (bins above 65,504 are saturated, with a warning). Coverage must be ≥ 0 after scale and finite (a Poisson model's counts). Every input is checked before any coverage is read; the store appears only when complete.
+    Windows of --seq-length bp tile each chromosome (or are those of a --windows BED); the centre --target-length bins of --bin-size bp are the targets. Per track: float32 values (NaN → 0) → × scale → pool by sum_stat → soft clip → clip → float16 (bins above 65,504 are saturated, with a warning). Coverage must be ≥ 0 after scale and finite (a Poisson model's counts). Every input is checked before any coverage is read; the store appears only when complete.
     """
     options = D(
         genome=str(genome), tracks=str(tracks), out=str(out), seq_length=seq_length,
@@ -135,7 +153,8 @@ def build_dataset(
         max_n_frac=max_n_frac, blacklist=str(blacklist) if blacklist else None,
         max_blacklist_frac=max_blacklist_frac, regions=str(regions) if regions else None,
         valid_chroms=valid_chroms, test_chroms=test_chroms, split_fractions=split_fractions,
-        seed=seed, workers=workers, force=force,
+        windows=str(windows) if windows else None, split_column=split_column, seed=seed,
+        workers=workers, force=force,
     )  # fmt: skip
     # lazy: keeps `gitool --help` from importing pandas (gitool.data.build needs it)
     from gitool.data.build import build_store

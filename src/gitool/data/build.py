@@ -6,6 +6,10 @@ reads each track once per merged run of target spans in a process pool. Workers 
 track-major slabs to a scratch file with ``pwrite`` (no memory maps, so memory stays flat
 whatever the track count); the main process transposes them into ``targets.npy``. All of
 it happens in a hidden sibling folder renamed into place at the very end.
+
+Windows come from tiling the kept chromosomes or, with ``--windows``, from a BED (Basenji's
+``sequences.bed``). BED windows are read in genome order like tiled ones (same merged runs)
+and their rows are written at their places in the BED's order (:class:`_RowFile`).
 """
 
 from __future__ import annotations
@@ -23,18 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import pyBigWig
-import yaml
 from rich.markup import escape
 
 from gitool import __version__
 from gitool.config import BUILD_RUNTIME_ONLY, BuildOptions
+from gitool.config.build import max_n_frac_of
 from gitool.console import info, progress, warn
 from gitool.data.bigwig import check_bigwigs, crashed, negative_error, silence_stderr
 from gitool.data.genome import N_CODE, Genome, describe_choice, select_chroms
-from gitool.data.npy import NpyWriter
-from gitool.data.store import FORMAT_NAME, STORE_FORMAT, is_coverage_store
+from gitool.data.npy import NpyWriter, npy_header
+from gitool.data.store import FORMAT_NAME, STORE_FORMAT, is_coverage_store, write_manifest
 from gitool.data.tracks import (
-    COLUMNS,
     FLOAT16_MAX,
     TRANSFORM_VERSION,
     Track,
@@ -43,11 +46,14 @@ from gitool.data.tracks import (
     read_values,
     scale_that_fits,
     soft_and_hard_clip,
+    store_rows,
     to_float16,
+    write_tracks_table,
 )
 from gitool.data.windows import (
     BLOCK_TARGETS,
     BLOCK_WINDOWS,
+    DEFAULT_SPLIT_COLUMN,
     SPLITS,
     Contig,
     Geometry,
@@ -58,10 +64,12 @@ from gitool.data.windows import (
     overlap_bp,
     parse_fractions,
     read_bed,
+    read_windows,
     tile_contig,
 )
 from gitool.errors import InputError, RunFailure, opt
 from gitool.files import Outputs, staged_folder
+from gitool.machine import cpu_count
 
 # Longest stretch read by one bigWig ``values`` call: 2 Mbp = 8 MB of float32 per worker
 # (``values`` itself runs ~15% faster per bp on 1-2 Mbp calls than on 8 Mbp ones).
@@ -76,6 +84,8 @@ class Windows:
     chrom: np.ndarray  # object (str)
     start: np.ndarray  # int64, sequence window start
     target_start: np.ndarray  # int64
+    # With --windows: each window's row in the BED's order of its split (None: genome order)
+    row: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.start)
@@ -107,10 +117,25 @@ class BuildSummary:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_options(opts: BuildOptions) -> tuple[Geometry, int]:
-    """Checks across options (each option's own range is checked by :class:`BuildOptions`)."""
+def _check_options(opts: BuildOptions) -> tuple[Geometry, int | None]:
+    """Checks across options (each option's own range is checked by :class:`BuildOptions`);
+    returns the geometry and the stride (None with ``--windows``)."""
     geometry = Geometry(opts.seq_length, opts.bin_size, opts.target_length)
     geometry.check()
+    if opts.windows:
+        for name in _CHOOSE_WINDOWS:
+            if getattr(opts, name) is not None:
+                raise InputError(
+                    f"and {opt(name)} exclude each other: {opt('windows')} takes the BED's "
+                    f"windows and split labels as they are; drop {opt(name)}",
+                    field="windows",
+                )
+        return geometry, None
+    if opts.split_column is not None:
+        raise InputError(
+            f"names a column of the {opt('windows')} BED; give {opt('windows')} too",
+            field="split_column",
+        )
     stride = geometry.target_span if opts.stride is None else opts.stride
     if opts.split_fractions and (opts.valid_chroms or opts.test_chroms):
         raise InputError(
@@ -120,12 +145,17 @@ def _check_options(opts: BuildOptions) -> tuple[Geometry, int]:
     return geometry, stride
 
 
+# Options that choose windows, which --windows takes from its BED instead.
+_CHOOSE_WINDOWS = ("stride", "regions", "valid_chroms", "test_chroms", "split_fractions")
+
+
 def _claim_output(opts: BuildOptions, tracks: list[Track]) -> tuple[Path, bool]:
     """Claim ``out`` before any work: never one of the inputs (or a folder holding one);
     with ``force`` only an earlier coverage store or an empty folder is replaced. Returns
     the folder and whether it exists now."""
     genome = Path(opts.genome)
-    inputs = [genome, f"{genome}.fai", f"{genome}.gzi", opts.tracks, opts.blacklist, opts.regions]
+    inputs = [genome, f"{genome}.fai", f"{genome}.gzi", opts.tracks, opts.blacklist, opts.regions,
+              opts.windows]  # fmt: skip
     outputs = Outputs(opts.force, inputs=[*inputs, *(t.file for t in tracks)])
     out = outputs.folder(
         opts.out, is_coverage_store, "a coverage store from `gitool build-dataset`", field="out"
@@ -182,11 +212,64 @@ def _candidate_windows(
     return planned
 
 
+@dataclass(frozen=True)
+class BedPlan:
+    """What ``--windows`` chose: the chromosomes its windows use (genome order), the
+    windows as ``planned`` (genome order, like tiled ones), each split's BED row of every
+    planned window, and the windows ``--blacklist`` dropped."""
+
+    kept: list[str]
+    planned: list[tuple[Contig, np.ndarray]]
+    order: dict[str, np.ndarray]
+    blacklisted: int
+
+
+def _plan_bed_windows(opts: BuildOptions, names: list[str], sizes, geometry: Geometry) -> BedPlan:
+    """Read the ``--windows`` BED (see :func:`~gitool.data.windows.read_windows`), drop the
+    windows an explicit ``--blacklist`` covers, and sort each split into genome order
+    (chromosome, then target start, then BED line) for reading."""
+    allowed = set(select_chroms(names, opts.chroms)) if opts.chroms else None
+    column = opts.split_column or DEFAULT_SPLIT_COLUMN
+    bed = read_windows(opts.windows, sizes, geometry.seq_length, column, allowed)
+    blacklist = read_bed(opts.blacklist, sizes, "blacklist") if opts.blacklist else None
+    rank = {c: i for i, c in enumerate(names)}
+    span = geometry.target_span
+    used: set[str] = set()
+    planned, order, blacklisted = [], {}, 0
+    for split in SPLITS:
+        chrom, ts = bed[split].chrom, bed[split].start + geometry.context_left
+        if blacklist is not None and len(ts):
+            good = np.ones(len(ts), dtype=bool)
+            for c in set(chrom.tolist()) & set(blacklist):
+                on = chrom == c
+                covered = overlap_bp(ts[on], ts[on] + span, blacklist[c])
+                good[on] = covered <= opts.max_blacklist_frac * span
+            blacklisted += int((~good).sum())
+            chrom, ts = chrom[good], ts[good]
+        index = np.array([rank[c] for c in chrom], dtype=np.int64)
+        order[split] = np.lexsort((np.arange(len(ts)), ts, index))
+        chrom, ts, index = chrom[order[split]], ts[order[split]], index[order[split]]
+        bounds = np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(ts)]])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if b > a:
+                c = str(chrom[a])
+                planned.append((Contig(c, 0, sizes[c], split), ts[a:b]))
+                used.add(c)
+    if not used:
+        raise InputError(
+            f"no windows left: every window of {opt('windows')} {opts.windows} overlaps "
+            f"{opt('blacklist')} by more than {opt('max_blacklist_frac')} "
+            f"{opts.max_blacklist_frac}"
+        )
+    return BedPlan([c for c in names if c in used], planned, order, blacklisted)
+
+
 # --------------------------------------------------------------------------- genome pass
 
 
-def _candidates(planned, geometry: Geometry) -> dict[str, Windows]:
-    """All tiled windows of each split, in genome order (before the N filter)."""
+def _candidates(planned, geometry: Geometry, order=None) -> dict[str, Windows]:
+    """All planned windows of each split, in genome order (before the N filter); with
+    ``order`` (``--windows``) each knows its row in the BED's order."""
     parts: dict[str, list] = {s: [] for s in SPLITS}
     for contig, target_starts in planned:
         parts[contig.split].append((contig.chrom, target_starts))
@@ -198,21 +281,30 @@ def _candidates(planned, geometry: Geometry) -> dict[str, Windows]:
             chrom=np.concatenate(chrom) if chrom else np.zeros(0, object),
             start=ts - geometry.context_left,
             target_start=ts,
+            row=None if order is None else order[split],
         )
     return windows
 
 
 def _write_sequences(
-    genome: Genome, planned, geometry: Geometry, max_n_frac: float, tmp: Path, on_batch
-) -> dict[str, np.ndarray]:
+    genome: Genome, planned, geometry: Geometry, max_n_frac: float, tmp: Path, on_batch,
+    order: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:  # fmt: skip
     """Read the genome once (runs of ≤ MAX_RUN_BP), write the rows of windows that are not
     N-rich; returns each split's keep mask over its candidate windows.
 
-    ``on_batch()`` is called after every run (the coverage pool is fed meanwhile).
+    ``on_batch()`` is called after every run (the coverage pool is fed meanwhile). With
+    ``order`` (``--windows``: each candidate's row in the BED's order) rows are written at
+    their BED rows, and the rows of N-rich windows squeezed out at the end.
     """
-    writers = {
-        s: NpyWriter(tmp / s / "sequences.npy", np.uint8, (geometry.seq_length,)) for s in SPLITS
+    row_shape = (geometry.seq_length,)
+    writers: dict = {
+        s: NpyWriter(tmp / s / "sequences.npy", np.uint8, row_shape)
+        if order is None
+        else _RowFile(tmp / s / "sequences.npy", np.uint8, row_shape, len(order[s]))
+        for s in SPLITS
     }
+    done = dict.fromkeys(SPLITS, 0)  # candidates of each split before the current contig
     masks: dict[str, list] = {s: [] for s in SPLITS}
     max_n = int(np.floor(max_n_frac * geometry.seq_length))
     total = sum(len(s) for _, s in planned)
@@ -232,19 +324,122 @@ def _write_sequences(
                 view = np.lib.stride_tricks.sliding_window_view(codes, geometry.seq_length)
                 rows = offsets[good]
                 step = max(1, (1 << 25) // geometry.seq_length)  # ≤ 32 MB copied at a time
-                for k in range(0, len(rows), step):
-                    writers[contig.split].append(view[rows[k : k + step]])
+                writer = writers[contig.split]
+                if order is None:
+                    for k in range(0, len(rows), step):
+                        writer.append(view[rows[k : k + step]])
+                else:
+                    first_row = done[contig.split] + lo
+                    at = order[contig.split][first_row : first_row + hi - lo][good]
+                    for k in range(0, len(rows), step):
+                        writer.put(view[rows[k : k + step]], at[k : k + step])
                 masks[contig.split].append(good)
                 advance(hi - lo)
                 on_batch()
-    for writer in writers.values():
-        writer.close()
+            done[contig.split] += len(target_starts)
     keep = {s: np.concatenate(m) if m else np.zeros(0, bool) for s, m in masks.items()}
+    for split, writer in writers.items():
+        if order is None:
+            writer.close()
+        else:
+            writer.close(_in_bed_order(keep[split], order[split]))
     if not any(k.any() for k in keep.values()):
         raise InputError(
             f"no windows left: every window has more than {opt('max_n_frac')} {max_n_frac} N bases"
         )
     return keep
+
+
+def _in_bed_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Per-candidate ``values`` (genome order) rearranged into the BED's order."""
+    out = np.empty_like(values)
+    out[order] = values
+    return out
+
+
+def _destinations(keep: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Row in the store (BED order, N-rich windows left out) of each kept candidate, in
+    genome order."""
+    rank = np.cumsum(_in_bed_order(keep, order)) - 1
+    return rank[order][keep]
+
+
+class _RowFile:
+    """A new ``.npy`` file of ``n`` rows written in any order (:meth:`put`); ``close(keep)``
+    squeezes out the rows not kept (moving the others down, in place).
+
+    ``--windows`` stores rows in the BED's order while reading goes in genome order. Rows
+    go out with ``pwrite`` (no memory map: memory stays flat), consecutive rows together.
+    """
+
+    def __init__(self, path: Path, dtype, row_shape: tuple[int, ...], n: int):
+        self.dtype, self.row_shape = np.dtype(dtype), tuple(row_shape)
+        self.row_bytes = self.dtype.itemsize * int(np.prod(row_shape))
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
+        header = npy_header(self.dtype, (n, *self.row_shape))
+        self._write(header, 0)
+        self.offset = len(header)  # the header's length does not depend on the row count
+        os.ftruncate(self._fd, self.offset + n * self.row_bytes)
+
+    def _write(self, data, offset: int) -> None:
+        view = memoryview(data).cast("B")
+        while len(view):
+            written = os.pwrite(self._fd, view, offset)
+            view, offset = view[written:], offset + written
+
+    def put(self, rows: np.ndarray, at: np.ndarray) -> None:
+        """Write ``rows`` (k, *row_shape) at rows ``at`` (k,) of the file."""
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        bounds = np.concatenate([[0], np.flatnonzero(np.diff(at) != 1) + 1, [len(at)]])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if b > a:
+                self._write(rows[a:b], self.offset + int(at[a]) * self.row_bytes)
+
+    def __enter__(self) -> _RowFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self, keep: np.ndarray | None = None) -> None:
+        """Finish the file; with ``keep`` (n,) only the kept rows stay, in their order."""
+        if self._fd < 0:
+            return
+        try:
+            if keep is not None and not keep.all():
+                self._squeeze(np.flatnonzero(keep))
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _squeeze(self, kept: np.ndarray) -> None:
+        step = max(1, (1 << 25) // self.row_bytes)  # ≤ 32 MB moved at a time
+        for to in range(0, len(kept), step):
+            source = kept[to : to + step]
+            if source[-1] == to + len(source) - 1:  # kept rows ascend: these stay in place
+                continue
+            data = bytearray()
+            bounds = np.concatenate([[0], np.flatnonzero(np.diff(source) != 1) + 1, [len(source)]])
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                data += _read_exactly(
+                    self._fd, (b - a) * self.row_bytes,
+                    self.offset + int(source[a]) * self.row_bytes,
+                )  # fmt: skip
+            # Rows only move towards the start: what is still to be read lies after ``to``.
+            self._write(data, self.offset + to * self.row_bytes)
+        self._write(npy_header(self.dtype, (len(kept), *self.row_shape)), 0)
+        os.ftruncate(self._fd, self.offset + len(kept) * self.row_bytes)
+
+
+def _read_exactly(fd: int, size: int, offset: int) -> bytes:
+    parts = []
+    while size:
+        data = os.pread(fd, size, offset)
+        if not data:
+            raise OSError(f"unexpected end of file reading {size} bytes at {offset}")
+        parts.append(data)
+        size, offset = size - len(data), offset + len(data)
+    return b"".join(parts)
 
 
 def _read_ranges(starts: np.ndarray, max_bp: int) -> list[tuple[int, int]]:
@@ -542,17 +737,25 @@ class _Coverage:
 
 
 def _transpose_targets(
-    tmp: Path, split: str, keep: np.ndarray, geometry: Geometry, n_tracks: int, advance
-) -> dict:
+    tmp: Path, split: str, keep: np.ndarray, geometry: Geometry, n_tracks: int, advance,
+    dest: np.ndarray | None = None,
+) -> dict:  # fmt: skip
     """Scratch ``(n_tracks, candidates, T)`` → ``targets.npy`` ``(N kept, T, n_tracks)``;
-    returns per-track mean and max."""
+    returns per-track mean and max. ``dest`` (``--windows``): the store row of each kept
+    candidate (see :func:`_destinations`); None: rows stay in genome order."""
     n = len(keep)
     length = geometry.target_length
     block = max(1, (1 << 25) // (length * n_tracks * 2))  # ~32 MB per block
     total = np.zeros(n_tracks, np.float64)
     peak = np.full(n_tracks, -np.inf)
     scratch = tmp / split / _SCRATCH
-    with NpyWriter(tmp / split / "targets.npy", np.float16, (length, n_tracks)) as writer:
+    path, row_shape = tmp / split / "targets.npy", (length, n_tracks)
+    if dest is None:
+        writer = NpyWriter(path, np.float16, row_shape)
+    else:
+        writer = _RowFile(path, np.float16, row_shape, len(dest))
+    placed = 0  # kept candidates before the block
+    with writer:
         fd = os.open(scratch, os.O_RDONLY)
         try:
             for r0 in range(0, n, block):
@@ -564,7 +767,11 @@ def _transpose_targets(
                         os.pread(fd, rows * length * 2, offset), np.float16
                     ).reshape(rows, length)
                 slab = slab[:, keep[r0 : r0 + rows]]
-                writer.append(slab.transpose(1, 2, 0))
+                if dest is None:
+                    writer.append(slab.transpose(1, 2, 0))
+                else:
+                    writer.put(slab.transpose(1, 2, 0), dest[placed : placed + slab.shape[1]])
+                    placed += slab.shape[1]
                 advance(rows)
                 if slab.shape[1]:
                     total += slab.sum(axis=(1, 2), dtype=np.float64)
@@ -592,26 +799,11 @@ def _write_windows_bed(path: Path, windows: Windows, geometry: Geometry) -> None
             )
 
 
-def _normalised_tracks(tracks: list[Track]) -> list[dict]:
-    """Tracks as stored: ``index`` is the targets column, ``strand_pair`` a column too."""
-    position = {t.index: i for i, t in enumerate(tracks)}
-    rows = []
-    for i, t in enumerate(tracks):
-        row = t.as_row()
-        row.update(index=i, strand_pair=position[t.strand_pair], source_index=t.index)
-        rows.append(row)
-    return rows
-
-
-def _write_tracks_tsv(path: Path, rows: list[dict]) -> None:
-    columns = ["index", "identifier", "group", *COLUMNS[2:]]
-    with open(path, "w") as handle:
-        handle.write("\t".join(columns) + "\n")
-        for row in rows:
-            handle.write("\t".join("" if row[c] is None else str(row[c]) for c in columns) + "\n")
-
-
-def _manifest(opts, genome, kept, windows, geometry, stride, tracks_rows, stats) -> dict:
+def _manifest(
+    opts, genome, kept, windows, geometry, stride, tracks_rows, stats, max_n_frac
+) -> dict:
+    """The store's manifest. ``stride`` is None with ``--windows`` (the BED's windows);
+    ``max_n_frac`` and ``split_column`` are recorded as applied."""
     genome_info = genome.describe()
     options = {k: v for k, v in dataclasses.asdict(opts).items() if k not in BUILD_RUNTIME_ONLY}
     options.update(
@@ -620,6 +812,9 @@ def _manifest(opts, genome, kept, windows, geometry, stride, tracks_rows, stats)
         blacklist=str(Path(opts.blacklist).resolve()) if opts.blacklist else None,
         regions=str(Path(opts.regions).resolve()) if opts.regions else None,
         stride=stride,
+        max_n_frac=max_n_frac,
+        windows=str(Path(opts.windows).resolve()) if opts.windows else None,
+        split_column=(opts.split_column or DEFAULT_SPLIT_COLUMN) if opts.windows else None,
     )
     return {
         "format": FORMAT_NAME,
@@ -679,16 +874,28 @@ def build_store(opts: BuildOptions) -> BuildSummary:
     out, existed = _claim_output(opts, tracks)
     genome = Genome(opts.genome)
     try:
-        kept = select_chroms(genome.names, opts.chroms)
-        facts = check_bigwigs(tracks, genome.sizes, kept)
-        contigs = _plan_contigs(opts, kept, genome.sizes, geometry)
-        planned = _candidate_windows(opts, contigs, genome.sizes, geometry, stride)
+        if opts.windows:
+            bed = _plan_bed_windows(opts, genome.names, genome.sizes, geometry)
+            kept, planned, order = bed.kept, bed.planned, bed.order
+            facts = check_bigwigs(tracks, genome.sizes, kept)
+        else:
+            kept = select_chroms(genome.names, opts.chroms)
+            facts = check_bigwigs(tracks, genome.sizes, kept)
+            contigs = _plan_contigs(opts, kept, genome.sizes, geometry)
+            planned = _candidate_windows(opts, contigs, genome.sizes, geometry, stride)
+            order = None
         if not any(len(starts) for contig, starts in planned if contig.split == "train"):
-            raise InputError(_NO_TRAIN)
+            raise InputError(_no_train(opts))
         _report_inputs(genome, kept, planned, tracks, facts)
+        if opts.windows and bed.blacklisted:
+            warn(
+                f"{bed.blacklisted:,} {opt('windows')} windows dropped: their target span "
+                f"overlaps {opt('blacklist')} by more than {opt('max_blacklist_frac')} "
+                f"{opts.max_blacklist_frac}"
+            )
         clock.lap("checks")
-        windows = _write_store(opts, genome, kept, planned, geometry, stride, tracks, facts, out,
-                               existed, clock)  # fmt: skip
+        windows = _write_store(opts, genome, kept, planned, order, geometry, stride, tracks,
+                               facts, out, existed, clock)  # fmt: skip
     finally:
         genome.close()
     counts = {s: len(windows[s]) for s in SPLITS}
@@ -708,38 +915,61 @@ def _report_inputs(genome: Genome, kept, planned, tracks: list[Track], facts) ->
 
 
 def _write_store(
-    opts, genome, kept, planned, geometry, stride, tracks, facts, out: Path, existed: bool, clock
-) -> dict[str, Windows]:
-    """Build the store in a hidden sibling of ``out`` and rename it into place."""
+    opts, genome, kept, planned, order, geometry, stride, tracks, facts, out: Path,
+    existed: bool, clock,
+) -> dict[str, Windows]:  # fmt: skip
+    """Build the store in a hidden sibling of ``out`` and rename it into place. ``order``
+    (``--windows``): each split's BED row of every planned window; rows are stored in the
+    BED's order."""
     nonneg = [f.nonnegative for f in facts]
+    max_n_frac = max_n_frac_of(opts)
     with staged_folder(out, existed=existed) as tmp:
         for split in SPLITS:
             (tmp / split).mkdir()
         # Coverage is read for every candidate window while the main process reads the
         # genome; the few N-rich windows are dropped when the targets are transposed.
-        candidates = _candidates(planned, geometry)
-        workers = opts.workers or _cpu_count()
+        candidates = _candidates(planned, geometry, order)
+        workers = opts.workers or cpu_count()
         with _Coverage(tmp, candidates, geometry, tracks, nonneg, workers) as coverage:
-            keep = _write_sequences(genome, planned, geometry, opts.max_n_frac, tmp, coverage.poll)
+            keep = _write_sequences(genome, planned, geometry, max_n_frac, tmp, coverage.poll,
+                                    order)  # fmt: skip
             clock.lap("genome")
             coverage.finish()
         coverage.warn_saturated()
         clock.lap("coverage")
         windows = {s: _subset(candidates[s], keep[s]) for s in SPLITS}
+        dest = None
+        if order is not None:
+            dest = {s: _destinations(keep[s], order[s]) for s in SPLITS}
+            windows = {s: _reordered(windows[s], dest[s]) for s in SPLITS}
+            dropped = sum(int((~k).sum()) for k in keep.values())
+            if dropped:
+                warn(
+                    f"{dropped:,} {opt('windows')} windows dropped: their sequence is more "
+                    f"than {opt('max_n_frac')} {max_n_frac} N"
+                )
         _check_split_sizes(windows, opts)
         with progress("writing targets", sum(len(k) for k in keep.values())) as advance:
             stats = {
-                s: _transpose_targets(tmp, s, keep[s], geometry, len(tracks), advance)
+                s: _transpose_targets(
+                    tmp,
+                    s,
+                    keep[s],
+                    geometry,
+                    len(tracks),
+                    advance,
+                    None if dest is None else dest[s],
+                )  # fmt: skip
                 for s in SPLITS
             }
         for split in SPLITS:
             _write_windows_bed(tmp / split / "windows.bed", windows[split], geometry)
-        rows = _normalised_tracks(tracks)
-        _write_tracks_tsv(tmp / "tracks.tsv", rows)
-        manifest = _manifest(opts, genome, kept, windows, geometry, stride, rows, stats)
+        rows = store_rows(tracks)
+        write_tracks_table(tmp / "tracks.tsv", rows)
+        manifest = _manifest(opts, genome, kept, windows, geometry, stride, rows, stats,
+                             max_n_frac)  # fmt: skip
         # The manifest is written last: a folder without it is never a complete store.
-        with open(tmp / "manifest.yaml", "w") as handle:
-            yaml.safe_dump(manifest, handle, sort_keys=False, width=100)
+        write_manifest(manifest, tmp / "manifest.yaml")
     clock.lap("finish")
     return windows
 
@@ -755,16 +985,25 @@ class _Clock:
         self._last = now
 
 
-_NO_TRAIN = (
-    "the train split has no windows; give training more chromosomes "
-    f"({opt('valid_chroms')}/{opt('test_chroms')}/{opt('chroms')}) or a larger train fraction"
-)
+def _no_train(opts: BuildOptions) -> str:
+    if opts.windows:
+        column = opts.split_column or DEFAULT_SPLIT_COLUMN
+        return (
+            f"the train split has no windows: {opt('windows')} {opts.windows} labels none "
+            f"train in column {column} (or the filters dropped them all); a store needs "
+            "training windows"
+        )
+    return (
+        "the train split has no windows; give training more chromosomes "
+        f"({opt('valid_chroms')}/{opt('test_chroms')}/{opt('chroms')}) or a larger train "
+        "fraction"
+    )
 
 
 def _check_split_sizes(windows: dict[str, Windows], opts: BuildOptions) -> None:
     """No training windows is an error; an empty valid/test split is worth a warning."""
     if not len(windows["train"]):
-        raise InputError(_NO_TRAIN)
+        raise InputError(_no_train(opts))
     for split in ("valid", "test"):
         if not len(windows[split]):
             warn(
@@ -773,12 +1012,13 @@ def _check_split_sizes(windows: dict[str, Windows], opts: BuildOptions) -> None:
             )
 
 
-def _cpu_count() -> int:
-    """Cores this process may use (``sched_getaffinity`` is Linux-only)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _subset(windows: Windows, keep: np.ndarray) -> Windows:
-    return Windows(windows.chrom[keep], windows.start[keep], windows.target_start[keep])
+    row = None if windows.row is None else windows.row[keep]
+    return Windows(windows.chrom[keep], windows.start[keep], windows.target_start[keep], row)
+
+
+def _reordered(windows: Windows, dest: np.ndarray) -> Windows:
+    """Windows in store order: ``dest`` holds each window's row (a permutation)."""
+    at = np.empty(len(dest), dtype=np.int64)
+    at[dest] = np.arange(len(dest))
+    return Windows(windows.chrom[at], windows.start[at], windows.target_start[at], dest[at])

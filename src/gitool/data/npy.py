@@ -35,7 +35,7 @@ def load_array(path: str | Path) -> np.ndarray:
 _HEADER_BYTES = 128  # magic (6) + version (2) + length (2) + dict, padded; multiple of 64
 
 
-def _header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
     text = f"{{'descr': {np.lib.format.dtype_to_descr(dtype)!r}, 'fortran_order': False, 'shape': {shape!r}, }}"
     body_len = _HEADER_BYTES - 10
     if len(text) + 1 > body_len:
@@ -58,7 +58,7 @@ class NpyWriter:
         self.row_shape = tuple(row_shape)
         self.rows = 0
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()/__exit__
-        self._file.write(_header(self.dtype, (0, *self.row_shape)))
+        self._file.write(npy_header(self.dtype, (0, *self.row_shape)))
 
     def append(self, rows: np.ndarray) -> None:
         rows = np.ascontiguousarray(rows, dtype=self.dtype)
@@ -71,7 +71,7 @@ class NpyWriter:
         if self._file.closed:
             return
         self._file.seek(0)
-        self._file.write(_header(self.dtype, (self.rows, *self.row_shape)))
+        self._file.write(npy_header(self.dtype, (self.rows, *self.row_shape)))
         self._file.close()
 
     def __enter__(self) -> NpyWriter:

@@ -66,14 +66,26 @@ def _describe_coverage_store(store: Store) -> Group:
         "store",
         f"{store.path}  ({_disk_bytes(store.path) / 1e6:,.1f} MB, format {m['version']}, gitool {m['gitool_version']})",
     )
-    head.add_row(
-        "genome",
-        f"{m['genome']['path']}  ({m['genome']['size']:,} bp; {len(m['genome']['chromosomes'])} chromosomes kept)",
-    )
+    source = m.get("source") or {}
+    if m["genome"].get("path"):
+        head.add_row(
+            "genome",
+            f"{m['genome']['path']}  ({m['genome']['size']:,} bp; {len(m['genome']['chromosomes'])} chromosomes kept)",
+        )
+    if source:
+        crop = source["crop"]
+        first, last = crop["target_bins"]
+        head.add_row(
+            "source",
+            f"{source['folder']}  (Basenji/Enformer release, {source.get('organism') or 'organism not named'}; "
+            f"each {crop['record_length']:,}-bp record cropped from bp {crop['sequence_offset']:,}, "
+            f"bins {first}-{last - 1} of {crop['record_bins']})",
+        )
+    stride = f", stride {m['stride']:,} bp" if m.get("stride") else ""
     head.add_row(
         "windows",
         f"{g.seq_length:,} bp in → {g.target_length} bins × {g.bin_size} bp out "
-        f"(context {g.context_left:,}+{g.context_right:,} bp, stride {m['stride']:,} bp)",
+        f"(context {g.context_left:,}+{g.context_right:,} bp{stride})",
     )
     head.add_row(
         "transform", f"version {m['transform']['version']}: " + " → ".join(m["transform"]["order"])

@@ -32,12 +32,19 @@ COLUMNS = (
     "strand_pair",
     "description",
 )
+# Also read (a Basenji/Enformer release's ``targets.txt`` has it): the organism index,
+# e.g. 0 human, 1 mouse. Recorded, not used.
+OPTIONAL_COLUMNS = ("genome",)
+# Basenji's HDF5 coverage files, which a tracks file for ``build-dataset`` cannot use.
+HDF5_SUFFIXES = (".w5", ".h5", ".hdf5")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 @dataclass(frozen=True)
 class Track:
-    """One row of the normalised tracks table. ``clip``/``clip_soft`` None = no clip."""
+    """One row of the normalised tracks table. ``clip``/``clip_soft`` None = no clip;
+    ``genome`` is the organism index of a Basenji release's ``targets.txt`` (None when the
+    tracks file has no ``genome`` column)."""
 
     index: int
     identifier: str
@@ -48,6 +55,7 @@ class Track:
     sum_stat: str
     strand_pair: int
     description: str
+    genome: int | None = None
 
     @property
     def group(self) -> str:
@@ -61,12 +69,23 @@ class Track:
         return {**asdict(self), "group": self.group}
 
 
-def read_tracks(path: str | Path) -> list[Track]:
+def read_tracks(path: str | Path, *, check_files: bool = True) -> list[Track]:
     """Parse and check a tracks file; relative ``file`` paths resolve against its folder.
 
     Two formats: Basenji ``targets.txt`` (tab-separated, header naming some of
-    :data:`COLUMNS`; ``identifier`` and ``file`` required; the index may be an unnamed
-    first column) or two columns ``identifier<TAB>path`` without header.
+    :data:`COLUMNS` and :data:`OPTIONAL_COLUMNS`; ``identifier`` and ``file`` required;
+    the index may be an unnamed first column) or two columns ``identifier<TAB>path``
+    without header. A Basenji/Enformer release's ``genome`` column (organism index) is
+    kept as :attr:`Track.genome`.
+
+    Args:
+        path: the tracks file.
+        check_files: True (``build-dataset``): every ``file`` must be an existing bigWig
+            (resolved to an absolute path; Basenji's HDF5 ``.w5``/``.h5`` coverage is refused
+            by name) and ``sum_stat`` one of :data:`SUM_STATS`. False (recording a data
+            release's table): the ``file`` column may be missing or empty and is kept as the
+            text given (not resolved, not checked), and any ``sum_stat`` is kept as given.
+            Identifiers, indices, strand pairs and the clip/scale numbers are checked either way.
 
     Raises:
         InputError: naming the file and line, for anything malformed.
@@ -83,11 +102,11 @@ def read_tracks(path: str | Path) -> list[Track]:
         raise InputError(f"tracks file {path}: no tracks in it; add one line per bigWig")
     header = [c.strip() for c in lines[0][1].split("\t")]
     if "identifier" in header or "file" in header:
-        rows = _parse_with_header(path, header, lines[1:])
+        rows = _parse_with_header(path, header, lines[1:], check_files)
     else:
         rows = _parse_two_columns(path, lines)
-    tracks = [_make_track(path, n, i, row) for i, (n, row) in enumerate(rows)]
-    _check_tracks(path, tracks, [n for n, _ in rows])
+    tracks = [_make_track(path, n, i, row, check_files) for i, (n, row) in enumerate(rows)]
+    _check_tracks(path, tracks, [n for n, _ in rows], check_files)
     return tracks
 
 
@@ -101,16 +120,18 @@ def _read_text(path: Path) -> str:
         return data.decode("latin-1")
 
 
-def _parse_with_header(path: Path, header: list[str], lines) -> list[tuple[int, dict]]:
+def _parse_with_header(
+    path: Path, header: list[str], lines, check_files: bool
+) -> list[tuple[int, dict]]:
     if header and header[0] in ("", "Unnamed: 0"):
         header[0] = "index"
-    unknown = [c for c in header if c not in COLUMNS]
+    unknown = [c for c in header if c not in COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
         raise InputError(
             f"tracks file {path} line 1: unknown column {unknown[0]!r}; "
-            f"columns are {', '.join(COLUMNS)}"
+            f"columns are {', '.join(COLUMNS + OPTIONAL_COLUMNS)}"
         )
-    for needed in ("identifier", "file"):
+    for needed in ("identifier", "file") if check_files else ("identifier",):
         if needed not in header:
             raise InputError(f"tracks file {path} line 1: the header needs a {needed!r} column")
     if len(set(header)) != len(header):
@@ -168,15 +189,22 @@ def _integer(path: Path, n: int, column: str, text: str) -> int:
         ) from None
 
 
-def _make_track(path: Path, n: int, position: int, row: dict) -> Track:
+def _make_track(path: Path, n: int, position: int, row: dict, check_files: bool) -> Track:
     identifier, file = row.get("identifier", ""), row.get("file", "")
     if not identifier:
         raise InputError(f"tracks file {path} line {n}: empty identifier")
-    if not file:
+    if check_files and not file:
         raise InputError(f"tracks file {path} line {n}: empty file path")
+    if check_files and file.lower().endswith(HDF5_SUFFIXES):
+        raise InputError(
+            f"tracks file {path} line {n}: {file} is Basenji HDF5 coverage, not a bigWig; "
+            "give bigWigs in the file column, or import the released data with "
+            "`gitool import-basenji DIR -o data/`"
+        )
     index = _integer(path, n, "index", row["index"]) if row.get("index") else position
+    genome = _integer(path, n, "genome", row["genome"]) if row.get("genome") else None
     sum_stat = row.get("sum_stat") or "sum"
-    if sum_stat not in SUM_STATS:
+    if check_files and sum_stat not in SUM_STATS:
         raise InputError(
             f"tracks file {path} line {n}: unknown sum_stat {sum_stat!r}; "
             f"choose from {', '.join(SUM_STATS)}"
@@ -194,21 +222,26 @@ def _make_track(path: Path, n: int, position: int, row: dict) -> Track:
     strand_pair = (
         _integer(path, n, "strand_pair", row["strand_pair"]) if row.get("strand_pair") else index
     )
-    resolved = Path(file) if Path(file).is_absolute() else path.parent / file
+    if check_files:
+        resolved = Path(file) if Path(file).is_absolute() else path.parent / file
+        file = str(resolved.resolve())
     return Track(
         index=index,
         identifier=identifier,
-        file=str(resolved.resolve()),
+        file=file,
         clip=clip,
         clip_soft=clip_soft,
         scale=float(scale),
         sum_stat=sum_stat,
         strand_pair=strand_pair,
         description=row.get("description") or identifier,
+        genome=genome,
     )
 
 
-def _check_tracks(path: Path, tracks: list[Track], line_numbers: list[int]) -> None:
+def _check_tracks(
+    path: Path, tracks: list[Track], line_numbers: list[int], check_files: bool
+) -> None:
     seen: dict[str, int] = {}
     positions: dict[int, int] = {}
     for track, n in zip(tracks, line_numbers, strict=True):
@@ -235,6 +268,8 @@ def _check_tracks(path: Path, tracks: list[Track], line_numbers: list[int]) -> N
                 f"{partner.identifier!r}, whose strand_pair is {partner.strand_pair}, not "
                 f"{track.index}; the two tracks of a stranded pair must name each other"
             )
+    if not check_files:
+        return
     for track, n in zip(tracks, line_numbers, strict=True):
         if Path(track.file).is_dir():
             raise InputError(
@@ -246,6 +281,31 @@ def _check_tracks(path: Path, tracks: list[Track], line_numbers: list[int]) -> N
                 f"tracks file {path} line {n}: bigWig {track.file} does not exist "
                 f"(relative paths resolve against {path.parent})"
             )
+
+
+def store_rows(tracks: list[Track]) -> list[dict]:
+    """Tracks as a store's manifest holds them: ``index`` is the targets column, ``strand_pair`` a column too;
+    ``genome`` (a Basenji release's organism index) only when the tracks file gave one."""
+    position = {t.index: i for i, t in enumerate(tracks)}
+    rows = []
+    for i, t in enumerate(tracks):
+        row = t.as_row()
+        row.update(index=i, strand_pair=position[t.strand_pair], source_index=t.index)
+        if row["genome"] is None:
+            del row["genome"]
+        rows.append(row)
+    return rows
+
+
+def write_tracks_table(path: Path, rows: list[dict]) -> None:
+    columns = ["index", "identifier", "group", *COLUMNS[2:]]
+    if any("genome" in row for row in rows):
+        columns.append("genome")
+    with open(path, "w") as handle:
+        handle.write("\t".join(columns) + "\n")
+        for row in rows:
+            cells = ("" if row.get(c) is None else str(row[c]) for c in columns)
+            handle.write("\t".join(cells) + "\n")
 
 
 def strand_pair_permutation(tracks: list[Track]) -> np.ndarray:

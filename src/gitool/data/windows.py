@@ -86,6 +86,13 @@ def bed_records(path: str | Path, option: str) -> list[tuple[str, str, int, int]
         InputError: missing file, a line without three fields or with non-integer
         coordinates (naming file and line), a damaged gzip file, or no interval at all.
     """
+    return [
+        (where, fields[0], start, end) for where, fields, start, end in _bed_lines(path, option)
+    ]
+
+
+def _bed_lines(path: str | Path, option: str) -> list[tuple[str, list[str], int, int]]:
+    """:func:`bed_records` with every field of each line: ``(where, fields, start, end)``."""
     path = Path(path)
     name = opt(option)
     if not path.is_file():
@@ -108,7 +115,7 @@ def bed_records(path: str | Path, option: str) -> list[tuple[str, str, int, int]
                     raise InputError(
                         f"{where}: start/end must be integers, got {line.strip()!r}"
                     ) from None
-                records.append((where, fields[0], start, end))
+                records.append((where, fields, start, end))
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # a truncated or damaged .gz
         raise InputError(
             f"{name} {path}: damaged gzip file ({err}); re-download or re-compress it "
@@ -301,3 +308,98 @@ def tile_contig(contig: Contig, geometry: Geometry, stride: int) -> np.ndarray:
     if last < first:
         return np.zeros(0, dtype=np.int64)
     return np.arange(first, last + 1, stride, dtype=np.int64)
+
+
+# Basenji's sequences.bed: chrom, start, end, split label.
+DEFAULT_SPLIT_COLUMN = 4
+
+
+@dataclass(frozen=True)
+class BedWindows:
+    """Windows of one split taken from a ``--windows`` BED, in the BED's order, resized to
+    the store geometry. Arrays are parallel, length N."""
+
+    chrom: np.ndarray  # object (str)
+    start: np.ndarray  # int64, sequence window start after resizing
+
+
+def resized_start(start: int, end: int, seq_length: int) -> int:
+    """Start of the ``seq_length`` window centred on ``[start, end)``:
+    ``floor((start + end - seq_length) / 2)``. When ``start + end - seq_length`` is odd the
+    centre falls on half a base and the window is placed half a base towards the
+    chromosome start (as the target span's odd context puts the extra base on the right).
+    """
+    return (start + end - seq_length) // 2
+
+
+def read_windows(
+    path: str | Path,
+    sizes: dict[str, int],
+    seq_length: int,
+    split_column: int = DEFAULT_SPLIT_COLUMN,
+    chroms: set[str] | None = None,
+) -> dict[str, BedWindows]:
+    """The windows of a BED with a split label per line (Basenji's ``sequences.bed``),
+    each resized around its centre to ``seq_length`` (:func:`resized_start`).
+
+    Args:
+        path: BED file (plain or gzip; see :func:`bed_records`): chrom, start, end, and the
+            split label (``train``, ``valid`` or ``test``) in column ``split_column``
+            (1-based).
+        sizes: genome chromosome sizes.
+        seq_length: the store's window length.
+        chroms: the chromosomes ``--chroms`` allows (None: any chromosome of the genome).
+
+    Returns:
+        ``{split: BedWindows}`` for every split, each in the BED's line order.
+
+    Raises:
+        InputError: one line naming the file and line: a malformed line, a missing or
+        unknown split label, a chromosome not in the genome (with the ``chr``-prefix fix
+        when that is it) or not allowed by ``--chroms``, an empty interval, or a resized
+        window that runs off its chromosome.
+    """
+    option = "windows"
+    parts: dict[str, tuple[list[str], list[int]]] = {s: ([], []) for s in SPLITS}
+    for where, fields, start, end in _bed_lines(path, option):
+        chrom = fields[0]
+        if len(fields) < split_column:
+            raise InputError(
+                f"{where}: no split label in column {split_column} (the line has "
+                f"{len(fields)} columns); give each window's split ({', '.join(SPLITS)}) in "
+                f"column {DEFAULT_SPLIT_COLUMN} as Basenji's sequences.bed does, or name its "
+                f"column with {opt('split_column')}"
+            )
+        label = fields[split_column - 1]
+        if label not in SPLITS:
+            raise InputError(
+                f"{where}: unknown split label {label!r} in column {split_column}; the labels "
+                f"are {', '.join(SPLITS)} (another column holds them? name it with "
+                f"{opt('split_column')})"
+            )
+        if chrom not in sizes:
+            raise unknown_chrom_error(where, chrom, sizes)
+        if chroms is not None and chrom not in chroms:
+            raise InputError(
+                f"{where}: chromosome {chrom!r} is not among the chromosomes {opt('chroms')} "
+                f"keeps; add it to {opt('chroms')} or drop the line"
+            )
+        if not 0 <= start < end:
+            raise InputError(
+                f"{where}: interval {start}-{end} is empty or negative; BED is 0-based, half-open"
+            )
+        first = resized_start(start, end, seq_length)
+        if first < 0 or first + seq_length > sizes[chrom]:
+            raise InputError(
+                f"{where}: {chrom}:{start}-{end} resized to {seq_length:,} bp "
+                f"({opt('seq_length')}) around its centre is {chrom}:{first}-"
+                f"{first + seq_length}, which runs off {chrom} (0-{sizes[chrom]}); drop the "
+                f"line or give a smaller {opt('seq_length')}"
+            )
+        names, starts = parts[label]
+        names.append(chrom)
+        starts.append(first)
+    return {
+        split: BedWindows(np.array(names, dtype=object), np.array(starts, dtype=np.int64))
+        for split, (names, starts) in parts.items()
+    }

@@ -290,6 +290,14 @@ def _untransform_tracks(spec: _Model, columns: list[int]) -> list[Track]:
             field="untransform",
         )
     version = (spec.manifest.get("transform") or {}).get("version", TRANSFORM_VERSION)
+    if version == "basenji-release":
+        raise InputError(
+            f"cannot be applied: head {spec.head!r} of {spec.label} was trained on a store "
+            "imported from the Basenji/Enformer release, whose values Basenji had already "
+            "transformed without recording how to undo it; predictions stay in the release's "
+            "units",
+            field="untransform",
+        )
     if version != TRANSFORM_VERSION:
         raise InputError(
             f"cannot be applied: the data of {spec.label} used transform version {version}; "

@@ -119,13 +119,6 @@ def sync_batch_norm(model: torch.nn.Module, ctx: Context) -> torch.nn.Module:
     return model
 
 
-def cpu_count() -> int:
-    """Cores this process may use (``sched_getaffinity`` is Linux-only)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

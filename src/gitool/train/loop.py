@@ -35,6 +35,7 @@ from gitool.console import info, progress
 from gitool.data.dataset import codes_to_one_hot
 from gitool.errors import InputError
 from gitool.files import remove_stale_stages, staged_file
+from gitool.machine import cpu_count
 from gitool.models.registry import create_model, resolve
 from gitool.runs import load_checkpoint, save_checkpoint
 from gitool.train import distributed
@@ -450,7 +451,7 @@ def drop_abandoned_records(path: Path, step: int, evaluated_at: int) -> None:
 def _limit_cpu_threads(cfg: TrainConfig) -> None:
     """Leave a core to each DataLoader worker: oversubscribed OpenMP threads spin against each
     other and slowed CPU training (and data loading) many times over."""
-    cores = distributed.cpu_count() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    cores = cpu_count() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     torch.set_num_threads(min(torch.get_num_threads(), max(1, cores - cfg.num_workers)))
 
 
