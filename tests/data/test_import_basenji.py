@@ -313,3 +313,21 @@ def test_imported_stores_train_with_two_heads_and_refuse_untransform(tmp_path, c
     code, _, err = run_cli(["predict", tmp_path / "r.bed", "-m", tmp_path / "run", "--head", "human",
                             "-o", tmp_path / "p.bw"], capsys)  # fmt: skip
     assert_input_error(code, err, "--genome")
+
+
+def test_with_resume_a_damaged_file_can_be_replaced_and_the_import_continued(tmp_path, capsys):
+    make_release(tmp_path / "rel", compression="none", counts=(7, 3, 2), per_file=2)
+    args = ["import-basenji", tmp_path / "rel", *SMALL, "-j", "1"]
+    assert run_cli([*args, "-o", tmp_path / "clean"], capsys)[0] == 0
+    bad = tmp_path / "rel" / "tfrecords" / "valid-0.tfr"
+    good = bad.read_bytes()
+    corrupt(bad, 100)
+    code, _, err = run_cli([*args, "-o", tmp_path / "st", "--resume"], capsys)
+    assert_input_error(code, err, "valid-0.tfr", "record 1", "checksum")
+    stage = basenji.stage_path(tmp_path / "st")
+    assert len(list((stage / "parts").glob("*.json"))) == 4  # the train files, kept
+    bad.write_bytes(good)  # downloaded again
+    code, _, err = run_cli([*args, "-o", tmp_path / "st", "--resume"], capsys)
+    assert code == 0, err
+    assert "resuming: 4 files already imported, 3 to go" in flat(err)
+    assert stored_bytes(tmp_path / "st") == stored_bytes(tmp_path / "clean")

@@ -35,6 +35,7 @@ import queue as queue_module
 import re
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -524,7 +525,9 @@ def stage_path(out: Path) -> Path:
 
 
 def _stage_identity(release: Release, crop: Crop, opts: ImportBasenjiOptions) -> dict:
-    """What a resumed import must share with the interrupted one."""
+    """What a resumed import must share with the interrupted one. The files are not part of
+    it: each finished file records its own size and time, and a file that changed since (a
+    damaged file downloaded again) is imported again."""
     options = {k: v for k, v in dataclasses.asdict(opts).items() if k not in IMPORT_RUNTIME_ONLY}
     options["source"] = str(release.folder.resolve())
     return {
@@ -532,7 +535,6 @@ def _stage_identity(release: Release, crop: Crop, opts: ImportBasenjiOptions) ->
         "options": options,
         "statistics": release.statistics,
         "crop": dataclasses.asdict(crop),
-        "files": {p.name: _fingerprint(p) for split in SPLITS for p in release.files[split]},
     }
 
 
@@ -543,13 +545,21 @@ def _open_stage(stage: Path, identity: dict, resume: bool) -> dict[str, dict]:
     Raises:
         InputError: a stage exists without ``resume``, is in use, or holds another import.
     """
-    owner = stage / "owner.pid"
+    owner = stage / "owner"
+    me = f"{socket.gethostname()} {os.getpid()}"
     if stage.exists():
         try:
-            pid = int(owner.read_text())
+            host, pid = owner.read_text().split()
         except (OSError, ValueError):
-            pid = None
-        if pid is not None and pid != os.getpid() and _alive(pid):
+            host, pid = "", "0"
+        # a process of another machine (a cluster's shared disk) cannot be checked: a stage
+        # it left is taken as interrupted
+        if (
+            host == socket.gethostname()
+            and pid.isdigit()
+            and int(pid) != os.getpid()
+            and _alive(int(pid))
+        ):
             raise InputError(
                 f"{stage} is being written by another import (process {pid}); wait for it or "
                 "choose another output folder",
@@ -576,7 +586,7 @@ def _open_stage(stage: Path, identity: dict, resume: bool) -> dict[str, dict]:
     else:
         (stage / "parts").mkdir(parents=True)
         (stage / "import.json").write_text(json.dumps(identity))
-    owner.write_text(str(os.getpid()))
+    owner.write_text(me)
     for leftover in (stage / "parts").glob("*.tmp"):
         leftover.unlink()
     done = {}
@@ -588,7 +598,7 @@ def _open_stage(stage: Path, identity: dict, resume: bool) -> dict[str, dict]:
 def _difference(recorded: dict | None, identity: dict) -> str:
     if not isinstance(recorded, dict):
         return "its import.json is unreadable"
-    for key in ("options", "statistics", "crop", "files"):
+    for key in ("options", "statistics", "crop"):
         old, new = recorded.get(key), identity[key]
         if old != new:
             if isinstance(new, dict) and isinstance(old, dict):
