@@ -61,8 +61,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def peak_rss_mb() -> float:
-    """Peak RSS of this process and of its largest finished child, MB."""
+    """Peak RSS of this process and of its largest finished child, MB. This process's own
+    peak is VmHWM: ``ru_maxrss`` keeps the peak of the process that started it (Linux
+    carries it across fork and exec, and the parent held the generated data)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                own = int(line.split()[1])
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024
 

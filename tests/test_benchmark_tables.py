@@ -32,6 +32,18 @@ def test_readme_tables_are_the_summary_of_the_kept_results():
     assert len(best) == 1 and "6 of 10" in best[0]  # the runs the README's target text counts
 
 
+def test_the_both_scorings_table_is_the_summary_of_its_run():
+    results = sorted((STUDY / "results-scorings").glob("*.json"))
+    assert results
+    done = run_summary(*map(str, results), "--scorings", "--markdown")
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 2 * len(results)  # the header, then GLIFAC and local per run
+    page = (ROOT / "docs" / "results" / "motif-interactions.md").read_text().splitlines()
+    missing = [row for row in rows if row not in page]
+    assert not missing, f"the page's rows differ from summary.py --scorings: {missing[:3]}"
+
+
 def test_a_file_that_is_not_a_result_is_refused(tmp_path):
     bad = tmp_path / "notes.json"
     bad.write_text('{"rows": []}')

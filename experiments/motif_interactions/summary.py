@@ -112,7 +112,7 @@ def print_table(columns: list[str], table: list[list[str]], markdown: bool) -> N
         for row in table:
             print("| " + " | ".join(row) + " |")
         return
-    widths = [max(len(c), *(len(r[i]) for r in table)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(columns)]
     print("\n" + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in table:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
@@ -149,6 +149,34 @@ def run_table(groups: dict, keys: list, thresholds: list[float]) -> tuple[list[s
     return columns, table
 
 
+def scorings_table(groups: dict, keys: list, thresholds: list[float]) -> tuple[list[str], list]:
+    """One row per run that recorded both scorings of the filter pairs: gitool's (|r| ranked,
+    AUPR as average precision, SNR over all negatives) and the GLIFAC authors' (signed r,
+    trapezoid AUPR, SNR over the 100 highest negatives), per threshold."""
+    columns = [
+        "model", "motifs", "seed", "method", "AUROC gitool / authors", "AUPR gitool / authors",
+        "SNR gitool / authors",
+    ]  # fmt: skip
+    table = []
+    for variant, motifs in keys:
+        for seed, rows in sorted(groups[(variant, motifs)].items()):
+            by = {r["threshold"]: r for r in rows}
+            if not any(np.isfinite(r.get("glifac_authors_auroc", np.nan)) for r in rows):
+                continue  # a run from before both scorings were recorded
+            for method, name in (("glifac", "GLIFAC"), ("local", "local")):
+
+                def pair(key: str, digits: int, by=by, method=method) -> str:
+                    ours = [by[t].get(f"{method}_filters_{key}", np.nan) for t in thresholds]
+                    theirs = [by[t].get(f"{method}_authors_{key}", np.nan) for t in thresholds]
+                    return f"{per_threshold(ours, digits)} vs {per_threshold(theirs, digits)}"
+
+                table.append([
+                    paper_name(variant), motifs, str(seed), name, pair("auroc", 3),
+                    pair("aupr", 3), pair("snr", 2),
+                ])  # fmt: skip
+    return columns, table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("json", type=Path, nargs="+", help="run.py --json files")
@@ -156,12 +184,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snr", type=float, default=TARGET_SNR, help="target SNR")
     parser.add_argument("--runs", action="store_true", help="also one row per run")
     parser.add_argument("--markdown", action="store_true", help="Markdown tables")
+    parser.add_argument(
+        "--scorings", action="store_true",
+        help="only the table of both scorings (gitool's and the GLIFAC authors') of the filter "
+        "pairs, for the runs that recorded both",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     groups = load_runs(args.json)
     keys = sorted(groups, key=order)
     thresholds = sorted({r["threshold"] for g in groups.values() for rows in g.values()
                          for r in rows})  # fmt: skip
+    if args.scorings:
+        print(f"filter pairs, thresholds {' / '.join(f'{t:g}' for t in thresholds)}")
+        columns, table = scorings_table(groups, keys, thresholds)
+        if not table:
+            print("no run recorded both scorings (run.py records them since they exist)")
+            return 0
+        print_table(columns, table, args.markdown)
+        return 0
     stats = {key: summarise(groups[key], thresholds, args.auroc, args.snr) for key in keys}
     print(
         f"thresholds {' / '.join(f'{t:g}' for t in thresholds)}; target: GLIFAC AUROC >= "

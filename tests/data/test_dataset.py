@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gitool.data.dataset import WindowDataset, augment, shift_codes
+from gitool.data.dataset import WindowDataset, augment, draw, draws, shift_codes
 from gitool.data.genome import encode, one_hot, reverse_complement
 
 from helpers import assert_input_error, run_cli
@@ -88,6 +88,25 @@ def test_augmentation_is_reproducible_and_uses_strand_pair(store):
     assert [again.draw(i) for i in range(len(again))] == draws
     again.set_epoch(1)
     assert [again.draw(i) for i in range(len(again))] != draws
+
+
+def test_draws_are_one_pure_function_of_seed_epoch_and_index(store):
+    """:func:`draw` is the one definition (the dataset and the batch loader use it): a
+    generator seeded with (seed, epoch, index), a shift, then a coin for the strand."""
+    indices = np.array([0, 5, 17, 2, 9])
+    for seed, epoch, shift, rc in [(0, 0, 3, True), (1, 3, 3, True), (2, 1, 5, False)]:
+        shifts, flags = draws(seed, epoch, indices, shift, rc)
+        assert shifts.dtype == np.int64 and flags.dtype == bool
+        for i, s, r in zip(indices, shifts, flags, strict=True):
+            rng = np.random.default_rng((seed, epoch, int(i)))
+            assert s == rng.integers(-shift, shift + 1)
+            assert r == (rc and rng.random() < 0.5)
+            assert draw(seed, epoch, i, shift, rc) == (s, r)
+    zeros, nope = draws(1, 2, indices, 0, False)
+    assert not zeros.any() and not nope.any()
+    ds = WindowDataset(store, "train", shift=3, rc=True, seed=4)
+    ds.set_epoch(2)
+    assert [ds.draw(i) for i in range(6)] == [draw(4, 2, i, 3, True) for i in range(6)]
 
 
 def test_dataset_pickles_without_its_memmaps(store):

@@ -91,7 +91,9 @@ def test_every_stored_byte_is_the_centred_crop(tmp_path, capsys):
     assert m["source"]["crop"] == {"record_length": 1024, "record_bins": 96,
                                    "sequence_offset": 256, "target_bins": [40, 56]}  # fmt: skip
     train = release.targets["train"][:, 40:56].astype(np.float64)
-    np.testing.assert_allclose(m["splits"]["train"]["track_mean"], train.mean(axis=(0, 1)), atol=1e-6)
+    np.testing.assert_allclose(
+        m["splits"]["train"]["track_mean"], train.mean(axis=(0, 1)), atol=1e-6
+    )
     np.testing.assert_allclose(m["splits"]["train"]["track_max"], train.max(axis=(0, 1)))
     assert not basenji.stage_path(tmp_path / "st").exists()
 
@@ -99,7 +101,9 @@ def test_every_stored_byte_is_the_centred_crop(tmp_path, capsys):
 @pytest.mark.parametrize(
     "encoding, compression, key", [("index", "gzip", "target"), ("onehot", "none", "targets")]
 )
-def test_encodings_and_compressions_give_the_same_store(tmp_path, capsys, encoding, compression, key):
+def test_encodings_and_compressions_give_the_same_store(
+    tmp_path, capsys, encoding, compression, key
+):
     make_release(tmp_path / "a", seed=3)
     make_release(tmp_path / "b", seed=3, encoding=encoding, compression=compression, target_key=key)
     for name in ("a", "b"):
@@ -161,7 +165,9 @@ def test_release_inconsistencies_are_one_line(tmp_path, capsys):
     make_release(rel)
     stats = json.loads((rel / "statistics.json").read_text())
     (rel / "statistics.json").write_text(json.dumps({**stats, "num_targets": 6}))
-    (rel / "targets.txt").write_text((rel / "targets.txt").read_text() + "5\t0\tX\tx.w5\t32\t2\tsum\tX\n")
+    (rel / "targets.txt").write_text(
+        (rel / "targets.txt").read_text() + "5\t0\tX\tx.w5\t32\t2\tsum\tX\n"
+    )
     code, _, err = run(rel)
     assert_input_error(code, err, "train-0.tfr", "record 1", "target", "num_targets 6")
     assert not (tmp_path / "st").exists()
@@ -174,7 +180,9 @@ def test_release_inconsistencies_are_one_line(tmp_path, capsys):
     assert_input_error(*run(rel)[::2], "sequences.bed", "3 valid windows", "4")
     (rel / "statistics.json").write_text(json.dumps(stats))
     assert_input_error(*run(rel, "--seq-length", "513")[::2], "--seq-length", "even")
-    assert_input_error(*run(rel, "--target-length", "15")[::2], "--seq-length", "between", "even or odd")
+    assert_input_error(
+        *run(rel, "--target-length", "15")[::2], "--seq-length", "between", "even or odd"
+    )
     assert_input_error(*run(rel, "--seq-length", "2048")[::2], "--seq-length", "1,024")
     (rel / "tfrecords" / "train-1.tfr").unlink()
     assert_input_error(*run(rel)[::2], "train-1.tfr is missing")
@@ -184,17 +192,29 @@ def test_release_inconsistencies_are_one_line(tmp_path, capsys):
 def test_genome_picks_the_organism_of_a_barnyard_folder(tmp_path, capsys):
     make_release(tmp_path / "data" / "human", n_tracks=5)
     make_release(tmp_path / "data" / "mouse", n_tracks=3, genome=1, seed=1)
-    code, _, err = run_cli(["import-basenji", tmp_path / "data", "-o", tmp_path / "h", *SMALL], capsys)
+    code, _, err = run_cli(
+        ["import-basenji", tmp_path / "data", "-o", tmp_path / "h", *SMALL], capsys
+    )
     assert_input_error(code, err, "human and mouse", "--genome")
     for organism, n in (("human", 5), ("mouse", 3)):
-        args = ["import-basenji", tmp_path / "data", "--genome", organism, "-o", tmp_path / organism, *SMALL]
+        args = [
+            "import-basenji",
+            tmp_path / "data",
+            "--genome",
+            organism,
+            "-o",
+            tmp_path / organism,
+            *SMALL,
+        ]
         assert run_cli(args, capsys)[0] == 0
         store = Store(tmp_path / organism)
         assert len(store.tracks) == n and store.manifest["genome"]["organism"] == organism
     code, _, err = run_cli(["import-basenji", tmp_path / "data" / "mouse", "--genome", "human",
                             "-o", tmp_path / "x", *SMALL], capsys)  # fmt: skip
     assert_input_error(code, err, "--genome", "mouse release")
-    code, _, err = run_cli(["import-basenji", tmp_path / "data", "--genome", "yeast", "-o", tmp_path / "x"], capsys)
+    code, _, err = run_cli(
+        ["import-basenji", tmp_path / "data", "--genome", "yeast", "-o", tmp_path / "x"], capsys
+    )
     assert_input_error(code, err, "--genome", "'yeast'", "human, mouse")
 
 
@@ -241,14 +261,18 @@ def test_a_killed_import_resumes_file_by_file_to_the_same_bytes(tmp_path, capsys
     stage = basenji.stage_path(tmp_path / "st")
     assert not (tmp_path / "st").exists()
     assert sorted(p.name for p in (stage / "parts").glob("*.json")) == [
-        "train-0.json", "train-1.json", "train-2.json"
+        "train-0.json",
+        "train-1.json",
+        "train-2.json",
     ]
     # without --resume: told how to continue, nothing touched
     code, _, err = run_cli([*args, "-o", tmp_path / "st"], capsys)
     assert_input_error(code, err, "interrupted import", "3 files finished", "--resume")
     read = []
     real = basenji._import_file
-    monkeypatch.setattr(basenji, "_import_file", lambda job, report: read.append(job.stem) or real(job, report))
+    monkeypatch.setattr(
+        basenji, "_import_file", lambda job, report: read.append(job.stem) or real(job, report)
+    )
     code, _, err = run_cli([*args, "-o", tmp_path / "st", "--resume"], capsys)
     assert code == 0, err
     assert "resuming: 3 files already imported, 4 to go" in flat(err) and "(3 resumed)" in flat(err)
@@ -268,7 +292,9 @@ def test_resume_refuses_a_stage_of_other_options(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli([*args, *SMALL], capsys)
     assert code == 130 and "--resume" in err
     monkeypatch.undo()
-    code, _, err = run_cli([*args, "--seq-length", "256", "--target-length", "16", "--resume"], capsys)
+    code, _, err = run_cli(
+        [*args, "--seq-length", "256", "--target-length", "16", "--resume"], capsys
+    )
     assert_input_error(code, err, "--resume", "seq_length")
 
 
@@ -285,11 +311,17 @@ def test_a_truncated_file_and_a_short_stream(tmp_path):
     path = tmp_path / "rel" / "tfrecords" / "train-0.tfr"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(basenji.InputError, match="train-0.tfr: record [12] "), RecordReader(path) as reader:
+    with (
+        pytest.raises(basenji.InputError, match="train-0.tfr: record [12] "),
+        RecordReader(path) as reader,
+    ):
         list(reader)
     raw = zlib.decompress(data)
     path.write_bytes(raw[:-3])
-    with pytest.raises(basenji.InputError, match="record 3 is cut short"), RecordReader(path) as reader:
+    with (
+        pytest.raises(basenji.InputError, match="record 3 is cut short"),
+        RecordReader(path) as reader,
+    ):
         list(reader)
 
 
@@ -297,7 +329,15 @@ def test_imported_stores_train_with_two_heads_and_refuse_untransform(tmp_path, c
     make_release(tmp_path / "data" / "human", n_tracks=4, counts=(8, 4, 4), per_file=4)
     make_release(tmp_path / "data" / "mouse", n_tracks=2, counts=(8, 4, 4), per_file=4, seed=1)
     for organism in ("human", "mouse"):
-        args = ["import-basenji", tmp_path / "data", "--genome", organism, "-o", tmp_path / organism, *SMALL]
+        args = [
+            "import-basenji",
+            tmp_path / "data",
+            "--genome",
+            organism,
+            "-o",
+            tmp_path / organism,
+            *SMALL,
+        ]
         assert run_cli(args, capsys)[0] == 0
     config = {"model": "cnn-maxpool", "num_workers": 0, "epochs": 1, "batch_size": 4,
               "model_config": {"stem_channels": 8, "channels": 16, "divisible_by": 4}}  # fmt: skip

@@ -18,12 +18,12 @@ import yaml
 
 from gitool.config import TrainConfig
 from gitool.console import Terminated
+from gitool.data.loader import default_sigterm
 from gitool.models.can import CAN, CANConfig
 from gitool.models.registry import build_from_config
 from gitool.train import checks as train_checks
 from gitool.train import distributed
 from gitool.train.distributed import Context, sync_batch_norm
-from gitool.train.loop import _default_sigterm
 
 from conftest import write_tracks
 from helpers import assert_input_error, run_cli
@@ -156,6 +156,18 @@ def test_killed_and_resumed_run_matches_uninterrupted(store, tmp_path, capsys):
     assert_same_weights(
         final_weights(tmp_path / "full"), final_weights(tmp_path / "cut"), atol=1e-6
     )
+
+
+def test_dataloader_workers_do_not_change_the_run(store, tmp_path, capsys):
+    """Persistent workers gathering batches into shared buffers, across epochs: the same
+    batches as reading in the training process, so the same weights."""
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=3, seed=2)
+    for workers in (0, 2):
+        args = ["train", "--config", cfg, "-o", tmp_path / f"w{workers}", "--gpus", "0",
+                "--batch-size", "4", "--num-workers", str(workers)]  # fmt: skip
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+    assert_same_weights(final_weights(tmp_path / "w0"), final_weights(tmp_path / "w2"), atol=1e-6)
 
 
 def test_bad_inputs_one_line_exit_2(store, tmp_path, capsys):
@@ -313,7 +325,7 @@ def test_dataloader_workers_die_quietly_on_sigterm():
     """The CLI's SIGTERM handler is the main process's; forked DataLoader workers reset it."""
     previous = signal.signal(signal.SIGTERM, lambda *a: None)
     try:
-        _default_sigterm(0)
+        default_sigterm(0)
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -477,31 +477,42 @@ def _work(job: _FileJob) -> tuple[str, dict]:
     return job.stem, _import_file(job, lambda n, b: _queue.put((n, b)))  # type: ignore[union-attr]
 
 
-def _run_jobs(jobs: list[_FileJob], workers: int, advance: Callable[[int, int], None]) -> dict:
-    """Import ``jobs``, ``workers`` files at a time; returns stem -> file summary."""
-    done: dict[str, dict] = {}
-    if workers <= 1:
-        for job in jobs:
-            done[job.stem] = _import_file(job, advance)
-        return done
-    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    progress_queue = context.Queue()
-    pool = context.Pool(workers, initializer=_init_worker, initargs=(progress_queue,))
-    try:
-        results = pool.imap_unordered(_work, jobs)
+class _Workers:
+    """The processes that import files (none for one worker: the files are imported in this
+    process). Started before any progress bar's thread, so no thread is forked."""
+
+    def __init__(self, workers: int):
+        self.pool = self.queue = None
+        if workers > 1:
+            context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+            self.queue = context.Queue()
+            self.pool = context.Pool(workers, initializer=_init_worker, initargs=(self.queue,))
+
+    def run(self, jobs: list[_FileJob], advance: Callable[[int, int], None]) -> dict:
+        """Import ``jobs``; returns stem -> file summary. ``advance(records, bytes)``."""
+        done: dict[str, dict] = {}
+        if self.pool is None:
+            for job in jobs:
+                done[job.stem] = _import_file(job, advance)
+            return done
+        results = self.pool.imap_unordered(_work, jobs)
         while len(done) < len(jobs):
             try:
                 stem, summary = results.next(timeout=0.2)
                 done[stem] = summary
             except multiprocessing.TimeoutError:
                 pass
-            _drain(progress_queue, advance)
-        _drain(progress_queue, advance)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
-    return done
+            _drain(self.queue, advance)
+        _drain(self.queue, advance)
+        return done
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
 
 
 def _drain(progress_queue, advance: Callable[[int, int], None]) -> None:
@@ -693,13 +704,13 @@ def _import_files(release: Release, crop: Crop, stage: Path, done: dict, opts):
     total_records = sum(release.count(s) for s in SPLITS) - sum(s["records"] for s in kept.values())
     read = [0]
     label = f"importing {len(jobs):,} files" + (f" ({workers} workers)" if workers > 1 else "")
-    with progress(label, max(total_records, 0)) as bar:
+    with _Workers(workers) as pool, progress(label, max(total_records, 0)) as bar:
 
         def advance(records: int, nbytes: int) -> None:
             read[0] += nbytes
             bar(records, description=f"{label}, {read[0] / 1e9:,.2f} GB read")
 
-        summaries = _run_jobs(jobs, workers, advance)
+        summaries = pool.run(jobs, advance)
     return {**kept, **summaries}, read[0]
 
 

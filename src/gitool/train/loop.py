@@ -1,9 +1,10 @@
 """The training loop of ``gitool train`` (one process, or one of many under torchrun).
 
 Per optimizer step: ``grad_accum`` batches (each from one dataset; datasets alternate, the
-first dataset's pass defines the epoch and the others cycle), the task's loss (Poisson NLL
-for coverage, binary cross-entropy for label stores; see :mod:`gitool.train.tasks`),
-gradient clipping, Adam, and the schedule (warm-up + cosine, plateau decay or constant).
+first dataset's pass defines the epoch and the others cycle; coverage batches come from
+:func:`gitool.data.loader.training_batches` and are augmented on the device), the task's
+loss (Poisson NLL for coverage, binary cross-entropy for label stores; see
+:mod:`gitool.train.tasks`), gradient clipping, Adam, and the schedule (warm-up + cosine, plateau decay or constant).
 Rank 0 alone logs (``metrics.jsonl``, with ``--tensorboard`` also TensorBoard event files in
 ``tensorboard/``; a progress bar) and writes checkpoints. With the same global batch and
 seed, N processes reach the same weights as one (the sampler deals the same permutation out
@@ -19,7 +20,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from torch.utils.data import DataLoader, DistributedSampler
 
 from gitool.config import TrainConfig
 from gitool.console import info, progress
@@ -50,21 +49,6 @@ class TrainSummary:
     best: float | None
     stopped: str
     score: str = "mean Pearson"  # what ``best`` measures
-
-
-class ResumableSampler(DistributedSampler):
-    """A ``DistributedSampler`` that can start part-way into an epoch (resume)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.start = 0
-
-    def __iter__(self):
-        indices = list(super().__iter__())
-        return iter(indices[self.start :])
-
-    def __len__(self) -> int:
-        return super().__len__() - self.start
 
 
 # --------------------------------------------------------------------------- set-up
@@ -127,12 +111,6 @@ def lr_lambda(warmup: int, total: int):
 SCHEDULES = ("cosine", "plateau", "constant")
 
 
-def _default_sigterm(worker_id: int) -> None:
-    """DataLoader workers die quietly on SIGTERM, as usual: the CLI's cleanup handler
-    (:func:`gitool.console.run_reporting_errors`) is for the main process only."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 class Patience:
     """Counts the evaluations since the validation score last rose by more than ``min_delta``.
 
@@ -178,70 +156,64 @@ def make_scheduler(cfg: TrainConfig, optimizer, total: int):
 
 
 class Batches:
-    """Alternating batches from one loader per dataset, resumable at a batch position."""
+    """Alternating batches from one endless iterator per dataset (the task's
+    ``training_batches``), resumable at a batch position.
+
+    The iterators (and their DataLoader workers) live across epochs: :meth:`epoch` continues
+    them where the previous call stopped, and opens them afresh only at another position (a
+    resumed run). :meth:`close` stops them.
+    """
 
     def __init__(self, cfg: TrainConfig, stores, heads, task, ctx: distributed.Context):
-        self.heads = heads
-        self.datasets = [task.dataset(s, "train", cfg) for s in stores]
-        self.samplers = [
-            ResumableSampler(
-                d,
-                num_replicas=ctx.world,
-                rank=ctx.rank,
-                shuffle=True,
-                seed=cfg.seed,
-                drop_last=True,
-            )
-            for d in self.datasets
-        ]
-        self.loaders = [
-            DataLoader(
-                d,
-                batch_size=cfg.batch_size,
-                sampler=s,
-                drop_last=True,
-                num_workers=cfg.num_workers,
-                pin_memory=ctx.device.type == "cuda",
-                generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
-                persistent_workers=False,
-                worker_init_fn=_default_sigterm,
-            )
-            for d, s in zip(self.datasets, self.samplers, strict=True)
-        ]
+        self.cfg, self.stores, self.heads, self.task, self.ctx = cfg, stores, heads, task, ctx
         self.batch_size = cfg.batch_size
-        full = [len(s) + s.start for s in self.samplers]
-        self.per_dataset = [n // cfg.batch_size for n in full]
+        counts = [s.count("train") for s in stores]
+        # DistributedSampler(drop_last=True) deals each rank n // world samples
+        self.per_dataset = [n // ctx.world // cfg.batch_size for n in counts]
         if self.per_dataset[0] == 0:
             raise InputError(
                 f"{cfg.batch_size} × {ctx.world} process(es) is more than the "
-                f"{len(self.datasets[0])} training samples; use a smaller batch",
+                f"{counts[0]} training samples; use a smaller batch",
                 field="batch_size",
             )
         # An epoch: every batch of dataset 0, interleaved with as many of each other dataset.
-        self.per_epoch = self.per_dataset[0] * len(self.datasets)
+        self.per_epoch = self.per_dataset[0] * len(stores)
+        self._iterators: list = []
+        self._at: tuple[int, int] | None = None  # (epoch, batch) the iterators stand at
 
     def epoch(self, epoch: int, start: int = 0):
-        """Yield ``(batch index in epoch, x, y, head)`` from ``start`` on."""
-        n = len(self.datasets)
-        iterators = []
-        for j in range(n):
+        """Yield ``(batch index in epoch, host batch, head)`` from ``start`` on."""
+        if self._at != (epoch, start):
+            self._open(epoch, start)
+        n = len(self.stores)
+        for i in range(start, self.per_epoch):
+            batch = next(self._iterators[i % n])
+            self._at = (epoch, i + 1) if i + 1 < self.per_epoch else (epoch + 1, 0)
+            yield i, batch, self.heads[i % n]
+
+    def _open(self, epoch: int, start: int) -> None:
+        self.close()
+        n = len(self.stores)
+        for j, store in enumerate(self.stores):
             done = (start - j + n - 1) // n if start > j else 0  # batches of j already consumed
             if j == 0:
                 cycle, offset = epoch, done
             else:
                 cycle, offset = divmod(epoch * self.per_dataset[0] + done, self.per_dataset[j])
-            iterators.append(self._iterate(j, cycle, offset))
-        for i in range(start, self.per_epoch):
-            x, y = next(iterators[i % n])
-            yield i, x, y, self.heads[i % n]
+            self._iterators.append(
+                self.task.training_batches(
+                    store, self.cfg, self.ctx, cycle, offset * self.batch_size
+                )
+            )
+        self._at = (epoch, start)
 
-    def _iterate(self, j: int, cycle: int, offset: int):
-        while True:
-            self.datasets[j].set_epoch(cycle)
-            self.samplers[j].set_epoch(cycle)
-            self.samplers[j].start = offset * self.batch_size
-            yield from self.loaders[j]
-            cycle, offset = cycle + 1, 0
+    def close(self) -> None:
+        """Stop the iterators (and their DataLoader workers)."""
+        for iterator in self._iterators:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        self._iterators, self._at = [], None
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -262,15 +234,12 @@ def validate(
             n = min(n, cfg.valid_windows)
         if n == 0:
             continue
-        dataset = task.dataset(store, "valid")
         indices = list(range(ctx.rank, n, ctx.world))
         metrics = task.metrics(store, ctx.device)
         loss_sum = torch.zeros(2, dtype=torch.float64, device=ctx.device)
-        loader = DataLoader(
-            torch.utils.data.Subset(dataset, indices), batch_size=cfg.batch_size, num_workers=0
-        )
-        for x, y in loader:
-            x, y = codes_to_one_hot(x.to(ctx.device)), y.to(ctx.device)
+        for x, y in task.valid_batches(store, indices, cfg.batch_size):
+            # targets travel as stored (float16 coverage) and become float32 on the device
+            x, y = codes_to_one_hot(x.to(ctx.device)), y.to(ctx.device).float()
             with autocast:
                 out = task.forward(model, x, head)
             metrics.update(out.float(), y)
@@ -397,6 +366,7 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
         try:
             return run.run()
         finally:
+            run.batches.close()
             run.log.close()
     except BaseException:
         if fresh and not (out / "checkpoints" / "last.pt").exists():
@@ -490,6 +460,7 @@ class TrainingRun:
         self.track_weights = {
             head: w.to(ctx.device) for head, w in task.track_weights(cfg, stores, heads).items()
         }
+        self.strand_pairs = task.strand_pairs(stores, heads, ctx.device)
         self.model = distributed.sync_batch_norm(model.to(ctx.device), ctx)
         self.model_name, self.model_config = resolve(cfg.model, **overrides)
         self.batches = Batches(cfg, stores, heads, task, ctx)
@@ -607,12 +578,16 @@ class TrainingRun:
             self.checkpoint("best")
         return cfg.patience is not None and self.patience.bad >= cfg.patience
 
-    def accumulate(self, i: int, x, y, head: str, window: LossWindow) -> bool:
-        """Forward and backward one batch (batch ``i`` of the epoch); True when it completes
-        an optimizer step's ``grad_accum`` batches."""
+    def accumulate(self, i: int, batch, head: str, window: LossWindow) -> bool:
+        """Forward and backward one host batch (batch ``i`` of the epoch); True when it
+        completes an optimizer step's ``grad_accum`` batches.
+
+        The batch goes to the device as it is (non-blocking), and there it is augmented and
+        expanded to one-hot (the task's ``device_batch``: for coverage stores
+        :func:`~gitool.data.loader.augment_batch`, then
+        :func:`~gitool.data.dataset.codes_to_one_hot`)."""
         cfg, ctx = self.cfg, self.ctx
-        x = codes_to_one_hot(x.to(ctx.device, non_blocking=True))
-        y = y.to(ctx.device, non_blocking=True)
+        x, y = self.task.device_batch(batch, ctx.device, self.strand_pairs.get(head))
         last_of_step = (i + 1) % cfg.grad_accum == 0
         sync = self.net.no_sync() if ctx.world > 1 and not last_of_step else nullcontext()
         with sync:
@@ -679,8 +654,8 @@ class TrainingRun:
         with progress(f"training {self.cfg.model}", self.total) as advance:
             advance(self.step)
             while self.epoch < self.cfg.epochs and self.step < self.total:
-                for i, x, y, head in self.batches.epoch(self.epoch, self.position):
-                    if not self.accumulate(i, x, y, head, window):
+                for i, batch, head in self.batches.epoch(self.epoch, self.position):
+                    if not self.accumulate(i, batch, head, window):
                         continue
                     self.optimizer_step()
                     window = self.after_step(window, advance)

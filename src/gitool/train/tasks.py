@@ -1,10 +1,17 @@
 """What differs between training on coverage stores and on label stores.
 
 ``coverage`` (``gitool build-dataset`` stores): swin, enformer and cnn-* models, Poisson
-NLL, shift/reverse-complement augmentation, validation by mean per-track Pearson.
+NLL, shift/reverse-complement augmentation, validation by mean per-track Pearson. Batches come
+from :func:`gitool.data.loader.training_batches` (whole float16 batches, augmented on the
+device).
 ``classification`` (``gitool synth-motifs`` label stores): can models, binary cross-entropy
 on logits, no augmentation, validation by mean per-task AUPR (the GLIFAC paper's model
-choice), with AUROC alongside.
+choice), with AUROC alongside. Batches come from a DataLoader over
+:class:`~gitool.data.labels.LabelDataset` (the sequences are short and there are few tasks).
+
+Each task gives ``training_batches`` (an endless iterator from a position: epoch and sample),
+``device_batch`` (a host batch → model input and targets on the device), ``valid_batches``
+(``(codes, targets)`` on the host) and ``strand_pairs`` (what ``device_batch`` needs per head).
 """
 
 from __future__ import annotations
@@ -14,11 +21,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
 
 from gitool.config import TrainConfig
 from gitool.console import info
-from gitool.data.dataset import WindowDataset
+from gitool.data.dataset import codes_to_one_hot
 from gitool.data.labels import LabelDataset, LabelStore, open_any_store
+from gitool.data.loader import (
+    ResumableSampler,
+    default_sigterm,
+    device_batch,
+    training_batches,
+    window_batches,
+)
 from gitool.data.store import Store
 from gitool.errors import InputError, RunFailure, opt
 from gitool.metrics import TrackMetrics, auroc_columns, average_precision_columns
@@ -59,10 +74,29 @@ class CoverageTask:
         for store, head in zip(stores, heads, strict=True):
             model.heads.start_at_means(head, store.manifest["splits"]["train"]["track_mean"])
 
-    def dataset(self, store: Store, split: str, cfg: TrainConfig | None = None):
-        if cfg is None:
-            return WindowDataset(store, split, one_hot=False)
-        return WindowDataset(store, split, shift=cfg.shift, rc=cfg.rc, seed=cfg.seed, one_hot=False)
+    def training_batches(self, store: Store, cfg: TrainConfig, ctx, epoch: int, start: int):
+        """Host batches (:class:`~gitool.data.loader.HostBatch`) of this process from sample
+        ``start`` of ``epoch`` on, endlessly."""
+        return training_batches(
+            store, "train", cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed,
+            epoch=epoch, shift=cfg.shift, rc=cfg.rc, rank=ctx.rank, world=ctx.world,
+            start=start, device=ctx.device,
+        )  # fmt: skip
+
+    def strand_pairs(self, stores: list[Store], heads: list[str], device) -> dict:
+        """Each head's track permutation for reverse-complemented samples, on ``device``."""
+        return {
+            head: torch.as_tensor(store.strand_pair(), device=device)
+            for store, head in zip(stores, heads, strict=True)
+        }
+
+    def device_batch(self, batch, device, strand_pair: torch.Tensor):
+        """Model input and float32 targets on ``device``, augmented there."""
+        return device_batch(batch, device, strand_pair)
+
+    def valid_batches(self, store: Store, indices: list[int], batch_size: int):
+        """``(codes, targets)`` of the valid windows ``indices``, targets float16 as stored."""
+        return window_batches(store, "valid", indices, batch_size)
 
     def forward(self, net, x: torch.Tensor, head: str):
         return net(x, head)
@@ -155,8 +189,47 @@ class ClassificationTask:
     def initialise(self, model, stores: list[LabelStore], heads: list[str]) -> None:
         """Nothing: the GLIFAC paper's initialisation (the model's own)."""
 
-    def dataset(self, store: LabelStore, split: str, cfg: TrainConfig | None = None):
-        return LabelDataset(store, split)
+    def training_batches(self, store: LabelStore, cfg: TrainConfig, ctx, epoch: int, start: int):
+        """``(codes, labels)`` batches of this process from sample ``start`` of ``epoch`` on,
+        endlessly: a DataLoader over :class:`~gitool.data.labels.LabelDataset` with the
+        coverage path's sampler (:class:`~gitool.data.loader.ResumableSampler`)."""
+        dataset = LabelDataset(store, "train")
+        sampler = ResumableSampler(
+            dataset, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=cfg.seed,
+            drop_last=True,
+        )  # fmt: skip
+        loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=cfg.num_workers,
+            pin_memory=ctx.device.type == "cuda",
+            generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
+            persistent_workers=False,
+            worker_init_fn=default_sigterm,
+        )
+        while True:
+            sampler.set_epoch(epoch)
+            sampler.start = start
+            yield from loader
+            epoch, start = epoch + 1, 0
+
+    def strand_pairs(self, stores: list[LabelStore], heads: list[str], device) -> dict:
+        """None: label stores are not augmented."""
+        return {}
+
+    def device_batch(self, batch, device, strand_pair=None):
+        codes, labels = batch
+        return (
+            codes_to_one_hot(codes.to(device, non_blocking=True)),
+            labels.to(device, non_blocking=True),
+        )
+
+    def valid_batches(self, store: LabelStore, indices: list[int], batch_size: int):
+        """``(codes, labels)`` of the valid sequences ``indices``."""
+        subset = Subset(LabelDataset(store, "valid"), indices)
+        return DataLoader(subset, batch_size=batch_size, num_workers=0)
 
     def forward(self, net, x: torch.Tensor, head: str):
         return net(x, logits=True)
