@@ -273,7 +273,18 @@ def train_command(
         bool | None, typer.Option("--bf16/--no-bf16", help="bf16 autocast on GPU (default on).")
     ] = None,
     compile: Annotated[
-        bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model.")
+        bool | None,
+        typer.Option(
+            "--compile/--no-compile",
+            help="torch.compile the model. Default: on with CUDA GPUs, off on the CPU.",
+        ),
+    ] = None,
+    checkpoint_activations: Annotated[
+        bool | None,
+        typer.Option(
+            "--checkpoint-activations/--no-checkpoint-activations",
+            help="Recompute the transformer blocks' (and 1D-Swin layers') activations in the backward pass instead of storing them: less GPU memory for about one more forward of those blocks; same gradients.",
+        ),
     ] = None,
     resume: Annotated[
         bool | None,
@@ -303,7 +314,8 @@ def train_command(
         eval_every=eval_every,
         valid_windows=valid_windows, checkpoint_every=checkpoint_every, log_every=log_every,
         seed=seed, shift=shift,
-        rc=rc, num_workers=num_workers, bf16=bf16, compile=compile, resume=resume,
+        rc=rc, num_workers=num_workers, bf16=bf16, compile=compile,
+        checkpoint_activations=checkpoint_activations, resume=resume,
         tensorboard=tensorboard,
     )  # fmt: skip
     summary = run_training(str(config) if config else None, flags, defaults=True)

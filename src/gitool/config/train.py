@@ -56,7 +56,8 @@ class TrainConfig(Options):
     rc: bool = True
     num_workers: int = option(2, ge=0)
     bf16: bool = True  # autocast on GPU
-    compile: bool = False
+    compile: bool | None = None  # None: on with CUDA (one graph per model), off on the CPU
+    checkpoint_activations: bool = False  # recompute transformer/swin blocks in the backward
     resume: bool = False
     log_every: int = option(10, ge=1)
     tensorboard: bool = False  # rank 0 also writes TensorBoard event files to OUT/tensorboard/

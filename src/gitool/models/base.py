@@ -29,6 +29,21 @@ class SequenceModel(nn.Module):
     def forward(self, x: torch.Tensor, head: str | None = None):
         return self.heads(self.trunk(x), head)
 
+    def checkpoint_units(self) -> list[nn.Module]:
+        """The blocks activation checkpointing recomputes (none by default; models with
+        transformer blocks name them). Blocks with batch norm are never among them: their
+        running statistics would be updated twice."""
+        return []
+
+    def checkpoint_activations(self, enabled: bool = True) -> int:
+        """Recompute the activations of :meth:`checkpoint_units` in the backward pass instead
+        of storing them (less memory, about one more forward of those blocks per step);
+        returns how many blocks that covers."""
+        units = self.checkpoint_units()
+        for unit in units:
+            unit.checkpointed = enabled
+        return len(units)
+
     def attention_layers(self) -> dict[str, RelativeAttention]:
         """Attention modules in forward order, by name (``name`` as ``named_modules`` gives)."""
         return {name: m for name, m in self.named_modules() if isinstance(m, RelativeAttention)}

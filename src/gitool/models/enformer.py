@@ -35,6 +35,7 @@ from gitool.models.layers import (
     TransformerBlock,
     center_crop,
     exponential_linspace_int,
+    run_block,
 )
 
 GAMMA_NORMS = ("position", "feature")
@@ -221,7 +222,9 @@ class EnformerTrunk(nn.Module):
                 f"{self.target_length * 2**self.num_downsamples} bp"
             )
         x = self.conv_tower(self.stem(x.transpose(1, 2)))  # (B, C, T)
-        x = self.transformer(x.transpose(1, 2))  # (B, T, C)
+        x = x.transpose(1, 2)  # (B, T, C)
+        for block in self.transformer:
+            x = run_block(block, x)
         x = center_crop(x, self.target_length)  # (B, target_length, C)
         return self.final_pointwise(x.transpose(1, 2)).transpose(1, 2)  # (B, target_length, 2C)
 
@@ -242,6 +245,11 @@ class Enformer(SequenceModel):
         self.config = EnformerConfig() if config is None else config
         self.trunk = EnformerTrunk(self.config)
         self.heads = Heads(2 * self.config.channels, self.config.heads)
+
+    def checkpoint_units(self) -> list[nn.Module]:
+        """The transformer blocks (layer norm only; the convolution tower's batch norm would
+        update its running statistics twice)."""
+        return list(self.trunk.transformer)
 
 
 # --------------------------------------------------------------------------- weight conversion

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 NORMS = ("layer", "batch")
@@ -240,6 +241,16 @@ def relative_shift(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(*lead, t, r)[..., :t]
 
 
+def run_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``block(x)``; when the block is marked ``checkpointed`` (activation checkpointing,
+    :meth:`~gitool.models.base.SequenceModel.checkpoint_activations`) and gradients are
+    being taken, its activations are recomputed in the backward pass instead of stored. The
+    RNG state is replayed, so dropout draws and the gradients are those of the plain path."""
+    if getattr(block, "checkpointed", False) and block.training and torch.is_grad_enabled():
+        return torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
+    return block(x)
+
+
 # --------------------------------------------------------------------------- attention
 
 
@@ -322,6 +333,7 @@ class RelativeAttention(nn.Module):
         self.attn_dropout = attn_dropout
         self.pos_dropout = nn.Dropout(pos_dropout)
         self._basis: dict[tuple, torch.Tensor] = {}
+        self._pad_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.capture: list[AttentionRecord] | None = None
         self.capture_name = ""
         self.capture_meta: dict[str, Any] = {}
@@ -335,6 +347,17 @@ class RelativeAttention(nn.Module):
                 device=device, dtype=dtype
             )
         return self._basis[key]
+
+    def _padding_bias(self, key_padding_mask: torch.Tensor, dtype) -> torch.Tensor:
+        """``(B, 1, 1, L)`` additive bias: -inf at padded keys, 0 elsewhere; cached for the
+        last mask seen (a windowed layer passes the same one every step)."""
+        cached = self._pad_cache
+        if cached is not None and cached[0] is key_padding_mask and cached[1].dtype == dtype:
+            return cached[1]
+        pad = torch.zeros(key_padding_mask.shape, dtype=dtype, device=key_padding_mask.device)
+        pad = pad.masked_fill(key_padding_mask, float("-inf"))[:, None, None, :]
+        self._pad_cache = (key_padding_mask, pad)
+        return pad
 
     def _split(self, t: torch.Tensor) -> torch.Tensor:
         b, n, _ = t.shape
@@ -350,30 +373,29 @@ class RelativeAttention(nn.Module):
         key (gets zero weight). ``meta`` is added to a captured record."""
         b, n, _ = x.shape
         q, k, v = self._split(self.to_q(x)), self._split(self.to_k(x)), self._split(self.to_v(x))
+        # Everything reaching the attention kernel is in the projections' dtype (bf16 under
+        # autocast): the float32 bias parameters and masks would otherwise promote it.
+        dtype = q.dtype
         scale = self.key_dim**-0.5
         bias = None
         if not self.rel_features:
             content_q, sdpa_scale = q, scale
         else:
             r = self.to_rel_k(self.pos_dropout(self.basis(n, x.device, x.dtype)))  # (2n-1, H*D)
-            r = r.view(2 * n - 1, self.heads, self.key_dim).transpose(0, 1)  # (H, 2n-1, D)
+            r = r.view(2 * n - 1, self.heads, self.key_dim).transpose(0, 1).to(dtype)
+            content_bias, position_bias = (
+                self.rel_content_bias.to(dtype),
+                self.rel_pos_bias.to(dtype),
+            )
             if self.scale_position:
                 q = q * scale
-                content_q, position_q, sdpa_scale = (
-                    q + self.rel_content_bias,
-                    q + self.rel_pos_bias,
-                    1.0,
-                )
+                sdpa_scale = 1.0
             else:
-                content_q, position_q, sdpa_scale = (
-                    q + self.rel_content_bias,
-                    q + self.rel_pos_bias,
-                    scale,
-                )
+                sdpa_scale = scale
+            content_q, position_q = q + content_bias, q + position_bias
             bias = relative_shift(position_q @ r.transpose(-1, -2)[None])  # (B, H, L, L)
         if key_padding_mask is not None:
-            pad = torch.zeros(key_padding_mask.shape, dtype=x.dtype, device=x.device)
-            pad = pad.masked_fill(key_padding_mask, float("-inf"))[:, None, None, :]
+            pad = self._padding_bias(key_padding_mask, dtype)
             bias = pad if bias is None else bias + pad
         dropout = self.attn_dropout if self.training else 0.0
         if self.capture is None:

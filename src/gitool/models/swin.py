@@ -36,7 +36,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from gitool.models.base import SequenceModel
-from gitool.models.layers import Heads, RelativeAttention, TransformerBlock, center_crop
+from gitool.models.layers import (
+    Heads,
+    RelativeAttention,
+    TransformerBlock,
+    center_crop,
+    run_block,
+)
 
 
 def default_rel_features(span: int) -> int:
@@ -338,6 +344,19 @@ class WindowAttention(RelativeAttention):
             shift,
             token_bp,
         )
+        self._mask: torch.Tensor | None = None
+        self._mask_key: tuple | None = None
+
+    def _padding_mask(self, b: int, n_windows: int, pad: int, device) -> torch.Tensor:
+        """``(B·nW, w)`` bool, True at the padding (the end of the last window only; row
+        ``b·nW + i`` is window ``i``), built once per shape and device: the same object each
+        step, so the attention's additive bias is cached too."""
+        key = (b, n_windows, pad, str(device))
+        if self._mask_key != key:
+            mask = torch.zeros(n_windows, self.window, dtype=torch.bool, device=device)
+            mask[-1, self.window - pad :] = True
+            self._mask, self._mask_key = mask.repeat(b, 1), key
+        return self._mask
 
     def forward(self, x: torch.Tensor, shift: int | None = None) -> torch.Tensor:  # type: ignore[override]
         """``shift``: the roll the enclosing block applied to ``x`` (labels captured records;
@@ -348,11 +367,7 @@ class WindowAttention(RelativeAttention):
         n_windows = -(-n // w)
         pad = n_windows * w - n
         x = F.pad(x, (0, 0, 0, pad))  # (B, nW·w, C), zeros at the end
-        mask = None
-        if pad:  # padding sits at the end of the last window only
-            mask = torch.zeros(n_windows, w, dtype=torch.bool, device=x.device)
-            mask[-1, w - pad :] = True
-            mask = mask.repeat(b, 1)  # (B·nW, w), row b·nW + i = window i
+        mask = self._padding_mask(b, n_windows, pad, x.device) if pad else None
         meta = None
         if self.capture is not None:
             meta = {
@@ -595,14 +610,14 @@ class SwinTrunk(nn.Module):
             raise ValueError(f"swin expects one-hot (B, L, 4) input, got {tuple(x.shape)}")
         x = self.embed(x)  # (B, L, dims[0]), 1 bp per token
         for layer in self.layers:
-            x = layer(x)  # (B, ceil(L / 2**k), dims[k]) after layer k (no merge after K)
+            x = run_block(layer, x)  # (B, ceil(L / 2**k), dims[k]) after layer k (no merge after K)
         start = (x.shape[1] - self.target_length) // 2  # center_crop's left trim
         if self.crop_first:
             x = center_crop(x, self.target_length)  # (B, T, C)
         for block in self.transformer:
             if block.attn.capture is not None:
                 block.attn.capture_meta["token_start"] = start if self.crop_first else 0
-            x = block(x)
+            x = run_block(block, x)
         if not self.crop_first:
             x = center_crop(x, self.target_length)
         return x
@@ -627,3 +642,7 @@ class GenomicInterpreter(SequenceModel):
         self.config = config
         self.trunk = SwinTrunk(config)
         self.heads = Heads(config.dims[-1], config.heads)
+
+    def checkpoint_units(self) -> list[nn.Module]:
+        """Each 1D-Swin layer (its two blocks and the merge) and each transformer block."""
+        return [*self.trunk.layers, *self.trunk.transformer]

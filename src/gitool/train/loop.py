@@ -30,9 +30,9 @@ import torch
 import yaml
 
 from gitool.config import TrainConfig
-from gitool.console import info, progress
+from gitool.console import info, progress, warn
 from gitool.data.dataset import codes_to_one_hot
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
 from gitool.files import remove_stale_stages, staged_file
 from gitool.machine import cpu_count
 from gitool.models.registry import create_model, resolve
@@ -456,6 +456,15 @@ class TrainingRun:
             _limit_cpu_threads(cfg)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = build_model(cfg, overrides)
+        if cfg.checkpoint_activations:
+            blocks = model.checkpoint_activations() if hasattr(model, "checkpoint_units") else 0
+            if blocks:
+                info(f"activation checkpointing: {blocks} blocks recomputed in the backward pass")
+            else:
+                warn(
+                    f"{opt('checkpoint_activations')}: {cfg.model} has no blocks to "
+                    "recompute (convolutions with batch norm only); training as usual"
+                )
         task.initialise(model, stores, heads)  # identical on every rank (replaced by --resume)
         self.track_weights = {
             head: w.to(ctx.device) for head, w in task.track_weights(cfg, stores, heads).items()
@@ -465,8 +474,12 @@ class TrainingRun:
         self.model_name, self.model_config = resolve(cfg.model, **overrides)
         self.batches = Batches(cfg, stores, heads, task, ctx)
         self.total = cfg.max_steps or cfg.epochs * (self.batches.per_epoch // cfg.grad_accum)
+        cuda = ctx.device.type == "cuda"
+        if cuda:  # the convolutions' fastest kernels for the (fixed) window shapes
+            torch.backends.cudnn.benchmark = True
+        # fused: one kernel for all parameters on the GPU instead of several per tensor
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda or None
         )
         self.scheduler = make_scheduler(cfg, self.optimizer, self.total)
         self.step, self.epoch, self.position = 0, 0, 0
@@ -513,8 +526,16 @@ class TrainingRun:
         info(f"resuming {out} at step {self.step} (epoch {self.epoch}, batch {self.position})")
 
     def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The module the loop runs: compiled (``--compile``) and DDP-wrapped (> 1 process)."""
-        net = torch.compile(model) if self.cfg.compile else model
+        """The module the loop runs: compiled (``--compile``; by default on CUDA only) and
+        DDP-wrapped (> 1 process)."""
+        compile_model = self.cfg.compile
+        if compile_model is None:
+            compile_model = self.ctx.device.type == "cuda"
+            if compile_model:
+                info(
+                    "compiling the model with torch.compile (the default on GPUs; --no-compile to skip)"
+                )
+        net = torch.compile(model) if compile_model else model
         if self.ctx.world > 1:
             net = torch.nn.parallel.DistributedDataParallel(
                 net,

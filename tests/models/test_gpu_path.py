@@ -1,0 +1,126 @@
+"""What the GPU path relies on, checked on the CPU: every model is one graph for
+``torch.compile`` (no graph breaks), and under bf16 autocast nothing float32 reaches the
+attention kernel (a float32 bias or mask would promote the whole attention to float32)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gitool.models import layers
+from gitool.models.cnn import (
+    AttPoolCNN,
+    AttPoolCNNConfig,
+    DilatedCNN,
+    DilatedCNNConfig,
+    MaxPoolCNN,
+    MaxPoolCNNConfig,
+)
+from gitool.models.enformer import Enformer, EnformerConfig
+from gitool.models.swin import GenomicInterpreter, SwinConfig
+
+# Small widths with the real layouts: swin with padded last windows at several layers
+# (500 bp, 16-bp bins), Enformer with its transformer tower, the three CNNs.
+SWIN = dict(seq_length=500, target_length=24, bin_size=16, dims=(8, 12, 16, 16, 24),
+            windows=(8, 8, 12, 16, 16), attention_heads=(2, 2, 2, 2, 4), transformer_heads=2,
+            transformer_key_dim=8, heads={"human": 3})  # fmt: skip
+ENFORMER = dict(channels=48, attention_heads=4, key_dim=8, divisible_by=8, depth=2,
+                num_downsamples=4, bin_size=16, seq_length=256, target_length=9,
+                heads={"human": 3})  # fmt: skip
+CNN = dict(seq_length=1024, target_length=20, bin_size=32, stem_channels=8, channels=16,
+           divisible_by=4, heads={"human": 3})  # fmt: skip
+MODELS = {
+    "swin": lambda: GenomicInterpreter(SwinConfig(**SWIN)),
+    "enformer": lambda: Enformer(EnformerConfig(**ENFORMER)),
+    "cnn-maxpool": lambda: MaxPoolCNN(MaxPoolCNNConfig(**CNN)),
+    "cnn-attpool": lambda: AttPoolCNN(AttPoolCNNConfig(**CNN)),
+    "cnn-dilated": lambda: DilatedCNN(DilatedCNNConfig(**CNN, dilated_blocks=3)),
+}
+
+
+def batch(model, n: int = 2) -> torch.Tensor:
+    length = model.config.seq_length
+    codes = torch.randint(0, 4, (n, length), generator=torch.Generator().manual_seed(0))
+    return F.one_hot(codes, 4).float()
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_each_model_is_one_graph_for_torch_compile(name):
+    torch.manual_seed(0)
+    model = MODELS[name]().train()
+    x = batch(model)
+    explained = torch._dynamo.explain(model)(x, "human")
+    assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
+    assert explained.graph_count == 1
+
+
+@pytest.mark.parametrize("name", ["swin", "enformer"])
+def test_under_bf16_autocast_attention_sees_bf16_only(name, monkeypatch):
+    seen = []
+    real = F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, **kwargs):
+        seen.append((q.dtype, k.dtype, v.dtype, None if attn_mask is None else attn_mask.dtype))
+        return real(q, k, v, attn_mask=attn_mask, **kwargs)
+
+    monkeypatch.setattr(layers.F, "scaled_dot_product_attention", spy)
+    torch.manual_seed(0)
+    model = MODELS[name]().train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(batch(model), "human")
+    out.float().sum().backward()
+    assert seen, "no attention ran"
+    assert all(dtype in (torch.bfloat16, None) for call in seen for dtype in call), seen
+
+
+def test_swin_padding_mask_is_built_once_per_shape():
+    torch.manual_seed(0)
+    model = MODELS["swin"]().eval()
+    x = batch(model)
+    attention = next(m for m in model.modules() if isinstance(m, layers.RelativeAttention)
+                     and hasattr(m, "_padding_mask"))  # fmt: skip
+    with torch.no_grad():
+        first = model(x, "human")
+        mask = attention._mask
+        again = model(x, "human")
+    assert mask is not None and attention._mask is mask  # the same tensor, not rebuilt
+    torch.testing.assert_close(first, again)
+    with torch.no_grad():  # another batch size: a new mask of the right rows
+        model(batch(model, 3), "human")
+    assert attention._mask.shape[0] == 3 * mask.shape[0] // 2
+
+
+@pytest.mark.parametrize("name", ["swin", "enformer"])
+def test_activation_checkpointing_gives_the_plain_gradients(name):
+    grads, calls = [], []
+    for checkpointed in (False, True):
+        torch.manual_seed(0)
+        model = MODELS[name]().train()  # dropout on: the recomputation must replay its draws
+        if checkpointed:
+            assert model.checkpoint_activations() > 0
+        runs = [0]
+        model.checkpoint_units()[0].register_forward_pre_hook(
+            lambda *_: runs.__setitem__(0, runs[0] + 1)
+        )
+        torch.manual_seed(1)
+        out = model(batch(model), "human")
+        (out * torch.linspace(0.5, 1.5, out.shape[1])[None, :, None]).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+        calls.append(runs[0])
+    assert calls == [1, 2]  # checkpointed: the block ran again in the backward pass
+    plain, recomputed = grads
+    assert plain.keys() == recomputed.keys() and plain
+    for key in plain:
+        torch.testing.assert_close(recomputed[key], plain[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_checkpointing_is_refused_for_batch_norm_blocks_and_off_in_eval():
+    torch.manual_seed(0)
+    assert MODELS["cnn-maxpool"]().checkpoint_activations() == 0
+    model = MODELS["swin"]()
+    model.checkpoint_activations()
+    model.eval()
+    with torch.no_grad():
+        out = model(batch(model), "human")  # no recomputation when no gradients are taken
+    assert torch.isfinite(out).all()
