@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,53 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` via a temporary sibling and an atomic rename."""
     with staged_file(path) as tmp:
         torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+
+
+def host_copy(value: Any) -> Any:
+    """``value`` with every tensor copied to the host (detached, its own storage), so that
+    training can go on changing the originals while the copy is written."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: host_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(host_copy(v) for v in value)
+    return value
+
+
+class CheckpointWriter:
+    """Writes checkpoints in a background thread, one at a time.
+
+    :meth:`save` copies the state to the host (the only part training waits for: a
+    device-to-host copy, no serialisation or disk), then a thread writes it with
+    :func:`save_checkpoint` (atomic rename). A new save first waits for the previous one;
+    :meth:`wait` waits for the one in flight and raises its error, if any.
+    """
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, path: str | Path, state: dict[str, Any]) -> None:
+        self.wait()
+        snapshot = host_copy(state)
+
+        def write() -> None:
+            try:
+                save_checkpoint(path, snapshot)
+            except BaseException as err:  # noqa: BLE001 - raised again by wait()
+                self._error = err
+
+        self._thread = threading.Thread(target=write, name="gitool-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
 
 
 def check_which(which: str) -> str:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -415,3 +416,51 @@ def test_a_second_store_too_small_for_a_batch_is_refused(store, tiny, tmp_path, 
                             "--batch-size", "16"], capsys)  # fmt: skip
     assert_input_error(code, err, "--batch-size 16 × 1 process(es) is more than the", str(small))
     assert not (tmp_path / "r").exists()
+
+
+def test_checkpoints_are_written_in_the_background_from_a_snapshot(tmp_path, monkeypatch):
+    from gitool import runs
+
+    release, written = threading.Event(), []
+
+    def slow_save(path, state):
+        assert release.wait(10)
+        written.append((path, state))
+
+    monkeypatch.setattr(runs, "save_checkpoint", slow_save)
+    writer = runs.CheckpointWriter()
+    weights = torch.zeros(3)
+    began = time.perf_counter()
+    writer.save(tmp_path / "last.pt", {"model": {"w": weights}, "step": 1})
+    assert time.perf_counter() - began < 5 and not written  # save() did not wait for the disk
+    weights += 1  # training goes on changing the live tensors
+    release.set()
+    writer.wait()
+    ((path, state),) = written
+    assert path == tmp_path / "last.pt" and state["step"] == 1
+    torch.testing.assert_close(state["model"]["w"], torch.zeros(3))  # the state at save()
+
+    def failing(path, state):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs, "save_checkpoint", failing)
+    writer.save(tmp_path / "x.pt", {"step": 2})
+    with pytest.raises(OSError, match="No space"):
+        writer.wait()
+
+
+def test_checkpoint_minutes_adds_checkpoints_by_time(store, tmp_path, capsys, monkeypatch):
+    from gitool import runs
+
+    saves = []
+    real = runs.CheckpointWriter.save
+    monkeypatch.setattr(runs.CheckpointWriter, "save",
+                        lambda self, path, state: saves.append(state["step"]) or real(self, path, state))  # fmt: skip
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=1, max_steps=4, checkpoint_every=100)
+    base = ["train", "--config", cfg, "--gpus", "0", "--batch-size", "4"]
+    assert run_cli([*base, "-o", tmp_path / "steps"], capsys)[0] == 0
+    by_steps, saves[:] = list(saves), []
+    assert run_cli([*base, "-o", tmp_path / "time", "--checkpoint-minutes", "1e-9"], capsys)[0] == 0
+    assert by_steps == [4, 4]  # at the end only: best.pt and last.pt
+    assert saves[:4] == [1, 2, 3, 4]  # and after every step by time
+    assert torch.load(tmp_path / "time" / "checkpoints" / "last.pt", weights_only=True)["step"] == 4

@@ -217,6 +217,16 @@ def train_command(
             )  # fmt: skip
         ),
     ] = None,
+    checkpoint_minutes: Annotated[
+        float | None,
+        typer.Option(
+            help=ranged(
+                T,
+                "checkpoint_minutes",
+                "Also write checkpoints/last.pt when this many minutes have passed since the last one (a long step rate or a cluster's time limit). Default: by steps only.",
+            )  # fmt: skip
+        ),
+    ] = None,
     log_every: Annotated[
         int | None,
         typer.Option(
@@ -312,7 +322,8 @@ def train_command(
         track_weights=track_weights,
         epochs=epochs, max_steps=max_steps, patience=patience, min_delta=min_delta,
         eval_every=eval_every,
-        valid_windows=valid_windows, checkpoint_every=checkpoint_every, log_every=log_every,
+        valid_windows=valid_windows, checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
+        log_every=log_every,
         seed=seed, shift=shift,
         rc=rc, num_workers=num_workers, bf16=bf16, compile=compile,
         checkpoint_activations=checkpoint_activations, resume=resume,

@@ -51,6 +51,7 @@ class TrainConfig(Options):
     eval_every: int | None = option(None, ge=1)  # optimizer steps; None: once per epoch
     valid_windows: int | None = option(None, ge=1)  # cap on validation windows per evaluation
     checkpoint_every: int = option(500, ge=1)
+    checkpoint_minutes: float | None = option(None, gt=0)  # also by time (None: by steps only)
     seed: int = option(0, ge=0, le=1e9)
     shift: int = option(3, ge=0)  # at most half the store's window (checked with the store)
     rc: bool = True

@@ -15,6 +15,7 @@ restored). :class:`TrainingRun` holds one process's run and its steps.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -36,7 +37,7 @@ from gitool.errors import InputError, opt
 from gitool.files import remove_stale_stages, staged_file
 from gitool.machine import cpu_count
 from gitool.models.registry import create_model, resolve
-from gitool.runs import load_checkpoint, save_checkpoint
+from gitool.runs import CheckpointWriter, load_checkpoint
 from gitool.train import distributed
 from gitool.train.tasks import open_stores
 
@@ -368,6 +369,8 @@ def _train(cfg, out, stores, heads, task, overrides, ctx) -> TrainSummary:
         finally:
             run.batches.close()
             run.log.close()
+            with contextlib.suppress(Exception):  # (an error of its own was raised by run())
+                run.saver.wait()
     except BaseException:
         if fresh and not (out / "checkpoints" / "last.pt").exists():
             _remove_run(out, keep_folder=existed)
@@ -483,6 +486,8 @@ class TrainingRun:
         )
         self.scheduler = make_scheduler(cfg, self.optimizer, self.total)
         self.step, self.epoch, self.position = 0, 0, 0
+        self.saver = CheckpointWriter()
+        self.last_checkpoint = time.monotonic()
         self.best: float | None = None
         self.evaluated_at = -1
         self.patience = Patience(cfg.min_delta)
@@ -547,10 +552,13 @@ class TrainingRun:
     # ----------------------------------------------------------------------- the steps
 
     def checkpoint(self, name: str) -> None:
-        """Rank 0 writes ``checkpoints/{name}.pt``: everything a resumed run needs."""
+        """Rank 0 writes ``checkpoints/{name}.pt``: everything a resumed run needs. The state
+        is copied to the host now and written in the background (:class:`CheckpointWriter`),
+        so the next steps run meanwhile."""
         if not self.ctx.is_main:
             return
-        save_checkpoint(
+        self.last_checkpoint = time.monotonic()
+        self.saver.save(
             self.out / "checkpoints" / f"{name}.pt",
             {
                 "model_name": self.model_name,
@@ -653,7 +661,10 @@ class TrainingRun:
         advance(1)
         if cfg.eval_every and step % cfg.eval_every == 0 and self.evaluate():
             self.stopped = "patience"
-        if step % cfg.checkpoint_every == 0:
+        minutes = cfg.checkpoint_minutes
+        if step % cfg.checkpoint_every == 0 or (
+            minutes and time.monotonic() - self.last_checkpoint >= 60 * minutes
+        ):
             self.checkpoint("last")
         return window
 
@@ -691,6 +702,7 @@ class TrainingRun:
         if self.evaluated_at != self.step:  # the budget ended between evaluations: score the
             self.evaluate()  # final weights
         self.checkpoint("last")
+        self.saver.wait()  # the run's files are complete when train() returns
         distributed.barrier()
         score = "mean AUPR" if self.task.kind == "classification" else "mean Pearson"
         return TrainSummary(self.out, self.step, self.epoch, self.best, self.stopped, score)
