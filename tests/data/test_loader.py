@@ -18,6 +18,7 @@ from gitool.data.loader import (
     WindowBatches,
     augment_batch,
     device_batch,
+    split_bytes,
     training_batches,
     window_batches,
 )
@@ -207,3 +208,17 @@ def test_a_batch_larger_than_a_rank_share_is_an_input_error(store):
         )  # fmt: skip
     with pytest.raises(InputError, match="at least 1"):
         training_batches(store, "train", 0, num_workers=0, seed=0, epoch=0, shift=0, rc=False)
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_split_held_on_the_device_gives_the_same_batches(store, rank):
+    """--data-on-device: the split read once and each batch gathered there (the CPU here)."""
+    n = 2 * (store.count("train") // 2 // 3) + 1  # into the third epoch
+    options = dict(epoch=1, start=3, rank=rank, world=2)
+    today = todays_batches(store, 3, n, **options)
+    resident = new_batches(store, 3, n, resident=True, **options)
+    assert_same_batches(store, today, resident)
+    assert (
+        split_bytes(store, "train")
+        == store.sequences("train").nbytes + store.targets("train").nbytes
+    )

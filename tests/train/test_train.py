@@ -464,3 +464,15 @@ def test_checkpoint_minutes_adds_checkpoints_by_time(store, tmp_path, capsys, mo
     assert by_steps == [4, 4]  # at the end only: best.pt and last.pt
     assert saves[:4] == [1, 2, 3, 4]  # and after every step by time
     assert torch.load(tmp_path / "time" / "checkpoints" / "last.pt", weights_only=True)["step"] == 4
+
+
+def test_data_on_device_trains_the_same_weights(store, tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=1, max_steps=5)
+    base = ["train", "--config", cfg, "--gpus", "0", "--batch-size", "4"]
+    assert run_cli([*base, "-o", tmp_path / "stream"], capsys)[0] == 0
+    code, _, err = run_cli([*base, "-o", tmp_path / "held", "--data-on-device"], capsys)
+    assert code == 0, err
+    assert "holding the training split(s) in memory" in " ".join(err.split())
+    assert_same_weights(
+        final_weights(tmp_path / "stream"), final_weights(tmp_path / "held"), atol=0
+    )

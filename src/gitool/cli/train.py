@@ -289,6 +289,13 @@ def train_command(
             help="torch.compile the model. Default: on with CUDA GPUs, off on the CPU.",
         ),
     ] = None,
+    data_on_device: Annotated[
+        bool | None,
+        typer.Option(
+            "--data-on-device/--no-data-on-device",
+            help="Hold the training split(s) on the GPU (read once; each batch gathered there, no loader workers): for stores that fit in half the GPU's free memory (checked). Default: off (batches stream from the store).",
+        ),
+    ] = None,
     checkpoint_activations: Annotated[
         bool | None,
         typer.Option(
@@ -326,7 +333,8 @@ def train_command(
         log_every=log_every,
         seed=seed, shift=shift,
         rc=rc, num_workers=num_workers, bf16=bf16, compile=compile,
-        checkpoint_activations=checkpoint_activations, resume=resume,
+        checkpoint_activations=checkpoint_activations, data_on_device=data_on_device,
+        resume=resume,
         tensorboard=tensorboard,
     )  # fmt: skip
     summary = run_training(str(config) if config else None, flags, defaults=True)

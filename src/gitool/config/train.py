@@ -56,6 +56,7 @@ class TrainConfig(Options):
     shift: int = option(3, ge=0)  # at most half the store's window (checked with the store)
     rc: bool = True
     num_workers: int = option(2, ge=0)
+    data_on_device: bool = False  # hold the training splits on the GPU (read once)
     bf16: bool = True  # autocast on GPU
     compile: bool | None = None  # None: on with CUDA (one graph per model), off on the CPU
     checkpoint_activations: bool = False  # recompute transformer/swin blocks in the backward

@@ -206,6 +206,7 @@ def training_batches(
     world: int = 1,
     start: int = 0,
     device: str | torch.device = "cpu",
+    resident: bool = False,
 ) -> Iterator[HostBatch]:
     """The training batches of one process: :class:`HostBatch` es of ``batch_size`` windows
     of ``split``, from sample ``start`` of epoch ``epoch`` on, then every following epoch,
@@ -232,6 +233,9 @@ def training_batches(
         rank, world: this process and the number of processes.
         start: samples of this rank's share of ``epoch`` already consumed.
         device: where the batches go; a CUDA device gets them in pinned memory.
+        resident: hold the whole split on ``device`` (read once) and gather each batch
+            there: no workers, no host copies per batch. The same batches as streaming;
+            the caller checks that the split fits (:func:`split_bytes`).
 
     Raises:
         InputError: the split has too few windows for one batch on each process (or the
@@ -244,6 +248,11 @@ def training_batches(
             field="batch_size" if batch_size < 1 else "num_workers",
         )
     store = store if isinstance(store, Store) else Store(store)
+    if resident:
+        return _resident_batches(
+            store, split, batch_size, seed=seed, epoch=epoch, shift=shift, rc=rc, rank=rank,
+            world=world, start=start, device=device,
+        )  # fmt: skip
     workers = int(num_workers)
     slots = PREFETCH * workers + 2 if workers else 1
     batches = WindowBatches(
@@ -279,6 +288,53 @@ def _epochs(loader, sampler: EpochBatches, batches: WindowBatches, epoch, start,
         sampler.set_epoch(epoch, start)
         for gathered in loader:
             yield batches.host_batch(gathered, pin)
+        epoch, start = epoch + 1, 0
+
+
+def split_bytes(store: Store, split: str) -> int:
+    """Bytes a split's sequences and targets take (in memory as on disk)."""
+    g, n = store.geometry, store.count(split)
+    return n * (g.seq_length + g.target_length * len(store.tracks) * 2)
+
+
+def _resident_batches(
+    store: Store, split, batch_size, *, seed, epoch, shift, rc, rank, world, start, device
+) -> Iterator[HostBatch]:
+    """:func:`training_batches` with the split held on ``device``: the same keys, gathered
+    there."""
+    n = store.count(split)
+    sampler = EpochBatches(n, batch_size, rank=rank, world=world, seed=seed, slots=1)
+    if sampler.per_epoch == 0:
+        raise InputError(
+            f"{batch_size} × {world} process(es) is more than the {n} {split} windows "
+            f"of {store.path}; use a smaller batch",
+            field="batch_size",
+        )
+    codes = _onto(store.sequences(split), device)
+    targets = _onto(store.targets(split), device)
+    return _resident_epochs(sampler, codes, targets, seed, shift, rc, epoch, start)
+
+
+def _onto(array: np.ndarray, device, chunk_bytes: int = 1 << 28) -> torch.Tensor:
+    """A memory-mapped array copied onto ``device`` 256 MB at a time (the host never holds
+    more than one chunk beyond the page cache)."""
+    dtype = torch.from_numpy(np.zeros(0, array.dtype)).dtype
+    out = torch.empty(array.shape, dtype=dtype, device=device)
+    rows = max(1, chunk_bytes // max(1, array[:1].nbytes))
+    for i in range(0, len(array), rows):
+        out[i : i + rows].copy_(torch.from_numpy(np.array(array[i : i + rows])))
+    return out
+
+
+def _resident_epochs(sampler, codes, targets, seed, shift, rc, epoch, start):
+    while True:
+        sampler.set_epoch(epoch, start)
+        for key in sampler:
+            index = torch.from_numpy(key.indices).to(codes.device)
+            shifts, flips = draws(seed, key.epoch, key.indices, shift, rc)
+            yield HostBatch(
+                codes[index], targets[index], torch.from_numpy(shifts), torch.from_numpy(flips)
+            )
         epoch, start = epoch + 1, 0
 
 

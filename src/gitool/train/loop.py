@@ -475,6 +475,7 @@ class TrainingRun:
         self.strand_pairs = task.strand_pairs(stores, heads, ctx.device)
         self.model = distributed.sync_batch_norm(model.to(ctx.device), ctx)
         self.model_name, self.model_config = resolve(cfg.model, **overrides)
+        task.check_resident(stores, cfg, ctx.device)
         self.batches = Batches(cfg, stores, heads, task, ctx)
         self.total = cfg.max_steps or cfg.epochs * (self.batches.per_epoch // cfg.grad_accum)
         cuda = ctx.device.type == "cuda"

@@ -31,6 +31,7 @@ from gitool.data.loader import (
     ResumableSampler,
     default_sigterm,
     device_batch,
+    split_bytes,
     training_batches,
     window_batches,
 )
@@ -80,8 +81,30 @@ class CoverageTask:
         return training_batches(
             store, "train", cfg.batch_size, num_workers=cfg.num_workers, seed=cfg.seed,
             epoch=epoch, shift=cfg.shift, rc=cfg.rc, rank=ctx.rank, world=ctx.world,
-            start=start, device=ctx.device,
+            start=start, device=ctx.device, resident=cfg.data_on_device,
         )  # fmt: skip
+
+    def check_resident(self, stores: list[Store], cfg: TrainConfig, device) -> None:
+        """With ``data_on_device``: the training splits must fit in half the GPU's free
+        memory (the rest is the model's); prints what is held.
+
+        Raises:
+            InputError: they do not fit.
+        """
+        if not cfg.data_on_device:
+            return
+        need = sum(split_bytes(s, "train") for s in stores)
+        where = "the GPU" if device.type == "cuda" else "memory"
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            if need > free / 2:
+                raise InputError(
+                    f"the training split(s) take {need / 1e9:.1f} GB, more than half of the "
+                    f"GPU's {free / 1e9:.1f} GB free; leave it off (batches then stream "
+                    "from the store)",
+                    field="data_on_device",
+                )
+        info(f"holding the training split(s) in {where}: {need / 1e9:.2f} GB")
 
     def strand_pairs(self, stores: list[Store], heads: list[str], device) -> dict:
         """Each head's track permutation for reverse-complemented samples, on ``device``."""
@@ -188,6 +211,15 @@ class ClassificationTask:
 
     def initialise(self, model, stores: list[LabelStore], heads: list[str]) -> None:
         """Nothing: the GLIFAC paper's initialisation (the model's own)."""
+
+    def check_resident(self, stores: list, cfg: TrainConfig, device) -> None:
+        """Label stores always stream (they are small): ``data_on_device`` is refused."""
+        if cfg.data_on_device:
+            raise InputError(
+                "holds coverage stores on the GPU; label stores (gitool synth-motifs) "
+                "stream their small batches: leave it off",
+                field="data_on_device",
+            )
 
     def training_batches(self, store: LabelStore, cfg: TrainConfig, ctx, epoch: int, start: int):
         """``(codes, labels)`` batches of this process from sample ``start`` of ``epoch`` on,
