@@ -5,8 +5,8 @@ alone, the model alone, and (on a GPU) bf16 FLOP utilisation and the BasenjiSmal
 On a store built once from the bundled ``example_data/`` (real yeast genome, 7 tracks,
 17,712-bp windows; cached under ``--workdir``) or given with ``--data``:
 
-1. loader alone: ``DataLoader(WindowDataset(store, "train", shift=3, rc=True), batch_size=8,
-   shuffle=True, num_workers=W)`` for each W in ``--loader-workers``; samples/s over
+1. loader alone: ``gitool.data.loader.training_batches(store, "train", 8, num_workers=W,
+   shift=3, rc=True)`` (the batches ``gitool train`` reads) for each W in ``--loader-workers``; samples/s over
    ``--loader-samples`` samples after two warm-up batches (worker start-up excluded), and
    per worker (W = 0: the main process). This is what feeds the model;
 2. end to end: the real ``gitool train`` (:func:`gitool.train.launch.run_training`) for
@@ -52,13 +52,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from gitool import console
 from gitool.config import BuildOptions, TrainConfig
 from gitool.data.build import build_store
-from gitool.data.dataset import WindowDataset
+from gitool.data.loader import training_batches
 from gitool.data.store import Store
 from gitool.train.launch import resolve_config, run_training
 from gitool.train.loop import build_model, model_overrides, open_stores
@@ -194,28 +193,23 @@ def prepare_store(args: argparse.Namespace) -> Path:
 
 
 def measure_loader(store: Path, workers: int, samples: int, pin: bool) -> dict:
-    """The loader alone: samples/s after two warm-up batches (worker start-up excluded)."""
-    dataset = WindowDataset(store, "train", shift=3, rc=True)
-    loader = DataLoader(
-        dataset, batch_size=LOADER_BATCH, shuffle=True, num_workers=workers, pin_memory=pin
-    )
-    batches = endless(loader, dataset)
-    for _ in range(2):
-        next(batches)
-    began, count = time.perf_counter(), 0
-    while count < samples:
-        count += len(next(batches)[0])
-    rate = count / (time.perf_counter() - began)
+    """The loader alone (what ``gitool train`` reads: :func:`training_batches`): samples/s
+    after two warm-up batches (worker start-up excluded)."""
+    batches = training_batches(
+        store, "train", LOADER_BATCH, num_workers=workers, seed=0, epoch=0, shift=3, rc=True,
+        device="cuda" if pin else "cpu",
+    )  # fmt: skip
+    try:
+        for _ in range(2):
+            next(batches)
+        began, count = time.perf_counter(), 0
+        while count < samples:
+            count += len(next(batches).codes)
+        rate = count / (time.perf_counter() - began)
+    finally:
+        batches.close()
     return {"workers": workers, "samples": count, "samples_per_s": rate,
             "per_worker": rate / max(workers, 1)}  # fmt: skip
-
-
-def endless(loader: DataLoader, dataset: WindowDataset):
-    epoch = 0
-    while True:
-        dataset.set_epoch(epoch)
-        yield from loader
-        epoch += 1
 
 
 # --------------------------------------------------------------------------- runs
