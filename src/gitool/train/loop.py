@@ -244,11 +244,9 @@ def validate(
             with autocast:
                 out = task.forward(model, x, head)
             metrics.update(out.float(), y)
-            loss_sum += torch.tensor(
-                [task.loss(out, y).item() * len(x), len(x)],
-                dtype=torch.float64,
-                device=ctx.device,
-            )
+            # summed on the device: no host sync per batch
+            loss_sum[0] += task.loss(out, y).detach().double() * len(x)
+            loss_sum[1] += len(x)
         metrics.all_reduce()
         if torch.distributed.is_initialized():
             torch.distributed.all_reduce(loss_sum)
@@ -547,6 +545,7 @@ class TrainingRun:
                 net,
                 device_ids=[self.ctx.local_rank] if self.ctx.device.type == "cuda" else None,
                 find_unused_parameters=len(self.heads) > 1,  # each step uses one head
+                gradient_as_bucket_view=True,  # gradients live in the buckets: no copy
             )
         return net
 
