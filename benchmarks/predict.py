@@ -23,13 +23,22 @@ On a generated genome (random ACGT FASTA, cached under ``--workdir``):
 4. memory: peak RSS of a fresh process predicting one region of ``--rss-mb`` sizes
    (default 1 and 10 Mb; tiny cnn-maxpool) — it must not grow with the region;
 5. a whole human genome (3.1 Gbp, no ``--rc``/``--shifts``; each doubles the work) at the
-   measured end-to-end speed, per preset.
+   measured end-to-end speed, per preset;
+6. a head of ``--many-tracks`` tracks (default 5,313, Enformer's human head): every track of
+   a ``--many-mb`` region (default 1 Mb; tiny cnn-maxpool on the device) written by
+   :func:`gitool.predict.inference.predict` in a fresh process whose open-file limit is
+   lowered to 1,024 (the usual default): windows/s, bins/s across all tracks written, the
+   writer processes and the most files open in one process, and the wall time split into
+   inference alone (the same region through ``predict_regions``, nothing written) and the
+   rest (writing that did not overlap inference).
 
 Examples::
 
     python benchmarks/predict.py                 # CPU: tiny presets + one full-width preset
     python benchmarks/predict.py --quick         # smoke run (< 1 min on a CPU)
     python benchmarks/predict.py --presets cnn-maxpool-basenji-small --seconds 20
+    python benchmarks/predict.py --presets none --full-width none --rss-mb '' --threads 1
+                                                 # the 5,313-track measurement only
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -56,7 +66,7 @@ from gitool.data.genome import Genome
 from gitool.data.windows import Geometry
 from gitool.models.registry import create_model
 from gitool.predict.bigwig import TrackWriter
-from gitool.predict.inference import predict
+from gitool.predict.inference import predict, predict_regions
 from gitool.predict.tiling import (
     SequenceReader,
     regions_from_intervals,
@@ -99,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "writing) per preset; the share of time outside the model; the batched bigWig writer "
         "against one entry per call; peak memory for 1 vs 10 Mb regions; and the time of a "
         "whole human genome on this device.",
-        presets="comma-separated presets, or 'small' (all five)",
+        presets="comma-separated presets, 'small' (all five) or 'none'",
         quick="smoke run: small everything",
         threads=True,
         workdir=Path("/tmp/gitool-predict-bench"),
@@ -131,7 +141,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     cli.add_argument(
         "--writer-bins", type=int, default=2_000_000, help="bins written by each writer"
     )
+    cli.add_argument(
+        "--many-tracks", type=int, default=5313, help="tracks of the many-track head; 0 to skip"
+    )
+    cli.add_argument("--many-mb", type=float, default=1.0, help="region of the many-track run")
     cli.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)  # internal
+    cli.add_argument("--many-child", type=int, help=argparse.SUPPRESS)  # internal
     cli.add_argument("--genome", type=Path, help=argparse.SUPPRESS)  # internal
     return cli.parse_args(argv)
 
@@ -152,6 +167,8 @@ def settings(args: argparse.Namespace) -> dict:
         "batch": args.batch or (32 if gpu else 8),
         "n_tracks": args.n_tracks,
         "rss_mb": [x / 10 for x in rss] if quick else rss,
+        "many_tracks": args.many_tracks,
+        "many_mb": args.many_mb / 10 if quick else args.many_mb,
         "writer_bins": 200_000 if quick else args.writer_bins,
         "threads": torch.get_num_threads(),
         # Enough sequence for the longest run: the RSS region, or ~seconds at GPU speed.
@@ -163,6 +180,8 @@ def settings(args: argparse.Namespace) -> dict:
 def preset_names(text: str) -> list[str]:
     names: list[str] = []
     for item in (s.strip() for s in text.split(",") if s.strip()):
+        if item == "none":
+            continue
         for name in SMALL if item == "small" else (item,):
             if name not in SMALL:
                 sys.exit(f"unknown preset {name!r}; choose from {', '.join(SMALL)}")
@@ -428,6 +447,65 @@ def measure_rss(cfg: dict, genome: Path, workdir: Path) -> list[dict]:
     return rows
 
 
+MANY_LIMIT = 1024
+
+
+def many_child(args: argparse.Namespace) -> None:
+    """Internal: every track of a ``--many-child``-bp region with a head of ``--n-tracks``
+    tracks, under an open-file limit of 1,024; prints the measurements as JSON."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = MANY_LIMIT if hard == resource.RLIM_INFINITY else min(MANY_LIMIT, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    console.state.quiet = True
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = build(RSS_PRESET, "tiny", args.n_tracks).to(device)
+    heads = manifest(args.n_tracks)
+    span = model.config.target_length * model.config.bin_size
+    region = [("chr1", 0, args.many_child)]
+    common = dict(device=str(device), manifest=heads)
+    # Warm-up (kernels, allocator): one window, one track.
+    warm = run_predict(model, args.genome, [("chr1", 0, span)], args.workdir / "many-warm.bw",
+                       tracks="t0", **common)  # fmt: skip
+    for path in warm.paths:
+        path.unlink()
+    began = time.perf_counter()  # inference alone: reading, model, averaging, host copies
+    prediction = predict_regions(model, args.genome, region, show_progress=False, **common)
+    for _ in prediction:
+        pass
+    inference_s = time.perf_counter() - began
+    out = args.workdir / f"many-{os.getpid()}"
+    began = time.perf_counter()
+    summary = run_predict(model, args.genome, region, f"{out}/", **common)
+    seconds = time.perf_counter() - began
+    shutil.rmtree(out, ignore_errors=True)
+    w = summary.writing
+    print(json.dumps({
+        "tracks": args.n_tracks, "bp": summary.bp, "windows": summary.n_windows,
+        "bins": summary.n_bins, "batch": summary.batch_size, "seconds": seconds,
+        "inference_s": inference_s, "limit": limit, "device": str(device),
+        "processes": w["processes"], "max_open": w["max_open"], "peak_fds": w["peak_fds"],
+        "wait_s": w["wait_s"], "finish_s": w["finish_s"], "write_s": w["write_s"],
+        "claim_s": w["claim_s"], "open_s": w["open_s"],
+        "process_rss_mib": w.get("process_rss_mib"),
+        "params": sum(p.numel() for p in model.parameters()),
+    }))  # fmt: skip
+
+
+def measure_many(cfg: dict, genome: Path, workdir: Path) -> dict | None:
+    if not cfg["many_tracks"]:
+        return None
+    bp = int(cfg["many_mb"] * 1e6)
+    log(f"{cfg['many_tracks']:,}-track head, {bp / 1e6:g} Mb, ulimit -n {MANY_LIMIT} ...")
+    command = [sys.executable, __file__, "--many-child", str(bp), "--genome", str(genome),
+               "--workdir", str(workdir), "--n-tracks", str(cfg["many_tracks"])]  # fmt: skip
+    if cfg["threads"]:
+        command += ["--threads", str(cfg["threads"])]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        return {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:200]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -498,8 +576,43 @@ def table_rows(runs: list[dict], writer: list[dict], rss: list[dict]) -> list[tu
     return rows
 
 
-def print_report(cfg: dict, runs, writer, rss, seconds: float) -> None:
-    body = [HEAD, *table_rows(runs, writer, rss)]
+def many_row(m: dict | None) -> list[tuple[str, ...]]:
+    if m is None:
+        return []
+    label = "every track, 1 region"
+    if "error" in m:
+        return [(label, "", *[""] * 4, "error: " + m["error"], *[""] * 5)]
+    values = m["bins"] * m["tracks"]
+    return [(
+        label, f"tiny cnn-maxpool, {m['tracks']:,} tracks", f"{m['params']:,}", str(m["batch"]),
+        f"{m['bp'] / 1e6:.2f}", f"{m['seconds']:.2f}", rate(values / m["seconds"], "bins/s"),
+        f"{m['inference_s']:.2f} s", f"{1 - m['inference_s'] / m['seconds']:.0%}", "", "", "",
+    )]  # fmt: skip
+
+
+def print_many(m: dict | None) -> None:
+    if m is None or "error" in m:
+        return
+    values = m["bins"] * m["tracks"]
+    rss = m.get("process_rss_mib")
+    print(
+        f"tracks:   {m['tracks']:,}-track head, every track of a {m['bp'] / 1e6:.2f}-Mb region "
+        f"({m['windows']} windows, {m['bins']:,} bins x {m['tracks']:,} tracks = "
+        f"{values / 1e6:.1f} M values) on {m['device']} under ulimit -n {m['limit']}: "
+        f"{m['seconds']:.1f} s, {m['windows'] / m['seconds']:.1f} windows/s, "
+        f"{rate(values / m['seconds'], 'bins/s')} across tracks; {m['processes']} writer "
+        f"processes of <= {m['max_open']} bigWigs"
+        + (f" (peak {rss:.0f} MiB each)" if rss else "")
+        + f", at most {m['peak_fds']} files open in one process. Time: "
+        f"{m['claim_s']:.1f} s checking the output paths, {m['open_s']:.1f} s creating the "
+        f"files, inference {m['inference_s']:.1f} s alone (overlapped by writing; the model's "
+        f"thread waited {m['wait_s']:.1f} s for the writers), {m['finish_s']:.1f} s of writing "
+        f"after the last bins (busiest writer busy {m['write_s']:.1f} s)"
+    )
+
+
+def print_report(cfg: dict, runs, writer, rss, seconds: float, many=None) -> None:
+    body = [HEAD, *table_rows(runs, writer, rss), *many_row(many)]
     widths = [max(len(r[i]) for r in body) for i in range(len(HEAD))]
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
     busy = cfg["load"][0] + cfg["threads"] > (os.cpu_count() or 1) and not cfg["gpu"]
@@ -521,7 +634,8 @@ def print_report(cfg: dict, runs, writer, rss, seconds: float) -> None:
         "(inputs on the device); outside model = 1 - forward time / wall; FASTA+1hot, writing "
         "= each alone on the same windows, share of wall; writer: 128-bp bins, total incl. "
         "close() (zoom levels), 'adds' = until the last entry is handed over, Nx = vs one "
-        "entry per call"
+        "entry per call; every track: result = bins x tracks written / wall s, model alone = "
+        "predict_regions alone (nothing written), outside model = 1 - that / wall"
     )
     print(rule)
     for i, row in enumerate(body):
@@ -547,6 +661,7 @@ def print_report(cfg: dict, runs, writer, rss, seconds: float) -> None:
             f"MiB ({b['mb']:g} Mb): x{b['peak_mib'] / a['peak_mib']:.2f} for "
             f"x{b['mb'] / a['mb']:g} the sequence"
         )
+    print_many(many)
     print(rule)
 
 
@@ -559,6 +674,9 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if args.rss_child:
         rss_child(args)
+        return
+    if args.many_child:
+        many_child(args)
         return
     began = time.perf_counter()
     cfg = settings(args)
@@ -583,12 +701,13 @@ def main(argv: list[str] | None = None) -> None:
         log("bigWig writer ...")
         writer = writer_throughput(cfg, folder)
         rss = measure_rss(cfg, genome, args.workdir)
+        many = measure_many(cfg, genome, args.workdir)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print_report(cfg, runs, writer, rss, time.perf_counter() - began)
+    print_report(cfg, runs, writer, rss, time.perf_counter() - began, many)
     if args.json:
         out = {"machine": machine(cfg), "settings": cfg, "runs": runs, "writer": writer,
-               "rss": rss}  # fmt: skip
+               "rss": rss, "many": many}  # fmt: skip
         args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
 
 

@@ -88,32 +88,45 @@ class Outputs:
 
     def __init__(self, force: bool = False, inputs: Iterable[str | Path | None] = ()):
         self.force = force
-        self._inputs: list[Path] = []
-        self._claimed: list[tuple[Path, bool]] = []  # (resolved path, is a folder)
+        # Indexed, so that checking each of thousands of outputs (one bigWig per track)
+        # against thousands of inputs costs a few set look-ups, not a scan of them all.
+        self._inputs: dict[Path, None] = {}  # resolved inputs, in the order given
+        self._input_ids: dict[tuple[int, int], Path] = {}  # (device, inode) -> input
+        self._input_parents: dict[Path, Path] = {}  # each folder above an input -> that input
+        self._claimed: dict[Path, bool] = {}  # resolved output -> is a folder
+        self._claimed_parents: dict[Path, Path] = {}  # each folder above an output -> it
         self.protect(*inputs)
 
     def protect(self, *paths: str | Path | None) -> None:
         """Add inputs (None is ignored)."""
         for path in paths:
-            if path is not None and str(path) != "":
-                self._inputs.append(Path(path).resolve())
+            if path is None or str(path) == "":
+                continue
+            source = Path(path).resolve()
+            if source in self._inputs:
+                continue
+            self._inputs[source] = None
+            identity = _identity(source)
+            if identity is not None:
+                self._input_ids.setdefault(identity, source)
+            for parent in source.parents:
+                self._input_parents.setdefault(parent, source)
 
     def _check_not_input(self, path: Path, field: str) -> None:
         target = path.resolve()
-        try:
-            stat = path.stat()
-            identity = (stat.st_dev, stat.st_ino)
-        except OSError:
-            identity = None
-        for source in self._inputs:
-            if target == source or (identity is not None and identity == _identity(source)):
-                what = f"is one of this command's inputs ({source})"
-            elif source in target.parents:
-                what = f"lies inside {source}, one of this command's inputs"
-            elif target in source.parents and path.exists():
+        identity = _identity(path)
+        source, what = None, ""
+        if target in self._inputs or (identity is not None and identity in self._input_ids):
+            source = target if target in self._inputs else self._input_ids[identity]
+            what = f"is one of this command's inputs ({source})"
+        else:
+            inside = next((p for p in target.parents if p in self._inputs), None)
+            if inside is not None:
+                source, what = inside, f"lies inside {inside}, one of this command's inputs"
+            elif target in self._input_parents and path.exists():
+                source = self._input_parents[target]
                 what = f"holds {source}, one of this command's inputs"
-            else:
-                continue
+        if source is not None:
             raise InputError(
                 f"{path} {what}; gitool never writes over its inputs, even with "
                 f"{opt('force')} — choose another path",
@@ -123,18 +136,22 @@ class Outputs:
     def _check_not_claimed(self, path: Path, field: str, folder: bool) -> None:
         """Two outputs of one command never share a path, nor lie in an output folder."""
         target = path.resolve()
-        for other, other_folder in self._claimed:
-            if (
-                target == other
-                or (other_folder and other in target.parents)
-                or (folder and target in other.parents)
-            ):
-                raise InputError(
-                    f"{path} collides with {other}, another output of this command; give "
-                    "each output its own path",
-                    field=field,
-                )
-        self._claimed.append((target, folder))
+        other = None
+        if target in self._claimed:
+            other = target
+        else:
+            other = next((p for p in target.parents if self._claimed.get(p)), None)
+            if other is None and folder and target in self._claimed_parents:
+                other = self._claimed_parents[target]
+        if other is not None:
+            raise InputError(
+                f"{path} collides with {other}, another output of this command; give "
+                "each output its own path",
+                field=field,
+            )
+        self._claimed[target] = folder
+        for parent in target.parents:
+            self._claimed_parents.setdefault(parent, target)
 
     def file(self, path: str | Path, kind: str, field: str = "out") -> Path:
         """Claim the file ``path`` (of ``kind``: see :func:`is_kind`) for writing."""

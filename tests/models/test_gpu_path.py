@@ -101,7 +101,7 @@ def test_activation_checkpointing_gives_the_plain_gradients(name):
             assert model.checkpoint_activations() > 0
         runs = [0]
         model.checkpoint_units()[0].register_forward_pre_hook(
-            lambda *_: runs.__setitem__(0, runs[0] + 1)
+            lambda *_, runs=runs: runs.__setitem__(0, runs[0] + 1)
         )
         torch.manual_seed(1)
         out = model(batch(model), "human")

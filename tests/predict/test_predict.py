@@ -1,14 +1,19 @@
 """``gitool predict``: tiling arithmetic, stitched bins against direct model calls, rc/shift
-averaging, batch-size independence, the bigWig/bedGraph writer (read back with pyBigWig
-AND pybbi, UCSC's library), and every bad-input path."""
+averaging (on the device, only the selected tracks reaching the host), batch-size
+independence and the default batch per device, the bigWig/bedGraph writer (read back with
+pyBigWig AND pybbi, UCSC's library) with its bounded open files (more tracks than the
+open-file limit), writer thread and processes, and every bad-input path."""
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
 import json
+import re
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +30,7 @@ from gitool.data.tracks import Track, read_tracks, untransform
 from gitool.data.windows import Geometry
 from gitool.errors import InputError
 from gitool.models.registry import create_model
-from gitool.predict import inference
+from gitool.predict import inference, writer
 from gitool.predict.bigwig import TrackWriter, output_paths
 from gitool.predict.inference import predict_regions
 from gitool.predict.tiling import Region, regions_from_intervals, sequence_interval, tile_regions
@@ -648,3 +653,177 @@ def test_a_failure_leaves_no_folder_it_created(tiny, run):
                     manifest=tiny_manifest(tiny), device="cpu")  # fmt: skip
     assert not (tiny["dir"] / "new").exists()
     assert outputs(kept) == []  # the folder that was there stays, empty
+
+
+# --------------------------------------------------------------------------- heads of many tracks
+
+MANY_TRACKS = """if True:
+    import json, resource, sys
+    from dataclasses import dataclass, field
+
+    import torch
+    from torch import nn
+
+    # Fewer open files than tracks: one open bigWig per track cannot work here.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (48, hard))
+    from gitool.config.predict import PredictOptions
+    from gitool.predict.inference import predict
+
+    @dataclass
+    class Config:
+        seq_length: int = 400
+        target_length: int = 25
+        bin_size: int = 8
+        heads: dict = field(default_factory=lambda: {"many": 60})
+
+    class Weighted(nn.Module):  # track k of a bin = its A, C, G, T counts @ W[:, k]
+        def __init__(self):
+            super().__init__()
+            self.config = Config()
+            self.w = nn.Parameter(torch.arange(1.0, 5.0)[:, None] * torch.arange(1.0, 61.0))
+
+        def forward(self, x, head=None):
+            target = x[:, 100:300].reshape(len(x), 25, 8, 4).sum(2)
+            return target @ self.w
+
+    rows = [{"index": k, "identifier": f"k{k}", "strand_pair": k} for k in range(60)]
+    options = PredictOptions(regions=json.loads(sys.argv[1]), out=sys.argv[2],
+                             genome=sys.argv[3], device="cpu", batch_size=3)
+    summary = predict(options, module=Weighted(), manifest={"tracks": rows})
+    print(json.dumps({"writing": summary.writing, "paths": [str(p) for p in summary.paths]}))
+"""
+
+
+def test_more_tracks_than_the_open_file_limit(tiny):
+    """60 tracks under a limit of 48 open files: groups of 12 bigWigs (a quarter of the
+    limit), one writer process each; every track complete and exact."""
+    intervals = [["chr1", 10, 1013], ["chrM", 0, 500]]
+    out = tiny["dir"] / "many"
+    command = [
+        sys.executable,
+        "-c",
+        MANY_TRACKS,
+        json.dumps(intervals),
+        f"{out}/",
+        str(tiny["genome"]),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    stats = result["writing"]
+    assert stats["processes"] == 5 and stats["max_open"] == 12
+    assert stats["peak_fds"] < 48
+    assert outputs(out) == sorted(f"k{k}.bw" for k in range(60))  # no temporary file left
+    weights = np.arange(1.0, 5.0)[:, None] * np.arange(1.0, 61.0)
+    regions = [Region("chr1", 8, 1016), Region("chrM", 0, 500)]
+    for k in range(60):
+        path = out / f"k{k}.bw"
+        for region in regions:
+            got = bigwig_bins(path, region.chrom)
+            seq = tiny["seqs"][region.chrom]
+            want = expected_counts(seq, region.start, region.end) @ weights[:, k]
+            assert [(s, e) for s, e, _ in got][-1][1] == region.end
+            np.testing.assert_array_equal([v for _, _, v in got], want.astype(np.float32))
+
+
+def test_writer_processes_stop_cleanly(tiny, run, monkeypatch):
+    """Writer processes (groups of 2 files): identical files to a single writer; Ctrl-C
+    mid-run and a writer process that dies both leave nothing behind, with one error."""
+    model, folder = run
+    bed = write_bed(tiny["dir"] / "r.bed", ["chr1\t0\t6000", "chrM\t400\t500"])
+    single = predict(folder, tiny["genome"], bed, tiny["dir"] / "one" / "p.bw", device="cpu")
+    assert single.writing["processes"] == 0 and single.writing["max_open"] == 4
+    monkeypatch.setattr(writer, "MAX_OPEN_FILES", 2)
+    grouped = predict(folder, tiny["genome"], bed, tiny["dir"] / "two" / "p.bw", device="cpu")
+    assert grouped.writing["processes"] == 2 and grouped.writing["max_open"] == 2
+    for a, b in zip(single.paths, grouped.paths, strict=True):
+        assert a.read_bytes() == b.read_bytes()
+
+    class Interrupted(nn.Module):  # Ctrl-C on its third batch, once the processes write
+        def __init__(self):
+            super().__init__()
+            self.inner, self.config, self.calls = model, model.config, 0
+
+        def forward(self, x, head=None):
+            self.calls += 1
+            if self.calls == 3:
+                raise KeyboardInterrupt
+            return self.inner(x, head)
+
+    with pytest.raises(KeyboardInterrupt):
+        predict(Interrupted(), tiny["genome"], bed, tiny["dir"] / "ctrl-c" / "p.bw",
+                batch_size=2, manifest=tiny_manifest(tiny), device="cpu")  # fmt: skip
+    assert not (tiny["dir"] / "ctrl-c").exists()
+
+    # A writer process killed mid-run (out of memory, say): one error naming its files.
+    out = tiny["dir"] / "killed"
+    paths = [out / f"t{k}.bw" for k in range(5)]
+    values = np.ones((25, 5), dtype=np.float32)
+    stopped = r"writer process for .*t2\.bw and 1 more stopped"
+    sink = writer.TrackSetWriter(paths, tiny["sizes"], 8, max_open=2)
+    with pytest.raises(RuntimeError, match=stopped), sink:
+        assert sink.stats["processes"] == 3
+        sink.add("chr1", 0, 200, values)
+        deadline = time.monotonic() + 60
+        while len(sink._children) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the writer thread starts them while the caller goes on
+        sink._children[1].proc.kill()
+        sink._children[1].proc.wait()
+        for start in range(200, 6000, 200):
+            sink.add("chr1", start, start + 200, values)
+    assert not out.exists()
+    assert all(child.proc.poll() is not None for child in sink._children)
+
+
+def test_writer_runs_in_its_own_thread_and_its_error_surfaces_once(tiny, run, monkeypatch):
+    _, folder = run
+    bed = write_bed(tiny["dir"] / "r.bed", ["chr1\t0\t6000"])
+    threads, add = [], TrackWriter.add
+
+    def full_disk(self, *args):
+        threads.append(threading.current_thread())
+        if len(threads) == 2:
+            raise OSError(28, "No space left on device")
+        add(self, *args)
+
+    monkeypatch.setattr(TrackWriter, "add", full_disk)
+    out = tiny["dir"] / "full" / "p.bw"
+    with pytest.raises(OSError, match="No space left"):
+        predict(folder, tiny["genome"], bed, out, device="cpu", batch_size=2)
+    assert threads and threading.main_thread() not in threads  # written off the model's thread
+    assert not out.parent.exists()
+
+
+def test_only_the_selected_averaged_tracks_reach_the_host(tiny, run, monkeypatch):
+    """Selection, the reverse-complement flip and the averaging happen on the device: what is
+    turned into numpy is (bins, selected tracks), never (batch, bins, every track)."""
+    _, folder = run
+    intervals = [("chr1", 0, 2000), ("chr2", 3950, 4000)]
+    options = dict(device="cpu", rc=True, shifts="0,1", batch_size=3)
+    full = np.concatenate([c.values for c in predict_regions(folder, tiny["genome"], intervals,
+                                                             **options)])  # fmt: skip
+    shapes, numpy = [], torch.Tensor.numpy
+
+    def recorded(self, *args, **kwargs):
+        shapes.append(tuple(self.shape))
+        return numpy(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "numpy", recorded)
+    chosen = predict_regions(folder, tiny["genome"], intervals, tracks="minus,dense", **options)
+    values = np.concatenate([c.values for c in chosen])
+    np.testing.assert_array_equal(values, full[:, [1, 2]])  # partner "plus" not selected
+    assert shapes and all(len(s) == 2 and s[1] == 2 for s in shapes), shapes
+    assert sum(s[0] for s in shapes) == len(values)
+
+
+def test_default_batch_per_device(tiny, run, capsys):
+    _, folder = run
+    assert inference.default_batch_size(torch.device("cuda")) == 32
+    assert inference.default_batch_size(torch.device("cpu")) == 8
+    prediction = predict_regions(folder, tiny["genome"], [("chr1", 0, 400)], device="cpu")
+    assert prediction.batch_size == 8
+    err = capsys.readouterr().err  # the option is named as the CLI or the library names it
+    assert re.search(r"batch size 8 \(the default on cpu; (--batch-size|batch_size) to change", err)
+    given = predict_regions(folder, tiny["genome"], [("chr1", 0, 400)], device="cpu", batch_size=5)
+    assert given.batch_size == 5 and "batch size" not in capsys.readouterr().err

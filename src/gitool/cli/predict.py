@@ -49,13 +49,15 @@ def predict_command(
         ),
     ] = None,
     batch_size: Annotated[
-        int,
+        int | None,
         typer.Option(
             help=ranged(
-                D, "batch_size", "Model inputs per forward pass (results do not depend on it)."
+                D,
+                "batch_size",
+                "Model inputs per forward pass (results do not depend on it). Default: 32 on a CUDA GPU, 8 on the CPU.",
             )
         ),
-    ] = D.batch_size,
+    ] = None,
     device: options.Device = None,
     rc: Annotated[
         bool,

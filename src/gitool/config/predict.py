@@ -22,7 +22,7 @@ class PredictOptions(Options):
     genome: str | None = None  # None: the genome the run's store was built from
     head: str | None = None  # None: the model's only head
     tracks: str | None = None  # None: all tracks of the head
-    batch_size: int = option(8, ge=1)
+    batch_size: int | None = option(None, ge=1)  # None: 32 on CUDA, 8 on a CPU
     device: str | None = None  # None: cuda when available, else cpu
     rc: bool = False
     shifts: str = "0"

@@ -4,7 +4,9 @@
 - :mod:`~gitool.predict.inference`: :func:`~gitool.predict.inference.predict_regions`
   (lazy, batched, ``--rc``/``--shifts`` averaging) and
   :func:`~gitool.predict.inference.predict` (regions → one bigWig per track);
-- :mod:`~gitool.predict.bigwig`: the multi-track bigWig/bedGraph writer.
+- :mod:`~gitool.predict.bigwig`: the multi-track bigWig/bedGraph writer;
+- :mod:`~gitool.predict.writer`: writing in the background with a bounded number of open
+  files (a writer thread; writer processes over groups of tracks for large heads).
 
 Importing this package imports neither torch nor pyBigWig.
 """

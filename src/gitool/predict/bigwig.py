@@ -12,6 +12,9 @@ Files are written to temporary siblings (``.NAME.tmp-PID``) and renamed into pla
 when every track is complete; on any error (Ctrl-C and SIGTERM included) the temporary
 files are removed, and so are the folders the writer created for them, so an output is
 either whole or absent. Temporary files of killed runs are removed when a writer opens.
+
+:class:`TrackWriter` holds one open file per track; :mod:`gitool.predict.writer` bounds the
+open files for heads of thousands of tracks (groups of tracks, one writer process each).
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ import numpy as np
 import pyBigWig
 
 from gitool.errors import InputError, opt
-from gitool.files import remove_stale_stages
 
 FLUSH_BINS = 1 << 16
 """Bins buffered per track before one ``addEntries`` call (256 KB of float32 per track)."""
+FLUSH_VALUES = 1 << 24
+"""At most this many values (64 MiB of float32) buffered across all tracks: with thousands
+of tracks, fewer bins per track are buffered between ``addEntries`` calls. The files do not
+depend on it: pyBigWig appends a contiguous fixed-step run across calls."""
 BIGWIG_SUFFIXES = (".bw", ".bigwig")
 BEDGRAPH_SUFFIXES = (".bedgraph", ".bg")
 
@@ -58,6 +64,18 @@ def check_format(path: str | Path, bedgraph: bool, field: str = "out") -> None:
             f"add {opt('bedgraph')}, or end {opt(field)} with .bw",
             field=field,
         )
+
+
+def flush_bins_for(n_tracks: int) -> int:
+    """Bins buffered per track between writes for ``n_tracks`` tracks in all: :data:`FLUSH_BINS`,
+    fewer when that would buffer more than :data:`FLUSH_VALUES` values."""
+    return max(1, min(FLUSH_BINS, FLUSH_VALUES // max(1, n_tracks)))
+
+
+def stage_path(path: Path, pid: int | None = None) -> Path:
+    """The temporary sibling ``.NAME.tmp-PID`` a file is written to before its rename (the
+    PID of the process that renames it, so that it is not stale while that one runs)."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid() if pid is None else pid}")
 
 
 def output_paths(out: str | Path, identifiers: list[str], bedgraph: bool = False) -> list[Path]:
@@ -113,19 +131,87 @@ def output_paths(out: str | Path, identifiers: list[str], bedgraph: bool = False
     return paths
 
 
+def _stale_candidates(paths: list[Path]) -> set[Path]:
+    """The paths with a hidden sibling ``.NAME.*`` (maybe a stage of a killed run), each
+    folder listed once: :func:`gitool.files.remove_stale_stages` lists the folder per path,
+    quadratic in the number of tracks."""
+    by_folder: dict[Path, list[Path]] = {}
+    for path in paths:
+        by_folder.setdefault(path.parent, []).append(path)
+    found: set[Path] = set()
+    for folder, members in by_folder.items():
+        try:
+            hidden = {e[1:].rpartition(".")[0] for e in os.listdir(folder) if e.startswith(".")}
+        except OSError:  # not there yet: nothing stale in it
+            continue
+        found.update(p for p in members if p.name in hidden)
+    return found
+
+
+class BinChecker:
+    """The bigWig rules for bins handed to a writer: on the chromosome and the bin grid,
+    in genome order, never overlapping bins already taken, of the right shape.
+
+    Args:
+        sizes: every chromosome with its size, in genome order.
+        bin_size: bp per bin.
+        n_tracks: columns of ``values``.
+    """
+
+    def __init__(self, sizes: dict[str, int], bin_size: int, n_tracks: int):
+        self.sizes = dict(sizes)
+        self.order = {c: i for i, c in enumerate(self.sizes)}
+        self.bin_size, self.n_tracks = bin_size, n_tracks
+        self.last: tuple[int, int] = (-1, 0)  # (chromosome order, end) taken so far
+
+    def check(self, chrom: str, start: int, end: int, values: np.ndarray) -> np.ndarray:
+        """``values`` as float32, once the bins are checked (and taken).
+
+        Raises:
+            ValueError: bins out of genome order, overlapping earlier ones, off the
+                chromosome, or of the wrong shape (a caller's bug, not bad input).
+        """
+        if chrom not in self.order:
+            raise ValueError(f"chromosome {chrom!r} is not in the header")
+        n_bins = -(-(end - start) // self.bin_size)
+        values = np.asarray(values, dtype=np.float32)
+        if values.shape != (n_bins, self.n_tracks) or n_bins <= 0:
+            raise ValueError(
+                f"{chrom}:{start}-{end} needs values of shape ({n_bins}, {self.n_tracks}), "
+                f"got {values.shape}"
+            )
+        if (
+            start < 0
+            or end > self.sizes[chrom]
+            or (end != self.sizes[chrom] and (end - start) % self.bin_size)
+        ):
+            raise ValueError(f"{chrom}:{start}-{end} is off the chromosome or the bin grid")
+        if (self.order[chrom], start) < self.last:
+            raise ValueError(
+                f"{chrom}:{start}-{end} comes before or overlaps bins already written; "
+                "bigWig entries must be sorted and non-overlapping"
+            )
+        self.last = (self.order[chrom], end)
+        return values
+
+
 class TrackWriter:
     """Write bins of ``n_tracks`` tracks to one bigWig (or bedGraph) file per track.
 
     Use as a context manager: files appear (renamed from temporary siblings) when the block
-    ends normally, and are removed when it raises.
+    ends normally, and are removed when it raises. It holds one open file per track, in the
+    process that uses it (:class:`gitool.predict.writer.TrackSetWriter` bounds that number).
 
     Args:
         paths: one output file per track (see :func:`output_paths`).
         sizes: every chromosome of the genome with its size, in genome order (the header).
         bin_size: bp per bin.
         bedgraph: write ``chrom<TAB>start<TAB>end<TAB>value`` text instead of bigWig.
-        flush_bins: bins buffered before each batched write.
+        flush_bins: bins buffered per track before each batched write (default
+            :func:`flush_bins_for` the number of tracks).
         field: the option (options-dataclass field) the paths came from, named in errors.
+        temps: the temporary files to write (default :func:`stage_path` of each path with
+            this process's PID).
 
     Raises:
         InputError: a path whose name says the other format (:func:`check_format`), or
@@ -138,44 +224,64 @@ class TrackWriter:
         sizes: dict[str, int],
         bin_size: int,
         bedgraph: bool = False,
-        flush_bins: int = FLUSH_BINS,
+        flush_bins: int | None = None,
         field: str = "out",
+        temps: list[Path] | None = None,
     ):
         self.paths = [Path(p) for p in paths]
         self.field = field
         for p in self.paths:
             check_format(p, bedgraph, field)
         self.sizes = dict(sizes)
-        self.order = {c: i for i, c in enumerate(self.sizes)}
-        self.bin_size, self.bedgraph, self.flush_bins = bin_size, bedgraph, flush_bins
-        self.temps = [p.with_name(f".{p.name}.tmp-{os.getpid()}") for p in self.paths]
+        self.bin_size, self.bedgraph = bin_size, bedgraph
+        self.flush_bins = flush_bins or flush_bins_for(len(self.paths))
+        if temps is None:
+            self.temps = [stage_path(p) for p in self.paths]
+        else:
+            self.temps = [Path(t) for t in temps]
         self.handles: list = []
-        self.created: list[Path] = []  # folders open() made, removed again by abort()
+        self.created: list[Path] = []  # folders prepare() made, removed again by abort()
         self.bins_written = 0
+        self.checker = BinChecker(self.sizes, bin_size, len(self.paths))
         # The run being buffered: contiguous bins of one chromosome.
         self._chrom: str | None = None
         self._start = self._end = 0
         self._parts: list[np.ndarray] = []
         self._buffered = 0
-        self._last: tuple[int, int] = (-1, 0)  # (chromosome order, end) written or buffered
 
     # ------------------------------------------------------------------ lifecycle
 
-    def open(self) -> TrackWriter:
-        """Create the temporary files and write the bigWig headers (once)."""
-        try:
-            for tmp, path in zip(self.temps, self.paths, strict=True):
-                try:
-                    self._make_folder(tmp.parent)
+    def prepare(self) -> None:
+        """Create the folders and the empty temporary files, holding none open (stale ones
+        of killed runs are removed first).
+
+        Raises:
+            InputError: a file that cannot be created, naming it and the option.
+        """
+        from gitool.files import remove_stale_stages  # lazy: writer processes skip pandas
+
+        stale = _stale_candidates(self.paths)
+        for tmp, path in zip(self.temps, self.paths, strict=True):
+            try:
+                self._make_folder(tmp.parent)
+                if path in stale:
                     remove_stale_stages(path)
-                    open(tmp, "wb").close()  # pyBigWig.open crashes on a file it cannot create
-                except OSError as err:
-                    error = InputError(
-                        f"{path}: cannot be written ({err.strerror or err}); choose another "
-                        f"{opt(self.field)}, in a folder you can write to",
-                        field=self.field,
-                    )
-                    raise error from None
+                open(tmp, "wb").close()  # pyBigWig.open crashes on a file it cannot create
+            except OSError as err:
+                error = InputError(
+                    f"{path}: cannot be written ({err.strerror or err}); choose another "
+                    f"{opt(self.field)}, in a folder you can write to",
+                    field=self.field,
+                )
+                raise error from None
+
+    def open(self, prepare: bool = True) -> TrackWriter:
+        """Create the temporary files (unless ``prepare`` is False: :meth:`prepare` was
+        called, maybe in another process) and write the bigWig headers (once)."""
+        try:
+            if prepare:
+                self.prepare()
+            for tmp in self.temps:
                 if self.bedgraph:
                     self.handles.append(open(tmp, "w", buffering=1 << 20))  # noqa: SIM115
                 else:
@@ -205,13 +311,17 @@ class TrackWriter:
         else:
             self.abort()
 
+    def finish(self) -> None:
+        """Flush and close every temporary file (complete, not yet renamed)."""
+        self._flush()
+        handles, self.handles = self.handles, []
+        for handle in handles:
+            handle.close()  # a bigWig's zoom levels and index are written here
+
     def commit(self) -> list[Path]:
         """Flush, close and rename every file into place; returns the final paths."""
         try:
-            self._flush()
-            handles, self.handles = self.handles, []
-            for handle in handles:
-                handle.close()
+            self.finish()
             for tmp, path in zip(self.temps, self.paths, strict=True):
                 os.replace(tmp, path)
         except BaseException:
@@ -251,34 +361,13 @@ class TrackWriter:
         """
         if not self.handles:
             raise ValueError("TrackWriter.add before open() (or after commit/abort)")
-        if chrom not in self.order:
-            raise ValueError(f"chromosome {chrom!r} is not in the header")
-        n_bins = -(-(end - start) // self.bin_size)
-        values = np.asarray(values, dtype=np.float32)
-        if values.shape != (n_bins, len(self.paths)) or n_bins <= 0:
-            raise ValueError(
-                f"{chrom}:{start}-{end} needs values of shape ({n_bins}, {len(self.paths)}), "
-                f"got {values.shape}"
-            )
-        if (
-            start < 0
-            or end > self.sizes[chrom]
-            or (end != self.sizes[chrom] and (end - start) % self.bin_size)
-        ):
-            raise ValueError(f"{chrom}:{start}-{end} is off the chromosome or the bin grid")
-        key = (self.order[chrom], start)
-        if key < self._last:
-            raise ValueError(
-                f"{chrom}:{start}-{end} comes before or overlaps bins already written; "
-                "bigWig entries must be sorted and non-overlapping"
-            )
+        values = self.checker.check(chrom, start, end, values)
         if chrom != self._chrom or start != self._end:
             self._flush()
             self._chrom, self._start = chrom, start
         self._parts.append(values)
         self._end = end
-        self._buffered += n_bins
-        self._last = (self.order[chrom], end)
+        self._buffered += len(values)
         if self._buffered >= self.flush_bins:
             self._flush()
 
@@ -288,8 +377,8 @@ class TrackWriter:
         values = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
         chrom, start, end = self._chrom, self._start, self._end
         full = (end - start) // self.bin_size  # bins of full width; a clipped last one follows
-        for i, handle in enumerate(self.handles):
-            column = np.ascontiguousarray(values[:, i])
+        columns = np.ascontiguousarray(values.T)  # one track per row
+        for handle, column in zip(self.handles, columns, strict=True):
             if self.bedgraph:
                 self._write_bedgraph(handle, chrom, start, end, column)
                 continue

@@ -11,9 +11,17 @@ each ``s`` in ``shifts``, times forward and (with ``rc``) reverse complement —
 in a fixed order and divided by their number, so results do not depend on ``batch_size``.
 A reverse-complement prediction is mapped back before averaging: bins reversed, and each
 stranded track swapped with its ``strand_pair`` (from the manifest of the dataset the head
-was trained on). Inference runs in eval mode under ``torch.no_grad`` (bf16 autocast on
-CUDA); the model's training flag and device are restored afterwards (tangermeme's
-``_preserve_model_state``).
+was trained on). All of that happens on the device, on the selected tracks only: what
+travels to the host is float32 ``(bins, selected tracks)`` per window, once, not every
+variant of every track of the head (on CUDA into pinned memory, copied while the next batch
+runs). Inference runs in eval mode under ``torch.no_grad`` (bf16 autocast on CUDA); the
+model's training flag and device are restored afterwards (tangermeme's
+``_preserve_model_state``). Default batch: :func:`default_batch_size` (32 windows on CUDA,
+8 on a CPU).
+
+:func:`predict` writes with :class:`gitool.predict.writer.TrackSetWriter`: in the
+background (a writer thread, and one writer process per group of at most 256 tracks for
+larger heads), never holding more than 256 output files open in one process.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -40,7 +48,7 @@ from gitool.data.tracks import TRANSFORM_VERSION, Track, select_tracks, untransf
 from gitool.data.windows import Geometry
 from gitool.errors import InputError, opt
 from gitool.files import Outputs
-from gitool.predict.bigwig import TrackWriter, output_paths
+from gitool.predict.bigwig import output_paths
 from gitool.predict.tiling import (
     Region,
     SequenceReader,
@@ -51,6 +59,7 @@ from gitool.predict.tiling import (
     tile_regions,
     window_count,
 )
+from gitool.predict.writer import TrackSetWriter
 from gitool.runs import (
     autocast_for,
     check_which,
@@ -95,7 +104,7 @@ class Prediction:
         head, label: model head and a short name of the model.
         geometry: the model's window geometry.
         n_windows: model windows (forward passes: × ``len(shifts)``, × 2 with ``rc``).
-        shifts, rc, untransformed: the options used.
+        shifts, rc, untransformed, batch_size: the options used.
         inputs: the files and folders it reads (run, checkpoint, genome and its indexes,
             regions, the stores the head was trained on and their sources), which
             :func:`predict` never writes over.
@@ -113,6 +122,7 @@ class Prediction:
     shifts: tuple[int, ...]
     rc: bool
     untransformed: bool
+    batch_size: int = 8
     inputs: list[Path] = field(default_factory=list)
     _chunks: Iterator[Chunk] | None = field(default=None, repr=False)
 
@@ -158,6 +168,10 @@ class PredictionSummary:
     n_windows: int
     seconds: float
     device: str
+    batch_size: int = 8
+    writing: dict = field(default_factory=dict)
+    """:attr:`gitool.predict.writer.TrackSetWriter.stats` (writer processes, files open,
+    where the time went) and ``claim_s``, the seconds spent checking the output paths."""
 
 
 # --------------------------------------------------------------------------- checks
@@ -393,6 +407,13 @@ def recorded_genome(spec: _Model) -> Genome:
 
 # --------------------------------------------------------------------------- prediction
 
+GPU_BATCH, CPU_BATCH = 32, 8
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Windows per forward pass when none is given: 32 on CUDA, 8 elsewhere."""
+    return GPU_BATCH if device.type == "cuda" else CPU_BATCH
+
 
 def predict_regions(
     model_or_run: str | Path | nn.Module | None,
@@ -401,7 +422,7 @@ def predict_regions(
     *,
     head: str | None = None,
     tracks: Sequence[str | int] | str | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     rc: bool = False,
     shifts: str | Iterable[int] = (0,),
@@ -426,7 +447,8 @@ def predict_regions(
             end, clipped with a warning (see :mod:`gitool.predict.tiling`).
         head: model head; default the model's only head.
         tracks: identifiers or 0-based indices (a list or comma-separated text); default all.
-        batch_size: model inputs per forward pass (window × shift × strand variants).
+        batch_size: model inputs per forward pass (window × shift × strand variants);
+            default :func:`default_batch_size` of the device (printed).
         device: ``cpu``, ``cuda``, ``cuda:N``; default CUDA when available (bf16 autocast).
         rc: also predict the reverse complement and average (bins reversed, stranded tracks
             swapped through ``strand_pair``).
@@ -448,7 +470,10 @@ def predict_regions(
         before any inference.
     """
     check_which(which)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    chosen = batch_size is None
+    if not chosen and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         raise InputError(f"must be an integer >= 1, got {batch_size!r}", field="batch_size")
     dev = resolve_device(device)
     if model_or_run is None:
@@ -471,6 +496,9 @@ def predict_regions(
             bin_size,
         )
     n_windows = window_count(merged, spec.geometry)
+    if chosen:
+        batch_size = default_batch_size(dev)
+        info(f"batch size {batch_size} (the default on {dev.type}; {opt('batch_size')} to change)")
     # Forward for every shift, then (with rc) the reverse complement for every shift.
     variants = [(s, strand) for strand in ((False, True) if rc else (False,)) for s in shift_values]
     chunks = _stream(
@@ -490,6 +518,7 @@ def predict_regions(
         shifts=shift_values,
         rc=rc,
         untransformed=untransform,
+        batch_size=batch_size,
         inputs=inputs,
         _chunks=chunks,
     )
@@ -511,7 +540,7 @@ def _genome_files(path: str | Path) -> list[Path]:
 
 
 class _Slot:
-    """A window whose variant predictions are being summed."""
+    """A window whose variant predictions are being summed (on the device)."""
 
     __slots__ = ("window", "total", "remaining")
 
@@ -533,14 +562,29 @@ def _stream(
 ) -> Iterator[Chunk]:
     """The inference loop behind :class:`Prediction` (a generator: runs when iterated).
 
-    One batch stays in flight: batch k+1 is read and launched before batch k's outputs are
-    copied back, so on a GPU the FASTA reading and writing overlap the model.
+    On the device: the selected tracks are taken from the model's output, reverse-complement
+    rows flipped back (bins reversed, strand pairs swapped), and each window's variants
+    summed in a fixed order and divided by their number; only then do the selected tracks
+    travel to the host (float32; on CUDA into pinned memory, asynchronously).
+
+    One batch stays in flight: batch k's averaging and copy are queued on the device before
+    batch k+1's forward pass, and batch k's chunks are yielded (to the writer) while that
+    pass runs; on a GPU the FASTA reading of batch k+2 overlaps it too.
     """
     model, head, geometry = spec.model, spec.head, spec.geometry
     n_variants = len(variants)
     pending: deque[_Slot] = deque()  # windows in flight, in genome order
     # One-hot as a lookup on the device: uint8 codes (1 B/bp) travel, not float32 (16 B/bp).
     eye = torch.cat([torch.eye(4), torch.zeros(1, 4)]).to(device)
+    every_track = columns == list(range(len(spec.rows)))
+    forward_columns = torch.tensor(columns, dtype=torch.long, device=device)
+    reverse_columns = (
+        None if perm is None else torch.tensor(perm[columns], dtype=torch.long, device=device)
+    )
+    # A tensor, not a Python number: CUDA divides by a CPU scalar as a product with its
+    # reciprocal, which can differ from the division in the last bit.
+    divisor = torch.tensor(float(n_variants), dtype=torch.float32, device=device)
+    cuda = device.type == "cuda"
 
     def batches() -> Iterator[tuple[list[tuple[_Slot, bool]], np.ndarray]]:
         inputs: list[np.ndarray] = []
@@ -564,35 +608,57 @@ def _stream(
         with torch.no_grad(), autocast_for(device):
             return model(x, head)  # (B, T, n_tracks), possibly bf16
 
+    def select(owners: list[tuple[_Slot, bool]], out: torch.Tensor) -> torch.Tensor:
+        """(B, T, all tracks) → float32 (B, T, selected), reverse rows in forward order."""
+        reverse = [i for i, (_, rc) in enumerate(owners) if rc]
+        if not reverse:
+            if every_track and out.dtype == torch.float32:
+                return out.clone()  # its own memory: a model may reuse its output (CUDA graphs)
+            return (out if every_track else out.index_select(2, forward_columns)).float()
+        forward = [i for i, (_, rc) in enumerate(owners) if not rc]
+        y = out.new_empty((out.shape[0], out.shape[1], len(columns)), dtype=torch.float32)
+        if forward:
+            rows = torch.tensor(forward, dtype=torch.long, device=device)
+            part = out.index_select(0, rows)
+            y[rows] = (part if every_track else part.index_select(2, forward_columns)).float()
+        rows = torch.tensor(reverse, dtype=torch.long, device=device)
+        y[rows] = out.index_select(0, rows).index_select(2, reverse_columns).flip(1).float()
+        return y
+
     def collect(owners: list[tuple[_Slot, bool]], out: torch.Tensor) -> None:
-        y = out.float().cpu().numpy()
-        for (slot, rc), pred in zip(owners, y, strict=True):
-            if rc:
-                pred = pred[::-1][:, perm]  # back to forward bin order and strands
-            slot.total = pred.copy() if slot.total is None else slot.total + pred
+        y = select(owners, out)
+        for row, (slot, _) in enumerate(owners):  # a fold in variant order, as documented
+            slot.total = y[row] if slot.total is None else slot.total + y[row]
             slot.remaining -= 1
 
-    def finished() -> Iterator[tuple[Chunk, int]]:
-        """Completed windows at the front of the queue, joined per region: (chunk, windows)."""
-        group: list[_Slot] = []
+    def finished() -> list[tuple[list[_Slot], int]]:
+        """Completed windows at the front of the queue, joined per region: (slots, windows)."""
+        groups: list[list[_Slot]] = []
         while pending and pending[0].remaining == 0:
             slot = pending.popleft()
-            if group and slot.window.region != group[-1].window.region:
-                yield emit(group), len(group)
-                group = []
-            group.append(slot)
-        if group:
-            yield emit(group), len(group)
+            if not groups or slot.window.region != groups[-1][-1].window.region:
+                groups.append([])
+            groups[-1].append(slot)
+        return [(group, len(group)) for group in groups]
 
-    def emit(group: list[_Slot]) -> Chunk:
-        values = np.concatenate([s.total[: s.window.n_bins] for s in group])  # (n_bins, all)
-        values = values[:, columns]  # a copy
+    def emit(group: list[_Slot]) -> tuple[str, int, int, torch.Tensor]:
+        """A region's completed windows, averaged, on their way to the host."""
+        parts = [s.total[: s.window.n_bins] for s in group]
+        values = torch.cat(parts) if len(parts) > 1 else parts[0]  # (n_bins, selected)
         if n_variants > 1:
-            values /= np.float32(n_variants)
-        if undo is not None:
-            values = untransform(values, undo)
+            values = values / divisor
+        if cuda:
+            host = torch.empty(values.shape, dtype=torch.float32, pin_memory=True)
+            host.copy_(values, non_blocking=True)
+            values = host
         first, last = group[0].window, group[-1].window
-        return Chunk(first.chrom, first.target_start, last.end, np.ascontiguousarray(values))
+        return first.chrom, first.target_start, last.end, values
+
+    def to_chunk(chrom: str, start: int, end: int, values: torch.Tensor) -> Chunk:
+        array = values.numpy()
+        if undo is not None:
+            array = untransform(array, undo)
+        return Chunk(chrom, start, end, np.ascontiguousarray(array))
 
     was_training = model.training
     parameter = next(model.parameters(), None)
@@ -605,14 +671,20 @@ def _stream(
         with bar as advance:
             in_flight = None
             for batch in chain(batches(), [None]):  # None: drain the last batch
-                launched = None if batch is None else (batch[0], launch(batch[1]))
-                if in_flight is not None:
+                ready: list = []
+                if in_flight is not None:  # queued on the device before the next batch
                     collect(*in_flight)
-                    for chunk, n in finished():
-                        if advance is not None:
-                            advance(n)
-                        yield chunk
-                in_flight = launched
+                    ready = [(emit(group), n) for group, n in finished()]
+                copied = (
+                    torch.cuda.current_stream(device).record_event() if cuda and ready else None
+                )
+                in_flight = None if batch is None else (batch[0], launch(batch[1]))
+                if copied is not None:
+                    copied.synchronize()  # batch k on the host; batch k+1 still running
+                for (chrom, start, end, values), n in ready:
+                    if advance is not None:
+                        advance(n)
+                    yield to_chunk(chrom, start, end, values)
     finally:
         model.train(was_training)
         if home is not None and home != device:
@@ -655,9 +727,17 @@ def predict(
         device=options.device, rc=options.rc, shifts=options.shifts,
         untransform=options.untransform, which=options.which, manifest=manifest,
     )  # fmt: skip
+    claimed = time.perf_counter()
     paths = claim_outputs(options, prediction)
-    with TrackWriter(paths, prediction.sizes, prediction.bin_size, options.bedgraph) as writer:
-        for chunk in prediction:
+    claimed = time.perf_counter() - claimed
+    writer = TrackSetWriter(paths, prediction.sizes, prediction.bin_size, options.bedgraph)
+    with writer, closing(iter(prediction)) as chunks:
+        if writer.stats["processes"]:
+            info(
+                f"writing {len(paths):,} files in {writer.stats['processes']} writer processes "
+                f"(at most {writer.stats['max_open']} open files each)"
+            )
+        for chunk in chunks:
             writer.add(chunk.chrom, chunk.start, chunk.end, chunk.values)
     return PredictionSummary(
         paths=paths,
@@ -670,6 +750,8 @@ def predict(
         n_windows=prediction.n_windows,
         seconds=time.perf_counter() - began,
         device=str(resolve_device(options.device)),
+        batch_size=prediction.batch_size,
+        writing={"claim_s": claimed, **writer.stats},
     )
 
 
