@@ -371,3 +371,33 @@ def test_with_resume_a_damaged_file_can_be_replaced_and_the_import_continued(tmp
     assert code == 0, err
     assert "resuming: 4 files already imported, 3 to go" in flat(err)
     assert stored_bytes(tmp_path / "st") == stored_bytes(tmp_path / "clean")
+
+
+def test_a_finished_file_that_changed_is_imported_again(tmp_path, capsys, monkeypatch):
+    make_release(tmp_path / "rel", counts=(6, 2, 2), per_file=2)
+    args = ["import-basenji", tmp_path / "rel", *SMALL, "-j", "1", "-o", tmp_path / "st"]
+
+    def stop(job, report):
+        raise KeyboardInterrupt
+
+    real = basenji._import_file
+    calls = []
+
+    def first_two(job, report):
+        calls.append(job.stem)
+        return real(job, report) if len(calls) <= 2 else stop(job, report)
+
+    monkeypatch.setattr(basenji, "_import_file", first_two)
+    assert run_cli(args, capsys)[0] == 130  # train-0 and train-1 finished
+    monkeypatch.undo()
+    changed = tmp_path / "rel" / "tfrecords" / "train-1.tfr"
+    changed.write_bytes(changed.read_bytes())  # downloaded again: a new modification time
+    os.utime(changed, ns=(1, 1))
+    read = []
+    monkeypatch.setattr(
+        basenji, "_import_file", lambda job, report: read.append(job.stem) or real(job, report)
+    )
+    code, _, err = run_cli([*args, "--resume"], capsys)
+    assert code == 0, err
+    assert read == ["train-1", "train-2", "valid-0", "test-0"]
+    assert "(1 resumed)" in flat(err)

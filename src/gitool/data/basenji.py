@@ -661,7 +661,7 @@ def import_release(opts: ImportBasenjiOptions) -> ImportSummary:
     done = _open_stage(stage, identity, opts.resume)
     finished = False
     try:
-        summaries, read_bytes = _import_files(release, crop, stage, done, opts)
+        summaries, resumed, read_bytes = _import_files(release, crop, stage, done, opts)
         counts = _check_counts(release, summaries)
         _write_store(release, crop, stage, summaries, out, existed, opts)
         finished = True
@@ -680,14 +680,15 @@ def import_release(opts: ImportBasenjiOptions) -> ImportSummary:
             shutil.rmtree(stage, ignore_errors=True)
     n_files = sum(len(f) for f in release.files.values())
     return ImportSummary(
-        out, counts, release.n_tracks, n_files, len(done), read_bytes,
+        out, counts, release.n_tracks, n_files, resumed, read_bytes,
         time.perf_counter() - began,
     )  # fmt: skip
 
 
 def _import_files(release: Release, crop: Crop, stage: Path, done: dict, opts):
-    """Import every file not yet finished; returns stem -> summary for all files and the
-    compressed bytes read now."""
+    """Import every file not yet finished (or changed since it was); returns stem ->
+    summary for all files, how many were kept from before, and the compressed bytes read
+    now."""
     jobs, kept = [], {}
     for split in SPLITS:
         for number, path in enumerate(release.files[split]):
@@ -711,7 +712,7 @@ def _import_files(release: Release, crop: Crop, stage: Path, done: dict, opts):
             bar(records, description=f"{label}, {read[0] / 1e9:,.2f} GB read")
 
         summaries = pool.run(jobs, advance)
-    return {**kept, **summaries}, read[0]
+    return {**kept, **summaries}, len(kept), read[0]
 
 
 def _check_counts(release: Release, summaries: dict) -> dict[str, int]:
