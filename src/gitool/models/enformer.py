@@ -29,13 +29,13 @@ from gitool.models.layers import (
     GELU,
     NORMS,
     AttentionPool,
+    Blocks,
     ConvBlock,
     Heads,
     Residual,
     TransformerBlock,
     center_crop,
     exponential_linspace_int,
-    run_block,
 )
 
 GAMMA_NORMS = ("position", "feature")
@@ -188,7 +188,7 @@ class EnformerTrunk(nn.Module):
                 for c_in, c_out in pairwise(config.tower_channels)
             )
         )
-        self.transformer = nn.Sequential(
+        self.transformer = Blocks(
             *(
                 TransformerBlock(
                     c,
@@ -222,9 +222,7 @@ class EnformerTrunk(nn.Module):
                 f"{self.target_length * 2**self.num_downsamples} bp"
             )
         x = self.conv_tower(self.stem(x.transpose(1, 2)))  # (B, C, T)
-        x = x.transpose(1, 2)  # (B, T, C)
-        for block in self.transformer:
-            x = run_block(block, x)
+        x = self.transformer(x.transpose(1, 2))  # (B, T, C)
         x = center_crop(x, self.target_length)  # (B, target_length, C)
         return self.final_pointwise(x.transpose(1, 2)).transpose(1, 2)  # (B, target_length, 2C)
 

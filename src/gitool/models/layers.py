@@ -251,6 +251,16 @@ def run_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return block(x)
 
 
+class Blocks(nn.Sequential):
+    """``nn.Sequential`` whose blocks go through :func:`run_block` (so each may be
+    recomputed in the backward pass); the same modules, keys and hooks as a Sequential."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self:
+            x = run_block(block, x)
+        return x
+
+
 # --------------------------------------------------------------------------- attention
 
 
