@@ -267,3 +267,10 @@ def test_means_over_tasks_without_both_classes_are_nan_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's "Mean of empty slice" would fail here
         assert np.isnan(result.mean_aupr) and result.mean_auroc == 0.5
+
+
+def test_data_on_device_is_refused_for_a_label_store(motifs, tmp_path, capsys):
+    code, _, err = run_cli(["train", "--data", motifs, "--model", "can-cnn20-relu", "-o",
+                            tmp_path / "r", "--gpus", "0", "--data-on-device"], capsys)  # fmt: skip
+    assert_input_error(code, err, "--data-on-device", "label stores")
+    assert not (tmp_path / "r").exists()

@@ -258,13 +258,7 @@ def training_batches(
     batches = WindowBatches(
         store, split, batch_size, shift=shift, rc=rc, seed=seed, slots=slots, shared=workers > 0
     )
-    sampler = EpochBatches(batches.n, batch_size, rank=rank, world=world, seed=seed, slots=slots)
-    if sampler.per_epoch == 0:
-        raise InputError(
-            f"{batch_size} × {world} process(es) is more than the {batches.n} {split} windows "
-            f"of {store.path}; use a smaller batch",
-            field="batch_size",
-        )
+    sampler = _sampler(store, split, batch_size, rank=rank, world=world, seed=seed, slots=slots)
     loader = DataLoader(
         batches,
         batch_size=None,
@@ -291,6 +285,19 @@ def _epochs(loader, sampler: EpochBatches, batches: WindowBatches, epoch, start,
         epoch, start = epoch + 1, 0
 
 
+def _sampler(store: Store, split: str, batch_size: int, **options) -> EpochBatches:
+    """The batch sampler of a split; an error when a process would get no whole batch."""
+    n = store.count(split)
+    sampler = EpochBatches(n, batch_size, **options)
+    if sampler.per_epoch == 0:
+        raise InputError(
+            f"{batch_size} × {options['world']} process(es) is more than the {n} {split} "
+            f"windows of {store.path}; use a smaller batch",
+            field="batch_size",
+        )
+    return sampler
+
+
 def split_bytes(store: Store, split: str) -> int:
     """Bytes a split's sequences and targets take (in memory as on disk)."""
     g, n = store.geometry, store.count(split)
@@ -302,14 +309,7 @@ def _resident_batches(
 ) -> Iterator[HostBatch]:
     """:func:`training_batches` with the split held on ``device``: the same keys, gathered
     there."""
-    n = store.count(split)
-    sampler = EpochBatches(n, batch_size, rank=rank, world=world, seed=seed, slots=1)
-    if sampler.per_epoch == 0:
-        raise InputError(
-            f"{batch_size} × {world} process(es) is more than the {n} {split} windows "
-            f"of {store.path}; use a smaller batch",
-            field="batch_size",
-        )
+    sampler = _sampler(store, split, batch_size, rank=rank, world=world, seed=seed, slots=1)
     codes = _onto(store.sequences(split), device)
     targets = _onto(store.targets(split), device)
     return _resident_epochs(sampler, codes, targets, seed, shift, rc, epoch, start)
