@@ -35,6 +35,7 @@ def test_help_lists_every_command(capsys):
         "train",
         "evaluate",
         "predict",
+        "variants",
         "attention",
         "synth-motifs",
         "interactions",

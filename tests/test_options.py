@@ -26,6 +26,7 @@ OPTIONS = {
     "train": "gitool.config.train:TrainConfig",
     "evaluate": "gitool.config.evaluate:EvaluateOptions",
     "predict": "gitool.config.predict:PredictOptions",
+    "variants": "gitool.config.variants:VariantOptions",
     "attention": "gitool.config.attention:AttentionOptions",
     "interactions": "gitool.config.interactions:InteractionsOptions",
     "synth-motifs": "gitool.config.synth_motifs:SynthMotifsOptions",
@@ -39,6 +40,7 @@ REQUIRED = {
     "build-dataset": ["genome.fa", "tracks.txt"],
     "import-basenji": ["release"],
     "predict": ["regions.bed", "-o", "out.bw"],
+    "variants": ["calls.vcf", "-o", "scores.tsv"],
     "interactions": ["-m", "run", "-o", "out"],
     "evaluate": ["-m", "run"],
 }

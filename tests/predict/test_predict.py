@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import bbi
@@ -26,81 +25,27 @@ from torch import nn
 
 from gitool.config.predict import PredictOptions
 from gitool.data.genome import encode, one_hot, reverse_complement
-from gitool.data.tracks import Track, read_tracks, untransform
+from gitool.data.tracks import Track, untransform
 from gitool.data.windows import Geometry
 from gitool.errors import InputError
-from gitool.models.registry import create_model
 from gitool.predict import inference, writer
 from gitool.predict.bigwig import TrackWriter, output_paths
 from gitool.predict.inference import predict_regions
 from gitool.predict.tiling import Region, regions_from_intervals, sequence_interval, tile_regions
-from gitool.runs import save_checkpoint
 
+from fixture_models import (
+    BaseCounts,
+    CountsConfig,
+    counts_manifest,
+    make_run,
+    tiny_manifest,
+)
 from helpers import assert_input_error, run_cli
 
-# 400 bp → 25 bins of 8 bp (200-bp target span, 100 bp of context each side).
-TINY_MODEL = dict(seq_length=400, target_length=25, bin_size=8, stem_channels=8, channels=16,
-                  divisible_by=4, heads={"tiny": 4})  # fmt: skip
 GEOMETRY = Geometry(400, 8, 25)
-BASES = "ACGT"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def tiny_manifest(tiny, **geometry) -> dict:
-    rows = [t.as_row() for t in read_tracks(tiny["tracks"])]  # plus ↔ minus stranded
-    values = {"seq_length": 400, "bin_size": 8, "target_length": 25, **geometry}
-    return {**values, "n_tracks": len(rows), "tracks": rows, "transform": {"version": 1}}
-
-
-def make_run(tiny, seed: int = 0) -> tuple[nn.Module, Path]:
-    """A run folder with a hand-made checkpoint of a tiny random ``cnn-maxpool``."""
-    torch.manual_seed(seed)
-    model = create_model("cnn-maxpool", **TINY_MODEL)
-    folder = tiny["dir"] / f"run{seed}"
-    save_checkpoint(
-        folder / "checkpoints" / "best.pt",
-        {"model_name": "cnn-maxpool", "preset": "cnn-maxpool",
-         "model_config": dataclasses.asdict(model.config), "model": model.state_dict(),
-         "step": 0, "data": [{"path": "store", "head": "tiny", "manifest": tiny_manifest(tiny)}]},
-    )  # fmt: skip
-    return model.eval(), folder
-
-
-@dataclass
-class CountsConfig:
-    seq_length: int = 400
-    target_length: int = 25
-    bin_size: int = 8
-    heads: dict = field(default_factory=lambda: {"bases": 4})
-
-
-class BaseCounts(nn.Module):
-    """Bin ``j`` = counts of A, C, G, T in the ``j``-th bin of the target span.
-
-    Its output for a genome bin is known from the FASTA alone, so any offset in the tiling
-    shows (Basenji #221), and it is reverse-complement equivariant by construction when
-    the tracks are paired A↔T, C↔G: counting the reverse complement's bins gives the same
-    bins reversed with complementary bases.
-    """
-
-    def __init__(self, config: CountsConfig):
-        super().__init__()
-        self.config = config
-        self.one = nn.Parameter(torch.ones(()))  # a parameter, so the model has a device
-
-    def forward(self, x: torch.Tensor, head: str | None = None) -> torch.Tensor:
-        g = Geometry(self.config.seq_length, self.config.bin_size, self.config.target_length)
-        target = x[:, g.context_left : g.context_left + g.target_span]  # (B, span, 4)
-        bins = target.reshape(len(x), g.target_length, g.bin_size, 4).sum(2)  # (B, T, 4)
-        return bins * self.one
-
-
-def counts_manifest(stranded: bool = True) -> dict:
-    pairs = [3, 2, 1, 0] if stranded else [0, 1, 2, 3]
-    rows = [{"index": i, "identifier": b, "strand_pair": pairs[i]} for i, b in enumerate(BASES)]
-    return {"tracks": rows}
 
 
 def padded_codes(seq: str, start: int, end: int) -> np.ndarray:

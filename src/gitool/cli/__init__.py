@@ -15,6 +15,7 @@ from gitool.cli import (  # noqa: F401  (importing a command module registers it
     quickstart,
     synth_motifs,
     train,
+    variants,
 )
 from gitool.cli.app import GLOBAL_FLAGS, app, main
 

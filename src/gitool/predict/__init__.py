@@ -1,5 +1,7 @@
 """Prediction over genomic regions (``gitool predict``).
 
+- :mod:`~gitool.predict.model`: a trained model and its genome made ready to predict
+  (shared with ``gitool variants``);
 - :mod:`~gitool.predict.tiling`: regions (BED) ↔ model windows ↔ output bins;
 - :mod:`~gitool.predict.inference`: :func:`~gitool.predict.inference.predict_regions`
   (lazy, batched, ``--rc``/``--shifts`` averaging) and
