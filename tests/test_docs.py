@@ -35,8 +35,9 @@ def test_docs_build_strict_with_the_generated_command_reference(tmp_path):
     assert "cli-reference" not in page and "page's source" not in page  # markers replaced
     group = typer.main.get_command(app)
     names = group.list_commands(group.context_class(group, info_name="gitool"))
-    assert {"build-dataset", "import-basenji", "info", "train", "evaluate", "predict", "variants", "attention",
-            "synth-motifs", "interactions", "quickstart", "models"} <= set(names)  # fmt: skip
+    assert {"build-dataset", "import-basenji", "info", "train", "evaluate", "predict", "variants",
+            "attention", "attribute", "modisco", "marginalize", "synth-motifs", "interactions",
+            "quickstart", "models"} <= set(names)  # fmt: skip
     for name in names:
         assert f'id="gitool-{name}"' in page, name
     for option in ("--seq-length", "--gpus", "--threshold", "--rc"):

@@ -5,12 +5,15 @@ imports it). Shared option definitions are in :mod:`gitool.cli.options`.
 
 from gitool.cli import (  # noqa: F401  (importing a command module registers its command)
     attention,
+    attribute,
     build_dataset,
     evaluate,
     import_basenji,
     info,
     interactions,
+    marginalize,
     models,
+    modisco,
     predict,
     quickstart,
     synth_motifs,

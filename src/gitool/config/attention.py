@@ -50,16 +50,7 @@ class AttentionOptions(Options):
         self._check_inputs()
 
     def _check_inputs(self) -> None:
-        given = [name for name in ("regions", "data", "fasta") if getattr(self, name) is not None]
-        if len(given) > 1:
-            raise InputError(
-                f"give exactly one input: {opt('regions')} BED with {opt('genome')} FASTA, "
-                f"{opt('data')} STORE (with {opt('split')} and {opt('index')}), or "
-                f"{opt('fasta')} SEQS.fa; got {', '.join(opt(n) for n in given)}"
-            )
-        if self.regions is not None and self.genome is None:
-            raise InputError(f"needs {opt('genome')} FASTA to read the sequences from",
-                             field="regions")  # fmt: skip
+        check_one_input(self)
         if self.track_out is not None and self.regions is None:
             raise InputError(
                 f"needs genomic input: {opt('regions')} BED with {opt('genome')} FASTA",
@@ -69,3 +60,18 @@ class AttentionOptions(Options):
             raise InputError(f"needs {opt('track_out')}", field="track_layer")
         if self.bedgraph and self.track_out is None:
             raise InputError(f"needs {opt('track_out')}", field="bedgraph")
+
+
+def check_one_input(o) -> None:
+    """At most one of ``o.regions`` (which needs ``o.genome``), ``o.data`` and ``o.fasta``
+    (the inputs of ``gitool attention`` and ``gitool attribute``)."""
+    given = [name for name in ("regions", "data", "fasta") if getattr(o, name) is not None]
+    if len(given) > 1:
+        raise InputError(
+            f"give exactly one input: {opt('regions')} BED with {opt('genome')} FASTA, "
+            f"{opt('data')} STORE (with {opt('split')} and {opt('index')}), or "
+            f"{opt('fasta')} SEQS.fa; got {', '.join(opt(n) for n in given)}"
+        )
+    if o.regions is not None and o.genome is None:
+        raise InputError(f"needs {opt('genome')} FASTA to read the sequences from",
+                         field="regions")  # fmt: skip

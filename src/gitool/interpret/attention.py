@@ -21,7 +21,6 @@ describes every array).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -39,8 +38,6 @@ from torch import nn
 from gitool.config.attention import AttentionOptions
 from gitool.console import info as status  # `info` names LayerInfo loop variables here
 from gitool.data.genome import Genome, one_hot
-from gitool.data.labels import LabelStore, open_any_store
-from gitool.data.store import store_inputs
 from gitool.errors import InputError, opt
 from gitool.files import Outputs, commit_file, replace_folder, staged_file
 from gitool.interpret.layers import LayerInfo, attention_layout, model_seq_length, select_layers
@@ -48,6 +45,9 @@ from gitool.interpret.plots import plot_export, plot_names
 from gitool.interpret.rollout import attention_rollout
 from gitool.interpret.windows import (
     AttentionWindow,
+    default_store_windows,
+    input_paths,
+    open_windows,
     parse_indices,
     windows_from_fasta,
     windows_from_regions,
@@ -56,7 +56,7 @@ from gitool.interpret.windows import (
 from gitool.models.base import capture_attention
 from gitool.models.layers import AttentionRecord
 from gitool.predict.bigwig import TrackWriter
-from gitool.runs import default_run, load_run, resolve_device, run_label, shown_path, training_store
+from gitool.runs import default_run, load_run, resolve_device, run_label
 
 FORMAT, VERSION = "gitool-attention", 1
 FULL_MAX_TOKENS = 1024
@@ -790,7 +790,6 @@ __all__ = [
 ]
 
 
-DEFAULT_WINDOWS = 4
 """Windows exported when no input is given: the first ones of the run's own store's split."""
 
 DEFAULT_OUT = "attention"
@@ -804,7 +803,7 @@ def attention_from_run(options: AttentionOptions, on_window=None) -> AttentionSu
 
     Defaults, each announced with a status line: ``model`` None, the newest run under
     ``runs/``; no input, windows of ``split`` of the store the run was trained on (the first
-    :data:`DEFAULT_WINDOWS` unless ``index`` says which); ``out`` None, :data:`DEFAULT_OUT`
+    :data:`gitool.interpret.windows.DEFAULT_WINDOWS` unless ``index`` says which); ``out`` None, :data:`DEFAULT_OUT`
     in the current folder (an existing one only with ``force``, and only an earlier export).
 
     Every output is claimed before the model runs: existing outputs are replaced only with
@@ -816,13 +815,13 @@ def attention_from_run(options: AttentionOptions, on_window=None) -> AttentionSu
     out = o.out if o.out is not None else _default_out(o.force)
     data, index = o.data, o.index
     if data is None and o.regions is None and o.fasta is None:
-        data, index = _default_store_windows(run, o.which, o.split, index)
-    outputs = Outputs(o.force, inputs=_inputs(o, run, data))
+        data, index = default_store_windows(run, o.which, o.split, index)
+    outputs = Outputs(o.force, inputs=input_paths(o, run, data))
     claim_outputs(outputs, out, o.track_out, o.bedgraph)
     model, _, ckpt = load_run(run, o.which, "model")
     label = run_label(ckpt)
     select_layers(attention_layout(model, label), o.layer, o.head)
-    windows, n_windows = _open_windows(o, model, data, index)
+    windows, n_windows = open_windows(o, model, data, index)
     sizes = None
     if o.track_out is not None:
         opened = Genome(o.genome)
@@ -835,36 +834,6 @@ def attention_from_run(options: AttentionOptions, on_window=None) -> AttentionSu
         bedgraph=o.bedgraph, sizes=sizes, plot=o.plot, force=o.force, outputs=outputs,
         label=label, on_window=on_window, n_windows=n_windows,
     )  # fmt: skip
-
-
-def _inputs(o: AttentionOptions, run: Path, data: str | Path | None) -> list[Path | str | None]:
-    """What the export reads (never written over): the run, genome, regions, FASTA and
-    their indexes, the store and the files it was built from (the run's own store too)."""
-    paths: list[Path | str | None] = [run, o.regions]
-    for fasta in (o.genome, o.fasta):
-        if fasta is not None:
-            paths += [fasta, f"{fasta}.fai", f"{fasta}.gzi"]
-    stores = [data] if data is not None else []
-    with contextlib.suppress(InputError, OSError):  # a run that records no (usable) store
-        stores.append(training_store(run, o.which))
-    for store in stores:
-        paths += store_inputs(store)
-    return paths
-
-
-def _open_windows(
-    o: AttentionOptions, model: nn.Module, data: str | Path | None, index: str | None
-) -> tuple[Iterable[AttentionWindow], int | None]:
-    """The chosen input as windows, with their number when known (for the disk check)."""
-    seq_length = model_seq_length(model)
-    if o.regions is not None:
-        return windows_from_regions(model, o.regions, o.genome), None
-    if o.fasta is not None:
-        return windows_from_fasta(o.fasta, seq_length), None
-    _check_store_length(data, seq_length)
-    indices = parse_indices(index)
-    count = len(indices) if indices is not None else open_any_store(data).count(o.split)
-    return windows_from_store(data, o.split, indices), count
 
 
 def _default_out(force: bool) -> Path:
@@ -882,44 +851,3 @@ def _default_out(force: bool) -> Path:
         "choose)"
     )
     return out
-
-
-def _default_store_windows(
-    run: Path, which: str, split: str, index: str | None
-) -> tuple[Path, str]:
-    """No input given: the run's training store, and ``index`` or its first windows."""
-    store = training_store(run, which)
-    shown = f"{shown_path(store).rstrip('/')}/"
-    if index is not None:
-        status(
-            f"exporting {split} windows {index} of {shown} (the run's store; give {opt('data')} "
-            "to choose)"
-        )
-        return store, index
-    count = open_any_store(store).count(split)
-    if count == 0:
-        raise InputError(
-            f"the {split} split of {shown}, the run's store, has no windows; choose the input "
-            f"with {opt('split')}, {opt('data')}/{opt('index')}, {opt('regions')} or "
-            f"{opt('fasta')}"
-        )
-    last = min(DEFAULT_WINDOWS, count) - 1
-    chosen = "0" if last == 0 else f"0-{last}"
-    status(
-        f"exporting {split} window{'s' if last else ''} {chosen} of {shown} (default; give "
-        f"{opt('data')}/{opt('index')}, {opt('regions')} or {opt('fasta')} to choose)"
-    )
-    return store, chosen
-
-
-def _check_store_length(data: str | Path, seq_length: int) -> None:
-    opened = open_any_store(data)
-    store_length = (
-        opened.seq_length if isinstance(opened, LabelStore) else opened.geometry.seq_length
-    )
-    if store_length != seq_length:
-        raise InputError(
-            f"{data}: windows of {store_length:,} bp but the model takes {seq_length:,} bp; "
-            "use the store the model was trained on",
-            field="data",
-        )

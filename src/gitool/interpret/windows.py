@@ -1,20 +1,26 @@
-"""The model inputs whose attention is exported: windows of a store split, of BED regions
-tiled as ``gitool predict`` tiles them, or of FASTA sequences."""
+"""The model inputs that ``gitool attention`` and ``gitool attribute`` look inside: windows of a
+store split, of BED regions tiled as ``gitool predict`` tiles them, or of FASTA sequences;
+and which of them a command's options choose."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
+from gitool.console import info
 from gitool.data.genome import Genome
 from gitool.data.labels import LabelStore, open_any_store
+from gitool.data.store import store_inputs
 from gitool.data.windows import Geometry
 from gitool.errors import InputError, opt
+from gitool.interpret.layers import model_seq_length
 from gitool.predict.tiling import SequenceReader, read_regions, sequence_interval, tile_regions
+from gitool.runs import shown_path, training_store
 
 
 @dataclass
@@ -137,3 +143,83 @@ def parse_indices(text: str | None) -> list[int] | None:
             field="index",
         ) from None
     return out
+
+
+# --------------------------------------------------------------------------- choosing the input
+
+DEFAULT_WINDOWS = 4
+"""Windows of the run's own store used when no input is given."""
+
+
+def input_paths(o, run: Path, data: str | Path | None) -> list[Path | str | None]:
+    """``o``: options with ``regions``, ``genome``, ``fasta`` and ``which`` (those of
+    ``gitool attention`` and ``gitool attribute``). What the command reads (never written over): the run, genome, regions, FASTA and
+    their indexes, the store and the files it was built from (the run's own store too)."""
+    paths: list[Path | str | None] = [run, o.regions]
+    for fasta in (o.genome, o.fasta):
+        if fasta is not None:
+            paths += [fasta, f"{fasta}.fai", f"{fasta}.gzi"]
+    stores = [data] if data is not None else []
+    with contextlib.suppress(InputError, OSError):  # a run that records no (usable) store
+        stores.append(training_store(run, o.which))
+    for store in stores:
+        paths += store_inputs(store)
+    return paths
+
+
+def open_windows(
+    o, model: nn.Module, data: str | Path | None, index: str | None
+) -> tuple[Iterable[AttentionWindow], int | None]:
+    """The input ``o`` chose (``regions``, ``fasta``, or the store ``data`` with ``o.split``
+    and ``index``) as windows, with their number when known."""
+    seq_length = model_seq_length(model)
+    if o.regions is not None:
+        return windows_from_regions(model, o.regions, o.genome), None
+    if o.fasta is not None:
+        return windows_from_fasta(o.fasta, seq_length), None
+    check_store_length(data, seq_length)
+    indices = parse_indices(index)
+    count = len(indices) if indices is not None else open_any_store(data).count(o.split)
+    return windows_from_store(data, o.split, indices), count
+
+
+def default_store_windows(
+    run: Path, which: str, split: str, index: str | None, verb: str = "exporting"
+) -> tuple[Path, str]:
+    """No input given: the run's training store, and ``index`` or its first windows (a status
+    line says which: "``verb`` test windows 0-3 of data/")."""
+    store = training_store(run, which)
+    shown = f"{shown_path(store).rstrip('/')}/"
+    if index is not None:
+        info(
+            f"{verb} {split} windows {index} of {shown} (the run's store; give {opt('data')} "
+            "to choose)"
+        )
+        return store, index
+    count = open_any_store(store).count(split)
+    if count == 0:
+        raise InputError(
+            f"the {split} split of {shown}, the run's store, has no windows; choose the input "
+            f"with {opt('split')}, {opt('data')}/{opt('index')}, {opt('regions')} or "
+            f"{opt('fasta')}"
+        )
+    last = min(DEFAULT_WINDOWS, count) - 1
+    chosen = "0" if last == 0 else f"0-{last}"
+    info(
+        f"{verb} {split} window{'s' if last else ''} {chosen} of {shown} (default; give "
+        f"{opt('data')}/{opt('index')}, {opt('regions')} or {opt('fasta')} to choose)"
+    )
+    return store, chosen
+
+
+def check_store_length(data: str | Path, seq_length: int) -> None:
+    opened = open_any_store(data)
+    store_length = (
+        opened.seq_length if isinstance(opened, LabelStore) else opened.geometry.seq_length
+    )
+    if store_length != seq_length:
+        raise InputError(
+            f"{data}: windows of {store_length:,} bp but the model takes {seq_length:,} bp; "
+            "use the store the model was trained on",
+            field="data",
+        )

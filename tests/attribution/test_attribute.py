@@ -1,0 +1,154 @@
+"""``gitool attribute``: each method against what it must satisfy (saliency = the autograd
+gradient, integrated gradients and DeepLIFT/SHAP add up to the output difference, ISM equals
+``gitool variants --ism``), the files (npz, per-base bigWig, logos) and the refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyBigWig
+import pytest
+import torch
+
+from gitool.attribution.attribute import Target, attribute_windows, check_method, parse_bins
+from gitool.errors import InputError
+from gitool.interpret.windows import AttentionWindow
+
+from fixture_models import make_run
+from helpers import assert_input_error, run_cli
+
+
+def windows(tiny, n: int = 3) -> list[AttentionWindow]:
+    from gitool.data.genome import Genome
+
+    genome = Genome(tiny["genome"])
+    out = [AttentionWindow(f"w{i}", "chr1", 500 + 700 * i, genome.codes("chr1", 500 + 700 * i,
+           900 + 700 * i)) for i in range(n)]  # fmt: skip
+    genome.close()
+    return out
+
+
+def write_bed(path: Path, rows: list[tuple]) -> Path:
+    path.write_text("".join(f"{c}\t{s}\t{e}\n" for c, s, e in rows))
+    return path
+
+
+def test_saliency_is_the_gradient_of_the_summed_target_bins(tiny):
+    model, _ = make_run(tiny)
+    result = attribute_windows(model, "tiny", windows(tiny), [0, 2], ["plus", "dense"],
+                               method="saliency", bins=[10, 11, 12], device="cpu")  # fmt: skip
+    x = torch.from_numpy(np.eye(5, 4, dtype=np.float32)[result.sequence]).requires_grad_()
+    y = model(x, "tiny")[:, 10:13, 2].sum()
+    (grad,) = torch.autograd.grad(y, x)
+    np.testing.assert_allclose(result.hypothetical[:, 1], grad.numpy(), rtol=1e-4, atol=1e-7)
+    assert result.hypothetical.shape == (3, 2, 400, 4)
+    np.testing.assert_allclose(
+        result.output[:, 1], model(x, "tiny")[:, 10:13, 2].sum(1).detach().numpy(), rtol=1e-5
+    )
+
+
+def test_integrated_gradients_and_deepliftshap_add_up_to_the_output_difference(tiny):
+    model, _ = make_run(tiny)
+    ig = attribute_windows(model, "tiny", windows(tiny), [0, 3], ["plus", "sparse"],
+                           method="integrated-gradients", steps=256, device="cpu")  # fmt: skip
+    target = Target(model.eval(), "tiny", [0, 3], None)
+    with torch.no_grad():
+        base = target(torch.zeros(1, 400, 4))[0].numpy()
+    change = ig.output - base
+    observed = ig.observed.sum(-1)  # Σ over positions of hypothetical · one-hot
+    np.testing.assert_allclose(observed - change, ig.delta, atol=1e-4)
+    assert np.abs(ig.delta).max() < 0.02 * np.abs(change).max()
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    deep = attribute_windows(model, "tiny", windows(tiny), [0, 3], ["plus", "sparse"],
+                             method="deepliftshap", shuffles=8, device="cpu")  # fmt: skip
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert not model.training  # batch norm statistics untouched, eval mode kept
+    assert np.abs(deep.delta).max() < 1e-3 * max(np.abs(deep.output).max(), 1.0)
+    again = attribute_windows(model, "tiny", windows(tiny), [0, 3], ["plus", "sparse"],
+                              method="deepliftshap", shuffles=8, device="cpu")  # fmt: skip
+    np.testing.assert_array_equal(deep.hypothetical, again.hypothetical)  # seeded references
+
+
+def test_deepliftshap_is_refused_for_attention_models():
+    import yaml
+
+    from gitool.models.registry import create_model
+
+    small = dict(seq_length=400, target_length=25, bin_size=8, heads={"t": 2})
+    example = yaml.safe_load((Path(__file__).parents[2] / "workflows" / "example-swin.yaml")
+                             .read_text())["model_config"]  # fmt: skip
+    refused = {
+        "swin": create_model("swin-basenji-small", **example),
+        "cnn-attpool": create_model(
+            "cnn-attpool", stem_channels=8, channels=16, divisible_by=4, **small
+        ),  # fmt: skip
+    }
+    for model in refused.values():
+        with pytest.raises(InputError, match="no rule for the softmax attention"):
+            check_method("deepliftshap", model)
+        check_method("integrated-gradients", model)
+    check_method("deepliftshap", create_model("cnn-maxpool", stem_channels=8, channels=16,
+                                              divisible_by=4, **small))  # fmt: skip
+
+
+def test_parse_bins():
+    assert parse_bins("3-5,1", 25) == [3, 4, 5, 1]
+    assert parse_bins(None, 25) is None
+    with pytest.raises(InputError, match="25 target bins"):
+        parse_bins("20-25", 25)
+
+
+def test_command_files_and_ism_equal_to_variants(tiny, capsys):
+    _, run = make_run(tiny)
+    bed = write_bed(tiny["dir"] / "regions.bed", [("chr1", 1000, 1400), ("chr3", 200, 600)])
+    out = tiny["dir"] / "attr.npz"
+    base = ["attribute", "-m", str(run), "--regions", str(bed), "-g", str(tiny["genome"])]
+    code, _, err = run_cli([*base, "-o", str(out), "--method", "saliency", "--tracks",
+                            "plus,dense", "--bigwig", str(tiny["dir"] / "c.bw"), "--logos", "2"],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    saved = np.load(out)
+    assert saved["hypothetical"].shape[1:] == (2, 400, 4)
+    assert saved["tracks"].tolist() == ["plus", "dense"] and str(saved["method"]) == "saliency"
+    assert (tiny["dir"] / "attr.logos.png").read_bytes().startswith(b"\x89PNG")
+    onehot = np.eye(5, 4, dtype=np.float32)[saved["sequence"]]
+    observed = (saved["hypothetical"] * onehot[:, None]).sum(-1)  # (N, K, L)
+    with pyBigWig.open(str(tiny["dir"] / "c.dense.bw")) as bw:
+        first = int(saved["start"][0]) + int(saved["target_start"][0])
+        got = np.array(bw.values("chr1", first, first + 200), dtype=np.float32)
+    np.testing.assert_allclose(got, observed[0, 1, saved["target_start"][0]:][:200], rtol=1e-5,
+                               atol=1e-8)  # fmt: skip
+
+    # ISM through attribute equals `gitool variants --ism` at every base
+    small = write_bed(tiny["dir"] / "small.bed", [("chr2", 990, 1010)])
+    ism_out = tiny["dir"] / "ism-attr.npz"
+    code, _, err = run_cli(["attribute", "-m", str(run), "--regions", str(small), "-g",
+                            str(tiny["genome"]), "-o", str(ism_out), "--method", "ism"],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    variants_out = tiny["dir"] / "ism-variants.npz"
+    code, _, err = run_cli(["variants", "--ism", "chr2:991-1010", "-m", str(run), "-g",
+                            str(tiny["genome"]), "-o", str(variants_out)], capsys)  # fmt: skip
+    assert code == 0, err
+    by_attribute = np.load(ism_out)["hypothetical"][0]
+    by_variants = np.load(variants_out)["sum"]
+    np.testing.assert_allclose(by_attribute, by_variants, rtol=1e-5, atol=1e-7, equal_nan=True)
+    assert np.isnan(by_attribute).any() and np.isfinite(by_attribute).sum() > 40
+
+    # refusals: one line each, nothing written
+    fresh = tiny["dir"] / "fresh.npz"
+    for extra, needles in (
+        (["--method", "ism", "--bins", "3"], ("--bins", "does not apply to ism")),
+        (["--bins", "30"], ("--bins", "25 target bins")),
+        (["--method", "magic"], ("--method", "choose from")),
+    ):
+        code, _, err = run_cli([*base, "-o", str(fresh), *extra], capsys)
+        assert_input_error(code, err, *needles)
+    code, _, err = run_cli(["attribute", "-m", str(run), "--data", "x", "--regions", str(bed),
+                            "-g", str(tiny["genome"]), "-o", str(fresh)], capsys)  # fmt: skip
+    assert_input_error(code, err, "exactly one input")
+    code, _, err = run_cli([*base, "-o", str(out)], capsys)
+    assert_input_error(code, err, "already exists", "--force")
+    assert not fresh.exists()
