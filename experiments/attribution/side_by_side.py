@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Attention, GLIFAC, attribution and marginalisation side by side on one trained model.
 
-On the store of ``run.py`` (the bundled REB1, ABF1 and RAP1 motif-occupancy tracks), this
+On a store of the bundled REB1, ABF1 and RAP1 motif-occupancy tracks together, this
 trains the example Genomic Interpreter (``workflows/example-swin.yaml``, the 1D-Swin at
 example width) for ``--steps`` steps on the CPU, picks the track it predicts best and a
 window with one of that motif's strongest sites in target bin 40, and runs on it, with the
@@ -40,10 +40,19 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1500, help="training steps (batch 4)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
-    work, data = args.workdir, args.workdir / "data"
+    work, data = args.workdir, args.workdir / "joint" / "data"
+    args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "side_by_side.log"
     log.write_text("")
-    run = work / "swin"
+    if not (data / "manifest.yaml").exists():
+        rows = pd.read_csv(EXAMPLE / "tracks.txt", sep="\t")
+        rows = rows[rows["identifier"].isin(MOTIFS)].copy()
+        rows["index"] = rows["strand_pair"] = range(len(rows))
+        rows["file"] = [str(EXAMPLE / f) for f in rows["file"]]
+        data.parent.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(data.parent / "tracks.txt", sep="\t", index=False)
+        gitool("build-dataset", GENOME, data.parent / "tracks.txt", "-o", data, "-j", 1, log=log)
+    run = work / "joint" / "swin"
     summary: dict = {"steps": args.steps}
     if not (run / "checkpoints" / "best.pt").exists():
         summary["train_s"] = gitool(
@@ -105,11 +114,15 @@ def main() -> None:
     summary["layer8_windows"] = len(index.get("windows", []))
 
     DOCS.mkdir(parents=True, exist_ok=True)
-    for png in [*sorted((attention / "plots").glob("*.png"))[:1],
-                *sorted(interactions.glob("*.png"))[:1], figures / "ig.logos.png",
-                figures / "marginalize.png"]:  # fmt: skip
-        if png.exists():
-            shutil.copy(png, DOCS / f"side-by-side-{png.parent.name}-{png.name}")
+    figures_for_docs = {
+        "attention": next(iter(sorted((attention / "plots").glob("*_heads_*.png"))), None),
+        "glifac": next(iter(sorted(interactions.glob("*.png"))), None),
+        "ig": figures / "ig.logos.png",
+        "marginalize": figures / "marginalize.png",
+    }
+    for name, png in figures_for_docs.items():
+        if png is not None and png.exists():
+            shutil.copy(png, DOCS / f"side-by-side-{name}.png")
     (args.out / "side_by_side.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     print("bin size", BIN)

@@ -71,6 +71,32 @@ def test_integrated_gradients_and_deepliftshap_add_up_to_the_output_difference(t
     np.testing.assert_array_equal(deep.hypothetical, again.hypothetical)  # seeded references
 
 
+def test_uniform_baseline_references_per_window_and_the_callers_model_state(tiny):
+    model, _ = make_run(tiny)
+    model.train()
+    ig = attribute_windows(model, "tiny", windows(tiny), [1], ["minus"], steps=256,
+                           method="integrated-gradients", baseline="uniform", device="cpu")  # fmt: skip
+    assert model.training  # the caller's mode is given back
+    model.eval()
+    with torch.no_grad():
+        base = Target(model, "tiny", [1], None)(torch.full((1, 400, 4), 0.25))[0].numpy()
+    change = ig.output - base
+    np.testing.assert_allclose(ig.observed.sum(-1) - change, ig.delta, atol=1e-4)
+    assert np.abs(ig.delta).max() < 0.02 * np.abs(change).max()
+
+    one = attribute_windows(model, "tiny", windows(tiny), [1], ["minus"], method="deepliftshap",
+                            shuffles=4, batch_size=1, device="cpu")  # fmt: skip
+    three = attribute_windows(model, "tiny", windows(tiny), [1], ["minus"],
+                              method="deepliftshap", shuffles=4, batch_size=3, device="cpu")  # fmt: skip
+    np.testing.assert_allclose(one.hypothetical, three.hypothetical, atol=1e-6)
+
+    gap = windows(tiny, 1)[0]
+    gap.codes[10:20] = 4
+    with pytest.raises(InputError, match="holds N"):
+        attribute_windows(model, "tiny", [gap], [1], ["minus"], method="deepliftshap",
+                          device="cpu")  # fmt: skip
+
+
 def test_deepliftshap_is_refused_for_attention_models():
     import yaml
 
@@ -100,7 +126,7 @@ def test_parse_bins():
         parse_bins("20-25", 25)
 
 
-def test_command_files_and_ism_equal_to_variants(tiny, capsys):
+def test_command_files_and_ism_equal_to_variants(tiny, capsys, monkeypatch):
     _, run = make_run(tiny)
     bed = write_bed(tiny["dir"] / "regions.bed", [("chr1", 1000, 1400), ("chr3", 200, 600)])
     out = tiny["dir"] / "attr.npz"
@@ -152,3 +178,36 @@ def test_command_files_and_ism_equal_to_variants(tiny, capsys):
     code, _, err = run_cli([*base, "-o", str(out)], capsys)
     assert_input_error(code, err, "already exists", "--force")
     assert not fresh.exists()
+
+    # a failure while writing the bigWigs leaves none of the outputs
+    from gitool.predict import bigwig
+
+    def broken(self, *args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bigwig.TrackWriter, "add", broken)
+    code, _, err = run_cli([*base, "-o", str(fresh), "--method", "saliency", "--tracks", "plus",
+                            "--bigwig", str(tiny["dir"] / "f.bw"), "--logos", "1"], capsys)  # fmt: skip
+    assert code != 0 and "disk full" in err
+    left = [p.name for p in tiny["dir"].iterdir() if p.name.startswith(("fresh", "f.", ".f"))]
+    assert left == []
+
+
+class Squares(torch.nn.Module):
+    """A model with a nonlinearity DeepLIFT has no rule for (a functional square)."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = type("C", (), {"target_length": 25, "seq_length": 400})()
+        self.conv = torch.nn.Conv1d(4, 2, 9, padding=4)
+
+    def forward(self, x, head=None):
+        y = self.conv(x.transpose(1, 2)) ** 2  # (B, 2, 400)
+        return y[:, :, 100:300].reshape(len(x), 2, 25, 8).mean(-1).transpose(1, 2)
+
+
+def test_deepliftshap_refuses_a_model_whose_contributions_do_not_add_up(tiny):
+    torch.manual_seed(0)
+    with pytest.raises(InputError, match="no DeepLIFT rule; use integrated-gradients"):
+        attribute_windows(Squares(), "t", windows(tiny, 2), [0], ["a"], method="deepliftshap",
+                          shuffles=4, device="cpu")  # fmt: skip

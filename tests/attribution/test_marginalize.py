@@ -348,3 +348,14 @@ def test_jaspar_fungi_motifs_by_name_or_matrix_id():
     for text in ("REB1", "reb1", reb1.matrix_id, reb1.matrix_id.split(".")[0]):
         motif = resolve_motif(text)
         assert motif.sequence == expected and reb1.matrix_id in motif.source
+
+
+def test_motif_1_lies_in_one_bin_when_the_target_has_an_even_number_of_bins():
+    from gitool.attribution.marginalize import plan_insertions, resolve_motif
+
+    # the 17,712-bp presets: 80 bins of 128 bp, the input's centre on the bin 39/40 boundary
+    plan = plan_insertions(resolve_motif("ATTACCCGG"), None, (), ("+",), 17712, 128, 80)
+    ((_, start),) = plan.arrangements[0].insertions
+    context_left = (17712 - 80 * 128) // 2
+    first, last = ((start - context_left) // 128, (start + 8 - context_left) // 128)
+    assert plan.insertion_bin == first == last == 40

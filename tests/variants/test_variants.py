@@ -388,3 +388,16 @@ def test_untransform_is_applied_per_bin_before_scoring(tiny):
     raw_sums = np.array([(p["alt"] - p["ref"]).sum(0) for p in raw.profiles])
     assert raw_sums.shape == (len(rows), 2)
     assert not np.allclose(done[["sum:dense", "sum:sparse"]].to_numpy(float), raw_sums, atol=1e-5)
+
+
+def test_table_rows_with_missing_cells_and_profile_ids_as_text(tiny):
+    seq = genome_seq(tiny, "chr1")
+    table = pd.DataFrame({"chrom": ["chr1", "chr1"], "pos": [2000, 2001],
+                          "ref": [seq[1999], seq[2000]], "alt": [np.nan, "A" if seq[2000] != "A" else "C"],
+                          "id": [pd.NA, "rs2"]})  # fmt: skip
+    scores = iter_variant_scores(BaseCounts(CountsConfig()), tiny["genome"], table,
+                                 manifest=counts_manifest(), device="cpu", profiles="rs2,rs9")  # fmt: skip
+    frame = scores.frame()
+    assert frame["status"].tolist() == ["no_alt", "ok"]
+    assert frame["id"][0] == f"chr1:2000:{seq[1999]}:."
+    assert [p["variant"].id for p in scores.profiles] == ["rs2"]

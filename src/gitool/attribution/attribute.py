@@ -18,7 +18,9 @@ and the observed contribution of a base is the hypothetical one of the base that
   nonlinearity has a DeepLIFT rule. That holds for the CNN baselines' convolutions,
   batch norm in eval mode, max pooling, GELU and the softplus head; it does not hold for
   softmax attention (the product of two input-dependent terms), so it is refused for swin,
-  Enformer, CAN and the attention-pooling CNN — use integrated gradients there.
+  Enformer, CAN and the attention-pooling CNNs — use integrated gradients there. Windows
+  holding N are refused (a shuffle cannot hold an unknown base); each window's references
+  are drawn with its own seed, so they do not depend on the batch.
 - ``ism``: in-silico saturation mutagenesis through the variant-scoring path of
   :mod:`gitool.variants` (each base in its own window centred on it, the change of the
   target summed over the target bins): exact effects of each substitution, zero at the
@@ -35,6 +37,7 @@ genome regions, and a PNG of sequence logos of the windows with the largest cont
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -47,7 +50,7 @@ from torch import nn
 
 from gitool.config.attribute import METHODS, AttributeOptions
 from gitool.console import progress
-from gitool.data.genome import Genome
+from gitool.data.genome import N_CODE, Genome
 from gitool.data.tracks import select_tracks
 from gitool.errors import InputError, opt
 from gitool.files import Outputs, staged_file
@@ -61,6 +64,9 @@ from gitool.predict.bigwig import TrackWriter, output_paths
 from gitool.predict.model import PreparedModel, prepare_model
 from gitool.runs import default_run, resolve_device
 
+DEEPLIFT_TOLERANCE = 1e-3
+"""Largest completeness error of DeepLIFT/SHAP accepted, relative to the outputs (at least
+1): rounding gives about 1e-6; an operation without a rule, far more."""
 MAX_DEFAULT_TRACKS = 8
 """Tracks attributed when ``--tracks`` is left out, at most (each is a backward pass)."""
 
@@ -169,25 +175,31 @@ def attribute_windows(
     gradients are too coarse for attributions). The model's training flag and device are
     restored afterwards."""
     dev = resolve_device(device)
-    target = Target(model, head, columns, bins).to(dev)
-    hyp, seqs, outs, deltas, kept = [], [], [], [], []
-    was_training = model.training
+    was_training = model.training  # before Target, which puts the model in eval mode
     parameter = next(model.parameters(), None)
     home = parameter.device if parameter is not None else None
+    hyp, seqs, outs, deltas, kept = [], [], [], [], []
     chunk: list[AttentionWindow] = []
     try:
-        model.eval()
-        if home is not None and home != dev:
-            model.to(dev)
+        target = Target(model, head, columns, bins).to(dev)
         with progress(f"attributing windows ({method})", total) as advance:
             for window in _with_end(windows):
                 if window is not None:
                     chunk.append(window)
                 if chunk and (window is None or len(chunk) == batch_size):
                     codes = np.stack([w.codes for w in chunk])
+                    if method == "deepliftshap" and (codes == N_CODE).any():
+                        bad = chunk[int(np.flatnonzero((codes == N_CODE).any(1))[0])]
+                        raise InputError(
+                            f"window {bad.name} holds N (unknown bases, e.g. past a "
+                            "chromosome end), which dinucleotide-shuffled references cannot "
+                            "hold; use integrated-gradients, or choose windows without N",
+                            field="method",
+                        )
+                    seeds = [seed + len(kept) + i for i in range(len(chunk))]  # per window
                     h, o, d = _attribute_batch(
                         target, model, head, columns, bins, codes, method, steps, baseline,
-                        shuffles, batch_size, dev, seed + len(kept),
+                        shuffles, batch_size, dev, seeds,
                     )  # fmt: skip
                     hyp.append(h), outs.append(o), deltas.append(d), seqs.append(codes)
                     kept += chunk
@@ -219,7 +231,7 @@ def _with_end(items):
 
 def _attribute_batch(
     target, model, head, columns, bins, codes, method, steps, baseline, shuffles, batch_size,
-    device, seed,
+    device, seeds,
 ):  # fmt: skip
     """``(B, K, L, 4)`` hypothetical contributions, ``(B, K)`` outputs and deltas."""
     x = one_hot(codes).to(device)
@@ -248,48 +260,58 @@ def _attribute_batch(
                 x, baselines=base, target=j, n_steps=steps, internal_batch_size=batch_size
             )
             avg = avg.detach().float()
-            hyp[:, j] = avg.cpu().numpy()
+            # hypothetical: the base's gradient minus the baseline's share at that position,
+            # so that the observed contributions are (x − baseline)·gradient
+            hyp[:, j] = (avg - (base * avg).sum(2, keepdim=True)).cpu().numpy()
             total = ((x - base) * avg).sum((1, 2)).cpu().numpy()
             delta[:, j] = total - (output[:, j] - at_base[:, j])
     else:  # deepliftshap
-        hyp, delta = _deeplift(model, head, columns, bins, x, shuffles, batch_size, device, seed)
+        hyp, delta = _deeplift(model, head, columns, bins, x, shuffles, batch_size, device, seeds)
     return hyp, output, delta
 
 
-def _deeplift(model, head, columns, bins, x, shuffles, batch_size, device, seed):
+def _deeplift(model, head, columns, bins, x, shuffles, batch_size, device, seeds):
+    """DeepLIFT/SHAP (tangermeme) against dinucleotide shuffles of each window drawn with
+    that window's own seed, so a window's references do not depend on its batch."""
     from tangermeme._deep_lift_utils import _nonlinear
     from tangermeme.deep_lift_shap import deep_lift_shap
+    from tangermeme.ersatz import dinucleotide_shuffle
 
     from gitool.models.layers import GELU
 
     target = Target(model, head, columns, bins, channels_first=True).to(device)
     xt = x.transpose(1, 2).contiguous().cpu()  # (B, 4, L)
+    refs = torch.cat([dinucleotide_shuffle(xt[i : i + 1], n=shuffles, random_state=s)
+                      for i, s in enumerate(seeds)]).float()  # (B, S, 4, L)  # fmt: skip
     b, k = len(x), len(columns)
     hyp = np.zeros((b, k, x.shape[1], 4), dtype=np.float32)
     delta = np.full((b, k), np.nan, dtype=np.float32)
+    with torch.no_grad():
+        outputs = target(xt.to(device)).float().cpu()
+        flat = refs.reshape(-1, *refs.shape[2:]).to(device)
+        ref_outputs = target(flat).float().cpu().reshape(b, shuffles, k).mean(1)
     for j in range(k):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = deep_lift_shap(
-                target, xt, target=j, n_shuffles=shuffles, hypothetical=True,
-                batch_size=max(batch_size, 2), device=device, random_state=seed,
-                additional_nonlinear_ops={GELU: _nonlinear}, return_references=True,
+        with warnings.catch_warnings():
+            # tangermeme warns when its deltas exceed 1 % of the output differences, which a
+            # model whose outputs barely differ trips by rounding; checked below instead
+            warnings.simplefilter("ignore", RuntimeWarning)
+            attr = deep_lift_shap(
+                target, xt, target=j, references=refs, hypothetical=True,
+                batch_size=max(batch_size, 2), device=device,
+                additional_nonlinear_ops={GELU: _nonlinear},
             )  # fmt: skip
-        linear = [w for w in caught if "treated as linear" in str(w.message)]
-        if linear:
+        hyp[:, j] = attr.transpose(1, 2).float().numpy()  # (B, L, 4)
+        # observed contributions add up to the output minus the references' mean output
+        change = outputs[:, j] - ref_outputs[:, j]
+        delta[:, j] = ((xt * attr).sum((1, 2)) - change).numpy()
+        scale = max(float(outputs[:, j].abs().max()), 1.0)
+        if np.abs(delta[:, j]).max() > DEEPLIFT_TOLERANCE * scale:
             raise InputError(
-                "deepliftshap: an operation of this model has no DeepLIFT rule (the "
-                "contributions do not add up); use integrated-gradients",
+                f"deepliftshap: the contributions miss the output by up to "
+                f"{np.abs(delta[:, j]).max():.3g} (outputs up to {scale:.3g}): an operation "
+                "of this model has no DeepLIFT rule; use integrated-gradients",
                 field="method",
             )
-        attr, refs = result.attributions, result.references  # (B, 4, L), (B, S, 4, L)
-        hyp[:, j] = attr.transpose(1, 2).float().numpy()
-        with torch.no_grad():
-            out = target(xt.to(device)).float().cpu()[:, j]
-            flat = refs.reshape(-1, *refs.shape[2:]).to(device)
-            ref_out = target(flat).float().cpu()[:, j].reshape(b, -1).mean(1)
-        # observed contributions add up to the output minus the references' mean output
-        delta[:, j] = ((xt * attr).sum((1, 2)) - (out - ref_out)).numpy()
     return hyp, delta
 
 
@@ -353,8 +375,11 @@ def attribute(options: AttributeOptions) -> AttributeSummary:
     out = outputs.file(o.out, "npz", field="out")
     bigwigs = None
     if o.bigwig is not None:
-        bigwigs = [outputs.file(p, "bigWig", field="bigwig")
-                   for p in output_paths(o.bigwig, identifiers, False)]  # fmt: skip
+        try:
+            paths = output_paths(o.bigwig, identifiers, False)
+        except InputError as err:
+            raise InputError(err.template, field="bigwig") from None
+        bigwigs = [outputs.file(p, "bigWig", field="bigwig") for p in paths]
     logos = None
     if o.logos:
         logos = outputs.file(o.logos_out or _sibling(out, ".logos.png"), "PNG", field="logos_out")
@@ -368,17 +393,26 @@ def attribute(options: AttributeOptions) -> AttributeSummary:
             steps=o.steps, baseline=o.baseline, shuffles=o.shuffles,
             batch_size=o.batch_size, device=device, seed=o.seed, total=count,
         )  # fmt: skip
-    with staged_file(out) as tmp, open(tmp, "wb") as handle:
-        _save(handle, result, spec)
-    paths = [out]
-    if bigwigs is not None:
-        _write_bigwigs(result, bigwigs, o.genome)
-        paths += bigwigs
-    if logos is not None:
-        from gitool.attribution.plots import logos_figure
+    # every file is written completely before any is put in place
+    writer = None
+    try:
+        with contextlib.ExitStack() as stack:
+            tmp = stack.enter_context(staged_file(out))
+            with open(tmp, "wb") as handle:
+                _save(handle, result, spec)
+            if logos is not None:
+                from gitool.attribution.plots import logos_figure
 
-        logos_figure(result, o.logos, logos)
-        paths.append(logos)
+                logos_figure(result, o.logos, stack.enter_context(staged_file(logos)))
+            if bigwigs is not None:
+                writer = _write_bigwigs(result, bigwigs, o.genome)
+        if writer is not None:
+            writer.commit()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    paths = [out, *(bigwigs or []), *([logos] if logos is not None else [])]
     finite = result.delta[np.isfinite(result.delta)]
     return AttributeSummary(
         paths=paths, n_windows=len(result.windows), tracks=identifiers, method=o.method,
@@ -427,19 +461,26 @@ def _save(handle, result: Attributions, spec: PreparedModel) -> None:
     )
 
 
-def _write_bigwigs(result: Attributions, paths: list[Path], genome: str | None) -> None:
-    """Per-base observed contributions over each window's target span (genome order)."""
+def _write_bigwigs(result: Attributions, paths: list[Path], genome: str | None) -> TrackWriter:
+    """Per-base observed contributions over each window's target span (genome order),
+    written to temporary files: the caller commits (or aborts) the returned writer."""
     if genome is None:
         raise InputError(f"needs {opt('regions')} and {opt('genome')}", field="bigwig")
     opened = Genome(genome)
     sizes = dict(opened.sizes)
     opened.close()
     observed = result.observed  # (N, K, L)
-    with TrackWriter(paths, sizes, 1, field="bigwig") as writer:
+    writer = TrackWriter(paths, sizes, 1, field="bigwig").open()
+    try:
         for i, w in enumerate(result.windows):
             lo = 0 if w.target_start is None else w.target_start - w.start
             hi = observed.shape[-1] if w.target_end is None else w.target_end - w.start
             writer.add(w.chrom, w.start + lo, w.start + hi, observed[i, :, lo:hi].T.copy())
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    return writer
 
 
 def _ism(o: AttributeOptions, spec: PreparedModel, columns, identifiers) -> Attributions:

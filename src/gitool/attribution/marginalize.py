@@ -8,8 +8,9 @@ and at least :data:`END_MARGIN` bp (less on short sequences) from a chromosome's
 dinucleotide-shuffled once with :func:`tangermeme.ersatz.dinucleotide_shuffle` (so the
 genome's base and dinucleotide composition stay and its motifs are broken up). Motifs are
 written over the background with :func:`tangermeme.ersatz.substitute` (the input keeps its
-length): motif 1 centred (it starts at ``seq_length // 2 - len // 2``, tangermeme's centring),
-motif 2 ``spacing`` bp after motif 1's end; ``-`` inserts the reverse complement.
+length): motif 1 centred in the middle target bin (bin ``target_length // 2``; its centre
+base at the bin's middle, so a motif shorter than a bin lies in that one bin), motif 2
+``spacing`` bp after motif 1's end; ``-`` inserts the reverse complement.
 
 For a pair, each arrangement is also predicted with either motif alone (in the same place and
 orientation), which gives the interaction: ``pair − motif 1 alone − motif 2 alone +
@@ -258,7 +259,7 @@ class Plan:
     conditions: list[tuple[Insertion, ...]]
     arrangements: list[Arrangement]
     insertion_bin: int  # target bin holding motif 1's centre
-    centre: int  # input position of motif 1's centre (seq_length // 2)
+    centre: int  # input position of motif 1's centre (the middle of the middle target bin)
     notes: tuple[str, ...] = ()  # warnings, shown once every check has passed
 
 
@@ -283,10 +284,12 @@ def plan_insertions(
                 f"is {motif.length} bp, longer than the model's {seq_length}-bp input",
                 field=name,
             )
-    start1 = seq_length // 2 - motif1.length // 2
+    # motif 1 is centred in the middle target bin, so that a motif shorter than a bin lies in
+    # one bin (centred on the input instead, it would straddle two when target_length is even)
     context_left = (seq_length - target_length * bin_size) // 2
-    centre = seq_length // 2
-    insertion_bin = (centre - context_left) // bin_size
+    insertion_bin = target_length // 2
+    centre = context_left + insertion_bin * bin_size + bin_size // 2
+    start1 = centre - motif1.length // 2
     conditions: dict[tuple[Insertion, ...], int] = {(): 0}
 
     def index(insertions: tuple[Insertion, ...]) -> int:

@@ -180,19 +180,20 @@ def _run_ism(options: VariantOptions) -> VariantSummary:
     maps = IsmMaps(region, codes, scores.stats, scores.identifiers)
     for frame in scores:
         maps.add(frame)
-    with staged_file(out) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(
-            handle,
-            **maps.maps,
-            tracks=np.array(scores.identifiers),
-            chrom=np.array(region.chrom),
-            start=np.int64(region.start),
-            end=np.int64(region.end),
-            sequence=codes,
-        )
     from gitool.variants.plots import ism_figure
 
-    ism_figure(maps, png)
+    with staged_file(out) as tmp, staged_file(png) as png_tmp:  # both complete, then both
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(
+                handle,
+                **maps.maps,
+                tracks=np.array(scores.identifiers),
+                chrom=np.array(region.chrom),
+                start=np.int64(region.start),
+                end=np.int64(region.end),
+                sequence=codes,
+            )
+        ism_figure(maps, png_tmp)
     return _summary(options, scores, [out, png], began, [])
 
 

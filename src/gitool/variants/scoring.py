@@ -376,7 +376,7 @@ def iter_variant_scores(
         records, spec.geometry, reader, members, batch_size, allow_ref_mismatch, shift_values
     )
     result._frames = _score(
-        spec, batches, result, dev, columns, perm, undo, set(profiles or ()),
+        spec, batches, result, dev, columns, perm, undo, _ids(profiles),
         total if show_progress else None, show_progress,
     )  # fmt: skip
     return result
@@ -488,3 +488,10 @@ def _score(
 def _with_end(items: Iterable) -> Iterator:
     yield from items
     yield None
+
+
+def _ids(profiles: Iterable[str] | str | None) -> set[str]:
+    """Variant IDs from a list, or from comma-separated text."""
+    if isinstance(profiles, str):
+        profiles = profiles.split(",")
+    return {p.strip() for p in profiles or () if p.strip()}

@@ -238,14 +238,28 @@ def variants_from_table(rows: Iterable, genome: Genome) -> Iterator[Variant]:
             raise InputError(
                 f"row {i}: {row!r} is not (chrom, pos, ref, alt[, id])", field="variants"
             )
-        chrom, pos, ref, alt = (str(row[0]), row[1], str(row[2]), str(row[3]))
+        if _missing(row[0]) or _missing(row[2]):
+            raise InputError(f"row {i}: {row!r} has no chromosome or REF", field="variants")
+        chrom, pos, ref = str(row[0]), row[1], str(row[2])
+        alt = "." if _missing(row[3]) else str(row[3])
         try:
             pos = int(pos)
         except (TypeError, ValueError):
             raise InputError(
                 f"row {i}: position {pos!r} is not an integer", field="variants"
             ) from None
-        vid = str(row[4]) if len(row) == 5 and row[4] not in (None, "", ".") else None
+        vid = None if len(row) < 5 or _missing(row[4]) or str(row[4]) in ("", ".") else str(row[4])
         names.check(chrom)
         alts = None if alt in ("", ".") else alt.split(",")
         yield from split_record(chrom, pos, vid, ref, alts, genome)
+
+
+def _missing(value) -> bool:
+    """None, NaN or pandas' NA (an empty cell of a DataFrame)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return False
+    import pandas as pd
+
+    return bool(pd.isna(value))
