@@ -333,6 +333,24 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module, device: torch.device):
+    """Run ``model`` in eval mode on ``device`` for the block, then give it back as it was:
+    its training flag, and the device it was on (tangermeme's ``_preserve_model_state``)."""
+    was_training = model.training
+    parameter = next(model.parameters(), None)
+    home = parameter.device if parameter is not None else None
+    try:
+        model.eval()
+        if home is not None and home != device:
+            model.to(device)
+        yield model
+    finally:
+        model.train(was_training)
+        if home is not None and home != device:
+            model.to(home)
+
+
 def autocast_for(device: torch.device):
     """bf16 autocast on CUDA, nothing elsewhere."""
     if device.type == "cuda":

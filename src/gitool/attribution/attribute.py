@@ -62,7 +62,7 @@ from gitool.interpret.windows import (
 )
 from gitool.predict.bigwig import TrackWriter, output_paths
 from gitool.predict.model import PreparedModel, prepare_model
-from gitool.runs import default_run, resolve_device
+from gitool.runs import default_run, evaluating, resolve_device
 
 DEEPLIFT_TOLERANCE = 1e-3
 """Largest completeness error of DeepLIFT/SHAP accepted, relative to the outputs (at least
@@ -175,12 +175,9 @@ def attribute_windows(
     gradients are too coarse for attributions). The model's training flag and device are
     restored afterwards."""
     dev = resolve_device(device)
-    was_training = model.training  # before Target, which puts the model in eval mode
-    parameter = next(model.parameters(), None)
-    home = parameter.device if parameter is not None else None
     hyp, seqs, outs, deltas, kept = [], [], [], [], []
     chunk: list[AttentionWindow] = []
-    try:
+    with evaluating(model, dev):  # entered before Target, which puts the model in eval mode
         target = Target(model, head, columns, bins).to(dev)
         with progress(f"attributing windows ({method})", total) as advance:
             for window in _with_end(windows):
@@ -205,10 +202,6 @@ def attribute_windows(
                     kept += chunk
                     advance(len(chunk))
                     chunk = []
-    finally:
-        model.train(was_training)
-        if home is not None and home != dev:
-            model.to(home)
     if not kept:
         raise InputError("no windows to attribute; check the input", field="regions")
     n_bins = model.config.target_length

@@ -474,7 +474,7 @@ def iter_insertion_predictions(
         columns: tracks to keep (default all).
         advance: called with the number of inputs of each batch (a progress bar).
     """
-    from gitool.runs import autocast_for, resolve_device
+    from gitool.runs import autocast_for, evaluating, resolve_device
 
     if backgrounds.ndim != 3 or backgrounds.shape[1] != 4:
         raise InputError(
@@ -487,13 +487,7 @@ def iter_insertion_predictions(
     index = None if columns is None else torch.tensor(list(columns), dtype=torch.long)
     buffers: dict[int, np.ndarray] = {}
     filled: dict[int, int] = {}
-    was_training = model.training
-    parameter = next(model.parameters(), None)
-    home = parameter.device if parameter is not None else None
-    try:
-        model.eval()
-        if home is not None and home != dev:
-            model.to(dev)
+    with evaluating(model, dev):
         for k in range(0, len(items), batch_size):
             batch = items[k : k + batch_size]
             x = _build_inputs(backgrounds, conditions, batch).transpose(1, 2).contiguous()
@@ -513,10 +507,6 @@ def iter_insertion_predictions(
             for i in [i for i in buffers if filled[i] == n_conditions]:
                 del filled[i]
                 yield i, buffers.pop(i)
-    finally:
-        model.train(was_training)
-        if home is not None and home != dev:
-            model.to(home)
 
 
 def insertion_predictions(

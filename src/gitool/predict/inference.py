@@ -68,7 +68,7 @@ from gitool.predict.tiling import (
     window_count,
 )
 from gitool.predict.writer import TrackSetWriter
-from gitool.runs import autocast_for, check_which, default_run, resolve_device
+from gitool.runs import autocast_for, check_which, default_run, evaluating, resolve_device
 
 # --------------------------------------------------------------------------- results
 
@@ -406,35 +406,22 @@ def _stream(
             array = untransform(array, undo)
         return Chunk(chrom, start, end, np.ascontiguousarray(array))
 
-    was_training = model.training
-    parameter = next(model.parameters(), None)
-    home = parameter.device if parameter is not None else None
     bar = progress("predicting windows", total) if total is not None else nullcontext(None)
-    try:
-        model.eval()
-        if home is not None and home != device:
-            model.to(device)
-        with bar as advance:
-            in_flight = None
-            for batch in chain(batches(), [None]):  # None: drain the last batch
-                ready: list = []
-                if in_flight is not None:  # queued on the device before the next batch
-                    collect(*in_flight)
-                    ready = [(emit(group), n) for group, n in finished()]
-                copied = (
-                    torch.cuda.current_stream(device).record_event() if cuda and ready else None
-                )
-                in_flight = None if batch is None else (batch[0], launch(batch[1]))
-                if copied is not None:
-                    copied.synchronize()  # batch k on the host; batch k+1 still running
-                for (chrom, start, end, values), n in ready:
-                    if advance is not None:
-                        advance(n)
-                    yield to_chunk(chrom, start, end, values)
-    finally:
-        model.train(was_training)
-        if home is not None and home != device:
-            model.to(home)
+    with evaluating(model, device), bar as advance:
+        in_flight = None
+        for batch in chain(batches(), [None]):  # None: drain the last batch
+            ready: list = []
+            if in_flight is not None:  # queued on the device before the next batch
+                collect(*in_flight)
+                ready = [(emit(group), n) for group, n in finished()]
+            copied = torch.cuda.current_stream(device).record_event() if cuda and ready else None
+            in_flight = None if batch is None else (batch[0], launch(batch[1]))
+            if copied is not None:
+                copied.synchronize()  # batch k on the host; batch k+1 still running
+            for (chrom, start, end, values), n in ready:
+                if advance is not None:
+                    advance(n)
+                yield to_chunk(chrom, start, end, values)
 
 
 # --------------------------------------------------------------------------- entry point

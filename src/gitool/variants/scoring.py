@@ -53,7 +53,7 @@ from gitool.predict.model import (
     untransform_tracks,
 )
 from gitool.predict.tiling import SequenceReader
-from gitool.runs import autocast_for, check_which, default_run, resolve_device
+from gitool.runs import autocast_for, check_which, default_run, evaluating, resolve_device
 from gitool.variants.alleles import allele_inputs, target_start, window_status
 from gitool.variants.vcf import (
     OK,
@@ -461,28 +461,17 @@ def _score(
         result.counts.update(v.status for v in batch.variants)
         return table
 
-    was_training = model.training
-    parameter = next(model.parameters(), None)
-    home = parameter.device if parameter is not None else None
     bar = progress("scoring variants", total) if show_progress else nullcontext(None)
-    try:
-        model.eval()
-        if home is not None and home != device:
-            model.to(device)
-        with bar as advance:
-            in_flight = None
-            for batch in _with_end(prefetched(batches, name="gitool-variant-inputs")):
-                launched = launch(batch) if batch is not None else None
-                if in_flight is not None:
-                    table = finish(*in_flight)
-                    if advance is not None:
-                        advance(len(table))
-                    yield table
-                in_flight = launched
-    finally:
-        model.train(was_training)
-        if home is not None and home != device:
-            model.to(home)
+    with evaluating(model, device), bar as advance:
+        in_flight = None
+        for batch in _with_end(prefetched(batches, name="gitool-variant-inputs")):
+            launched = launch(batch) if batch is not None else None
+            if in_flight is not None:
+                table = finish(*in_flight)
+                if advance is not None:
+                    advance(len(table))
+                yield table
+            in_flight = launched
 
 
 def _with_end(items: Iterable) -> Iterator:
