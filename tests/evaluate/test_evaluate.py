@@ -122,7 +122,8 @@ def test_metrics_match_numpy_over_all_windows_and_bins(setup):
     table = result.tracks
     assert list(table.columns) == list(TRACK_COLUMNS)
     assert list(table["identifier"]) == ["plus", "minus", "dense", "sparse"]
-    np.testing.assert_allclose(table["pearson"], pearson, rtol=1e-5, atol=1e-7)
+    # atol: a correlation near 0 (here -0.03) moves by ~1e-6 with the float32 batching
+    np.testing.assert_allclose(table["pearson"], pearson, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(table["r2"], r2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(table["poisson"], poisson, rtol=1e-5, atol=1e-6)
     # Not the per-window average, nor the correlation across tracks (enformer-pytorch #36).
