@@ -19,16 +19,10 @@ import argparse
 import json
 import re
 import sqlite3
-import tempfile
 from pathlib import Path
 
-from make_example_data import (
-    MOTIFS,
-    PYJASPAR_WHEEL,
-    check_wheel,
-    download_wheels,
-    extract_jaspar_db,
-)
+from make_example_data import MOTIFS
+from make_motifs import annotations, jaspar_connection, read_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "gitool" / "attribution" / "data" / "jaspar2024_fungi.json"
@@ -42,29 +36,14 @@ ORDER BY m.BASE_ID, m.VERSION
 """
 
 
-def read_counts(con: sqlite3.Connection, internal: int) -> list[list[float]]:
-    cells = con.execute(
-        'SELECT "row", col, val FROM MATRIX_DATA WHERE ID = ? ORDER BY "row", col', (internal,)
-    ).fetchall()
-    width = max(col for _, col, _ in cells)
-    counts: list[list[float]] = [[0] * width for _ in range(4)]
-    for base, col, value in cells:
-        counts["ACGT".index(base.upper())][col - 1] = int(value) if value == int(value) else value
-    return counts
-
-
 def read_collection(con: sqlite3.Connection) -> list[dict]:
     latest: dict[str, tuple[int, str, int, str]] = {}
     for internal, base_id, version, name in con.execute(QUERY):
         if base_id not in latest or int(version) > latest[base_id][2]:
             latest[base_id] = (internal, base_id, int(version), name)
     motifs = []
-    tag = "SELECT VAL FROM MATRIX_ANNOTATION WHERE ID = ? AND TAG = ?"
     for internal, base_id, version, name in sorted(latest.values(), key=lambda r: r[1]):
-        data_type = con.execute(tag, (internal, "type")).fetchone()
-        tax_ids = [
-            t for (t,) in con.execute("SELECT TAX_ID FROM MATRIX_SPECIES WHERE ID = ?", (internal,))
-        ]
+        data_type, tax_ids = annotations(con, internal)
         motifs.append(
             {
                 "matrix_id": f"{base_id}.{version}",
@@ -72,7 +51,7 @@ def read_collection(con: sqlite3.Connection) -> list[dict]:
                 "base_id": base_id,
                 "version": version,
                 "collection": "CORE",
-                "data_type": data_type[0] if data_type else "",
+                "data_type": data_type,
                 "tax_ids": tax_ids,
                 "counts": read_counts(con, internal),
             }
@@ -85,18 +64,8 @@ def main() -> None:
     parser.add_argument("--wheels", type=Path, help="folder holding the pyjaspar wheel")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        wheels = args.wheels or Path(tmp)
-        if not (wheels / PYJASPAR_WHEEL).exists():
-            download_wheels(wheels)
-        check_wheel(wheels / PYJASPAR_WHEEL)
-        con = sqlite3.connect(
-            f"file:{extract_jaspar_db(wheels / PYJASPAR_WHEEL, Path(tmp))}?mode=ro", uri=True
-        )
-        try:
-            motifs = read_collection(con)
-        finally:
-            con.close()
+    with jaspar_connection(args.wheels) as con:
+        motifs = read_collection(con)
     ids = {m["matrix_id"] for m in motifs}
     for motif in MOTIFS:  # the example data's REB1, ABF1, RAP1
         if motif.matrix_id not in ids:

@@ -19,6 +19,8 @@ import json
 import re
 import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from make_example_data import PYJASPAR_WHEEL, check_wheel, download_wheels, extract_jaspar_db
@@ -65,6 +67,45 @@ MOTIFS = {
 }
 
 
+@contextmanager
+def jaspar_connection(wheels: Path | None) -> Iterator[sqlite3.Connection]:
+    """The JASPAR 2024 database of the pinned pyjaspar wheel (in ``wheels``, else downloaded
+    to a temporary folder), read-only."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wheels = wheels or Path(tmp)
+        if not (wheels / PYJASPAR_WHEEL).exists():
+            download_wheels(wheels)
+        check_wheel(wheels / PYJASPAR_WHEEL)
+        db = extract_jaspar_db(wheels / PYJASPAR_WHEEL, Path(tmp))
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def read_counts(con: sqlite3.Connection, internal: int) -> list[list[float]]:
+    """Counts ``[row A/C/G/T][column]`` of the matrix with internal ID ``internal``."""
+    cells = con.execute(
+        'SELECT "row", col, val FROM MATRIX_DATA WHERE ID = ? ORDER BY "row", col', (internal,)
+    ).fetchall()
+    width = max(col for _, col, _ in cells)
+    counts: list[list[float]] = [[0] * width for _ in range(4)]
+    for base, col, value in cells:
+        counts["ACGT".index(base.upper())][col - 1] = int(value) if value == int(value) else value
+    return counts
+
+
+def annotations(con: sqlite3.Connection, internal: int) -> tuple[str, list]:
+    """The matrix's data type (ChIP-seq, HT-SELEX, ...) and its species' taxon IDs."""
+    tag = "SELECT VAL FROM MATRIX_ANNOTATION WHERE ID = ? AND TAG = ?"
+    data_type = con.execute(tag, (internal, "type")).fetchone()
+    tax_ids = [
+        t for (t,) in con.execute("SELECT TAX_ID FROM MATRIX_SPECIES WHERE ID = ?", (internal,))
+    ]
+    return (data_type[0] if data_type else ""), tax_ids
+
+
 def read_matrix(con: sqlite3.Connection, name: str, matrix_id: str, why: str) -> dict:
     base_id, version = matrix_id.split(".")
     row = con.execute(
@@ -74,18 +115,8 @@ def read_matrix(con: sqlite3.Connection, name: str, matrix_id: str, why: str) ->
     if row is None or name not in row[2].upper().replace("::", " ").split():
         raise SystemExit(f"JASPAR {matrix_id} is not {name}: {row}")
     internal, collection, jaspar_name = row
-    cells = con.execute(
-        'SELECT "row", col, val FROM MATRIX_DATA WHERE ID = ? ORDER BY "row", col', (internal,)
-    ).fetchall()
-    width = max(col for _, col, _ in cells)
-    counts = [[0] * width for _ in range(4)]
-    for base, col, value in cells:
-        counts["ACGT".index(base.upper())][col - 1] = int(value) if value == int(value) else value
-    tag = "SELECT VAL FROM MATRIX_ANNOTATION WHERE ID = ? AND TAG = ?"
-    data_type = con.execute(tag, (internal, "type")).fetchone()
-    tax_ids = [
-        t for (t,) in con.execute("SELECT TAX_ID FROM MATRIX_SPECIES WHERE ID = ?", (internal,))
-    ]
+    counts = read_counts(con, internal)
+    data_type, tax_ids = annotations(con, internal)
     return {
         "name": name,
         "jaspar_name": jaspar_name,
@@ -93,7 +124,7 @@ def read_matrix(con: sqlite3.Connection, name: str, matrix_id: str, why: str) ->
         "base_id": base_id,
         "version": int(version),
         "collection": collection,
-        "data_type": data_type[0] if data_type else "",
+        "data_type": data_type,
         "tax_ids": tax_ids,
         "why": why,
         "source": "JASPAR 2024 (CC BY 4.0)",
@@ -106,18 +137,8 @@ def main() -> None:
     parser.add_argument("--wheels", type=Path, help="folder holding the pyjaspar wheel")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        wheels = args.wheels or Path(tmp)
-        if not (wheels / PYJASPAR_WHEEL).exists():
-            download_wheels(wheels)
-        check_wheel(wheels / PYJASPAR_WHEEL)
-        con = sqlite3.connect(
-            f"file:{extract_jaspar_db(wheels / PYJASPAR_WHEEL, Path(tmp))}?mode=ro", uri=True
-        )
-        try:
-            motifs = [read_matrix(con, n, *MOTIFS[n]) for n in sorted(MOTIFS)]
-        finally:
-            con.close()
+    with jaspar_connection(args.wheels) as con:
+        motifs = [read_matrix(con, n, *MOTIFS[n]) for n in sorted(MOTIFS)]
     document = {
         "description": "Position frequency matrices (counts, rows A C G T) of the 12 motifs "
         "of the GLIFAC synthetic benchmark (GLIFAC paper, appendix A), plus SP1, which the "
