@@ -59,9 +59,7 @@ def attribute_command(
             help="FASTA of sequences, each cut into consecutive windows of the model's input length."
         ),
     ] = None,
-    head: Annotated[
-        str | None, typer.Option(help="Model head. Default: the model's only head.")
-    ] = None,
+    head: options.Head = None,
     tracks: Annotated[
         str | None,
         typer.Option(

@@ -97,9 +97,7 @@ def marginalize_command(
             "genome the run's store was built from (recorded in its manifest).",
         ),
     ] = None,
-    head: Annotated[
-        str | None, typer.Option(help="Model head. Default: the model's only head.")
-    ] = None,
+    head: options.Head = None,
     tracks: Annotated[
         str | None,
         typer.Option(

@@ -57,3 +57,18 @@ Which = Annotated[
 ]
 
 Split = Annotated[str, typer.Option(help="Split of the store to read: train, valid or test.")]
+
+Head = Annotated[str | None, typer.Option(help="Model head. Default: the model's only head.")]
+"""``--head`` of the commands that run a trained coverage model on sequences."""
+
+RecordedGenome = Annotated[
+    Path | None,
+    typer.Option(
+        "--genome",
+        "-g",
+        help="Genome FASTA (plain or bgzip) of the assembly the model was trained on. Default: "
+        "the genome the run's store was built from (recorded in its manifest), if it is still "
+        "there with the chromosome sizes recorded.",
+    ),
+]
+"""``--genome/-g`` that may be left out: the genome the run's store recorded."""

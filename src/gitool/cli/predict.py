@@ -31,17 +31,8 @@ def predict_command(
         ),
     ],  # str: keep a trailing "/"
     model: options.NewestModel = None,
-    genome: Annotated[
-        Path | None,
-        typer.Option(
-            "--genome",
-            "-g",
-            help="Genome FASTA (plain or bgzip) of the assembly the model was trained on. Default: the genome the run's store was built from (recorded in its manifest), if it is still there with the chromosome sizes recorded.",
-        ),
-    ] = None,
-    head: Annotated[
-        str | None, typer.Option(help="Model head. Default: the model's only head.")
-    ] = None,
+    genome: options.RecordedGenome = None,
+    head: options.Head = None,
     tracks: Annotated[
         str | None,
         typer.Option(

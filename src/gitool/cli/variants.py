@@ -37,17 +37,8 @@ def variants_command(
         ),
     ] = None,
     model: options.NewestModel = None,
-    genome: Annotated[
-        Path | None,
-        typer.Option(
-            "--genome",
-            "-g",
-            help="Genome FASTA of the assembly the model was trained on. Default: the genome the run's store was built from (recorded in its manifest).",
-        ),
-    ] = None,
-    head: Annotated[
-        str | None, typer.Option(help="Model head. Default: the model's only head.")
-    ] = None,
+    genome: options.RecordedGenome = None,
+    head: options.Head = None,
     tracks: Annotated[
         str | None,
         typer.Option(
