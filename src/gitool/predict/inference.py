@@ -48,6 +48,7 @@ from gitool.errors import InputError, opt
 from gitool.files import Outputs
 from gitool.predict.bigwig import output_paths
 from gitool.predict.model import (
+    Oriented,
     PreparedModel,
     default_batch_size,
     genome_files,
@@ -322,11 +323,7 @@ def _stream(
     pending: deque[_Slot] = deque()  # windows in flight, in genome order
     # One-hot as a lookup on the device: uint8 codes (1 B/bp) travel, not float32 (16 B/bp).
     eye = torch.cat([torch.eye(4), torch.zeros(1, 4)]).to(device)
-    every_track = columns == list(range(len(spec.rows)))
-    forward_columns = torch.tensor(columns, dtype=torch.long, device=device)
-    reverse_columns = (
-        None if perm is None else torch.tensor(perm[columns], dtype=torch.long, device=device)
-    )
+    orient = Oriented(columns, perm, len(spec.rows), device)
     # A tensor, not a Python number: CUDA divides by a CPU scalar as a product with its
     # reciprocal, which can differ from the division in the last bit.
     divisor = torch.tensor(float(n_variants), dtype=torch.float32, device=device)
@@ -354,25 +351,8 @@ def _stream(
         with torch.no_grad(), autocast_for(device):
             return model(x, head)  # (B, T, n_tracks), possibly bf16
 
-    def select(owners: list[tuple[_Slot, bool]], out: torch.Tensor) -> torch.Tensor:
-        """(B, T, all tracks) → float32 (B, T, selected), reverse rows in forward order."""
-        reverse = [i for i, (_, rc) in enumerate(owners) if rc]
-        if not reverse:
-            if every_track and out.dtype == torch.float32:
-                return out.clone()  # its own memory: a model may reuse its output (CUDA graphs)
-            return (out if every_track else out.index_select(2, forward_columns)).float()
-        forward = [i for i, (_, rc) in enumerate(owners) if not rc]
-        y = out.new_empty((out.shape[0], out.shape[1], len(columns)), dtype=torch.float32)
-        if forward:
-            rows = torch.tensor(forward, dtype=torch.long, device=device)
-            part = out.index_select(0, rows)
-            y[rows] = (part if every_track else part.index_select(2, forward_columns)).float()
-        rows = torch.tensor(reverse, dtype=torch.long, device=device)
-        y[rows] = out.index_select(0, rows).index_select(2, reverse_columns).flip(1).float()
-        return y
-
     def collect(owners: list[tuple[_Slot, bool]], out: torch.Tensor) -> None:
-        y = select(owners, out)
+        y = orient(out, [i for i, (_, rc) in enumerate(owners) if rc])
         for row, (slot, _) in enumerate(owners):  # a fold in variant order, as documented
             slot.total = y[row] if slot.total is None else slot.total + y[row]
             slot.remaining -= 1

@@ -146,6 +146,46 @@ def strand_permutation(rows: list[dict], label: str) -> np.ndarray:
     return perm
 
 
+class Oriented:
+    """The selected tracks of a head's output ``(B, T, all tracks)``, every row in forward
+    orientation: float32 ``(B, T, selected)``. Reverse-complement rows are mapped back —
+    bins reversed, each stranded track read from its ``strand_pair`` column — on the
+    device. Shared by ``gitool predict`` and ``gitool variants``.
+
+    Args:
+        columns: the selected tracks' columns.
+        perm: :func:`strand_permutation` of the head (None: no reverse rows will come).
+        n_tracks: the head's number of tracks.
+    """
+
+    def __init__(
+        self, columns: list[int], perm: np.ndarray | None, n_tracks: int, device: torch.device
+    ):
+        self.n_selected, self.device = len(columns), device
+        self.every_track = list(columns) == list(range(n_tracks))
+        self.forward = torch.tensor(columns, dtype=torch.long, device=device)
+        self.reverse = (
+            None if perm is None else torch.tensor(perm[columns], dtype=torch.long, device=device)
+        )
+
+    def __call__(self, out: torch.Tensor, reverse: list[int]) -> torch.Tensor:
+        """``out`` with its rows ``reverse`` (reverse-complement inputs) mapped back."""
+        if not reverse:
+            if self.every_track and out.dtype == torch.float32:
+                return out.clone()  # its own memory: a model may reuse its output (CUDA graphs)
+            return (out if self.every_track else out.index_select(2, self.forward)).float()
+        chosen = set(reverse)
+        forward = [i for i in range(out.shape[0]) if i not in chosen]
+        y = out.new_empty((out.shape[0], out.shape[1], self.n_selected), dtype=torch.float32)
+        if forward:
+            rows = torch.tensor(forward, dtype=torch.long, device=self.device)
+            part = out.index_select(0, rows)
+            y[rows] = (part if self.every_track else part.index_select(2, self.forward)).float()
+        rows = torch.tensor(reverse, dtype=torch.long, device=self.device)
+        y[rows] = out.index_select(0, rows).index_select(2, self.reverse).flip(1).float()
+        return y
+
+
 def untransform_tracks(spec: PreparedModel, columns: list[int]) -> list[Track]:
     if spec.manifest is None or not spec.manifest.get("tracks"):
         raise InputError(

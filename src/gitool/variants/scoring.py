@@ -43,6 +43,7 @@ from gitool.data.tracks import Track, select_tracks, untransform
 from gitool.data.windows import Geometry
 from gitool.errors import InputError, opt
 from gitool.predict.model import (
+    Oriented,
     PreparedModel,
     default_batch_size,
     genome_files,
@@ -401,10 +402,7 @@ def _score(
     """
     model, head = spec.model, spec.head
     eye = torch.cat([torch.eye(4), torch.zeros(1, 4)]).to(device)
-    forward_columns = torch.tensor(columns, dtype=torch.long, device=device)
-    reverse_columns = (
-        None if perm is None else torch.tensor(perm[columns], dtype=torch.long, device=device)
-    )
+    orient = Oriented(columns, perm, len(spec.rows), device)
     cuda = device.type == "cuda"
     n_columns = len(result.stats) * len(columns)
 
@@ -415,11 +413,7 @@ def _score(
         with torch.no_grad():
             with autocast_for(device):
                 out = model(eye[codes.long()], head)  # (N, T, all tracks)
-            y = out.index_select(2, forward_columns).float()
-            if batch.reverse:
-                rows = torch.tensor(batch.reverse, dtype=torch.long, device=device)
-                flipped = out.index_select(0, rows).index_select(2, reverse_columns).flip(1)
-                y[rows] = flipped.float()
+            y = orient(out, batch.reverse)
             ref_rows = torch.tensor(batch.ref_rows, dtype=torch.long, device=device)
             alt_rows = torch.tensor(batch.alt_rows, dtype=torch.long, device=device)
             loci = torch.tensor(batch.loci, dtype=torch.long, device=device)
