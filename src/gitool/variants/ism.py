@@ -13,7 +13,7 @@ import numpy as np
 
 from gitool.data.genome import Genome
 from gitool.errors import InputError
-from gitool.variants.vcf import Variant, classify, default_id
+from gitool.variants.vcf import Variant, default_id
 
 MAX_ISM_BP = 20_000
 """The longest region ``--ism`` takes (4 forward passes per base)."""
@@ -79,8 +79,8 @@ def ism_variants(genome: Genome, region: IsmRegion) -> Iterator[Variant]:
         for alt in "ACGT":
             if alt == ref:
                 continue
-            variant = Variant(default_id(region.chrom, pos, ref, alt), region.chrom, pos, ref, alt)
-            yield Variant(**{**vars(variant), "status": classify(variant, genome)})
+            # REF is the genome's base inside the chromosome: nothing for classify() to check
+            yield Variant(default_id(region.chrom, pos, ref, alt), region.chrom, pos, ref, alt)
 
 
 class IsmMaps:
