@@ -11,7 +11,9 @@ run stops starting sections after ``--budget`` seconds):
    each real attention call of swin-basenji-small at batch 8 in training (bf16 autocast,
    dropout on): the calls are recorded from one forward pass (query, key, value and the
    float bias mask — relative positions plus the padding's -inf — as the model makes them),
-   then replayed: the kernel the dispatcher picks (the aten op the profiler sees), and each
+   then replayed in the layout the model hands over (the bias in aligned storage; timed
+   again as a contiguous, unaligned copy, which torch copies into aligned storage on every
+   call): the kernel the dispatcher picks (the aten op the profiler sees), and each
    backend forced with ``torch.nn.attention.sdpa_kernel`` (flash, memory-efficient, cuDNN,
    math): whether it runs (else the reason torch gives) and its forward + backward time;
 2. ``swin``: swin-basenji-small training steps (forward + Poisson loss + backward + fused
@@ -539,7 +541,7 @@ def record_sdpa_calls(model, x) -> list[dict]:
                         "q": q.detach().clone(),
                         "k": k.detach().clone(),
                         "v": v.detach().clone(),
-                        "mask": None if mask is None else mask.detach().clone(),
+                        "mask": None if mask is None else layout_copy(mask.detach()),
                         "dropout_p": float(kwargs.get("dropout_p", 0.0)),
                         "scale": kwargs.get("scale"),
                     }
@@ -562,6 +564,31 @@ def record_sdpa_calls(model, x) -> list[dict]:
         for handle in handles:
             handle.remove()
     return calls
+
+
+def layout_copy(t, aligned: bool | None = None):
+    """A copy of ``t`` with its values, in aligned storage (every stride but the last a
+    multiple of 16 elements, as the model hands its bias to the kernel) or contiguous; by
+    default the layout ``t`` has. ``clone()`` would make a strided view contiguous, and the
+    replay would time the copy torch makes of an unaligned bias instead of the model's."""
+    import torch
+
+    from gitool.models.layers import round_up
+
+    if aligned is None:
+        aligned = is_aligned(t)
+    if not aligned:
+        return t.contiguous().clone()
+    out = torch.empty(*t.shape[:-1], round_up(t.shape[-1]), dtype=t.dtype, device=t.device)
+    out = out[..., : t.shape[-1]]
+    out.copy_(t)
+    return out
+
+
+def is_aligned(t) -> bool:
+    from gitool.models.layers import ALIGN
+
+    return t.stride(-1) == 1 and all(s % ALIGN == 0 for s in t.stride()[:-1])
 
 
 def sdpa_kernel_of(call: dict) -> str:
@@ -598,7 +625,7 @@ def sdpa_args(call: dict, grad: bool):
     q, k, v = (call[n].clone().requires_grad_(grad) for n in ("q", "k", "v"))
     mask = call["mask"]
     if mask is not None:
-        mask = mask.clone().requires_grad_(grad and mask.is_floating_point())
+        mask = layout_copy(mask).requires_grad_(grad and mask.is_floating_point())
     kwargs = {"attn_mask": mask, "dropout_p": call["dropout_p"], "scale": call["scale"]}
     return q, k, v, kwargs
 
@@ -705,6 +732,7 @@ def section_environment(sec: Section) -> None:
             "mask_shape": None if mask is None else list(mask.shape),
             "dtype": str(call["q"].dtype).removeprefix("torch."),
             "mask_dtype": None if mask is None else str(mask.dtype).removeprefix("torch."),
+            "mask_aligned": None if mask is None else is_aligned(mask),
             "dropout_p": call["dropout_p"],
         }
         row["default_kernel"] = sdpa_kernel_of(call)
@@ -716,6 +744,9 @@ def section_environment(sec: Section) -> None:
                 )
                 row["fused_sdp_choice"] = SDPBackend(choice).name
         row["default"] = time_sdpa(call, None, reps=3 if cuda else 1)
+        if mask is not None and mask.is_floating_point():  # what the alignment saves
+            unaligned = {**call, "mask": layout_copy(mask, aligned=False)}
+            row["default_unaligned_mask"] = time_sdpa(unaligned, None, reps=3 if cuda else 1)
         row["backends"] = {}
         for name in BACKENDS:
             backend = getattr(SDPBackend, name, None)
@@ -1687,13 +1718,15 @@ def section_rows(name: str, res: dict) -> list[tuple[str, ...]]:
         rows.append(("", "bf16 peak", str(res.get("bf16_peak", "")), ""))
         for row in res.get("sdpa", []):
             ok = [k for k, v in row["backends"].items() if v.get("ok")]
+            unaligned = row.get("default_unaligned_mask", {}).get("forward_backward_ms")
             rows.append(
                 (
                     "",
                     f"SDPA {'x'.join(map(str, row['q_shape']))} ({len(row['layers'])} calls)",
                     row["default_kernel"],
-                    f"{fmt(row['default'].get('forward_backward_ms'))} ms fwd+bwd; "
-                    f"runs: {', '.join(ok) or 'none'}",
+                    f"{fmt(row['default'].get('forward_backward_ms'))} ms fwd+bwd"
+                    + (f" ({fmt(unaligned)} with an unaligned bias)" if unaligned else "")
+                    + f"; runs: {', '.join(ok) or 'none'}",
                 )
             )
     elif name in ("swin", "enformer"):

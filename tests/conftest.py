@@ -15,6 +15,18 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture
+def all_cores():
+    """Every core for one test: the few that train a model for hundreds of steps in this
+    process, with no other process competing (no loader or build workers)."""
+    from gitool.machine import cpu_count
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(cpu_count())
+    yield
+    torch.set_num_threads(before)
+
+
 def write_fasta(path: Path, seqs: dict[str, str], width: int = 60) -> Path:
     with open(path, "w") as handle:
         for name, seq in seqs.items():

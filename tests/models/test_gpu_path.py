@@ -18,6 +18,7 @@ from gitool.models.cnn import (
     MaxPoolCNNConfig,
 )
 from gitool.models.enformer import Enformer, EnformerConfig
+from gitool.models.layers import relative_shift
 from gitool.models.swin import GenomicInterpreter, SwinConfig
 
 # Small widths with the real layouts: swin with padded last windows at several layers
@@ -74,6 +75,59 @@ def test_under_bf16_autocast_attention_sees_bf16_only(name, monkeypatch):
     assert all(dtype in (torch.bfloat16, None) for call in seen for dtype in call), seen
 
 
+def aligned(t: torch.Tensor) -> bool:
+    """Whether the memory-efficient kernel reads ``t`` in place (torch copies a bias whose
+    strides other than the last are not multiples of 16 elements)."""
+    return t.stride(-1) == 1 and all(s % layers.ALIGN == 0 for s in t.stride()[:-1])
+
+
+@pytest.mark.parametrize("name", ["swin", "swin-basenji-small", "enformer"])
+def test_the_attention_bias_reaches_the_kernel_aligned_without_a_copy(name, monkeypatch):
+    """Windows of 12 and 140 tokens, padded last windows, and Enformer's full attention: the
+    bias handed to the kernel is a view of the position logits' own buffer, in aligned
+    storage, so neither gitool nor torch copies it before the kernel reads it."""
+    from gitool.models.registry import create_model
+
+    masks = []
+    real = F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, **kwargs):
+        masks.append(attn_mask)
+        return real(q, k, v, attn_mask=attn_mask, **kwargs)
+
+    monkeypatch.setattr(layers.F, "scaled_dot_product_attention", spy)
+    torch.manual_seed(0)
+    if name == "swin-basenji-small":  # the preset: layer 8 is 139 tokens in a window of 140
+        model = create_model(name, heads={"human": 3}).eval()
+        x = batch(model, 1)
+    else:
+        model = MODELS[name]().train()
+        x = batch(model)
+    with torch.no_grad():
+        model(x, "human")
+    biases = [m for m in masks if m is not None]
+    assert biases and len(biases) == len(masks)
+    assert all(aligned(m) for m in biases), [(tuple(m.shape), m.stride()) for m in biases]
+    if name == "swin-basenji-small":
+        assert {m.shape[-1] for m in biases} >= {140}
+
+
+def test_relative_shift_reads_a_padded_buffer_in_place():
+    t = 12
+    rows, cols = layers.skew_layout(t)
+    assert rows % layers.ALIGN == 0 and (cols - 1) % layers.ALIGN == 0 and cols >= 2 * t - 1
+    i = torch.arange(rows)[:, None]
+    c = torch.arange(cols)[None]
+    buffer = (100 * i + (c - (t - 1))).float().expand(2, 3, rows, cols).contiguous()
+    out = relative_shift(buffer, t)
+    j = torch.arange(t)[None]
+    torch.testing.assert_close(out, (100 * i[:t] + (j - i[:t])).float().expand(2, 3, t, t))
+    assert out.untyped_storage().data_ptr() == buffer.untyped_storage().data_ptr()  # a view
+    assert aligned(out)
+    with pytest.raises(ValueError, match="at least"):
+        relative_shift(buffer[..., : 2 * t - 2], t)
+
+
 def test_swin_padding_mask_is_built_once_per_shape():
     torch.manual_seed(0)
     model = MODELS["swin"]().eval()
@@ -86,9 +140,9 @@ def test_swin_padding_mask_is_built_once_per_shape():
         again = model(x, "human")
     assert mask is not None and attention._mask is mask  # the same tensor, not rebuilt
     torch.testing.assert_close(first, again)
-    with torch.no_grad():  # another batch size: a new mask of the right rows
+    with torch.no_grad():  # another batch size: one sequence's windows, the same mask
         model(batch(model, 3), "human")
-    assert attention._mask.shape[0] == 3 * mask.shape[0] // 2
+    assert attention._mask is mask
 
 
 @pytest.mark.parametrize("name", ["swin", "enformer"])

@@ -31,7 +31,13 @@ from gitool.errors import InputError
 from gitool.predict import inference, writer
 from gitool.predict.bigwig import TrackWriter, output_paths
 from gitool.predict.inference import predict_regions
-from gitool.predict.tiling import Region, regions_from_intervals, sequence_interval, tile_regions
+from gitool.predict.tiling import (
+    Region,
+    SequenceReader,
+    regions_from_intervals,
+    sequence_interval,
+    tile_regions,
+)
 
 from fixture_models import (
     BaseCounts,
@@ -738,6 +744,75 @@ def test_writer_runs_in_its_own_thread_and_its_error_surfaces_once(tiny, run, mo
         predict(folder, tiny["genome"], bed, out, device="cpu", batch_size=2)
     assert threads and threading.main_thread() not in threads  # written off the model's thread
     assert not out.parent.exists()
+
+
+# --------------------------------------------------------------------------- input reading
+
+INPUT_THREAD = "gitool-predict-inputs"
+
+
+def input_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == INPUT_THREAD]
+
+
+def test_inputs_are_read_in_a_background_thread(tiny, run, monkeypatch):
+    _, folder = run
+    intervals = [("chr1", 0, 2000), ("chrM", 0, 500)]
+    options = dict(device="cpu", rc=True, batch_size=3)
+    want = np.concatenate([c.values for c in predict_regions(folder, tiny["genome"], intervals,
+                                                             **options)])  # fmt: skip
+    names, codes = [], SequenceReader.codes
+
+    def recorded(self, *args):
+        names.append(threading.current_thread().name)
+        return codes(self, *args)
+
+    monkeypatch.setattr(SequenceReader, "codes", recorded)
+    got = np.concatenate([c.values for c in predict_regions(folder, tiny["genome"], intervals,
+                                                            **options)])  # fmt: skip
+    assert names and set(names) == {INPUT_THREAD}  # never the model's (main) thread
+    np.testing.assert_array_equal(got, want)
+    assert not input_threads()
+
+
+def test_a_reading_error_surfaces_where_it_happened(tiny, run, monkeypatch):
+    _, folder = run
+    calls, codes = [], SequenceReader.codes
+
+    def failing(self, *args):
+        calls.append(args)
+        if len(calls) == 11:  # the 6th batch of 2 windows
+            raise OSError("FASTA truncated (simulated)")
+        return codes(self, *args)
+
+    monkeypatch.setattr(SequenceReader, "codes", failing)
+    chunks = []
+    prediction = predict_regions(folder, tiny["genome"], [("chr1", 0, 6000)], device="cpu",
+                                 batch_size=2)  # fmt: skip
+    with pytest.raises(OSError, match="simulated"):
+        for chunk in prediction:
+            chunks.append(chunk)
+    assert [(c.start, c.end) for c in chunks] == [(k * 400, k * 400 + 400) for k in range(4)]
+    assert not input_threads()
+
+    calls.clear()
+    out = tiny["dir"] / "unread" / "p.bw"
+    with pytest.raises(OSError, match="simulated"):
+        predict(folder, tiny["genome"], [("chr1", 0, 6000)], out, device="cpu", batch_size=2)
+    assert not out.parent.exists()  # nothing left behind
+    assert not input_threads()
+
+
+def test_stopping_early_stops_the_reading_thread(tiny, run):
+    _, folder = run
+    prediction = predict_regions(folder, tiny["genome"], [("chr1", 0, 6000)], device="cpu",
+                                 batch_size=2)  # fmt: skip
+    chunks = iter(prediction)
+    first = next(chunks)
+    assert (first.chrom, first.start) == ("chr1", 0)
+    assert input_threads()  # reading ahead while the caller holds the first chunk
+    chunks.close()
+    assert not input_threads()
 
 
 def test_only_the_selected_averaged_tracks_reach_the_host(tiny, run, monkeypatch):

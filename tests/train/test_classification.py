@@ -219,6 +219,7 @@ def test_synth_motifs_command(tmp_path, capsys):
     assert code == 0, err
     store = LabelStore(tmp_path / "m")
     assert [store.count(s) for s in ("train", "valid", "test")] == [180, 60, 60]
+    err = " ".join(err.split())  # the console wraps at the terminal's width
     assert "300 sequences" in err and "warning" not in err  # the built-in motifs stand out
 
     # a weak motif (8 bp of 67 % consensus bases) is flagged, a strong one is not; both written

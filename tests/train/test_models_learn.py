@@ -28,7 +28,7 @@ EXAMPLE = ROOT / "example_data"
 
 # family: (workflow, optimizer steps, min test Pearson on GC, on REB1 occupancy)
 FAMILIES = {
-    "swin": ("example-swin.yaml", 300, 0.3, 0.1),
+    "swin": ("example-swin.yaml", 200, 0.3, 0.1),
     "enformer": ("example-enformer.yaml", 300, 0.3, 0.1),
     "cnn": ("example-cnn-maxpool.yaml", 300, 0.3, 0.1),
 }
@@ -72,6 +72,7 @@ def gc_motif_store(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("all_cores")
 @pytest.mark.parametrize("family", FAMILIES)
 def test_family_learns_gc_and_motif_occupancy(family, gc_motif_store, tmp_path, capsys):
     workflow, steps, min_gc, min_motif = FAMILIES[family]

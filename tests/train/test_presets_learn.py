@@ -38,6 +38,7 @@ def test_every_basenji_small_preset_has_an_example_workflow():
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("all_cores")
 @pytest.mark.parametrize("workflow", EXAMPLES, ids=lambda p: p.stem)
 def test_preset_fits_four_windows(workflow, example_store):
     """Each tiny preset, built as `gitool train` builds it (heads at the training means),

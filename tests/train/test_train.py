@@ -117,6 +117,13 @@ def test_two_gloo_processes_match_one(store, tmp_path, capsys):
     a, b = final_weights(tmp_path / "one"), final_weights(tmp_path / "two")
     assert torch.load(tmp_path / "two" / "checkpoints" / "last.pt", weights_only=True)["step"] > 5
     assert_same_weights(a, b)
+    # Gradient accumulation across processes: DDP skips the all-reduce (no_sync) on all but
+    # the last batch of a step; the same 4 windows per step, so the same weights again.
+    accum = ["train", "--config", cfg, "-o", tmp_path / "accum", "--gpus", "0", "--procs", "2",
+             "--batch-size", "1", "--grad-accum", "2"]  # fmt: skip
+    code, _, err = run_cli(accum, capsys)
+    assert code == 0, err
+    assert_same_weights(a, final_weights(tmp_path / "accum"))
 
 
 @pytest.mark.slow

@@ -54,6 +54,7 @@ def snvs(genome: Genome, where: list) -> list:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("all_cores")
 def test_mutating_a_strong_motif_site_lowers_the_predicted_track(tmp_path, capsys):
     (tmp_path / "tracks.txt").write_text(
         "index\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tdescription\n"

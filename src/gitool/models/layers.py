@@ -232,13 +232,39 @@ def positional_features(n: int, features: int, gamma_norm: str = "position") -> 
     return torch.cat([emb, torch.sign(d)[:, None] * emb], dim=-1).to(torch.float32)
 
 
-def relative_shift(x: torch.Tensor) -> torch.Tensor:
-    """``(..., T, 2T-1)`` logits per (query, distance) → ``(..., T, T)`` with ``[i, j]`` the
-    entry for distance ``j - i`` (column ``j - i + T - 1`` of the input row ``i``)."""
-    *lead, t, r = x.shape
-    x = torch.cat([torch.zeros_like(x[..., :1]), x], dim=-1)  # (..., T, 2T)
-    x = x.reshape(*lead, r + 1, t)[..., 1:, :]  # drop the first row of the skewed view
-    return x.reshape(*lead, t, r)[..., :t]
+# The memory-efficient attention kernel reads an additive bias in place only when every
+# stride but the last is a multiple of 16 elements; otherwise torch copies the bias into an
+# aligned buffer on every call (a window of 140 tokens has rows 140 apart).
+ALIGN = 16
+
+
+def round_up(n: int, to: int = ALIGN) -> int:
+    return -(-n // to) * to
+
+
+def skew_layout(t: int) -> tuple[int, int]:
+    """``(rows, columns)`` of a logits buffer that :func:`relative_shift` turns into a
+    ``(t, t)`` view whose strides are multiples of :data:`ALIGN`: rows ``t`` rounded up,
+    columns ``>= 2t - 1`` with ``columns - 1`` a multiple of it."""
+    return round_up(t), round_up(2 * t - 2) + 1
+
+
+def relative_shift(x: torch.Tensor, t: int | None = None) -> torch.Tensor:
+    """``(..., R, C)`` logits per (query, distance) → ``(..., t, t)`` with ``[i, j]`` the
+    entry for distance ``j - i`` (column ``j - i + t - 1`` of row ``i``). ``t`` defaults to
+    ``R``; rows from ``t`` and columns from ``2t - 1`` are padding and never read.
+
+    No copy for a contiguous ``x``: entry ``[i, j]`` is element ``i·(C-1) + t-1 + j`` of
+    each flattened ``(R·C)`` block, so the result is a view with strides ``C - 1`` and 1
+    (and ``x``'s for the leading dimensions) — aligned for the attention kernel when
+    ``(R, C)`` is :func:`skew_layout` ``(t)``.
+    """
+    rows, cols = x.shape[-2:]
+    t = rows if t is None else t
+    if rows < t or cols < 2 * t - 1:
+        raise ValueError(f"relative_shift needs at least ({t}, {2 * t - 1}) logits, got {x.shape}")
+    flat = x.contiguous().flatten(-2)
+    return flat[..., t - 1 : t - 1 + t * (cols - 1)].unflatten(-1, (t, cols - 1))[..., :t]
 
 
 def run_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -349,23 +375,50 @@ class RelativeAttention(nn.Module):
         self.capture_meta: dict[str, Any] = {}
 
     def basis(self, n: int, device, dtype) -> torch.Tensor:
-        """Cached ``(2n-1, rel_features)`` positional basis, one copy per device and dtype
-        (a host-to-device copy on every forward would stall the GPU's queue)."""
+        """Cached positional basis, one copy per device and dtype (a host-to-device copy on
+        every forward would stall the GPU's queue): ``(columns, rel_features)`` of
+        :func:`skew_layout` ``(n)``, distances ``-(n-1) … n-1`` then zero rows (their logits
+        are the padding :func:`relative_shift` skips)."""
         key = (n, str(device), dtype)
         if key not in self._basis:
-            self._basis[key] = positional_features(n, self.rel_features, self.gamma_norm).to(
-                device=device, dtype=dtype
-            )
+            basis = positional_features(n, self.rel_features, self.gamma_norm)
+            basis = F.pad(basis, (0, 0, 0, skew_layout(n)[1] - basis.shape[0]))
+            self._basis[key] = basis.to(device=device, dtype=dtype)
         return self._basis[key]
 
-    def _padding_bias(self, key_padding_mask: torch.Tensor, dtype) -> torch.Tensor:
-        """``(B, 1, 1, L)`` additive bias: -inf at padded keys, 0 elsewhere; cached for the
-        last mask seen (a windowed layer passes the same one every step)."""
+    def _padding_bias(self, key_padding_mask: torch.Tensor, dtype, batch: int) -> torch.Tensor:
+        """Additive bias, -inf at padded keys and 0 elsewhere, cached for the last mask seen
+        (a windowed layer passes the same one every step). With relative positions it is
+        laid out as the position logits' buffer, ``(M, 1, rows, columns)`` of
+        :func:`skew_layout` for the mask's ``M`` rows (added before :func:`relative_shift`,
+        so the sum keeps the aligned layout); without, ``(batch, 1, 1, L)`` in aligned
+        storage."""
         cached = self._pad_cache
-        if cached is not None and cached[0] is key_padding_mask and cached[1].dtype == dtype:
+        if (
+            cached is not None
+            and cached[0] is key_padding_mask
+            and cached[1].dtype == dtype
+            and (self.rel_features or cached[1].shape[0] == batch)
+        ):
             return cached[1]
-        pad = torch.zeros(key_padding_mask.shape, dtype=dtype, device=key_padding_mask.device)
-        pad = pad.masked_fill(key_padding_mask, float("-inf"))[:, None, None, :]
+        m, n = key_padding_mask.shape
+        device = key_padding_mask.device
+        if self.rel_features:
+            rows, cols = skew_layout(n)
+            # buffer row i, column c holds the logit of key j = c - (n-1) + i
+            key = (
+                torch.arange(cols, device=device)
+                - (n - 1)
+                + torch.arange(rows, device=device)[:, None]
+            )
+            real = (key >= 0) & (key < n)
+            padded = real & key_padding_mask[:, key.clamp(0, n - 1)]  # (M, rows, cols)
+            pad = torch.zeros(m, 1, rows, cols, dtype=dtype, device=device)
+            pad = pad.masked_fill_(padded[:, None], float("-inf"))
+        else:
+            mask = key_padding_mask.repeat(batch // m, 1)[:, None, None, :]
+            pad = torch.zeros(batch, 1, 1, round_up(n), dtype=dtype, device=device)
+            pad = pad[..., :n].masked_fill_(mask, float("-inf"))
         self._pad_cache = (key_padding_mask, pad)
         return pad
 
@@ -379,8 +432,10 @@ class RelativeAttention(nn.Module):
         key_padding_mask: torch.Tensor | None = None,
         meta: dict | None = None,
     ) -> torch.Tensor:
-        """``(B, L, C) → (B, L, C)``. ``key_padding_mask`` ``(B or 1, L)`` bool, True = padded
-        key (gets zero weight). ``meta`` is added to a captured record."""
+        """``(B, L, C) → (B, L, C)``. ``key_padding_mask`` ``(M, L)`` bool, True = padded
+        key (gets zero weight), with ``B`` a multiple of ``M``: batch row ``k`` takes mask
+        row ``k mod M`` (1: the same for all; a windowed layer passes one sequence's windows).
+        ``meta`` is added to a captured record."""
         b, n, _ = x.shape
         q, k, v = self._split(self.to_q(x)), self._split(self.to_k(x)), self._split(self.to_v(x))
         # Everything reaching the attention kernel is in the projections' dtype (bf16 under
@@ -390,9 +445,12 @@ class RelativeAttention(nn.Module):
         bias = None
         if not self.rel_features:
             content_q, sdpa_scale = q, scale
+            if key_padding_mask is not None:
+                bias = self._padding_bias(key_padding_mask, dtype, b)
         else:
-            r = self.to_rel_k(self.pos_dropout(self.basis(n, x.device, x.dtype)))  # (2n-1, H*D)
-            r = r.view(2 * n - 1, self.heads, self.key_dim).transpose(0, 1).to(dtype)
+            rows, cols = skew_layout(n)
+            r = self.to_rel_k(self.pos_dropout(self.basis(n, x.device, x.dtype)))  # (cols, H*D)
+            r = r.view(cols, self.heads, self.key_dim).transpose(0, 1).to(dtype)
             content_bias, position_bias = (
                 self.rel_content_bias.to(dtype),
                 self.rel_pos_bias.to(dtype),
@@ -403,10 +461,15 @@ class RelativeAttention(nn.Module):
             else:
                 sdpa_scale = scale
             content_q, position_q = q + content_bias, q + position_bias
-            bias = relative_shift(position_q @ r.transpose(-1, -2)[None])  # (B, H, L, L)
-        if key_padding_mask is not None:
-            pad = self._padding_bias(key_padding_mask, dtype)
-            bias = pad if bias is None else bias + pad
+            # Logits into a (rows, cols) buffer per head, read as (L, L) in place: the bias
+            # reaches the kernel aligned, with no copy (the padding is added in that layout).
+            if rows > n:
+                position_q = F.pad(position_q, (0, 0, 0, rows - n))
+            logits = position_q @ r.transpose(-1, -2)[None]  # (B, H, rows, cols)
+            if key_padding_mask is not None:  # batch row k takes mask row k mod M
+                pad = self._padding_bias(key_padding_mask, dtype, b)
+                logits = (logits.unflatten(0, (-1, pad.shape[0])) + pad).flatten(0, 1)
+            bias = relative_shift(logits, n)  # (B, H, L, L)
         dropout = self.attn_dropout if self.training else 0.0
         if self.capture is None:
             out = F.scaled_dot_product_attention(

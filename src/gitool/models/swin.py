@@ -347,15 +347,16 @@ class WindowAttention(RelativeAttention):
         self._mask: torch.Tensor | None = None
         self._mask_key: tuple | None = None
 
-    def _padding_mask(self, b: int, n_windows: int, pad: int, device) -> torch.Tensor:
-        """``(B·nW, w)`` bool, True at the padding (the end of the last window only; row
-        ``b·nW + i`` is window ``i``), built once per shape and device: the same object each
-        step, so the attention's additive bias is cached too."""
-        key = (b, n_windows, pad, str(device))
+    def _padding_mask(self, n_windows: int, pad: int, device) -> torch.Tensor:
+        """``(nW, w)`` bool, True at the padding (the end of the last window only), one
+        sequence's windows: batch row ``b·nW + i`` is window ``i``, and the attention takes
+        mask row ``i`` for it. Built once per shape and device: the same object each step, so
+        the attention's additive bias is cached too, whatever the batch size."""
+        key = (n_windows, pad, str(device))
         if self._mask_key != key:
             mask = torch.zeros(n_windows, self.window, dtype=torch.bool, device=device)
             mask[-1, self.window - pad :] = True
-            self._mask, self._mask_key = mask.repeat(b, 1), key
+            self._mask, self._mask_key = mask, key
         return self._mask
 
     def forward(self, x: torch.Tensor, shift: int | None = None) -> torch.Tensor:  # type: ignore[override]
@@ -367,7 +368,7 @@ class WindowAttention(RelativeAttention):
         n_windows = -(-n // w)
         pad = n_windows * w - n
         x = F.pad(x, (0, 0, 0, pad))  # (B, nW·w, C), zeros at the end
-        mask = self._padding_mask(b, n_windows, pad, x.device) if pad else None
+        mask = self._padding_mask(n_windows, pad, x.device) if pad else None
         meta = None
         if self.capture is not None:
             meta = {

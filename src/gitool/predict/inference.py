@@ -14,7 +14,8 @@ stranded track swapped with its ``strand_pair`` (from the manifest of the datase
 was trained on). All of that happens on the device, on the selected tracks only: what
 travels to the host is float32 ``(bins, selected tracks)`` per window, once, not every
 variant of every track of the head (on CUDA into pinned memory, copied while the next batch
-runs). Inference runs in eval mode under ``torch.no_grad`` (bf16 autocast on CUDA); the
+runs). The FASTA is read and each batch's input built in a background thread, ahead of the
+model. Inference runs in eval mode under ``torch.no_grad`` (bf16 autocast on CUDA); the
 model's training flag and device are restored afterwards (tangermeme's
 ``_preserve_model_state``). Default batch: :func:`default_batch_size` (32 windows on CUDA,
 8 on a CPU).
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gitool.background import prefetched
 from gitool.config.predict import PredictOptions
 from gitool.console import info, progress
 from gitool.data.genome import Genome, reverse_complement
@@ -316,7 +318,9 @@ def _stream(
 
     One batch stays in flight: batch k's averaging and copy are queued on the device before
     batch k+1's forward pass, and batch k's chunks are yielded (to the writer) while that
-    pass runs; on a GPU the FASTA reading of batch k+2 overlaps it too.
+    pass runs. The FASTA is read and the inputs built in a background thread, up to two
+    batches ahead (on CUDA into pinned memory); a reading error is raised here, at the batch
+    it hit, and closing this generator stops the thread.
     """
     model, head, geometry = spec.model, spec.head, spec.geometry
     n_variants = len(variants)
@@ -329,25 +333,36 @@ def _stream(
     divisor = torch.tensor(float(n_variants), dtype=torch.float32, device=device)
     cuda = device.type == "cuda"
 
-    def batches() -> Iterator[tuple[list[tuple[_Slot, bool]], np.ndarray]]:
-        inputs: list[np.ndarray] = []
+    def batches() -> Iterator[tuple[list[_Slot], list[tuple[_Slot, bool]], torch.Tensor]]:
+        """Batches of uint8 codes, with the windows each starts and the owner of each row.
+
+        Runs in the prefetch thread, ahead of the consumer: the new windows travel with
+        their batch, and only the consumer queues them in ``pending``.
+        """
+        slots: list[_Slot] = []
         owners: list[tuple[_Slot, bool]] = []
+        inputs: list[np.ndarray] = []
         for window in tile_regions(regions, geometry):
             slot = _Slot(window, n_variants)
-            pending.append(slot)
+            slots.append(slot)
             for shift, rc in variants:
                 start, end = sequence_interval(window.target_start, geometry, shift, rc)
                 codes = reader.codes(window.chrom, start, end)
                 inputs.append(reverse_complement(codes) if rc else codes)
                 owners.append((slot, rc))
                 if len(inputs) == batch_size:
-                    yield owners, np.stack(inputs)
-                    inputs, owners = [], []
+                    yield slots, owners, pack(inputs)
+                    slots, owners, inputs = [], [], []
         if inputs:
-            yield owners, np.stack(inputs)
+            yield slots, owners, pack(inputs)
 
-    def launch(codes: np.ndarray) -> torch.Tensor:
-        x = eye[torch.from_numpy(codes).to(device, non_blocking=True).long()]  # (B, L, 4)
+    def pack(inputs: list[np.ndarray]) -> torch.Tensor:
+        codes = torch.from_numpy(np.stack(inputs))
+        # Pinned, the copy in launch() is asynchronous; pinning needs CUDA.
+        return codes.pin_memory() if cuda else codes
+
+    def launch(codes: torch.Tensor) -> torch.Tensor:
+        x = eye[codes.to(device, non_blocking=True).long()]  # (B, L, 4)
         with torch.no_grad(), autocast_for(device):
             return model(x, head)  # (B, T, n_tracks), possibly bf16
 
@@ -387,15 +402,21 @@ def _stream(
         return Chunk(chrom, start, end, np.ascontiguousarray(array))
 
     bar = progress("predicting windows", total) if total is not None else nullcontext(None)
-    with evaluating(model, device), bar as advance:
+    reading = closing(prefetched(batches(), depth=2, name="gitool-predict-inputs"))
+    with evaluating(model, device), bar as advance, reading as ahead:
         in_flight = None
-        for batch in chain(batches(), [None]):  # None: drain the last batch
+        for batch in chain(ahead, [None]):  # None: drain the last batch
             ready: list = []
             if in_flight is not None:  # queued on the device before the next batch
                 collect(*in_flight)
                 ready = [(emit(group), n) for group, n in finished()]
             copied = torch.cuda.current_stream(device).record_event() if cuda and ready else None
-            in_flight = None if batch is None else (batch[0], launch(batch[1]))
+            if batch is None:
+                in_flight = None
+            else:
+                slots, owners, codes = batch
+                pending.extend(slots)  # genome order: batches arrive in order
+                in_flight = (owners, launch(codes))
             if copied is not None:
                 copied.synchronize()  # batch k on the host; batch k+1 still running
             for (chrom, start, end, values), n in ready:
