@@ -586,9 +586,14 @@ def layout_copy(t, aligned: bool | None = None):
 
 
 def is_aligned(t) -> bool:
+    """Every stride but the last, and the start, a multiple of 16 elements."""
     from gitool.models.layers import ALIGN
 
-    return t.stride(-1) == 1 and all(s % ALIGN == 0 for s in t.stride()[:-1])
+    return (
+        t.stride(-1) == 1
+        and all(s % ALIGN == 0 for s in t.stride()[:-1])
+        and t.storage_offset() % ALIGN == 0
+    )
 
 
 def sdpa_kernel_of(call: dict) -> str:

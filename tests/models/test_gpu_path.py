@@ -76,9 +76,16 @@ def test_under_bf16_autocast_attention_sees_bf16_only(name, monkeypatch):
 
 
 def aligned(t: torch.Tensor) -> bool:
-    """Whether the memory-efficient kernel reads ``t`` in place (torch copies a bias whose
-    strides other than the last are not multiples of 16 elements)."""
-    return t.stride(-1) == 1 and all(s % layers.ALIGN == 0 for s in t.stride()[:-1])
+    """Whether the memory-efficient kernel reads ``t`` in place: torch copies a bias whose
+    strides other than the last are not multiples of 16 elements, and the kernel refuses
+    one that does not start at an aligned address ("attn_bias_ptr is not correctly
+    aligned")."""
+    return (
+        t.stride(-1) == 1
+        and all(s % layers.ALIGN == 0 for s in t.stride()[:-1])
+        and t.storage_offset() % layers.ALIGN == 0
+        and t.untyped_storage().data_ptr() % (layers.ALIGN * t.element_size()) == 0
+    )
 
 
 @pytest.mark.parametrize("name", ["swin", "swin-basenji-small", "enformer"])
@@ -112,20 +119,28 @@ def test_the_attention_bias_reaches_the_kernel_aligned_without_a_copy(name, monk
         assert {m.shape[-1] for m in biases} >= {140}
 
 
-def test_relative_shift_reads_a_padded_buffer_in_place():
-    t = 12
-    rows, cols = layers.skew_layout(t)
-    assert rows % layers.ALIGN == 0 and (cols - 1) % layers.ALIGN == 0 and cols >= 2 * t - 1
+@pytest.mark.parametrize("t", [1, 2, 12, 16, 17, 140])
+def test_relative_shift_reads_a_padded_buffer_in_place(t):
+    rows, cols, lead = layers.skew_layout(t)
+    assert rows % layers.ALIGN == 0 and (cols - 1) % layers.ALIGN == 0
+    assert cols >= lead + 2 * t - 1 and (lead + t - 1) % layers.ALIGN == 0
     i = torch.arange(rows)[:, None]
     c = torch.arange(cols)[None]
-    buffer = (100 * i + (c - (t - 1))).float().expand(2, 3, rows, cols).contiguous()
-    out = relative_shift(buffer, t)
+    # buffer[i, c] = 1000 * i + distance of column c
+    buffer = (1000 * i + (c - lead - (t - 1))).float().expand(2, 3, rows, cols).contiguous()
+    out = relative_shift(buffer, t, lead)
     j = torch.arange(t)[None]
-    torch.testing.assert_close(out, (100 * i[:t] + (j - i[:t])).float().expand(2, 3, t, t))
+    torch.testing.assert_close(out, (1000 * i[:t] + (j - i[:t])).float().expand(2, 3, t, t))
     assert out.untyped_storage().data_ptr() == buffer.untyped_storage().data_ptr()  # a view
     assert aligned(out)
     with pytest.raises(ValueError, match="at least"):
-        relative_shift(buffer[..., : 2 * t - 2], t)
+        relative_shift(buffer[..., : lead + 2 * t - 2], t, lead)
+
+
+def test_one_token_attends_to_itself():
+    attn = layers.RelativeAttention(16, heads=2, key_dim=8, rel_features=6, zero_init_out=False)
+    x = torch.randn(3, 1, 16)
+    torch.testing.assert_close(attn(x), attn.to_out(attn.to_v(x)))
 
 
 def test_swin_padding_mask_is_built_once_per_shape():

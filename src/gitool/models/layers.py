@@ -233,8 +233,9 @@ def positional_features(n: int, features: int, gamma_norm: str = "position") -> 
 
 
 # The memory-efficient attention kernel reads an additive bias in place only when every
-# stride but the last is a multiple of 16 elements; otherwise torch copies the bias into an
-# aligned buffer on every call (a window of 140 tokens has rows 140 apart).
+# stride but the last is a multiple of 16 elements (otherwise torch copies the bias into an
+# aligned buffer on every call: a window of 140 tokens has rows 140 apart), and only when the
+# bias starts at an aligned address (otherwise the kernel refuses it).
 ALIGN = 16
 
 
@@ -242,29 +243,37 @@ def round_up(n: int, to: int = ALIGN) -> int:
     return -(-n // to) * to
 
 
-def skew_layout(t: int) -> tuple[int, int]:
-    """``(rows, columns)`` of a logits buffer that :func:`relative_shift` turns into a
-    ``(t, t)`` view whose strides are multiples of :data:`ALIGN`: rows ``t`` rounded up,
-    columns ``>= 2t - 1`` with ``columns - 1`` a multiple of it."""
-    return round_up(t), round_up(2 * t - 2) + 1
+def skew_layout(t: int) -> tuple[int, int, int]:
+    """``(rows, columns, lead)`` of a logits buffer that :func:`relative_shift` turns into a
+    ``(t, t)`` view with aligned strides and start: rows ``t`` rounded up to :data:`ALIGN`;
+    ``lead`` zero columns before distance ``-(t-1)``, so that entry ``[0, 0]`` (column
+    ``lead + t - 1``) sits at a multiple of it; columns enough for the ``2t - 1`` distances
+    after them, with ``columns - 1`` a multiple of it (the view's row stride)."""
+    lead = round_up(t - 1) - (t - 1)
+    return round_up(t), round_up(max(lead + 2 * t - 2, t)) + 1, lead
 
 
-def relative_shift(x: torch.Tensor, t: int | None = None) -> torch.Tensor:
+def relative_shift(x: torch.Tensor, t: int | None = None, lead: int = 0) -> torch.Tensor:
     """``(..., R, C)`` logits per (query, distance) → ``(..., t, t)`` with ``[i, j]`` the
-    entry for distance ``j - i`` (column ``j - i + t - 1`` of row ``i``). ``t`` defaults to
-    ``R``; rows from ``t`` and columns from ``2t - 1`` are padding and never read.
+    entry for distance ``j - i``: column ``lead + j - i + t - 1`` of row ``i``. ``t``
+    defaults to ``R``; rows from ``t``, the first ``lead`` columns and those from
+    ``lead + 2t - 1`` are padding and never read.
 
-    No copy for a contiguous ``x``: entry ``[i, j]`` is element ``i·(C-1) + t-1 + j`` of
-    each flattened ``(R·C)`` block, so the result is a view with strides ``C - 1`` and 1
-    (and ``x``'s for the leading dimensions) — aligned for the attention kernel when
-    ``(R, C)`` is :func:`skew_layout` ``(t)``.
+    No copy for a contiguous ``x``: entry ``[i, j]`` is element
+    ``lead + t - 1 + i·(C-1) + j`` of each flattened ``(R·C)`` block, so the result is a
+    view with strides ``C - 1`` and 1 (and ``x``'s for the leading dimensions) — aligned,
+    strides and start, for the attention kernel when ``(R, C, lead)`` is
+    :func:`skew_layout` ``(t)``.
     """
     rows, cols = x.shape[-2:]
     t = rows if t is None else t
-    if rows < t or cols < 2 * t - 1:
-        raise ValueError(f"relative_shift needs at least ({t}, {2 * t - 1}) logits, got {x.shape}")
+    first = lead + t - 1
+    if rows < t or cols - 1 < max(lead + 2 * t - 2, t) or first + t * (cols - 1) > rows * cols:
+        raise ValueError(
+            f"relative_shift needs at least ({t}, {lead + 2 * t - 1}) logits, got {x.shape}"
+        )
     flat = x.contiguous().flatten(-2)
-    return flat[..., t - 1 : t - 1 + t * (cols - 1)].unflatten(-1, (t, cols - 1))[..., :t]
+    return flat[..., first : first + t * (cols - 1)].unflatten(-1, (t, cols - 1))[..., :t]
 
 
 def run_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -377,12 +386,13 @@ class RelativeAttention(nn.Module):
     def basis(self, n: int, device, dtype) -> torch.Tensor:
         """Cached positional basis, one copy per device and dtype (a host-to-device copy on
         every forward would stall the GPU's queue): ``(columns, rel_features)`` of
-        :func:`skew_layout` ``(n)``, distances ``-(n-1) … n-1`` then zero rows (their logits
-        are the padding :func:`relative_shift` skips)."""
+        :func:`skew_layout` ``(n)``, ``lead`` zero rows, distances ``-(n-1) … n-1``, then
+        zero rows (their logits are the padding :func:`relative_shift` skips)."""
         key = (n, str(device), dtype)
         if key not in self._basis:
+            _, cols, lead = skew_layout(n)
             basis = positional_features(n, self.rel_features, self.gamma_norm)
-            basis = F.pad(basis, (0, 0, 0, skew_layout(n)[1] - basis.shape[0]))
+            basis = F.pad(basis, (0, 0, lead, cols - lead - basis.shape[0]))
             self._basis[key] = basis.to(device=device, dtype=dtype)
         return self._basis[key]
 
@@ -404,11 +414,11 @@ class RelativeAttention(nn.Module):
         m, n = key_padding_mask.shape
         device = key_padding_mask.device
         if self.rel_features:
-            rows, cols = skew_layout(n)
-            # buffer row i, column c holds the logit of key j = c - (n-1) + i
+            rows, cols, lead = skew_layout(n)
+            # buffer row i, column c holds the logit of key j = c - lead - (n-1) + i
             key = (
                 torch.arange(cols, device=device)
-                - (n - 1)
+                - (lead + n - 1)
                 + torch.arange(rows, device=device)[:, None]
             )
             real = (key >= 0) & (key < n)
@@ -448,7 +458,7 @@ class RelativeAttention(nn.Module):
             if key_padding_mask is not None:
                 bias = self._padding_bias(key_padding_mask, dtype, b)
         else:
-            rows, cols = skew_layout(n)
+            rows, cols, lead = skew_layout(n)
             r = self.to_rel_k(self.pos_dropout(self.basis(n, x.device, x.dtype)))  # (cols, H*D)
             r = r.view(cols, self.heads, self.key_dim).transpose(0, 1).to(dtype)
             content_bias, position_bias = (
@@ -469,7 +479,7 @@ class RelativeAttention(nn.Module):
             if key_padding_mask is not None:  # batch row k takes mask row k mod M
                 pad = self._padding_bias(key_padding_mask, dtype, b)
                 logits = (logits.unflatten(0, (-1, pad.shape[0])) + pad).flatten(0, 1)
-            bias = relative_shift(logits, n)  # (B, H, L, L)
+            bias = relative_shift(logits, n, lead)  # (B, H, L, L)
         dropout = self.attn_dropout if self.training else 0.0
         if self.capture is None:
             out = F.scaled_dot_product_attention(
