@@ -319,8 +319,8 @@ def _stream(
     One batch stays in flight: batch k's averaging and copy are queued on the device before
     batch k+1's forward pass, and batch k's chunks are yielded (to the writer) while that
     pass runs. The FASTA is read and the inputs built in a background thread, at most three
-    batches ahead (two queued, one being built; on CUDA in pinned memory); a reading error is raised here, at the batch
-    it hit, and closing this generator stops the thread.
+    batches ahead (two queued, one being built; on CUDA in pinned memory); a reading error
+    is raised here, at the batch it hit, and closing this generator stops the thread.
     """
     model, head, geometry = spec.model, spec.head, spec.geometry
     n_variants = len(variants)
