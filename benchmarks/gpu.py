@@ -567,9 +567,9 @@ def record_sdpa_calls(model, x) -> list[dict]:
 
 
 def layout_copy(t, aligned: bool | None = None):
-    """A copy of ``t`` with its values, in aligned storage (every stride but the last a
-    multiple of 16 elements, as the model hands its bias to the kernel) or contiguous; by
-    default the layout ``t`` has. ``clone()`` would make a strided view contiguous, and the
+    """A copy of ``t`` with its values, in aligned storage (every stride but the last, and
+    the start, a multiple of 16 elements, as the model hands its bias to the kernel) or
+    contiguous; by default the layout ``t`` has. ``clone()`` would make a strided view contiguous, and the
     replay would time the copy torch makes of an unaligned bias instead of the model's."""
     import torch
 
