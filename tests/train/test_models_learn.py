@@ -29,7 +29,7 @@ EXAMPLE = ROOT / "example_data"
 # family: (workflow, optimizer steps, min test Pearson on GC, on REB1 occupancy)
 FAMILIES = {
     "swin": ("example-swin.yaml", 200, 0.3, 0.1),
-    "enformer": ("example-enformer.yaml", 300, 0.3, 0.1),
+    "enformer": ("example-enformer.yaml", 200, 0.3, 0.1),
     "cnn": ("example-cnn-maxpool.yaml", 300, 0.3, 0.1),
 }
 

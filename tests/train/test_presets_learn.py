@@ -1,6 +1,7 @@
 """Every sequence-to-track preset learns on the example data: the tiny CPU workflows in
 ``workflows/example-*.yaml`` (same geometry as the presets, a fraction of the width) bring
-the loss down within a few dozen steps."""
+the loss down within a few dozen steps. The families that ``test_models_learn.py`` trains
+to a held-out Pearson (a stronger check) are not fitted again here."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from gitool.config import BuildOptions
 from gitool.data.build import build_store
 
 from helpers import run_cli
+from test_models_learn import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "workflows").glob("example-*.yaml"))
+LEARNING = {workflow for workflow, *_ in FAMILIES.values()}  # held-out learning there
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +38,19 @@ def test_every_basenji_small_preset_has_an_example_workflow():
 
     covered = {yaml.safe_load(p.read_text())["model"] for p in EXAMPLES}
     assert covered == {name for name in PRESETS if name.endswith("basenji-small")}
+    assert {p.name for p in EXAMPLES} >= LEARNING
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("all_cores")
-@pytest.mark.parametrize("workflow", EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "workflow", [p for p in EXAMPLES if p.name not in LEARNING], ids=lambda p: p.stem
+)
 def test_preset_fits_four_windows(workflow, example_store):
     """Each tiny preset, built as `gitool train` builds it (heads at the training means),
     fits four example windows: the loss falls well below the mean-prediction baseline within
-    50 Adam steps. A model whose signal vanishes (e.g. the swin merges at std 0.02) stays at
-    the baseline."""
+    50 Adam steps. A model whose signal vanishes stays at the baseline (the swin merges at
+    std 0.02 did; ``test_models_learn.py`` now catches that: test Pearson -0.01 / 0.02)."""
     import torch
 
     from gitool.data.dataset import WindowDataset

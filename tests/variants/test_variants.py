@@ -401,3 +401,42 @@ def test_table_rows_with_missing_cells_and_profile_ids_as_text(tiny):
     assert frame["status"].tolist() == ["no_alt", "ok"]
     assert frame["id"][0] == f"chr1:2000:{seq[1999]}:."
     assert [p["variant"].id for p in scores.profiles] == ["rs2"]
+
+
+def variant_readers() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "gitool-variant-inputs"]
+
+
+def test_inputs_are_read_ahead_in_a_thread_that_stops_with_the_scoring(tiny):
+    """VCF records are parsed and sequences built in a background thread. It stops when the
+    caller closes the iterator after the first table, and when the model fails: at once,
+    not when the failed scoring's frames are collected (the caller here still holds the
+    exception and its traceback, as a notebook does)."""
+    seq = genome_seq(tiny, "chr1")
+    snvs = [("chr1", p, seq[p - 1], "ACGT"[(p * 7) % 4]) for p in range(1000, 1400, 7)]
+    snvs = [r for r in snvs if r[2] != r[3]]
+
+    class FailsOnSecondBatch(BaseCounts):
+        calls = 0
+
+        def forward(self, x, head=None):
+            type(self).calls += 1
+            if type(self).calls == 2:
+                raise RuntimeError("CUDA out of memory")
+            return super().forward(x, head)
+
+    def scores(model):
+        return iter(iter_variant_scores(model, tiny["genome"], snvs, manifest=counts_manifest(),
+                                        device="cpu", batch_size=2, show_progress=False))  # fmt: skip
+
+    frames = scores(BaseCounts(CountsConfig()))
+    assert len(next(frames)) == 1  # one variant (reference and alternate) per batch
+    assert variant_readers()  # reading ahead while the caller holds the first table
+    frames.close()
+    assert not variant_readers()
+
+    with pytest.raises(RuntimeError, match="out of memory") as failed:
+        list(scores(FailsOnSecondBatch(CountsConfig())))
+    assert failed.traceback and not variant_readers()

@@ -27,8 +27,9 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -456,9 +457,10 @@ def _score(
         return table
 
     bar = progress("scoring variants", total) if show_progress else nullcontext(None)
-    with evaluating(model, device), bar as advance:
+    reading = closing(prefetched(batches, name="gitool-variant-inputs"))
+    with evaluating(model, device), bar as advance, reading as ahead:
         in_flight = None
-        for batch in _with_end(prefetched(batches, name="gitool-variant-inputs")):
+        for batch in chain(ahead, [None]):  # None: finish the last batch
             launched = launch(batch) if batch is not None else None
             if in_flight is not None:
                 table = finish(*in_flight)
@@ -466,11 +468,6 @@ def _score(
                     advance(len(table))
                 yield table
             in_flight = launched
-
-
-def _with_end(items: Iterable) -> Iterator:
-    yield from items
-    yield None
 
 
 def _ids(profiles: Iterable[str] | str | None) -> set[str]:
