@@ -351,6 +351,16 @@ def evaluating(model: torch.nn.Module, device: torch.device):
             model.to(home)
 
 
+def to_device(values, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``values`` (a list or numpy array) as a tensor on ``device`` without waiting for the
+    GPU: on CUDA through pinned memory with a non-blocking copy (a copy from pageable memory
+    waits until the GPU has finished everything queued before it)."""
+    tensor = torch.as_tensor(values, dtype=dtype)
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def autocast_for(device: torch.device):
     """bf16 autocast on CUDA, nothing elsewhere."""
     if device.type == "cuda":

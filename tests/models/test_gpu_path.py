@@ -19,7 +19,7 @@ from gitool.models.cnn import (
 )
 from gitool.models.enformer import Enformer, EnformerConfig
 from gitool.models.layers import relative_shift
-from gitool.models.swin import GenomicInterpreter, SwinConfig
+from gitool.models.swin import GenomicInterpreter, SwinConfig, WindowAttention
 
 # Small widths with the real layouts: swin with padded last windows at several layers
 # (500 bp, 16-bp bins), Enformer with its transformer tower, the three CNNs.
@@ -54,6 +54,39 @@ def test_each_model_is_one_graph_for_torch_compile(name):
     explained = torch._dynamo.explain(model)(x, "human")
     assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
     assert explained.graph_count == 1
+
+
+@pytest.mark.parametrize("name", ["swin", "enformer"])
+def test_checkpointed_models_are_one_graph_too(name):
+    """Activation checkpointing wraps each block in a region that may not change module
+    state: a cache filled on the first forward there made torch.compile give up on the whole
+    trunk (eager while the log said compiled)."""
+    torch.manual_seed(0)
+    model = MODELS[name]().train()
+    assert model.checkpoint_activations() > 0
+    explained = torch._dynamo.explain(model)(batch(model), "human")
+    assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
+    assert explained.graph_count == 1
+
+
+@pytest.mark.parametrize("name", ["swin", "enformer", "cnn-attpool"])
+@pytest.mark.parametrize("checkpointed", [False, True], ids=["plain", "checkpointed"])
+def test_a_compiled_model_is_not_recompiled_at_the_next_step(name, checkpointed):
+    """Training steps after the first reuse its graph (a cache filled on the first forward
+    made every model compile twice); evaluation may add its own."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = MODELS[name]().train()
+    if checkpointed:
+        model.checkpoint_activations()
+    compiled = torch.compile(model, backend="aot_eager")
+    x = batch(model)
+    try:
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            for _ in range(3):
+                compiled(x, "human").sum().backward()
+    finally:
+        torch._dynamo.reset()
 
 
 @pytest.mark.parametrize("name", ["swin", "enformer"])
@@ -143,21 +176,38 @@ def test_one_token_attends_to_itself():
     torch.testing.assert_close(attn(x), attn.to_out(attn.to_v(x)))
 
 
-def test_swin_padding_mask_is_built_once_per_shape():
+def test_masks_and_positions_are_built_once_as_buffers_outside_the_checkpoints():
+    """The padding masks, their attention biases and the positional bases are built at
+    construction for the lengths the model sees, as buffers: they move with ``.to()``, are
+    the same tensors on every step and batch size, and are not saved in checkpoints."""
     torch.manual_seed(0)
     model = MODELS["swin"]().eval()
-    x = batch(model)
-    attention = next(m for m in model.modules() if isinstance(m, layers.RelativeAttention)
-                     and hasattr(m, "_padding_mask"))  # fmt: skip
-    with torch.no_grad():
-        first = model(x, "human")
-        mask = attention._mask
-        again = model(x, "human")
-    assert mask is not None and attention._mask is mask  # the same tensor, not rebuilt
+    windows = [m for m in model.modules() if isinstance(m, WindowAttention)]
+    padded = [m for m in windows if m.padding is not None]
+    assert padded and all(m.padding_bias is not None for m in padded)
+    attentions = [m for m in model.modules() if isinstance(m, layers.RelativeAttention)]
+    assert all(m.position_basis is not None for m in attentions)
+    built = {id(t) for m in attentions for t in m.buffers(recurse=False)}
+    handed = []
+    real = layers.RelativeAttention.forward
+
+    def spy(self, x, key_padding_mask=None, meta=None, pad_bias=None):
+        handed.append(pad_bias)
+        return real(self, x, key_padding_mask, meta, pad_bias)
+
+    with torch.no_grad(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(layers.RelativeAttention, "forward", spy)
+        first = model(batch(model), "human")
+        again = model(batch(model), "human")
+        model(batch(model, 3), "human")  # another batch size: the same bias
+    assert {id(b) for b in handed if b is not None} == {id(m.padding_bias) for m in padded}
     torch.testing.assert_close(first, again)
-    with torch.no_grad():  # another batch size: one sequence's windows, the same mask
-        model(batch(model, 3), "human")
-    assert attention._mask is mask
+    assert {id(t) for m in attentions for t in m.buffers(recurse=False)} == built
+    keys = set(model.state_dict())
+    assert not any(k.endswith(("padding", "padding_bias", "position_basis")) for k in keys)
+    model.to(torch.float64)
+    assert all(m.position_basis.dtype == torch.float64 for m in attentions)
+    assert all(m.padding.dtype == torch.bool for m in padded)
 
 
 @pytest.mark.parametrize("name", ["swin", "enformer"])

@@ -23,7 +23,7 @@ from gitool.data.loader import default_sigterm
 from gitool.models.can import CAN, CANConfig
 from gitool.models.registry import build_from_config
 from gitool.train import checks as train_checks
-from gitool.train import distributed
+from gitool.train import distributed, loop
 from gitool.train.distributed import Context, sync_batch_norm
 
 from conftest import write_tracks
@@ -164,6 +164,46 @@ def test_killed_and_resumed_run_matches_uninterrupted(store, tmp_path, capsys):
     assert_same_weights(
         final_weights(tmp_path / "full"), final_weights(tmp_path / "cut"), atol=1e-6
     )
+
+
+def test_resume_restores_rank_zeros_generators_and_gives_other_ranks_their_own():
+    """The checkpoint holds rank 0's generators: rank 0 continues its stream exactly; every
+    other rank draws its own (a function of seed, rank and step), never rank 0's, so
+    dropout keeps differing by rank. An earlier release's list of GPU states is accepted."""
+    cpu = torch.device("cpu")
+    torch.manual_seed(5)
+    saved = loop._rng_state(cpu)
+    assert set(saved) == {"torch"}  # no CUDA state from a CPU run, even on a GPU machine
+    expected = torch.rand(4)
+
+    def draws(rank, state=saved):
+        torch.manual_seed(123)  # whatever the process did before resuming
+        loop.restore_rng(state, cpu, rank, seed=0, step=40)
+        return torch.rand(4)
+
+    torch.testing.assert_close(draws(0), expected, rtol=0, atol=0)
+    torch.testing.assert_close(draws(0, {**saved, "cuda": [saved["torch"]]}), expected)
+    others = [draws(rank) for rank in (1, 2)]
+    assert not torch.equal(others[0], expected) and not torch.equal(others[0], others[1])
+    torch.testing.assert_close(draws(1), others[0], rtol=0, atol=0)  # deterministic
+
+
+def test_resume_loads_the_checkpoint_on_the_host(store, tmp_path, capsys, monkeypatch):
+    """torch.set_rng_state takes CPU byte tensors only: loading the checkpoint straight onto
+    a GPU (map_location = the training device) made every GPU resume fail."""
+    cfg = write_config(tmp_path / "c.yaml", store, max_steps=2)
+    args = ["train", "--config", cfg, "-o", tmp_path / "r", "--gpus", "0", "--batch-size", "4"]
+    assert run_cli(args, capsys)[0] == 0
+    seen, load = [], loop.load_checkpoint
+
+    def spy(path, map_location="cpu", **kwargs):
+        seen.append(map_location)
+        return load(path, map_location=map_location, **kwargs)
+
+    monkeypatch.setattr(loop, "load_checkpoint", spy)
+    code, _, err = run_cli([*args, "--max-steps", "3", "--resume"], capsys)
+    assert code == 0, err
+    assert seen == ["cpu"]
 
 
 def test_dataloader_workers_do_not_change_the_run(store, tmp_path, capsys):

@@ -327,14 +327,20 @@ def _onto(array: np.ndarray, device, chunk_bytes: int = 1 << 28) -> torch.Tensor
 
 
 def _resident_epochs(sampler, codes, targets, seed, shift, rc, epoch, start):
+    # The small per-batch tensors go through pinned memory: a copy from pageable memory
+    # would wait for the GPU to finish the previous step, and the host could not run ahead.
+    pin = codes.device.type == "cuda"
+
+    def host(array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(array)
+        return tensor.pin_memory() if pin else tensor
+
     while True:
         sampler.set_epoch(epoch, start)
         for key in sampler:
-            index = torch.from_numpy(key.indices).to(codes.device)
+            index = host(key.indices).to(codes.device, non_blocking=True)
             shifts, flips = draws(seed, key.epoch, key.indices, shift, rc)
-            yield HostBatch(
-                codes[index], targets[index], torch.from_numpy(shifts), torch.from_numpy(flips)
-            )
+            yield HostBatch(codes[index], targets[index], host(shifts), host(flips))
         epoch, start = epoch + 1, 0
 
 

@@ -728,7 +728,7 @@ def check_disk_space(folder: Path, first_window: int, n_windows: int, dtype: str
 def _write_track(writer, info: LayerInfo, records, b: int, window: AttentionWindow, seq_length):
     """Attention received by the tokens of ``info`` inside the window's target span."""
     record = next(r for r in reversed(records) if r.layer == info.module)
-    values = received(record.weights[b], record.meta)
+    values = received(record.weights[b].float().cpu(), record.meta)  # captured on the device
     first = int(record.meta.get("token_start", 0))
     starts, _ = token_coordinates(window.start, len(values), info.token_bp, seq_length, first)
     lo = window.target_start if window.target_start is not None else window.start

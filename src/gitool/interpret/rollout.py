@@ -118,7 +118,7 @@ def attention_rollout(
     for record in reversed(records):
         meta = record.meta
         rbp = int(meta.get("token_bp", 1))
-        weights = record.weights[sample].double()
+        weights = record.weights[sample].double().cpu()  # captured on the model's device
         if rbp < bp:  # down a level of the hierarchy: all tokens, then split each in two
             r, cols = widen(r, cols, _tokens(seq_length, bp)), 0
             while bp > rbp:

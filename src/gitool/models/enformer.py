@@ -200,6 +200,7 @@ class EnformerTrunk(nn.Module):
                     attn_dropout=config.attn_dropout,
                     pos_dropout=config.pos_dropout,
                     gamma_norm=config.gamma_norm,
+                    tokens=config.trunk_length,
                 )
                 for _ in range(config.depth)
             )

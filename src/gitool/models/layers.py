@@ -276,6 +276,39 @@ def relative_shift(x: torch.Tensor, t: int | None = None, lead: int = 0) -> torc
     return flat[..., first : first + t * (cols - 1)].unflatten(-1, (t, cols - 1))[..., :t]
 
 
+def position_basis(n: int, features: int, gamma_norm: str = "position") -> torch.Tensor:
+    """The positional basis of ``n`` tokens in the skewed layout: ``(columns, features)`` of
+    :func:`skew_layout` ``(n)``, ``lead`` zero rows, distances ``-(n-1) … n-1``, then zero
+    rows (their logits are the padding :func:`relative_shift` skips)."""
+    _, cols, lead = skew_layout(n)
+    basis = positional_features(n, features, gamma_norm)
+    return F.pad(basis, (0, 0, lead, cols - lead - basis.shape[0]))
+
+
+def padding_bias(key_padding_mask: torch.Tensor, relative: bool) -> torch.Tensor:
+    """Additive float32 bias, -inf at padded keys and 0 elsewhere, for ``key_padding_mask``
+    ``(M, n)`` (True = padded). ``relative``: laid out as the position logits' buffer,
+    ``(M, 1, rows, columns)`` of :func:`skew_layout` ``(n)`` (added before
+    :func:`relative_shift`, so the sum keeps the aligned layout); otherwise
+    ``(M, 1, 1, n)``."""
+    m, n = key_padding_mask.shape
+    device = key_padding_mask.device
+    if not relative:
+        pad = torch.zeros(m, 1, 1, n, device=device)
+        return pad.masked_fill_(key_padding_mask[:, None, None, :], float("-inf"))
+    rows, cols, lead = skew_layout(n)
+    # buffer row i, column c holds the logit of key j = c - lead - (n-1) + i
+    key = (
+        torch.arange(cols, device=device)
+        - (lead + n - 1)
+        + torch.arange(rows, device=device)[:, None]
+    )
+    real = (key >= 0) & (key < n)
+    padded = real & key_padding_mask[:, key.clamp(0, n - 1)]  # (M, rows, cols)
+    pad = torch.zeros(m, 1, rows, cols, device=device)
+    return pad.masked_fill_(padded[:, None], float("-inf"))
+
+
 def run_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``block(x)``; when the block is marked ``checkpointed`` (activation checkpointing,
     :meth:`~gitool.models.base.SequenceModel.checkpoint_activations`) and gradients are
@@ -336,6 +369,12 @@ class RelativeAttention(nn.Module):
         out_dim: output width (default ``dim``; CAN keeps the ``H * value_dim`` heads' width).
 
     ``rel_features=0`` turns relative positions off (plain scaled dot-product attention).
+
+    ``tokens``: the length the layer attends over in its model (known from the config). Its
+    positional basis is then built once, as a buffer that moves with the module; other
+    lengths build theirs on each call. Nothing is cached in ``forward``: a module whose
+    forward changes its own state makes ``torch.compile`` recompile, and inside an
+    activation-checkpointed block give up on the whole graph.
     """
 
     def __init__(
@@ -353,6 +392,7 @@ class RelativeAttention(nn.Module):
         gamma_norm: str = "position",
         qkv_bias: bool = False,
         out_dim: int | None = None,
+        tokens: int | None = None,
     ):
         super().__init__()
         value_dim = value_dim or dim // heads
@@ -377,60 +417,22 @@ class RelativeAttention(nn.Module):
                 nn.init.zeros_(self.to_out.bias)
         self.attn_dropout = attn_dropout
         self.pos_dropout = nn.Dropout(pos_dropout)
-        self._basis: dict[tuple, torch.Tensor] = {}
-        self._pad_cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.tokens = tokens
+        prepared = (
+            position_basis(tokens, rel_features, gamma_norm) if rel_features and tokens else None
+        )
+        self.register_buffer("position_basis", prepared, persistent=False)
         self.capture: list[AttentionRecord] | None = None
         self.capture_name = ""
         self.capture_meta: dict[str, Any] = {}
 
-    def basis(self, n: int, device, dtype) -> torch.Tensor:
-        """Cached positional basis, one copy per device and dtype (a host-to-device copy on
-        every forward would stall the GPU's queue): ``(columns, rel_features)`` of
-        :func:`skew_layout` ``(n)``, ``lead`` zero rows, distances ``-(n-1) … n-1``, then
-        zero rows (their logits are the padding :func:`relative_shift` skips)."""
-        key = (n, str(device), dtype)
-        if key not in self._basis:
-            _, cols, lead = skew_layout(n)
-            basis = positional_features(n, self.rel_features, self.gamma_norm)
-            basis = F.pad(basis, (0, 0, lead, cols - lead - basis.shape[0]))
-            self._basis[key] = basis.to(device=device, dtype=dtype)
-        return self._basis[key]
-
-    def _padding_bias(self, key_padding_mask: torch.Tensor, dtype, batch: int) -> torch.Tensor:
-        """Additive bias, -inf at padded keys and 0 elsewhere, cached for the last mask seen
-        (a windowed layer passes the same one every step). With relative positions it is
-        laid out as the position logits' buffer, ``(M, 1, rows, columns)`` of
-        :func:`skew_layout` for the mask's ``M`` rows (added before :func:`relative_shift`,
-        so the sum keeps the aligned layout); without, ``(batch, 1, 1, L)`` in aligned
-        storage."""
-        cached = self._pad_cache
-        if (
-            cached is not None
-            and cached[0] is key_padding_mask
-            and cached[1].dtype == dtype
-            and (self.rel_features or cached[1].shape[0] == batch)
-        ):
-            return cached[1]
-        m, n = key_padding_mask.shape
-        device = key_padding_mask.device
-        if self.rel_features:
-            rows, cols, lead = skew_layout(n)
-            # buffer row i, column c holds the logit of key j = c - lead - (n-1) + i
-            key = (
-                torch.arange(cols, device=device)
-                - (lead + n - 1)
-                + torch.arange(rows, device=device)[:, None]
-            )
-            real = (key >= 0) & (key < n)
-            padded = real & key_padding_mask[:, key.clamp(0, n - 1)]  # (M, rows, cols)
-            pad = torch.zeros(m, 1, rows, cols, dtype=dtype, device=device)
-            pad = pad.masked_fill_(padded[:, None], float("-inf"))
-        else:
-            mask = key_padding_mask.repeat(batch // m, 1)[:, None, None, :]
-            pad = torch.zeros(batch, 1, 1, round_up(n), dtype=dtype, device=device)
-            pad = pad[..., :n].masked_fill_(mask, float("-inf"))
-        self._pad_cache = (key_padding_mask, pad)
-        return pad
+    def basis(self, n: int, device) -> torch.Tensor:
+        """:func:`position_basis` of ``n`` tokens: the buffer built at ``__init__`` for
+        ``tokens`` (a host-to-device copy on every forward would stall the GPU's queue),
+        otherwise built now."""
+        if self.position_basis is not None and n == self.tokens:
+            return self.position_basis
+        return position_basis(n, self.rel_features, self.gamma_norm).to(device)
 
     def _split(self, t: torch.Tensor) -> torch.Tensor:
         b, n, _ = t.shape
@@ -441,25 +443,33 @@ class RelativeAttention(nn.Module):
         x: torch.Tensor,
         key_padding_mask: torch.Tensor | None = None,
         meta: dict | None = None,
+        pad_bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``(B, L, C) → (B, L, C)``. ``key_padding_mask`` ``(M, L)`` bool, True = padded
         key (gets zero weight), with ``B`` a multiple of ``M``: batch row ``k`` takes mask
         row ``k mod M`` (1: the same for all; a windowed layer passes one sequence's windows).
-        ``meta`` is added to a captured record."""
+        ``pad_bias``: its :func:`padding_bias`, when the caller built it once (otherwise it
+        is built here). ``meta`` is added to a captured record."""
         b, n, _ = x.shape
         q, k, v = self._split(self.to_q(x)), self._split(self.to_k(x)), self._split(self.to_v(x))
         # Everything reaching the attention kernel is in the projections' dtype (bf16 under
         # autocast): the float32 bias parameters and masks would otherwise promote it.
         dtype = q.dtype
         scale = self.key_dim**-0.5
-        bias = None
+        bias = pad = None
+        if key_padding_mask is not None and pad_bias is None:
+            pad_bias = padding_bias(key_padding_mask, bool(self.rel_features))
+        if pad_bias is not None:
+            pad = pad_bias.to(dtype)
         if not self.rel_features:
             content_q, sdpa_scale = q, scale
-            if key_padding_mask is not None:
-                bias = self._padding_bias(key_padding_mask, dtype, b)
+            if pad is not None:  # (M, 1, 1, L) → (B, 1, 1, L) in aligned rows
+                bias = x.new_zeros(b, 1, 1, round_up(n), dtype=dtype)[..., :n]
+                bias.unflatten(0, (-1, pad.shape[0])).copy_(pad)
         else:
             rows, cols, lead = skew_layout(n)
-            r = self.to_rel_k(self.pos_dropout(self.basis(n, x.device, x.dtype)))  # (cols, H*D)
+            basis = self.basis(n, x.device).to(x.dtype)
+            r = self.to_rel_k(self.pos_dropout(basis))  # (cols, H*D)
             r = r.view(cols, self.heads, self.key_dim).transpose(0, 1).to(dtype)
             content_bias, position_bias = (
                 self.rel_content_bias.to(dtype),
@@ -476,8 +486,7 @@ class RelativeAttention(nn.Module):
             if rows > n:
                 position_q = F.pad(position_q, (0, 0, 0, rows - n))
             logits = position_q @ r.transpose(-1, -2)[None]  # (B, H, rows, cols)
-            if key_padding_mask is not None:  # batch row k takes mask row k mod M
-                pad = self._padding_bias(key_padding_mask, dtype, b)
+            if pad is not None:  # batch row k takes mask row k mod M
                 logits = (logits.unflatten(0, (-1, pad.shape[0])) + pad).flatten(0, 1)
             bias = relative_shift(logits, n, lead)  # (B, H, L, L)
         dropout = self.attn_dropout if self.training else 0.0
@@ -515,6 +524,7 @@ class TransformerBlock(nn.Module):
         attn_dropout: float = 0.05,
         pos_dropout: float = 0.01,
         gamma_norm: str = "position",
+        tokens: int | None = None,
     ):
         super().__init__()
         self.attn_norm = nn.LayerNorm(dim)
@@ -527,6 +537,7 @@ class TransformerBlock(nn.Module):
             attn_dropout,
             pos_dropout,
             gamma_norm=gamma_norm,
+            tokens=tokens,
         )
         self.attn_drop = nn.Dropout(dropout)
         self.mlp = nn.Sequential(

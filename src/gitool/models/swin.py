@@ -41,6 +41,7 @@ from gitool.models.layers import (
     RelativeAttention,
     TransformerBlock,
     center_crop,
+    padding_bias,
     run_block,
 )
 
@@ -309,6 +310,9 @@ class WindowAttention(RelativeAttention):
         layer: 1-based layer number, ``block``: ``"regular"`` or ``"shifted"``,
             ``shift``: the roll the block applies, ``token_bp``: bp per token (all for
             captured records).
+        tokens: the layer's token count in its model: the padding mask of its last window
+            and that mask's attention bias are then built once, as buffers (other lengths
+            build theirs on each call).
     """
 
     def __init__(
@@ -325,6 +329,7 @@ class WindowAttention(RelativeAttention):
         block: str = "regular",
         shift: int = 0,
         token_bp: int = 1,
+        tokens: int | None = None,
     ):
         super().__init__(
             dim,
@@ -336,6 +341,7 @@ class WindowAttention(RelativeAttention):
             pos_dropout,
             scale_position=False,  # the reference: content term scaled, position term not
             zero_init_out=False,
+            tokens=window,
         )
         self.window, self.layer, self.block, self.shift, self.token_bp = (
             window,
@@ -344,20 +350,22 @@ class WindowAttention(RelativeAttention):
             shift,
             token_bp,
         )
-        self._mask: torch.Tensor | None = None
-        self._mask_key: tuple | None = None
+        self.layer_tokens = tokens
+        mask = bias = None
+        if tokens is not None and -tokens % window:
+            mask = self.padding_mask(tokens)
+            bias = padding_bias(mask, bool(rel_features))
+        self.register_buffer("padding", mask, persistent=False)
+        self.register_buffer("padding_bias", bias, persistent=False)
 
-    def _padding_mask(self, n_windows: int, pad: int, device) -> torch.Tensor:
-        """``(nW, w)`` bool, True at the padding (the end of the last window only), one
-        sequence's windows: batch row ``b·nW + i`` is window ``i``, and the attention takes
-        mask row ``i`` for it. Built once per shape and device: the same object each step, so
-        the attention's additive bias is cached too, whatever the batch size."""
-        key = (n_windows, pad, str(device))
-        if self._mask_key != key:
-            mask = torch.zeros(n_windows, self.window, dtype=torch.bool, device=device)
-            mask[-1, self.window - pad :] = True
-            self._mask, self._mask_key = mask, key
-        return self._mask
+    def padding_mask(self, n: int, device=None) -> torch.Tensor:
+        """``(nW, w)`` bool for ``n`` tokens, True at the padding (the end of the last window
+        only), one sequence's windows: batch row ``b·nW + i`` is window ``i``, and the
+        attention takes mask row ``i`` for it, whatever the batch size."""
+        n_windows = -(-n // self.window)
+        mask = torch.zeros(n_windows, self.window, dtype=torch.bool, device=device)
+        mask[-1, n - (n_windows - 1) * self.window :] = True
+        return mask
 
     def forward(self, x: torch.Tensor, shift: int | None = None) -> torch.Tensor:  # type: ignore[override]
         """``shift``: the roll the enclosing block applied to ``x`` (labels captured records;
@@ -368,7 +376,11 @@ class WindowAttention(RelativeAttention):
         n_windows = -(-n // w)
         pad = n_windows * w - n
         x = F.pad(x, (0, 0, 0, pad))  # (B, nW·w, C), zeros at the end
-        mask = self._padding_mask(n_windows, pad, x.device) if pad else None
+        mask = bias = None
+        if pad and n == self.layer_tokens:
+            mask, bias = self.padding, self.padding_bias
+        elif pad:
+            mask = self.padding_mask(n, x.device)
         meta = None
         if self.capture is not None:
             meta = {
@@ -382,7 +394,9 @@ class WindowAttention(RelativeAttention):
                 "padded": pad,
                 "token_index": window_token_index(n, w, shift),
             }
-        out = super().forward(window_partition(x, w), key_padding_mask=mask, meta=meta)
+        out = super().forward(
+            window_partition(x, w), key_padding_mask=mask, meta=meta, pad_bias=bias
+        )
         if meta is not None:  # (B·nW, H, w, w) → (B, nW, H, w, w)
             record = self.capture[-1]
             self.capture[-1] = dataclasses.replace(
@@ -438,6 +452,7 @@ class SwinBlock(nn.Module):
         pos_dropout: float = 0.0,
         layer: int = 1,
         token_bp: int = 1,
+        tokens: int | None = None,
     ):
         super().__init__()
         self.shift = shift
@@ -454,6 +469,7 @@ class SwinBlock(nn.Module):
             block="shifted" if shift else "regular",
             shift=shift,
             token_bp=token_bp,
+            tokens=tokens,
         )
         self.drop = nn.Dropout(dropout)
         self.ffn = FeedForward(dim, ffn_ratio, dropout)
@@ -512,10 +528,12 @@ class SwinLayer(nn.Module):
         dropout: float = 0.0,
         attn_dropout: float = 0.0,
         pos_dropout: float = 0.0,
+        tokens: int | None = None,
     ):
         super().__init__()
         self.layer, self.window, self.token_bp = layer, window, 2 ** (layer - 1)
         common = dict(
+            tokens=tokens,
             dim=dim,
             window=window,
             heads=heads,
@@ -568,6 +586,7 @@ class SwinTrunk(nn.Module):
                 dropout=c.dropout,
                 attn_dropout=c.attn_dropout,
                 pos_dropout=c.pos_dropout,
+                tokens=c.token_counts()[k],
             )
             for k in range(c.n_layers)
         )
@@ -596,6 +615,7 @@ class SwinTrunk(nn.Module):
                 dropout=c.dropout,
                 attn_dropout=c.attn_dropout,
                 pos_dropout=c.pos_dropout,
+                tokens=span,
             )
             for _ in range(c.transformer_depth)
         )

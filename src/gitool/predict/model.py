@@ -24,7 +24,7 @@ from gitool.data.store import manifest_sources, store_inputs
 from gitool.data.tracks import TRANSFORM_VERSION, Track
 from gitool.data.windows import Geometry
 from gitool.errors import InputError, opt
-from gitool.runs import choose_head, load_run, run_label, shown_path
+from gitool.runs import choose_head, load_run, run_label, shown_path, to_device
 
 
 def parse_shifts(shifts: str | int | Iterable[int], bin_size: int) -> tuple[int, ...]:
@@ -178,10 +178,10 @@ class Oriented:
         forward = [i for i in range(out.shape[0]) if i not in chosen]
         y = out.new_empty((out.shape[0], out.shape[1], self.n_selected), dtype=torch.float32)
         if forward:
-            rows = torch.tensor(forward, dtype=torch.long, device=self.device)
+            rows = to_device(forward, self.device, torch.long)
             part = out.index_select(0, rows)
             y[rows] = (part if self.every_track else part.index_select(2, self.forward)).float()
-        rows = torch.tensor(reverse, dtype=torch.long, device=self.device)
+        rows = to_device(reverse, self.device, torch.long)
         y[rows] = out.index_select(0, rows).index_select(2, self.reverse).flip(1).float()
         return y
 

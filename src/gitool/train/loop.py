@@ -10,7 +10,8 @@ Rank 0 alone logs (``metrics.jsonl``, with ``--tensorboard`` also TensorBoard ev
 seed, N processes reach the same weights as one (the sampler deals the same permutation out
 by rank, and the augmentation is a function of (seed, epoch, index)); a resumed run reaches
 the same weights as an uninterrupted one (RNG, optimizer, scheduler and sampler position are
-restored). :class:`TrainingRun` holds one process's run and its steps.
+restored; with several processes, ranks other than 0 draw new dropout streams, see
+:func:`restore_rng`). :class:`TrainingRun` holds one process's run and its steps.
 """
 
 from __future__ import annotations
@@ -329,17 +330,35 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)  # torch.compile
 
 
-def _rng_state() -> dict:
+def _rng_state(device: torch.device) -> dict:
+    """This process's generators: the CPU's and, training on a GPU, that GPU's (no other
+    GPU's: a CPU run on a GPU machine would otherwise initialise CUDA)."""
     state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def restore_rng(state: dict, device: torch.device, rank: int, seed: int, step: int) -> None:
+    """Restore the generators a checkpoint saved, which are rank 0's (only rank 0 writes):
+    rank 0 continues exactly where it stopped; any other rank draws a stream of its own,
+    a function of (seed, rank, step), so dropout keeps differing by rank after a resume.
+
+    The states are loaded on the CPU (``torch.set_rng_state`` takes CPU byte tensors only).
+    A checkpoint of an earlier release holds every visible GPU's state as a list; a resumed
+    process takes its own device's entry when there is one."""
+    if rank:
+        torch.manual_seed(seed + rank + 7919 * (step + 1))
+        return
+    torch.set_rng_state(state["torch"].cpu())
+    cuda = state.get("cuda")
+    if cuda is None or device.type != "cuda":
+        return
+    if isinstance(cuda, (list, tuple)):  # get_rng_state_all() of an earlier release
+        index = device.index or 0
+        cuda = cuda[index] if index < len(cuda) else None
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda.cpu(), device)
 
 
 def train(cfg: TrainConfig) -> TrainSummary:
@@ -516,7 +535,9 @@ class TrainingRun:
 
     def _resume(self) -> None:
         out, cfg = self.out, self.cfg
-        state = load_checkpoint(out / "checkpoints" / "last.pt", map_location=self.ctx.device)
+        # On the CPU: the RNG states must stay there, and load_state_dict copies the rest to
+        # the parameters' device (the optimizer's state too).
+        state = load_checkpoint(out / "checkpoints" / "last.pt", map_location="cpu")
         self.model.load_state_dict(state["model"], strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -526,7 +547,7 @@ class TrainingRun:
             cfg.min_delta, state.get("patience_ref", self.best), state["bad_evals"]
         )
         self.evaluated_at = state.get("evaluated_at", -1)
-        _set_rng_state(state["rng"])
+        restore_rng(state["rng"], self.ctx.device, self.ctx.rank, cfg.seed, self.step)
         info(f"resuming {out} at step {self.step} (epoch {self.epoch}, batch {self.position})")
 
     def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -539,6 +560,11 @@ class TrainingRun:
                 info(
                     "compiling the model with torch.compile (the default on GPUs; --no-compile to skip)"
                 )
+        if compile_model:
+            # One graph per head, mode (training, validation) and a short last batch: many
+            # heads would pass dynamo's default of 8 and silently run the rest eagerly.
+            limit = torch._dynamo.config.recompile_limit
+            torch._dynamo.config.recompile_limit = max(limit, 4 * len(self.heads))
         net = torch.compile(model) if compile_model else model
         if self.ctx.world > 1:
             net = torch.nn.parallel.DistributedDataParallel(
@@ -571,7 +597,7 @@ class TrainingRun:
                 "step": self.step,
                 "epoch": self.epoch,
                 "batch": self.position,
-                "rng": _rng_state(),
+                "rng": _rng_state(self.ctx.device),
                 "train_config": dataclasses.asdict(self.cfg),
                 "processes": self.ctx.world,
                 "data": self.data_info,

@@ -55,7 +55,14 @@ from gitool.predict.model import (
     untransform_tracks,
 )
 from gitool.predict.tiling import SequenceReader
-from gitool.runs import autocast_for, check_which, default_run, evaluating, resolve_device
+from gitool.runs import (
+    autocast_for,
+    check_which,
+    default_run,
+    evaluating,
+    resolve_device,
+    to_device,
+)
 from gitool.variants.alleles import allele_inputs, target_start, window_status
 from gitool.variants.vcf import (
     OK,
@@ -410,14 +417,14 @@ def _score(
     def launch(batch: _Batch):
         if not batch.scored:
             return batch, None, None, None
-        codes = torch.from_numpy(np.stack(batch.codes)).to(device, non_blocking=True)
+        codes = to_device(np.stack(batch.codes), device)
         with torch.no_grad():
             with autocast_for(device):
                 out = model(eye[codes.long()], head)  # (N, T, all tracks)
             y = orient(out, batch.reverse)
-            ref_rows = torch.tensor(batch.ref_rows, dtype=torch.long, device=device)
-            alt_rows = torch.tensor(batch.alt_rows, dtype=torch.long, device=device)
-            loci = torch.tensor(batch.loci, dtype=torch.long, device=device)
+            ref_rows = to_device(batch.ref_rows, device, torch.long)
+            alt_rows = to_device(batch.alt_rows, device, torch.long)
+            loci = to_device(batch.loci, device, torch.long)
             ref = y[ref_rows].mean(1)[loci]  # (V, T, K): members averaged in a fixed order
             alt = y[alt_rows].mean(1)
             if undo is not None:
