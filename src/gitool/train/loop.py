@@ -565,6 +565,8 @@ class TrainingRun:
             # heads would pass dynamo's default of 8 and silently run the rest eagerly.
             limit = torch._dynamo.config.recompile_limit
             torch._dynamo.config.recompile_limit = max(limit, 4 * len(self.heads))
+        # Compiled inside DDP, as PyTorch's "Where to apply torch.compile?" advises (dynamo
+        # does not trace DDP's wrapper well).
         net = torch.compile(model) if compile_model else model
         if self.ctx.world > 1:
             net = torch.nn.parallel.DistributedDataParallel(
