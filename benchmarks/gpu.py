@@ -348,7 +348,12 @@ def gitool_env(smoke: bool = False) -> dict:
 
 
 def run_command(
-    command: list[str], log_file: Path, timeout: float, on_line=None, smoke: bool = False
+    command: list[str],
+    log_file: Path,
+    timeout: float,
+    on_line=None,
+    smoke: bool = False,
+    env: dict | None = None,
 ) -> dict:
     """Run ``command`` (output to ``log_file``), stopped after ``timeout`` s; ``on_line`` is
     called every 50 ms while it runs. Returns wall seconds, exit status and, on failure,
@@ -357,7 +362,11 @@ def run_command(
     began = time.perf_counter()
     with open(log_file, "w") as handle:
         proc = subprocess.Popen(
-            command, stdout=handle, stderr=subprocess.STDOUT, env=gitool_env(smoke), cwd=ROOT
+            command,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=gitool_env(smoke) | (env or {}),
+            cwd=ROOT,
         )
         try:
             while proc.poll() is None:
@@ -1086,6 +1095,32 @@ def analyse_run(records: list[dict], cfg: dict, batch: int) -> dict:
     return out
 
 
+def dynamo_events(log_text: str, keep: int = 5) -> dict:
+    """What ``TORCH_LOGS=recompiles,graph_breaks`` printed: the number of recompilations and
+    graph breaks, and the first ``keep`` of each (the function, and for a recompilation the
+    first guard that failed)."""
+    recompiles: list[str] = []
+    breaks: list[str] = []
+    lines = log_text.splitlines()
+    for i, line in enumerate(lines):
+        if "[__recompiles] Recompiling function" in line:
+            what = line.split("[__recompiles] ", 1)[1].strip()
+            guard = next(
+                (n.split("- ", 1)[1].split("#")[0].strip() for n in lines[i + 1 : i + 4]
+                 if "[__recompiles]" in n and "- " in n and "guard failure" not in n),
+                "",
+            )  # fmt: skip
+            recompiles.append(f"{what}: {guard}" if guard else what)
+        elif "[__graph_breaks] Graph break in user code at" in line:
+            breaks.append(line.split("[__graph_breaks] ", 1)[1].strip())
+    return {
+        "recompiles": len(recompiles),
+        "graph_breaks": len(breaks),
+        "first_recompiles": recompiles[:keep],
+        "first_graph_breaks": breaks[:keep],
+    }
+
+
 def section_train(sec: Section) -> None:
     import torch
     import yaml
@@ -1124,11 +1159,15 @@ def section_train(sec: Section) -> None:
     )
     watcher = MetricsWatcher(run / "metrics.jsonl")
     log(f"gitool train, {steps} steps ...")
-    done = run_command(
-        command, sec.workdir / "logs" / "train.log", sec.left() - 5, watcher, sec.smoke
-    )
-    result = {**done, "run": str(run), "steps": steps}
-    result["compiled"] = cuda and "--no-compile" not in command  # gitool train's default
+    compiling = cuda and "--no-compile" not in command  # gitool train's default
+    # Compiled, dynamo reports each recompilation and graph break: a model that compiles
+    # again on every step, or runs eagerly after a break, shows here.
+    train_log = sec.workdir / "logs" / "train.log"
+    dynamo_log = {"TORCH_LOGS": "recompiles,graph_breaks"} if compiling else None
+    done = run_command(command, train_log, sec.left() - 5, watcher, sec.smoke, env=dynamo_log)
+    result = {**done, "run": str(run), "steps": steps, "compiled": compiling}
+    if compiling and train_log.is_file():
+        result["dynamo"] = dynamo_events(train_log.read_text(errors="replace"))
     if watcher.records:  # a stopped run's records count too
         result.update(analyse_run(watcher.records, cfg, config["batch_size"]))
     result["checkpoints"] = sorted(p.name for p in (run / "checkpoints").glob("*.pt"))
@@ -1801,6 +1840,18 @@ def section_rows(name: str, res: dict) -> list[tuple[str, ...]]:
                         f"{duration(res.get('basenji_validation_s', 0))}"
                     )
                 rows.append(("", label, fmt(res[key], " s"), note))
+        if "dynamo" in res:  # expected: no graph break; the validation graphs' compilations
+            events = res["dynamo"]
+            first = (events["first_recompiles"] or events["first_graph_breaks"] or [""])[0]
+            rows.append(
+                (
+                    "",
+                    "torch.compile",
+                    f"{events['recompiles']} recompilation(s), {events['graph_breaks']} graph "
+                    "break(s)",
+                    first[:100],
+                )
+            )
     elif name == "predict":
         for row in res.get("rows", []):
             if row.get("extrapolation"):

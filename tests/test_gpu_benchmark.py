@@ -271,7 +271,18 @@ def test_summary_of_a_gpu_record_with_failures():
             },
             "train": {
                 "status": "timeout after 180 s (results so far kept)",
-                "results": {"first_record_s": 90.0, "validation_first_s": 30.0, "steps": 150},
+                "results": {
+                    "first_record_s": 90.0,
+                    "validation_first_s": 30.0,
+                    "steps": 150,
+                    "compiled": True,
+                    "dynamo": {
+                        "recompiles": 2,
+                        "graph_breaks": 0,
+                        "first_recompiles": ["Recompiling function forward: ___check_training"],
+                        "first_graph_breaks": [],
+                    },
+                },
             },
             "predict": {
                 "status": "ok",
@@ -296,7 +307,35 @@ def test_summary_of_a_gpu_record_with_failures():
     text = "\n".join(gpu.summary_lines(record))
     for needle in ("memory-efficient", "out of memory", "not enough time", "boom",
                    "launch to first log record", "out of section time", "skipped: out of time",
-                   "12.50x", "FAIL"):  # fmt: skip
+                   "12.50x", "FAIL", "2 recompilation(s), 0 graph break(s)"):  # fmt: skip
         assert needle in text, needle
     epoch = [t for t in record["targets"] if t["target"].startswith("one BasenjiSmall epoch,")]
     assert epoch == [] or epoch[0]["result"] == "n/a"
+
+
+def test_dynamo_events_are_read_from_torch_logs():
+    """Section 4 runs `gitool train` with TORCH_LOGS=recompiles,graph_breaks and counts what
+    this torch version prints: here one graph break and one recompilation, made on purpose."""
+    script = (
+        "import torch\n"
+        "def f(x, k):\n"
+        "    print('break')\n"
+        "    return x * k\n"
+        "g = torch.compile(f, backend='eager', dynamic=False)\n"
+        "g(torch.ones(2), 1)\n"
+        "g(torch.ones(2), 2)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=env() | {"TORCH_LOGS": "recompiles,graph_breaks"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = gpu.dynamo_events(done.stdout + done.stderr)
+    assert (
+        events["graph_breaks"] >= 1
+        and "Graph break in user code" in events["first_graph_breaks"][0]
+    )
+    assert events["recompiles"] == 1
+    assert "Recompiling function" in events["first_recompiles"][0]
+    assert "k == 1" in events["first_recompiles"][0]  # the guard that failed
+    assert gpu.dynamo_events("no compiler output") == {
+        "recompiles": 0, "graph_breaks": 0, "first_recompiles": [], "first_graph_breaks": []
+    }  # fmt: skip
