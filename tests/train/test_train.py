@@ -342,6 +342,42 @@ def test_batch_norm_is_synchronised_only_across_gpu_ranks():
     assert all(torch.equal(after[k], before[k]) for k in before)
 
 
+def test_ddp_syncs_batch_norm_statistics_but_not_the_constant_attention_buffers(tmp_path):
+    """DDP broadcasts buffers from rank 0 before every forward: BatchNorm's running
+    statistics must stay in that set; the attention masks and positional bases (built from
+    the config, 25 MiB for swin-basenji-small) must not cost a broadcast per step. The model
+    is wrapped as the loop wraps it, compiled or not."""
+    import torch.distributed as dist
+
+    from gitool.models.registry import create_model
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
+                            world_size=1)  # fmt: skip
+    try:
+        swin = create_model("swin", heads={"human": 2}, seq_length=500, target_length=24,
+                            bin_size=16, dims=(8, 12, 16, 16, 24), windows=(8, 8, 12, 16, 16),
+                            attention_heads=(2, 2, 2, 2, 4), transformer_heads=2,
+                            transformer_key_dim=8)  # fmt: skip
+        can = CAN(CANConfig(pool=20, activation="relu", norm=True))
+        ctx = Context(0, 1, 0, torch.device("cpu"))
+        for model, compiled in ((swin, False), (swin, True), (can, False)):
+            net = torch.compile(model, backend="eager") if compiled else model
+            synced = set(
+                distributed.data_parallel(net, ctx, find_unused=False).named_module_buffers
+            )
+            constant = {n.rsplit(".", 1)[-1] for n, _ in model.named_buffers()} & {
+                "position_basis", "padding", "padding_bias"
+            }  # fmt: skip
+            assert constant == ({"position_basis", "padding", "padding_bias"} if model is swin
+                                else set())  # fmt: skip
+            assert not any(n.rsplit(".", 1)[-1] in constant for n in synced), synced
+            names = {n.rsplit(".", 1)[-1] for n, _ in net.named_buffers()}
+            assert {n.rsplit(".", 1)[-1] for n in synced} == names - constant
+        assert {"running_mean", "running_var"} <= {n.rsplit(".", 1)[-1] for n in synced}
+    finally:
+        dist.destroy_process_group()
+
+
 def test_interrupted_launcher_stops_torchrun_with_sigterm(monkeypatch):
     """SIGTERM (or Ctrl-C) in the launcher reaches torchrun as SIGTERM, which it forwards
     to its workers, instead of the SIGKILL that would orphan them."""

@@ -276,6 +276,10 @@ def relative_shift(x: torch.Tensor, t: int | None = None, lead: int = 0) -> torc
     return flat[..., first : first + t * (cols - 1)].unflatten(-1, (t, cols - 1))[..., :t]
 
 
+# Buffers built from a model's config and never changed in training (DDP need not sync them).
+CONSTANT_BUFFERS = ("position_basis", "padding", "padding_bias")
+
+
 def position_basis(n: int, features: int, gamma_norm: str = "position") -> torch.Tensor:
     """The positional basis of ``n`` tokens in the skewed layout: ``(columns, features)`` of
     :func:`skew_layout` ``(n)``, ``lead`` zero rows, distances ``-(n-1) … n-1``, then zero

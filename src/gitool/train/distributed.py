@@ -119,6 +119,28 @@ def sync_batch_norm(model: torch.nn.Module, ctx: Context) -> torch.nn.Module:
     return model
 
 
+def data_parallel(
+    net: torch.nn.Module, ctx: Context, *, find_unused: bool
+) -> torch.nn.parallel.DistributedDataParallel:
+    """``net`` under DDP, gradients kept in the all-reduce buckets (no copy).
+
+    DDP broadcasts every buffer from rank 0 before each forward (BatchNorm statistics on CPU
+    ranks need that). The attention's masks and positional bases are buffers too, built from
+    the config and never changed (25 MiB for swin-basenji-small): they are left out.
+    """
+    from gitool.models.layers import CONSTANT_BUFFERS
+
+    net._ddp_params_and_buffers_to_ignore = [
+        name for name, _ in net.named_buffers() if name.rsplit(".", 1)[-1] in CONSTANT_BUFFERS
+    ]
+    return torch.nn.parallel.DistributedDataParallel(
+        net,
+        device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None,
+        find_unused_parameters=find_unused,
+        gradient_as_bucket_view=True,
+    )
+
+
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -569,12 +569,8 @@ class TrainingRun:
         # does not trace DDP's wrapper well).
         net = torch.compile(model) if compile_model else model
         if self.ctx.world > 1:
-            net = torch.nn.parallel.DistributedDataParallel(
-                net,
-                device_ids=[self.ctx.local_rank] if self.ctx.device.type == "cuda" else None,
-                find_unused_parameters=len(self.heads) > 1,  # each step uses one head
-                gradient_as_bucket_view=True,  # gradients live in the buckets: no copy
-            )
+            # each step uses one head: with several, the others' parameters are unused
+            net = distributed.data_parallel(net, self.ctx, find_unused=len(self.heads) > 1)
         return net
 
     # ----------------------------------------------------------------------- the steps
