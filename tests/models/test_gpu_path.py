@@ -211,6 +211,28 @@ def test_masks_and_positions_are_built_once_as_buffers_outside_the_checkpoints()
 
 
 @pytest.mark.parametrize("name", ["swin", "enformer"])
+def test_a_model_allocated_empty_gets_its_constant_buffers_back(name):
+    """The weight converter allocates on the meta device and then ``to_empty`` (no random
+    initialisation); the masks and positional bases, which no checkpoint holds, must then be
+    built again: with uninitialised memory the model ran with a garbage or zero position
+    term, and a strict load did not notice."""
+    torch.manual_seed(0)
+    built = MODELS[name]()
+    with torch.device("meta"):
+        empty = MODELS[name]()
+    empty = layers.build_constant_buffers(empty.to_empty(device="cpu"))
+    empty.load_state_dict(built.state_dict(), strict=True)
+    constant = {k: v for k, v in built.named_buffers() if k.endswith(layers.CONSTANT_BUFFERS)}
+    assert constant and constant.keys() <= dict(empty.named_buffers()).keys()
+    for key, value in empty.named_buffers():
+        if key in constant:
+            assert torch.equal(value, constant[key]), key
+    x = batch(built)
+    with torch.no_grad():
+        torch.testing.assert_close(empty.eval()(x, "human"), built.eval()(x, "human"))
+
+
+@pytest.mark.parametrize("name", ["swin", "enformer"])
 def test_activation_checkpointing_gives_the_plain_gradients(name):
     grads, calls = [], []
     for checkpointed in (False, True):

@@ -169,7 +169,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(store, tmp_path, capsys):
 def test_resume_restores_rank_zeros_generators_and_gives_other_ranks_their_own():
     """The checkpoint holds rank 0's generators: rank 0 continues its stream exactly; every
     other rank draws its own (a function of seed, rank and step), never rank 0's, so
-    dropout keeps differing by rank. An earlier release's list of GPU states is accepted."""
+    dropout keeps differing by rank."""
     cpu = torch.device("cpu")
     torch.manual_seed(5)
     saved = loop._rng_state(cpu)
@@ -186,6 +186,22 @@ def test_resume_restores_rank_zeros_generators_and_gives_other_ranks_their_own()
     others = [draws(rank) for rank in (1, 2)]
     assert not torch.equal(others[0], expected) and not torch.equal(others[0], others[1])
     torch.testing.assert_close(draws(1), others[0], rtol=0, atol=0)  # deterministic
+
+
+def test_resume_restores_only_this_processs_gpu_generator(monkeypatch):
+    """A GPU state goes to this process's device only, as a CPU tensor; an earlier
+    release's list (every GPU visible when it was saved) gives this device's entry, or
+    nothing when that run saw fewer GPUs (setting all of them failed on fewer)."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, d: calls.append((s, d)))
+    cpu_state = torch.get_rng_state()
+    states = [torch.full((16,), i, dtype=torch.uint8) for i in range(2)]
+    gpu = torch.device("cuda", 1)
+    for saved, want in ((states[1], states[1]), (states, states[1]), (states[:1], None)):
+        calls.clear()
+        loop.restore_rng({"torch": cpu_state, "cuda": saved}, gpu, 0, seed=0, step=3)
+        assert calls == ([] if want is None else [(want, gpu)])
+        assert all(s.device.type == "cpu" for s, _ in calls)
 
 
 def test_resume_loads_the_checkpoint_on_the_host(store, tmp_path, capsys, monkeypatch):

@@ -411,9 +411,8 @@ def variant_readers() -> list:
 
 def test_inputs_are_read_ahead_in_a_thread_that_stops_with_the_scoring(tiny):
     """VCF records are parsed and sequences built in a background thread. It stops when the
-    caller closes the iterator after the first table, and when the model fails: at once,
-    not when the failed scoring's frames are collected (the caller here still holds the
-    exception and its traceback, as a notebook does)."""
+    caller closes the iterator after the first table, and when the model fails, while the
+    caller still holds the exception and its traceback (as a notebook does)."""
     seq = genome_seq(tiny, "chr1")
     snvs = [("chr1", p, seq[p - 1], "ACGT"[(p * 7) % 4]) for p in range(1000, 1400, 7)]
     snvs = [r for r in snvs if r[2] != r[3]]

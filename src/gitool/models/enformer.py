@@ -34,6 +34,7 @@ from gitool.models.layers import (
     Heads,
     Residual,
     TransformerBlock,
+    build_constant_buffers,
     center_crop,
     exponential_linspace_int,
 )
@@ -428,9 +429,10 @@ def from_enformer_pytorch(state_dict: dict[str, torch.Tensor], **config) -> Enfo
         renamed[new] = value
 
     # Allocate without random initialisation (it costs seconds at full size): the strict
-    # load below overwrites every parameter and buffer or fails.
+    # load below overwrites every parameter and saved buffer or fails; the positional bases
+    # (not saved) are built again.
     with torch.device("meta"):
         model = Enformer(cfg)
-    model = model.to_empty(device="cpu")
+    model = build_constant_buffers(model.to_empty(device="cpu"))
     model.load_state_dict(renamed, strict=True)
     return model

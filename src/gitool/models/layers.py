@@ -313,6 +313,16 @@ def padding_bias(key_padding_mask: torch.Tensor, relative: bool) -> torch.Tensor
     return pad.masked_fill_(padded[:, None], float("-inf"))
 
 
+def build_constant_buffers(model: nn.Module) -> nn.Module:
+    """Fill every module's config-derived buffers (:data:`CONSTANT_BUFFERS`) again: a model
+    allocated with ``to_empty`` (built on the ``meta`` device) has them uninitialised, and a
+    strict ``load_state_dict`` does not write them (they are not saved)."""
+    for module in model.modules():
+        if hasattr(module, "build_constants"):
+            module.build_constants()
+    return model
+
+
 def run_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``block(x)``; when the block is marked ``checkpointed`` (activation checkpointing,
     :meth:`~gitool.models.base.SequenceModel.checkpoint_activations`) and gradients are
@@ -422,13 +432,17 @@ class RelativeAttention(nn.Module):
         self.attn_dropout = attn_dropout
         self.pos_dropout = nn.Dropout(pos_dropout)
         self.tokens = tokens
-        prepared = (
-            position_basis(tokens, rel_features, gamma_norm) if rel_features and tokens else None
-        )
-        self.register_buffer("position_basis", prepared, persistent=False)
+        self.register_buffer("position_basis", None, persistent=False)
+        RelativeAttention.build_constants(self)  # a subclass builds its own after its __init__
         self.capture: list[AttentionRecord] | None = None
         self.capture_name = ""
         self.capture_meta: dict[str, Any] = {}
+
+    def build_constants(self) -> None:
+        """(Re)build the buffers derived from the config (:data:`CONSTANT_BUFFERS`), e.g.
+        after ``to_empty``, which allocates them without their values."""
+        if self.rel_features and self.tokens:
+            self.position_basis = position_basis(self.tokens, self.rel_features, self.gamma_norm)
 
     def basis(self, n: int, device) -> torch.Tensor:
         """:func:`position_basis` of ``n`` tokens: the buffer built at ``__init__`` for

@@ -351,12 +351,18 @@ class WindowAttention(RelativeAttention):
             token_bp,
         )
         self.layer_tokens = tokens
-        mask = bias = None
-        if tokens is not None and -tokens % window:
-            mask = self.padding_mask(tokens)
-            bias = padding_bias(mask, bool(rel_features))
-        self.register_buffer("padding", mask, persistent=False)
-        self.register_buffer("padding_bias", bias, persistent=False)
+        self.register_buffer("padding", None, persistent=False)
+        self.register_buffer("padding_bias", None, persistent=False)
+        self._build_padding()
+
+    def _build_padding(self) -> None:
+        if self.layer_tokens is not None and -self.layer_tokens % self.window:
+            self.padding = self.padding_mask(self.layer_tokens)
+            self.padding_bias = padding_bias(self.padding, bool(self.rel_features))
+
+    def build_constants(self) -> None:
+        super().build_constants()
+        self._build_padding()
 
     def padding_mask(self, n: int, device=None) -> torch.Tensor:
         """``(nW, w)`` bool for ``n`` tokens, True at the padding (the end of the last window

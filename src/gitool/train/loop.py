@@ -563,8 +563,9 @@ class TrainingRun:
         if compile_model:
             # One graph per head, mode (training, validation) and a short last batch: many
             # heads would pass dynamo's default of 8 and silently run the rest eagerly.
-            limit = torch._dynamo.config.recompile_limit
-            torch._dynamo.config.recompile_limit = max(limit, 4 * len(self.heads))
+            # (cache_size_limit: the name on every supported torch; later ones alias it.)
+            limit = torch._dynamo.config.cache_size_limit
+            torch._dynamo.config.cache_size_limit = max(limit, 4 * len(self.heads))
         # Compiled inside DDP, as PyTorch's "Where to apply torch.compile?" advises (dynamo
         # does not trace DDP's wrapper well).
         net = torch.compile(model) if compile_model else model
