@@ -439,10 +439,13 @@ class RelativeAttention(nn.Module):
         self.capture_meta: dict[str, Any] = {}
 
     def build_constants(self) -> None:
-        """(Re)build the buffers derived from the config (:data:`CONSTANT_BUFFERS`), e.g.
-        after ``to_empty``, which allocates them without their values."""
+        """(Re)build the buffers derived from the config (:data:`CONSTANT_BUFFERS`) on the
+        module's weights' device and dtype, e.g. after ``to_empty``, which allocates them
+        without values."""
         if self.rel_features and self.tokens:
-            self.position_basis = position_basis(self.tokens, self.rel_features, self.gamma_norm)
+            basis = position_basis(self.tokens, self.rel_features, self.gamma_norm)
+            weight = self.to_q.weight
+            self.position_basis = basis.to(device=weight.device, dtype=weight.dtype)
 
     def basis(self, n: int, device) -> torch.Tensor:
         """:func:`position_basis` of ``n`` tokens: the buffer built at ``__init__`` for

@@ -357,8 +357,10 @@ class WindowAttention(RelativeAttention):
 
     def _build_padding(self) -> None:
         if self.layer_tokens is not None and -self.layer_tokens % self.window:
-            self.padding = self.padding_mask(self.layer_tokens)
-            self.padding_bias = padding_bias(self.padding, bool(self.rel_features))
+            weight = self.to_q.weight
+            self.padding = self.padding_mask(self.layer_tokens, weight.device)
+            bias = padding_bias(self.padding, bool(self.rel_features))
+            self.padding_bias = bias.to(weight.dtype)
 
     def build_constants(self) -> None:
         super().build_constants()
