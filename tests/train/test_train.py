@@ -222,6 +222,31 @@ def test_resume_loads_the_checkpoint_on_the_host(store, tmp_path, capsys, monkey
     assert seen == ["cpu"]
 
 
+def test_validation_reads_its_windows_in_a_background_thread(store, tmp_path, capsys, monkeypatch):
+    """The valid windows are read from the memory maps in a thread, ahead of the model (on a
+    GPU the model no longer waits for each batch's read and copy); the scores are logged."""
+    import threading
+
+    from gitool.train.tasks import CoverageTask
+
+    readers, valid_batches = [], CoverageTask.valid_batches
+
+    def recorded(self, *args):
+        for batch in valid_batches(self, *args):
+            readers.append(threading.current_thread().name)
+            yield batch
+
+    monkeypatch.setattr(CoverageTask, "valid_batches", recorded)
+    cfg = write_config(tmp_path / "c.yaml", store, max_steps=2, eval_every=2)
+    args = ["train", "--config", cfg, "-o", tmp_path / "r", "--gpus", "0", "--batch-size", "4"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert readers and set(readers) == {"gitool-valid-inputs"}
+    records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").open()]
+    assert any(np.isfinite(r.get("valid_pearson", np.nan)) for r in records)
+    assert not [t for t in threading.enumerate() if t.name == "gitool-valid-inputs"]
+
+
 def test_dataloader_workers_do_not_change_the_run(store, tmp_path, capsys):
     """Persistent workers gathering batches into shared buffers, across epochs: the same
     batches as reading in the training process, so the same weights."""

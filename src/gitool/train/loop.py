@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import yaml
 
+from gitool.background import prefetched
 from gitool.config import TrainConfig
 from gitool.console import info, progress, warn
 from gitool.data.dataset import codes_to_one_hot
@@ -222,12 +223,20 @@ class Batches:
 
 
 @torch.no_grad()
+def _pinned(batches, device: torch.device):
+    """``batches`` of host tensors, in pinned memory on CUDA (their copies to the GPU then
+    do not wait for the GPU: the next batch is read while the model runs)."""
+    for batch in batches:
+        yield tuple(t.pin_memory() for t in batch) if device.type == "cuda" else batch
+
+
 def validate(
     model, stores, heads, task, cfg: TrainConfig, ctx: distributed.Context, autocast
 ) -> dict:
     """Valid loss and the task's scores (mean per-track Pearson over all windows and bins, or
     mean per-task AUPR and AUROC), averaged over the stores; with several stores also each
-    head's, as ``KEY/HEAD`` (e.g. ``valid_pearson/human``). All ranks take part."""
+    head's, as ``KEY/HEAD`` (e.g. ``valid_pearson/human``). All ranks take part. The windows
+    are read in a background thread, two batches ahead of the model."""
     model.eval()
     scores, losses, evaluated = [], [], []
     for store, head in zip(stores, heads, strict=True):
@@ -239,15 +248,21 @@ def validate(
         indices = list(range(ctx.rank, n, ctx.world))
         metrics = task.metrics(store, ctx.device)
         loss_sum = torch.zeros(2, dtype=torch.float64, device=ctx.device)
-        for x, y in task.valid_batches(store, indices, cfg.batch_size):
-            # targets travel as stored (float16 coverage) and become float32 on the device
-            x, y = codes_to_one_hot(x.to(ctx.device)), y.to(ctx.device).float()
-            with autocast:
-                out = task.forward(model, x, head)
-            metrics.update(out.float(), y)
-            # summed on the device: no host sync per batch
-            loss_sum[0] += task.loss(out, y).detach().double() * len(x)
-            loss_sum[1] += len(x)
+        reading = contextlib.closing(
+            prefetched(_pinned(task.valid_batches(store, indices, cfg.batch_size), ctx.device),
+                       name="gitool-valid-inputs")
+        )  # fmt: skip
+        with reading as batches:
+            for codes, targets in batches:
+                # targets travel as stored (float16 coverage) and become float32 on the device
+                x = codes_to_one_hot(codes.to(ctx.device, non_blocking=True))
+                y = targets.to(ctx.device, non_blocking=True).float()
+                with autocast:
+                    out = task.forward(model, x, head)
+                metrics.update(out.float(), y)
+                # summed on the device: no host sync per batch
+                loss_sum[0] += task.loss(out, y).detach().double() * len(x)
+                loss_sum[1] += len(x)
         metrics.all_reduce()
         if torch.distributed.is_initialized():
             torch.distributed.all_reduce(loss_sum)
