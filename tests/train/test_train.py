@@ -224,7 +224,8 @@ def test_resume_loads_the_checkpoint_on_the_host(store, tmp_path, capsys, monkey
 
 def test_validation_reads_its_windows_in_a_background_thread(store, tmp_path, capsys, monkeypatch):
     """The valid windows are read from the memory maps in a thread, ahead of the model (on a
-    GPU the model no longer waits for each batch's read and copy); the scores are logged."""
+    GPU the model no longer waits for each batch's read and copy), in eval mode without
+    autograd; the scores are logged."""
     import threading
 
     from gitool.train.tasks import CoverageTask
@@ -237,11 +238,19 @@ def test_validation_reads_its_windows_in_a_background_thread(store, tmp_path, ca
             yield batch
 
     monkeypatch.setattr(CoverageTask, "valid_batches", recorded)
+    grad, forward = [], CoverageTask.forward
+
+    def spied(self, net, x, head):
+        grad.append((net.training, torch.is_grad_enabled()))
+        return forward(self, net, x, head)
+
+    monkeypatch.setattr(CoverageTask, "forward", spied)
     cfg = write_config(tmp_path / "c.yaml", store, max_steps=2, eval_every=2)
     args = ["train", "--config", cfg, "-o", tmp_path / "r", "--gpus", "0", "--batch-size", "4"]
     code, _, err = run_cli(args, capsys)
     assert code == 0, err
     assert readers and set(readers) == {"gitool-valid-inputs"}
+    assert (False, False) in grad and (False, True) not in grad  # validation: no autograd
     records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").open()]
     assert any(np.isfinite(r.get("valid_pearson", np.nan)) for r in records)
     assert not [t for t in threading.enumerate() if t.name == "gitool-valid-inputs"]

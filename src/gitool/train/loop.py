@@ -222,7 +222,6 @@ class Batches:
 # --------------------------------------------------------------------------- evaluation
 
 
-@torch.no_grad()
 def _pinned(batches, device: torch.device):
     """``batches`` of host tensors, in pinned memory on CUDA (their copies to the GPU then
     do not wait for the GPU: the next batch is read while the model runs)."""
@@ -230,6 +229,7 @@ def _pinned(batches, device: torch.device):
         yield tuple(t.pin_memory() for t in batch) if device.type == "cuda" else batch
 
 
+@torch.no_grad()
 def validate(
     model, stores, heads, task, cfg: TrainConfig, ctx: distributed.Context, autocast
 ) -> dict:
