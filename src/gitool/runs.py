@@ -351,14 +351,18 @@ def evaluating(model: torch.nn.Module, device: torch.device):
             model.to(home)
 
 
+def pinned_for(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` (on the host) ready to be copied to ``device`` without waiting for the GPU:
+    in pinned memory for CUDA (a copy from pageable memory waits until the GPU has finished
+    everything queued before it; pinning needs CUDA), as it is otherwise."""
+    return tensor.pin_memory() if device.type == "cuda" else tensor
+
+
 def to_device(values, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """``values`` (a list or numpy array) as a tensor on ``device`` without waiting for the
-    GPU: on CUDA through pinned memory with a non-blocking copy (a copy from pageable memory
-    waits until the GPU has finished everything queued before it)."""
-    tensor = torch.as_tensor(values, dtype=dtype)
-    if device.type != "cuda":
-        return tensor.to(device)
-    return tensor.pin_memory().to(device, non_blocking=True)
+    """``values`` (a list or numpy array) as a tensor on ``device``, copied through
+    :func:`pinned_for` without waiting for the GPU."""
+    tensor = pinned_for(torch.as_tensor(values, dtype=dtype), device)
+    return tensor.to(device, non_blocking=True)
 
 
 def autocast_for(device: torch.device):

@@ -34,6 +34,7 @@ from gitool.data.dataset import codes_to_one_hot, draws
 from gitool.data.genome import N_CODE
 from gitool.data.store import Store
 from gitool.errors import InputError
+from gitool.runs import to_device
 
 PREFETCH = 2
 """Batches each DataLoader worker reads ahead (its ``prefetch_factor``)."""
@@ -329,18 +330,15 @@ def _onto(array: np.ndarray, device, chunk_bytes: int = 1 << 28) -> torch.Tensor
 def _resident_epochs(sampler, codes, targets, seed, shift, rc, epoch, start):
     # The small per-batch tensors go through pinned memory: a copy from pageable memory
     # would wait for the GPU to finish the previous step, and the host could not run ahead.
-    pin = codes.device.type == "cuda"
-
-    def host(array: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(array)
-        return tensor.pin_memory() if pin else tensor
-
+    device = codes.device
     while True:
         sampler.set_epoch(epoch, start)
         for key in sampler:
-            index = host(key.indices).to(codes.device, non_blocking=True)
+            index = to_device(key.indices, device)
             shifts, flips = draws(seed, key.epoch, key.indices, shift, rc)
-            yield HostBatch(codes[index], targets[index], host(shifts), host(flips))
+            yield HostBatch(
+                codes[index], targets[index], to_device(shifts, device), to_device(flips, device)
+            )
         epoch, start = epoch + 1, 0
 
 

@@ -71,7 +71,14 @@ from gitool.predict.tiling import (
     window_count,
 )
 from gitool.predict.writer import TrackSetWriter
-from gitool.runs import autocast_for, check_which, default_run, evaluating, resolve_device
+from gitool.runs import (
+    autocast_for,
+    check_which,
+    default_run,
+    evaluating,
+    pinned_for,
+    resolve_device,
+)
 
 # --------------------------------------------------------------------------- results
 
@@ -357,9 +364,7 @@ def _stream(
             yield slots, owners, pack(inputs)
 
     def pack(inputs: list[np.ndarray]) -> torch.Tensor:
-        codes = torch.from_numpy(np.stack(inputs))
-        # Pinned, the copy in launch() is asynchronous; pinning needs CUDA.
-        return codes.pin_memory() if cuda else codes
+        return pinned_for(torch.from_numpy(np.stack(inputs)), device)  # launch() copies async
 
     def launch(codes: torch.Tensor) -> torch.Tensor:
         x = eye[codes.to(device, non_blocking=True).long()]  # (B, L, 4)

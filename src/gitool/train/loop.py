@@ -39,7 +39,7 @@ from gitool.errors import InputError, opt
 from gitool.files import remove_stale_stages, staged_file
 from gitool.machine import cpu_count
 from gitool.models.registry import create_model, resolve
-from gitool.runs import CheckpointWriter, load_checkpoint
+from gitool.runs import CheckpointWriter, load_checkpoint, pinned_for
 from gitool.train import distributed
 from gitool.train.tasks import open_stores
 
@@ -222,13 +222,6 @@ class Batches:
 # --------------------------------------------------------------------------- evaluation
 
 
-def _pinned(batches, device: torch.device):
-    """``batches`` of host tensors, in pinned memory on CUDA (their copies to the GPU then
-    do not wait for the GPU: the next batch is read while the model runs)."""
-    for batch in batches:
-        yield tuple(t.pin_memory() for t in batch) if device.type == "cuda" else batch
-
-
 @torch.no_grad()
 def validate(
     model, stores, heads, task, cfg: TrainConfig, ctx: distributed.Context, autocast
@@ -248,10 +241,12 @@ def validate(
         indices = list(range(ctx.rank, n, ctx.world))
         metrics = task.metrics(store, ctx.device)
         loss_sum = torch.zeros(2, dtype=torch.float64, device=ctx.device)
-        reading = contextlib.closing(
-            prefetched(_pinned(task.valid_batches(store, indices, cfg.batch_size), ctx.device),
-                       name="gitool-valid-inputs")
-        )  # fmt: skip
+        # read and pinned in a thread: the next batch is ready while the model runs
+        pinned = (
+            [pinned_for(t, ctx.device) for t in batch]
+            for batch in task.valid_batches(store, indices, cfg.batch_size)
+        )
+        reading = contextlib.closing(prefetched(pinned, name="gitool-valid-inputs"))
         with reading as batches:
             for codes, targets in batches:
                 # targets travel as stored (float16 coverage) and become float32 on the device
