@@ -609,3 +609,53 @@ def test_data_on_device_trains_the_same_weights(store, tmp_path, capsys):
     assert_same_weights(
         final_weights(tmp_path / "stream"), final_weights(tmp_path / "held"), atol=0
     )
+
+
+# 400 bp at 8-bp bins: four 1D-Swin layers, padded last windows, the transformer block
+TINY_SWIN = {"dims": [8, 12, 16, 16], "windows": [8, 8, 12, 16], "attention_heads": [2, 2, 2, 2],
+             "transformer_heads": 2, "transformer_key_dim": 8, "dropout": 0.0,
+             "attn_dropout": 0.0, "pos_dropout": 0.0}  # fmt: skip
+
+
+def test_compiled_training_traces_one_graph_and_saves_plain_weights(
+    store, tmp_path, capsys, monkeypatch
+):
+    """`gitool train --compile` (the default on GPUs) as the loop runs it: dynamo traces the
+    real steps, validation and resume without a graph break, the weights equal an eager run's,
+    and the checkpoints hold the plain model's keys, which `gitool predict` loads. Dynamo's
+    eager backend stands in for inductor, whose code generation is too slow for the suite."""
+    from torch._dynamo.utils import counters
+
+    compile_, backends = torch.compile, []
+
+    def traced(model, **kwargs):
+        backends.append(kwargs.get("backend", "inductor"))
+        return compile_(model, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", traced)
+    torch._dynamo.reset()
+    counters.clear()
+    cfg = write_config(tmp_path / "c.yaml", store, model="swin", model_config=TINY_SWIN,
+                       max_steps=4, eval_every=2, seed=5)  # fmt: skip
+    base = ["train", "--config", cfg, "--gpus", "0", "--batch-size", "4"]
+    code, _, err = run_cli([*base, "-o", tmp_path / "compiled", "--compile"], capsys)
+    assert code == 0, err
+    assert backends == ["inductor"]  # the loop asked for torch.compile's default backend
+    resume = ["--max-steps", "6", "--resume"]  # the schedule follows --max-steps: both resume
+    code, _, err = run_cli([*base, "-o", tmp_path / "compiled", "--compile", *resume], capsys)
+    assert code == 0, err
+    assert not counters["graph_break"], dict(counters["graph_break"])
+    assert counters["stats"]["unique_graphs"] >= 2  # training and validation were traced
+    for args in ([], resume):
+        code, _, err = run_cli([*base, "-o", tmp_path / "eager", *args], capsys)
+        assert code == 0, err
+    compiled, eager = final_weights(tmp_path / "compiled"), final_weights(tmp_path / "eager")
+    assert not [key for key in compiled if "_orig_mod" in key or key.startswith("module.")]
+    assert_same_weights(compiled, eager)
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr1\t0\t400\n")
+    code, _, err = run_cli(
+        ["predict", bed, "-m", tmp_path / "compiled", "-o", tmp_path / "p.bw"], capsys
+    )
+    assert code == 0, err
+    assert len(list(tmp_path.glob("p.*.bw"))) == 4  # one bigWig per track
