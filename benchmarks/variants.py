@@ -14,8 +14,9 @@ as a VCF is, with the genome's base as REF, written as a bgzip-compressed VCF. F
    median forward time; "outside model" = 1 − (forward passes × median forward) / end to end;
 3. memory flat in the VCF: peak RSS for ``--variants`` / 5 against ``--variants`` (cnn-maxpool).
 
-On a GPU (``--device cuda``, the default when one is there) the models run under bf16
-autocast and the batch is 32, as the command's defaults are.
+On a GPU (``--device cuda``, the default when one is there) the batch is 32, as the
+command's default is, and the models run in float32 as the command does, or under bf16
+autocast with ``--bf16`` (both end to end and alone).
 
 Examples::
 
@@ -108,7 +109,8 @@ def child(args) -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     model = build(args.child, args.tracks).to(device)
-    options = dict(manifest=manifest(args.tracks), device=device, show_progress=False)
+    options = dict(manifest=manifest(args.tracks), device=device, bf16=args.bf16,
+                   show_progress=False)  # fmt: skip
     warm = Path(args.vcf).with_name("warm.vcf.gz")
     for _ in iter_variant_scores(model, GENOME, warm, **options):
         pass
@@ -125,6 +127,8 @@ def run_child(model: str, vcf: Path, args) -> dict:
                "--tracks", str(args.tracks), "--device", args.device or ""]  # fmt: skip
     if args.threads:
         command += ["--threads", str(args.threads)]
+    if args.bf16:
+        command.append("--bf16")
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -138,7 +142,7 @@ def model_alone(model_name: str, args, forwards: int) -> float:
         torch.randint(0, 4, (batch, model.config.seq_length), device=device), 4
     ).float()
     times = []
-    with torch.no_grad(), autocast_for(device):
+    with torch.no_grad(), autocast_for(device, args.bf16):
         for _ in range(forwards + 2):
             began = time.perf_counter()
             model(x, "bench")
@@ -154,6 +158,7 @@ def main() -> None:
     ap.add_argument("--variants", type=int, default=10_000, help="SNVs in the VCF")
     ap.add_argument("--tracks", type=int, default=7, help="tracks of the head")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast on a GPU (gitool --bf16)")
     ap.add_argument("--workdir", type=Path, default=Path("bench-variants"), help="VCFs go here")
     ap.add_argument("--child", help=__import__("argparse").SUPPRESS)
     ap.add_argument("--vcf", help=__import__("argparse").SUPPRESS)
@@ -168,7 +173,7 @@ def main() -> None:
     vcf = write_vcf(args.workdir / f"snvs-{args.variants}.vcf.gz", args.variants)
     device = resolve_device(args.device)
     results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else cpu_description(),
-               "variants": args.variants, "tracks": args.tracks, "models": {}}  # fmt: skip
+               "variants": args.variants, "tracks": args.tracks, "bf16": args.bf16, "models": {}}  # fmt: skip
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         measured = run_child(name, vcf, args)
         forward = model_alone(name, args, 10)

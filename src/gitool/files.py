@@ -35,6 +35,7 @@ _MAGIC = {
     "checkpoint": (b"PK\x03\x04",),
 }
 TEXT_KINDS = ("TSV", "bedGraph", "JSON", "YAML", "JSONL", "text")
+COMPRESSED = (".gz", ".bgz", ".bz2", ".xz", ".zst")  # names a text output may not end with
 
 
 def is_kind(path: Path, kind: str) -> bool:
@@ -158,6 +159,13 @@ class Outputs:
         path = Path(path)
         self._check_not_input(path, field)
         self._check_not_claimed(path, field, folder=False)
+        suffix = next((s for s in COMPRESSED if path.name.lower().endswith(s)), None)
+        if kind in TEXT_KINDS and suffix:
+            raise InputError(
+                f"{path}: gitool writes {kind} uncompressed, so a {suffix} name would be "
+                f"wrong; give a name without {suffix} (compress the file afterwards)",
+                field=field,
+            )
         check_writable(path, field)
         if path.is_dir():
             raise InputError(f"{path} is a folder; give a file name", field=field)

@@ -365,9 +365,9 @@ def to_device(values, device: torch.device, dtype: torch.dtype | None = None) ->
     return tensor.to(device, non_blocking=True)
 
 
-def autocast_for(device: torch.device):
-    """bf16 autocast on CUDA, nothing elsewhere."""
-    if device.type == "cuda":
+def autocast_for(device: torch.device, bf16: bool = True):
+    """bf16 autocast on CUDA (unless ``bf16`` is False), nothing elsewhere."""
+    if bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

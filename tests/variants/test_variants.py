@@ -166,6 +166,7 @@ def test_statuses_of_what_cannot_be_scored(tiny):
     seq = genome_seq(tiny, "chr1")
     rows = [
         ("chr1", 100, seq[99], "<DEL>"),
+        ("chr1", 150, seq[149], f"{seq[149]}[chr2:100["),  # a breakend, as written
         ("chr1", 200, seq[199], "."),
         ("chr1", 300, seq[299], "R"),
         ("chr1", 400, "A" if seq[399] != "A" else "C", "T"),
@@ -175,9 +176,10 @@ def test_statuses_of_what_cannot_be_scored(tiny):
     ]
     frame = score(tiny, rows)
     assert frame["status"].tolist() == [
-        "symbolic", "no_alt", "non_acgt", "ref_mismatch", "too_long", "outside_chrom",
-        "unknown_chrom",
+        "symbolic", "symbolic", "no_alt", "non_acgt", "ref_mismatch", "too_long",
+        "outside_chrom", "unknown_chrom",
     ]  # fmt: skip
+    assert frame["alt"][1] == f"{seq[149]}[chr2:100[" and frame["id"][1].endswith("[chr2:100[")
     assert frame[[c for c in frame if ":" in c]].isna().all().all()
 
 
@@ -292,7 +294,10 @@ def test_bad_vcfs_give_one_line_and_no_output(tiny, capsys):
     with gzip.open(plain, "wt") as handle:
         handle.write(HEADER + f"chr1\t2000\t.\t{seq[1999]}\tA\t.\t.\t.\n")
     code, _, err = call(plain)
-    assert_input_error(code, err, "not bgzip-compressed", "bgzip")
+    assert_input_error(
+        code, err, "not bgzip-compressed", f"bgzip > {tiny['dir']}/plain.bgz.vcf.gz`"
+    )
+    assert "VARIANTS variants" not in err
 
     rows = [("chr1", 2000 + i, ".", seq[1999 + i], "A") for i in range(3)]
     broken = write_vcf(tiny["dir"] / "broken.vcf", rows)
@@ -439,3 +444,75 @@ def test_inputs_are_read_ahead_in_a_thread_that_stops_with_the_scoring(tiny):
     with pytest.raises(RuntimeError, match="out of memory") as failed:
         list(scores(FailsOnSecondBatch(CountsConfig())))
     assert failed.traceback and not variant_readers()
+
+
+def test_an_ensemble_gets_a_default_batch_that_holds_it(tiny, capsys):
+    """--rc --shifts 0,1,-1 is 6 members: a reference and an alternate each, 12 inputs; the
+    default batch (8 on a CPU) grows to hold them instead of refusing an option never given."""
+    _, folder = make_run(tiny)
+    seq = genome_seq(tiny, "chr1")
+    vcf = write_vcf(tiny["dir"] / "calls.vcf", [("chr1", 2000, "rs1", seq[1999], "A")])
+    out = tiny["dir"] / "ens.tsv"
+    args = ["variants", str(vcf), "-m", str(folder), "-g", str(tiny["genome"]), "-o", str(out)]
+    code, _, err = run_cli([*args, "--rc", "--shifts", "0,1,-1"], capsys)
+    assert code == 0, err
+    assert "batch size 12" in " ".join(err.split())
+    assert pd.read_csv(out, sep="\t")["status"].tolist() == ["ok"]
+
+
+def test_scoring_runs_in_float32_unless_bf16_is_asked_for(tiny, capsys, monkeypatch):
+    """On a GPU, bf16 keeps about 3 significant digits of each prediction, less than many
+    variant effects: scoring asks for autocast only with --bf16 (on the CPU none runs)."""
+    import contextlib
+
+    import torch
+
+    from gitool import runs
+    from gitool.variants import scoring
+
+    asked = []
+
+    def spy(device, bf16=True):
+        asked.append(bf16)
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(scoring, "autocast_for", spy)
+    _, folder = make_run(tiny)
+    seq = genome_seq(tiny, "chr1")
+    vcf = write_vcf(tiny["dir"] / "calls.vcf", [("chr1", 2000, "rs1", seq[1999], "A")])
+    base = ["variants", str(vcf), "-m", str(folder), "-g", str(tiny["genome"])]
+    assert run_cli([*base, "-o", str(tiny["dir"] / "a.tsv")], capsys)[0] == 0
+    assert asked and not any(asked)
+    asked.clear()
+    assert run_cli([*base, "-o", str(tiny["dir"] / "b.tsv"), "--bf16"], capsys)[0] == 0
+    assert asked and all(asked)
+    cuda = torch.device("cuda")
+    assert isinstance(runs.autocast_for(cuda, bf16=False), contextlib.nullcontext)
+    assert isinstance(runs.autocast_for(torch.device("cpu")), contextlib.nullcontext)
+
+
+def test_a_forced_rerun_leaves_no_profiles_of_the_earlier_run(tiny, capsys):
+    _, folder = make_run(tiny)
+    seq = genome_seq(tiny, "chr1")
+    vcf = write_vcf(tiny["dir"] / "calls.vcf", [("chr1", 2000, "rs1", seq[1999], "A")])
+    out = tiny["dir"] / "scores.tsv"
+    args = ["variants", str(vcf), "-m", str(folder), "-g", str(tiny["genome"]), "-o", str(out)]
+    assert run_cli([*args, "--profiles", "rs1"], capsys)[0] == 0
+    assert np.load(tiny["dir"] / "scores.profiles.npz")["id"].tolist() == ["rs1"]
+    write_vcf(vcf, [("chr1", 2000, "rs9", seq[1999], "A")])  # rs1 is gone
+    code, _, err = run_cli([*args, "--profiles", "rs1", "--force"], capsys)
+    assert code == 0, err
+    assert "no profile: rs1" in " ".join(err.split())
+    profiles = np.load(tiny["dir"] / "scores.profiles.npz")
+    assert profiles["id"].tolist() == [] and profiles["ref"].shape == (0, 25, 4)
+
+
+def test_a_compressed_name_for_a_text_output_is_refused(tiny, capsys):
+    _, folder = make_run(tiny)
+    seq = genome_seq(tiny, "chr1")
+    vcf = write_vcf(tiny["dir"] / "calls.vcf", [("chr1", 2000, "rs1", seq[1999], "A")])
+    out = tiny["dir"] / "scores.tsv.gz"
+    args = ["variants", str(vcf), "-m", str(folder), "-g", str(tiny["genome"]), "-o", str(out)]
+    code, _, err = run_cli(args, capsys)
+    assert_input_error(code, err, "-o", "scores.tsv.gz", "uncompressed", "without .gz")
+    assert not out.exists() and not list(tiny["dir"].glob(".scores*"))

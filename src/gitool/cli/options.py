@@ -45,7 +45,8 @@ NewestModel = Annotated[
 Device = Annotated[
     str | None,
     typer.Option(
-        help="cpu, cuda or cuda:N. Default: cuda when available (bf16 autocast), else cpu."
+        help="cpu, cuda or cuda:N. Default: cuda when available, else cpu. Predictions on a "
+        "GPU run under bf16 autocast unless the command says otherwise."
     ),
 ]
 

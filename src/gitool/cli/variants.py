@@ -73,11 +73,18 @@ def variants_command(
             help=ranged(
                 D,
                 "batch_size",
-                "Model inputs per forward pass; a variant's reference and alternate always share one (scores do not depend on it). Default: 32 on a CUDA GPU, 8 on the CPU.",
+                "Model inputs per forward pass; a variant's reference and alternate always share one (scores do not depend on it). Default: 32 on a CUDA GPU, 8 on the CPU, or two per ensemble member (--rc, --shifts) when that is more.",
             )
         ),
     ] = None,
     device: options.Device = None,
+    bf16: Annotated[
+        bool,
+        typer.Option(
+            "--bf16",
+            help="Run the model under bf16 autocast on a CUDA GPU: faster, but each prediction keeps about 3 significant digits, so effects smaller than about 1% of it become rounding noise. Default: float32.",
+        ),
+    ] = D.bf16,
     untransform: Annotated[
         bool,
         typer.Option(
@@ -124,7 +131,7 @@ def variants_command(
         out=str(out), variants=str(variants) if variants else None, ism=ism,
         model=str(model) if model else None, genome=str(genome) if genome else None,
         head=head, tracks=tracks, stats=stats, pseudocount=pseudocount, rc=rc, shifts=shifts,
-        batch_size=batch_size, device=device, untransform=untransform,
+        batch_size=batch_size, device=device, bf16=bf16, untransform=untransform,
         allow_ref_mismatch=allow_ref_mismatch, long=long, profiles=profiles, which=which,
         force=force,
     )  # fmt: skip

@@ -24,8 +24,11 @@ class VariantOptions(Options):
     pseudocount: float = option(1.0, ge=0)
     rc: bool = False
     shifts: str = "0"
-    batch_size: int | None = option(None, ge=1)  # None: 32 on CUDA, 8 on a CPU
+    batch_size: int | None = option(
+        None, ge=1
+    )  # None: 32 on CUDA, 8 on a CPU, at least 2 per member
     device: str | None = None  # None: cuda when available, else cpu
+    bf16: bool = False  # bf16 autocast on CUDA (faster; rounds away small effects)
     untransform: bool = False
     allow_ref_mismatch: bool = False
     long: bool = False

@@ -68,7 +68,7 @@ def _scores(
         model or options.model, genome or options.genome, variants, head=options.head, tracks=options.tracks,
         stats=options.stats, pseudocount=options.pseudocount, rc=options.rc,
         shifts=options.shifts, batch_size=options.batch_size, device=options.device,
-        untransform=options.untransform, allow_ref_mismatch=options.allow_ref_mismatch,
+        bf16=options.bf16, untransform=options.untransform, allow_ref_mismatch=options.allow_ref_mismatch,
         profiles=profiles, which=options.which, total=total,
     )  # fmt: skip
 
@@ -122,12 +122,9 @@ def _run_vcf(options: VariantOptions) -> VariantSummary:
                     handle, sep="\t", index=False
                 )
         missing = sorted(set(wanted) - {p["variant"].id for p in scores.profiles})
-        if profile_path is not None:
-            if scores.profiles:
-                with staged_file(profile_path) as npz:
-                    _write_profiles(npz, scores)
-            else:
-                profile_path = None
+        if profile_path is not None:  # written even with none scored: no stale file stays
+            with staged_file(profile_path) as npz:
+                _write_profiles(npz, scores)
     paths = [out] + ([profile_path] if profile_path else [])
     return _summary(options, scores, paths, began, missing)
 
@@ -141,14 +138,16 @@ def _write_profiles(path: Path, scores: VariantScores) -> None:
     """The per-bin predictions of the chosen variants: ``ref``/``alt`` float32
     ``(n, target_length, tracks)`` in genome orientation, bin ``j`` of variant ``i`` starting
     at ``target_start[i] + j·bin_size`` (0-based; for an indel the alternate's bins
-    downstream of the variant are displaced, see :mod:`gitool.variants.alleles`)."""
+    downstream of the variant are displaced, see :mod:`gitool.variants.alleles`). None
+    scored: ``n`` = 0."""
     rows = scores.profiles
     variants = [r["variant"] for r in rows]
+    empty = np.zeros((0, scores.geometry.target_length, len(scores.identifiers)), np.float32)
     with open(path, "wb") as handle:
         np.savez_compressed(
             handle,
-            ref=np.stack([r["ref"] for r in rows]),
-            alt=np.stack([r["alt"] for r in rows]),
+            ref=np.stack([r["ref"] for r in rows]) if rows else empty,
+            alt=np.stack([r["alt"] for r in rows]) if rows else empty,
             id=np.array([v.id for v in variants]),
             chrom=np.array([v.chrom for v in variants]),
             pos=np.array([v.pos for v in variants], dtype=np.int64),
@@ -201,7 +200,7 @@ def _summary(options, scores: VariantScores, paths, began, missing) -> VariantSu
     if missing:
         warn(
             f"{len(missing)} variant ID(s) given to {opt('profiles')} were not scored (not "
-            f"in the VCF, or skipped): {', '.join(missing[:5])}"
+            f"in the VCF, or skipped), so they have no profile: {', '.join(missing[:5])}"
         )
     unknown = [s for s in scores.counts if s not in STATUSES]
     assert not unknown, unknown

@@ -292,6 +292,7 @@ def iter_variant_scores(
     shifts: str | Iterable[int] = (0,),
     batch_size: int | None = None,
     device: str | torch.device | None = None,
+    bf16: bool = False,
     untransform: bool = False,
     allow_ref_mismatch: bool = False,
     profiles: Iterable[str] | None = None,
@@ -315,8 +316,12 @@ def iter_variant_scores(
         rc, shifts: the ensemble (as ``gitool predict``): reverse complement too, and input
             shifts in bp, each smaller than the bin size.
         batch_size: model inputs per forward pass (a variant's reference and alternate are
-            always in the same one); default 32 on CUDA, 8 on a CPU.
-        device: ``cpu``, ``cuda``, ``cuda:N``; default CUDA when available (bf16 autocast).
+            always in the same one); default 32 on CUDA, 8 on a CPU, or two per ensemble
+            member when that is more.
+        device: ``cpu``, ``cuda``, ``cuda:N``; default CUDA when available.
+        bf16: run the model under bf16 autocast on CUDA (about 3 significant digits per
+            prediction, so effects below about 1 % of it become rounding noise); default
+            float32.
         untransform: undo the store's transform per bin before scoring (bigWig units).
         allow_ref_mismatch: also score variants whose REF differs from the genome (status
             stays ``ref_mismatch``; its REF is put in the reference input).
@@ -355,10 +360,11 @@ def iter_variant_scores(
         inputs.append(Path(variants))
     else:
         records = variants_from_table(variants, opened)
-    if chosen:
-        batch_size = default_batch_size(dev)
-        info(f"batch size {batch_size} (the default on {dev.type}; {opt('batch_size')} to change)")
     members = [(s, strand) for strand in ((False, True) if rc else (False,)) for s in shift_values]
+    if chosen:
+        # a variant's reference and alternate of every ensemble member share a batch
+        batch_size = max(default_batch_size(dev), 2 * len(members))
+        info(f"batch size {batch_size} (the default on {dev.type}; {opt('batch_size')} to change)")
     if batch_size < 2 * len(members):
         raise InputError(
             f"{batch_size} is too small for {len(members)} ensemble member(s): a variant's "
@@ -385,7 +391,7 @@ def iter_variant_scores(
         records, spec.geometry, reader, members, batch_size, allow_ref_mismatch, shift_values
     )
     result._frames = _score(
-        spec, batches, result, dev, columns, perm, undo, _ids(profiles),
+        spec, batches, result, dev, bf16, columns, perm, undo, _ids(profiles),
         total if show_progress else None, show_progress,
     )  # fmt: skip
     return result
@@ -396,6 +402,7 @@ def _score(
     batches: Iterator[_Batch],
     result: VariantScores,
     device: torch.device,
+    bf16: bool,
     columns: list[int],
     perm: np.ndarray | None,
     undo: list[Track] | None,
@@ -419,7 +426,7 @@ def _score(
             return batch, None, None, None
         codes = to_device(np.stack(batch.codes), device)
         with torch.no_grad():
-            with autocast_for(device):
+            with autocast_for(device, bf16):
                 out = model(eye[codes.long()], head)  # (N, T, all tracks)
             y = orient(out, batch.reverse)
             ref_rows = to_device(batch.ref_rows, device, torch.long)

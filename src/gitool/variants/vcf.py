@@ -136,6 +136,12 @@ def _is_bgzf(path: Path) -> bool | None:
     return len(head) >= 16 and bool(head[3] & 4) and head[12:14] == b"BC"
 
 
+def _bgzip_name(path: Path) -> str:
+    """``calls.vcf.gz`` → ``calls.bgz.vcf.gz``: where the recompressed copy may go."""
+    base = path.name.removesuffix(".gz").removesuffix(".vcf")
+    return str(path.with_name(f"{base}.bgz.vcf.gz"))
+
+
 def _header_lines(path: Path, compressed: bool) -> int:
     opener = gzip.open if compressed else open
     n = 0
@@ -159,14 +165,14 @@ def read_vcf(path: str | Path, genome: Genome) -> Iterator[Variant]:
     import pysam  # lazy: keeps `gitool --help` light
 
     path = Path(path)
-    where = f"variants {path}"
+    where = str(path)
     if not path.is_file():
         raise InputError(f"{where} does not exist; give a VCF file", field="variants")
     bgzf = _is_bgzf(path)
     if bgzf is False:
         raise InputError(
             f"{where} is gzip- but not bgzip-compressed, which htslib cannot read; "
-            f"recompress it: `zcat {path} | bgzip > {path.stem}.bgz.vcf.gz`",
+            f"recompress it: `zcat {path} | bgzip > {_bgzip_name(path)}`",
             field="variants",
         )
     pysam.set_verbosity(0)  # htslib's own messages; errors are raised below, one line each
@@ -206,7 +212,8 @@ def split_record(
     """One classified :class:`Variant` per ALT allele (``alts`` None: one :data:`NO_ALT`)."""
     ref = (ref or "").upper()
     for alt in alts or (".",):
-        alt = alt.upper()
+        if alt.isalpha():  # a sequence; symbolic alleles and breakends stay as written
+            alt = alt.upper()
         variant = Variant(vid or default_id(chrom, pos, ref, alt), chrom, int(pos), ref, alt)
         yield Variant(**{**vars(variant), "status": classify(variant, genome)})
 
