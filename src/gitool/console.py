@@ -151,7 +151,8 @@ def run_reporting_errors(fn: Callable[[], T]) -> T:
         work_started()
         if state.debug:
             console.print_exception()
-        console.print(f"[red]error:[/] {escape(str(err))}", soft_wrap=True)
+        message = render(str(err), state.option_names)
+        console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
         sys.exit(EXIT_INTERNAL)
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]")

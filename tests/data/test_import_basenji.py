@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import zlib
 from pathlib import Path
 
@@ -281,6 +282,64 @@ def test_a_killed_import_resumes_file_by_file_to_the_same_bytes(tmp_path, capsys
     assert not stage.exists()
 
 
+def test_a_worker_that_dies_stops_the_import_with_a_message(tmp_path, capsys):
+    """A worker killed mid-file (the OOM killer) left the pool waiting for it forever."""
+    make_release(tmp_path / "rel", counts=(7, 3, 2), per_file=2)  # 4 + 2 + 1 files
+    args = ["import-basenji", str(tmp_path / "rel"), *SMALL, "-j", "2"]
+    script = tmp_path / "killer.py"
+    script.write_text(textwrap.dedent(KILLER))
+    env = {**os.environ, "KILL_AT": "2"}  # each worker counts its own files
+    proc = subprocess.run([sys.executable, script, *args, "-o", tmp_path / "st"], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and "died" in lines[0] and "--resume" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "st").exists()
+    code, _, err = run_cli([*args, "-o", tmp_path / "st", "--resume"], capsys)
+    assert code == 0, err
+    assert run_cli([*args, "-o", tmp_path / "clean"], capsys)[0] == 0
+    assert stored_bytes(tmp_path / "st") == stored_bytes(tmp_path / "clean")
+
+
+SLOW = """
+import sys, time
+from gitool.data import basenji
+from gitool.cli import main
+
+real = basenji._import_file
+
+def import_file(job, report):
+    if job.stem == "train-0":
+        time.sleep(60)  # one big file still being read
+    return real(job, report)
+
+basenji._import_file = import_file
+main(sys.argv[1:])
+"""
+
+
+def test_sigterm_to_the_whole_process_group_ends_the_import(tmp_path):
+    """`timeout`, systemd and Slurm signal every process of the job: the workers die at once,
+    and one of them died holding the pool's queue lock, so the import waited forever."""
+    make_release(tmp_path / "rel", counts=(7, 3, 2), per_file=2)
+    script = tmp_path / "slow.py"
+    script.write_text(textwrap.dedent(SLOW))
+    args = ["import-basenji", str(tmp_path / "rel"), *SMALL, "-j", "2", "-o", tmp_path / "st"]
+    proc = subprocess.Popen([sys.executable, script, *args], start_new_session=True,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    parts = basenji.stage_path(tmp_path / "st") / "parts"
+    deadline = time.monotonic() + 60
+    while len(list(parts.glob("*.json"))) < 6 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the other worker has imported every other file and waits
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "terminated (SIGTERM)" in err and not (tmp_path / "st").exists()
+
+
 def test_resume_refuses_a_stage_of_other_options(tmp_path, capsys, monkeypatch):
     make_release(tmp_path / "rel", per_file=2)
 
@@ -401,3 +460,67 @@ def test_a_finished_file_that_changed_is_imported_again(tmp_path, capsys, monkey
     assert code == 0, err
     assert read == ["train-1", "train-2", "valid-0", "test-0"]
     assert "(1 resumed)" in flat(err)
+
+
+def test_a_wrong_compression_choice_says_what_the_file_looks_like(tmp_path, capsys):
+    """Not "the file is damaged, download it again" (hundreds of GB) for a wrong option."""
+    make_release(tmp_path / "rel", compression="zlib")
+    args = ["import-basenji", tmp_path / "rel", "-o", tmp_path / "st", *SMALL]
+    for given in ("none", "gzip"):
+        code, _, err = run_cli([*args, "--compression", given], capsys)
+        assert_input_error(
+            code, err, "--compression", "looks zlib-compressed", "--compression zlib"
+        )
+        assert "damaged" not in err
+    assert not (tmp_path / "st").exists()
+
+
+def test_a_kernel_copy_refused_part_way_still_appends_every_byte_once(tmp_path, monkeypatch):
+    import errno
+
+    part = tmp_path / "part.bin"
+    part.write_bytes(np.random.default_rng(0).integers(0, 256, 16384, dtype=np.uint8).tobytes())
+    real, calls = os.copy_file_range, []
+
+    def refused_after_one_page(src, dst, count, *rest):
+        calls.append(count)
+        if len(calls) == 1:
+            return real(src, dst, 4096)
+        raise OSError(errno.EXDEV, "cross-device copy")
+
+    monkeypatch.setattr(os, "copy_file_range", refused_after_one_page, raising=False)
+    out = tmp_path / "out.bin"
+    with open(out, "wb") as target:
+        target.write(b"HDR")
+        assert basenji._append(part, target) == 16384
+        target.write(b"END")
+    assert out.read_bytes() == b"HDR" + part.read_bytes() + b"END"
+
+
+def test_stranded_identifiers_without_a_strand_pair_column_are_warned_about(tmp_path, capsys):
+    from gitool.data.tracks import read_tracks
+
+    table = tmp_path / "targets.txt"
+    table.write_text("index\tidentifier\tfile\n0\tCNhs1+\ta.w5\n1\tCNhs1-\ta.w5\n2\tDNase\ta.w5\n")
+    tracks = read_tracks(table, check_files=False)
+    assert [t.strand_pair for t in tracks] == [0, 1, 2]  # unstranded, as Basenji reads it
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no strand_pair column" in err and "CNhs1+ and CNhs1-" in err
+    table.write_text(
+        "index\tidentifier\tfile\tstrand_pair\n0\tCNhs1+\ta.w5\t1\n1\tCNhs1-\ta.w5\t0\n"
+    )
+    assert [t.strand_pair for t in read_tracks(table, check_files=False)] == [1, 0]
+    assert "strand_pair" not in capsys.readouterr().err
+
+
+def test_sequences_bed_errors_name_the_line_of_the_file(tmp_path, capsys):
+    make_release(tmp_path / "rel")
+    bed = tmp_path / "rel" / "sequences.bed"
+    lines = bed.read_text().splitlines()
+    fields = lines[4].split("\t")
+    lines[4] = "\t".join([*fields[:3], "training", *fields[4:]])
+    bed.write_text("# a comment\n\n" + "\n".join(lines) + "\n")
+    code, _, err = run_cli(
+        ["import-basenji", tmp_path / "rel", "-o", tmp_path / "st", *SMALL], capsys
+    )
+    assert_input_error(code, err, "sequences.bed line 7", "'training'")

@@ -31,13 +31,14 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import queue as queue_module
 import re
 import shutil
 import signal
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ from gitool.data.store import FORMAT_NAME, STORE_FORMAT, is_coverage_store, writ
 from gitool.data.tfrecord import COMPRESSIONS, RecordReader, parse_example
 from gitool.data.tracks import read_tracks, store_rows, write_tracks_table
 from gitool.data.windows import SPLITS, Geometry
-from gitool.errors import InputError, opt
+from gitool.errors import InputError, RunFailure, opt
 from gitool.files import Outputs, _alive, staged_folder
 from gitool.machine import cpu_count
 
@@ -254,26 +255,31 @@ def read_sequences_bed(path: Path, statistics: dict) -> dict:
         )
     table = table.iloc[:, :4]
     table.columns = ["chrom", "start", "end", "split"]
+    # each row's line in the file (comment and blank lines are skipped above)
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        numbers = [n for n, line in enumerate(handle, 1) if line.strip() and line[0] != "#"]
+    if len(numbers) != len(table):
+        numbers = list(range(1, len(table) + 1))
     for column in ("start", "end"):
         values = pd.to_numeric(table[column], errors="coerce")
         bad = np.flatnonzero(values.isna().to_numpy() | (values < 0).to_numpy())
         if len(bad):
             raise InputError(
-                f"{path} line {bad[0] + 1}: {column} {table[column].iloc[bad[0]]!r} is not a "
+                f"{path} line {numbers[bad[0]]}: {column} {table[column].iloc[bad[0]]!r} is not a "
                 "position"
             )
         table[column] = values.astype(np.int64)
     unknown = np.flatnonzero(~table["split"].isin(SPLITS).to_numpy())
     if len(unknown):
         raise InputError(
-            f"{path} line {unknown[0] + 1}: split {table['split'].iloc[unknown[0]]!r} is not "
+            f"{path} line {numbers[unknown[0]]}: split {table['split'].iloc[unknown[0]]!r} is not "
             f"one of {', '.join(SPLITS)}"
         )
     lengths = (table["end"] - table["start"]).to_numpy()
     wrong = np.flatnonzero(lengths != statistics["seq_length"])
     if len(wrong):
         raise InputError(
-            f"{path} line {wrong[0] + 1}: the window is {lengths[wrong[0]]:,} bp, but "
+            f"{path} line {numbers[wrong[0]]}: the window is {lengths[wrong[0]]:,} bp, but "
             f"statistics.json's records are {statistics['seq_length']:,} bp"
         )
     windows = {}
@@ -375,7 +381,7 @@ def decode_record(payload: bytes, crop: Crop, n_tracks: int) -> tuple[np.ndarray
             f"has a 'target' of {len(target):,} bytes, but statistics.json's target_length "
             f"{crop.record_bins} × num_targets {n_tracks:,} float16 values are {expected:,}"
         )
-    values = np.frombuffer(target, np.float16).reshape(crop.record_bins, n_tracks)
+    values = np.frombuffer(target, "<f2").reshape(crop.record_bins, n_tracks)
     values = values[crop.bin_offset : crop.bin_offset + crop.target_length]
     if not np.isfinite(values).all():
         raise ValueError("has targets that are not finite (inf or NaN)")
@@ -463,30 +469,41 @@ def _import_file(job: _FileJob, report: Callable[[int, int], None]) -> dict:
     return summary
 
 
-_queue = None
+_counters = None  # in a worker: (records, bytes) read per job, shared with the parent
 
 
-def _init_worker(progress_queue) -> None:
-    global _queue
+def _init_worker(counters) -> None:
+    global _counters
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _queue = progress_queue
+    _counters = counters
 
 
-def _work(job: _FileJob) -> tuple[str, dict]:
-    return job.stem, _import_file(job, lambda n, b: _queue.put((n, b)))  # type: ignore[union-attr]
+def _work(index: int, job: _FileJob) -> tuple[str, dict]:
+    slot = 2 * index
+
+    def advance(records: int, nbytes: int) -> None:
+        # One writer per slot and no lock: a worker that dies leaves nothing held.
+        _counters[slot] += records  # type: ignore[index]
+        _counters[slot + 1] += nbytes  # type: ignore[index]
+
+    return job.stem, _import_file(job, advance)
 
 
 class _Workers:
     """The processes that import files (none for one worker: the files are imported in this
-    process). Started before any progress bar's thread, so no thread is forked."""
+    process). Started before any progress bar's thread, so no thread is forked. A worker
+    that dies (out of memory, killed) stops the import with a message instead of leaving
+    it waiting for the file that worker had."""
 
-    def __init__(self, workers: int):
-        self.pool = self.queue = None
+    def __init__(self, workers: int, n_jobs: int):
+        self.pool = self.counters = None
         if workers > 1:
             context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-            self.queue = context.Queue()
-            self.pool = context.Pool(workers, initializer=_init_worker, initargs=(self.queue,))
+            self.counters = context.RawArray("q", 2 * n_jobs)
+            self.pool = ProcessPoolExecutor(
+                workers, context, initializer=_init_worker, initargs=(self.counters,)
+            )
 
     def run(self, jobs: list[_FileJob], advance: Callable[[int, int], None]) -> dict:
         """Import ``jobs``; returns stem -> file summary. ``advance(records, bytes)``."""
@@ -495,36 +512,41 @@ class _Workers:
             for job in jobs:
                 done[job.stem] = _import_file(job, advance)
             return done
-        results = self.pool.imap_unordered(_work, jobs)
-        while len(done) < len(jobs):
-            try:
-                stem, summary = results.next(timeout=0.2)
-                done[stem] = summary
-            except multiprocessing.TimeoutError:
-                pass
-            _drain(self.queue, advance)
-        _drain(self.queue, advance)
+        futures = {self.pool.submit(_work, i, job): job for i, job in enumerate(jobs)}
+        pending, reported = set(futures), np.zeros(2, np.int64)
+        counts = np.frombuffer(self.counters, np.int64).reshape(-1, 2)  # type: ignore[arg-type]
+        try:
+            while pending:
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    stem, summary = future.result()
+                    done[stem] = summary
+                now = counts.sum(0)
+                if (now > reported).any():
+                    advance(*(int(v) for v in now - reported))
+                    reported = now
+        except BrokenProcessPool:
+            raise RunFailure(
+                "a process importing the release died (out of memory, or killed); the files "
+                f"finished so far are kept: rerun with {opt('resume')} and fewer "
+                f"{opt('workers')}"
+            ) from None
         return done
 
     def __enter__(self) -> _Workers:
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-
-
-def _drain(progress_queue, advance: Callable[[int, int], None]) -> None:
-    records = nbytes = 0
-    while True:
-        try:
-            n, b = progress_queue.get_nowait()
-        except queue_module.Empty:
-            break
-        records, nbytes = records + n, nbytes + b
-    if records or nbytes:
-        advance(records, nbytes)
+    def __exit__(self, kind, *exc) -> None:
+        if self.pool is None:
+            return
+        if kind is not None:  # interrupted or failed: stop the files being read at once
+            stop = getattr(self.pool, "terminate_workers", None)  # Python >= 3.14
+            if stop is not None:
+                stop()
+            else:
+                for process in list(self.pool._processes.values()):  # noqa: SLF001
+                    process.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- the stage
@@ -705,7 +727,7 @@ def _import_files(release: Release, crop: Crop, stage: Path, done: dict, opts):
     total_records = sum(release.count(s) for s in SPLITS) - sum(s["records"] for s in kept.values())
     read = [0]
     label = f"importing {len(jobs):,} files" + (f" ({workers} workers)" if workers > 1 else "")
-    with _Workers(workers) as pool, progress(label, max(total_records, 0)) as bar:
+    with _Workers(workers, len(jobs)) as pool, progress(label, max(total_records, 0)) as bar:
 
         def advance(records: int, nbytes: int) -> None:
             read[0] += nbytes
@@ -762,6 +784,7 @@ def _append(part: Path, target) -> int:
     """Copy ``part`` to the end of the open file ``target`` (in the kernel when it can)."""
     size = part.stat().st_size
     target.flush()
+    start = target.seek(0, os.SEEK_END)
     with open(part, "rb") as source:
         copied = 0
         if hasattr(os, "copy_file_range"):
@@ -771,9 +794,9 @@ def _append(part: Path, target) -> int:
                     if n == 0:
                         break
                     copied += n
-            except OSError:
-                copied = 0
-                target.seek(0, os.SEEK_END)
+            except OSError:  # the kernel refused part-way: go on from what it copied
+                target.truncate(start + copied)
+                target.seek(start + copied)
         if copied < size:
             source.seek(copied)
             shutil.copyfileobj(source, target, 1 << 24)

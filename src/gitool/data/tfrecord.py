@@ -29,7 +29,7 @@ from pathlib import Path
 
 import crc32c
 
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
 
 COMPRESSIONS = ("auto", "zlib", "gzip", "none")
 _MASK_DELTA = 0xA282EAD8
@@ -102,8 +102,11 @@ class RecordReader:
             )
         self.path = Path(path)
         self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()/__exit__
+        detected = detect_compression(self._file.peek(12)[:12])
+        self.given = compression != "auto"  # chosen with --compression, not detected
+        self.detected = detected
         if compression == "auto":
-            compression = detect_compression(self._file.peek(12)[:12])
+            compression = detected
         self.compression = compression
         self._inflate: _Inflate | None = None
         if compression == "none":
@@ -119,6 +122,17 @@ class RecordReader:
         return self._inflate.compressed_read if self._inflate else self._file.tell()
 
     def _fail(self, what: str) -> InputError:
+        if self.records == 0 and self.given and self.detected != self.compression:
+            # a first record that fails to read under a compression the file does not have
+            def kind(c: str) -> str:
+                return "uncompressed" if c == "none" else f"{c}-compressed"
+
+            return InputError(
+                f"{self.path}: read as {kind(self.compression)}, record 1 {what}, and the "
+                f"file looks {kind(self.detected)}; leave out {opt('compression')} (auto) or "
+                f"give {opt('compression')} {self.detected}",
+                field="compression",
+            )
         return InputError(
             f"{self.path}: record {self.records + 1} {what}; the file is damaged, download it again"
         )

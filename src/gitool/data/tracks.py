@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gitool.console import warn
 from gitool.errors import InputError
 
 TRANSFORM_VERSION = 1
@@ -107,7 +108,24 @@ def read_tracks(path: str | Path, *, check_files: bool = True) -> list[Track]:
         rows = _parse_two_columns(path, lines)
     tracks = [_make_track(path, n, i, row, check_files) for i, (n, row) in enumerate(rows)]
     _check_tracks(path, tracks, [n for n, _ in rows], check_files)
+    if "strand_pair" not in header:
+        _warn_unpaired_strands(path, tracks)
     return tracks
+
+
+def _warn_unpaired_strands(path: Path, tracks: list[Track]) -> None:
+    """Without a ``strand_pair`` column every track is unstranded (as in Basenji); warn
+    when identifiers nonetheless come in ``X+``/``X-`` pairs, which reverse-complement
+    augmentation and averaging would then not swap."""
+    names = {t.identifier for t in tracks}
+    pairs = sorted(n[:-1] for n in names if n.endswith("+") and n[:-1] + "-" in names)
+    if pairs:
+        warn(
+            f"tracks file {path} has no strand_pair column, so every track is unstranded, "
+            f"yet {len(pairs):,} identifier(s) come in +/- pairs (e.g. {pairs[0]}+ and "
+            f"{pairs[0]}-); add a strand_pair column (each track's partner index) if they "
+            "are the two strands, so that reverse complements swap them"
+        )
 
 
 def _read_text(path: Path) -> str:
