@@ -34,14 +34,18 @@ def write_bed(path: Path, rows: list[tuple]) -> Path:
     return path
 
 
-def test_saliency_is_the_gradient_of_the_summed_target_bins(tiny):
+def test_saliency_is_the_corrected_gradient_of_the_summed_target_bins(tiny):
+    """The gradient minus its mean over the four bases at each position (the correction for
+    one-hot inputs of Majdandzic, Rajesh & Koo 2023)."""
     model, _ = make_run(tiny)
     result = attribute_windows(model, "tiny", windows(tiny), [0, 2], ["plus", "dense"],
                                method="saliency", bins=[10, 11, 12], device="cpu")  # fmt: skip
     x = torch.from_numpy(np.eye(5, 4, dtype=np.float32)[result.sequence]).requires_grad_()
     y = model(x, "tiny")[:, 10:13, 2].sum()
     (grad,) = torch.autograd.grad(y, x)
-    np.testing.assert_allclose(result.hypothetical[:, 1], grad.numpy(), rtol=1e-4, atol=1e-7)
+    corrected = grad - grad.mean(2, keepdim=True)
+    np.testing.assert_allclose(result.hypothetical[:, 1], corrected.numpy(), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(result.hypothetical.sum(-1), 0, atol=1e-6)
     assert result.hypothetical.shape == (3, 2, 400, 4)
     np.testing.assert_allclose(
         result.output[:, 1], model(x, "tiny")[:, 10:13, 2].sum(1).detach().numpy(), rtol=1e-5
@@ -97,6 +101,23 @@ def test_uniform_baseline_references_per_window_and_the_callers_model_state(tiny
                           device="cpu")  # fmt: skip
 
 
+def test_uniform_baseline_adds_up_for_windows_with_n(tiny):
+    """The uniform baseline is 0 at N, where the input is 0: the observed contributions (0
+    at N) then add up to the output's change. At 0.25 there, part of the change belonged to
+    the N positions and was in no observed value, while delta said all was well."""
+    model, _ = make_run(tiny)
+    gap = windows(tiny, 1)[0]
+    gap.codes[150:250] = 4  # a gap in the assembly, inside the target span
+    ig = attribute_windows(model, "tiny", [gap], [1], ["minus"], steps=256,
+                           method="integrated-gradients", baseline="uniform", device="cpu")  # fmt: skip
+    x = torch.from_numpy(np.eye(5, 4, dtype=np.float32)[gap.codes][None])
+    with torch.no_grad():
+        target = Target(model.eval(), "tiny", [1], None)
+        change = (target(x) - target(0.25 * x.sum(2, keepdim=True).expand_as(x))).numpy()
+    np.testing.assert_allclose(ig.observed.sum(-1) - change, ig.delta, atol=1e-4)
+    assert np.abs(ig.delta).max() < 0.02 * np.abs(change).max()
+
+
 def test_deepliftshap_is_refused_for_attention_models():
     import yaml
 
@@ -124,6 +145,8 @@ def test_parse_bins():
     assert parse_bins(None, 25) is None
     with pytest.raises(InputError, match="25 target bins"):
         parse_bins("20-25", 25)
+    with pytest.raises(InputError, match="runs backwards"):
+        parse_bins("3-1", 25)
 
 
 def test_command_files_and_ism_equal_to_variants(tiny, capsys, monkeypatch):
@@ -137,6 +160,9 @@ def test_command_files_and_ism_equal_to_variants(tiny, capsys, monkeypatch):
     assert code == 0, err
     saved = np.load(out)
     assert saved["hypothetical"].shape[1:] == (2, 400, 4)
+    # names as a genome browser reads them (1-based, inclusive): the target span of chr1's
+    # 1000-1400 window pair starts at 1,001
+    assert saved["name"].tolist()[0] == "chr1:1,001-1,200"
     assert saved["tracks"].tolist() == ["plus", "dense"] and str(saved["method"]) == "saliency"
     assert (tiny["dir"] / "attr.logos.png").read_bytes().startswith(b"\x89PNG")
     onehot = np.eye(5, 4, dtype=np.float32)[saved["sequence"]]
@@ -159,6 +185,15 @@ def test_command_files_and_ism_equal_to_variants(tiny, capsys, monkeypatch):
                             str(tiny["genome"]), "-o", str(variants_out)], capsys)  # fmt: skip
     assert code == 0, err
     by_attribute = np.load(ism_out)["hypothetical"][0]
+    # each BED line its own map, in the file's order: adjacent lines are not merged
+    two = write_bed(tiny["dir"] / "two.bed", [("chr2", 1010, 1030), ("chr2", 990, 1010)])
+    code, _, err = run_cli(["attribute", "-m", str(run), "--regions", str(two), "-g",
+                            str(tiny["genome"]), "-o", str(tiny["dir"] / "two.npz"), "--method",
+                            "ism"], capsys)  # fmt: skip
+    assert code == 0, err
+    two_maps = np.load(tiny["dir"] / "two.npz")
+    assert two_maps["name"].tolist() == ["chr2:1,011-1,030", "chr2:991-1,010"]
+    np.testing.assert_allclose(two_maps["hypothetical"][1], by_attribute, equal_nan=True)
     by_variants = np.load(variants_out)["sum"]
     np.testing.assert_allclose(by_attribute, by_variants, rtol=1e-5, atol=1e-7, equal_nan=True)
     assert np.isnan(by_attribute).any() and np.isfinite(by_attribute).sum() > 40
@@ -211,3 +246,19 @@ def test_deepliftshap_refuses_a_model_whose_contributions_do_not_add_up(tiny):
     with pytest.raises(InputError, match="no DeepLIFT rule; use integrated-gradients"):
         attribute_windows(Squares(), "t", windows(tiny, 2), [0], ["a"], method="deepliftshap",
                           shuffles=4, device="cpu")  # fmt: skip
+
+
+def test_deepliftshap_refuses_a_window_with_n_before_attributing_any(tiny, capsys, monkeypatch):
+    from gitool.attribution import attribute as module
+
+    _, run = make_run(tiny)
+    bed = write_bed(tiny["dir"] / "r.bed", [("chr1", 1000, 1200), ("chr3", 2900, 3000)])
+    calls = []
+    batch = module._attribute_batch
+    monkeypatch.setattr(module, "_attribute_batch", lambda *a: calls.append(1) or batch(*a))
+    out = tiny["dir"] / "d.npz"
+    code, _, err = run_cli(["attribute", "-m", str(run), "--regions", str(bed), "-g",
+                            str(tiny["genome"]), "-o", str(out), "--method", "deepliftshap",
+                            "--batch-size", "1"], capsys)  # fmt: skip
+    assert_input_error(code, err, "--method", "chr3:", "holds N")
+    assert calls == [] and not out.exists()

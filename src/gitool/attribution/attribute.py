@@ -186,13 +186,7 @@ def attribute_windows(
                 if chunk and (window is None or len(chunk) == batch_size):
                     codes = np.stack([w.codes for w in chunk])
                     if method == "deepliftshap" and (codes == N_CODE).any():
-                        bad = chunk[int(np.flatnonzero((codes == N_CODE).any(1))[0])]
-                        raise InputError(
-                            f"window {bad.name} holds N (unknown bases, e.g. past a "
-                            "chromosome end), which dinucleotide-shuffled references cannot "
-                            "hold; use integrated-gradients, or choose windows without N",
-                            field="method",
-                        )
+                        raise _holds_n(chunk[int(np.flatnonzero((codes == N_CODE).any(1))[0])])
                     seeds = [seed + len(kept) + i for i in range(len(chunk))]  # per window
                     h, o, d = _attribute_batch(
                         target, model, head, columns, bins, codes, method, steps, baseline,
@@ -214,6 +208,15 @@ def attribute_windows(
         tracks=list(identifiers),
         method=method,
         target_bins=np.arange(n_bins) if bins is None else np.asarray(bins),
+    )
+
+
+def _holds_n(window: AttentionWindow) -> InputError:
+    return InputError(
+        f"window {window.name} holds N (unknown bases, e.g. past a chromosome end), which "
+        "dinucleotide-shuffled references cannot hold; use integrated-gradients, or choose "
+        "windows without N",
+        field="method",
     )
 
 
@@ -239,12 +242,17 @@ def _attribute_batch(
         explainer = Saliency(target)
         x = x.clone().requires_grad_()
         for j in range(k):
-            grad = explainer.attribute(x, target=j, abs=False)
-            hyp[:, j] = grad.detach().float().cpu().numpy()
+            grad = explainer.attribute(x, target=j, abs=False).detach().float()
+            # the gradient's component off the one-hot simplex (its mean over the four
+            # bases) says nothing about a base; removed (Majdandzic, Rajesh & Koo 2023)
+            hyp[:, j] = (grad - grad.mean(2, keepdim=True)).cpu().numpy()
     elif method == "integrated-gradients":
         from captum.attr import IntegratedGradients
 
-        base = torch.zeros_like(x) if baseline == "zeros" else torch.full_like(x, 0.25)
+        # uniform: 0.25 at each known base and 0 at N, where the input is 0 too, so that the
+        # observed contributions (0 at N) add up to the output's change
+        known = x.sum(2, keepdim=True)
+        base = torch.zeros_like(x) if baseline == "zeros" else 0.25 * known.expand_as(x)
         explainer = IntegratedGradients(target, multiply_by_inputs=False)
         with torch.no_grad():
             at_base = target(base).float().cpu().numpy()
@@ -335,6 +343,8 @@ def parse_bins(text: str | None, n_bins: int) -> list[int] | None:
             raise InputError(
                 f"{part!r}: give 0-based bin indices or ranges, e.g. 38-41,50", field="bins"
             ) from None
+        if first > last:
+            raise InputError(f"{part}: the range runs backwards; give it low-high", field="bins")
         if not 0 <= first <= last < n_bins:
             raise InputError(
                 f"{part}: the model has {n_bins} target bins (0-{n_bins - 1})", field="bins"
@@ -380,6 +390,10 @@ def attribute(options: AttributeOptions) -> AttributeSummary:
     if o.method == "ism":
         result = _ism(o, spec, columns, identifiers)
     else:
+        if o.method == "deepliftshap":  # refused before any attribution, not part-way
+            for window in open_windows(o, spec.model, data, index)[0]:
+                if (window.codes == N_CODE).any():
+                    raise _holds_n(window)
         windows, count = open_windows(o, spec.model, data, index)
         result = attribute_windows(
             spec.model, spec.head, windows, columns, identifiers, method=o.method, bins=bins,
@@ -492,7 +506,7 @@ def _ism(o: AttributeOptions, spec: PreparedModel, columns, identifiers) -> Attr
         raise InputError(f"ism needs genome regions: give {opt('regions')} BED and "
                          f"{opt('genome')} FASTA", field="method")  # fmt: skip
     genome = Genome(o.genome)
-    regions = read_regions(o.regions, genome.sizes, 1)
+    regions = read_regions(o.regions, genome.sizes, 1, merge=False)  # each line its own map
     lengths = {r.end - r.start for r in regions}
     if len(lengths) > 1:
         raise InputError(

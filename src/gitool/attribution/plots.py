@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gitool.data.windows import locus
 from gitool.plots import pyplot, save_png
 
 LOGO_BP = 60
@@ -49,7 +50,7 @@ def logos_figure(result, n: int, path: str | Path, track: int = 0) -> Path:
         logomaker.Logo(frame, ax=ax, color_scheme="classic")
         window = result.windows[i]
         ax.set_title(
-            f"{window.name}: bp {window.start + start:,}-{window.start + start + width:,} "
+            f"{window.name}: {locus(window.chrom, window.start + start, window.start + start + width)} "
             f"({result.method}, {result.tracks[track]})",
             fontsize=9,
         )

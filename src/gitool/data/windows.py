@@ -24,6 +24,12 @@ BLOCK_TARGETS = 16
 BLOCK_WINDOWS = 4
 
 
+def locus(chrom: str, start: int, end: int) -> str:
+    """The 0-based half-open interval ``[start, end)`` as a genome browser or samtools
+    reads it: ``chr1:1,001-1,040`` (1-based, both ends included)."""
+    return f"{chrom}:{start + 1:,}-{end:,}"
+
+
 @dataclass(frozen=True)
 class Geometry:
     """Window geometry in bp. ``context_left`` may differ from ``context_right`` by one."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gitool.data.windows import locus
 from gitool.evaluate.tables import GROUP_COLUMNS, group_column
 from gitool.plots import pyplot, save_png
 
@@ -127,6 +128,6 @@ def window_tracks(
     last.set_xlabel(f"{chrom} position (bp, {bin_size}-bp bins)")
     last.xaxis.set_major_formatter(lambda v, _: f"{int(v):,}")  # bp, thousands separated
     end = int(edges[-1])
-    fig.suptitle(f"{title}: {chrom}:{target_start:,}-{end:,}".lstrip(": "), fontsize=10)
+    fig.suptitle(f"{title}: {locus(chrom, target_start, end)}".lstrip(": "), fontsize=10)
     fig.tight_layout()
     return save_png(fig, path)

@@ -16,7 +16,7 @@ from gitool.console import info
 from gitool.data.genome import Genome
 from gitool.data.labels import LabelStore, open_any_store
 from gitool.data.store import store_inputs
-from gitool.data.windows import Geometry
+from gitool.data.windows import Geometry, locus
 from gitool.errors import InputError, opt
 from gitool.interpret.layers import model_seq_length
 from gitool.predict.tiling import SequenceReader, read_regions, sequence_interval, tile_regions
@@ -54,7 +54,7 @@ def windows_from_fasta(path: str | Path, seq_length: int) -> Iterator[AttentionW
         for name, size in genome.sizes.items():
             for start in range(0, size - seq_length + 1, seq_length):
                 codes = genome.codes(name, start, start + seq_length)
-                yield AttentionWindow(f"{name}:{start}-{start + seq_length}", name, start, codes)
+                yield AttentionWindow(locus(name, start, start + seq_length), name, start, codes)
     finally:
         genome.close()
 
@@ -80,7 +80,7 @@ def windows_from_regions(
             start, end = sequence_interval(window.target_start, geometry)
             codes = np.array(reader.codes(window.chrom, start, end))
             yield AttentionWindow(
-                f"{window.chrom}:{window.target_start}-{window.end}",
+                locus(window.chrom, window.target_start, window.end),
                 window.chrom,
                 start,
                 codes,

@@ -48,7 +48,8 @@ READ_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Region:
-    """A merged, bin-snapped region ``[start, end)`` of one chromosome.
+    """A region ``[start, end)`` of one chromosome, merged and bin-snapped (unless read with
+    ``merge=False``).
 
     ``start`` is a multiple of the bin size; so is ``end``, unless it is the chromosome end.
     """
@@ -86,7 +87,9 @@ class Window:
 # --------------------------------------------------------------------------- regions
 
 
-def read_regions(path: str | Path, sizes: dict[str, int], bin_size: int) -> list[Region]:
+def read_regions(
+    path: str | Path, sizes: dict[str, int], bin_size: int, merge: bool = True
+) -> list[Region]:
     """Read a BED file of regions to predict; merged, snapped to the bin grid, in genome order.
 
     Args:
@@ -94,16 +97,18 @@ def read_regions(path: str | Path, sizes: dict[str, int], bin_size: int) -> list
             ``track`` and ``browser`` lines skipped). Extra columns are ignored.
         sizes: chromosome sizes in genome (FASTA) order.
         bin_size: bp per output bin; regions snap outwards to multiples of it.
+        merge: False: each line's region as it is (checked and clipped the same way, not
+            snapped or merged), in the file's order.
 
     Returns:
-        Non-overlapping regions sorted by genome order, then start.
+        Non-overlapping regions sorted by genome order, then start (``merge``: True).
 
     Raises:
         InputError: missing or empty file, malformed line, negative or empty interval,
         unknown chromosome (naming file and line), or no region left after clipping.
     """
     records = bed_records(path, "regions")
-    return _build(records, sizes, bin_size, f"regions {path}")
+    return _build(records, sizes, bin_size, f"regions {path}", merge)
 
 
 def regions_from_intervals(
@@ -119,9 +124,12 @@ def regions_from_intervals(
     return _build(records, sizes, bin_size, "regions")
 
 
-def _build(records, sizes: dict[str, int], bin_size: int, source: str) -> list[Region]:
+def _build(
+    records, sizes: dict[str, int], bin_size: int, source: str, merge: bool = True
+) -> list[Region]:
     """Check, clip, merge, snap and merge again (see the module docstring)."""
     raw: dict[str, list[tuple[int, int]]] = {}
+    given: list[Region] = []  # merge False: in the file's order
     clipped, dropped = [], []
     for where, chrom, start, end in records:
         if chrom not in sizes:
@@ -139,6 +147,7 @@ def _build(records, sizes: dict[str, int], bin_size: int, source: str) -> list[R
             clipped.append(f"{where} ({chrom}:{start}-{end} → {start}-{size})")
             end = size
         raw.setdefault(chrom, []).append((start, end))
+        given.append(Region(chrom, start, end))
     if clipped:
         warn(
             f"{source}: {len(clipped)} region(s) run past their chromosome's end and were "
@@ -151,6 +160,8 @@ def _build(records, sizes: dict[str, int], bin_size: int, source: str) -> list[R
         )
     if not raw:
         raise InputError(f"{source}: every region lies past its chromosome's end; nothing to do")
+    if not merge:
+        return given
     regions = []
     for chrom in sizes:  # genome order
         if chrom not in raw:

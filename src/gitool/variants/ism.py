@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gitool.data.genome import Genome
+from gitool.data.windows import locus
 from gitool.errors import InputError
 from gitool.variants.vcf import Variant, default_id
 
@@ -29,7 +30,7 @@ class IsmRegion:
     end: int
 
     def __str__(self) -> str:
-        return f"{self.chrom}:{self.start + 1:,}-{self.end:,}"
+        return locus(self.chrom, self.start, self.end)
 
 
 def parse_region(text: str, sizes: dict[str, int]) -> IsmRegion:
