@@ -81,6 +81,16 @@ def test_outputs_refuse_existing_files_unless_forced_and_of_the_same_kind(tmp_pa
     assert Outputs(force=True).file(graph, "bedGraph") == graph
     with pytest.raises(InputError, match="is not a bedGraph file"):
         Outputs(force=True).file(table, "bedGraph")
+    # BED6 and narrowPeak have numeric starts and ends too, but are not bedGraphs
+    for name, row in (("genes.bed", "chr1\t100\t200\tgeneA\t0\t+"),
+                      ("peaks.narrowPeak", "chr1\t100\t200\tp1\t50\t.\t4.2\t3.1\t2.0\t40"),
+                      ("named.bed", "chr1\t100\t200\tgeneA")):  # fmt: skip
+        other = tmp_path / name
+        other.write_text(row + "\n")
+        with pytest.raises(InputError, match="is not a bedGraph file"):
+            Outputs(force=True).file(other, "bedGraph")
+    with pytest.raises(InputError, match="uncompressed"):
+        Outputs().file(tmp_path / "new.tsv.gz", "TSV")
     link = tmp_path / "link.bw"
     link.symlink_to(old)
     with pytest.raises(InputError, match="is a symbolic link"):

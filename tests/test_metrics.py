@@ -131,3 +131,64 @@ def test_snr_top_negatives_uses_the_highest_positive_negatives():
     assert snr_top_negatives(scores, labels) == pytest.approx(0.4 / 0.15)
     assert snr_top_negatives(scores, labels, k=1) == pytest.approx(0.4 / 0.2)
     assert math.isnan(snr_top_negatives([0.5, -0.2], [1, 0]))  # no negative above 0
+
+
+# --------------------------------------------------------------------------- TrackMetrics
+
+
+def _track_metrics(batches) -> dict:
+    import torch
+
+    from gitool.metrics import TrackMetrics
+
+    metrics = TrackMetrics(batches[0][0].shape[-1])
+    for x, y in batches:
+        metrics.update(torch.as_tensor(x), torch.as_tensor(y))
+    return metrics.compute()
+
+
+def test_track_pearson_matches_numpy_over_batches_even_far_from_zero():
+    """Every bin of every window, batch by batch; a track whose spread is small against its
+    mean (offset 1e5, sd 0.01) lost its variance to Σx² − (Σx)²/n."""
+    rng = np.random.default_rng(0)
+    y = rng.gamma(2.0, 1.0, (40, 8, 3))
+    x = y + rng.normal(0, 1, y.shape)
+    x[..., 2] = 1e5 + 0.01 * (y[..., 2] + rng.normal(0, 1, y[..., 2].shape))
+    batches = [(x[a:b], y[a:b]) for a, b in ((0, 1), (1, 17), (17, 40))]
+    got = _track_metrics(batches)
+    for k in range(3):
+        want = np.corrcoef(x[..., k].ravel(), y[..., k].ravel())[0, 1]
+        assert abs(got["pearson"][k] - want) < 1e-9, (k, got["pearson"][k], want)
+        sst = ((y[..., k] - y[..., k].mean()) ** 2).sum()
+        assert abs(got["r2"][k] - (1 - ((x[..., k] - y[..., k]) ** 2).sum() / sst)) < 1e-9
+    assert got["n"].tolist() == [320, 320, 320]
+
+
+def test_a_constant_prediction_has_no_pearson():
+    """Not 0 (averaged into a group's mean as if it were a real score) and not ±inf."""
+    rng = np.random.default_rng(1)
+    y = rng.gamma(2.0, 1.0, (30, 8, 6))
+    x = np.empty_like(y)
+    for k, value in enumerate((0.6931, 17.77, 0.01, 2.0, 0.1, 3.3)):
+        x[..., k] = np.float32(value)
+    got = _track_metrics([(x[:7], y[:7]), (x[7:], y[7:])])
+    assert np.isnan(got["pearson"]).all(), got["pearson"]
+    flat = _track_metrics([(y, np.zeros_like(y))])  # constant targets: no Pearson, no R²
+    assert np.isnan(flat["pearson"]).all() and np.isnan(flat["r2"]).all()
+
+
+def test_statistics_of_two_ranks_merge_into_those_of_one():
+    """What all_reduce does with every rank's statistics."""
+    import torch
+
+    from gitool.metrics import TrackMetrics
+
+    rng = np.random.default_rng(2)
+    y = torch.as_tensor(rng.gamma(2.0, 1.0, (20, 8, 2)))
+    x = (y + torch.as_tensor(rng.normal(0, 1, y.shape))).abs()
+    whole, a, b = TrackMetrics(2), TrackMetrics(2), TrackMetrics(2)
+    whole.update(x, y)
+    a.update(x[:5], y[:5])
+    b.update(x[5:], y[5:])
+    merged = TrackMetrics._merge(TrackMetrics._merge(torch.zeros_like(a.stats), a.stats), b.stats)
+    torch.testing.assert_close(merged, whole.stats, rtol=1e-12, atol=1e-9)

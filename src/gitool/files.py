@@ -65,12 +65,23 @@ def _tsv_shape(lines: list[str]) -> bool:
 
 
 def _bedgraph_shape(lines: list[str]) -> bool:
+    """``chrom start end value`` rows, exactly four fields (a BED6 or narrowPeak file has
+    more, or a name where the value goes)."""
     rows = [
         line.split() for line in lines if line and not line.startswith(("track", "browser", "#"))
     ]
     return bool(rows) and all(
-        len(row) >= 4 and row[1].isdigit() and row[2].isdigit() for row in rows
+        len(row) == 4 and row[1].isdigit() and row[2].isdigit() and _is_number(row[3])
+        for row in rows
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 _TEXT_SHAPES = {

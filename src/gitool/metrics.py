@@ -216,44 +216,76 @@ EPS = 1e-8
 
 
 class TrackMetrics:
-    """Accumulates sums per track in float64; :meth:`compute` gives Pearson, R², Poisson.
+    """Accumulates per-track statistics in float64; :meth:`compute` gives Pearson, R²,
+    Poisson.
 
-    Works across processes: :meth:`all_reduce` sums the accumulators over ranks.
+    Means and centred sums of squares and products are merged batch by batch (Chan, Golub &
+    LeVeque's pairwise update), not raw sums: ``Σx² − (Σx)²/n`` loses a track's variance to
+    cancellation when it is small against its mean, and gave constant predictions a Pearson
+    of 0 or ±inf instead of NaN. Works across processes: :meth:`all_reduce` merges the
+    statistics of every rank.
     """
 
-    FIELDS = ("n", "sx", "sy", "sxx", "syy", "sxy", "sse", "poisson")
+    FIELDS = ("n", "mean_x", "mean_y", "m2x", "m2y", "cxy", "sse", "poisson")
+    # A variance below this share of the mean's square is rounding (float32 predictions
+    # resolve about 6e-8 of a value): the track is constant and its Pearson undefined.
+    CONSTANT = 1e-20
 
     def __init__(self, n_tracks: int, device: torch.device | str = "cpu"):
-        self.sums = torch.zeros(len(self.FIELDS), n_tracks, dtype=torch.float64, device=device)
+        self.stats = torch.zeros(len(self.FIELDS), n_tracks, dtype=torch.float64, device=device)
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """``pred``, ``target``: ``(B, T, n_tracks)``."""
         x = pred.detach().to(torch.float64).reshape(-1, pred.shape[-1])
         y = target.detach().to(torch.float64).reshape(-1, target.shape[-1])
-        n = torch.full_like(x[0], x.shape[0])
-        parts = (
-            n,
-            x.sum(0),
-            y.sum(0),
-            (x * x).sum(0),
-            (y * y).sum(0),
-            (x * y).sum(0),
+        if not len(x):
+            return
+        mx, my = x.mean(0), y.mean(0)
+        dx, dy = x - mx, y - my
+        batch = (
+            torch.full_like(mx, x.shape[0]),
+            mx,
+            my,
+            (dx * dx).sum(0),
+            (dy * dy).sum(0),
+            (dx * dy).sum(0),
             ((x - y) ** 2).sum(0),
             (x - y * torch.log(x + EPS)).sum(0),
         )
-        self.sums += torch.stack(parts)
+        self.stats = self._merge(self.stats, torch.stack(batch))
+
+    @staticmethod
+    def _merge(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        na, mxa, mya, m2xa, m2ya, ca, ssea, pa = a
+        nb, mxb, myb, m2xb, m2yb, cb, sseb, pb = b
+        n = na + nb
+        share = torch.where(n > 0, nb / n.clamp(min=1), torch.zeros_like(n))
+        dx, dy = mxb - mxa, myb - mya
+        cross = na * share  # na·nb/n
+        return torch.stack((
+            n, mxa + dx * share, mya + dy * share, m2xa + m2xb + dx * dx * cross,
+            m2ya + m2yb + dy * dy * cross, ca + cb + dx * dy * cross, ssea + sseb, pa + pb,
+        ))  # fmt: skip
 
     def all_reduce(self) -> None:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.all_reduce(self.sums)
+            gathered = [
+                torch.zeros_like(self.stats) for _ in range(torch.distributed.get_world_size())
+            ]
+            torch.distributed.all_gather(gathered, self.stats)
+            merged = torch.zeros_like(self.stats)
+            for stats in gathered:  # in rank order: every rank gets the same numbers
+                merged = self._merge(merged, stats)
+            self.stats = merged
 
     def compute(self) -> dict[str, np.ndarray]:
-        """Per-track ``pearson``, ``r2`` (1 − SSE/SST) and mean ``poisson`` loss."""
-        n, sx, sy, sxx, syy, sxy, sse, poisson = self.sums.cpu().numpy()
+        """Per-track ``pearson``, ``r2`` (1 − SSE/SST) and mean ``poisson`` loss; Pearson is
+        NaN for a track whose predictions or targets are constant."""
+        n, mean_x, mean_y, m2x, m2y, cxy, sse, poisson = self.stats.cpu().numpy()
+        constant = (m2x <= self.CONSTANT * n * mean_x**2) | (m2y <= self.CONSTANT * n * mean_y**2)
         with np.errstate(invalid="ignore", divide="ignore"):
-            cov = sxy - sx * sy / n
-            var_x = sxx - sx * sx / n
-            var_y = syy - sy * sy / n
-            pearson = cov / np.sqrt(var_x * var_y)
-            r2 = 1 - sse / var_y
-        return {"pearson": pearson, "r2": r2, "poisson": poisson / n, "n": n}
+            pearson = np.clip(cxy / np.sqrt(m2x * m2y), -1.0, 1.0)
+            pearson[constant] = np.nan
+            r2 = 1 - sse / m2y
+            r2[m2y <= self.CONSTANT * n * mean_y**2] = np.nan
+            return {"pearson": pearson, "r2": r2, "poisson": poisson / n, "n": n}

@@ -885,3 +885,22 @@ def test_an_unreadable_fasta_leaves_no_index_behind(tmp_path):
     with pytest.raises(InputError, match="cannot read as FASTA"):
         Genome(fasta)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.fa"]
+
+
+def test_untransformed_targets_per_base_are_the_bigwigs_coverage(tiny, capsys):
+    """What `gitool predict --untransform` writes for a perfect model: the bigWig's per-base
+    coverage averaged over each bin, for sum, mean and max tracks alike (a sum track's bin
+    sum was written bin_size times too high)."""
+    from gitool.data.tracks import per_base, read_tracks, untransform
+
+    store = build(tiny, capsys)
+    tracks = read_tracks(tiny["tracks"])
+    windows, targets = store.windows("train"), np.asarray(store.targets("train"), np.float32)
+    back = per_base(untransform(targets, tracks), tracks, 8)  # (N, 25, 4)
+    for k, name in enumerate(["plus", "minus", "dense", "sparse"]):
+        values = tiny["values"][name]
+        for row, w in windows.iloc[:5].iterrows():
+            bins = values[w.chrom][w.target_start : w.target_end].reshape(25, 8)
+            observed = bins.max(1) if name == "sparse" else bins.mean(1)
+            kept = observed < 10  # below the soft clips (dense: 10 / scale 0.5 = 20)
+            np.testing.assert_allclose(back[row, kept, k], observed[kept], rtol=2e-3, atol=1e-3)

@@ -395,3 +395,22 @@ def test_compared_runs_whose_names_clean_up_alike_get_their_own_files(tmp_path):
         "test.compare.cnn_a-2.tsv",
         "test.compare.cnn_a-3.tsv",
     ]
+
+
+def test_summary_table_shows_a_models_own_track_count_where_it_differs():
+    import pandas as pd
+    from rich.console import Console
+
+    row = {col: 0.5 for col in (*GROUP_COLUMNS, OVERALL)}
+    counts = {f"n_{col}": 2 for col in (*GROUP_COLUMNS, OVERALL)}
+    summary = pd.DataFrame(
+        [{**row, **counts}, {**row, **counts, "n_CHIP": 1, f"n_{OVERALL}": 7}],
+        index=pd.Index(["a", "b"], name="model"),
+    )
+    console = Console(width=200, record=True)
+    console.print(summary_table(summary))
+    text = console.export_text()
+    assert "0.5000 (1)" in text and "0.5000 (7)" in text and "(n): tracks averaged" in text
+    console = Console(width=200, record=True)
+    console.print(summary_table(summary.iloc[:1]))
+    assert "(n)" not in console.export_text()

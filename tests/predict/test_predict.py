@@ -296,6 +296,13 @@ def test_rc_averages_the_swapped_reverse_prediction_and_untransform(tiny, run):
               for i in (2, 3)]  # fmt: skip
     np.testing.assert_allclose(got, untransform(forward[:, 2:], tracks), rtol=1e-5, atol=1e-6)
     assert not np.allclose(got, forward[:, 2:])  # scale 0.5 and 2 did something
+    # a sum track's bin sum becomes per-base coverage, as its bigWig holds it
+    plus = predict_regions(folder, tiny["genome"], [("chr1", 400, 1000)], device="cpu",
+                           untransform=True, tracks="plus")  # fmt: skip
+    got = next(plus.by_region()).values
+    plus_track = Track(**{f.name: rows[0][f.name] for f in dataclasses.fields(Track)})
+    assert plus_track.sum_stat == "sum"
+    np.testing.assert_allclose(got, untransform(forward[:, :1], [plus_track]) / 8, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- outputs

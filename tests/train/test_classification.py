@@ -99,6 +99,26 @@ def test_evaluate_label_store_matches_hand_scores(run, motifs, tmp_path, capsys)
         evaluate(EvaluateOptions(model=str(run), head="motifs"))
 
 
+def test_label_evaluation_writes_beside_the_run_for_a_checkpoint_and_per_checkpoint(
+    run, motifs, tmp_path, capsys
+):
+    """A checkpoint path writes into its run's eval/ (it was refused as lying inside the
+    checkpoints folder), and --which last gets its own table instead of replacing best's."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    args = ["evaluate", "--data", motifs]
+    code, _, err = run_cli([*args, "-m", copy / "checkpoints" / "best.pt"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli([*args, "-m", copy, "--which", "last"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (copy / "eval").iterdir()) == ["test.last.tsv", "test.tsv"]
+    code, _, err = run_cli([*args, "-m", copy, "-o", tmp_path / "E.TSV"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "E.TSV").is_file()
+
+
 def test_label_metrics():
     metrics = LabelMetrics("cpu")
     logits = torch.tensor([[2.0, -1.0], [0.5, 0.0], [-3.0, 1.0], [1.0, 2.0]])

@@ -67,7 +67,7 @@ def predict_command(
         bool,
         typer.Option(
             "--untransform",
-            help="Undo the store's soft clip, sqrt and scale per track, giving the bigWigs' units (hard clip cannot be undone).",
+            help="Undo the store's soft clip, sqrt and scale per track, giving the bigWigs' units: per-base coverage (a sum track's bin sum divided by the bin size). The hard clip cannot be undone.",
         ),
     ] = False,
     bedgraph: Annotated[

@@ -406,7 +406,8 @@ def untransform(targets: np.ndarray, tracks: list[Track]) -> np.ndarray:
     Args:
         targets: ``(..., n_tracks)`` values in the store's (transformed) units.
     Returns:
-        float32 values in the bigWig's units, pooled by each track's ``sum_stat``.
+        float32 values in the bigWig's units, pooled by each track's ``sum_stat`` (a bin sum
+        for ``sum`` tracks: :func:`per_base` makes it per-base coverage).
     """
     out = np.asarray(targets, dtype=np.float32).copy()
     for i, track in enumerate(tracks):
@@ -419,6 +420,16 @@ def untransform(targets: np.ndarray, tracks: list[Track]) -> np.ndarray:
             col[...] = np.sign(col) * ((np.abs(col) + 1) ** 2 - 1)
         col /= np.float32(track.scale)
     return out
+
+
+def per_base(values: np.ndarray, tracks: list[Track], bin_size: int) -> np.ndarray:
+    """Untransformed bins (``(..., n_tracks)``, :func:`untransform`) as per-base coverage, the
+    unit of a bigWig: a ``sum``/``sum_sqrt`` track's bin sum divided by the bin size (the
+    other pooling statistics are per base already). In place; returns ``values``."""
+    for i, track in enumerate(tracks):
+        if track.sum_stat in ("sum", "sum_sqrt"):
+            values[..., i] /= np.float32(bin_size)
+    return values
 
 
 _ZEROS = np.zeros(0, dtype=np.float32)

@@ -43,6 +43,7 @@ from gitool.data.tracks import select_tracks
 from gitool.data.windows import SPLITS
 from gitool.errors import InputError, opt
 from gitool.evaluate.labels import LabelEvaluation, evaluate_labels
+from gitool.evaluate.outputs import tsv_path
 from gitool.evaluate.plots import pearson_scatter, window_tracks
 from gitool.evaluate.tables import (
     group_column,
@@ -318,29 +319,13 @@ def predict_windows(
 # --------------------------------------------------------------------------- outputs
 
 
-def _tsv_path(subject: _Subject, split: str, out: str | Path | None) -> Path:
-    """Where the per-track TSV goes; the other outputs sit next to it."""
-    tag = "" if subject.checkpoint.stem == "best" else f".{subject.checkpoint.stem}"
-    if out is not None:
-        path = Path(out)
-        return path if path.suffix == ".tsv" else path / f"{split}{tag}.tsv"
-    ckpt = subject.checkpoint
-    if subject.run.is_dir():
-        base = subject.run
-    elif ckpt.parent.name == "checkpoints":
-        base = ckpt.parent.parent
-    else:
-        base = ckpt.parent
-    return base / "eval" / f"{split}{tag}.tsv"
-
-
 def _file_tag(name: str) -> str:
     """A run label made safe for a file name."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._") or "run"
 
 
 def _sibling(tsv: Path, suffix: str) -> Path:
-    stem = tsv.name[: -len(".tsv")] if tsv.name.endswith(".tsv") else tsv.name
+    stem = tsv.name[: -len(".tsv")] if tsv.name.lower().endswith(".tsv") else tsv.name
     return tsv.with_name(stem + suffix)
 
 
@@ -546,7 +531,7 @@ def evaluate(options: EvaluateOptions) -> EvaluationResult | LabelEvaluation:
     columns = _plot_columns(store, options.split, options.plot_window, plot_tracks)
     dev = resolve_device(options.device)
     subjects = _load_subjects(run, options.compare, options.which, store, options.head)
-    tsv = _tsv_path(subjects[0], options.split, options.out)
+    tsv = tsv_path(subjects[0].run, subjects[0].checkpoint, options.split, options.out)
     paths = _plan_outputs(tsv, subjects, options.plot_window)
     _claim(paths, subjects, store, options.force)
 

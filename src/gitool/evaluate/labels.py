@@ -25,6 +25,7 @@ from gitool.console import progress
 from gitool.data.dataset import codes_to_one_hot
 from gitool.data.labels import LabelStore
 from gitool.errors import InputError, opt
+from gitool.evaluate.outputs import tsv_path
 from gitool.files import Outputs, write_tsv
 from gitool.metrics import auroc_columns, average_precision_columns
 from gitool.models.can import CAN
@@ -99,14 +100,6 @@ def predict_labels(
     return out
 
 
-def _tasks_path(run: str | Path, ckpt: Path, split: str, out: str | Path | None) -> Path:
-    """Where :func:`evaluate_labels` writes its table."""
-    if out is not None:
-        return Path(out) if str(out).endswith(".tsv") else Path(out) / f"{split}.tsv"
-    base = Path(run) if Path(run).is_dir() else Path(ckpt).parent
-    return base / "eval" / f"{split}.tsv"
-
-
 def evaluate_labels(
     run: str | Path,
     store: LabelStore,
@@ -143,7 +136,7 @@ def evaluate_labels(
             "tasks; use the store the model was trained on",
             field="model",
         )
-    path = _tasks_path(run, ckpt, split, out)
+    path = tsv_path(run, ckpt, split, out)
     inputs = [ckpt, ckpt.parent if ckpt.parent.name == "checkpoints" else None, store.path]
     Outputs(force, inputs=inputs).file(path, "TSV", field="out")
     probs = predict_labels(model, store, split, batch_size, resolve_device(device))

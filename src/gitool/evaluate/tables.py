@@ -65,14 +65,28 @@ def group_summary(tracks: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def summary_table(summary: pd.DataFrame, caption: str | None = None) -> Table:
-    """Render :func:`group_summary` rows as a rich table; empty groups show ``—``."""
+    """Render :func:`group_summary` rows as a rich table; empty groups show ``—``. The
+    header counts the first row's tracks; a cell averaging another number (a model whose
+    Pearson is undefined on some track) shows its own in parentheses."""
+    first = summary.iloc[0]
+    counts = {col: int(first.get(f"n_{col}", 0)) for col in (*GROUP_COLUMNS, OVERALL)}
+    differs = any(
+        int(row.get(f"n_{col}", 0)) != count
+        for _, row in summary.iterrows()
+        for col, count in counts.items()
+    )
+    if differs:
+        note = "(n): tracks averaged, where not the header's (undefined Pearsons are left out)"
+        caption = f"{caption}\n{note}" if caption else note
     table = Table(caption=caption, caption_justify="left")
     table.add_column("model")
-    first = summary.iloc[0]
-    for col in (*GROUP_COLUMNS, OVERALL):
-        count = int(first.get(f"n_{col}", 0))
+    for col, count in counts.items():
         table.add_column(f"{col}\n({count} track{'s' if count != 1 else ''})", justify="right")
     for name, row in summary.iterrows():
-        cells = [f"{row[c]:.4f}" if np.isfinite(row[c]) else "—" for c in (*GROUP_COLUMNS, OVERALL)]
+        cells = []
+        for col, count in counts.items():
+            cell = f"{row[col]:.4f}" if np.isfinite(row[col]) else "—"
+            own = int(row.get(f"n_{col}", 0))
+            cells.append(cell if own == count else f"{cell} ({own})")
         table.add_row(str(name), *cells)
     return table

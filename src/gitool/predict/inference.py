@@ -44,7 +44,7 @@ from gitool.background import prefetched
 from gitool.config.predict import PredictOptions
 from gitool.console import info, progress
 from gitool.data.genome import Genome, reverse_complement
-from gitool.data.tracks import Track, select_tracks, untransform
+from gitool.data.tracks import Track, per_base, select_tracks, untransform
 from gitool.data.windows import Geometry
 from gitool.errors import InputError, opt
 from gitool.files import Outputs
@@ -226,7 +226,7 @@ def predict_regions(
         shifts: input shifts in bp (``"0,1,-1"``), each smaller than the model's bin size;
             predictions are averaged, targets kept.
         untransform: undo soft clip, ``*_sqrt`` and scale (:func:`gitool.data.tracks.untransform`)
-            to get bigWig units.
+            and give per-base coverage (:func:`gitool.data.tracks.per_base`): bigWig units.
         which: ``best`` (falls back to ``last``) or ``last`` checkpoint of a run folder.
         manifest: the dataset manifest of ``head`` when ``model_or_run`` is a model (track
             identifiers, ``strand_pair``, transform); checkpoints carry their own.
@@ -402,8 +402,8 @@ def _stream(
 
     def to_chunk(chrom: str, start: int, end: int, values: torch.Tensor) -> Chunk:
         array = values.numpy()
-        if undo is not None:
-            array = untransform(array, undo)
+        if undo is not None:  # the bigWigs' units: per-base coverage
+            array = per_base(untransform(array, undo), undo, spec.geometry.bin_size)
         return Chunk(chrom, start, end, np.ascontiguousarray(array))
 
     bar = progress("predicting windows", total) if total is not None else nullcontext(None)
