@@ -504,6 +504,9 @@ class _Workers:
             self.pool = ProcessPoolExecutor(
                 workers, context, initializer=_init_worker, initargs=(self.counters,)
             )
+            # The first task forks every worker (a forking executor starts them all then):
+            # now, before the progress bar's thread exists.
+            self.pool.submit(int).result()
 
     def run(self, jobs: list[_FileJob], advance: Callable[[int, int], None]) -> dict:
         """Import ``jobs``; returns stem -> file summary. ``advance(records, bytes)``."""
