@@ -264,6 +264,9 @@ def test_full_attention_models(tmp_path, kind):
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(arrays[f"{key}/token_start"], START + np.arange(tokens) * bp)
     np.testing.assert_allclose(arrays["rollout"].sum(1), 1.0, atol=1e-5)
+    # the rollout's rows are the top tokens, bp wide (Enformer's were taken as 1 bp each)
+    assert arrays["rollout"].shape == (tokens, length // bp)
+    np.testing.assert_array_equal(arrays["rollout/row_start"], START + np.arange(tokens) * bp)
 
 
 # --------------------------------------------------------------------------- inputs, tracks
@@ -657,6 +660,24 @@ def test_command_line(swin, tmp_path, capsys):
     assert_input_error(code, err, "--layer 12")
     code, _, err = run_cli([*args, "-o", tmp_path / "b", "--rollout-bp", "4"], capsys)
     assert_input_error(code, err, "--rollout-bp needs --rollout")
+    code, _, err = run_cli([*args, "-o", tmp_path / "b", "--index", "3"], capsys)
+    assert_input_error(code, err, "--index", "with --fasta every window is used")
     assert not (tmp_path / "b").exists()
     code, out_text, _ = run_cli(["attention", "--help"], capsys)
     assert code == 0 and "2^(k-1) bp" in out_text
+
+
+def test_track_out_averages_only_the_chosen_heads(swin, tmp_path):
+    """--head chose the heads of the exported arrays but not of --track-out, which was the
+    mean over all heads whatever was asked."""
+    windows = region_windows(swin, tmp_path)
+
+    def track(heads, name):
+        path = tmp_path / f"{name}.bedgraph"
+        extract_attention(swin, windows, tmp_path / name, layers=[5], heads=heads, device="cpu",
+                          track_out=path, bedgraph=True, sizes={"chr1": 2000})  # fmt: skip
+        return np.array([float(line.split("\t")[3]) for line in path.read_text().splitlines()])
+
+    every, first, rest = track(None, "all"), track([0], "h0"), track([1, 2, 3], "h123")
+    assert not np.allclose(first, every)
+    np.testing.assert_allclose((first + 3 * rest) / 4, every, rtol=1e-4, atol=1e-6)

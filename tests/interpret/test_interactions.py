@@ -231,6 +231,7 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
                                  "--threshold", "0.1", "--device", "cpu"], capsys)  # fmt: skip
     assert code == 0, err
     assert "glifac" in stdout and "AUROC" in stdout and "12 of 32 filters match" in err
+    assert "scoring" in stdout and "authors" in stdout  # which scoring each row uses
     assert (out / "scores.tsv").exists()
     # --data defaults to the store the run was trained on
     trained = save_run(pwm_can(), tmp_path / "trained", "can", data=motifs)
@@ -253,6 +254,7 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
     for args, needle in (
         (["--threshold", "1.5"], "--threshold must be 0 to 1, got 1.5"),
         (["--threshold", "0.2", "--threshold", "0.2"], "--threshold values repeat: 0.2, 0.2"),
+        (["--threshold", "0.05", "--threshold", "0.0500000001"], "values repeat: 0.05, 0.05"),
         (["--motifs", "NOPE"], "--motifs unknown motif name(s) 'NOPE'"),
         (["--min-similarity", "0"], "--min-similarity must be > 0 and <= 1, got 0"),
         (
@@ -375,3 +377,13 @@ def test_options_name_fields_and_check_ranges_first():
     ):
         with pytest.raises(InputError, match=message):
             InteractionsOptions(model="run", **kwargs)
+
+
+def test_sequences_caps_the_last_batch(motifs, tmp_path):
+    """--sequences 10 at batch 8 reads 10 sequences, not two whole batches (16)."""
+    ten = find_interactions(pwm_can(), motifs, tmp_path / "ten", sequences=10, batch_size=8,
+                            plot=False)  # fmt: skip
+    also = find_interactions(pwm_can(), motifs, tmp_path / "also", sequences=10, batch_size=5,
+                             plot=False)  # fmt: skip
+    assert ten.maps[0].sequences == also.maps[0].sequences == 10
+    assert ten.maps[0].pairs == also.maps[0].pairs

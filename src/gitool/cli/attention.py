@@ -98,7 +98,7 @@ def attention_command(
     track_out: Annotated[
         Path | None,
         typer.Option(
-            help="bigWig (or bedGraph with --bedgraph) of the attention each token of --track-layer receives (head mean, summed over queries) over the regions' target spans. Needs --regions and --genome. An existing file is refused unless --force, which replaces only a bigWig (bedGraph)."
+            help="bigWig (or bedGraph with --bedgraph) of the attention each token of --track-layer receives (mean over the --head heads, all by default; summed over queries) over the regions' target spans. Needs --regions and --genome. An existing file is refused unless --force, which replaces only a bigWig (bedGraph)."
         ),
     ] = None,
     track_layer: Annotated[

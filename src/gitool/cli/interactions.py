@@ -133,11 +133,12 @@ def interactions_command(
 def _scores_table(scores) -> Table:
     """``scores.tsv`` as the table the command prints."""
     table = Table(title="Motif interactions vs the ground truth")
-    for column in ("method", "scored", "threshold", "AUROC", "AUPR", "SNR", "pairs"):
-        table.add_column(column, justify="left" if column in ("method", "scored") else "right")
+    left = ("method", "scored", "scoring")
+    for column in ("method", "scored", "scoring", "threshold", "AUROC", "AUPR", "SNR", "pairs"):
+        table.add_column(column, justify="left" if column in left else "right")
     for row in scores.itertuples():
         table.add_row(
-            row.method, f"{row.level} pairs", f"{row.threshold:g}", f"{row.auroc:.3f}",
-            f"{row.aupr:.3f}", f"{row.snr:.2f}", f"{row.pairs:,}",
+            row.method, f"{row.level} pairs", row.scoring, f"{row.threshold:g}",
+            f"{row.auroc:.3f}", f"{row.aupr:.3f}", f"{row.snr:.2f}", f"{row.pairs:,}",
         )  # fmt: skip
     return table

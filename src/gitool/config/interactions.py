@@ -42,9 +42,9 @@ class InteractionsOptions(Options):
         if not self.threshold:
             raise InputError("needs at least one value", field="threshold")
         self.threshold = tuple(float(t) for t in self.threshold)
-        if len(set(self.threshold)) != len(self.threshold):
-            listed = ", ".join(f"{t:g}" for t in self.threshold)
-            raise InputError(f"values repeat: {listed}", field="threshold")
+        shown = [f"{t:g}" for t in self.threshold]  # as the output files name them
+        if len(set(shown)) != len(shown):
+            raise InputError(f"values repeat: {', '.join(shown)}", field="threshold")
         if self.random_pairs not in RANDOM_PAIRS:
             raise InputError(
                 f"{self.random_pairs!r}: choose {', '.join(RANDOM_PAIRS)}", field="random_pairs"

@@ -147,9 +147,12 @@ def assemble_full(weights: torch.Tensor, token_index: torch.Tensor, n_tokens: in
     return full
 
 
-def received(weights: torch.Tensor, meta: dict) -> np.ndarray:
-    """Attention each token receives as a key: head-mean weights summed over queries (real
-    query rows only), per token ``(n_tokens,)``."""
+def received(weights: torch.Tensor, meta: dict, heads: Sequence[int] | None = None) -> np.ndarray:
+    """Attention each token receives as a key: weights averaged over ``heads`` (default all)
+    and summed over queries (real query rows only), per token ``(n_tokens,)``."""
+    if heads:
+        chosen = torch.as_tensor(list(heads), dtype=torch.long)
+        weights = weights.index_select(1 if "token_index" in meta else 0, chosen)
     if "token_index" in meta:
         index = meta["token_index"]
         valid = index >= 0
@@ -579,7 +582,15 @@ def _save_window(
         folder = export.target.parent if export.single else export.stage
         check_disk_space(folder, first, n_windows, settings.dtype)
     if export.writer is not None:
-        _write_track(export.writer, export.track_info, records, b, window, settings.seq_length)
+        _write_track(
+            export.writer,
+            export.track_info,
+            records,
+            b,
+            window,
+            settings.seq_length,
+            settings.heads,
+        )
     export.entries.append(
         {
             "name": window.name,
@@ -725,10 +736,13 @@ def check_disk_space(folder: Path, first_window: int, n_windows: int, dtype: str
         )
 
 
-def _write_track(writer, info: LayerInfo, records, b: int, window: AttentionWindow, seq_length):
-    """Attention received by the tokens of ``info`` inside the window's target span."""
+def _write_track(
+    writer, info: LayerInfo, records, b: int, window: AttentionWindow, seq_length, heads
+):  # fmt: skip
+    """Attention received by the tokens of ``info`` (from ``heads``, default all) inside the
+    window's target span."""
     record = next(r for r in reversed(records) if r.layer == info.module)
-    values = received(record.weights[b].float().cpu(), record.meta)  # captured on the device
+    values = received(record.weights[b].float().cpu(), record.meta, heads)  # from the device
     first = int(record.meta.get("token_start", 0))
     starts, _ = token_coordinates(window.start, len(values), info.token_bp, seq_length, first)
     lo = window.target_start if window.target_start is not None else window.start

@@ -161,7 +161,7 @@ def _sequence_batches(
     sequences: np.ndarray, n: int, batch_size: int, device: torch.device
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     for lo in range(0, n, batch_size):
-        codes = torch.from_numpy(np.array(sequences[lo : lo + batch_size])).to(device)
+        codes = torch.from_numpy(np.array(sequences[lo : min(lo + batch_size, n)])).to(device)
         yield codes, codes_to_one_hot(codes)
 
 
@@ -227,7 +227,7 @@ def _check_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
     for t in values:
         if not 0.0 <= t <= 1.0:
             raise InputError(f"must be 0 to 1, got {t:g}", field="threshold")
-    if len(set(values)) != len(values):
+    if len({threshold_tag(t) for t in values}) != len(values):  # they would share files
         listed = ", ".join(f"{t:g}" for t in values)
         raise InputError(f"values repeat: {listed}", field="threshold")
     return values

@@ -173,6 +173,13 @@ def open_windows(
     """The input ``o`` chose (``regions``, ``fasta``, or the store ``data`` with ``o.split``
     and ``index``) as windows, with their number when known."""
     seq_length = model_seq_length(model)
+    if index is not None and (o.regions is not None or o.fasta is not None):
+        given = opt("regions") if o.regions is not None else opt("fasta")
+        raise InputError(
+            f"chooses windows of a store; with {given} every window is used, so leave "
+            f"{opt('index')} out (or cut the input down)",
+            field="index",
+        )
     if o.regions is not None:
         return windows_from_regions(model, o.regions, o.genome), None
     if o.fasta is not None:

@@ -206,6 +206,8 @@ class EnformerTrunk(nn.Module):
                 for _ in range(config.depth)
             )
         )
+        for block in self.transformer:  # captured attention: one token per output bin
+            block.attn.capture_meta = {"token_bp": config.bin_size}
         self.final_pointwise = nn.Sequential(
             ConvBlock(c, 2 * c, kernel_size=1, norm=norm),
             nn.Dropout(config.dropout / 8),
