@@ -175,3 +175,20 @@ def test_two_outputs_of_one_command_never_share_a_path(tmp_path):
         outputs.file(tmp_path / "." / "a.bw", "bigWig")
     with pytest.raises(InputError, match="collides with"):
         outputs.folder(tmp_path, lambda p: False, "a folder")
+
+
+def test_an_output_folder_given_as_a_symbolic_link_is_refused(tmp_path):
+    """Replacing it with --force moved the link aside and then failed to delete it (an
+    internal error, and a stray .old link left behind)."""
+    from gitool.errors import InputError
+    from gitool.files import Outputs
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "manifest.yaml").write_text("format: gitool-store\n")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(InputError, match="is a symbolic link") as err:
+        Outputs(force=True).folder(link, lambda p: True, "a store")
+    assert str(real) in str(err.value)
+    assert (real / "manifest.yaml").exists() and link.is_symlink()

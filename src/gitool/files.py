@@ -352,6 +352,12 @@ def check_output_folder(
     """Refuse ``out`` unless it is new, or ``force`` is set and it is an empty folder or
     ``is_previous(out)``: an earlier output of the same command (named by ``previous``).
     ``force`` never deletes a folder of the user's own files, nor the current folder."""
+    if out.is_symlink():  # replacing it would replace the link, not what it points to
+        raise InputError(
+            f"{out} is a symbolic link, so gitool did not make it; give the folder it points "
+            f"to ({out.resolve()}) or another {opt(field)}",
+            field=field,
+        )
     if not out.exists():
         return
     if not out.is_dir():

@@ -904,3 +904,11 @@ def test_untransformed_targets_per_base_are_the_bigwigs_coverage(tiny, capsys):
             observed = bins.max(1) if name == "sparse" else bins.mean(1)
             kept = observed < 10  # below the soft clips (dense: 10 / scale 0.5 = 20)
             np.testing.assert_allclose(back[row, kept, k], observed[kept], rtol=2e-3, atol=1e-3)
+
+
+def test_fraction_limits_allow_exactly_the_fraction_given():
+    """--max-n-frac 0.29 of a 100-bp window allows 29 N (floor(0.29 * 100) is 28)."""
+    from gitool.data.build import most
+
+    assert most(0.29, 100) == 29 and most(0.57, 100) == 57 and most(0.1, 17_712) == 1_771
+    assert most(0.0, 400) == 0 and most(1.0, 400) == 400 and most(0.5, 3) == 1

@@ -245,3 +245,17 @@ def test_force_never_replaces_a_folder_holding_the_windows_bed(tiny, capsys):
     assert bed.exists()
     manifest = yaml.safe_load((store.path / "manifest.yaml").read_text())
     assert manifest["options"]["windows"].endswith("sequences.bed")
+
+
+def test_windows_shared_across_splits_are_warned_about(tiny, capsys):
+    _, err = build_windows(tiny, capsys)
+    assert "share sequence" not in err  # the reference BED's splits are apart
+    rows = [("chr1", 1000, 1100, "train"), ("chr1", 1100, 1200, "valid"),
+            ("chr2", 100, 500, "test"), ("chr1", 3000, 3400, "test")]  # fmt: skip
+    bed = write_bed(tiny["dir"] / "close.bed", rows)
+    store, err = build_windows(tiny, capsys, bed=bed, out="close")
+    text = " ".join(err.split())
+    # resized to 400 bp, chr1:850-1250 (train) and 950-1350 (valid) share 300 bp of
+    # sequence and 100 bp of target span: one window on each side
+    assert "2 windows share sequence with a window of another split (2 share target bins)" in text
+    assert [store.count(s) for s in ("train", "valid", "test")] == [1, 1, 2]

@@ -83,11 +83,11 @@ def test_targets_match_reference(tiny, sum_stat, scale, clip_soft, clip, sparse)
     assert checked > 20
 
 
-def _build_one(tiny, tmp_path, file, scale=1.0):
+def _build_one(tiny, tmp_path, file, scale=1.0, **more):
     tracks = write_tracks(
         tmp_path / "t.txt", [dict(identifier="t", file=str(file), sum_stat="sum", scale=scale)]
     )
-    options = dict(out=str(tmp_path / "s"), workers=1, **GEOMETRY)
+    options = dict(out=str(tmp_path / "s"), workers=1, **GEOMETRY, **more)
     return build_store(BuildOptions(str(tiny["genome"]), str(tracks), **options))
 
 
@@ -139,15 +139,30 @@ def test_nan_reads_as_zero_and_infinity_is_refused(tmp_path, tiny, bad):
             _build_one(tiny, tmp_path, tmp_path / "odd.bw")
 
 
-def test_saturated_bins_warn_with_a_scale_that_fits(tmp_path, tiny, capsys):
+@pytest.mark.parametrize("stride", [None, 100], ids=["on-grid", "off-grid"])
+def test_saturated_bins_warn_with_a_scale_that_fits(tmp_path, tiny, capsys, stride):
     sizes = tiny["sizes"]
     write_bigwig(tmp_path / "big.bw", sizes, {c: np.full(n, 1e4) for c, n in sizes.items()})
-    _build_one(tiny, tmp_path, tmp_path / "big.bw")
+    _build_one(tiny, tmp_path, tmp_path / "big.bw", **({"stride": stride} if stride else {}))
     err = " ".join(capsys.readouterr().err.split())
     assert "track 't':" in err and "bins exceed float16's maximum 65,504" in err
     # 8 bp × 1e4 = 80,000 per bin: scale 0.818 fits (65,504 / 80,000 = 0.8188)
     assert "scale 0.818 in the tracks file would fit them" in err
     assert Store(tmp_path / "s").targets("train").max() == np.float16(65504)
+
+
+def test_saturation_counts_only_stored_bins(tmp_path, tiny, capsys):
+    """A pile-up in a blacklisted stretch is read with its neighbours but never stored: no
+    warning, and no scale that would shrink the real signal to fit it."""
+    sizes = tiny["sizes"]
+    values = {c: np.ones(n) for c, n in sizes.items()}
+    values["chr1"][300:500] = 1e6
+    write_bigwig(tmp_path / "pile.bw", sizes, values)
+    (tmp_path / "bl.bed").write_text("chr1\t300\t500\n")
+    _build_one(tiny, tmp_path, tmp_path / "pile.bw", blacklist=str(tmp_path / "bl.bed"))
+    assert "exceed float16" not in capsys.readouterr().err
+    store = Store(tmp_path / "s")
+    assert max(float(np.max(store.targets(s))) for s in ("train", "valid", "test")) == 8.0
 
 
 def test_float16_never_overflows():

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import multiprocessing
 import os
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,7 @@ from gitool.data.windows import (
     contigs_by_chrom,
     contigs_by_fraction,
     default_split_chroms,
+    merge_intervals,
     overlap_bp,
     parse_fractions,
     read_bed,
@@ -196,7 +198,7 @@ def _candidate_windows(
             covered = overlap_bp(
                 starts, starts + span, blacklist.get(contig.chrom, np.zeros((0, 2), np.int64))
             )
-            starts = starts[covered <= opts.max_blacklist_frac * span]
+            starts = starts[covered <= most(opts.max_blacklist_frac, span)]
         if regions is not None and len(starts):
             covered = overlap_bp(
                 starts, starts + span, regions.get(contig.chrom, np.zeros((0, 2), np.int64))
@@ -243,7 +245,7 @@ def _plan_bed_windows(opts: BuildOptions, names: list[str], sizes, geometry: Geo
             for c in set(chrom.tolist()) & set(blacklist):
                 on = chrom == c
                 covered = overlap_bp(ts[on], ts[on] + span, blacklist[c])
-                good[on] = covered <= opts.max_blacklist_frac * span
+                good[on] = covered <= most(opts.max_blacklist_frac, span)
             blacklisted += int((~good).sum())
             chrom, ts = chrom[good], ts[good]
         index = np.array([rank[c] for c in chrom], dtype=np.int64)
@@ -255,6 +257,7 @@ def _plan_bed_windows(opts: BuildOptions, names: list[str], sizes, geometry: Geo
                 c = str(chrom[a])
                 planned.append((Contig(c, 0, sizes[c], split), ts[a:b]))
                 used.add(c)
+    _warn_shared_across_splits(planned, geometry, opts.windows)
     if not used:
         raise InputError(
             f"no windows left: every window of {opt('windows')} {opts.windows} overlaps "
@@ -262,6 +265,41 @@ def _plan_bed_windows(opts: BuildOptions, names: list[str], sizes, geometry: Geo
             f"{opts.max_blacklist_frac}"
         )
     return BedPlan([c for c in names if c in used], planned, order, blacklisted)
+
+
+def most(fraction: float, length: int) -> int:
+    """The most bp of ``length`` a ``fraction`` allows: 0.29 of 100 is 29 (``floor(0.29 *
+    100)`` is 28 in floating point, which made both limits stricter than given)."""
+    return math.floor(fraction * length + 1e-6)
+
+
+def _warn_shared_across_splits(planned, geometry: Geometry, bed) -> None:
+    """Warn when ``--windows`` windows of one split share sequence (and target bins) with
+    windows of another: resized to ``seq_length``, BED intervals that do not touch may. The
+    tiled windows never do; the BED is kept as it is."""
+    by_chrom: dict[str, dict[str, np.ndarray]] = {}
+    for contig, ts in planned:
+        by_chrom.setdefault(contig.chrom, {})[contig.split] = ts
+    counts = {"sequence": 0, "target": 0}
+    kinds = (("sequence", geometry.context_left, geometry.seq_length),
+             ("target", 0, geometry.target_span))  # fmt: skip
+    for splits in by_chrom.values():
+        for split, ts in splits.items():
+            for kind, before, length in kinds:
+                others = [np.stack([t - before, t - before + length], 1)
+                          for s, t in splits.items() if s != split]  # fmt: skip
+                if others:
+                    merged = merge_intervals(np.concatenate(others))
+                    covered = overlap_bp(ts - before, ts - before + length, merged)
+                    counts[kind] += int((covered > 0).sum())
+    shared, targets = counts["sequence"], counts["target"]
+    if shared:
+        warn(
+            f"{opt('windows')} {bed}: {shared:,} windows share sequence with a window of "
+            f"another split ({targets:,} share target bins), once resized to "
+            f"{geometry.seq_length:,} bp; a model may have seen part of a valid or test "
+            "window in training. The windows are kept as the BED gives them"
+        )
 
 
 # --------------------------------------------------------------------------- genome pass
@@ -306,7 +344,7 @@ def _write_sequences(
     }
     done = dict.fromkeys(SPLITS, 0)  # candidates of each split before the current contig
     masks: dict[str, list] = {s: [] for s in SPLITS}
-    max_n = int(np.floor(max_n_frac * geometry.seq_length))
+    max_n = most(max_n_frac, geometry.seq_length)
     total = sum(len(s) for _, s in planned)
     with progress("reading genome", total) as advance:
         for contig, target_starts in planned:
@@ -489,17 +527,25 @@ def _runs(split: str, windows: Windows, span: int) -> list[Run]:
 
 @dataclass
 class Saturation:
-    """Bins of one track whose value exceeded float16's maximum (stored as 65,504)."""
+    """The windows of one track with bins beyond float16's maximum (stored as 65,504): per
+    ``(split, window)``, the number of such bins and the largest value. Only windows the
+    store keeps count (:meth:`kept`): a blacklisted or N-rich stretch between windows, or a
+    window dropped for its N, is read but never stored."""
 
-    bins: int = 0
-    peak: float = 0.0
+    windows: dict = field(default_factory=dict)  # (split, row) -> (bins, peak)
 
-    def add(self, values: np.ndarray) -> None:
-        """Count the bins of float32 ``values`` beyond the float16 range."""
+    def add(self, values: np.ndarray, split: str, row0: int) -> None:
+        """Record the windows of float32 ``values`` ``(n_windows, target_length)``, window
+        ``i`` being row ``row0 + i`` of ``split``, that hold bins beyond the float16 range."""
         over = np.abs(values) > FLOAT16_MAX
-        if over.any():
-            self.bins += int(over.sum())
-            self.peak = max(self.peak, float(np.abs(values).max()))
+        for i in np.flatnonzero(over.any(1)):
+            peak = float(np.abs(values[i]).max())
+            self.windows[(split, row0 + int(i))] = (int(over[i].sum()), peak)
+
+    def kept(self, keep: dict[str, np.ndarray]) -> tuple[int, float]:
+        """Saturated bins and the peak over the windows ``keep`` (split -> mask) keeps."""
+        found = [v for (split, row), v in self.windows.items() if keep[split][row]]
+        return sum(b for b, _ in found), max((p for _, p in found), default=0.0)
 
 
 def _run_targets(
@@ -513,8 +559,9 @@ def _run_targets(
         pooled = pool_bins(values, bin_size, track.sum_stat, track.scale)
         _check_bins(pooled, track, run.chrom, run.start, bin_size)
         bins = soft_and_hard_clip(pooled, track.clip_soft, track.clip)
-        saturation.add(bins)
-        return to_float16(bins)[run.offsets[:, None] // bin_size + np.arange(length)]
+        index = run.offsets[:, None] // bin_size + np.arange(length)
+        saturation.add(bins[index], run.split, run.row0)  # the windows' bins, not the gaps'
+        return to_float16(bins)[index]
     # Off-grid stride: pool every window on its own grid (the run is still read once),
     # a bounded number of windows at a time.
     out = np.empty((len(run.offsets), length), np.float16)
@@ -524,9 +571,9 @@ def _run_targets(
         base = values[offsets[:, None] + np.arange(geometry.target_span)]
         pooled = pool_bins(base.ravel(), bin_size, track.sum_stat, track.scale)
         _check_bins(pooled, track, run.chrom, run.start + int(offsets[0]), bin_size)
-        bins = soft_and_hard_clip(pooled, track.clip_soft, track.clip)
-        saturation.add(bins)
-        out[lo : lo + step] = to_float16(bins).reshape(-1, length)
+        bins = soft_and_hard_clip(pooled, track.clip_soft, track.clip).reshape(-1, length)
+        saturation.add(bins, run.split, run.row0 + lo)
+        out[lo : lo + step] = to_float16(bins)
     return out
 
 
@@ -697,9 +744,7 @@ class _Coverage:
 
     def _collect(self, result: tuple[int, int, Saturation]) -> int:
         n, position, saturation = result
-        total = self.saturation[position]
-        total.bins += saturation.bins
-        total.peak = max(total.peak, saturation.peak)
+        self.saturation[position].windows.update(saturation.windows)
         return n
 
     def _reader_died(self) -> None:
@@ -717,15 +762,17 @@ class _Coverage:
             while self._pending:
                 advance(self.poll(block=True))
 
-    def warn_saturated(self) -> None:
-        """One warning per track with bins beyond float16's range, with a scale that fits."""
+    def warn_saturated(self, keep: dict[str, np.ndarray]) -> None:
+        """One warning per track with stored bins beyond float16's range (in the windows
+        ``keep`` keeps), with a scale that fits."""
         for track, saturation in zip(self.tracks, self.saturation, strict=True):
-            if saturation.bins:
+            bins, peak = saturation.kept(keep)
+            if bins:
                 warn(
-                    f"track {track.identifier!r}: {saturation.bins:,} bins exceed float16's "
-                    f"maximum {FLOAT16_MAX:,.0f} (up to {saturation.peak:,.0f}) and were "
+                    f"track {track.identifier!r}: {bins:,} bins exceed float16's "
+                    f"maximum {FLOAT16_MAX:,.0f} (up to {peak:,.0f}) and were "
                     f"stored as {FLOAT16_MAX:,.0f}; scale "
-                    f"{scale_that_fits(track, saturation.peak):.3g} in the tracks file would "
+                    f"{scale_that_fits(track, peak):.3g} in the tracks file would "
                     "fit them"
                 )
 
@@ -935,7 +982,7 @@ def _write_store(
                                     order)  # fmt: skip
             clock.lap("genome")
             coverage.finish()
-        coverage.warn_saturated()
+        coverage.warn_saturated(keep)
         clock.lap("coverage")
         windows = {s: _subset(candidates[s], keep[s]) for s in SPLITS}
         dest = None
