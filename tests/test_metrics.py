@@ -164,15 +164,16 @@ def test_track_pearson_matches_numpy_over_batches_even_far_from_zero():
     assert got["n"].tolist() == [320, 320, 320]
 
 
-def test_a_constant_prediction_has_no_pearson():
-    """Not 0 (averaged into a group's mean as if it were a real score) and not ±inf."""
+def test_a_constant_prediction_scores_zero_and_constant_targets_none():
+    """A collapsed track is 0 (left out, it would lift a mean over tracks), never ±inf or a
+    value that depends on the constant; a track with nothing to predict is NaN."""
     rng = np.random.default_rng(1)
     y = rng.gamma(2.0, 1.0, (30, 8, 6))
     x = np.empty_like(y)
     for k, value in enumerate((0.6931, 17.77, 0.01, 2.0, 0.1, 3.3)):
         x[..., k] = np.float32(value)
     got = _track_metrics([(x[:7], y[:7]), (x[7:], y[7:])])
-    assert np.isnan(got["pearson"]).all(), got["pearson"]
+    assert (got["pearson"] == 0).all(), got["pearson"]
     flat = _track_metrics([(y, np.zeros_like(y))])  # constant targets: no Pearson, no R²
     assert np.isnan(flat["pearson"]).all() and np.isnan(flat["r2"]).all()
 

@@ -279,13 +279,17 @@ class TrackMetrics:
             self.stats = merged
 
     def compute(self) -> dict[str, np.ndarray]:
-        """Per-track ``pearson``, ``r2`` (1 − SSE/SST) and mean ``poisson`` loss; Pearson is
-        NaN for a track whose predictions or targets are constant."""
+        """Per-track ``pearson``, ``r2`` (1 − SSE/SST) and mean ``poisson`` loss. Pearson is 0
+        for a track whose predictions are constant (a collapsed track scores as no
+        correlation, not as left out, which would lift a mean over tracks) and NaN for one
+        whose targets are constant (nothing to predict)."""
         n, mean_x, mean_y, m2x, m2y, cxy, sse, poisson = self.stats.cpu().numpy()
-        constant = (m2x <= self.CONSTANT * n * mean_x**2) | (m2y <= self.CONSTANT * n * mean_y**2)
+        flat_x = m2x <= self.CONSTANT * n * mean_x**2
+        flat_y = m2y <= self.CONSTANT * n * mean_y**2
         with np.errstate(invalid="ignore", divide="ignore"):
             pearson = np.clip(cxy / np.sqrt(m2x * m2y), -1.0, 1.0)
-            pearson[constant] = np.nan
+            pearson[flat_x] = 0.0
+            pearson[flat_y] = np.nan
             r2 = 1 - sse / m2y
-            r2[m2y <= self.CONSTANT * n * mean_y**2] = np.nan
+            r2[flat_y] = np.nan
             return {"pearson": pearson, "r2": r2, "poisson": poisson / n, "n": n}

@@ -659,3 +659,110 @@ def test_compiled_training_traces_one_graph_and_saves_plain_weights(
     )
     assert code == 0, err
     assert len(list(tmp_path.glob("p.*.bw"))) == 4  # one bigWig per track
+
+
+# --------------------------------------------------------------------------- the budget
+
+
+def _records(run: Path) -> tuple[list[dict], list[dict]]:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    return [r for r in records if "loss" in r], [r for r in records if "valid_loss" in r]
+
+
+def test_grad_accum_never_carries_a_batch_into_the_next_epoch(store, tmp_path, capsys, monkeypatch):
+    """7 batches an epoch at --grad-accum 2: 3 steps of 2 batches; the 7th batch's gradient
+    was added to the next epoch's first step, so a run resumed from an epoch's checkpoint
+    differed from an uninterrupted one."""
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=3, grad_accum=2, seed=4)
+    base = ["train", "--config", cfg, "--gpus", "0", "--batch-size", "4"]
+    batches, accumulate = [], loop.TrainingRun.accumulate
+
+    def counted(self, i, *args):
+        batches.append((self.epoch, i))
+        return accumulate(self, i, *args)
+
+    monkeypatch.setattr(loop.TrainingRun, "accumulate", counted)
+    assert run_cli([*base, "-o", tmp_path / "full"], capsys)[0] == 0
+    assert [i for e, i in batches if e == 1] == list(range(6))  # the 7th is not used
+    assert len(_records(tmp_path / "full")[0]) == 9  # 3 steps × 3 epochs
+    end_epoch = loop.TrainingRun.end_epoch
+
+    def killed(self):
+        end_epoch(self)
+        self.saver.wait()
+        raise KeyboardInterrupt  # right after epoch 0's checkpoint
+
+    monkeypatch.setattr(loop.TrainingRun, "end_epoch", killed)
+    assert run_cli([*base, "-o", tmp_path / "cut"], capsys)[0] == 130
+    monkeypatch.setattr(loop.TrainingRun, "end_epoch", end_epoch)
+    assert run_cli([*base, "-o", tmp_path / "cut", "--resume"], capsys)[0] == 0
+    assert_same_weights(final_weights(tmp_path / "full"), final_weights(tmp_path / "cut"), atol=0)
+    code, _, err = run_cli([*base, "-o", tmp_path / "none", "--grad-accum", "8"], capsys)
+    assert_input_error(code, err, "--grad-accum", "more than the 7 batches")
+    assert not (tmp_path / "none").exists()
+
+
+def test_the_schedule_ends_where_the_run_does(store, tmp_path, capsys):
+    """--max-steps 30 over 2 epochs of 7 steps: the run stops at 14, and the cosine reaches 0
+    there (it was drawn over 30 steps, so the rate stayed near half); each record's rate is
+    the one its step ran at."""
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=2, max_steps=30, seed=2)
+    args = ["train", "--config", cfg, "--gpus", "0", "--batch-size", "4", "-o", tmp_path / "r"]
+    assert run_cli(args, capsys)[0] == 0
+    train, valid = _records(tmp_path / "r")
+    lrs = [r["lr"] for r in train]
+    assert len(lrs) == 14 and lrs[0] == 1e-3 and lrs[-1] < 0.02 * 1e-3
+    assert [r["epoch"] for r in valid] == [0, 1]  # each end-of-epoch score names its epoch
+
+
+def test_a_resumed_run_with_a_longer_budget_goes_on_from_its_rate(
+    store, tmp_path, capsys, monkeypatch
+):
+    """Interrupted at step 3 of 6 and resumed with --max-steps 12: the rate goes on down from
+    where it was (it jumped back up the 12-step curve). A finished run extended the same way
+    restarts the longer curve, and says so."""
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=20, max_steps=6, seed=2,
+                       checkpoint_every=1)  # fmt: skip
+    args = ["train", "--config", cfg, "--gpus", "0", "--batch-size", "4", "-o", tmp_path / "r"]
+    after_step = loop.TrainingRun.after_step
+
+    def interrupted(self, *a):
+        window = after_step(self, *a)
+        if self.step == 3:
+            self.saver.wait()
+            raise KeyboardInterrupt
+        return window
+
+    monkeypatch.setattr(loop.TrainingRun, "after_step", interrupted)
+    assert run_cli(args, capsys)[0] == 130
+    monkeypatch.setattr(loop.TrainingRun, "after_step", after_step)
+    assert run_cli([*args, "--max-steps", "12", "--resume"], capsys)[0] == 0
+    lrs = [r["lr"] for r in _records(tmp_path / "r")[0]]
+    assert len(lrs) == 12
+    steps = zip(lrs, lrs[1:], strict=False)
+    assert all(b <= a for a, b in steps), lrs  # no jump back up the longer curve
+    assert lrs[3] > 0.5 * lrs[2] and lrs[-1] < 0.05 * lrs[3]
+    code, _, err = run_cli([*args, "--max-steps", "14", "--resume"], capsys)
+    assert code == 0 and "had finished its 12 steps" in " ".join(err.split())
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert saved["resume"] is False  # the file starts the same run afresh with --config
+    again = ["train", "--config", tmp_path / "r" / "config.yaml", "-o", tmp_path / "again"]
+    assert run_cli(again, capsys)[0] == 0
+
+
+def test_shift_beyond_half_a_bin_and_the_valid_subset(store, tmp_path, capsys, monkeypatch):
+    from gitool.train.tasks import CoverageTask
+
+    seen, valid_batches = [], CoverageTask.valid_batches
+
+    def recorded(self, store_, indices, batch_size):
+        seen.append(list(indices))
+        return valid_batches(self, store_, indices, batch_size)
+
+    monkeypatch.setattr(CoverageTask, "valid_batches", recorded)
+    cfg = write_config(tmp_path / "c.yaml", store, max_steps=1, shift=5, valid_windows=3)
+    args = ["train", "--config", cfg, "--gpus", "0", "--batch-size", "4", "-o", tmp_path / "r"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "--shift 5 moves the input by more than half a 8-bp bin" in " ".join(err.split())
+    assert seen == [[0, 7, 14]]  # spread over the 15 valid windows, not the first three

@@ -15,6 +15,7 @@ import torch
 
 from gitool.config import TrainConfig
 from gitool.config.train import RESUME_FIXED
+from gitool.console import warn
 from gitool.data.labels import LabelStore
 from gitool.errors import InputError, opt
 from gitool.files import Outputs
@@ -152,6 +153,14 @@ def check_shift(cfg: TrainConfig, stores: list, task) -> None:
             f"must be at most {limit} bp (half the {seq_length}-bp window of {stores[0].path}), "
             f"got {cfg.shift}",
             field="shift",
+        )
+    bin_size = int(stores[0].manifest["bin_size"])
+    if cfg.shift > bin_size // 2:
+        warn(
+            f"{opt('shift')} {cfg.shift} moves the input by more than half a {bin_size}-bp "
+            f"bin while the targets stay where they are (as in Basenji), so targets sit up "
+            f"to {cfg.shift / bin_size:.1f} bins off the sequence that made them; Basenji "
+            "and Enformer shift by at most 3 bp"
         )
 
 

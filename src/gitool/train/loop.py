@@ -99,10 +99,18 @@ def build_model(cfg: TrainConfig, overrides: dict) -> torch.nn.Module:
         ) from None
 
 
-def lr_lambda(warmup: int, total: int):
-    """Linear warm-up to the base rate, then cosine annealing to 0 at ``total`` steps."""
+def lr_lambda(warmup: int, total: int, anchor: tuple[int, float] | None = None):
+    """Linear warm-up to the base rate, then cosine annealing to 0 at ``total`` steps.
+
+    ``anchor`` ``(step, factor)``: from that step on, cosine from that factor to 0 at
+    ``total`` — a resumed run whose budget grew goes on from the rate it had, instead of
+    jumping back up the longer curve."""
 
     def factor(step: int) -> float:
+        if anchor is not None and step >= anchor[0]:
+            start, value = anchor
+            progress_ = (step - start) / max(1, total - start)
+            return value * 0.5 * (1 + math.cos(math.pi * min(1.0, progress_)))
         if warmup and step < warmup:
             return (step + 1) / warmup
         progress_ = (step - warmup) / max(1, total - warmup)
@@ -134,7 +142,7 @@ class Patience:
             self.bad += 1
 
 
-def make_scheduler(cfg: TrainConfig, optimizer, total: int):
+def make_scheduler(cfg: TrainConfig, optimizer, total: int, anchor=None):
     """``cosine``: warm-up then cosine to 0 at ``total`` steps (stepped per optimizer step).
     ``plateau``: warm-up-free; the rate is multiplied by ``lr_decay`` when the validation
     score has not improved by more than ``min_delta`` for ``lr_patience`` evaluations (the
@@ -152,7 +160,7 @@ def make_scheduler(cfg: TrainConfig, optimizer, total: int):
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: (step + 1) / warmup if warmup and step < warmup else 1.0
         )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, total))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, total, anchor))
 
 
 # --------------------------------------------------------------------------- data
@@ -234,11 +242,12 @@ def validate(
     scores, losses, evaluated = [], [], []
     for store, head in zip(stores, heads, strict=True):
         n = store.count("valid")
-        if cfg.valid_windows:
-            n = min(n, cfg.valid_windows)
-        if n == 0:
+        chosen = np.arange(n)
+        if cfg.valid_windows and cfg.valid_windows < n:  # spread over the split, not its start
+            chosen = np.unique(np.linspace(0, n - 1, cfg.valid_windows).round().astype(np.int64))
+        if len(chosen) == 0:
             continue
-        indices = list(range(ctx.rank, n, ctx.world))
+        indices = chosen[ctx.rank :: ctx.world].tolist()
         metrics = task.metrics(store, ctx.device)
         loss_sum = torch.zeros(2, dtype=torch.float64, device=ctx.device)
         # read and pinned in a thread: the next batch is ready while the model runs
@@ -423,7 +432,9 @@ def start_run_folder(out: Path, cfg: TrainConfig, overrides: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("checkpoints/last.pt", "checkpoints/best.pt", "config.yaml", METRICS):
         remove_stale_stages(out / name)
-    resolved = {**dataclasses.asdict(cfg), "model_config": overrides}
+    # resume is how this process was started, not an option of the run: the file, given to
+    # --config, starts the same run afresh
+    resolved = {**dataclasses.asdict(cfg), "resume": False, "model_config": overrides}
     with staged_file(out / "config.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(resolved, sort_keys=False))
 
@@ -467,6 +478,10 @@ class LossWindow:
         self.batches += 1
         self.samples += samples
 
+    def leave_out(self, seconds: float) -> None:
+        """Time spent on something else (an evaluation): not counted in the rate."""
+        self.began += seconds
+
     def mean_and_rate(self) -> tuple[float, float]:
         """(mean loss per batch, samples per second)."""
         elapsed = time.perf_counter() - self.began
@@ -504,7 +519,17 @@ class TrainingRun:
         self.model_name, self.model_config = resolve(cfg.model, **overrides)
         task.check_resident(stores, cfg, ctx.device)
         self.batches = Batches(cfg, stores, heads, task, ctx)
-        self.total = cfg.max_steps or cfg.epochs * (self.batches.per_epoch // cfg.grad_accum)
+        self.steps_per_epoch = self.batches.per_epoch // cfg.grad_accum
+        if self.steps_per_epoch == 0:
+            raise InputError(
+                f"{cfg.grad_accum} is more than the {self.batches.per_epoch} batches of an "
+                f"epoch, so no step would be taken; lower {opt('grad_accum')} or "
+                f"{opt('batch_size')}",
+                field="grad_accum",
+            )
+        # the budget: whichever of --epochs and --max-steps ends first; the schedule ends there
+        by_epochs = cfg.epochs * self.steps_per_epoch
+        self.total = min(cfg.max_steps, by_epochs) if cfg.max_steps else by_epochs
         cuda = ctx.device.type == "cuda"
         if cuda:  # the convolutions' fastest kernels for the (fixed) window shapes
             torch.backends.cudnn.benchmark = True
@@ -513,6 +538,7 @@ class TrainingRun:
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=cuda or None
         )
         self.scheduler = make_scheduler(cfg, self.optimizer, self.total)
+        self.anchor: tuple[int, float] | None = None  # the schedule's (see lr_lambda)
         self.step, self.epoch, self.position = 0, 0, 0
         self.saver = CheckpointWriter()
         self.last_checkpoint = time.monotonic()
@@ -549,9 +575,11 @@ class TrainingRun:
         # the parameters' device (the optimizer's state too).
         state = load_checkpoint(out / "checkpoints" / "last.pt", map_location="cpu")
         self.model.load_state_dict(state["model"], strict=True)
+        self.step, self.epoch, self.position = state["step"], state["epoch"], state["batch"]
+        # (before the optimizer's state: a new scheduler sets the rate of its first step)
+        self._continue_schedule(state.get("schedule") or self._old_schedule(state))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.step, self.epoch, self.position = state["step"], state["epoch"], state["batch"]
         self.best = state["best"]
         self.patience = Patience(
             cfg.min_delta, state.get("patience_ref", self.best), state["bad_evals"]
@@ -559,6 +587,34 @@ class TrainingRun:
         self.evaluated_at = state.get("evaluated_at", -1)
         restore_rng(state["rng"], self.ctx.device, self.ctx.rank, cfg.seed, self.step)
         info(f"resuming {out} at step {self.step} (epoch {self.epoch}, batch {self.position})")
+
+    def _old_schedule(self, state: dict) -> dict:
+        """The schedule of a checkpoint written before checkpoints recorded it."""
+        saved = state.get("train_config") or {}
+        epochs = saved.get("epochs", self.cfg.epochs) * self.steps_per_epoch
+        return {"total": saved.get("max_steps") or epochs, "anchor": None}
+
+    def _continue_schedule(self, saved: dict | None) -> None:
+        """Rebuild the cosine schedule of a resumed run whose budget changed so that it goes
+        on from the rate it had (the checkpoint's ``schedule``: its total and anchor)."""
+        cfg = self.cfg
+        self.anchor = None
+        if cfg.schedule != "cosine" or not saved:
+            return
+        anchor = tuple(saved["anchor"]) if saved.get("anchor") else None
+        if saved["total"] != self.total and self.step >= cfg.warmup_steps:
+            if self.step < saved["total"]:  # interrupted: go on from its rate
+                before = lr_lambda(cfg.warmup_steps, saved["total"], anchor)
+                anchor = (self.step, before(self.step))
+            else:  # it had finished its budget (rate 0): the longer curve restarts here
+                anchor = None
+                rate = lr_lambda(cfg.warmup_steps, self.total)(self.step) * cfg.lr
+                info(
+                    f"the run had finished its {saved['total']:,} steps; the cosine over "
+                    f"{self.total:,} steps restarts at rate {rate:.3g}"
+                )
+        self.anchor = anchor
+        self.scheduler = make_scheduler(cfg, self.optimizer, self.total, anchor)
 
     def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module the loop runs: compiled (``--compile``; by default on CUDA only) and
@@ -614,6 +670,7 @@ class TrainingRun:
                 "bad_evals": self.patience.bad,
                 "patience_ref": self.patience.ref,
                 "evaluated_at": self.evaluated_at,
+                "schedule": {"total": self.total, "anchor": self.anchor},
             },
         )
 
@@ -664,6 +721,7 @@ class TrainingRun:
         return last_of_step
 
     def optimizer_step(self) -> None:
+        self.step_lr = self.optimizer.param_groups[0]["lr"]  # the rate this step runs at
         if self.cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
@@ -680,7 +738,7 @@ class TrainingRun:
                 "step": self.step,
                 "epoch": self.epoch,
                 "loss": mean,
-                "lr": self.optimizer.param_groups[0]["lr"],
+                "lr": self.step_lr,
                 "samples_per_s": rate,
             }
         )
@@ -694,8 +752,11 @@ class TrainingRun:
             self.log_step(window, advance)
             window = LossWindow()
         advance(1)
-        if cfg.eval_every and step % cfg.eval_every == 0 and self.evaluate():
-            self.stopped = "patience"
+        if cfg.eval_every and step % cfg.eval_every == 0:
+            began = time.perf_counter()
+            if self.evaluate():
+                self.stopped = "patience"
+            window.leave_out(time.perf_counter() - began)  # samples/s: training alone
         minutes = cfg.checkpoint_minutes
         if step % cfg.checkpoint_every == 0 or (
             minutes and time.monotonic() - self.last_checkpoint >= 60 * minutes
@@ -704,10 +765,11 @@ class TrainingRun:
         return window
 
     def end_epoch(self) -> None:
-        self.epoch, self.position = self.epoch + 1, 0
-        # (a run resumed after its budget ended has scored this step already)
+        # scored as the epoch just finished (a run resumed after its budget ended has scored
+        # this step already); the checkpoint then stands at the next epoch's start
         if not self.cfg.eval_every and self.evaluated_at != self.step and self.evaluate():
             self.stopped = "patience"
+        self.epoch, self.position = self.epoch + 1, 0
         self.checkpoint("last")
 
     def done(self) -> bool:
@@ -722,6 +784,8 @@ class TrainingRun:
             advance(self.step)
             while self.epoch < self.cfg.epochs and self.step < self.total:
                 for i, batch, head in self.batches.epoch(self.epoch, self.position):
+                    if i >= self.steps_per_epoch * self.cfg.grad_accum:
+                        continue  # a partial accumulation would spill into the next epoch
                     if not self.accumulate(i, batch, head, window):
                         continue
                     self.optimizer_step()
@@ -729,13 +793,15 @@ class TrainingRun:
                     if self.done():
                         break
                 else:
+                    began = time.perf_counter()
                     self.end_epoch()
+                    window.leave_out(time.perf_counter() - began)
                 if self.done():
                     break
-        if self.position >= self.batches.per_epoch:  # the budget ended on an epoch's last batch
-            self.epoch, self.position = self.epoch + 1, 0
         if self.evaluated_at != self.step:  # the budget ended between evaluations: score the
             self.evaluate()  # final weights
+        if self.position >= self.steps_per_epoch * self.cfg.grad_accum:  # the budget ended
+            self.epoch, self.position = self.epoch + 1, 0  # on an epoch's last step
         self.checkpoint("last")
         self.saver.wait()  # the run's files are complete when train() returns
         distributed.barrier()
