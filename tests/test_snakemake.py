@@ -116,6 +116,23 @@ def test_placeholders_and_config_mistakes_are_named(tmp_path):
     assert "option 'gpus' is set by the workflow" in result.stdout + result.stderr
 
 
+def test_false_writes_only_flags_the_command_has_and_reserved_options_are_named(tmp_path):
+    """`rc: false` is --no-rc for train (it has one) and nothing for predict (--rc is an
+    on-switch; --no-rc failed after training); evaluate's model is the workflow's."""
+    args = ["--configfile", str(WORKFLOWS / "config-example.yaml"), "--cores", "1", "-n", "-p"]
+    result = snakemake(tmp_path, *args, "--config", "train={options: {rc: false}}",
+                       "predict={gpus: 0, options: {rc: false}}")  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    trains = [line for line in out.splitlines() if "gitool train" in line]
+    predicts = [line for line in out.splitlines() if "gitool predict" in line]
+    assert trains and all("--no-rc" in line for line in trains)
+    assert predicts and not any("-rc" in line for line in predicts)
+    result = snakemake(tmp_path, *args, "--config", "evaluate={options: {model: runs/x}}")
+    assert result.returncode != 0
+    assert "option 'model' is set by the workflow" in result.stdout + result.stderr
+
+
 @pytest.mark.slow
 def test_example_workflow_end_to_end(tmp_path):
     """The whole example config on the CPU (about a minute on 2 idle cores)."""

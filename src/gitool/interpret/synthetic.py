@@ -300,6 +300,7 @@ def generate(
 #: A motif whose instances a log-odds scan separates from sequences without it at a lower
 #: AUROC than this is hard for any model to learn (the old latest-version GATA1 scored 0.90).
 DETECTABLE_AUROC = 0.95
+WARN_MIN_SEQUENCES = 100  # with and without a motif, for the detectability warning
 
 
 def detectability(data: SyntheticData, max_sequences: int = 20_000) -> pd.DataFrame:
@@ -314,7 +315,7 @@ def detectability(data: SyntheticData, max_sequences: int = 20_000) -> pd.DataFr
     the motif from these sequences (and an "and" pair that needs it is unfindable).
 
     Columns: ``motif``, ``matrix_id``, ``width``, ``bits`` (information content),
-    ``scan_auroc``, ``scan_recall``.
+    ``scan_auroc``, ``scan_recall``, ``present`` (scanned sequences holding the motif).
     """
     codes = data.codes[:max_sequences]
     present = data.presence()[:max_sequences].astype(bool)
@@ -331,6 +332,7 @@ def detectability(data: SyntheticData, max_sequences: int = 20_000) -> pd.DataFr
             "scan_auroc": auroc(scores, present[:, m]) if usable else float("nan"),
             "scan_recall": float((has > np.quantile(lacks, 0.99)).mean()) if usable
             else float("nan"),
+            "present": int(has.size),
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -383,7 +385,8 @@ def _place(
 def split_assignment(
     n: int, seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
 ) -> np.ndarray:
-    """uint8 ``(n,)``: 0 train, 1 valid, 2 test; exact sizes ``round(f * n)``, seeded shuffle."""
+    """uint8 ``(n,)``: 0 train, 1 valid, 2 test; train and valid get ``round(f * n)``
+    sequences, test the rest; seeded shuffle."""
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
         raise InputError(
             f"split fractions must be three numbers >= 0 summing to 1, got {fractions}"
@@ -505,8 +508,12 @@ def synth_motifs(options: SynthMotifsOptions) -> SynthMotifsSummary:
 
 def _warn_undetectable(data: SyntheticData) -> None:
     """One warning per motif that a log-odds scan hardly tells apart (models will not learn
-    it either)."""
+    it either), judged on at least :data:`WARN_MIN_SEQUENCES` sequences with the motif and
+    as many without (on fewer, a scan's AUROC is mostly chance)."""
+    n = min(len(data.codes), 20_000)
     for row in detectability(data).itertuples():
+        if min(row.present, n - row.present) < WARN_MIN_SEQUENCES:
+            continue
         if row.scan_auroc < DETECTABLE_AUROC:
             warn(
                 f"motif {row.motif} ({row.matrix_id}, {row.width} bp, {row.bits:.1f} bits): a "
