@@ -222,7 +222,7 @@ class TrackMetrics:
     Means and centred sums of squares and products are merged batch by batch (Chan, Golub &
     LeVeque's pairwise update), not raw sums: ``Σx² − (Σx)²/n`` loses a track's variance to
     cancellation when it is small against its mean, and gave constant predictions a Pearson
-    of 0 or ±inf instead of NaN. Works across processes: :meth:`all_reduce` merges the
+    of 0, ±inf or NaN depending on the constant (now always 0). Works across processes: :meth:`all_reduce` merges the
     statistics of every rank.
     """
 

@@ -202,6 +202,7 @@ def test_command_files_and_ism_equal_to_variants(tiny, capsys, monkeypatch):
     fresh = tiny["dir"] / "fresh.npz"
     for extra, needles in (
         (["--method", "ism", "--bins", "3"], ("--bins", "does not apply to ism")),
+        (["--method", "ism", "--index", "0"], ("--index", "ism maps every line")),
         (["--bins", "30"], ("--bins", "25 target bins")),
         (["--method", "magic"], ("--method", "choose from")),
     ):

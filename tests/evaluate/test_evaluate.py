@@ -414,3 +414,13 @@ def test_summary_table_shows_a_models_own_track_count_where_it_differs():
     console = Console(width=200, record=True)
     console.print(summary_table(summary.iloc[:1]))
     assert "(n)" not in console.export_text()
+
+
+def test_a_compressed_table_name_is_a_file_name_not_a_folder():
+    from gitool.evaluate.outputs import tsv_path
+
+    ckpt = "/runs/a/checkpoints/best.pt"
+    assert tsv_path("/runs/a", ckpt, "test", "res.tsv.gz") == Path("res.tsv.gz")  # then refused
+    assert tsv_path("/runs/a", ckpt, "test", "R.TSV") == Path("R.TSV")
+    assert tsv_path("/runs/a", ckpt, "test", "out") == Path("out/test.tsv")
+    assert tsv_path("/nonexistent", ckpt, "valid", None) == Path("/runs/a/eval/valid.tsv")

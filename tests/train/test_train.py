@@ -713,6 +713,9 @@ def test_the_schedule_ends_where_the_run_does(store, tmp_path, capsys):
     lrs = [r["lr"] for r in train]
     assert len(lrs) == 14 and lrs[0] == 1e-3 and lrs[-1] < 0.02 * 1e-3
     assert [r["epoch"] for r in valid] == [0, 1]  # each end-of-epoch score names its epoch
+    args = [*args[:-1], tmp_path / "e", "--eval-every", "50", "--max-steps", "100"]
+    assert run_cli(args, capsys)[0] == 0
+    assert [r["epoch"] for r in _records(tmp_path / "e")[1]] == [1]  # the last, not one past
 
 
 def test_a_resumed_run_with_a_longer_budget_goes_on_from_its_rate(
@@ -766,3 +769,10 @@ def test_shift_beyond_half_a_bin_and_the_valid_subset(store, tmp_path, capsys, m
     assert code == 0, err
     assert "--shift 5 moves the input by more than half a 8-bp bin" in " ".join(err.split())
     assert seen == [[0, 7, 14]]  # spread over the 15 valid windows, not the first three
+    # a checkpoint from before the spread subsets keeps its run's first windows on resume
+    last = tmp_path / "r" / "checkpoints" / "last.pt"
+    state = torch.load(last, weights_only=True)
+    del state["valid_selection"]
+    torch.save(state, last)
+    assert run_cli([*args, "--max-steps", "2", "--resume"], capsys)[0] == 0
+    assert seen[-1] == [0, 1, 2]

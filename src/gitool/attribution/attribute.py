@@ -390,11 +390,13 @@ def attribute(options: AttributeOptions) -> AttributeSummary:
     if o.method == "ism":
         result = _ism(o, spec, columns, identifiers)
     else:
-        if o.method == "deepliftshap":  # refused before any attribution, not part-way
-            for window in open_windows(o, spec.model, data, index)[0]:
+        windows, count = open_windows(o, spec.model, data, index)
+        if o.method == "deepliftshap":  # refused before any attribution, not part-way: the
+            windows = list(windows)  # windows are read once (each costs many passes anyway)
+            count = len(windows)
+            for window in windows:
                 if (window.codes == N_CODE).any():
                     raise _holds_n(window)
-        windows, count = open_windows(o, spec.model, data, index)
         result = attribute_windows(
             spec.model, spec.head, windows, columns, identifiers, method=o.method, bins=bins,
             steps=o.steps, baseline=o.baseline, shuffles=o.shuffles,
@@ -505,6 +507,10 @@ def _ism(o: AttributeOptions, spec: PreparedModel, columns, identifiers) -> Attr
     if o.regions is None:
         raise InputError(f"ism needs genome regions: give {opt('regions')} BED and "
                          f"{opt('genome')} FASTA", field="method")  # fmt: skip
+    if o.index is not None:
+        raise InputError(
+            f"chooses windows of a store; ism maps every line of {opt('regions')}", field="index"
+        )
     genome = Genome(o.genome)
     regions = read_regions(o.regions, genome.sizes, 1, merge=False)  # each line its own map
     lengths = {r.end - r.start for r in regions}

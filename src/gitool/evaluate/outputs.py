@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gitool.files import COMPRESSED
+
 
 def tsv_path(run: str | Path, checkpoint: str | Path, split: str, out: str | Path | None) -> Path:
     """``out`` when it names a ``.tsv`` (any case), else ``out/<split>[.tag].tsv``; without
@@ -15,7 +17,10 @@ def tsv_path(run: str | Path, checkpoint: str | Path, split: str, out: str | Pat
     tag = "" if checkpoint.stem == "best" else f".{checkpoint.stem}"
     if out is not None:
         path = Path(out)
-        return path if path.suffix.lower() == ".tsv" else path / f"{split}{tag}.tsv"
+        name = path.name.lower()
+        if path.suffix.lower() == ".tsv" or any(name.endswith(".tsv" + c) for c in COMPRESSED):
+            return path  # a table's name (a compressed one is then refused as such)
+        return path / f"{split}{tag}.tsv"
     if Path(run).is_dir():
         base = Path(run)
     elif checkpoint.parent.name == "checkpoints":

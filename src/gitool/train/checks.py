@@ -155,7 +155,7 @@ def check_shift(cfg: TrainConfig, stores: list, task) -> None:
             field="shift",
         )
     bin_size = int(stores[0].manifest["bin_size"])
-    if cfg.shift > bin_size // 2:
+    if cfg.shift > max(3, bin_size // 2):  # 3: the default, Basenji's and Enformer's
         warn(
             f"{opt('shift')} {cfg.shift} moves the input by more than half a {bin_size}-bp "
             f"bin while the targets stay where they are (as in Basenji), so targets sit up "

@@ -232,8 +232,9 @@ class Batches:
 
 @torch.no_grad()
 def validate(
-    model, stores, heads, task, cfg: TrainConfig, ctx: distributed.Context, autocast
-) -> dict:
+    model, stores, heads, task, cfg: TrainConfig, ctx: distributed.Context, autocast,
+    spread: bool = True,
+) -> dict:  # fmt: skip
     """Valid loss and the task's scores (mean per-track Pearson over all windows and bins, or
     mean per-task AUPR and AUROC), averaged over the stores; with several stores also each
     head's, as ``KEY/HEAD`` (e.g. ``valid_pearson/human``). All ranks take part. The windows
@@ -243,8 +244,11 @@ def validate(
     for store, head in zip(stores, heads, strict=True):
         n = store.count("valid")
         chosen = np.arange(n)
-        if cfg.valid_windows and cfg.valid_windows < n:  # spread over the split, not its start
+        if cfg.valid_windows and cfg.valid_windows < n:  # spread over the split (``spread``:
+            # runs whose checkpoints predate it keep their first windows, to compare alike)
             chosen = np.unique(np.linspace(0, n - 1, cfg.valid_windows).round().astype(np.int64))
+            if not spread:
+                chosen = np.arange(cfg.valid_windows)
         if len(chosen) == 0:
             continue
         indices = chosen[ctx.rank :: ctx.world].tolist()
@@ -539,6 +543,7 @@ class TrainingRun:
         )
         self.scheduler = make_scheduler(cfg, self.optimizer, self.total)
         self.anchor: tuple[int, float] | None = None  # the schedule's (see lr_lambda)
+        self.valid_spread = True  # --valid-windows spread over the split (see validate)
         self.step, self.epoch, self.position = 0, 0, 0
         self.saver = CheckpointWriter()
         self.last_checkpoint = time.monotonic()
@@ -585,6 +590,8 @@ class TrainingRun:
             cfg.min_delta, state.get("patience_ref", self.best), state["bad_evals"]
         )
         self.evaluated_at = state.get("evaluated_at", -1)
+        # a checkpoint from before spread validation subsets keeps its run's first windows
+        self.valid_spread = state.get("valid_selection", "first") == "spread"
         restore_rng(state["rng"], self.ctx.device, self.ctx.rank, cfg.seed, self.step)
         info(f"resuming {out} at step {self.step} (epoch {self.epoch}, batch {self.position})")
 
@@ -671,6 +678,7 @@ class TrainingRun:
                 "patience_ref": self.patience.ref,
                 "evaluated_at": self.evaluated_at,
                 "schedule": {"total": self.total, "anchor": self.anchor},
+                "valid_selection": "spread" if self.valid_spread else "first",
             },
         )
 
@@ -682,7 +690,10 @@ class TrainingRun:
         # would be broadcast, and a rank without validation batches would never join).
         net = self.net
         module = net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
-        scores = validate(module, self.stores, self.heads, self.task, cfg, self.ctx, self.autocast)
+        scores = validate(
+            module, self.stores, self.heads, self.task, cfg, self.ctx, self.autocast,
+            self.valid_spread,
+        )  # fmt: skip
         if not scores:
             return False
         score = scores[self.task.score]
@@ -765,9 +776,12 @@ class TrainingRun:
         return window
 
     def end_epoch(self) -> None:
-        # scored as the epoch just finished (a run resumed after its budget ended has scored
-        # this step already); the checkpoint then stands at the next epoch's start
-        if not self.cfg.eval_every and self.evaluated_at != self.step and self.evaluate():
+        # scored as the epoch just finished (each epoch's end without --eval-every, and the
+        # run's last one in any case; a run resumed after its budget ended has scored this
+        # step already); the checkpoint then stands at the next epoch's start
+        last = self.epoch + 1 >= self.cfg.epochs or self.step >= self.total
+        due = not self.cfg.eval_every or last
+        if due and self.evaluated_at != self.step and self.evaluate():
             self.stopped = "patience"
         self.epoch, self.position = self.epoch + 1, 0
         self.checkpoint("last")
