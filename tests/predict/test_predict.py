@@ -351,6 +351,59 @@ def test_writer_batches_sorting_and_clipped_last_bin(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t0.bw", "t1.bw"]  # nothing partial
 
 
+def test_a_bigwig_cut_short_on_close_is_an_error_not_an_output(tmp_path, monkeypatch):
+    """libBigWig writes a bigWig's index on close and reports a failed write (a full disk, a
+    file-size limit) only on stderr: the file is checked, and the run stops with nothing
+    put in place."""
+    import errno
+    import os
+
+    from gitool.predict import bigwig
+
+    sizes = {"a": 4000}
+    values = np.random.default_rng(0).random((500, 1)).astype(np.float32)
+    good = tmp_path / "good.bw"
+    with TrackWriter([good], sizes, 8) as writer:
+        writer.add("a", 0, 4000, values)
+    bigwig.check_complete(good)  # a whole file passes
+    cut = tmp_path / "cut.bw"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(OSError, match="could not be completed") as err:
+        bigwig.check_complete(cut)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(cut)
+    zeros = tmp_path / "zeros.bw"
+    zeros.write_bytes(bytes(good.stat().st_size))  # the header never written
+    with pytest.raises(OSError):
+        bigwig.check_complete(zeros)
+
+    close = bigwig.pyBigWig.open  # the writer's files end cut short on close
+
+    def opened(path, mode="r"):
+        handle = close(path, mode)
+        if mode != "w":
+            return handle
+
+        class Cut:
+            def __getattr__(self, name):
+                return getattr(handle, name)
+
+            def close(self):
+                handle.close()
+                with open(path, "r+b") as f:
+                    f.truncate(os.path.getsize(path) // 2)
+
+        return Cut()
+
+    monkeypatch.setattr(bigwig.pyBigWig, "open", opened)
+    out = tmp_path / "out.bw"
+    with (
+        pytest.raises(OSError, match="could not be completed"),
+        TrackWriter([out], sizes, 8) as writer,
+    ):
+        writer.add("a", 0, 4000, values)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -645,11 +698,19 @@ MANY_TRACKS = """if True:
             target = x[:, 100:300].reshape(len(x), 25, 8, 4).sum(2)
             return target @ self.w
 
+    import gc, os
+
+    gc.disable()  # what is left open stays open: nothing is freed behind the test's back
     rows = [{"index": k, "identifier": f"k{k}", "strand_pair": k} for k in range(60)]
-    options = PredictOptions(regions=json.loads(sys.argv[1]), out=sys.argv[2],
-                             genome=sys.argv[3], device="cpu", batch_size=3)
-    summary = predict(options, module=Weighted(), manifest={"tracks": rows})
-    print(json.dumps({"writing": summary.writing, "paths": [str(p) for p in summary.paths]}))
+    fds = []
+    for run, out in enumerate((sys.argv[2], sys.argv[2].rstrip("/") + "-again/")):
+        options = PredictOptions(regions=json.loads(sys.argv[1]), out=out,
+                                 genome=sys.argv[3], device="cpu", batch_size=3)
+        result = predict(options, module=Weighted(), manifest={"tracks": rows})
+        summary = summary if run else result
+        fds.append(len(os.listdir("/proc/self/fd")))
+    print(json.dumps({"writing": summary.writing, "paths": [str(p) for p in summary.paths],
+                      "fds": fds}))
 """
 
 
@@ -671,6 +732,7 @@ def test_more_tracks_than_the_open_file_limit(tiny):
     result = json.loads(done.stdout.splitlines()[-1])
     stats = result["writing"]
     assert stats["processes"] == 5 and stats["max_open"] == 12
+    assert result["fds"][1] == result["fds"][0]  # a second run leaves no pipe or FASTA open
     assert stats["peak_fds"] < 48
     assert outputs(out) == sorted(f"k{k}.bw" for k in range(60))  # no temporary file left
     weights = np.arange(1.0, 5.0)[:, None] * np.arange(1.0, 61.0)

@@ -21,6 +21,7 @@ pinned memory when the batches go to a GPU), before the ring buffer can be dealt
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,9 +59,13 @@ class BatchKey(NamedTuple):
 
 
 def default_sigterm(worker_id: int) -> None:
-    """DataLoader workers die quietly on SIGTERM, as usual: the CLI's cleanup handler
-    (:func:`gitool.console.run_reporting_errors`) is for the main process only."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """DataLoader workers leave quietly on SIGTERM: the CLI's cleanup handler
+    (:func:`gitool.console.run_reporting_errors`) is the main process's. They exit with
+    status 0: one killed by the signal made PyTorch raise "worker killed by signal" in the
+    main process, in the middle of its own cleanup when the whole job got SIGTERM (a time
+    limit), and the run ended with a traceback instead of exit code 143. A worker stopped
+    alone is still noticed (PyTorch: "exited unexpectedly")."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
 
 
 class ResumableSampler(DistributedSampler):
@@ -185,7 +190,10 @@ class WindowBatches(Dataset):
         targets = torch.empty(self.targets.shape[1:], dtype=torch.float16, pin_memory=pin)
         np.take(self.codes[slot].numpy(), where, axis=0, out=codes.numpy(), mode="clip")
         np.take(self.targets[slot].numpy(), where, axis=0, out=targets.numpy(), mode="clip")
-        return HostBatch(codes, targets, torch.from_numpy(shift), torch.from_numpy(rc))
+        draws_ = [torch.from_numpy(a) for a in (shift, rc)]
+        if pin:  # a non-blocking copy from pageable memory would wait for the GPU
+            draws_ = [t.pin_memory() for t in draws_]
+        return HostBatch(codes, targets, *draws_)
 
 
 def _as_is(item):

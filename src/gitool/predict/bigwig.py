@@ -20,8 +20,10 @@ open files for heads of thousands of tracks (groups of tracks, one writer proces
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,39 @@ BEDGRAPH_SUFFIXES = (".bedgraph", ".bg")
 def safe_name(identifier: str) -> str:
     """A track identifier as a file-name part: characters other than ``A-Za-z0-9._-`` → ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", identifier).strip(".") or "track"
+
+
+_HEADER = struct.Struct("<IHHQQQHHQQIQ")  # a bigWig's 64-byte header
+_ZOOM = struct.Struct("<IIQQ")  # and each zoom level's 24 bytes after it
+_INDEX_HEADER = 48  # bytes of an R-tree index's header
+
+
+def check_complete(path: Path) -> None:
+    """Raise when the closed bigWig ``path`` is cut short: its header, index or zoom indexes
+    point past the end of the file. libBigWig writes them on close and reports a failed
+    write (a full disk, a quota, a file-size limit) only on stderr.
+
+    Raises:
+        OSError: ENOSPC, naming the file (the likeliest cause; the size limit is another).
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(_HEADER.size)
+        complete = len(head) == _HEADER.size
+        if complete:
+            magic, _, zooms, _, _, index, *_ = _HEADER.unpack(head)
+            ends = [index + _INDEX_HEADER]
+            table = handle.read(_ZOOM.size * zooms)
+            complete = magic == 0x888FFC26 and len(table) == _ZOOM.size * zooms
+            for k in range(zooms if complete else 0):
+                ends.append(_ZOOM.unpack_from(table, k * _ZOOM.size)[3] + _INDEX_HEADER)
+            complete = complete and index > 0 and max(ends) <= size
+    if not complete:
+        raise OSError(
+            errno.ENOSPC,
+            "the bigWig could not be completed (disk full, or a file-size limit)",
+            str(path),
+        )
 
 
 def check_format(path: str | Path, bedgraph: bool, field: str = "out") -> None:
@@ -312,11 +347,18 @@ class TrackWriter:
             self.abort()
 
     def finish(self) -> None:
-        """Flush and close every temporary file (complete, not yet renamed)."""
+        """Flush and close every temporary file (complete, not yet renamed).
+
+        Raises:
+            OSError: a bigWig that closing did not complete (libBigWig reports a failed
+            write, e.g. a full disk or a file-size limit, only on stderr).
+        """
         self._flush()
         handles, self.handles = self.handles, []
-        for handle in handles:
+        for handle, tmp in zip(handles, self.temps, strict=True):
             handle.close()  # a bigWig's zoom levels and index are written here
+            if not self.bedgraph:
+                check_complete(tmp)
 
     def commit(self) -> list[Path]:
         """Flush, close and rename every file into place; returns the final paths."""

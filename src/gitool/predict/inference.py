@@ -254,18 +254,24 @@ def predict_regions(
     columns = select_tracks(spec.rows, tracks, field="tracks")
     perm = strand_permutation(spec.rows, spec.label) if rc else None
     undo = untransform_tracks(spec, columns) if untransform else None
-    genome = open_genome(spec, genome)
+    given, genome = genome, open_genome(spec, genome)
+    owned = genome if genome is not given else None  # closed when the chunks are done
     bin_size = spec.geometry.bin_size
     inputs = [*spec.inputs, *genome_files(genome.path)]
-    if isinstance(regions, (str, Path)):
-        merged = read_regions(regions, genome.sizes, bin_size)
-        inputs.append(Path(regions))
-    else:
-        merged = regions_from_intervals(
-            [(r.chrom, r.start, r.end) if isinstance(r, Region) else r for r in regions],
-            genome.sizes,
-            bin_size,
-        )
+    try:
+        if isinstance(regions, (str, Path)):
+            merged = read_regions(regions, genome.sizes, bin_size)
+            inputs.append(Path(regions))
+        else:
+            merged = regions_from_intervals(
+                [(r.chrom, r.start, r.end) if isinstance(r, Region) else r for r in regions],
+                genome.sizes,
+                bin_size,
+            )
+    except BaseException:
+        if owned is not None:
+            owned.close()
+        raise
     n_windows = window_count(merged, spec.geometry)
     if chosen:
         batch_size = default_batch_size(dev)
@@ -274,7 +280,7 @@ def predict_regions(
     variants = [(s, strand) for strand in ((False, True) if rc else (False,)) for s in shift_values]
     chunks = _stream(
         spec, SequenceReader(genome), merged, variants, batch_size, dev, columns, perm, undo,
-        n_windows if show_progress else None,
+        n_windows if show_progress else None, owned,
     )  # fmt: skip
     return Prediction(
         identifiers=[str(spec.rows[c]["identifier"]) for c in columns],
@@ -315,6 +321,7 @@ def _stream(
     perm: np.ndarray | None,
     undo: list[Track] | None,
     total: int | None,
+    owned: Genome | None = None,
 ) -> Iterator[Chunk]:
     """The inference loop behind :class:`Prediction` (a generator: runs when iterated).
 
@@ -408,7 +415,8 @@ def _stream(
 
     bar = progress("predicting windows", total) if total is not None else nullcontext(None)
     reading = closing(prefetched(batches(), depth=2, name="gitool-predict-inputs"))
-    with evaluating(model, device), bar as advance, reading as ahead:
+    done = closing(owned) if owned is not None else nullcontext()  # the genome this opened
+    with done, evaluating(model, device), bar as advance, reading as ahead:
         in_flight = None
         for batch in chain(ahead, [None]):  # None: drain the last batch
             ready: list = []

@@ -193,6 +193,7 @@ class _Child:
         """Its report once it has finished; raises its error if it failed."""
         output = self.proc.stdout.read()
         code = self.proc.wait()
+        self.proc.stdout.close()  # its pipe, now: not when the cycle collector runs
         self.status = _last_json(output)
         if code != 0 or not (self.status or {}).get("ok"):
             raise self._error(code, output)
