@@ -446,14 +446,21 @@ def test_inputs_are_read_ahead_in_a_thread_that_stops_with_the_scoring(tiny):
     assert failed.traceback and not variant_readers()
 
 
-def test_an_ensemble_gets_a_default_batch_that_holds_it(tiny, capsys):
-    """--rc --shifts 0,1,-1 is 6 members: a reference and an alternate each, 12 inputs; the
-    default batch (8 on a CPU) grows to hold them instead of refusing an option never given."""
+def one_snv(tiny, name: str) -> tuple[str, Path, Path, list[str]]:
+    """A trained run and a VCF of one SNV (rs1, chr1:2000): the sequence of chr1, the VCF,
+    the output ``name`` and the command that scores it there."""
     _, folder = make_run(tiny)
     seq = genome_seq(tiny, "chr1")
     vcf = write_vcf(tiny["dir"] / "calls.vcf", [("chr1", 2000, "rs1", seq[1999], "A")])
-    out = tiny["dir"] / "ens.tsv"
+    out = tiny["dir"] / name
     args = ["variants", str(vcf), "-m", str(folder), "-g", str(tiny["genome"]), "-o", str(out)]
+    return seq, vcf, out, args
+
+
+def test_an_ensemble_gets_a_default_batch_that_holds_it(tiny, capsys):
+    """--rc --shifts 0,1,-1 is 6 members: a reference and an alternate each, 12 inputs; the
+    default batch (8 on a CPU) grows to hold them instead of refusing an option never given."""
+    _, _, out, args = one_snv(tiny, "ens.tsv")
     code, _, err = run_cli([*args, "--rc", "--shifts", "0,1,-1"], capsys)
     assert code == 0, err
     assert "batch size 12" in " ".join(err.split())
@@ -477,14 +484,11 @@ def test_scoring_runs_in_float32_unless_bf16_is_asked_for(tiny, capsys, monkeypa
         return contextlib.nullcontext()
 
     monkeypatch.setattr(scoring, "autocast_for", spy)
-    _, folder = make_run(tiny)
-    seq = genome_seq(tiny, "chr1")
-    vcf = write_vcf(tiny["dir"] / "calls.vcf", [("chr1", 2000, "rs1", seq[1999], "A")])
-    base = ["variants", str(vcf), "-m", str(folder), "-g", str(tiny["genome"])]
-    assert run_cli([*base, "-o", str(tiny["dir"] / "a.tsv")], capsys)[0] == 0
+    _, _, _, args = one_snv(tiny, "a.tsv")
+    assert run_cli(args, capsys)[0] == 0
     assert asked and not any(asked)
     asked.clear()
-    assert run_cli([*base, "-o", str(tiny["dir"] / "b.tsv"), "--bf16"], capsys)[0] == 0
+    assert run_cli([*args[:-1], str(tiny["dir"] / "b.tsv"), "--bf16"], capsys)[0] == 0
     assert asked and all(asked)
     cuda = torch.device("cuda")
     assert isinstance(runs.autocast_for(cuda, bf16=False), contextlib.nullcontext)
@@ -492,11 +496,7 @@ def test_scoring_runs_in_float32_unless_bf16_is_asked_for(tiny, capsys, monkeypa
 
 
 def test_a_forced_rerun_leaves_no_profiles_of_the_earlier_run(tiny, capsys):
-    _, folder = make_run(tiny)
-    seq = genome_seq(tiny, "chr1")
-    vcf = write_vcf(tiny["dir"] / "calls.vcf", [("chr1", 2000, "rs1", seq[1999], "A")])
-    out = tiny["dir"] / "scores.tsv"
-    args = ["variants", str(vcf), "-m", str(folder), "-g", str(tiny["genome"]), "-o", str(out)]
+    seq, vcf, _, args = one_snv(tiny, "scores.tsv")
     assert run_cli([*args, "--profiles", "rs1"], capsys)[0] == 0
     assert np.load(tiny["dir"] / "scores.profiles.npz")["id"].tolist() == ["rs1"]
     write_vcf(vcf, [("chr1", 2000, "rs9", seq[1999], "A")])  # rs1 is gone
@@ -508,11 +508,7 @@ def test_a_forced_rerun_leaves_no_profiles_of_the_earlier_run(tiny, capsys):
 
 
 def test_a_compressed_name_for_a_text_output_is_refused(tiny, capsys):
-    _, folder = make_run(tiny)
-    seq = genome_seq(tiny, "chr1")
-    vcf = write_vcf(tiny["dir"] / "calls.vcf", [("chr1", 2000, "rs1", seq[1999], "A")])
-    out = tiny["dir"] / "scores.tsv.gz"
-    args = ["variants", str(vcf), "-m", str(folder), "-g", str(tiny["genome"]), "-o", str(out)]
+    _, _, out, args = one_snv(tiny, "scores.tsv.gz")
     code, _, err = run_cli(args, capsys)
     assert_input_error(code, err, "-o", "scores.tsv.gz", "uncompressed", "without .gz")
     assert not out.exists() and not list(tiny["dir"].glob(".scores*"))
