@@ -354,10 +354,11 @@ class TrackWriter:
             write, e.g. a full disk or a file-size limit, only on stderr).
         """
         self._flush()
-        handles, self.handles = self.handles, []
-        for handle, tmp in zip(handles, self.temps, strict=True):
+        handles, self.handles = self.handles, []  # (none when finished already)
+        for handle in handles:
             handle.close()  # a bigWig's zoom levels and index are written here
-            if not self.bedgraph:
+        if handles and not self.bedgraph:
+            for tmp in self.temps:
                 check_complete(tmp)
 
     def commit(self) -> list[Path]:
