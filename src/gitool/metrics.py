@@ -222,13 +222,13 @@ class TrackMetrics:
     Means and centred sums of squares and products are merged batch by batch (Chan, Golub &
     LeVeque's pairwise update), not raw sums: ``Σx² − (Σx)²/n`` loses a track's variance to
     cancellation when it is small against its mean, and gave constant predictions a Pearson
-    of 0, ±inf or NaN depending on the constant (now always 0). Works across processes: :meth:`all_reduce` merges the
-    statistics of every rank.
+    of 0, ±inf or NaN depending on the constant (now always 0). Works across processes:
+    :meth:`all_reduce` merges the statistics of every rank.
     """
 
     FIELDS = ("n", "mean_x", "mean_y", "m2x", "m2y", "cxy", "sse", "poisson")
     # A variance below this share of the mean's square is rounding (float32 predictions
-    # resolve about 6e-8 of a value): the track is constant and its Pearson undefined.
+    # resolve about 6e-8 of a value): the predictions (or targets) count as constant.
     CONSTANT = 1e-20
 
     def __init__(self, n_tracks: int, device: torch.device | str = "cpu"):
