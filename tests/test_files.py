@@ -192,3 +192,75 @@ def test_an_output_folder_given_as_a_symbolic_link_is_refused(tmp_path):
         Outputs(force=True).folder(link, lambda p: True, "a store")
     assert str(real) in str(err.value)
     assert (real / "manifest.yaml").exists() and link.is_symlink()
+
+
+def test_a_target_that_appears_after_it_was_claimed_is_kept(tmp_path):
+    """Claimed free, then made by someone else before the command wrote it: kept (exit 2),
+    not replaced as if it had been there, and claimed, from the start."""
+    from gitool.errors import InputError
+    from gitool.files import Outputs, staged_file
+
+    path = tmp_path / "table.tsv"
+    Outputs(force=True).file(path, "TSV")
+    path.write_text("mine\tdata\n1\t2\n")  # appears while the command computes
+    with pytest.raises(InputError, match="appeared while"), staged_file(path) as tmp:
+        tmp.write_text("ours\n")
+    assert path.read_text() == "mine\tdata\n1\t2\n"
+    # a claimed file that existed (force): replaced, and again by the same run
+    Outputs(force=True).file(path, "TSV")
+    for text in ("first\n", "second\n"):
+        with staged_file(path) as tmp:
+            tmp.write_text(text)
+        assert path.read_text() == text
+
+
+def test_outputs_committed_together_appear_all_or_none(tmp_path):
+    from gitool.errors import InputError
+    from gitool.files import Outputs, committed_together, staged_file
+
+    a, b = tmp_path / "a.tsv", tmp_path / "b.png"
+    a.write_text("old a\n")
+    outputs = Outputs(force=True)
+    outputs.file(a, "text")
+    outputs.file(b, "PNG")
+    with pytest.raises(KeyboardInterrupt), committed_together():
+        write_tsv(pd.DataFrame({"x": [1]}), a)
+        assert a.read_text() == "old a\n"  # not yet: at the block's end
+        raise KeyboardInterrupt  # Ctrl-C before the second file
+    assert a.read_text() == "old a\n" and not b.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tsv"]  # no temporaries
+    # one target appeared meanwhile: neither is put in place
+    with pytest.raises(InputError, match="b.png appeared"), committed_together():
+        write_tsv(pd.DataFrame({"x": [1]}), a)
+        with staged_file(b) as tmp:
+            tmp.write_bytes(b"ours")
+        b.write_bytes(b"theirs")
+    assert a.read_text() == "old a\n" and b.read_bytes() == b"theirs"
+    b.unlink()
+    outputs = Outputs(force=True)
+    outputs.file(a, "text")
+    outputs.file(b, "PNG")
+    with committed_together():
+        write_tsv(pd.DataFrame({"x": [1]}), a)
+        with staged_file(b) as tmp:
+            tmp.write_bytes(b"new")
+    assert a.read_text() == "x\n1\n" and b.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tsv", "b.png"]
+
+
+def test_stray_entry_names_what_the_layout_does_not(tmp_path):
+    from gitool.files import stray_entry
+
+    layout = {"manifest.yaml": None, "train": {"*.npy": None}}
+    (tmp_path / "train").mkdir()
+    (tmp_path / "manifest.yaml").write_text("x")
+    (tmp_path / "train" / "a.npy").write_text("x")
+    assert stray_entry(tmp_path, layout) is None
+    (tmp_path / "train" / "notes.txt").write_text("x")
+    assert stray_entry(tmp_path, layout) == tmp_path / "train" / "notes.txt"
+    (tmp_path / "train" / "notes.txt").unlink()
+    (tmp_path / "train" / "b.npy").mkdir()  # a folder where a file belongs
+    assert stray_entry(tmp_path, layout) == tmp_path / "train" / "b.npy"
+    (tmp_path / "train" / "b.npy").rmdir()
+    (tmp_path / "link").symlink_to(tmp_path / "manifest.yaml")
+    assert stray_entry(tmp_path, layout) == tmp_path / "link"

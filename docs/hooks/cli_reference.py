@@ -23,6 +23,7 @@ PAGE = "reference/cli.md"
 def _escape(text: str, table: bool = False) -> str:
     """Markdown-escape ``text`` outside its `code spans` (help texts use backticks for code);
     in a table cell, also keep pipes and newlines from breaking the row."""
+    text = text.replace("\\[", "[")  # Rich markup's escaped bracket, as the terminal shows it
     parts = re.split(r"(`[^`]*`)", text)
     out = []
     for i, part in enumerate(parts):

@@ -19,8 +19,10 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +37,35 @@ _MAGIC = {
     "checkpoint": (b"PK\x03\x04",),
 }
 TEXT_KINDS = ("TSV", "bedGraph", "JSON", "YAML", "JSONL", "text")
+# Whether each output this process claimed existed when it was claimed (absolute path ->
+# bool): staging consults it, so that a file or folder that appears while the command runs
+# is kept and the command stops, even when it appears before the output is written.
+_CLAIMED: dict[Path, bool] = {}
 COMPRESSED = (".gz", ".bgz", ".bz2", ".xz", ".zst")  # names a text output may not end with
+
+
+# What an output folder holds: entry name patterns (fnmatch), each to None for a file or
+# to the layout of a folder.
+Layout = Mapping[str, "Layout | None"]
+
+
+def stray_entry(folder: Path, layout: Layout) -> Path | None:
+    """The first entry of ``folder`` (depth first) that ``layout`` does not name — or a
+    link, or a folder where a file belongs and the other way round; None when the folder
+    holds only what the layout names (what ``force`` may replace)."""
+    for entry in sorted(folder.iterdir()):
+        pattern = next((p for p in layout if fnmatchcase(entry.name, p)), None)
+        if pattern is None or entry.is_symlink():
+            return entry
+        inner = layout[pattern]
+        if inner is None:
+            if not entry.is_file():
+                return entry
+        elif not entry.is_dir():
+            return entry
+        elif (stray := stray_entry(entry, inner)) is not None:
+            return stray
+    return None
 
 
 def is_kind(path: Path, kind: str) -> bool:
@@ -197,20 +227,37 @@ class Outputs:
                     f"refusing to replace it even with {opt('force')} — choose another path",
                     field=field,
                 )
+        _CLAIMED[path.absolute()] = path.exists()
         return path
 
     def folder(
         self, path: str | Path, is_previous: Callable[[Path], bool], previous: str,
-        field: str = "out",
+        field: str = "out", layout: Layout | None = None,
     ) -> Path:  # fmt: skip
         """Claim the folder ``path``; with ``force`` an existing one is replaced only when
-        it is empty or ``is_previous`` (an earlier output of the same kind, ``previous``)."""
+        it is empty or ``is_previous`` (an earlier output of the same kind, ``previous``)
+        holding nothing but what ``layout`` names (:func:`stray_entry`), when given."""
         path = Path(path)
         self._check_not_input(path, field)
         self._check_not_claimed(path, field, folder=True)
         check_writable(path, field)
-        check_output_folder(path, self.force, is_previous, previous, field)
+        check_output_folder(path, self.force, is_previous, previous, field, layout)
+        _CLAIMED[path.absolute()] = path.exists()
         return path
+
+
+def existed_when_claimed(path: str | Path) -> bool:
+    """Whether ``path`` existed when this process claimed it (:class:`Outputs`); a path
+    never claimed: whether it exists now."""
+    path = Path(path)
+    return _CLAIMED.get(path.absolute(), path.exists())
+
+
+def _made(path: Path) -> None:
+    """``path`` is now this process's own output: writing it again replaces it."""
+    key = path.absolute()
+    if key in _CLAIMED:
+        _CLAIMED[key] = True
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -292,7 +339,7 @@ def staged_folder(out: str | Path, existed: bool | None = None) -> Iterator[Path
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_stages(out)
-    existed = out.exists() if existed is None else existed
+    existed = existed_when_claimed(out) if existed is None else existed
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -301,6 +348,7 @@ def staged_folder(out: str | Path, existed: bool | None = None) -> Iterator[Path
         replace_folder(tmp, out, existed=existed)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _made(out)
 
 
 def commit_file(tmp: Path, path: Path, replace: bool) -> None:
@@ -322,20 +370,84 @@ def commit_file(tmp: Path, path: Path, replace: bool) -> None:
     tmp.unlink()
 
 
+def commit_files(pairs: Iterable[tuple[Path, Path]]) -> None:
+    """Put several finished files (``(tmp, path)`` pairs) in place, all or none: every
+    ``path`` is checked first (one that appeared since it was claimed, or became a folder,
+    is kept and :class:`InputError` raised before anything is renamed), then each is
+    committed (:func:`commit_file`). Inside :func:`committed_together`, they wait for the
+    block's end with the others."""
+    _commit_all([(Path(tmp), Path(path), existed_when_claimed(path)) for tmp, path in pairs])
+
+
+def _commit_all(items: list[tuple[Path, Path, bool]]) -> None:
+    """``(tmp, path, existed)`` triples: :func:`commit_files`."""
+    deferred = _deferred()
+    if deferred is not None:
+        deferred.extend(items)
+        return
+    for _, path, existed in items:
+        if path.is_dir() or (path.exists() and not existed):
+            raise _appeared(path)
+    for tmp, path, existed in items:
+        commit_file(tmp, path, replace=existed)
+        _made(path)
+
+
+_TOGETHER = threading.local()  # per thread: the files waiting for their block's end
+
+
+def _deferred() -> list[tuple[Path, Path, bool]] | None:
+    return getattr(_TOGETHER, "pending", None)
+
+
+@contextmanager
+def committed_together() -> Iterator[None]:
+    """The files this thread stages inside the block (:func:`staged_file`,
+    :func:`commit_files`: TSVs, PNGs, bigWigs...) are put in place together when it ends,
+    and none of them if it fails (an error, Ctrl-C or SIGTERM): a command's outputs are
+    never left half new, half old or half there. A block inside another joins it."""
+    if _deferred() is not None:
+        yield
+        return
+    pending: list[tuple[Path, Path, bool]] = []
+    _TOGETHER.pending = pending
+    try:
+        yield
+    except BaseException:
+        for tmp, _, _ in pending:
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        _TOGETHER.pending = None
+    try:
+        _commit_all(pending)
+    finally:
+        for tmp, _, _ in pending:
+            tmp.unlink(missing_ok=True)
+
+
 @contextmanager
 def staged_file(path: str | Path) -> Iterator[Path]:
     """Yield a hidden temporary sibling of ``path`` to write; on success it takes ``path``'s
-    place (:func:`commit_file`; a file that appeared meanwhile is kept), on any failure it
-    is removed (an old ``path`` stays)."""
+    place (:func:`commit_file`; a file that appeared since ``path`` was claimed, or since
+    now if it was not, is kept), on any failure it is removed (an old ``path`` stays)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    existed = path.exists()
+    existed = existed_when_claimed(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if _deferred() is not None:  # committed_together: in place with the others
+        _commit_all([(tmp, path, existed)])
+        return
+    try:
         commit_file(tmp, path, replace=existed)
     finally:
         tmp.unlink(missing_ok=True)
+    _made(path)
 
 
 def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
@@ -347,11 +459,13 @@ def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Pat
 
 def check_output_folder(
     out: Path, force: bool, is_previous: Callable[[Path], bool], previous: str,
-    field: str = "out",
+    field: str = "out", layout: Layout | None = None,
 ) -> None:  # fmt: skip
     """Refuse ``out`` unless it is new, or ``force`` is set and it is an empty folder or
-    ``is_previous(out)``: an earlier output of the same command (named by ``previous``).
-    ``force`` never deletes a folder of the user's own files, nor the current folder."""
+    ``is_previous(out)``: an earlier output of the same command (named by ``previous``),
+    holding nothing ``layout`` (when given) does not name. ``force`` never deletes a
+    folder of the user's own files, nor one of the user's files put into an earlier
+    output, nor the current folder."""
     if out.is_symlink():  # replacing it would replace the link, not what it points to
         raise InputError(
             f"{out} is a symbolic link, so gitool did not make it; give the folder it points "
@@ -375,6 +489,14 @@ def check_output_folder(
         raise InputError(
             f"{out} is a non-empty folder that is not {previous}; refusing to replace it "
             f"even with {opt('force')} — choose another {opt(field)}",
+            field=field,
+        )
+    stray = None if layout is None or not any(out.iterdir()) else stray_entry(out, layout)
+    if stray is not None:
+        raise InputError(
+            f"{out} is {previous} but also holds {stray.relative_to(out)}, which gitool did "
+            f"not write there; refusing to replace it even with {opt('force')} — move it out "
+            f"of {out}, or choose another {opt(field)}",
             field=field,
         )
 

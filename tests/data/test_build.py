@@ -304,6 +304,26 @@ def test_force_replaces_only_a_store(tiny, capsys):
     )
     assert_input_error(code, err, "not a coverage store", "--force")
     assert (tiny["dir"] / "notes" / "keep.txt").read_text() == "mine"
+    # a file of the user's put into the store: the store is not replaced, even with --force
+    (tiny["dir"] / "store" / "NOTES.txt").write_text("mine")
+    (tiny["dir"] / "store" / "train" / "runs").mkdir()
+    before = (tiny["dir"] / "store" / "manifest.yaml").read_bytes()
+    code, _, err = run_cli(
+        ["build-dataset", tiny["genome"], tiny["tracks"], "-o", tiny["dir"] / "store", *GEOM,
+         "--force"],
+        capsys,
+    )  # fmt: skip
+    assert_input_error(code, err, "also holds NOTES.txt", "did not write", "--force")
+    assert (tiny["dir"] / "store" / "NOTES.txt").read_text() == "mine"
+    assert (tiny["dir"] / "store" / "manifest.yaml").read_bytes() == before
+    (tiny["dir"] / "store" / "NOTES.txt").unlink()
+    code, _, err = run_cli(
+        ["build-dataset", tiny["genome"], tiny["tracks"], "-o", tiny["dir"] / "store", *GEOM,
+         "--force"],
+        capsys,
+    )  # fmt: skip
+    assert_input_error(code, err, "also holds train/runs", "--force")
+    assert (tiny["dir"] / "store" / "train" / "runs").is_dir()
 
 
 @pytest.mark.slow

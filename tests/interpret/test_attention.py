@@ -482,6 +482,22 @@ def test_plots(swin, tmp_path):
     ]
     for path in summary.plots:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all(p.parent == tmp_path / "p" / "plots" for p in summary.plots)
+
+
+def test_an_export_whose_plots_fail_is_not_published(swin, tmp_path, monkeypatch):
+    """The plots are drawn in the export's stage: a failure (or Ctrl-C) while drawing
+    leaves no export without its plots, and an earlier export whole."""
+    pytest.importorskip("matplotlib")
+    import gitool.interpret.attention as attention
+
+    def interrupted(index_path, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(attention, "plot_export", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        extract_attention(swin, inputs(1), tmp_path / "p", layers=[5], plot=True, device="cpu")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_float16_export(swin, tmp_path):

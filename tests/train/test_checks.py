@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 import yaml
@@ -65,6 +66,46 @@ def test_config_values_are_checked_and_named_with_the_file(motifs, tmp_path, cap
     code, _, err = run_cli(["train", "--config", config, "-o", tmp_path / "r"], capsys)
     assert_input_error(code, err, f"--config {config}: lr must be a number")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"rc": "false"}, "rc must be true or false, got 'false'"),  # text: was taken as true
+        ({"compile": "yes"}, "compile must be true or false (or null), got 'yes'"),
+        ({"resume": "no"}, "resume must be true or false, got 'no'"),
+        ({"heads": {"a": 1}}, "heads must be a list of text (or null)"),
+        ({"epochs": 2.5}, "epochs must be a whole number, got 2.5"),
+    ],
+)
+def test_config_values_of_the_wrong_type_are_named_with_the_file(
+    values, message, motifs, tmp_path, capsys
+):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": [str(motifs)], **values}))
+    code, _, err = run_cli(["train", "--config", config, "-o", tmp_path / "r"], capsys)
+    assert_input_error(code, err, f"--config {config}: {message}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_head_names_are_module_names(motifs, tmp_path, capsys):
+    args = ["train", "--data", motifs, "--heads", "a.b", "-o", tmp_path / "r", "--gpus", "0"]
+    code, _, err = run_cli(args, capsys)
+    assert_input_error(code, err, "--heads 'a.b' cannot name a head", "without '.'")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": [str(motifs)], "heads": [""]}))
+    code, _, err = run_cli(["train", "--config", config, "-o", tmp_path / "r"], capsys)
+    assert_input_error(code, err, "'' cannot name a head")
+    assert not (tmp_path / "r").exists()
+    # a store folder with a dot names its head with "_" (it crashed the run)
+    dotted = tmp_path / "my.store"
+    shutil.copytree(motifs, dotted)
+    cfg = flags(dotted, tmp_path / "run", max_steps=1, epochs=1)
+    run_training(None, cfg)
+    from gitool.runs import load_run
+
+    _, checkpoint, _ = load_run(tmp_path / "run", "last", "model")
+    assert "my_store" in str(checkpoint.get("heads", checkpoint)), checkpoint.keys()
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--track-weights", "heavy"), ("--schedule", "step")])

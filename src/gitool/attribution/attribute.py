@@ -53,7 +53,7 @@ from gitool.console import progress
 from gitool.data.genome import N_CODE, Genome
 from gitool.data.tracks import select_tracks
 from gitool.errors import InputError, opt
-from gitool.files import Outputs, staged_file
+from gitool.files import Outputs, committed_together, staged_file
 from gitool.interpret.windows import (
     AttentionWindow,
     default_store_windows,
@@ -405,7 +405,7 @@ def attribute(options: AttributeOptions) -> AttributeSummary:
     # every file is written completely before any is put in place
     writer = None
     try:
-        with contextlib.ExitStack() as stack:
+        with committed_together(), contextlib.ExitStack() as stack:
             tmp = stack.enter_context(staged_file(out))
             with open(tmp, "wb") as handle:
                 _save(handle, result, spec)
@@ -415,8 +415,7 @@ def attribute(options: AttributeOptions) -> AttributeSummary:
                 logos_figure(result, o.logos, stack.enter_context(staged_file(logos)))
             if bigwigs is not None:
                 writer = _write_bigwigs(result, bigwigs, o.genome)
-        if writer is not None:
-            writer.commit()
+                writer.commit()
     except BaseException:
         if writer is not None:
             writer.abort()

@@ -40,7 +40,7 @@ from gitool.config.marginalize import PAIR_ORIENTATIONS, PAIR_SPACINGS, Marginal
 from gitool.console import info, progress, warn
 from gitool.data.genome import N_CODE, Genome, one_hot, select_chroms
 from gitool.errors import InputError, opt
-from gitool.files import Outputs, staged_file
+from gitool.files import Outputs, committed_together, staged_file
 
 __all__ = [
     "END_MARGIN",
@@ -741,7 +741,12 @@ def marginalize(
             reduced.add(i, predictions)
     table = _table(plan, reduced, identifiers, motif1, motif2)
     plotted = identifiers[:MAX_PLOTTED]
-    with staged_file(out) as tmp_tsv, staged_file(npz) as tmp_npz, staged_file(png) as tmp_png:
+    with (
+        committed_together(),  # all three, or none
+        staged_file(out) as tmp_tsv,
+        staged_file(npz) as tmp_npz,
+        staged_file(png) as tmp_png,
+    ):
         table.to_csv(tmp_tsv, sep="\t", index=False, float_format="%.6g", na_rep="NA")
         with open(tmp_npz, "wb") as handle:
             _write_npz(handle, plan, reduced, backgrounds, identifiers, g.bin_size)

@@ -451,6 +451,13 @@ def match_patterns(
 # --------------------------------------------------------------------------------------
 
 
+# Everything a modisco output folder holds (what ``force`` may replace).
+LAYOUT = {
+    **dict.fromkeys(("modisco.h5", "motifs.tsv", "seqlets.tsv", "report.html", "run.json")),
+    "logos": {"*.png": None},
+}
+
+
 def is_modisco_output(path: Path) -> bool:
     """Whether ``path`` is a folder an earlier ``gitool modisco`` wrote."""
     return (path / "modisco.h5").is_file() and (path / "motifs.tsv").is_file()
@@ -628,7 +635,9 @@ def run_modisco(options: ModiscoOptions) -> ModiscoSummary:
     """``gitool modisco``: see the module docstring."""
     began = time.perf_counter()
     outputs = Outputs(options.force, inputs=[options.attributions, _motif_path(options.motifs)])
-    out = outputs.folder(options.out, is_modisco_output, "an earlier gitool modisco output")
+    out = outputs.folder(
+        options.out, is_modisco_output, "an earlier gitool modisco output", layout=LAYOUT
+    )
     existed = out.exists()
     database = load_motif_database(options.motifs)
     attr = load_attributions(options.attributions, options.track)

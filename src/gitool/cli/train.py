@@ -241,7 +241,7 @@ def train_command(
         bool | None,
         typer.Option(
             "--tensorboard",
-            help="Also write what goes to metrics.jsonl (loss, lr, samples/s, valid scores) as TensorBoard event files in RUN/tensorboard/ (`tensorboard --logdir RUN/tensorboard`). Needs the tensorboard package: pip install 'gitool[tensorboard]'.",
+            help="Also write what goes to metrics.jsonl (loss, lr, samples/s, valid scores) as TensorBoard event files in RUN/tensorboard/ (`tensorboard --logdir RUN/tensorboard`). Needs the tensorboard package: pip install 'gitool\\[tensorboard]'.",
         ),
     ] = None,
     seed: Annotated[

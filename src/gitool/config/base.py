@@ -10,9 +10,10 @@ field's type allows it: it means "choose for me".
 from __future__ import annotations
 
 import math
+import types
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -135,4 +136,72 @@ def load_yaml_config(path: str | Path, cls: type[C]) -> dict[str, Any]:
             f"{path}: unknown option {unknown[0]!r}; valid options: {', '.join(sorted(names))}",
             field="config",
         )
-    return data
+    hints = get_type_hints(cls)
+    return {key: _typed(path, key, value, hints[key]) for key, value in data.items()}
+
+
+_WHAT = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _typed(path: Path, key: str, value: Any, hint: Any) -> Any:
+    """``value`` as the field's type ``hint`` wants it (a number where text is wanted
+    becomes text, as on the command line), or :class:`InputError` naming the file and key:
+    YAML reads ``"false"`` as text, which would otherwise count as true."""
+    converted = _convert(value, hint)
+    if converted is _WRONG:
+        raise InputError(f"{path}: {key} must be {_describe(hint)}, got {value!r}", field="config")
+    return converted
+
+
+_WRONG = object()
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        for arg in args:
+            if (converted := _convert(value, arg)) is not _WRONG:
+                return converted
+        return _WRONG
+    if hint is type(None):
+        return None if value is None else _WRONG
+    if origin is Literal:
+        return value if value in args else _WRONG
+    if hint is bool:
+        return value if isinstance(value, bool) else _WRONG
+    if hint is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _WRONG
+    if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as text
+            try:
+                return float(value)
+            except ValueError:
+                return _WRONG
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return float(value) if ok else _WRONG
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return str(value) if ok else _WRONG
+    if origin in (list, tuple) or hint in (list, tuple):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]  # one item, as one flag gives on the command line
+        if not isinstance(value, list):
+            return _WRONG
+        items = [_convert(v, args[0]) for v in value] if args else value
+        return _WRONG if any(v is _WRONG for v in items) else list(items)
+    return value  # a mapping or another type: checked where it is used
+
+
+def _describe(hint: Any) -> str:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args if a is not type(None)) + " (or null)"
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin in (list, tuple):
+        return f"a list of {_describe(args[0])}" if args else "a list"
+    return _WHAT.get(hint, getattr(hint, "__name__", str(hint)))

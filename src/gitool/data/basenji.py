@@ -49,6 +49,7 @@ from gitool.config.import_basenji import IMPORT_RUNTIME_ONLY, ORGANISMS, ImportB
 from gitool.console import info, progress
 from gitool.data.npy import npy_header
 from gitool.data.store import FORMAT_NAME, STORE_FORMAT, is_coverage_store, write_manifest
+from gitool.data.store import LAYOUT as STORE_LAYOUT
 from gitool.data.tfrecord import COMPRESSIONS, RecordReader, parse_example
 from gitool.data.tracks import read_tracks, store_rows, write_tracks_table
 from gitool.data.windows import SPLITS, Geometry
@@ -679,7 +680,10 @@ def import_release(opts: ImportBasenjiOptions) -> ImportSummary:
     crop = plan_crop(release.statistics, opts.seq_length, opts.target_length)
     _check_first_record(release, crop, opts.compression)
     outputs = Outputs(opts.force, inputs=[folder])
-    out = outputs.folder(opts.out, is_coverage_store, "a coverage store from gitool", field="out")
+    out = outputs.folder(
+        opts.out, is_coverage_store, "a coverage store from gitool", field="out",
+        layout=STORE_LAYOUT,
+    )  # fmt: skip
     existed = out.exists()
     stage = stage_path(out)
     identity = _stage_identity(release, crop, opts)

@@ -38,6 +38,7 @@ from gitool.data.bigwig import check_bigwigs, crashed, negative_error, silence_s
 from gitool.data.genome import N_CODE, Genome, describe_choice, select_chroms
 from gitool.data.npy import NpyWriter, npy_header
 from gitool.data.store import FORMAT_NAME, STORE_FORMAT, is_coverage_store, write_manifest
+from gitool.data.store import LAYOUT as STORE_LAYOUT
 from gitool.data.tracks import (
     FLOAT16_MAX,
     TRANSFORM_VERSION,
@@ -160,7 +161,11 @@ def _claim_output(opts: BuildOptions, tracks: list[Track]) -> tuple[Path, bool]:
               opts.windows]  # fmt: skip
     outputs = Outputs(opts.force, inputs=[*inputs, *(t.file for t in tracks)])
     out = outputs.folder(
-        opts.out, is_coverage_store, "a coverage store from `gitool build-dataset`", field="out"
+        opts.out,
+        is_coverage_store,
+        "a coverage store from `gitool build-dataset`",
+        field="out",
+        layout=STORE_LAYOUT,
     )
     return out, out.exists()
 

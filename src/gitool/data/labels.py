@@ -37,6 +37,12 @@ from gitool.files import Outputs, staged_folder
 
 LABEL_FORMAT = 1
 FORMAT_NAME = "gitool-labels"
+# Everything a label store holds (what ``force`` may replace: :func:`gitool.files.stray_entry`).
+LAYOUT = {
+    **dict.fromkeys(("manifest.yaml", "interactions.tsv", "instances.tsv", "motifs.jaspar")),
+    **{split: dict.fromkeys(("sequences.npy", "labels.npy", "ids.npy"))
+       for split in ("train", "valid", "test")},
+}  # fmt: skip
 INTERACTION_KINDS = ("and", "xor")
 
 
@@ -134,7 +140,11 @@ def check_label_store_output(out: str | Path, force: bool, inputs=()) -> bool:
     :func:`write_label_store` as ``existed``)."""
     out = Path(out)
     Outputs(force, inputs=inputs).folder(
-        out, is_label_store, "a label store from `gitool synth-motifs`", field="out"
+        out,
+        is_label_store,
+        "a label store from `gitool synth-motifs`",
+        field="out",
+        layout=LAYOUT,
     )
     return out.exists()
 

@@ -51,7 +51,7 @@ from gitool.evaluate.tables import (
     summary_table,
     track_table,
 )
-from gitool.files import Outputs, write_tsv
+from gitool.files import Outputs, committed_together, write_tsv
 from gitool.metrics import TrackMetrics
 from gitool.runs import (
     autocast_for,
@@ -539,12 +539,13 @@ def evaluate(options: EvaluateOptions) -> EvaluationResult | LabelEvaluation:
         subjects, store, options.split, options.batch_size or 8, dev, options.plot_window,
         columns,
     )  # fmt: skip
-    summary, compared = _write_tables(paths, tables, subjects, options.split)
-    if options.plot_window is not None:
-        _plot_window(
-            store, options.split, options.plot_window, columns, window_predictions,
-            paths["window_plot"],
-        )  # fmt: skip
+    with committed_together():  # all the tables and plots, or none
+        summary, compared = _write_tables(paths, tables, subjects, options.split)
+        if options.plot_window is not None:
+            _plot_window(
+                store, options.split, options.plot_window, columns, window_predictions,
+                paths["window_plot"],
+            )  # fmt: skip
     others = sorted({g for g in tables[0]["group"] if group_column(g) == "other"})
     return EvaluationResult(
         tracks=tables[0],

@@ -435,11 +435,11 @@ def extract_attention(
             del records
             if on_window is not None:
                 on_window(len(batch))
-        _finish_export(export, model, layout, chosen, settings, started)
+        _finish_export(export, model, layout, chosen, settings, started, plot)
     except BaseException:
         _discard_export(export)
         raise
-    if plot:
+    if plot and single:  # an archive's plots/ beside it (a folder's are drawn in its stage)
         export.summary.plots = plot_export(index_path)
     return export.summary
 
@@ -664,11 +664,12 @@ def _finish_export(
     chosen: list[LayerInfo],
     settings: _Settings,
     started: float,
+    plot: bool = False,
 ) -> None:
     """Put a complete export in place.
 
-    Tracks are committed first. A folder export gets its index in the stage, which then
-    replaces the folder in one rename; an archive's index is staged and the archive put in
+    Tracks are committed first. A folder export gets its index (and, with ``plot``, its
+    plots) in the stage, which then replaces the folder in one rename; an archive's index is staged and the archive put in
     place just before the index replaces any older one. A failure at any step leaves an
     older export whole (and :func:`_discard_export` removes what this one had put in place).
     """
@@ -687,6 +688,9 @@ def _finish_export(
     )
     if export.stage is not None:
         (export.stage / "index.json").write_text(index)
+        if plot:  # in the stage: published with the export, or not at all
+            drawn = plot_export(export.stage / "index.json")
+            summary.plots = [export.target / p.relative_to(export.stage) for p in drawn]
         summary.files = _publish(export.stage, export.target, summary.files, export.existed)
         export.stage = None
         return

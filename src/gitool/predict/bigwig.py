@@ -365,8 +365,9 @@ class TrackWriter:
         """Flush, close and rename every file into place; returns the final paths."""
         try:
             self.finish()
-            for tmp, path in zip(self.temps, self.paths, strict=True):
-                os.replace(tmp, path)
+            from gitool.files import commit_files  # lazy: writer processes skip pandas
+
+            commit_files(zip(self.temps, self.paths, strict=True))
         except BaseException:
             self.abort()
             raise

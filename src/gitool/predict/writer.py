@@ -378,8 +378,9 @@ class TrackSetWriter:
                 self.stats["peak_fds"] = max((f for f in fds if f is not None), default=None)
             else:
                 self.files.finish()
-            for tmp, path in zip(self.temps, self.paths, strict=True):
-                os.replace(tmp, path)
+            from gitool.files import commit_files  # lazy: writer processes skip pandas
+
+            commit_files(zip(self.temps, self.paths, strict=True))
             self.files.created = []
             now = time.perf_counter()
             self.stats.update(

@@ -300,7 +300,14 @@ def open_stores(cfg: TrainConfig) -> tuple[list, list[str], CoverageTask | Class
             "coverage stores and label stores cannot be trained together", field="data"
         )
     task = ClassificationTask() if isinstance(stores[0], LabelStore) else CoverageTask()
-    heads = cfg.heads or [Path(p).resolve().name for p in cfg.data]
+    # a head is a module name: no "." (a store folder such as hg38.v2 becomes hg38_v2)
+    heads = cfg.heads or [Path(p).resolve().name.replace(".", "_") for p in cfg.data]
+    bad = next((h for h in heads if not h or "." in h), None)
+    if bad is not None:
+        raise InputError(
+            f"{bad!r} cannot name a head: give names without '.', e.g. human,mouse",
+            field="heads",
+        )
     if len(heads) != len(stores):
         raise InputError(
             f"{len(heads)} name(s) for {len(stores)} dataset(s); give one per {opt('data')}",

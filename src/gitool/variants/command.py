@@ -18,7 +18,7 @@ import numpy as np
 from gitool.config.variants import VariantOptions
 from gitool.console import warn
 from gitool.errors import InputError, opt
-from gitool.files import Outputs, staged_file
+from gitool.files import Outputs, committed_together, staged_file
 from gitool.runs import resolve_device
 from gitool.variants.ism import IsmMaps, ism_variants, parse_region
 from gitool.variants.scoring import VariantScores, iter_variant_scores
@@ -106,7 +106,7 @@ def _run_vcf(options: VariantOptions) -> VariantSummary:
     profile_path = None
     if wanted:
         profile_path = outputs.file(_sibling(out, ".profiles.npz"), "npz", field="profiles")
-    with ExitStack() as stack:
+    with committed_together(), ExitStack() as stack:  # the TSV and profiles, or neither
         tmp = stack.enter_context(staged_file(out))
         with open(tmp, "w") as handle:
             first = True
@@ -181,7 +181,7 @@ def _run_ism(options: VariantOptions) -> VariantSummary:
         maps.add(frame)
     from gitool.variants.plots import ism_figure
 
-    with staged_file(out) as tmp, staged_file(png) as png_tmp:  # both complete, then both
+    with committed_together(), staged_file(out) as tmp, staged_file(png) as png_tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(
                 handle,
