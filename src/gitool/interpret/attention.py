@@ -669,9 +669,10 @@ def _finish_export(
     """Put a complete export in place.
 
     Tracks are committed first. A folder export gets its index (and, with ``plot``, its
-    plots) in the stage, which then replaces the folder in one rename; an archive's index is staged and the archive put in
-    place just before the index replaces any older one. A failure at any step leaves an
-    older export whole (and :func:`_discard_export` removes what this one had put in place).
+    plots) in the stage, which then replaces the folder in one rename; an archive's index
+    is staged and the archive put in place just before the index replaces any older one. A
+    failure at any step leaves an older export whole (and :func:`_discard_export` removes
+    what this one had put in place).
     """
     summary = export.summary
     if summary.windows == 0:
