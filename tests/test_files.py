@@ -246,6 +246,12 @@ def test_outputs_committed_together_appear_all_or_none(tmp_path):
             tmp.write_bytes(b"new")
     assert a.read_text() == "x\n1\n" and b.read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tsv", "b.png"]
+    # one path staged twice would share its temporary file: refused, nothing put in place
+    with pytest.raises(ValueError, match="staged twice"), committed_together():
+        write_tsv(pd.DataFrame({"x": [2]}), a)
+        write_tsv(pd.DataFrame({"x": [3]}), a)
+    assert a.read_text() == "x\n1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tsv", "b.png"]
 
 
 def test_stray_entry_names_what_the_layout_does_not(tmp_path):

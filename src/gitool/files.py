@@ -37,10 +37,6 @@ _MAGIC = {
     "checkpoint": (b"PK\x03\x04",),
 }
 TEXT_KINDS = ("TSV", "bedGraph", "JSON", "YAML", "JSONL", "text")
-# Whether each output this process claimed existed when it was claimed (absolute path ->
-# bool): staging consults it, so that a file or folder that appears while the command runs
-# is kept and the command stops, even when it appears before the output is written.
-_CLAIMED: dict[Path, bool] = {}
 COMPRESSED = (".gz", ".bgz", ".bz2", ".xz", ".zst")  # names a text output may not end with
 
 
@@ -227,7 +223,7 @@ class Outputs:
                     f"refusing to replace it even with {opt('force')} — choose another path",
                     field=field,
                 )
-        _CLAIMED[path.absolute()] = path.exists()
+        _CLAIMED[path.resolve()] = path.exists()
         return path
 
     def folder(
@@ -242,20 +238,26 @@ class Outputs:
         self._check_not_claimed(path, field, folder=True)
         check_writable(path, field)
         check_output_folder(path, self.force, is_previous, previous, field, layout)
-        _CLAIMED[path.absolute()] = path.exists()
+        _CLAIMED[path.resolve()] = path.exists()
         return path
+
+
+# Whether each output this process claimed existed when it was claimed (resolved path ->
+# bool, as Outputs keys its claims): staging consults it, so that a file or folder that appears while the command runs
+# is kept and the command stops, even when it appears before the output is written.
+_CLAIMED: dict[Path, bool] = {}
 
 
 def existed_when_claimed(path: str | Path) -> bool:
     """Whether ``path`` existed when this process claimed it (:class:`Outputs`); a path
     never claimed: whether it exists now."""
     path = Path(path)
-    return _CLAIMED.get(path.absolute(), path.exists())
+    return _CLAIMED.get(path.resolve(), path.exists())
 
 
 def _made(path: Path) -> None:
     """``path`` is now this process's own output: writing it again replaces it."""
-    key = path.absolute()
+    key = path.resolve()
     if key in _CLAIMED:
         _CLAIMED[key] = True
 
@@ -383,6 +385,10 @@ def _commit_all(items: list[tuple[Path, Path, bool]]) -> None:
     """``(tmp, path, existed)`` triples: :func:`commit_files`."""
     deferred = _deferred()
     if deferred is not None:
+        waiting = {path for _, path, _ in deferred}
+        twice = next((path for _, path, _ in items if path in waiting), None)
+        if twice is not None:  # its temporary file would be the same one
+            raise ValueError(f"{twice} is staged twice in one committed_together block")
         deferred.extend(items)
         return
     for _, path, existed in items:
@@ -440,14 +446,11 @@ def staged_file(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if _deferred() is not None:  # committed_together: in place with the others
-        _commit_all([(tmp, path, existed)])
-        return
     try:
-        commit_file(tmp, path, replace=existed)
+        _commit_all([(tmp, path, existed)])  # inside committed_together: with the others
     finally:
-        tmp.unlink(missing_ok=True)
-    _made(path)
+        if _deferred() is None:
+            tmp.unlink(missing_ok=True)
 
 
 def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:
@@ -491,7 +494,7 @@ def check_output_folder(
             f"even with {opt('force')} — choose another {opt(field)}",
             field=field,
         )
-    stray = None if layout is None or not any(out.iterdir()) else stray_entry(out, layout)
+    stray = None if layout is None else stray_entry(out, layout)
     if stray is not None:
         raise InputError(
             f"{out} is {previous} but also holds {stray.relative_to(out)}, which gitool did "

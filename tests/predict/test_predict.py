@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import os
 import re
 import subprocess
 import sys
@@ -585,6 +586,12 @@ def test_never_writes_over_its_inputs_even_with_force(tiny, run, capsys):
             code, _, err = run_cli([*base, *extra, *force], capsys)
             assert_input_error(code, err, "-o ", "one of this command's inputs", "--force")
     assert {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()} == before
+    # a refused run closes the genome it opened (none of the 12 left it open)
+    genome = str(Path(tiny["genome"]).resolve())
+    fds = Path("/proc/self/fd")
+    if fds.is_dir():
+        held = [f for f in fds.iterdir() if os.path.realpath(f) == genome]
+        assert held == [], "the genome is still open after refused runs"
     with pytest.raises(InputError, match="^out .*plus.bw is one of this command's inputs"):
         predict(folder, tiny["genome"], bed, f"{d}/", force=True, device="cpu")
 

@@ -88,6 +88,17 @@ def test_config_values_of_the_wrong_type_are_named_with_the_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
 
 
+def test_config_values_take_the_forms_users_write(tmp_path):
+    from gitool.train.launch import _file_values
+
+    config = tmp_path / "c.yaml"
+    config.write_text("data: store\nheads: human,mouse\nlr: 1e-3\nout: 5\n")
+    values = _file_values(str(config))
+    assert values == {"data": ["store"], "heads": ["human", "mouse"], "lr": 0.001, "out": "5"}
+    config.write_text("heads: [human, mouse]\ndata: [a, b]\n")
+    assert _file_values(str(config)) == {"heads": ["human", "mouse"], "data": ["a", "b"]}
+
+
 def test_head_names_are_module_names(motifs, tmp_path, capsys):
     args = ["train", "--data", motifs, "--heads", "a.b", "-o", tmp_path / "r", "--gpus", "0"]
     code, _, err = run_cli(args, capsys)

@@ -39,7 +39,7 @@ from gitool.config.attention import AttentionOptions
 from gitool.console import info as status  # `info` names LayerInfo loop variables here
 from gitool.data.genome import Genome, one_hot
 from gitool.errors import InputError, opt
-from gitool.files import Outputs, commit_file, replace_folder, staged_file
+from gitool.files import Outputs, commit_file, existed_when_claimed, replace_folder, staged_file
 from gitool.interpret.layers import LayerInfo, attention_layout, model_seq_length, select_layers
 from gitool.interpret.plots import plot_export, plot_names
 from gitool.interpret.rollout import attention_rollout
@@ -102,7 +102,7 @@ class NpzStream:
 
     def __init__(self, path: Path):
         self.path = path
-        self.existed = path.exists()  # claimed (replaceable) before; else it must stay free
+        self.existed = existed_when_claimed(path)  # replaceable; else it must stay free
         self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         self.tmp.parent.mkdir(parents=True, exist_ok=True)
         self.zip = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
@@ -424,7 +424,7 @@ def extract_attention(
     capture_names = [info.module for info in (layout if rollout else chosen)]
     track_info, writer = _open_track_writer(track_out, track_layer, chosen, sizes, bedgraph)
     export = _start_export(target, index_path, single, track_info, writer)
-    export.existed = target.exists()
+    export.existed = existed_when_claimed(target)
     started = time.perf_counter()
     try:
         for batch in _window_batches(windows, batch_size):

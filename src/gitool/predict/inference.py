@@ -134,6 +134,15 @@ class Prediction:
     batch_size: int = 8
     inputs: list[Path] = field(default_factory=list)
     _chunks: Iterator[Chunk] | None = field(default=None, repr=False)
+    _genome: Genome | None = field(default=None, repr=False)  # opened here: closed with it
+
+    def close(self) -> None:
+        """Release what an unread (or part-read) prediction holds: the genome it opened.
+        Reading every chunk releases it too."""
+        if self._chunks is not None:
+            self._chunks.close()  # type: ignore[attr-defined]
+        if self._genome is not None:
+            self._genome.close()
 
     def __iter__(self) -> Iterator[Chunk]:
         if self._chunks is None:
@@ -298,6 +307,7 @@ def predict_regions(
         batch_size=batch_size,
         inputs=inputs,
         _chunks=chunks,
+        _genome=owned,
     )
 
 
@@ -475,9 +485,13 @@ def predict(
         untransform=options.untransform, which=options.which, manifest=manifest,
     )  # fmt: skip
     claimed = time.perf_counter()
-    paths = claim_outputs(options, prediction)
-    claimed = time.perf_counter() - claimed
-    writer = TrackSetWriter(paths, prediction.sizes, prediction.bin_size, options.bedgraph)
+    try:
+        paths = claim_outputs(options, prediction)
+        claimed = time.perf_counter() - claimed
+        writer = TrackSetWriter(paths, prediction.sizes, prediction.bin_size, options.bedgraph)
+    except BaseException:  # refused before any window was read: the genome is closed
+        prediction.close()
+        raise
     with writer, closing(iter(prediction)) as chunks:
         if writer.stats["processes"]:
             info(

@@ -4,7 +4,6 @@ torchrun."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import tempfile
@@ -35,19 +34,12 @@ LAUNCH_FIELDS = ("out", "resume", "gpus", "procs", "nodes", "node_rank", "rdzv_e
 
 
 def _file_values(config_file: str | None) -> dict[str, Any]:
-    """The options of the YAML file ``config_file`` (none without one), with the forms YAML
-    users write made regular: one store as a string, heads as ``a,b``, numbers such as
-    ``1e-3`` that YAML 1.1 reads as text."""
+    """The options of the YAML file ``config_file`` (none without one), typed as the
+    options are (:func:`~gitool.config.base.load_yaml_config`: one store as a string, numbers
+    such as ``1e-3`` that YAML 1.1 reads as text), heads also as ``a,b`` like ``--heads``."""
     values = load_yaml_config(config_file, TrainConfig) if config_file else {}
-    if isinstance(values.get("data"), str):
-        values["data"] = [values["data"]]
-    if isinstance(values.get("heads"), str):
-        values["heads"] = values["heads"].split(",")
-    for f in dataclasses.fields(TrainConfig):
-        value = values.get(f.name)
-        if isinstance(value, str) and str(f.type).startswith("float"):
-            with contextlib.suppress(ValueError):
-                values[f.name] = float(value)
+    if values.get("heads"):
+        values["heads"] = [name for item in values["heads"] for name in item.split(",")]
     return values
 
 
