@@ -57,38 +57,30 @@ def test_check_writable_names_the_field_and_folder(tmp_path, monkeypatch):
         check_writable(out)
 
 
-def test_outputs_refuse_existing_files_unless_forced_and_of_the_same_kind(tmp_path):
+def test_force_replaces_only_a_file_gitool_made_and_nobody_changed(tmp_path):
     from gitool.errors import InputError
     from gitool.files import Outputs
+    from gitool.made import record
 
     text = tmp_path / "notes.txt"
     text.write_text("mine")
     with pytest.raises(InputError, match="already exists; pass force") as err:
         Outputs().file(text, "bigWig")
     assert err.value.fields == ["out", "force"]
-    with pytest.raises(InputError, match="is not a bigWig file"):
+    with pytest.raises(InputError, match="exists and gitool did not make it"):
         Outputs(force=True).file(text, "bigWig")
+    # a bigWig of the user's own (a real header, same name as an output would have)
     old = tmp_path / "old.bw"
     old.write_bytes(b"\x26\xfc\x8f\x88" + bytes(60))
+    with pytest.raises(InputError, match=r"did not make it .*\.gitool-made\.jsonl beside it"):
+        Outputs(force=True).file(old, "bigWig")
+    record([old])  # as gitool records each file it puts in place
     assert Outputs(force=True).file(old, "bigWig") == old
-    with pytest.raises(InputError, match="is not a TSV file"):
-        Outputs(force=True).file(text, "TSV")  # text that is not a table
-    table = tmp_path / "scores.tsv"
-    table.write_text("track\tpearson\nDNase\t0.5\n")
-    assert Outputs(force=True).file(table, "TSV") == table
-    graph = tmp_path / "out.bedgraph"
-    graph.write_text("track type=bedGraph\nchr1\t0\t128\t0.5\n")
-    assert Outputs(force=True).file(graph, "bedGraph") == graph
-    with pytest.raises(InputError, match="is not a bedGraph file"):
-        Outputs(force=True).file(table, "bedGraph")
-    # BED6 and narrowPeak have numeric starts and ends too, but are not bedGraphs
-    for name, row in (("genes.bed", "chr1\t100\t200\tgeneA\t0\t+"),
-                      ("peaks.narrowPeak", "chr1\t100\t200\tp1\t50\t.\t4.2\t3.1\t2.0\t40"),
-                      ("named.bed", "chr1\t100\t200\tgeneA")):  # fmt: skip
-        other = tmp_path / name
-        other.write_text(row + "\n")
-        with pytest.raises(InputError, match="is not a bedGraph file"):
-            Outputs(force=True).file(other, "bedGraph")
+    old.write_bytes(b"\x26\xfc\x8f\x88" + bytes(61))  # changed since: the user's now
+    with pytest.raises(InputError, match="did not make it"):
+        Outputs(force=True).file(old, "bigWig")
+    with pytest.raises(ValueError, match="unknown output kind"):
+        Outputs().file(tmp_path / "x.bw", "bigwig")
     with pytest.raises(InputError, match="uncompressed"):
         Outputs().file(tmp_path / "new.tsv.gz", "TSV")
     link = tmp_path / "link.bw"
@@ -206,20 +198,26 @@ def test_a_target_that_appears_after_it_was_claimed_is_kept(tmp_path):
     with pytest.raises(InputError, match="appeared while"), staged_file(path) as tmp:
         tmp.write_text("ours\n")
     assert path.read_text() == "mine\tdata\n1\t2\n"
-    # a claimed file that existed (force): replaced, and again by the same run
-    Outputs(force=True).file(path, "TSV")
+    # an earlier output of gitool, claimed with force: replaced, and again by the same run
+    ours = tmp_path / "ours.tsv"
+    Outputs().file(ours, "TSV")
+    with staged_file(ours) as tmp:
+        tmp.write_text("earlier\n")
+    Outputs(force=True).file(ours, "TSV")
     for text in ("first\n", "second\n"):
-        with staged_file(path) as tmp:
+        with staged_file(ours) as tmp:
             tmp.write_text(text)
-        assert path.read_text() == text
+        assert ours.read_text() == text
 
 
 def test_outputs_committed_together_appear_all_or_none(tmp_path):
     from gitool.errors import InputError
     from gitool.files import Outputs, committed_together, staged_file
+    from gitool.made import RECORD, record
 
     a, b = tmp_path / "a.tsv", tmp_path / "b.png"
     a.write_text("old a\n")
+    record([a])  # an earlier output of gitool
     outputs = Outputs(force=True)
     outputs.file(a, "text")
     outputs.file(b, "PNG")
@@ -228,7 +226,7 @@ def test_outputs_committed_together_appear_all_or_none(tmp_path):
         assert a.read_text() == "old a\n"  # not yet: at the block's end
         raise KeyboardInterrupt  # Ctrl-C before the second file
     assert a.read_text() == "old a\n" and not b.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tsv"]  # no temporaries
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD, "a.tsv"]  # no temporaries
     # one target appeared meanwhile: neither is put in place
     with pytest.raises(InputError, match="b.png appeared"), committed_together():
         write_tsv(pd.DataFrame({"x": [1]}), a)
@@ -245,13 +243,13 @@ def test_outputs_committed_together_appear_all_or_none(tmp_path):
         with staged_file(b) as tmp:
             tmp.write_bytes(b"new")
     assert a.read_text() == "x\n1\n" and b.read_bytes() == b"new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tsv", "b.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD, "a.tsv", "b.png"]
     # one path staged twice would share its temporary file: refused, nothing put in place
     with pytest.raises(ValueError, match="staged twice"), committed_together():
         write_tsv(pd.DataFrame({"x": [2]}), a)
         write_tsv(pd.DataFrame({"x": [3]}), a)
     assert a.read_text() == "x\n1\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tsv", "b.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD, "a.tsv", "b.png"]
 
 
 def test_stray_entry_names_what_the_layout_does_not(tmp_path):

@@ -2,8 +2,9 @@
 
 **Claiming** (before any work starts): a command lists its inputs and claims each output
 through one :class:`Outputs`. A new target must be creatable (:func:`check_writable`); an
-existing one is refused unless ``force``, and even then it is replaced only when it is an
-output of the same kind (a bigWig by a bigWig, a store by a store); nothing is ever written
+existing one is refused unless ``force``, and even then a file is replaced only when gitool
+made it and nobody changed it since (its folder's record, :mod:`gitool.made`), a folder only
+when it is an earlier output of the same kind (a store by a store); nothing is ever written
 on, into, or over a folder holding one of the command's inputs, with or without ``force``.
 
 **Staging**: a folder is built in a hidden sibling and renamed into place
@@ -28,14 +29,9 @@ from pathlib import Path
 import pandas as pd
 
 from gitool.errors import InputError, opt
+from gitool.made import RECORD, made_by_gitool, record
 
-# Leading bytes of the binary kinds gitool writes (bigWig magic 0x888FFC26, either order).
-_MAGIC = {
-    "bigWig": (b"\x26\xfc\x8f\x88", b"\x88\x8f\xfc\x26"),
-    "npz": (b"PK\x03\x04", b"PK\x05\x06"),
-    "PNG": (b"\x89PNG\r\n\x1a\n",),
-    "checkpoint": (b"PK\x03\x04",),
-}
+KINDS = ("bigWig", "npz", "PNG", "checkpoint", "TSV", "bedGraph", "JSON", "YAML", "JSONL", "text")
 TEXT_KINDS = ("TSV", "bedGraph", "JSON", "YAML", "JSONL", "text")
 COMPRESSED = (".gz", ".bgz", ".bz2", ".xz", ".zst")  # names a text output may not end with
 
@@ -62,59 +58,6 @@ def stray_entry(folder: Path, layout: Layout) -> Path | None:
         elif (stray := stray_entry(entry, inner)) is not None:
             return stray
     return None
-
-
-def is_kind(path: Path, kind: str) -> bool:
-    """Whether the existing file ``path`` looks like a ``kind`` file: a binary kind by its
-    leading bytes; a text kind by being text and, for TSV (a header and rows of the same
-    number of tab-separated columns, at least two), bedGraph (``chrom start end value``
-    lines) and JSON (an object or array), by the shape of its first lines."""
-    with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
-    if kind in _MAGIC:
-        return head.startswith(_MAGIC[kind])
-    if kind not in TEXT_KINDS:
-        raise ValueError(f"unknown output kind {kind!r}")
-    if b"\0" in head:
-        return False
-    whole = head if len(head) < 1 << 16 else head[: head.rfind(b"\n") + 1]
-    try:
-        lines = whole.decode("utf-8").splitlines()
-    except UnicodeDecodeError:
-        return False
-    return _TEXT_SHAPES.get(kind, lambda lines: True)(lines)
-
-
-def _tsv_shape(lines: list[str]) -> bool:
-    widths = {len(line.split("\t")) for line in lines if line}
-    return len(widths) == 1 and widths.pop() >= 2
-
-
-def _bedgraph_shape(lines: list[str]) -> bool:
-    """``chrom start end value`` rows, exactly four fields (a BED6 or narrowPeak file has
-    more, or a name where the value goes)."""
-    rows = [
-        line.split() for line in lines if line and not line.startswith(("track", "browser", "#"))
-    ]
-    return bool(rows) and all(
-        len(row) == 4 and row[1].isdigit() and row[2].isdigit() and _is_number(row[3])
-        for row in rows
-    )
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-_TEXT_SHAPES = {
-    "TSV": _tsv_shape,
-    "bedGraph": _bedgraph_shape,
-    "JSON": lambda lines: "".join(lines).lstrip().startswith(("{", "[")),
-}
 
 
 class Outputs:
@@ -192,7 +135,11 @@ class Outputs:
             self._claimed_parents.setdefault(parent, target)
 
     def file(self, path: str | Path, kind: str, field: str = "out") -> Path:
-        """Claim the file ``path`` (of ``kind``: see :func:`is_kind`) for writing."""
+        """Claim the file ``path`` (a ``kind`` file: one of :data:`KINDS`) for writing; with
+        ``force`` an existing one is replaced only when gitool made it and nobody changed it
+        since (:func:`gitool.made.made_by_gitool`). Once written, it is recorded as gitool's."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown output kind {kind!r}")
         path = Path(path)
         self._check_not_input(path, field)
         self._check_not_claimed(path, field, folder=False)
@@ -217,13 +164,15 @@ class Outputs:
                 raise InputError(
                     f"{path} already exists; pass {opt('force')} to replace it", field=field
                 )
-            if not is_kind(path, kind):
+            if not made_by_gitool(path):
                 raise InputError(
-                    f"{path} exists and is not a {kind} file, so gitool did not make it; "
-                    f"refusing to replace it even with {opt('force')} — choose another path",
+                    f"{path} exists and gitool did not make it (or it changed since: "
+                    f"{RECORD} beside it lists what gitool wrote there); refusing to replace "
+                    f"it even with {opt('force')} — delete it yourself or choose another path",
                     field=field,
                 )
         _CLAIMED[path.resolve()] = path.exists()
+        _RECORDED.add(path.resolve())
         return path
 
     def folder(
@@ -243,9 +192,12 @@ class Outputs:
 
 
 # Whether each output this process claimed existed when it was claimed (resolved path ->
-# bool, as Outputs keys its claims): staging consults it, so that a file or folder that appears while the command runs
-# is kept and the command stops, even when it appears before the output is written.
+# bool, as Outputs keys its claims): staging consults it, so that a file or folder that
+# appears while the command runs is kept and the command stops, even when it appears before
+# the output is written.
 _CLAIMED: dict[Path, bool] = {}
+# The files claimed through Outputs.file (resolved): recorded as gitool's once committed.
+_RECORDED: set[Path] = set()
 
 
 def existed_when_claimed(path: str | Path) -> bool:
@@ -397,6 +349,7 @@ def _commit_all(items: list[tuple[Path, Path, bool]]) -> None:
     for tmp, path, existed in items:
         commit_file(tmp, path, replace=existed)
         _made(path)
+    record(path for _, path, _ in items if path.resolve() in _RECORDED)
 
 
 _TOGETHER = threading.local()  # per thread: the files waiting for their block's end

@@ -17,6 +17,7 @@ from gitool.config.marginalize import MarginalizeOptions
 from gitool.data.genome import Genome, encode
 from gitool.errors import InputError
 from gitool.interpret.motifs import format_jaspar, load_builtin_motifs
+from gitool.made import RECORD
 
 from fixture_models import BASES, BaseCounts, CountsConfig, counts_manifest, make_run
 from helpers import assert_input_error, run_cli
@@ -140,6 +141,7 @@ def test_the_command_reports_the_exact_mean_change_and_writes_all_outputs(tiny):
     assert (tiny["dir"] / "res" / "single.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert [p.name for p in summary.paths] == ["single.tsv", "single.png", "single.npz"]
     assert sorted(p.name for p in (tiny["dir"] / "res").iterdir()) == [
+        RECORD,
         "single.npz",
         "single.png",
         "single.tsv",

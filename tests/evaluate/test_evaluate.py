@@ -20,6 +20,7 @@ from gitool.data.store import Store
 from gitool.errors import InputError
 from gitool.evaluate import coverage
 from gitool.evaluate.tables import GROUP_COLUMNS, OVERALL, TRACK_COLUMNS, summary_table
+from gitool.made import RECORD
 from gitool.metrics import EPS
 from gitool.models.registry import create_model
 from gitool.runs import save_checkpoint, training_store
@@ -166,7 +167,7 @@ def test_grouping_summary_and_files(setup):
     assert list(summary.columns[:5]) == [*GROUP_COLUMNS, OVERALL]
     assert summary.loc["run", OVERALL] == pytest.approx(row[OVERALL], rel=1e-5)
     assert np.isnan(summary.loc["run", "CAGE"])
-    assert not list((run / "eval").glob(".*"))  # no temporary files left behind
+    assert [p.name for p in (run / "eval").glob(".*")] == [RECORD]  # no temporary files
 
     # The printed table: Table 1 columns, — for the empty CAGE group.
     console = Console(record=True, width=200)
@@ -333,32 +334,30 @@ def test_data_defaults_to_the_runs_training_store(setup, tiny, capsys):
     assert not (bare / "eval").exists()
 
 
-def test_outputs_need_force_the_same_kind_and_never_an_input(setup, tiny, capsys):
+def test_outputs_need_force_are_replaced_only_when_gitools_and_never_an_input(setup, tiny, capsys):
     store, _, run = setup
     base = ["evaluate", "-m", run, "--device", "cpu", "--split", "valid"]
     code, _, err = run_cli(base, capsys)
     assert code == 0, err
     tsv = run / "eval" / "valid.tsv"
     first = tsv.read_bytes()
-    tsv.write_text("track\tpearson\nedited by hand\t0\n")
     code, _, err = run_cli(base, capsys)
     assert_input_error(code, err, f"-o {tsv} already exists; pass --force to replace it")
-    assert tsv.read_text() == "track\tpearson\nedited by hand\t0\n"
     code, _, err = run_cli([*base, "--force"], capsys)
     assert code == 0, err
     assert tsv.read_bytes() == first
-    # text that is not a table was not written by gitool: kept even with --force
-    tsv.write_text("my notes\n")
+    # a table edited by hand since is the user's: kept even with --force
+    tsv.write_text("track\tpearson\nedited by hand\t0\n")
     code, _, err = run_cli([*base, "--force"], capsys)
-    assert_input_error(code, err, f"-o {tsv} exists and is not a TSV file", "--force")
-    assert tsv.read_text() == "my notes\n"
-    tsv.write_bytes(first)
+    assert_input_error(code, err, f"-o {tsv} exists and gitool did not make it", "--force")
+    assert tsv.read_text() == "track\tpearson\nedited by hand\t0\n"
+    tsv.unlink()
 
-    # A plot path holding something else is refused even with --force.
+    # A plot path holding a file gitool did not write is refused even with --force.
     png = run / "eval" / "valid.window0.png"
     png.write_text("not a picture")
     code, _, err = run_cli([*base, "--plot-window", "0", "--force"], capsys)
-    assert_input_error(code, err, f"-o {png} exists and is not a PNG file", "--force")
+    assert_input_error(code, err, f"-o {png} exists and gitool did not make it", "--force")
     assert png.read_text() == "not a picture"
 
     # The store, the files it was built from and the run's checkpoints: never.

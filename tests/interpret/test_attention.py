@@ -20,6 +20,7 @@ from gitool.interpret.windows import (
     windows_from_fasta,
     windows_from_regions,
 )
+from gitool.made import RECORD
 from gitool.models.base import capture_attention
 from gitool.models.can import CAN, CANConfig
 from gitool.models.enformer import Enformer, EnformerConfig
@@ -459,7 +460,7 @@ def test_failed_rerun_leaves_the_older_archive_whole(swin, tmp_path, monkeypatch
     assert "L5.shifted/weights" in load_window(index, 0)  # the older export still opens
     assert not track.exists()
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == ["a.json", "a.npz", "g.fa", "g.fa.fai", "r.bed"]  # no temporary files
+    assert left == [RECORD, "a.json", "a.npz", "g.fa", "g.fa.fai", "r.bed"]  # no temporaries
     # a new folder export whose index cannot be written leaves no folder behind
     monkeypatch.setattr(attention_module, "_index_json", broken)
     with pytest.raises(OSError, match="disk full"):
@@ -607,14 +608,14 @@ def test_outputs_are_claimed_before_the_model_runs(swin, tmp_path):
                 "new.bw",
                 "notes.npz already exists"
                 if not force
-                else "notes.npz exists and is not a npz file",
+                else "notes.npz exists and gitool did not make it",
             ),
             (
                 "new.npz",
                 "notes.bw",
                 "^track_out .*notes.bw already exists"
                 if not force
-                else "^track_out .*notes.bw exists and is not a bigWig file",
+                else "^track_out .*notes.bw exists and gitool did not make it",
             ),
             ("new.npz", "g.fa", "^track_out .*g.fa is one of this command's inputs"),
             ("new.npz", "source.bw", "^track_out .*source.bw is one of this command's inputs"),
@@ -634,7 +635,7 @@ def test_outputs_are_claimed_before_the_model_runs(swin, tmp_path):
     # a PNG in plots/ that is not gitool's: refused even with force, before any output
     plot = summary.plots[0]
     plot.write_bytes(mine)
-    with pytest.raises(InputError, match=f"^plot .*{plot.name} exists and is not a PNG"):
+    with pytest.raises(InputError, match=f"^plot .*{plot.name} exists and gitool did not make it"):
         export(tmp_path / "b.npz", tmp_path / "b.bw", force=True, plot=True)
     assert plot.read_bytes() == mine and not (tmp_path / "b.npz").exists()
 
@@ -670,7 +671,7 @@ def test_command_line(swin, tmp_path, capsys):
     assert code == 0, err
     (tmp_path / "mine.npz").write_text("my notes")
     code, _, err = run_cli([*args, "-o", tmp_path / "mine.npz", "--force"], capsys)
-    assert_input_error(code, err, "-o ", "is not a npz file", "even with --force")
+    assert_input_error(code, err, "-o ", "gitool did not make it", "even with --force")
     assert (tmp_path / "mine.npz").read_text() == "my notes"
     code, _, err = run_cli([*args, "-o", tmp_path / "b", "--layer", "12"], capsys)
     assert_input_error(code, err, "--layer 12")

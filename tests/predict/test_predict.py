@@ -29,6 +29,7 @@ from gitool.data.genome import encode, one_hot, reverse_complement
 from gitool.data.tracks import Track, untransform
 from gitool.data.windows import Geometry
 from gitool.errors import InputError
+from gitool.made import RECORD
 from gitool.predict import inference, writer
 from gitool.predict.bigwig import TrackWriter, output_paths
 from gitool.predict.inference import predict_regions
@@ -118,7 +119,10 @@ def predict(model, genome, regions, out, *, manifest=None, **options):
 
 
 def outputs(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """The files in ``folder`` (hidden temporaries included) but gitool's record of them."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name != RECORD)
 
 
 # --------------------------------------------------------------------------- tiling
@@ -596,7 +600,7 @@ def test_never_writes_over_its_inputs_even_with_force(tiny, run, capsys):
         predict(folder, tiny["genome"], bed, f"{d}/", force=True, device="cpu")
 
 
-def test_existing_outputs_need_force_and_the_same_kind(tiny, run, capsys):
+def test_existing_outputs_need_force_and_are_replaced_only_when_gitools(tiny, run, capsys):
     _, folder = run
     d = tiny["dir"]
     bed = write_bed(d / "r.bed", ["chr1\t0\t400"])
@@ -607,7 +611,7 @@ def test_existing_outputs_need_force_and_the_same_kind(tiny, run, capsys):
     code, _, err = run_cli([*base, "-o", notes, "--tracks", "plus"], capsys)
     assert_input_error(code, err, f"-o {notes} already exists; pass --force to replace it")
     code, _, err = run_cli([*base, "-o", notes, "--tracks", "plus", "--force"], capsys)
-    assert_input_error(code, err, "is not a bigWig file", "even with --force")
+    assert_input_error(code, err, "notes.bw exists and gitool did not make it", "--force")
     assert notes.read_text() == "my notes, not a bigWig"
 
     # Its own earlier bigWig: refused without --force, replaced with it.
@@ -622,16 +626,24 @@ def test_existing_outputs_need_force_and_the_same_kind(tiny, run, capsys):
     code, _, err = run_cli([*base, "-o", out, "--tracks", "plus", "--force"], capsys)
     assert code == 0, err
     assert len(bigwig_bins(out, "chr1")) == 2 * len(first) == 100
-    # A bedGraph replaces a text file with --force (and only with it).
+    # A bedGraph of the user's, of the same name and format, is kept even with --force;
+    # the one gitool wrote is replaced with --force (and only with it).
     graph = d / "out" / "p.bedgraph"
     graph.write_text("chr1\t0\t8\t1\n")
-    code, _, err = run_cli([*base, "-o", graph, "--tracks", "plus", "--bedgraph"], capsys)
+    as_graph = [*base, "-o", graph, "--tracks", "plus", "--bedgraph"]
+    code, _, err = run_cli([*as_graph, "--force"], capsys)
+    assert_input_error(code, err, "p.bedgraph exists and gitool did not make it", "--force")
+    assert graph.read_text() == "chr1\t0\t8\t1\n"
+    graph.unlink()
+    code, _, err = run_cli(as_graph, capsys)
+    assert code == 0, err
+    code, _, err = run_cli(as_graph, capsys)
     assert_input_error(code, err, "already exists")
-    code, _, err = run_cli([*base, "-o", graph, "--tracks", "plus", "--bedgraph", "--force"],
-                           capsys)  # fmt: skip
+    code, _, err = run_cli([*as_graph, "--force"], capsys)
     assert code == 0, err
     assert len(graph.read_text().splitlines()) == 100
     assert outputs(d / "out") == ["notes.bw", "p.bedgraph", "p.bw"]
+    assert [json.loads(line)["name"] for line in (d / "out" / RECORD).open()][:1] == ["p.bw"]
 
 
 def test_out_of_range_options_name_the_flag(tiny, run, capsys):

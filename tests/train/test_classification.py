@@ -15,6 +15,7 @@ from gitool.data.labels import LabelDataset, LabelStore
 from gitool.errors import InputError
 from gitool.evaluate.labels import evaluate_labels, predict_labels
 from gitool.interpret.synthetic import generate, save_store
+from gitool.made import RECORD
 from gitool.metrics import auroc, auroc_columns, average_precision, average_precision_columns
 from gitool.train.launch import run_training
 from gitool.train.loop import Patience, make_scheduler
@@ -113,7 +114,11 @@ def test_label_evaluation_writes_beside_the_run_for_a_checkpoint_and_per_checkpo
     assert code == 0, err
     code, _, err = run_cli([*args, "-m", copy, "--which", "last"], capsys)
     assert code == 0, err
-    assert sorted(p.name for p in (copy / "eval").iterdir()) == ["test.last.tsv", "test.tsv"]
+    assert sorted(p.name for p in (copy / "eval").iterdir()) == [
+        RECORD,
+        "test.last.tsv",
+        "test.tsv",
+    ]
     code, _, err = run_cli([*args, "-m", copy, "-o", tmp_path / "E.TSV"], capsys)
     assert code == 0, err
     assert (tmp_path / "E.TSV").is_file()

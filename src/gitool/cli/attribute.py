@@ -120,7 +120,7 @@ def attribute_command(
         bool,
         typer.Option(
             "--force",
-            help="Replace existing outputs, each only by its own kind (.npz, bigWig, PNG); never the inputs.",
+            help="Replace output files (.npz, bigWig, PNG) gitool wrote earlier and nobody changed since (listed in .gitool-made.jsonl beside them); never a file of the user's, never the inputs.",
         ),
     ] = D.force,
 ) -> None:

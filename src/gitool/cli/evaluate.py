@@ -78,7 +78,7 @@ def evaluate_command(
         bool,
         typer.Option(
             "--force",
-            help="Replace the files of an earlier evaluation (tables by tab-separated tables, PNGs by PNGs); never the run's checkpoints or the store.",
+            help="Replace the tables and PNGs gitool wrote earlier and nobody changed since (listed in .gitool-made.jsonl beside them); never a file of the user's, the run's checkpoints or the store.",
         ),
     ] = D.force,
 ) -> None:

@@ -122,8 +122,9 @@ def marginalize_command(
         bool,
         typer.Option(
             "--force",
-            help="Replace existing outputs (the TSV, PNG and npz), each only by a file of its "
-            "kind; never the command's inputs.",
+            help="Replace the TSV, PNG and npz gitool wrote earlier and nobody changed since "
+            "(listed in .gitool-made.jsonl beside them); never a file of the user's, never the "
+            "command's inputs.",
         ),
     ] = D.force,
 ) -> None:

@@ -82,7 +82,7 @@ def predict_command(
         bool,
         typer.Option(
             "--force",
-            help="Replace existing output files, only bigWigs by bigWigs (bedGraphs by bedGraphs); never the command's inputs.",
+            help="Replace the bigWigs (bedGraphs) gitool wrote earlier and nobody changed since (listed in .gitool-made.jsonl beside them); never a file of the user's, never the command's inputs.",
         ),
     ] = D.force,
 ) -> None:

@@ -117,7 +117,7 @@ def variants_command(
         bool,
         typer.Option(
             "--force",
-            help="Replace existing outputs, each only by its own kind (TSV, .npz, PNG); never the command's inputs.",
+            help="Replace output files (TSV, .npz, PNG) gitool wrote earlier and nobody changed since (listed in .gitool-made.jsonl beside them); never a file of the user's, never the command's inputs.",
         ),
     ] = D.force,
 ) -> None:

@@ -39,7 +39,13 @@ from gitool.config.attention import AttentionOptions
 from gitool.console import info as status  # `info` names LayerInfo loop variables here
 from gitool.data.genome import Genome, one_hot
 from gitool.errors import InputError, opt
-from gitool.files import Outputs, commit_file, existed_when_claimed, replace_folder, staged_file
+from gitool.files import (
+    Outputs,
+    commit_files,
+    existed_when_claimed,
+    replace_folder,
+    staged_file,
+)
 from gitool.interpret.layers import LayerInfo, attention_layout, model_seq_length, select_layers
 from gitool.interpret.plots import plot_export, plot_names
 from gitool.interpret.rollout import attention_rollout
@@ -102,7 +108,6 @@ class NpzStream:
 
     def __init__(self, path: Path):
         self.path = path
-        self.existed = existed_when_claimed(path)  # replaceable; else it must stay free
         self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         self.tmp.parent.mkdir(parents=True, exist_ok=True)
         self.zip = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
@@ -116,7 +121,7 @@ class NpzStream:
 
     def close(self) -> int:
         self.zip.close()
-        commit_file(self.tmp, self.path, replace=self.existed)
+        commit_files([(self.tmp, self.path)])  # recorded as gitool's (claimed as a file)
         return self.path.stat().st_size
 
     def abort(self) -> None:
@@ -284,8 +289,8 @@ def claim_outputs(
     outputs: Outputs, out: str | Path, track_out: str | Path | None, bedgraph: bool
 ) -> tuple[Path, Path, bool]:
     """Claim the export (a folder, or an archive and its index) and ``track_out`` before any
-    work: existing ones only with ``force``, only when of the same kind (an earlier export,
-    a bigWig/bedGraph), never an input. Returns :func:`_output_layout`'s triple."""
+    work: existing ones only with ``force``, only when gitool made them (an earlier export; a
+    bigWig/bedGraph in its folder's record), never an input. Returns :func:`_output_layout`'s triple."""
     target, index_path, single = _output_layout(out)
     if single:
         outputs.file(target, "npz", "out")
@@ -387,8 +392,8 @@ def extract_attention(
             span, as a bigWig (or bedGraph with ``bedgraph``); needs ``sizes`` (the genome's
             chromosome sizes, in order) and windows sorted along the genome.
         plot: write PNG heatmaps beside the output (``plots/``; see :mod:`.plots`).
-        force: replace existing outputs of the same kind (an earlier export, a bigWig or
-            bedGraph, PNGs); without it an existing output is refused.
+        force: replace existing outputs gitool made (an earlier export; a bigWig or bedGraph
+            and PNGs in their folder's record); without it an existing output is refused.
         outputs: the claims of this run, made by the caller with :func:`claim_outputs`
             (with its inputs, which are never written over); default: claimed here, in a
             new ``Outputs(force)``. Every output is claimed before the first forward.
