@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.markup import escape
 
 from gitool.console import info
 from gitool.errors import InputError, opt
@@ -178,15 +179,23 @@ def load_model(
     return model.to(device).eval(), state
 
 
-def training_store(run_or_checkpoint: str | Path, which: str = "best") -> Path:
+def training_store(
+    run_or_checkpoint: str | Path, which: str = "best", option: str = "model"
+) -> Path:
     """The store a run was trained on: the default ``--data`` of ``evaluate`` and ``interactions``.
 
     Reads only the checkpoint's ``data`` entry (memory-mapped, the weights stay on disk).
 
     Raises:
-        InputError: the run records no store or several, or its store has moved.
+        InputError: no such run (naming ``option``, the field the run came from), or the
+            run records no store or several, or its store has moved.
     """
-    ckpt = checkpoint_path(run_or_checkpoint, which)
+    try:
+        ckpt = checkpoint_path(run_or_checkpoint, which)
+    except InputError as err:
+        if err.field == "which":
+            raise
+        raise _about(option, err.template) from None
     try:
         state = load_checkpoint(ckpt, mmap=True)
     except InputError:
@@ -209,6 +218,16 @@ def training_store(run_or_checkpoint: str | Path, which: str = "best") -> Path:
             f"give the store with {opt('data')} STORE"
         )
     return stores[0]
+
+
+def default_store(run_or_checkpoint: str | Path, which: str = "best") -> Path:
+    """:func:`training_store`, chosen as the default ``--data``: a status line says so."""
+    store = training_store(run_or_checkpoint, which)
+    info(
+        f"using store {escape(shown_path(store))} (the run's training store; give "
+        f"{opt('data')} STORE to choose another)"
+    )
+    return store
 
 
 def newest_run(root: str | Path = "runs") -> Path | None:

@@ -805,6 +805,27 @@ def test_status_line_counts_dropped_chromosomes(tiny, capsys):
     assert "kept 3 chromosomes (chr1, chr2, chr3); dropped 1 (chrM)" in err
 
 
+def test_default_split_chromosomes_are_printed_when_chosen(tiny, capsys):
+    code, _, err = _cli_build(tiny, capsys, tiny["dir"] / "s")
+    assert code == 0, err
+    store = Store(tiny["dir"] / "s")
+    valid, test = (store.windows(s).chrom.unique().tolist() for s in ("valid", "test"))
+    assert len(valid) == len(test) == 1
+    line = " ".join(err.split())  # the console wraps long lines
+    assert (
+        f"split chromosomes: validation {valid[0]} (default; set --valid-chroms), "
+        f"test {test[0]} (default; set --test-chroms)"
+    ) in line
+    code, _, err = _cli_build(tiny, capsys, tiny["dir"] / "s2", "--test-chroms", test[0])
+    assert code == 0, err
+    line = " ".join(err.split())
+    assert f"validation {valid[0]} (default; set --valid-chroms), test {test[0]}" in line
+    assert "set --test-chroms" not in line  # given, so not a default
+    code, _, err = _cli_build(tiny, capsys, tiny["dir"] / "s3", "--split-fractions", "0.8,0.1,0.1")
+    assert code == 0, err
+    assert "split chromosomes" not in err
+
+
 # ---------------------------------------------------------------- bigWigs that must not crash the build
 
 

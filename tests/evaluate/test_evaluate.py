@@ -309,6 +309,14 @@ def test_data_defaults_to_the_runs_training_store(setup, tiny, capsys):
     assert code == 0, err
     assert "OVERALL" in out
     assert (run / "eval" / "test.tsv").exists()
+    assert f"using store {store.path} (the run's training store; give --data STORE" in " ".join(
+        err.split()
+    )  # the default is printed when chosen
+    code, _, err = run_cli(["evaluate", "-m", run, "-d", store.path, "--device", "cpu",
+                            "--force"], capsys)  # fmt: skip
+    assert code == 0 and "using store" not in err
+    code, _, err = run_cli(["evaluate", "-m", tiny["dir"] / "nope", "--device", "cpu"], capsys)
+    assert_input_error(code, err, f"--model {tiny['dir'] / 'nope'}: no such run folder")
     # Trained on no recorded store, or on one that has moved: say so and ask for --data.
     _, bare = make_run(tiny["dir"] / "bare", None)
     code, _, err = run_cli(["evaluate", "-m", bare, "--device", "cpu"], capsys)

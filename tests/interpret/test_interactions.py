@@ -239,6 +239,9 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
                                  "--sequences", "64", "--device", "cpu"], capsys)  # fmt: skip
     assert code == 0, err
     assert "AUROC" in stdout and (tmp_path / "own" / "scores.tsv").exists()
+    assert f"using store {motifs} (the run's training store" in " ".join(err.split())
+    code, _, err = run_cli(["interactions", "-m", tmp_path / "nope", "-o", tmp_path / "x"], capsys)
+    assert_input_error(code, err, f"--model {tmp_path / 'nope'}: no such run folder")
     code, _, err = run_cli(["interactions", "-m", run, "-o", tmp_path / "bad"], capsys)
     assert_input_error(code, err, "records no training store", "--data STORE")
     assert not (tmp_path / "bad").exists()

@@ -177,7 +177,17 @@ def _plan_contigs(opts: BuildOptions, kept: list[str], sizes: dict[str, int], ge
         return contigs_by_fraction(kept, sizes, fractions, block, opts.seed)
     valid, test = _names(opts.valid_chroms), _names(opts.test_chroms)
     check_split_chroms(kept, valid, test)
+    given = (bool(valid), bool(test))
     valid, test = default_split_chroms(kept, sizes, valid, test)
+    if not all(given):
+        parts = [
+            f"{label} {escape(','.join(names))}" + ("" if was else f" (default; set {opt(field)})")
+            for label, names, field, was in (
+                ("validation", valid, "valid_chroms", given[0]),
+                ("test", test, "test_chroms", given[1]),
+            )
+        ]
+        info("split chromosomes: " + ", ".join(parts))
     return contigs_by_chrom(kept, sizes, valid, test)
 
 

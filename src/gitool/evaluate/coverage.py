@@ -58,10 +58,10 @@ from gitool.runs import (
     check_which,
     choose_head,
     default_run,
+    default_store,
     load_run,
     resolve_device,
     run_label,
-    training_store,
 )
 
 if TYPE_CHECKING:
@@ -523,7 +523,7 @@ def evaluate(options: EvaluateOptions) -> EvaluationResult | LabelEvaluation:
     """
     check_which(options.which)
     run = options.model if options.model is not None else default_run()
-    data = options.data if options.data is not None else training_store(run, options.which)
+    data = options.data if options.data is not None else default_store(run, options.which)
     if _is_label_store(data):
         return _evaluate_labels(options, run, data)
     store = open_store(data, options.split)

@@ -62,7 +62,7 @@ from gitool.interpret.motifs import Motif, motifs_from_option, ppm, read_motif_f
 from gitool.interpret.plots import plot_interactions
 from gitool.models.base import capture_attention
 from gitool.models.can import CAN
-from gitool.runs import load_run, resolve_device, run_label, training_store
+from gitool.runs import default_store, load_run, resolve_device, run_label
 
 DEFAULT_THRESHOLDS = InteractionsOptions.threshold
 # Why 0.7: see InteractionsOptions.min_similarity.
@@ -582,7 +582,7 @@ def interactions_from_run(options: InteractionsOptions) -> InteractionResult:
     from, a motif file), and an existing one only with ``force`` and only when it is an
     earlier output."""
     o = options
-    data = o.data if o.data is not None else training_store(o.model, o.which)
+    data = o.data if o.data is not None else default_store(o.model, o.which)
     outputs = Outputs(o.force, inputs=_inputs(o, data))
     outputs.folder(o.out, is_interactions_output, PREVIOUS, "out")
     model, _, ckpt = load_run(o.model, o.which, "model")
