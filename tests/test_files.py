@@ -74,7 +74,7 @@ def test_force_replaces_only_a_file_gitool_made_and_nobody_changed(tmp_path):
     old.write_bytes(b"\x26\xfc\x8f\x88" + bytes(60))
     with pytest.raises(InputError, match=r"did not make it .*\.gitool-made\.jsonl beside it"):
         Outputs(force=True).file(old, "bigWig")
-    record([old])  # as gitool records each file it puts in place
+    record([(old, old)])  # as gitool records each file it puts in place
     assert Outputs(force=True).file(old, "bigWig") == old
     old.write_bytes(b"\x26\xfc\x8f\x88" + bytes(61))  # changed since: the user's now
     with pytest.raises(InputError, match="did not make it"):
@@ -217,7 +217,7 @@ def test_outputs_committed_together_appear_all_or_none(tmp_path):
 
     a, b = tmp_path / "a.tsv", tmp_path / "b.png"
     a.write_text("old a\n")
-    record([a])  # an earlier output of gitool
+    record([(a, a)])  # an earlier output of gitool
     outputs = Outputs(force=True)
     outputs.file(a, "text")
     outputs.file(b, "PNG")

@@ -183,3 +183,57 @@ def test_a_config_key_given_twice_is_refused(tmp_path):
         load_yaml_config(config, TrainConfig)
     config.write_text("lr: 0.1\nmodel_config: {dims: [1, 2]}\n")  # nested values still load
     assert load_yaml_config(config, TrainConfig)["model_config"] == {"dims": [1, 2]}
+
+
+def _text_params() -> list[tuple[str, str]]:
+    """(command, flag) of every option that takes text (not a path, choice or number)."""
+    cases = []
+    for name, command in sorted(_commands().items()):
+        if name not in OPTIONS:
+            continue
+        for param in command.params:
+            annotation = param.type_descriptor.annotation
+            while typing.get_origin(annotation) in (typing.Union, types.UnionType, list, tuple):
+                annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+            if (
+                isinstance(param, typer.core.TyperOption)
+                and annotation is str
+                and param.name not in CLI_ONLY.get(name, set())
+            ):
+                cases.append((name, param.opts[0]))
+    return cases
+
+
+def param_required(command: str, flag: str) -> bool:
+    """Whether the options dataclass field behind ``flag`` has no default."""
+    param = next(p for p in _commands()[command].params if flag in p.opts)
+    field = next(f for f in fields(_options_class(command)) if f.name == param.name)
+    return field.default is MISSING and field.default_factory is MISSING
+
+
+def test_text_options_are_found():
+    found = set(_text_params())
+    assert {
+        ("predict", "--tracks"),
+        ("train", "--heads"),
+        ("build-dataset", "--valid-chroms"),
+    } <= found
+
+
+@pytest.mark.parametrize(("command", "flag"), _text_params())
+def test_an_empty_text_value_is_one_line_naming_the_flag(
+    command, flag, capsys, tmp_path, monkeypatch
+):
+    """``--tracks ""`` (an unset shell variable in quotes) meant the default (all tracks)."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli([command, *REQUIRED.get(command, []), flag, ""], capsys)
+    assert_input_error(code, err, f"{flag} is empty; give a value")
+    required = param_required(command, flag)
+    assert ("leave the option out" in err) is not required, err  # only with a default
+    assert list(tmp_path.iterdir()) == [], f"{command} {flag} '' wrote files"
+
+
+def test_an_empty_item_of_a_list_is_refused():
+    with pytest.raises(InputError, match="has an empty value") as err:
+        TrainConfig(heads=["human", ""])
+    assert err.value.field == "heads"

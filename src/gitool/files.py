@@ -44,8 +44,11 @@ Layout = Mapping[str, "Layout | None"]
 def stray_entry(folder: Path, layout: Layout) -> Path | None:
     """The first entry of ``folder`` (depth first) that ``layout`` does not name — or a
     link, or a folder where a file belongs and the other way round; None when the folder
-    holds only what the layout names (what ``force`` may replace)."""
+    holds only what the layout names, and gitool's record of its files (:mod:`gitool.made`):
+    what ``force`` may replace."""
     for entry in sorted(folder.iterdir()):
+        if entry.name == RECORD and entry.is_file() and not entry.is_symlink():
+            continue  # gitool's own record of files it wrote there (gitool.made)
         pattern = next((p for p in layout if fnmatchcase(entry.name, p)), None)
         if pattern is None or entry.is_symlink():
             return entry
@@ -141,6 +144,12 @@ class Outputs:
         if kind not in KINDS:
             raise ValueError(f"unknown output kind {kind!r}")
         path = Path(path)
+        if path.name == RECORD or path.name.startswith(f".{RECORD}."):
+            raise InputError(
+                f"{path}: {RECORD} is gitool's record of the files it wrote in that folder; "
+                "choose another name",
+                field=field,
+            )
         self._check_not_input(path, field)
         self._check_not_claimed(path, field, folder=False)
         suffix = next((s for s in COMPRESSED if path.name.lower().endswith(s)), None)
@@ -346,10 +355,21 @@ def _commit_all(items: list[tuple[Path, Path, bool]]) -> None:
     for _, path, existed in items:
         if path.is_dir() or (path.exists() and not existed):
             raise _appeared(path)
+    # recorded first: a run stopped part-way through its renames leaves none of its own
+    # files unrecorded (a line whose file never arrives matches nothing). A temporary file
+    # that is itself the target of an earlier rename (a figure staged into another staged
+    # file) is read at the start of that chain.
+    source = {path: tmp for tmp, path, _ in items}
+    finished = []
+    for tmp, path, _ in items:
+        if path.resolve() in _RECORDED:
+            while tmp in source:
+                tmp = source.pop(tmp)
+            finished.append((path, tmp))
+    record(finished)
     for tmp, path, existed in items:
         commit_file(tmp, path, replace=existed)
         _made(path)
-    record(path for _, path, _ in items if path.resolve() in _RECORDED)
 
 
 _TOGETHER = threading.local()  # per thread: the files waiting for their block's end

@@ -5,26 +5,32 @@ holds ``.gitool-made.jsonl``: one JSON line per file put there, with its name, s
 modification time (ns) as they were when it was put in place. A file is gitool's while its
 size and time still match its latest line: a file the user wrote, copied in or edited
 since has no matching line, and ``--force`` leaves it alone. Copying or moving the whole
-folder with its times kept (``cp -a``, ``rsync -a``, ``mv``) keeps the record valid.
+folder with its times kept (``cp -a``, ``rsync -a``, ``mv``) keeps the record valid, unless
+the copy's file system keeps coarser times.
 
-Lines are appended, one write per commit (concurrent runs do not interleave lines); the
-last line for a name wins; the record is rewritten without stale lines (files gone or
-changed, superseded lines) when they outnumber the current ones. A record that cannot be
-written or read only makes ``--force`` refuse more: it never makes gitool replace a file
-it did not make.
+A line is written before its file is renamed into place (so a run stopped part-way through
+its renames leaves no file of its own unrecorded; a line whose file never arrives matches
+nothing). Writers hold an exclusive lock on the record, readers a shared one, so runs
+writing into one folder at once neither lose nor interleave lines; the last line for a name
+wins, and the record is rewritten in place, without stale lines, when they outnumber the
+current ones. A record that cannot be written or read only makes ``--force`` refuse more:
+it never makes gitool replace a file it did not make.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 RECORD = ".gitool-made.jsonl"
 
 # folder -> ((record's size, mtime_ns), {name: (size, mtime_ns)}, lines read)
 _CACHE: dict[Path, tuple[tuple[int, int], dict[str, tuple[int, int]], int]] = {}
+_WARNED: set[Path] = set()
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -38,22 +44,30 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def _read(folder: Path) -> tuple[dict[str, tuple[int, int]], int]:
-    """The latest (size, mtime_ns) recorded for each name in ``folder``, and the number of
-    lines read; cached while the record is unchanged (thousands of claims read it once)."""
-    path = folder / RECORD
-    stamp = _stamp(path)
-    if stamp is None:
-        return {}, 0
-    cached = _CACHE.get(folder)
-    if cached is not None and cached[0] == stamp:
-        return cached[1], cached[2]
+@contextlib.contextmanager
+def _locked(folder: Path, write: bool) -> Iterator[int | None]:
+    """The record's descriptor, locked (exclusive to write, shared to read); None when there
+    is no record to read. Created readable and writable by all the umask allows (a shared
+    project folder), never through a symbolic link."""
+    flags = os.O_NOFOLLOW | (os.O_RDWR | os.O_CREAT if write else os.O_RDONLY)
+    try:
+        handle = os.open(folder / RECORD, flags, 0o666)
+    except FileNotFoundError:
+        if write:
+            raise
+        yield None
+        return
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: unlocked, as before
+            fcntl.flock(handle, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+        yield handle
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _parse(text: str) -> tuple[dict[str, tuple[int, int]], int]:
     entries: dict[str, tuple[int, int]] = {}
     lines = 0
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}, 0
     for line in text.splitlines():
         lines += 1
         try:
@@ -61,8 +75,36 @@ def _read(folder: Path) -> tuple[dict[str, tuple[int, int]], int]:
             entries[str(entry["name"])] = (int(entry["size"]), int(entry["mtime_ns"]))
         except (ValueError, KeyError, TypeError):
             continue  # a damaged line vouches for nothing
-    _CACHE[folder] = (stamp, entries, lines)
     return entries, lines
+
+
+def _read_all(handle: int) -> str:
+    os.lseek(handle, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(handle, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def _read(folder: Path) -> dict[str, tuple[int, int]]:
+    """The latest (size, mtime_ns) recorded for each name in ``folder``; cached while the
+    record is unchanged (thousands of claims in one folder read it once)."""
+    stamp = _stamp(folder / RECORD)
+    if stamp is None:
+        return {}
+    cached = _CACHE.get(folder)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        with _locked(folder, write=False) as handle:
+            if handle is None:
+                return {}
+            stat = os.fstat(handle)
+            entries, lines = _parse(_read_all(handle))
+    except OSError:
+        return {}
+    _CACHE[folder] = ((stat.st_size, stat.st_mtime_ns), entries, lines)
+    return entries
 
 
 def made_by_gitool(path: str | Path) -> bool:
@@ -71,50 +113,62 @@ def made_by_gitool(path: str | Path) -> bool:
     stamp = _stamp(path)
     if stamp is None or path.name == RECORD:
         return False
-    entries, _ = _read(path.parent)
-    return entries.get(path.name) == stamp
+    return _read(path.parent).get(path.name) == stamp
 
 
-def record(paths: Iterable[str | Path]) -> None:
-    """Add the files ``paths`` (just put in place) to their folders' records."""
+def record(files: Iterable[tuple[str | Path, str | Path]]) -> None:
+    """Record ``(path, finished)`` pairs: ``finished`` (the file itself, or the temporary
+    file about to be renamed to ``path``) as gitool's file ``path``."""
     by_folder: dict[Path, list[str]] = {}
-    for path in paths:
+    for path, finished in files:
         path = Path(path).absolute()
-        stamp = _stamp(path)
+        stamp = _stamp(Path(finished))
         if stamp is None:
             continue
         line = json.dumps({"name": path.name, "size": stamp[0], "mtime_ns": stamp[1]})
         by_folder.setdefault(path.parent, []).append(line)
     for folder, lines in by_folder.items():
-        data = ("\n".join(lines) + "\n").encode("utf-8")
         try:
-            handle = os.open(folder / RECORD, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(handle, view) :]
-            finally:
-                os.close(handle)
-            _compact(folder)
-        except OSError:
-            continue  # unrecorded files are only refused by --force later
+            with _locked(folder, write=True) as handle:
+                assert handle is not None
+                _append(handle, lines)
+                _compact(folder, handle)
+        except OSError as err:
+            _warn_once(folder, err)
 
 
-def _compact(folder: Path) -> None:
-    """Rewrite the record with only its current lines when stale ones outnumber them."""
-    entries, lines = _read(folder)
+def _append(handle: int, lines: list[str]) -> None:
+    os.lseek(handle, 0, os.SEEK_END)
+    data = memoryview("".join(line + "\n" for line in lines).encode("utf-8"))
+    while data:
+        data = data[os.write(handle, data) :]
+
+
+def _compact(folder: Path, handle: int) -> None:
+    """Under the write lock: rewrite the record in place with only its current lines (files
+    still there, unchanged) when stale ones outnumber them."""
+    entries, lines = _parse(_read_all(handle))
     current = {name: stamp for name, stamp in entries.items() if _stamp(folder / name) == stamp}
     if lines <= 2 * len(current) + 64:
         return
-    tmp = folder / f".{RECORD}.tmp-{os.getpid()}"
-    try:
-        tmp.write_text(
-            "".join(
-                json.dumps({"name": name, "size": size, "mtime_ns": mtime}) + "\n"
-                for name, (size, mtime) in current.items()
-            ),
-            encoding="utf-8",
-        )
-        os.replace(tmp, folder / RECORD)  # a line appended meanwhile is lost: refused later
-    finally:
-        tmp.unlink(missing_ok=True)
+    os.ftruncate(handle, 0)
+    _append(
+        handle,
+        [
+            json.dumps({"name": name, "size": size, "mtime_ns": mtime})
+            for name, (size, mtime) in current.items()
+        ],
+    )
+
+
+def _warn_once(folder: Path, err: OSError) -> None:
+    if folder in _WARNED:
+        return
+    _WARNED.add(folder)
+    from gitool.console import warn  # lazy: writer processes skip the console
+
+    reason = err.strerror or str(err)
+    warn(
+        f"could not record the files written in {folder} in its {RECORD} ({reason}); "
+        "they are in place, but a later --force will refuse to replace them"
+    )

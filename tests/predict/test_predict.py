@@ -457,7 +457,7 @@ def test_bad_regions_and_options(tiny, run, monkeypatch):
     with pytest.raises(InputError, match="^untransform needs the manifest"):
         predict_regions(BaseCounts(CountsConfig()), genome, bed, untransform=True, device="cpu")
     for target, options, message in [
-        ("", {}, "^out is empty; give an output path"),
+        ("", {}, "^out is empty; give a value$"),
         ("  ", {"tracks": "0"}, "^out is empty"),
         (out, {"bedgraph": True}, r"out\.bw: \.bw names a bigWig .*end out with \.bedgraph"),
         (d / "bad" / "o.bigWig", {"bedgraph": True, "tracks": "0"}, "or drop bedgraph"),

@@ -106,7 +106,7 @@ def test_head_names_are_module_names(motifs, tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"data": [str(motifs)], "heads": [""]}))
     code, _, err = run_cli(["train", "--config", config, "-o", tmp_path / "r"], capsys)
-    assert_input_error(code, err, "'' cannot name a head")
+    assert_input_error(code, err, f"--config {config}: heads is empty; give a value")
     assert not (tmp_path / "r").exists()
     # a store folder with a dot names its head with "_" (it crashed the run)
     dotted = tmp_path / "my.store"

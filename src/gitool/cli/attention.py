@@ -130,7 +130,7 @@ def attention_command(
         bool,
         typer.Option(
             "--force",
-            help="Replace earlier outputs: -o only an earlier attention export (a folder holding just its files, or an .npz with its index), the --track-out file and plots only when gitool wrote earlier and nobody changed since (listed in .gitool-made.jsonl beside them). The inputs (run, genome, regions, FASTA, store and the files it was built from) are never written over.",
+            help="Replace earlier outputs: -o only an earlier attention export (a folder holding just its files, or an .npz with its index), the --track-out file and plots only when gitool wrote them earlier and nobody changed them since (listed in .gitool-made.jsonl beside them). The inputs (run, genome, regions, FASTA, store and the files it was built from) are never written over.",
         ),
     ] = D.force,
 ) -> None:

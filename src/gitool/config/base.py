@@ -80,12 +80,30 @@ def check_ranges(options: Any) -> None:
                 raise InputError(f"must be {allowed}, got {item!r}", field=f.name)
 
 
+def check_text(options: Any) -> None:
+    """Raise :class:`InputError` (with the field) for an empty text value (``--tracks ""``,
+    a path ``""``), or an empty item of a repeatable one: left unchecked it would quietly
+    mean the default (all tracks) or the current folder."""
+    for f in fields(options):
+        value = getattr(options, f.name)
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        empty = [isinstance(item, str) and not item.strip() for item in items]
+        if items and all(empty):
+            required = f.default is MISSING and f.default_factory is MISSING
+            hint = "" if required else ", or leave the option out for its default"
+            raise InputError(f"is empty; give a value{hint}", field=f.name)
+        if any(empty):
+            raise InputError("has an empty value (a stray comma?); remove it", field=f.name)
+
+
 @dataclass
 class Options:
-    """Base of the per-command options dataclasses: ranges are checked on construction."""
+    """Base of the per-command options dataclasses: ranges and empty text are checked on
+    construction."""
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        check_text(self)
 
     @classmethod
     def range_of(cls, name: str) -> Range | None:

@@ -8,7 +8,8 @@ axis mistake of enformer-pytorch #36). R² (``1 − SSE/SST``) and the mean Pois
 computed the same way (:class:`gitool.metrics.TrackMetrics`).
 
 Outputs (default ``RUN/eval/``; every file claimed before any inference — an existing one
-is replaced only with ``force`` and only by a file of its kind, the inputs never — and
+is replaced only with ``force`` and only when gitool made it (:mod:`gitool.made`), the
+inputs never — and
 written through a temporary sibling + rename):
 
     <split>.tsv              per track: index, identifier, group, description, pearson, r2, poisson
@@ -513,7 +514,8 @@ def evaluate(options: EvaluateOptions) -> EvaluationResult | LabelEvaluation:
             (comma-separated identifiers or indices; default the first
             :data:`MAX_PLOT_TRACKS`).
         which: ``best`` (falls back to ``last``) or ``last`` checkpoint of a run folder.
-        force: replace outputs of an earlier evaluation (TSVs by TSVs, PNGs by PNGs).
+        force: replace the outputs of an earlier evaluation (files gitool made and nobody
+            changed since: :mod:`gitool.made`).
 
     Every input is checked and every output claimed before any inference: store, split,
     both models' geometry and heads against the store, the output files.

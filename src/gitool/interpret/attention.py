@@ -121,8 +121,9 @@ class NpzStream:
 
     def close(self) -> int:
         self.zip.close()
+        size = self.tmp.stat().st_size
         commit_files([(self.tmp, self.path)])  # recorded as gitool's (claimed as a file)
-        return self.path.stat().st_size
+        return size
 
     def abort(self) -> None:
         self.zip.close()
@@ -831,7 +832,8 @@ def attention_from_run(options: AttentionOptions, on_window=None) -> AttentionSu
     in the current folder (an existing one only with ``force``, and only an earlier export).
 
     Every output is claimed before the model runs: existing outputs are replaced only with
-    ``force`` and only by their own kind; the inputs (the run, genome, regions, FASTA, the
+    ``force`` and only when gitool made them (an earlier export; files in their folder's
+    record, :mod:`gitool.made`); the inputs (the run, genome, regions, FASTA, the
     store and the files it was built from) never, even with ``force``.
     """
     o = options

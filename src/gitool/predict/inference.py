@@ -467,8 +467,8 @@ def predict(
             takes one), with the dataset ``manifest`` of its head.
 
     Every output is claimed before any inference (:class:`gitool.files.Outputs`): an
-    existing file is replaced only with ``options.force`` and only when it is of the same
-    kind (a bigWig by a bigWig, a bedGraph by text); the inputs — run, checkpoint, genome
+    existing file is replaced only with ``options.force`` and only when gitool made it and
+    nobody changed it since (:mod:`gitool.made`); the inputs — run, checkpoint, genome
     and its indexes, regions, the stores the head was trained on and every file they were
     built from — never, even with ``force``. Files appear only when all are complete; on
     any error none is left behind, nor a folder the run created.

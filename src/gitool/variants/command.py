@@ -2,7 +2,7 @@
 predictions as ``.npz``), or the ISM maps of a region as ``.npz`` plus a PNG.
 
 Every output is claimed before any inference (:class:`gitool.files.Outputs`: an existing
-file replaced only with ``force`` and only by one of its kind; the run, checkpoint, genome,
+file replaced only with ``force`` and only when gitool made it (:mod:`gitool.made`); the run, checkpoint, genome,
 VCF and the files the run's store was built from never) and appears only when complete.
 """
 
