@@ -71,13 +71,15 @@ def assert_same_weights(a: dict, b: dict, atol: float = 1e-5) -> None:
 def test_run_folder_contents_and_loss_going_down(store, tmp_path, capsys):
     cfg = write_config(tmp_path / "c.yaml", store, epochs=6, eval_every=7)
     code, _, err = run_cli(
-        ["train", "--config", cfg, "-o", tmp_path / "run", "--gpus", "0", "--batch-size", "4"],
+        ["train", "--config", cfg, "-o", tmp_path / "run", "--gpus", "0", "--batch-size", "4",
+         "--weight-decay", "1e-4"],
         capsys,
-    )
+    )  # fmt: skip
     assert code == 0, err
     run = tmp_path / "run"
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["batch_size"] == 4 and saved["model_config"]["heads"] == {"data": 4}  # flag won
+    assert saved["weight_decay"] == 1e-4
     records = [yaml.safe_load(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in records if "loss" in r]
     valid = [r for r in records if "valid_pearson" in r]
@@ -91,6 +93,7 @@ def test_run_folder_contents_and_loss_going_down(store, tmp_path, capsys):
         state["data"][0]["manifest"]["n_tracks"] == 4 and (run / "checkpoints" / "best.pt").exists()
     )
     assert {"optimizer", "scheduler", "rng", "batch", "epoch", "model_config"} <= set(state)
+    assert {g["weight_decay"] for g in state["optimizer"]["param_groups"]} == {1e-4}
     assert not (run / "tensorboard").exists()  # only with --tensorboard
 
 

@@ -149,6 +149,17 @@ def train_command(
             help=ranged(T, "grad_clip", "Clip the gradient norm to this. Default: no clipping.")
         ),
     ] = None,
+    weight_decay: Annotated[
+        float | None,
+        typer.Option(
+            help=ranged(
+                T,
+                "weight_decay",
+                "Adam's L2 penalty (added to the gradients, as torch.optim.Adam does; not "
+                "AdamW's decoupled decay). Default: 0, as in the Genomic Interpreter paper.",
+            )
+        ),
+    ] = None,
     track_weights: Annotated[
         str | None,
         typer.Option(
@@ -326,7 +337,7 @@ def train_command(
         node_rank=node_rank, rdzv_endpoint=rdzv_endpoint, batch_size=batch_size,
         grad_accum=grad_accum, lr=lr, schedule=schedule, lr_decay=lr_decay,
         lr_patience=lr_patience, warmup_steps=warmup_steps, grad_clip=grad_clip,
-        track_weights=track_weights,
+        weight_decay=weight_decay, track_weights=track_weights,
         epochs=epochs, max_steps=max_steps, patience=patience, min_delta=min_delta,
         eval_every=eval_every,
         valid_windows=valid_windows, checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
