@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyBigWig
+import pytest
 import torch
 import yaml
 
@@ -156,20 +157,48 @@ def test_a_failing_step_is_named(tmp_path, capsys, monkeypatch):
     assert_input_error(
         code, err, "quickstart step 1/6 (build the training store) failed", "no room"
     )
+    assert not (tmp_path / "qs").exists()  # no half-made quickstart folder
 
 
-def test_force_replaces_only_the_quickstarts_outputs(tmp_path):
-    from gitool.quickstart import MARKER, _claim_out, _prepare_out
+def test_force_replaces_only_the_quickstarts_outputs_and_only_once_the_new_ones_are_made(
+    tmp_path,
+):
+    from gitool.quickstart import MARKER, _claim_out, _outputs_replaced
+
+    def files(folder):
+        return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+    def aside(folder):
+        return [p.name for p in folder.glob(".quickstart-old-*")]
 
     out = tmp_path / "qs"
     assert not _claim_out(out, False, [])
-    _prepare_out(out, replace=False)  # a new quickstart folder: marked as one
-    assert sorted(p.name for p in out.iterdir()) == [MARKER]
+    with pytest.raises(KeyboardInterrupt), _outputs_replaced(out, replace=False):
+        (out / "data").mkdir()
+        raise KeyboardInterrupt  # a first run stopped: the folder it made is gone
+    assert not out.exists()
+    with _outputs_replaced(out, replace=False):  # a new quickstart folder: marked as one
+        pass
+    assert files(out) == [MARKER]
     for name in ("data/x", "runs/swin/x", "runs/mine/x", "eval/x", "notes.txt"):
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_text("x")
+        (out / name).write_text("old")
     replace = _claim_out(out, True, [])
     assert replace
-    _prepare_out(out, replace)
-    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert left == [MARKER, "notes.txt", "runs/mine/x"]
+    # a rerun that fails part-way: its outputs go, the earlier ones come back
+    with pytest.raises(RuntimeError), _outputs_replaced(out, replace):
+        (moved,) = aside(out)
+        assert files(out / moved) == [MARKER, "data/x", "eval/x", "runs/swin/x"]  # set aside
+        assert not (out / "data").exists() and (out / MARKER).exists()
+        (out / "data").mkdir()
+        (out / "data" / "y").write_text("new")
+        raise RuntimeError("step 3 failed")
+    assert files(out) == [MARKER, "data/x", "eval/x", "notes.txt", "runs/mine/x", "runs/swin/x"]
+    assert (out / "data" / "x").read_text() == "old" and aside(out) == []
+    # a killed rerun's folder set aside is removed by the next run; a rerun that succeeds
+    # replaces the quickstart's outputs only
+    (out / ".quickstart-old-999999999" / "data").mkdir(parents=True)
+    with _outputs_replaced(out, replace):
+        (out / "data").mkdir()
+        (out / "data" / "y").write_text("new")
+    assert files(out) == [MARKER, "data/y", "notes.txt", "runs/mine/x"] and aside(out) == []

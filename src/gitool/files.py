@@ -269,12 +269,13 @@ def stale_stages(out: Path) -> list[Path]:
     stale = []
     for sibling in out.parent.glob(f".{out.name}.*-*"):
         kind, _, pid = sibling.name[len(out.name) + 2 :].rpartition("-")
-        if kind in ("partial", "old", "tmp") and pid.isdigit() and not _alive(int(pid)):
+        if kind in ("partial", "old", "tmp") and pid.isdigit() and not process_alive(int(pid)):
             stale.append(sibling)
     return stale
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user's counts: it cannot be checked)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -18,6 +18,8 @@ the default step count keeps the whole run under 5 minutes on 2 CPU cores.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import shutil
 import time
@@ -39,7 +41,7 @@ from gitool.console import info
 from gitool.data import build as data_build  # called as data_build.build_store: tests patch it
 from gitool.errors import InputError, RunFailure, opt
 from gitool.evaluate.coverage import EvaluationResult, evaluate
-from gitool.files import Outputs
+from gitool.files import Outputs, process_alive
 from gitool.interpret.attention import attention_from_run
 from gitool.predict.inference import predict
 from gitool.runs import resolve_device
@@ -229,18 +231,61 @@ def _claim_out(out: Path, force: bool, inputs: list[Path]) -> bool:
     return out.is_dir() and any(out.iterdir())
 
 
-def _prepare_out(out: Path, replace: bool) -> None:
-    """Make ``out``; when ``replace``, remove the earlier quickstart's outputs in it (only
-    :data:`OUTPUTS`: what else is there, e.g. runs of the suggested next commands, stays)."""
-    if replace:
-        for name in OUTPUTS:
-            target = out / name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
+def _remove_outputs(out: Path) -> None:
+    """Delete the entries of ``out`` the quickstart writes (:data:`OUTPUTS`), and ``runs/``
+    when that leaves it empty; nothing else."""
+    for name in OUTPUTS:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    with contextlib.suppress(OSError):  # not empty (the user's runs), or not there
+        (out / "runs").rmdir()
+
+
+def _move_outputs(source: Path, target: Path) -> None:
+    """Move the :data:`OUTPUTS` entries of ``source`` to the same places under ``target``."""
+    for name in OUTPUTS:
+        entry = source / name
+        if entry.exists() or entry.is_symlink():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            entry.rename(target / name)
+
+
+@contextmanager
+def _outputs_replaced(out: Path, replace: bool) -> Iterator[None]:
+    """Run the pipeline's block into ``out``, all or nothing: when ``replace``, the earlier
+    quickstart's outputs (:data:`OUTPUTS` only: the user's runs of the suggested next
+    commands stay) are set aside in a hidden ``.quickstart-old-PID`` folder and deleted only
+    once the block succeeds; if it fails (an error, Ctrl-C, SIGTERM) its outputs are removed
+    and the earlier ones put back, and a folder it created is removed. The new outputs are
+    written in place, so the runs record the store path they will keep. Folders set aside by
+    killed runs are removed by the next one."""
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".quickstart-old-*"):
+        pid = stale.name.rpartition("-")[2]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    aside = out / f".quickstart-old-{os.getpid()}"
+    if replace:
+        shutil.rmtree(aside, ignore_errors=True)
+        aside.mkdir()
+        _move_outputs(out, aside)
     (out / MARKER).write_text(f"made by gitool {gitool.__version__} quickstart\n")
+    try:
+        yield
+    except BaseException:
+        _remove_outputs(out)
+        if replace:
+            _move_outputs(aside, out)
+            shutil.rmtree(aside, ignore_errors=True)
+        elif created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _training_gpus(device: str | None) -> tuple[int, str]:
@@ -338,8 +383,9 @@ def run_quickstart(options: QuickstartOptions) -> QuickstartSummary:
 
     Options (:class:`~gitool.config.quickstart.QuickstartOptions`):
         out: the quickstart folder; must be new or empty, or with ``force`` an earlier
-            quickstart folder (whose outputs, :data:`OUTPUTS`, are replaced; nothing else
-            in it is touched).
+            quickstart folder (whose outputs, :data:`OUTPUTS`, are replaced once the new
+            ones are made, and put back if the run fails: :func:`_outputs_replaced`;
+            nothing else in it is touched).
         steps: optimizer steps for each of the two models.
         example_data: the ``example_data/`` folder (or the checkout holding it); default:
             the one beside the installed package (see :func:`find_example_data`).
@@ -357,7 +403,14 @@ def run_quickstart(options: QuickstartOptions) -> QuickstartSummary:
     gpus, dev = _training_gpus(options.device)
     out, steps = Path(options.out), options.steps
     replace = _claim_out(out, options.force, [example, workflows])
-    _prepare_out(out, replace)
+    with _outputs_replaced(out, replace):
+        return _pipeline(out, steps, example, workflows, gpus, dev, began)
+
+
+def _pipeline(
+    out: Path, steps: int, example: Path, workflows: Path, gpus: int, dev: str, began: float
+) -> QuickstartSummary:
+    """The six steps of :func:`run_quickstart`, writing into ``out``."""
     seconds: dict[str, float] = {}
     data = out / "data"
     runs = {name: out / "runs" / name for name in WORKFLOWS}

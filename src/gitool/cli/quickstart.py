@@ -49,7 +49,7 @@ def quickstart_command(
         bool,
         typer.Option(
             "--force",
-            help="Reuse an earlier quickstart folder at --out, replacing the quickstart's own outputs in it (nothing else there is touched). Any other non-empty folder is refused.",
+            help="Reuse an earlier quickstart folder at --out, replacing the quickstart's own outputs in it once the new ones are made (a failed or stopped run puts them back; nothing else there is touched). Any other non-empty folder is refused.",
         ),
     ] = D.force,
 ) -> None:

@@ -54,7 +54,7 @@ from gitool.data.tfrecord import COMPRESSIONS, RecordReader, parse_example
 from gitool.data.tracks import read_tracks, store_rows, write_tracks_table
 from gitool.data.windows import SPLITS, Geometry
 from gitool.errors import InputError, RunFailure, opt
-from gitool.files import Outputs, _alive, staged_folder
+from gitool.files import Outputs, process_alive, staged_folder
 from gitool.machine import cpu_count
 
 SOURCE_FORMAT = "basenji-release"
@@ -595,7 +595,7 @@ def _open_stage(stage: Path, identity: dict, resume: bool) -> dict[str, dict]:
             host == socket.gethostname()
             and pid.isdigit()
             and int(pid) != os.getpid()
-            and _alive(int(pid))
+            and process_alive(int(pid))
         ):
             raise InputError(
                 f"{stage} is being written by another import (process {pid}); wait for it or "
