@@ -172,3 +172,46 @@ def test_the_record_is_shared_as_the_umask_allows_and_a_failure_is_one_warning(t
     err = capsys.readouterr().err
     assert err.count("could not record") == 1 and "--force will refuse" in err
     assert not made_by_gitool(other / "a.tsv")
+
+
+def _rerun(paths, value: int) -> None:
+    """One run of a command writing ``paths`` together, with --force."""
+    outputs = Outputs(force=True)
+    for path in paths:
+        outputs.file(path, "TSV")
+    with committed_together():
+        for path in paths:
+            write_tsv(pd.DataFrame({"x": [value]}), path)
+
+
+def test_many_files_replaced_again_and_again_stay_gitools(tmp_path):
+    """The record is compacted before a run's lines are written, never after: compacting
+    after them dropped every line of a run replacing more than 32 files."""
+    paths = [tmp_path / f"t{i}.tsv" for i in range(40)]
+    for value in range(4):
+        _rerun(paths, value)
+        assert all(made_by_gitool(p) for p in paths), value
+    one = [tmp_path / "one.tsv"]
+    for value in range(80):
+        _rerun(one, value)
+    assert made_by_gitool(one[0])
+    assert len((tmp_path / RECORD).read_text().splitlines()) <= 2 * 41 + 64 + 1
+
+
+def test_a_file_a_stopped_rerun_did_not_reach_stays_gitools(tmp_path, monkeypatch):
+    a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    _rerun([a, b], 0)
+    real = files.commit_file
+
+    def interrupted(tmp, path, replace):
+        if path == b:
+            raise KeyboardInterrupt
+        real(tmp, path, replace)
+
+    monkeypatch.setattr(files, "commit_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _rerun([a, b], 1)
+    monkeypatch.undo()
+    assert made_by_gitool(a) and made_by_gitool(b)
+    _rerun([a, b], 2)  # the next --force replaces both
+    assert b.read_text() == "x\n2\n"

@@ -163,13 +163,11 @@ def test_a_failing_step_is_named(tmp_path, capsys, monkeypatch):
 def test_force_replaces_only_the_quickstarts_outputs_and_only_once_the_new_ones_are_made(
     tmp_path,
 ):
+    from gitool.errors import InputError
     from gitool.quickstart import MARKER, _claim_out, _outputs_replaced
 
     def files(folder):
         return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-
-    def aside(folder):
-        return [p.name for p in folder.glob(".quickstart-old-*")]
 
     out = tmp_path / "qs"
     assert not _claim_out(out, False, [])
@@ -180,25 +178,34 @@ def test_force_replaces_only_the_quickstarts_outputs_and_only_once_the_new_ones_
     with _outputs_replaced(out, replace=False):  # a new quickstart folder: marked as one
         pass
     assert files(out) == [MARKER]
-    for name in ("data/x", "runs/swin/x", "runs/mine/x", "eval/x", "notes.txt"):
+    earlier = [MARKER, "data/x", "eval/x", "notes.txt", "runs/mine/x", "runs/swin/x"]
+    for name in earlier[1:]:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text("old")
     replace = _claim_out(out, True, [])
     assert replace
-    # a rerun that fails part-way: its outputs go, the earlier ones come back
+    # a rerun that fails part-way: what it wrote goes, the earlier outputs come back
     with pytest.raises(RuntimeError), _outputs_replaced(out, replace):
-        (moved,) = aside(out)
-        assert files(out / moved) == [MARKER, "data/x", "eval/x", "runs/swin/x"]  # set aside
-        assert not (out / "data").exists() and (out / MARKER).exists()
-        (out / "data").mkdir()
-        (out / "data" / "y").write_text("new")
+        aside = [".data.quickstart-old/x", ".eval.quickstart-old/x", f".{MARKER}.quickstart-old"]
+        aside.append("runs/.swin.quickstart-old/x")  # beside each: never across file systems
+        assert files(out) == sorted([MARKER, "notes.txt", "runs/mine/x", *aside])
+        # a second run into the same folder meanwhile is refused, before it touches anything
+        refused = pytest.raises(InputError, match="another gitool quickstart is writing")
+        with refused, _outputs_replaced(out, replace):
+            pass
+        for name in ("data/y", "predictions/y"):
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_text("new")
         raise RuntimeError("step 3 failed")
-    assert files(out) == [MARKER, "data/x", "eval/x", "notes.txt", "runs/mine/x", "runs/swin/x"]
-    assert (out / "data" / "x").read_text() == "old" and aside(out) == []
-    # a killed rerun's folder set aside is removed by the next run; a rerun that succeeds
-    # replaces the quickstart's outputs only
-    (out / ".quickstart-old-999999999" / "data").mkdir(parents=True)
+    assert files(out) == earlier and (out / "data" / "x").read_text() == "old"
+    # a killed rerun (set aside, partial outputs written): the next run puts the earlier
+    # outputs back first; one that succeeds replaces the quickstart's outputs only
+    (out / "data").rename(out / ".data.quickstart-old")
+    (out / "data").mkdir()
+    (out / "data" / "partial").write_text("killed")
+    with _outputs_replaced(out, replace=False):
+        assert (out / "data" / "x").read_text() == "old"
     with _outputs_replaced(out, replace):
         (out / "data").mkdir()
         (out / "data" / "y").write_text("new")
-    assert files(out) == [MARKER, "data/y", "notes.txt", "runs/mine/x"] and aside(out) == []
+    assert files(out) == [MARKER, "data/y", "notes.txt", "runs/mine/x"]

@@ -10,10 +10,11 @@ the copy's file system keeps coarser times.
 
 A line is written before its file is renamed into place (so a run stopped part-way through
 its renames leaves no file of its own unrecorded; a line whose file never arrives matches
-nothing). Writers hold an exclusive lock on the record, readers a shared one, so runs
-writing into one folder at once neither lose nor interleave lines; the last line for a name
-wins, and the record is rewritten in place, without stale lines, when they outnumber the
-current ones. A record that cannot be written or read only makes ``--force`` refuse more:
+nothing), and a file is gitool's when any line for its name matches (a file a stopped run
+did not reach keeps its earlier line). Writers hold an exclusive lock on the record, readers
+a shared one, so runs writing into one folder at once neither lose nor interleave lines;
+before each write the record is rewritten in place with one line per file there (the one
+that matches it) when stale lines outnumber those. A record that cannot be written or read only makes ``--force`` refuse more:
 it never makes gitool replace a file it did not make.
 """
 
@@ -28,12 +29,13 @@ from pathlib import Path
 
 RECORD = ".gitool-made.jsonl"
 
-# folder -> ((record's size, mtime_ns), {name: (size, mtime_ns)}, lines read)
-_CACHE: dict[Path, tuple[tuple[int, int], dict[str, tuple[int, int]], int]] = {}
+Stamp = tuple[int, int]  # (size, mtime_ns)
+# folder -> ((record's size, mtime_ns), {name: stamps recorded}, lines read)
+_CACHE: dict[Path, tuple[Stamp, dict[str, set[Stamp]], int]] = {}
 _WARNED: set[Path] = set()
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def _stamp(path: Path) -> Stamp | None:
     """(size, modification time in ns) of the file ``path``; None if it is not one."""
     try:
         stat = path.stat()
@@ -65,14 +67,17 @@ def _locked(folder: Path, write: bool) -> Iterator[int | None]:
         os.close(handle)  # releases the lock
 
 
-def _parse(text: str) -> tuple[dict[str, tuple[int, int]], int]:
-    entries: dict[str, tuple[int, int]] = {}
+def _parse(text: str) -> tuple[dict[str, set[Stamp]], int]:
+    """Every stamp recorded for each name (a file replaced by a run that was stopped before
+    its rename keeps its earlier line valid), and the number of lines."""
+    entries: dict[str, set[Stamp]] = {}
     lines = 0
     for line in text.splitlines():
         lines += 1
         try:
             entry = json.loads(line)
-            entries[str(entry["name"])] = (int(entry["size"]), int(entry["mtime_ns"]))
+            stamp = (int(entry["size"]), int(entry["mtime_ns"]))
+            entries.setdefault(str(entry["name"]), set()).add(stamp)
         except (ValueError, KeyError, TypeError):
             continue  # a damaged line vouches for nothing
     return entries, lines
@@ -86,8 +91,8 @@ def _read_all(handle: int) -> str:
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 
-def _read(folder: Path) -> dict[str, tuple[int, int]]:
-    """The latest (size, mtime_ns) recorded for each name in ``folder``; cached while the
+def _read(folder: Path) -> dict[str, set[Stamp]]:
+    """The (size, mtime_ns) stamps recorded for each name in ``folder``; cached while the
     record is unchanged (thousands of claims in one folder read it once)."""
     stamp = _stamp(folder / RECORD)
     if stamp is None:
@@ -113,7 +118,7 @@ def made_by_gitool(path: str | Path) -> bool:
     stamp = _stamp(path)
     if stamp is None or path.name == RECORD:
         return False
-    return _read(path.parent).get(path.name) == stamp
+    return stamp in _read(path.parent).get(path.name, ())
 
 
 def record(files: Iterable[tuple[str | Path, str | Path]]) -> None:
@@ -131,34 +136,48 @@ def record(files: Iterable[tuple[str | Path, str | Path]]) -> None:
         try:
             with _locked(folder, write=True) as handle:
                 assert handle is not None
-                _append(handle, lines)
-                _compact(folder, handle)
+                _compact(folder, handle)  # first: the lines below are never compacted away
+                _append(folder, lines)
         except OSError as err:
             _warn_once(folder, err)
 
 
-def _append(handle: int, lines: list[str]) -> None:
-    os.lseek(handle, 0, os.SEEK_END)
-    data = memoryview("".join(line + "\n" for line in lines).encode("utf-8"))
-    while data:
-        data = data[os.write(handle, data) :]
+def _append(folder: Path, lines: list[str]) -> None:
+    """Append ``lines`` in one write through an ``O_APPEND`` descriptor (no two writers
+    overwrite each other, even where the lock is not supported)."""
+    handle = os.open(folder / RECORD, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    try:
+        _write_all(handle, "".join(line + "\n" for line in lines).encode("utf-8"))
+    finally:
+        os.close(handle)
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view) :]
 
 
 def _compact(folder: Path, handle: int) -> None:
-    """Under the write lock: rewrite the record in place with only its current lines (files
-    still there, unchanged) when stale ones outnumber them."""
+    """Under the write lock: rewrite the record in place with only its current lines (for
+    each name, the stamp of the file there now) when stale ones outnumber them. The lines
+    are written over the start and the rest cut off after, so a run killed part-way leaves
+    its lines readable."""
     entries, lines = _parse(_read_all(handle))
-    current = {name: stamp for name, stamp in entries.items() if _stamp(folder / name) == stamp}
+    current = {}
+    for name, stamps in entries.items():
+        stamp = _stamp(folder / name)
+        if stamp in stamps:
+            current[name] = stamp
     if lines <= 2 * len(current) + 64:
         return
-    os.ftruncate(handle, 0)
-    _append(
-        handle,
-        [
-            json.dumps({"name": name, "size": size, "mtime_ns": mtime})
-            for name, (size, mtime) in current.items()
-        ],
-    )
+    data = "".join(
+        json.dumps({"name": name, "size": size, "mtime_ns": mtime}) + "\n"
+        for name, (size, mtime) in current.items()
+    ).encode("utf-8")
+    os.lseek(handle, 0, os.SEEK_SET)
+    _write_all(handle, data)
+    os.ftruncate(handle, len(data))
 
 
 def _warn_once(folder: Path, err: OSError) -> None:

@@ -19,9 +19,11 @@ the default step count keeps the whole run under 5 minutes on 2 CPU cores.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shlex
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,7 +43,7 @@ from gitool.console import info
 from gitool.data import build as data_build  # called as data_build.build_store: tests patch it
 from gitool.errors import InputError, RunFailure, opt
 from gitool.evaluate.coverage import EvaluationResult, evaluate
-from gitool.files import Outputs, process_alive
+from gitool.files import Outputs
 from gitool.interpret.attention import attention_from_run
 from gitool.predict.inference import predict
 from gitool.runs import resolve_device
@@ -231,61 +233,95 @@ def _claim_out(out: Path, force: bool, inputs: list[Path]) -> bool:
     return out.is_dir() and any(out.iterdir())
 
 
-def _remove_outputs(out: Path) -> None:
-    """Delete the entries of ``out`` the quickstart writes (:data:`OUTPUTS`), and ``runs/``
-    when that leaves it empty; nothing else."""
-    for name in OUTPUTS:
-        target = out / name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
-    with contextlib.suppress(OSError):  # not empty (the user's runs), or not there
-        (out / "runs").rmdir()
+ASIDE = ".quickstart-old"
+"""Infix of the hidden sibling an earlier output waits in while a ``--force`` run replaces it
+(``runs/.swin.quickstart-old``: beside it, so setting it aside never crosses file systems)."""
 
 
-def _move_outputs(source: Path, target: Path) -> None:
-    """Move the :data:`OUTPUTS` entries of ``source`` to the same places under ``target``."""
-    for name in OUTPUTS:
-        entry = source / name
-        if entry.exists() or entry.is_symlink():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            entry.rename(target / name)
+def _aside(entry: Path) -> Path:
+    return entry.parent / f".{entry.name}{ASIDE}"
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)
+    elif entry.exists() or entry.is_symlink():
+        entry.unlink()
+
+
+def _exists(entry: Path) -> bool:
+    return entry.exists() or entry.is_symlink()
+
+
+def _put_back(out: Path, *, undo: bool) -> None:
+    """Put each earlier output set aside (:func:`_aside`) back in place of the one there now;
+    with ``undo`` also remove the outputs that had no earlier one (all this run wrote). With
+    SIGINT/SIGTERM held until done: a second Ctrl-C must not stop it half-way."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        for name in OUTPUTS:
+            entry = out / name
+            if _exists(_aside(entry)):
+                _remove(entry)
+                _aside(entry).rename(entry)
+            elif undo:
+                _remove(entry)
+        if undo:
+            with contextlib.suppress(OSError):  # not empty (the user's runs), or not there
+                (out / "runs").rmdir()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+@contextmanager
+def _locked_folder(out: Path) -> Iterator[None]:
+    """Hold ``out`` for this run: a second quickstart into it (on any host sharing it) is
+    refused with one line instead of replacing this run's outputs."""
+    handle = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(
+                f"another gitool quickstart is writing to {out}; wait for it to finish or "
+                "choose another folder",
+                field="out",
+            ) from None
+        except OSError:  # a file system without locks: unguarded, as before
+            pass
+        yield
+    finally:
+        os.close(handle)
 
 
 @contextmanager
 def _outputs_replaced(out: Path, replace: bool) -> Iterator[None]:
-    """Run the pipeline's block into ``out``, all or nothing: when ``replace``, the earlier
-    quickstart's outputs (:data:`OUTPUTS` only: the user's runs of the suggested next
-    commands stay) are set aside in a hidden ``.quickstart-old-PID`` folder and deleted only
-    once the block succeeds; if it fails (an error, Ctrl-C, SIGTERM) its outputs are removed
-    and the earlier ones put back, and a folder it created is removed. The new outputs are
-    written in place, so the runs record the store path they will keep. Folders set aside by
-    killed runs are removed by the next one."""
+    """Run the pipeline's block into ``out``, all or nothing: when ``replace``, each earlier
+    output (:data:`OUTPUTS` only: the user's runs of the suggested next commands stay) waits
+    in a hidden sibling (:func:`_aside`) and is deleted only once the block succeeds; if the
+    block fails (an error, Ctrl-C, SIGTERM), what it wrote is removed and the earlier ones
+    are put back, and a folder it created is removed. Earlier outputs left aside by a run
+    that was killed are put back first. The new outputs are written in place, so the runs
+    record the store path they keep."""
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(".quickstart-old-*"):
-        pid = stale.name.rpartition("-")[2]
-        if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    aside = out / f".quickstart-old-{os.getpid()}"
-    if replace:
-        shutil.rmtree(aside, ignore_errors=True)
-        aside.mkdir()
-        _move_outputs(out, aside)
-    (out / MARKER).write_text(f"made by gitool {gitool.__version__} quickstart\n")
-    try:
-        yield
-    except BaseException:
-        _remove_outputs(out)
-        if replace:
-            _move_outputs(aside, out)
-            shutil.rmtree(aside, ignore_errors=True)
-        elif created:
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
+    with _locked_folder(out):
+        _put_back(out, undo=False)  # a killed run's earlier outputs return
+        try:
+            if replace:
+                for name in OUTPUTS:
+                    if _exists(out / name):
+                        (out / name).rename(_aside(out / name))
+            (out / MARKER).write_text(f"made by gitool {gitool.__version__} quickstart\n")
+            yield
+        except BaseException:
+            _put_back(out, undo=True)
+            if created:
+                with contextlib.suppress(OSError):  # not empty: something else was put there
+                    out.rmdir()
+            raise
+        for name in OUTPUTS:
+            _remove(_aside(out / name))
 
 
 def _training_gpus(device: str | None) -> tuple[int, str]:
