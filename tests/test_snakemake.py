@@ -128,6 +128,12 @@ def test_false_writes_only_flags_the_command_has_and_reserved_options_are_named(
     predicts = [line for line in out.splitlines() if "gitool predict" in line]
     assert trains and all("--no-rc" in line for line in trains)
     assert predicts and not any("-rc" in line for line in predicts)
+    # empty values are unset, as elsewhere in the config (gitool refuses --heads '')
+    result = snakemake(tmp_path, *args, "--config", "train={options: {heads: '', tracks: []}}")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    trains = [line for line in out.splitlines() if "gitool train" in line]
+    assert trains and not any("--heads" in line or "--tracks" in line for line in trains)
     result = snakemake(tmp_path, *args, "--config", "evaluate={options: {model: runs/x}}")
     assert result.returncode != 0
     assert "option 'model' is set by the workflow" in result.stdout + result.stderr
