@@ -185,34 +185,30 @@ def test_a_config_key_given_twice_is_refused(tmp_path):
     assert load_yaml_config(config, TrainConfig)["model_config"] == {"dims": [1, 2]}
 
 
-def _text_params() -> list[tuple[str, str]]:
-    """(command, flag) of every option that takes text (not a path, choice or number)."""
+def _value_params() -> list[tuple[str, str]]:
+    """(command, flag) of every option that takes a value (text, path, number, choice)."""
     cases = []
     for name, command in sorted(_commands().items()):
-        if name not in OPTIONS:
-            continue
         for param in command.params:
-            annotation = param.type_descriptor.annotation
-            while typing.get_origin(annotation) in (typing.Union, types.UnionType, list, tuple):
-                annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-            if (
-                isinstance(param, typer.core.TyperOption)
-                and annotation is str
-                and param.name not in CLI_ONLY.get(name, set())
-            ):
+            if isinstance(param, typer.core.TyperOption) and not param.is_flag:
                 cases.append((name, param.opts[0]))
     return cases
 
 
 def param_required(command: str, flag: str) -> bool:
-    """Whether the options dataclass field behind ``flag`` has no default."""
+    """Whether the options dataclass field behind ``flag`` has no default (an option that is
+    not a field, such as ``train --config``: whether the CLI requires it)."""
     param = next(p for p in _commands()[command].params if flag in p.opts)
-    field = next(f for f in fields(_options_class(command)) if f.name == param.name)
+    if command not in OPTIONS:
+        return param.required
+    field = next((f for f in fields(_options_class(command)) if f.name == param.name), None)
+    if field is None:
+        return param.required
     return field.default is MISSING and field.default_factory is MISSING
 
 
-def test_text_options_are_found():
-    found = set(_text_params())
+def test_value_options_are_found():
+    found = set(_value_params())
     assert {
         ("predict", "--tracks"),
         ("train", "--heads"),
@@ -220,11 +216,10 @@ def test_text_options_are_found():
     } <= found
 
 
-@pytest.mark.parametrize(("command", "flag"), _text_params())
-def test_an_empty_text_value_is_one_line_naming_the_flag(
-    command, flag, capsys, tmp_path, monkeypatch
-):
-    """``--tracks ""`` (an unset shell variable in quotes) meant the default (all tracks)."""
+@pytest.mark.parametrize(("command", "flag"), _value_params())
+def test_an_empty_value_is_one_line_naming_the_flag(command, flag, capsys, tmp_path, monkeypatch):
+    """``--tracks ""`` (an unset shell variable in quotes) meant the default (all tracks),
+    ``--data ""`` the current folder."""
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli([command, *REQUIRED.get(command, []), flag, ""], capsys)
     assert_input_error(code, err, f"{flag} is empty; give a value")
@@ -237,3 +232,18 @@ def test_an_empty_item_of_a_list_is_refused():
     with pytest.raises(InputError, match="has an empty value") as err:
         TrainConfig(heads=["human", ""])
     assert err.value.field == "heads"
+
+
+def test_an_empty_argument_or_equals_value_is_one_line_too(capsys, tmp_path, monkeypatch):
+    """``gitool build-dataset "$GENOME" tracks.txt`` with GENOME unset blamed ``-o`` (the
+    empty path was the current folder, which holds the output)."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["build-dataset", "", "tracks.txt", "-o", "d"], capsys)
+    assert_input_error(code, err, "GENOME is empty; give a value")
+    code, _, err = run_cli(["predict", "regions.bed", "-o=", "--force"], capsys)
+    assert_input_error(code, err, "-o is empty; give a value")
+    code, _, err = run_cli(["predict", "--force", "", "-o", "x.bw"], capsys)
+    assert_input_error(code, err, "REGIONS is empty")  # --force takes no value
+    code, _, err = run_cli(["evaluate", "--data=", "-m", "r"], capsys)
+    assert_input_error(code, err, "--data is empty; give a value, or leave the option out")
+    assert list(tmp_path.iterdir()) == []

@@ -75,6 +75,36 @@ def option_names(group, args: list[str]) -> dict[str, str]:
     return names
 
 
+def empty_value(group, args: list[str]) -> str | None:
+    """The one-line error for an empty value in ``args`` (``--data ""``, ``--out=``, a
+    positional ``""``: an unset shell variable in quotes), or None. Checked before parsing:
+    a path option turns ``""`` into the current folder, and an empty text into the default."""
+    name = next((a for a in args if not a.startswith("-")), None)
+    command = group.commands.get(name) if name else None
+    if command is None:
+        return None
+    by_flag = {o: p for p in command.params for o in (*p.opts, *p.secondary_opts)}
+    positional = [p for p in command.params if getattr(p, "param_type_name", "") == "argument"]
+    rest, position = args[args.index(name) + 1 :], 0
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            break
+        flag, equals, value = arg.partition("=")
+        param = by_flag.get(flag) if arg.startswith("-") else None
+        if param is not None and not (getattr(param, "is_flag", False) or param.count):
+            if not equals:
+                value = rest.pop(0) if rest else "x"
+            if not value.strip():
+                hint = "" if param.required else ", or leave the option out for its default"
+                return f"{flag} is empty; give a value{hint}"
+        elif not arg.startswith("-") or arg == "-":
+            if not arg.strip() and position < len(positional):
+                return f"{positional[position].name.upper()} is empty; give a value"
+            position += 1
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Exit codes: 0 ok, 2 bad input, 1 internal error."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -84,6 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     state.option_names = option_names(command, args)
     state.pending = []
+    empty = empty_value(command, args)
+    if empty is not None:
+        console.print(f"[red]error:[/] {empty}", soft_wrap=True, markup=True)
+        sys.exit(EXIT_INPUT)
 
     def invoke() -> int:
         try:
