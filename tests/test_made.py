@@ -91,6 +91,18 @@ def test_the_record_is_compacted_to_its_current_files(tmp_path):
     assert made_by_gitool(path)
 
 
+def interrupt_before(stop: Path, monkeypatch) -> None:
+    """Ctrl-C when a commit comes to renaming its file into ``stop``."""
+    real = files.commit_file
+
+    def interrupted(tmp, path, replace):
+        if path == stop:
+            raise KeyboardInterrupt
+        real(tmp, path, replace)
+
+    monkeypatch.setattr(files, "commit_file", interrupted)
+
+
 def test_a_run_stopped_part_way_through_its_renames_leaves_its_files_recorded(
     tmp_path, monkeypatch
 ):
@@ -99,14 +111,7 @@ def test_a_run_stopped_part_way_through_its_renames_leaves_its_files_recorded(
     outputs = Outputs()
     outputs.file(a, "TSV")
     outputs.file(b, "TSV")
-    real = files.commit_file
-
-    def interrupted(tmp, path, replace):
-        if path == b:
-            raise KeyboardInterrupt
-        real(tmp, path, replace)
-
-    monkeypatch.setattr(files, "commit_file", interrupted)
+    interrupt_before(b, monkeypatch)
     with pytest.raises(KeyboardInterrupt), committed_together():
         write_tsv(pd.DataFrame({"x": [1]}), a)
         write_tsv(pd.DataFrame({"x": [2]}), b)
@@ -201,14 +206,7 @@ def test_many_files_replaced_again_and_again_stay_gitools(tmp_path):
 def test_a_file_a_stopped_rerun_did_not_reach_stays_gitools(tmp_path, monkeypatch):
     a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
     _rerun([a, b], 0)
-    real = files.commit_file
-
-    def interrupted(tmp, path, replace):
-        if path == b:
-            raise KeyboardInterrupt
-        real(tmp, path, replace)
-
-    monkeypatch.setattr(files, "commit_file", interrupted)
+    interrupt_before(b, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         _rerun([a, b], 1)
     monkeypatch.undo()

@@ -125,6 +125,16 @@ def checkpoint_path(run_or_checkpoint: str | Path, which: str = "best") -> Path:
     )
 
 
+def _checkpoint_of(run: str | Path, which: str, option: str) -> Path:
+    """:func:`checkpoint_path`, its errors naming ``option`` (the field the run came from)."""
+    try:
+        return checkpoint_path(run, which)
+    except InputError as err:
+        if err.field == "which":
+            raise
+        raise _about(option, err.template) from None
+
+
 def load_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
 ) -> dict[str, Any]:
@@ -190,12 +200,7 @@ def training_store(
         InputError: no such run (naming ``option``, the field the run came from), or the
             run records no store or several, or its store has moved.
     """
-    try:
-        ckpt = checkpoint_path(run_or_checkpoint, which)
-    except InputError as err:
-        if err.field == "which":
-            raise
-        raise _about(option, err.template) from None
+    ckpt = _checkpoint_of(run_or_checkpoint, which, option)
     try:
         state = load_checkpoint(ckpt, mmap=True)
     except InputError:
@@ -306,12 +311,7 @@ def run_label(run: str | Path) -> str:
 def load_run(run: str | Path, which: str, option: str) -> tuple[torch.nn.Module, dict, Path]:
     """The model (CPU, eval mode), its checkpoint dict and the checkpoint file; every failure
     is an ``InputError`` naming ``option`` (the field the run came from, e.g. ``model``)."""
-    try:
-        ckpt = checkpoint_path(run, which)
-    except InputError as err:
-        if err.field == "which":
-            raise
-        raise _about(option, err.template) from None
+    ckpt = _checkpoint_of(run, which, option)
     try:
         model, state = load_model(ckpt, which=which, device="cpu")
     except OSError as err:
