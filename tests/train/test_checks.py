@@ -127,6 +127,27 @@ def test_unknown_choices_are_one_line_before_the_run_folder(flag, value, motifs,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_choices_and_heads_from_the_config_are_named_with_the_file(motifs, tmp_path, capsys):
+    """Checked after the ranges (against the stores, the model registry), they named the
+    flag the user never typed."""
+    config = tmp_path / "c.yaml"
+    out = ["-o", tmp_path / "r", "--gpus", "0"]
+    for values, needle in [
+        ({"schedule": "step"}, "schedule 'step': choose from"),
+        ({"model": "nope"}, "model 'nope': unknown model"),
+        ({"heads": ["a", "b"]}, "heads 2 name(s) for 1 dataset(s); give one per --data"),
+    ]:
+        config.write_text(yaml.safe_dump(values))
+        code, _, err = run_cli(["train", "--config", config, "--data", motifs, *out], capsys)
+        assert_input_error(code, err, f"--config {config}: {needle}")
+    # given as a flag too: the flag's value is the one refused, and named as the flag
+    config.write_text(yaml.safe_dump({"schedule": "cosine"}))
+    code, _, err = run_cli(["train", "--config", config, "--data", motifs, "--schedule", "x",
+                            *out], capsys)  # fmt: skip
+    assert_input_error(code, err, "--schedule 'x': choose from")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
 def test_a_store_without_valid_windows_is_refused_before_the_run_folder(tmp_path):
     store = save_store(tmp_path / "novalid", generate(100, seed=1), fractions=(1.0, 0.0, 0.0))
     with pytest.raises(InputError, match="the valid split has no windows") as err:

@@ -4,10 +4,11 @@ torchrun."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +51,31 @@ def _values(config_file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+@contextlib.contextmanager
+def _against_file(config_file: str | None, from_file: Iterable[str]) -> Iterator[None]:
+    """An :class:`InputError` about a value that came from the YAML file (a key in
+    ``from_file``, not overridden by a flag) is reported against ``config`` with the file's
+    name and the key, wherever it is found (ranges, choices, heads against stores...)."""
+    keys = set(from_file)
+    try:
+        yield
+    except InputError as err:
+        if config_file and err.field in keys:
+            # the file's keys by name, the other options still as flags
+            message = err.render(lambda name: name if name in keys else opt(name))
+            raise InputError(f"{config_file}: {message}", field="config") from None
+        raise
+
+
 def _make_config(
     config_file: str | None, values: dict[str, Any], from_file: Iterable[str] = ()
 ) -> TrainConfig:
-    """``TrainConfig(**values)``, its ranges checked; a bad value that came from the YAML
-    file (a key in ``from_file``) is reported against ``config`` with the file's name."""
+    """``TrainConfig(**values)``, its ranges checked (:func:`_against_file`)."""
     try:
-        return TrainConfig(**values)
+        with _against_file(config_file, from_file):
+            return TrainConfig(**values)
     except TypeError as err:
         raise InputError(f"{config_file}: {err}", field="config") from None
-    except InputError as err:
-        if config_file and err.field in set(from_file):
-            raise InputError(f"{config_file}: {err.render(str)}", field="config") from None
-        raise
 
 
 def resolve_config(config_file: str | None, flags: dict[str, Any]) -> TrainConfig:
@@ -161,12 +174,14 @@ def prepare(
     values = {**from_file, **given}
     unflagged = set(from_file) - set(given)
     _make_config(config_file, values, unflagged)
-    if defaults:
-        values, notes = choose_defaults(values)
-    else:
-        values, notes = with_run_options(values), []
+    with _against_file(config_file, unflagged):
+        if defaults:
+            values, notes = choose_defaults(values)
+        else:
+            values, notes = with_run_options(values), []
     cfg = _make_config(config_file, values, unflagged)
-    check_inputs(cfg)
+    with _against_file(config_file, unflagged):
+        check_inputs(cfg)
     return cfg, notes
 
 
