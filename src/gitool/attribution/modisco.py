@@ -638,7 +638,6 @@ def run_modisco(options: ModiscoOptions) -> ModiscoSummary:
     out = outputs.folder(
         options.out, is_modisco_output, "an earlier gitool modisco output", layout=LAYOUT
     )
-    existed = out.exists()
     database = load_motif_database(options.motifs)
     attr = load_attributions(options.attributions, options.track)
     cropped = crop(attr, options.window)
@@ -686,7 +685,7 @@ def run_modisco(options: ModiscoOptions) -> ModiscoSummary:
         modisco_seconds=modisco_seconds, table=table,
     )  # fmt: skip
     seqlets = seqlet_table(patterns, attr, cropped)
-    with staged_folder(out, existed=existed) as folder:
+    with staged_folder(out) as folder:  # replaces out only if it existed when claimed
         write_outputs(
             folder, pos_patterns, neg_patterns, patterns, table, seqlets, summary,
             options.trim_threshold,

@@ -684,7 +684,6 @@ def import_release(opts: ImportBasenjiOptions) -> ImportSummary:
         opts.out, is_coverage_store, "a coverage store from gitool", field="out",
         layout=STORE_LAYOUT,
     )  # fmt: skip
-    existed = out.exists()
     stage = stage_path(out)
     identity = _stage_identity(release, crop, opts)
     done = _open_stage(stage, identity, opts.resume)
@@ -692,7 +691,7 @@ def import_release(opts: ImportBasenjiOptions) -> ImportSummary:
     try:
         summaries, resumed, read_bytes = _import_files(release, crop, stage, done, opts)
         counts = _check_counts(release, summaries)
-        _write_store(release, crop, stage, summaries, out, existed, opts)
+        _write_store(release, crop, stage, summaries, out, opts)
         finished = True
     except InputError:
         if not opts.resume:
@@ -758,13 +757,13 @@ def _check_counts(release: Release, summaries: dict) -> dict[str, int]:
     return counts
 
 
-def _write_store(release, crop: Crop, stage: Path, summaries: dict, out: Path, existed, opts):
+def _write_store(release, crop: Crop, stage: Path, summaries: dict, out: Path, opts):
     """Concatenate the finished files into the store's arrays and write its tables."""
     geometry = crop.geometry
     n_tracks = release.n_tracks
     row_bytes = crop.seq_length + crop.target_length * n_tracks * 2
     total = sum(release.count(s) for s in SPLITS) * row_bytes
-    with staged_folder(out, existed=existed) as tmp, progress("writing the store", total) as bar:
+    with staged_folder(out) as tmp, progress("writing the store", total) as bar:
         stats = {}
         for split in SPLITS:
             (tmp / split).mkdir()

@@ -152,10 +152,9 @@ def _check_options(opts: BuildOptions) -> tuple[Geometry, int | None]:
 _CHOOSE_WINDOWS = ("stride", "regions", "valid_chroms", "test_chroms", "split_fractions")
 
 
-def _claim_output(opts: BuildOptions, tracks: list[Track]) -> tuple[Path, bool]:
+def _claim_output(opts: BuildOptions, tracks: list[Track]) -> Path:
     """Claim ``out`` before any work: never one of the inputs (or a folder holding one);
-    with ``force`` only an earlier coverage store or an empty folder is replaced. Returns
-    the folder and whether it exists now."""
+    with ``force`` only an earlier coverage store or an empty folder is replaced."""
     genome = Path(opts.genome)
     inputs = [genome, f"{genome}.fai", f"{genome}.gzi", opts.tracks, opts.blacklist, opts.regions,
               opts.windows]  # fmt: skip
@@ -167,7 +166,7 @@ def _claim_output(opts: BuildOptions, tracks: list[Track]) -> tuple[Path, bool]:
         field="out",
         layout=STORE_LAYOUT,
     )
-    return out, out.exists()
+    return out
 
 
 def _plan_contigs(opts: BuildOptions, kept: list[str], sizes: dict[str, int], geometry: Geometry):
@@ -933,7 +932,7 @@ def build_store(opts: BuildOptions) -> BuildSummary:
     clock = _Clock()
     geometry, stride = _check_options(opts)
     tracks = read_tracks(opts.tracks)
-    out, existed = _claim_output(opts, tracks)
+    out = _claim_output(opts, tracks)
     genome = Genome(opts.genome)
     try:
         if opts.windows:
@@ -957,7 +956,7 @@ def build_store(opts: BuildOptions) -> BuildSummary:
             )
         clock.lap("checks")
         windows = _write_store(opts, genome, kept, planned, order, geometry, stride, tracks,
-                               facts, out, existed, clock)  # fmt: skip
+                               facts, out, clock)  # fmt: skip
     finally:
         genome.close()
     counts = {s: len(windows[s]) for s in SPLITS}
@@ -977,15 +976,14 @@ def _report_inputs(genome: Genome, kept, planned, tracks: list[Track], facts) ->
 
 
 def _write_store(
-    opts, genome, kept, planned, order, geometry, stride, tracks, facts, out: Path,
-    existed: bool, clock,
+    opts, genome, kept, planned, order, geometry, stride, tracks, facts, out: Path, clock,
 ) -> dict[str, Windows]:  # fmt: skip
     """Build the store in a hidden sibling of ``out`` and rename it into place. ``order``
     (``--windows``): each split's BED row of every planned window; rows are stored in the
     BED's order."""
     nonneg = [f.nonnegative for f in facts]
     max_n_frac = max_n_frac_of(opts)
-    with staged_folder(out, existed=existed) as tmp:
+    with staged_folder(out) as tmp:  # replaces out only if it existed when claimed
         for split in SPLITS:
             (tmp / split).mkdir()
         # Coverage is read for every candidate window while the main process reads the
