@@ -3,8 +3,8 @@
 Each folder into which gitool puts a file output (a bigWig, a TSV, a PNG, an ``.npz``)
 holds ``.gitool-made.jsonl``: one JSON line per file put there, with its name, size and
 modification time (ns) as they were when it was put in place. A file is gitool's while its
-size and time still match its latest line: a file the user wrote, copied in or edited
-since has no matching line, and ``--force`` leaves it alone. Copying or moving the whole
+size and time still match a line recorded for its name: a file the user wrote, copied in or
+edited since has no matching line, and ``--force`` leaves it alone. Copying or moving the whole
 folder with its times kept (``cp -a``, ``rsync -a``, ``mv``) keeps the record valid, unless
 the copy's file system keeps coarser times.
 
@@ -14,8 +14,8 @@ nothing), and a file is gitool's when any line for its name matches (a file a st
 did not reach keeps its earlier line). Writers hold an exclusive lock on the record, readers
 a shared one, so runs writing into one folder at once neither lose nor interleave lines;
 before each write the record is rewritten in place with one line per file there (the one
-that matches it) when stale lines outnumber those. A record that cannot be written or read only makes ``--force`` refuse more:
-it never makes gitool replace a file it did not make.
+that matches it) when stale lines outnumber those. A record that cannot be written or read
+only makes ``--force`` refuse more: it never makes gitool replace a file it did not make.
 """
 
 from __future__ import annotations
