@@ -240,8 +240,14 @@ def test_an_empty_argument_or_equals_value_is_one_line_too(capsys, tmp_path, mon
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(["build-dataset", "", "tracks.txt", "-o", "d"], capsys)
     assert_input_error(code, err, "GENOME is empty; give a value")
-    code, _, err = run_cli(["predict", "regions.bed", "-o=", "--force"], capsys)
-    assert_input_error(code, err, "-o is empty; give a value")
+    code, _, err = run_cli(["predict", "regions.bed", "--out=", "--force"], capsys)
+    assert_input_error(code, err, "--out is empty; give a value")
+    code, _, err = run_cli(["predict", "regions.bed", "-o=x.bw"], capsys)  # click: "=x.bw"
+    assert_input_error(code, err, "-o=x.bw: a short option takes its value after a space")
+    code, _, err = run_cli(["predict", "-o", "x.bw", "--", ""], capsys)
+    assert_input_error(code, err, "REGIONS is empty")
+    code, out, _ = run_cli(["predict", "", "--help"], capsys)
+    assert code == 0 and "Usage: gitool predict" in out
     code, _, err = run_cli(["predict", "--force", "", "-o", "x.bw"], capsys)
     assert_input_error(code, err, "REGIONS is empty")  # --force takes no value
     code, _, err = run_cli(["evaluate", "--data=", "-m", "r"], capsys)

@@ -136,6 +136,7 @@ def test_choices_and_heads_from_the_config_are_named_with_the_file(motifs, tmp_p
         ({"schedule": "step"}, "schedule 'step': choose from"),
         ({"model": "nope"}, "model 'nope': unknown model"),
         ({"heads": ["a", "b"]}, "heads 2 name(s) for 1 dataset(s); give one per --data"),
+        ({"nodes": 2}, "nodes > 1 needs --rdzv-endpoint HOST:PORT"),
     ]:
         config.write_text(yaml.safe_dump(values))
         code, _, err = run_cli(["train", "--config", config, "--data", motifs, *out], capsys)
@@ -145,6 +146,11 @@ def test_choices_and_heads_from_the_config_are_named_with_the_file(motifs, tmp_p
     code, _, err = run_cli(["train", "--config", config, "--data", motifs, "--schedule", "x",
                             *out], capsys)  # fmt: skip
     assert_input_error(code, err, "--schedule 'x': choose from")
+    # a flag's value checked against the file's: the file's named with the file
+    config.write_text(yaml.safe_dump({"nodes": 2, "rdzv_endpoint": "h:1"}))
+    code, _, err = run_cli(["train", "--config", config, "--data", motifs, "--node-rank", "5",
+                            *out], capsys)  # fmt: skip
+    assert_input_error(code, err, f"--node-rank must be below nodes (in {config}) (2), got 5")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
 
 

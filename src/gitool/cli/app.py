@@ -77,28 +77,32 @@ def option_names(group, args: list[str]) -> dict[str, str]:
 
 def empty_value(group, args: list[str]) -> str | None:
     """The one-line error for an empty value in ``args`` (``--data ""``, ``--out=``, a
-    positional ``""``: an unset shell variable in quotes), or None. Checked before parsing:
-    a path option turns ``""`` into the current folder, and an empty text into the default."""
+    positional ``""``: an unset shell variable in quotes) or a short option written
+    ``-o=x`` (click would take ``=x``), or None. Checked before parsing: a path option turns
+    ``""`` into the current folder, and an empty text into the default."""
     name = next((a for a in args if not a.startswith("-")), None)
     command = group.commands.get(name) if name else None
-    if command is None:
+    if command is None or "--help" in args or "-h" in args:
         return None
     by_flag = {o: p for p in command.params for o in (*p.opts, *p.secondary_opts)}
     positional = [p for p in command.params if getattr(p, "param_type_name", "") == "argument"]
-    rest, position = args[args.index(name) + 1 :], 0
+    rest, position, options = args[args.index(name) + 1 :], 0, True
     while rest:
         arg = rest.pop(0)
-        if arg == "--":
-            break
+        if arg == "--" and options:
+            options = False  # what follows is positional
+            continue
         flag, equals, value = arg.partition("=")
-        param = by_flag.get(flag) if arg.startswith("-") else None
+        param = by_flag.get(flag) if options and arg.startswith("-") else None
         if param is not None and not (getattr(param, "is_flag", False) or param.count):
+            if equals and not flag.startswith("--"):  # click would read "=x" as the value
+                return f"{arg}: a short option takes its value after a space; write {flag} VALUE"
             if not equals:
                 value = rest.pop(0) if rest else "x"
             if not value.strip():
                 hint = "" if param.required else ", or leave the option out for its default"
                 return f"{flag} is empty; give a value{hint}"
-        elif not arg.startswith("-") or arg == "-":
+        elif not options or not arg.startswith("-") or arg == "-":
             if not arg.strip() and position < len(positional):
                 return f"{positional[position].name.upper()} is empty; give a value"
             position += 1

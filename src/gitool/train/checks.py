@@ -63,7 +63,7 @@ def check_options(cfg: TrainConfig) -> None:
         )
     if cfg.nodes > 1 and not cfg.rdzv_endpoint:
         raise InputError(
-            f"{opt('nodes')} > 1 needs {opt('rdzv_endpoint')} HOST:PORT (the same on every node)"
+            f"> 1 needs {opt('rdzv_endpoint')} HOST:PORT (the same on every node)", field="nodes"
         )
     if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise InputError(

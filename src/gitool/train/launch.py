@@ -60,11 +60,15 @@ def _against_file(config_file: str | None, from_file: Iterable[str]) -> Iterator
     try:
         yield
     except InputError as err:
-        if config_file and err.field in keys:
-            # the file's keys by name, the other options still as flags
+        if not config_file or not keys & set(err.fields):
+            raise
+        if err.field in keys:  # about a value of the file: the file's keys by name
             message = err.render(lambda name: name if name in keys else opt(name))
             raise InputError(f"{config_file}: {message}", field="config") from None
-        raise
+        # about a flag (or nothing) but naming values of the file: say where those are
+        raise InputError(
+            err.render(lambda name: f"{name} (in {config_file})" if name in keys else opt(name))
+        ) from None
 
 
 def _make_config(
