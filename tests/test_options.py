@@ -13,7 +13,7 @@ from dataclasses import MISSING, fields
 import pytest
 import typer
 
-from gitool.cli import app
+from gitool.cli.app import click_command
 from gitool.config import Range, TrainConfig
 from gitool.errors import InputError, opt
 
@@ -58,7 +58,7 @@ def _options_class(command: str):
 
 
 def _commands() -> dict:
-    return typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    return click_command().commands
 
 
 def _number_kind(param) -> type | None:
