@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pandas as pd
@@ -268,3 +269,36 @@ def test_stray_entry_names_what_the_layout_does_not(tmp_path):
     (tmp_path / "train" / "b.npy").rmdir()
     (tmp_path / "link").symlink_to(tmp_path / "manifest.yaml")
     assert stray_entry(tmp_path, layout) == tmp_path / "link"
+
+
+def test_a_failed_staged_file_leaves_no_folder_it_made_and_names_a_full_disk(tmp_path):
+    """`gitool variants bad.vcf -o new/deeper/x.tsv` left `new/deeper/` behind; a full disk
+    said "a file gitool needed" (a write() error carries no file name)."""
+    from gitool.files import committed_together, staged_file
+
+    target = tmp_path / "new" / "deeper" / "x.tsv"
+    with pytest.raises(ValueError), staged_file(target) as tmp:
+        tmp.write_text("half")
+        raise ValueError("bad input on line 4")
+    assert list(tmp_path.iterdir()) == []
+
+    with pytest.raises(OSError) as caught, staged_file(target) as tmp:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(OSError) as caught, staged_file(target) as tmp:
+        raise OSError(errno.EIO, "Input/output error")
+    assert caught.value.filename is None  # only a full disk or quota is named
+
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "mine.txt").write_text("the user's")
+    with pytest.raises(KeyboardInterrupt), committed_together():
+        with staged_file(tmp_path / "new" / "a" / "x.tsv") as tmp:
+            tmp.write_text("done")
+        with staged_file(tmp_path / "b" / "y.tsv") as tmp:
+            tmp.write_text("done")
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["mine.txt", "new"]
+    with committed_together(), staged_file(tmp_path / "b" / "y.tsv") as tmp:
+        tmp.write_text("done")
+    assert (tmp_path / "b" / "y.tsv").read_text() == "done"

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -385,46 +385,84 @@ def committed_together() -> Iterator[None]:
     """The files this thread stages inside the block (:func:`staged_file`,
     :func:`commit_files`: TSVs, PNGs, bigWigs...) are put in place together when it ends,
     and none of them if it fails (an error, Ctrl-C or SIGTERM): a command's outputs are
-    never left half new, half old or half there. A block inside another joins it."""
+    never left half new, half old or half there, nor the folders staging created for them.
+    A block inside another joins it."""
     if _deferred() is not None:
         yield
         return
     pending: list[tuple[Path, Path, bool]] = []
-    _TOGETHER.pending = pending
+    created: list[Path] = []
+    _TOGETHER.pending, _TOGETHER.created = pending, created
     try:
-        yield
+        try:
+            yield
+        finally:
+            _TOGETHER.pending = _TOGETHER.created = None
+        _commit_all(pending)
     except BaseException:
         for tmp, _, _ in pending:
             tmp.unlink(missing_ok=True)
+        remove_folders(created)
         raise
-    finally:
-        _TOGETHER.pending = None
-    try:
-        _commit_all(pending)
     finally:
         for tmp, _, _ in pending:
             tmp.unlink(missing_ok=True)
+
+
+def make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and the missing folders above it; returns those it created,
+    outermost first (for :func:`remove_folders`)."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+    return missing[::-1]
+
+
+def remove_folders(created: list[Path]) -> None:
+    """Remove folders :func:`make_folders` created, deepest first; one that holds anything
+    (another command's file, say) stays."""
+    for folder in reversed(created):
+        with suppress(OSError):
+            folder.rmdir()
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """A full disk or quota refusing a ``write()`` (an error without a file name) as the same
+    error naming ``path``; any other error as it is."""
+    if err.filename is None and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OSError(err.errno, os.strerror(err.errno), str(path))
+    return err
 
 
 @contextmanager
 def staged_file(path: str | Path) -> Iterator[Path]:
     """Yield a hidden temporary sibling of ``path`` to write; on success it takes ``path``'s
     place (:func:`commit_file`; a file that appeared since ``path`` was claimed, or since
-    now if it was not, is kept), on any failure it is removed (an old ``path`` stays)."""
+    now if it was not, is kept), on any failure it is removed (an old ``path`` stays), and
+    so are the folders made for it. A full disk is reported naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = make_folders(path.parent)
+    together = _deferred()
+    if together is not None:
+        _TOGETHER.created.extend(created)  # removed by the block if it fails
     existed = existed_when_claimed(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as err:
+            named = _naming(err, path)
+            if named is err:
+                raise
+            raise named from err
+        _commit_all([(tmp, path, existed)])  # inside committed_together: with the others
     except BaseException:
         tmp.unlink(missing_ok=True)
+        if together is None:
+            remove_folders(created)
         raise
-    try:
-        _commit_all([(tmp, path, existed)])  # inside committed_together: with the others
-    finally:
-        if _deferred() is None:
-            tmp.unlink(missing_ok=True)
+    if together is None:
+        tmp.unlink(missing_ok=True)  # (renamed already; a hard link's source is removed)
 
 
 def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = False) -> Path:

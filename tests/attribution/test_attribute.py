@@ -216,12 +216,12 @@ def test_command_files_and_ism_equal_to_variants(tiny, capsys, monkeypatch):
     assert not fresh.exists()
 
     # a failure while writing the bigWigs leaves none of the outputs
-    from gitool.predict import bigwig
+    from gitool.predict import writer
 
     def broken(self, *args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(bigwig.TrackWriter, "add", broken)
+    monkeypatch.setattr(writer.TrackSetWriter, "add", broken)
     code, _, err = run_cli([*base, "-o", str(fresh), "--method", "saliency", "--tracks", "plus",
                             "--bigwig", str(tiny["dir"] / "f.bw"), "--logos", "1"], capsys)  # fmt: skip
     assert code != 0 and "disk full" in err

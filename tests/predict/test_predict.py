@@ -7,10 +7,12 @@ open-file limit), writer thread and processes, and every bad-input path."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import gzip
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 
 from gitool.config.predict import PredictOptions
+from gitool.console import run_reporting_errors
 from gitool.data.genome import encode, one_hot, reverse_complement
 from gitool.data.tracks import Track, untransform
 from gitool.data.windows import Geometry
@@ -767,12 +770,12 @@ def test_more_tracks_than_the_open_file_limit(tiny):
 
 
 def test_writer_processes_stop_cleanly(tiny, run, monkeypatch):
-    """Writer processes (groups of 2 files): identical files to a single writer; Ctrl-C
+    """Writer processes (groups of 2 files): identical files to one writer process; Ctrl-C
     mid-run and a writer process that dies both leave nothing behind, with one error."""
     model, folder = run
     bed = write_bed(tiny["dir"] / "r.bed", ["chr1\t0\t6000", "chrM\t400\t500"])
     single = predict(folder, tiny["genome"], bed, tiny["dir"] / "one" / "p.bw", device="cpu")
-    assert single.writing["processes"] == 0 and single.writing["max_open"] == 4
+    assert single.writing["processes"] == 1 and single.writing["max_open"] == 4
     monkeypatch.setattr(writer, "MAX_OPEN_FILES", 2)
     grouped = predict(folder, tiny["genome"], bed, tiny["dir"] / "two" / "p.bw", device="cpu")
     assert grouped.writing["processes"] == 2 and grouped.writing["max_open"] == 2
@@ -815,7 +818,50 @@ def test_writer_processes_stop_cleanly(tiny, run, monkeypatch):
     assert all(child.proc.poll() is not None for child in sink._children)
 
 
-def test_writer_runs_in_its_own_thread_and_its_error_surfaces_once(tiny, run, monkeypatch):
+def kill_a_writer(sink, paths, sizes, signum: int) -> None:
+    """Start ``sink`` (a TrackSetWriter of 5 tracks, groups of 2), kill its second writer
+    process with ``signum`` once it runs, and go on adding bins until the error surfaces."""
+    values = np.ones((25, 5), dtype=np.float32)
+    with sink:
+        sink.add("chr1", 0, 200, values)
+        deadline = time.monotonic() + 60
+        while len(sink._children) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the writer thread starts them while the caller goes on
+        sink._children[1].proc.send_signal(signum)
+        sink._children[1].proc.wait()
+        for start in range(200, 6000, 200):
+            sink.add("chr1", start, start + 200, values)
+
+
+def test_a_writer_crashing_on_a_full_disk_is_a_full_disk_error(tiny, monkeypatch, capsys):
+    """libBigWig crashes its process (segfault, double free) when a write fails on a full
+    disk, which killed `gitool predict` itself: the writer processes take the crash, and
+    the error names the files and says the disk is full (one line, exit 2)."""
+    out = tiny["dir"] / "full"
+    paths = [out / f"t{k}.bw" for k in range(5)]
+    monkeypatch.setattr(writer, "LOW_SPACE", 1 << 62)  # every disk is full
+    sink = writer.TrackSetWriter(paths, tiny["sizes"], 8, max_open=2)
+    with pytest.raises(OSError) as caught:
+        kill_a_writer(sink, paths, tiny["sizes"], signal.SIGSEGV)
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.filename == f"{paths[2]} and 1 more"
+    assert not out.exists()
+
+    def report():
+        raise caught.value
+
+    with pytest.raises(SystemExit) as exited:
+        run_reporting_errors(report)
+    err = capsys.readouterr().err
+    assert_input_error(exited.value.code, err, f"{paths[2]} and 1 more: no space left")
+    monkeypatch.setattr(writer, "LOW_SPACE", 0)  # a crash with space left: not the disk
+    sink = writer.TrackSetWriter(paths, tiny["sizes"], 8, max_open=2)
+    with pytest.raises(RuntimeError, match=r"t2\.bw and 1 more stopped \(exit code -11\)"):
+        kill_a_writer(sink, paths, tiny["sizes"], signal.SIGSEGV)
+
+
+def test_bedgraph_writer_runs_in_its_own_thread_and_its_error_surfaces_once(tiny, run, monkeypatch):
+    """(bigWigs are written by writer processes; one group of bedGraph text by a thread.)"""
     _, folder = run
     bed = write_bed(tiny["dir"] / "r.bed", ["chr1\t0\t6000"])
     threads, add = [], TrackWriter.add
@@ -827,9 +873,9 @@ def test_writer_runs_in_its_own_thread_and_its_error_surfaces_once(tiny, run, mo
         add(self, *args)
 
     monkeypatch.setattr(TrackWriter, "add", full_disk)
-    out = tiny["dir"] / "full" / "p.bw"
+    out = tiny["dir"] / "full" / "p.bedgraph"
     with pytest.raises(OSError, match="No space left"):
-        predict(folder, tiny["genome"], bed, out, device="cpu", batch_size=2)
+        predict(folder, tiny["genome"], bed, out, device="cpu", batch_size=2, bedgraph=True)
     assert threads and threading.main_thread() not in threads  # written off the model's thread
     assert not out.parent.exists()
 

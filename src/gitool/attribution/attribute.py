@@ -60,8 +60,9 @@ from gitool.interpret.windows import (
     input_paths,
     open_windows,
 )
-from gitool.predict.bigwig import TrackWriter, output_paths
+from gitool.predict.bigwig import output_paths
 from gitool.predict.model import PreparedModel, prepare_model
+from gitool.predict.writer import TrackSetWriter
 from gitool.runs import default_run, evaluating, resolve_device
 
 DEEPLIFT_TOLERANCE = 1e-3
@@ -469,22 +470,21 @@ def _save(handle, result: Attributions, spec: PreparedModel) -> None:
     )
 
 
-def _write_bigwigs(result: Attributions, paths: list[Path], genome: str | None) -> TrackWriter:
+def _write_bigwigs(result: Attributions, paths: list[Path], genome: str | None) -> TrackSetWriter:
     """Per-base observed contributions over each window's target span (genome order),
-    written to temporary files: the caller commits (or aborts) the returned writer."""
+    handed to the writer processes: the caller commits (or aborts) the returned writer."""
     if genome is None:
         raise InputError(f"needs {opt('regions')} and {opt('genome')}", field="bigwig")
     opened = Genome(genome)
     sizes = dict(opened.sizes)
     opened.close()
     observed = result.observed  # (N, K, L)
-    writer = TrackWriter(paths, sizes, 1, field="bigwig").open()
+    writer = TrackSetWriter(paths, sizes, 1, field="bigwig").open()
     try:
         for i, w in enumerate(result.windows):
             lo = 0 if w.target_start is None else w.target_start - w.start
             hi = observed.shape[-1] if w.target_end is None else w.target_end - w.start
             writer.add(w.chrom, w.start + lo, w.start + hi, observed[i, :, lo:hi].T.copy())
-        writer.finish()
     except BaseException:
         writer.abort()
         raise

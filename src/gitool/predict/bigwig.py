@@ -293,12 +293,12 @@ class TrackWriter:
         Raises:
             InputError: a file that cannot be created, naming it and the option.
         """
-        from gitool.files import remove_stale_stages  # lazy: writer processes skip pandas
+        from gitool.files import make_folders, remove_stale_stages  # lazy: writer processes
 
         stale = _stale_candidates(self.paths)
         for tmp, path in zip(self.temps, self.paths, strict=True):
             try:
-                self._make_folder(tmp.parent)
+                self.created.extend(make_folders(tmp.parent))
                 if path in stale:
                     remove_stale_stages(path)
                 open(tmp, "wb").close()  # pyBigWig.open crashes on a file it cannot create
@@ -329,13 +329,6 @@ class TrackWriter:
             self.abort()
             raise
         return self
-
-    def _make_folder(self, folder: Path) -> None:
-        """Create ``folder`` and the missing folders above it, remembering each."""
-        missing = [p for p in (folder, *folder.parents) if not p.exists()]
-        for path in reversed(missing):
-            path.mkdir(exist_ok=True)
-            self.created.append(path)
 
     def __enter__(self) -> TrackWriter:
         return self.open()
@@ -384,9 +377,10 @@ class TrackWriter:
             with contextlib.suppress(OSError):
                 tmp.unlink()
         created, self.created = self.created, []
-        for folder in reversed(created):  # deepest first; a folder with files in it stays
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        if created:  # (only where prepare() ran: writer processes skip gitool.files' pandas)
+            from gitool.files import remove_folders
+
+            remove_folders(created)
 
     # ------------------------------------------------------------------ data
 

@@ -493,7 +493,7 @@ def predict(
         prediction.close()
         raise
     with writer, closing(iter(prediction)) as chunks:
-        if writer.stats["processes"]:
+        if writer.stats["processes"] > 1:
             info(
                 f"writing {len(paths):,} files in {writer.stats['processes']} writer processes "
                 f"(at most {writer.stats['max_open']} open files each)"

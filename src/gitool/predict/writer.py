@@ -7,10 +7,11 @@ writes the same files (byte for byte) differently:
 
 - the tracks are split into groups of at most :func:`group_size` files (256 under the usual
   limit, a quarter of a lower one); no process ever holds more output files open than that;
-- one group: a :class:`~gitool.predict.bigwig.TrackWriter` in a writer thread; several: one
-  writer process per group (``python -m gitool.predict.writer``, which imports numpy and
-  pyBigWig only) holding that group's files, fed its columns over a pipe — the groups are
-  compressed on several cores at once;
+- bigWigs are written by one writer process per group (``python -m gitool.predict.writer``,
+  which imports numpy and pyBigWig only) holding that group's files, fed its columns over a
+  pipe — the groups are compressed on several cores at once, and libBigWig, which can crash
+  its process when a write fails (a full disk), never runs in the caller's; one group of
+  bedGraph text is written by a writer thread;
 - :meth:`TrackSetWriter.add` checks the bins (genome order, never past a chromosome end)
   and hands them over through a queue bounded in bytes (:data:`QUEUE_BYTES`), so that
   inference goes on while earlier bins are written;
@@ -27,9 +28,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import errno
 import json
 import os
 import resource
+import shutil
 import signal
 import struct
 import subprocess
@@ -56,6 +59,21 @@ QUEUE_BYTES = 256 << 20
 """Bins waiting for the writer, in bytes (always room for one chunk, however large)."""
 _FRAME = struct.Struct("<cIqqI")  # tag, chromosome index, start, end, bins
 _PIPE_BYTES = 1 << 20  # pipe buffer asked for each writer process (Linux F_SETPIPE_SZ)
+LOW_SPACE = 32 << 20
+"""Free bytes below which a failed write is reported as a full disk: libBigWig says only
+"error while finishing writing" on stderr, or crashes."""
+
+
+def disk_full(path: Path) -> bool:
+    """Whether the file system holding ``path`` (or its nearest existing folder) has less
+    than :data:`LOW_SPACE` free for this user."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            try:
+                return shutil.disk_usage(folder).free < LOW_SPACE
+            except OSError:
+                return False
+    return False
 
 
 def open_file_limit() -> int:
@@ -212,9 +230,15 @@ class _Child:
 
     def _error(self, code: int | None, output: bytes) -> BaseException:
         status = self.status or {}
-        where = f"{self.owner.paths[self.lo]} and {self.hi - self.lo - 1} more"
+        first, more = self.owner.paths[self.lo], self.hi - self.lo - 1
+        where = f"{first} and {more} more" if more else str(first)
         if status.get("kind") == "InputError":
             return InputError(status["template"])
+        if status.get("errno") in (errno.ENOSPC, errno.EDQUOT) or (
+            "kind" not in status and disk_full(first)  # crashed (libBigWig) on a full disk
+        ):
+            number = status.get("errno") or errno.ENOSPC
+            return OSError(number, os.strerror(number), where)
         if "error" in status:
             kind = getattr(builtins, str(status.get("kind")), None)
             if not (isinstance(kind, type) and issubclass(kind, Exception)):
@@ -301,8 +325,11 @@ class TrackSetWriter:
         size = max(1, max_open or group_size())
         self.groups = [(lo, min(lo + size, n)) for lo in range(0, n, size)] or [(0, 0)]
         self.flush_bins = flush_bins_for(n)
+        # bigWigs: writer processes (libBigWig may crash its process on a failed write);
+        # bedGraph: a writer thread when one group is enough.
+        self.processes = not bedgraph or len(self.groups) > 1
         # Prepares (folders, empty temporary files) and cleans up every file; writes them
-        # itself when there is one group.
+        # itself without writer processes.
         self.files = TrackWriter(self.paths, sizes, bin_size, bedgraph, self.flush_bins, field)
         self.temps = self.files.temps
         self.checker = BinChecker(self.sizes, bin_size, n)
@@ -321,7 +348,7 @@ class TrackSetWriter:
         """Create the temporary files; start the writer thread (and processes)."""
         began = time.perf_counter()
         try:
-            if len(self.groups) == 1:
+            if not self.processes:
                 self.files.open()
                 self.stats["peak_fds"] = open_fds()
             else:
@@ -427,7 +454,7 @@ class TrackSetWriter:
         """The writer thread: starts the writer processes (while the model starts), then
         hands the chunks from the queue to the files or to the processes."""
         try:
-            if len(self.groups) > 1:
+            if self.processes:
                 for lo, hi in self.groups:
                     if self._queue.stopped:
                         return
@@ -501,6 +528,9 @@ def main() -> int:
             writer.add(chroms[index], start, end, values)
             busy += time.perf_counter() - began
     except BaseException as err:
+        # A failed libBigWig write (SystemError: NULL without an exception) on a full disk:
+        # looked at before abort() frees the space of this process's files.
+        full = writer is not None and not isinstance(err, OSError) and disk_full(writer.temps[0])
         if writer is not None:
             writer.abort()
         report = {"error": str(err) or type(err).__name__, "kind": type(err).__name__}
@@ -508,6 +538,8 @@ def main() -> int:
             report["template"] = err.template
         if isinstance(err, OSError) and err.errno:
             report.update(errno=err.errno, error=f"{err.strerror}: {err.filename or ''}")
+        elif full:
+            report.update(kind="OSError", errno=errno.ENOSPC, error=os.strerror(errno.ENOSPC))
         _report(report)
         return 1
 
