@@ -431,3 +431,28 @@ def test_a_compressed_table_name_is_a_file_name_not_a_folder():
     assert tsv_path("/runs/a", ckpt, "test", "R.TSV") == Path("R.TSV")
     assert tsv_path("/runs/a", ckpt, "test", "out") == Path("out/test.tsv")
     assert tsv_path("/nonexistent", ckpt, "valid", None) == Path("/runs/a/eval/valid.tsv")
+
+
+def test_a_store_listing_the_same_tracks_in_another_order_is_matched_by_identifier(
+    setup, tiny, capsys
+):
+    """A store built from the same tracks table with its rows in another order labelled the
+    model's columns with the wrong tracks (one warning, exit 0)."""
+    store, _, run = setup
+    table = pd.read_csv(tiny["tracks"], sep="\t")
+    shuffled = table.iloc[[2, 3, 1, 0]].reset_index(drop=True)
+    shuffled["index"] = range(4)
+    shuffled["strand_pair"] = [0, 1, 3, 2]  # dense, sparse, minus, plus
+    shuffled.to_csv(tiny["dir"] / "shuffled.txt", sep="\t", index=False)
+    out = tiny["dir"] / "shuffled"
+    build_store(BuildOptions(genome=str(tiny["genome"]), tracks=str(tiny["dir"] / "shuffled.txt"),
+                             out=str(out), seq_length=400, bin_size=8, target_length=25,
+                             workers=1))  # fmt: skip
+    capsys.readouterr()
+    before = evaluate(run, store.path, split="test", device="cpu", out=tiny["dir"] / "a").tracks
+    after = evaluate(run, out, split="test", device="cpu", out=tiny["dir"] / "b").tracks
+    assert "matching them by identifier" in capsys.readouterr().err
+    assert list(after["identifier"]) == ["dense", "sparse", "minus", "plus"]
+    for column in ("pearson", "r2", "poisson"):
+        expected = before.set_index("identifier")[column].loc[after["identifier"]]
+        np.testing.assert_allclose(after[column], expected, rtol=1e-6)

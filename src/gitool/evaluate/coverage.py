@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 
 from gitool.config.evaluate import EvaluateOptions
-from gitool.console import progress, warn
+from gitool.console import info, progress, warn
 from gitool.data.genome import one_hot
 from gitool.data.labels import LabelStore, open_any_store
 from gitool.data.store import Store
@@ -254,12 +254,34 @@ def _prepare(
         e.get("head"): _identifiers((e.get("manifest") or {}).get("tracks", []))
         for e in state.get("data") or []
     }
-    if trained.get(chosen) and trained[chosen] != _identifiers(store.tracks):
-        warn(
-            f"{label}: head {chosen!r} was trained on other tracks than those of "
-            f"{store.path} (same count, different identifiers or order)"
-        )
+    ours, theirs = trained.get(chosen), _identifiers(store.tracks)
+    if ours and ours != theirs:
+        if sorted(ours) == sorted(theirs) and len(set(ours)) == len(ours):
+            info(
+                f"{label}: {store.path} lists head {chosen!r}'s tracks in another order; "
+                "matching them by identifier"
+            )
+            model = InStoreOrder(model, [ours.index(t) for t in theirs])
+        else:
+            warn(
+                f"{label}: head {chosen!r} was trained on other tracks than those of "
+                f"{store.path} (same count, different identifiers); each column is compared "
+                "with the store's track in its place"
+            )
     return _Subject(Path(run), label, model, chosen, ckpt)
+
+
+class InStoreOrder(torch.nn.Module):
+    """A model whose output columns are put in a store's track order: ``order[j]`` is the
+    model's column for the store's track ``j`` (the same tracks, listed in another order)."""
+
+    def __init__(self, model: torch.nn.Module, order: list[int]):
+        super().__init__()
+        self.model, self.config = model, model.config
+        self.register_buffer("order", torch.as_tensor(order, dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor, head: str | None = None) -> torch.Tensor:
+        return self.model(x, head).index_select(-1, self.order)
 
 
 # --------------------------------------------------------------------------- inference
