@@ -439,7 +439,7 @@ def test_chromosome_name_mismatch_offers_chr_prefix(tiny, capsys):
     sizes = {c[3:]: n for c, n in tiny["sizes"].items()}
     write_bigwig(tiny["dir"] / "nochr.bw", sizes, {c: np.ones(n) for c, n in sizes.items()})
     t = _tracks(tiny, dict(identifier="a", file="nochr.bw"))
-    assert_input_error(*_bad_build(tiny, capsys, t), "'1'", "'chr1'", "'chr' prefix")
+    assert_input_error(*_bad_build(tiny, capsys, t), "'1'", "'chr1'", "one spelling on both sides")
 
 
 def test_chromosome_length_mismatch(tiny, capsys):

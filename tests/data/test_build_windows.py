@@ -188,7 +188,7 @@ def _refused(tiny, capsys, rows, *extra, name="bad.bed"):
         ([("chr1", 0, 400, "train"), ("chr3", 2700, 3000, "test")],
          ["bad.bed line 2", "chr3:2650-3050", "runs off chr3", "drop the line"]),
         ([("chr1", 0, 400, "train"), ("1", 0, 400, "train")],
-         ["bad.bed line 2", "'1'", "'chr1'", "'chr' prefix"]),
+         ["bad.bed line 2", "'1'", "names it 'chr1'"]),
         ([("chr1", 0, 400, "train"), ("chr7", 0, 400, "train")],
          ["bad.bed line 2", "'chr7'", "not in the genome"]),
         ([("chr1", 0, 400, "train"), ("chr1", 0, 400, "training")],

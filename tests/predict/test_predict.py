@@ -425,7 +425,9 @@ def test_bad_regions_and_options(tiny, run, monkeypatch):
         (["# only a comment", ""], "no intervals in it"),
         (["chr1\t10"], r"r\.bed line 1: expected 'chrom<TAB>start<TAB>end'"),
         (["chr1\t1\t5", "chr1\tten\t20"], "line 2: start/end must be integers"),
-        (["1\t0\t10"], "line 1: chromosome '1' is not in the genome .*'chr' prefix"),
+        (["1\t0\t10"], "line 1: chromosome '1' is not in the genome .*names it 'chr1'"),
+        (["MT\t0\t10"], "line 1: chromosome 'MT' is not in the genome .*names it 'chrM'"),
+        (["CHR2\t0\t10"], "line 1: chromosome 'CHR2' is not in the genome .*names it 'chr2'"),
         (["chrZ\t0\t10"], "chromosome 'chrZ' is not in the genome"),
         (["chr1\t20\t10"], "empty or negative"),
         (["chr1\t-5\t10"], "empty or negative"),
@@ -451,6 +453,13 @@ def test_bad_regions_and_options(tiny, run, monkeypatch):
             predict(folder, genome, bed, out, **{"device": "cpu", **options})
     with pytest.raises(InputError, match="no such file"):
         predict(folder, genome, d / "missing.bed", out, device="cpu")
+    # a bigWig given as the BED printed its bytes; a folder was "no such file"
+    with pytest.raises(InputError, match=r"plus\.bw: a bigWig, not a BED text file"):
+        predict(folder, genome, d / "plus.bw", out, device="cpu")
+    with pytest.raises(InputError, match=r"nul\.bed: binary data, not a BED"):
+        predict(folder, genome, write_bed(d / "nul.bed", ["chr1\t0\t1\x00"]), out, device="cpu")
+    with pytest.raises(InputError, match="cwd: a folder; give a BED file"):
+        predict(folder, genome, d / "cwd", out, device="cpu")
     with pytest.raises(InputError, match="no such run folder"):
         predict(d / "norun", genome, bed, out, device="cpu")
     with pytest.raises(InputError, match="^genome not given, and run0 records no genome for"):
@@ -509,7 +518,12 @@ def test_gzipped_regions_read_like_plain(tiny, run):
     (tiny["dir"] / "r.bed.gz").write_bytes(packed)
     (tiny["dir"] / "unnamed.bed").write_bytes(packed)  # gzip detected by content, not name
     want = predict_regions(folder, tiny["genome"], plain, device="cpu").regions
-    for name in ("r.bed.gz", "unnamed.bed"):
+    # a byte-order mark (a BED saved by a Windows editor) was part of the first chromosome
+    (tiny["dir"] / "bom.bed").write_bytes(
+        b"\xef\xbb\xbf" + plain.read_bytes()[len("track name=r\n") :]
+    )
+    (tiny["dir"] / "bom.bed.gz").write_bytes(gzip.compress((tiny["dir"] / "bom.bed").read_bytes()))
+    for name in ("r.bed.gz", "unnamed.bed", "bom.bed", "bom.bed.gz"):
         got = predict_regions(folder, tiny["genome"], tiny["dir"] / name, device="cpu")
         assert got.regions == want
 

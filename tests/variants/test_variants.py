@@ -289,6 +289,10 @@ def test_bad_vcfs_give_one_line_and_no_output(tiny, capsys):
     renamed = write_vcf(tiny["dir"] / "renamed.vcf", [("1", 2000, ".", seq[1999], "A")])
     code, _, err = call(renamed)
     assert_input_error(code, err, "'1'", "'chr1'", "bcftools annotate --rename-chrs")
+    # another case (TAIR's Chr1 against chr1) was "skipped: unknown_chrom", exit 0
+    renamed = write_vcf(tiny["dir"] / "case.vcf", [("Chr1", 2000, ".", seq[1999], "A")])
+    code, _, err = call(renamed)
+    assert_input_error(code, err, "'Chr1'", "names it 'chr1'", "'Chr1 chr1'")
 
     plain = tiny["dir"] / "plain.vcf.gz"
     with gzip.open(plain, "wt") as handle:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyBigWig
 
+from gitool.data.genome import genome_spelling
 from gitool.errors import InputError, opt
 
 _MAGIC = 0x888FFC26
@@ -183,13 +184,12 @@ def _check_chroms(track, chroms: dict[str, int], sizes: dict[str, int], kept: li
                     f"but the genome has {sizes[name]:,} bp; use bigWigs made on this assembly"
                 )
             continue
-        alt = name[3:] if name.startswith("chr") else "chr" + name
-        if alt in chroms:
-            fix = "add the 'chr' prefix" if name.startswith("chr") else "drop the 'chr' prefix"
+        alt = genome_spelling(name, chroms)  # the bigWig's spelling of the genome's name
+        if alt is not None:
             raise InputError(
                 f"track {track.identifier!r}: {track.file} names chromosome {alt!r} where the "
-                f"genome has {name!r}; {fix} on one side (e.g. rename the FASTA records or "
-                f"remake the bigWig), or pick chromosomes with {opt('chroms')}"
+                f"genome has {name!r}; use one spelling on both sides (e.g. rename the FASTA "
+                f"records or remake the bigWig), or pick chromosomes with {opt('chroms')}"
             )
         raise InputError(
             f"track {track.identifier!r}: {track.file} has no chromosome {name!r} of the "

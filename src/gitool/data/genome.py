@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,22 @@ def describe_choice(names: list[str], kept: list[str]) -> str:
 def _preview(names: list[str], n: int = 5) -> str:
     shown = ", ".join(names[:n])
     return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
+def genome_spelling(chrom: str, names: Iterable[str]) -> str | None:
+    """The genome's name for ``chrom`` when it spells the same chromosome differently —
+    another case (``Chr1``/``chr1``), with or without ``chr`` (``1``/``chr1``), or the
+    mitochondrion (``chrM``/``MT``/``chrMT``/``M``) — else None (also when ``chrom`` is
+    one of ``names``)."""
+    lower = {name.lower(): name for name in names}
+    if chrom in lower.values():
+        return None
+    key = chrom.lower()
+    base = key[3:] if key.startswith("chr") else key
+    candidates = [key, base, f"chr{base}"]
+    if base in ("m", "mt"):
+        candidates += ["chrm", "mt", "chrmt", "m"]
+    return next((lower[c] for c in candidates if c in lower), None)
 
 
 def looks_like_fai(path: Path) -> bool:

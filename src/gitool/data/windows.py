@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gitool.data.genome import genome_spelling
 from gitool.errors import InputError, opt
 
 SPLITS = ("train", "valid", "test")
@@ -77,7 +78,35 @@ def open_text(path: Path):
     with open(path, "rb") as handle:
         gzipped = handle.read(2) == b"\x1f\x8b"
     opener = gzip.open if gzipped else open
-    return opener(path, "rt", encoding="utf-8", errors="replace")
+    return opener(path, "rt", encoding="utf-8-sig", errors="replace")  # -sig: drops a BOM
+
+
+# Binary formats a BED argument is likely to be given by mistake: their first bytes.
+_BINARY = {
+    b"\x26\xfc\x8f\x88": "a bigWig",
+    b"\x88\x8f\xfc\x26": "a bigWig",
+    b"\xeb\xf2\x89\x87": "a bigBed",
+    b"\x87\x89\xf2\xeb": "a bigBed",
+    b"BAM\x01": "a BAM file",
+    b"BCF\x02": "a BCF file",
+}
+
+
+def binary_kind(path: Path) -> str | None:
+    """What a file that should be text is instead (``"a bigWig"``, ``"binary data"``), read
+    from its first 4 kB (decompressed when gzipped); None for text."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(4096)
+    except (OSError, EOFError, zlib.error):
+        return None  # unreadable or damaged: the reader's own error says so
+    kind = _BINARY.get(head[:4])
+    if kind is None and b"\x00" in head:
+        kind = "binary data"
+    return kind
 
 
 def bed_records(path: str | Path, option: str) -> list[tuple[str, str, int, int]]:
@@ -101,8 +130,15 @@ def _bed_lines(path: str | Path, option: str) -> list[tuple[str, list[str], int,
     """:func:`bed_records` with every field of each line: ``(where, fields, start, end)``."""
     path = Path(path)
     name = opt(option)
+    if path.is_dir():
+        raise InputError(f"{name} {path}: a folder; give a BED file")
     if not path.is_file():
         raise InputError(f"{name} {path}: no such file")
+    kind = binary_kind(path)
+    if kind is not None:
+        raise InputError(
+            f"{name} {path}: {kind}, not a BED text file (chrom<TAB>start<TAB>end per line)"
+        )
     records = []
     try:
         with open_text(path) as handle:
@@ -133,9 +169,10 @@ def _bed_lines(path: str | Path, option: str) -> list[tuple[str, list[str], int,
 
 
 def unknown_chrom_error(where: str, chrom: str, sizes: dict[str, int]) -> InputError:
-    """``chrom`` is not in the genome: the error, with the ``chr``-prefix fix if it applies."""
-    alt = chrom[3:] if chrom.startswith("chr") else "chr" + chrom
-    hint = f" (the genome has {alt!r}: fix the 'chr' prefix)" if alt in sizes else ""
+    """``chrom`` is not in the genome: the error, with the fix when the genome spells it
+    differently (:func:`gitool.data.genome.genome_spelling`)."""
+    alt = genome_spelling(chrom, sizes)
+    hint = f" (the genome names it {alt!r}: rename it in the file)" if alt else ""
     return InputError(f"{where}: chromosome {chrom!r} is not in the genome{hint}")
 
 

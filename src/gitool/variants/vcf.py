@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitool.data.genome import Genome
+from gitool.data.genome import Genome, genome_spelling
 from gitool.errors import InputError
 
 OK, PADDED = "ok", "padded"
@@ -94,7 +94,7 @@ def genome_bases(codes) -> str:
 
 class ChromNames:
     """Checks the VCF's chromosome names against the genome once per name: a name the
-    genome lacks but knows with or without a ``chr`` prefix (``1`` vs ``chr1``, ``MT`` vs
+    genome lacks but spells differently (``1`` vs ``chr1``, ``Chr1`` vs ``chr1``, ``MT`` vs
     ``chrM``) is an error naming the fix, not thousands of skipped variants."""
 
     def __init__(self, path: str, sizes: dict[str, int]):
@@ -107,7 +107,7 @@ class ChromNames:
         self.seen.add(chrom)
         if chrom in self.sizes:
             return
-        other = _other_name(chrom, self.sizes)
+        other = genome_spelling(chrom, self.sizes)
         if other is not None:
             example = next(iter(self.sizes))
             raise InputError(
@@ -117,14 +117,6 @@ class ChromNames:
                 f"'{chrom} {other}'",
                 field="variants",
             )
-
-
-def _other_name(chrom: str, sizes: dict[str, int]) -> str | None:
-    names = [chrom[3:], chrom[3:].upper()] if chrom.lower().startswith("chr") else []
-    names += [f"chr{chrom}"]
-    if chrom.upper() in ("MT", "M", "CHRM", "CHRMT"):
-        names += ["chrM", "MT", "chrMT", "M"]
-    return next((n for n in names if n != chrom and n in sizes), None)
 
 
 def _is_bgzf(path: Path) -> bool | None:
