@@ -311,6 +311,14 @@ def test_bad_vcfs_give_one_line_and_no_output(tiny, capsys):
 
     code, _, err = call(tiny["dir"] / "missing.vcf")
     assert_input_error(code, err, "missing.vcf does not exist")
+    # without its header lines: htslib's "invalid file ... is it VCF/BCF format?"
+    bare = tiny["dir"] / "bare.vcf"
+    bare.write_text(f"chr1\t2000\t.\t{seq[1999]}\tA\t.\t.\t.\n")
+    code, _, err = call(bare)
+    assert_input_error(code, err, "bare.vcf has no VCF header", "'##fileformat=VCFv4.2'", "#CHROM")
+    bare.write_text("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchr1\t2000\t.\tA\tC\t.\t.\t.\n")
+    code, _, err = call(bare)
+    assert_input_error(code, err, "no '##fileformat=VCF...' first line")
     assert not out.exists() and not list(tiny["dir"].glob(".scores.tsv*"))
 
     code, _, err = run_cli(

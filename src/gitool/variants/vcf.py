@@ -119,6 +119,26 @@ class ChromNames:
             )
 
 
+def _missing_header(path: Path, bgzf: bool) -> str | None:
+    """Which header line a text VCF htslib refused lacks (its first 64 kB read), or None
+    (a BCF, or the header is there: something else is wrong)."""
+    opener = gzip.open if bgzf else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except (OSError, EOFError):
+        return None
+    if head.startswith(b"BCF"):
+        return None
+    lines = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()
+    if not lines or not lines[0].startswith("##fileformat=VCF"):
+        return "no '##fileformat=VCF...' first line"
+    whole = len(head) < 1 << 16  # (a longer header may have it further on)
+    if whole and not any(line.startswith("#CHROM") for line in lines):
+        return "no '#CHROM' line"
+    return None
+
+
 def _is_bgzf(path: Path) -> bool | None:
     """True for BGZF, False for other gzip, None for uncompressed."""
     with open(path, "rb") as handle:
@@ -171,6 +191,14 @@ def read_vcf(path: str | Path, genome: Genome) -> Iterator[Variant]:
     try:
         handle = pysam.VariantFile(str(path))
     except (ValueError, OSError) as err:
+        missing = _missing_header(path, bgzf is True)
+        if missing is not None:
+            raise InputError(
+                f"{where} has no VCF header ({missing}); a VCF starts with a "
+                "'##fileformat=VCFv4.2' line and ends its header with "
+                "'#CHROM<TAB>POS<TAB>ID<TAB>REF<TAB>ALT<TAB>QUAL<TAB>FILTER<TAB>INFO'; add them",
+                field="variants",
+            ) from None
         raise InputError(
             f"{where} is not a VCF/BCF file htslib can read ({err}); give a VCF",
             field="variants",
