@@ -89,7 +89,8 @@ def test_strand_pair_by_index_value_not_position(tmp_path):
         ("identifier\tfile\tclip_soft\nA\ta.bw\t-inf\n", "clip_soft must be finite"),
         ("identifier\tfile\tsumstat\nA\ta.bw\tsum\n", "unknown column 'sumstat'"),
         ("A\ta.bw\tthird\n", "line 1"),
-        ("identifier\tfile\nA\tmissing.bw\n", "does not exist"),
+        ("identifier\tfile\nA\tmissing.bw\n", "'missing.bw' taken from the tracks file's folder"),
+        ("identifier\tfile\tscale\t\tdescription\nA\ta.bw\t1\t\tx\n", "column 4 has no name"),
         ("", "no tracks"),
     ],
 )
@@ -193,3 +194,19 @@ def test_without_checking_files_everything_else_is_checked(tmp_path, text, needl
     with pytest.raises(InputError) as err:
         read_tracks(tmp_path / "t.txt", check_files=False)
     assert needle in str(err.value) and str(tmp_path / "t.txt") in str(err.value)
+
+
+def test_trailing_tabs_and_home_relative_paths_are_read(tmp_path, monkeypatch):
+    """A spreadsheet's trailing tab was "unknown column ''"; `~/x.bw` was taken as a folder
+    named `~` beside the tracks file; an absolute path's error spoke of relative paths."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "x.bw").write_bytes(b"")
+    (tmp_path / "a.bw").write_bytes(b"")
+    (tmp_path / "t.txt").write_text("identifier\tfile\t\nA\ta.bw\t\nB\t~/x.bw\n")
+    tracks = read_tracks(tmp_path / "t.txt")
+    assert [t.file for t in tracks] == [str(tmp_path / "a.bw"), str(tmp_path / "home" / "x.bw")]
+    (tmp_path / "t.txt").write_text(f"identifier\tfile\nA\t{tmp_path / 'gone.bw'}\n")
+    with pytest.raises(InputError) as err:
+        read_tracks(tmp_path / "t.txt")
+    assert str(err.value).endswith(f"bigWig {tmp_path / 'gone.bw'} does not exist")

@@ -107,7 +107,7 @@ def read_tracks(path: str | Path, *, check_files: bool = True) -> list[Track]:
     else:
         rows = _parse_two_columns(path, lines)
     tracks = [_make_track(path, n, i, row, check_files) for i, (n, row) in enumerate(rows)]
-    _check_tracks(path, tracks, [n for n, _ in rows], check_files)
+    _check_tracks(path, tracks, [n for n, _ in rows])
     if "strand_pair" not in header:
         _warn_unpaired_strands(path, tracks)
     return tracks
@@ -141,8 +141,15 @@ def _read_text(path: Path) -> str:
 def _parse_with_header(
     path: Path, header: list[str], lines, check_files: bool
 ) -> list[tuple[int, dict]]:
+    while len(header) > 1 and header[-1] == "":  # a trailing tab (spreadsheet exports)
+        header.pop()
     if header and header[0] in ("", "Unnamed: 0"):
         header[0] = "index"
+    if "" in header:
+        raise InputError(
+            f"tracks file {path} line 1: column {header.index('') + 1} has no name; name it "
+            f"(columns are {', '.join(COLUMNS + OPTIONAL_COLUMNS)}) or remove it"
+        )
     unknown = [c for c in header if c not in COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
         raise InputError(
@@ -159,6 +166,8 @@ def _parse_with_header(
     rows = []
     for n, line in lines:
         fields = [f.strip() for f in line.split("\t")]
+        while len(fields) > len(header) and fields[-1] == "":  # trailing tabs
+            fields.pop()
         if len(fields) != len(header):
             raise InputError(
                 f"tracks file {path} line {n}: {len(fields)} tab-separated fields, the header "
@@ -241,8 +250,7 @@ def _make_track(path: Path, n: int, position: int, row: dict, check_files: bool)
         _integer(path, n, "strand_pair", row["strand_pair"]) if row.get("strand_pair") else index
     )
     if check_files:
-        resolved = Path(file) if Path(file).is_absolute() else path.parent / file
-        file = str(resolved.resolve())
+        file = _bigwig_path(path, n, file)
     return Track(
         index=index,
         identifier=identifier,
@@ -257,9 +265,24 @@ def _make_track(path: Path, n: int, position: int, row: dict, check_files: bool)
     )
 
 
-def _check_tracks(
-    path: Path, tracks: list[Track], line_numbers: list[int], check_files: bool
-) -> None:
+def _bigwig_path(path: Path, n: int, given: str) -> str:
+    """Line ``n``'s ``file``: ``~`` expanded, a relative path taken from the tracks file's
+    folder, made absolute; it must be an existing file."""
+    expanded = Path(given).expanduser()
+    relative = not expanded.is_absolute()
+    resolved = (path.parent / expanded if relative else expanded).resolve()
+    where = f"tracks file {path} line {n}"
+    if resolved.is_dir():
+        raise InputError(
+            f"{where}: {resolved} is a folder, not a bigWig file; give the path of the .bw file"
+        )
+    if not resolved.is_file():
+        origin = f" ({given!r} taken from the tracks file's folder)" if relative else ""
+        raise InputError(f"{where}: bigWig {resolved} does not exist{origin}")
+    return str(resolved)
+
+
+def _check_tracks(path: Path, tracks: list[Track], line_numbers: list[int]) -> None:
     seen: dict[str, int] = {}
     positions: dict[int, int] = {}
     for track, n in zip(tracks, line_numbers, strict=True):
@@ -285,19 +308,6 @@ def _check_tracks(
                 f"tracks file {path} line {n}: strand_pair {track.strand_pair} points at "
                 f"{partner.identifier!r}, whose strand_pair is {partner.strand_pair}, not "
                 f"{track.index}; the two tracks of a stranded pair must name each other"
-            )
-    if not check_files:
-        return
-    for track, n in zip(tracks, line_numbers, strict=True):
-        if Path(track.file).is_dir():
-            raise InputError(
-                f"tracks file {path} line {n}: {track.file} is a folder, not a bigWig file; "
-                "give the path of the .bw file"
-            )
-        if not Path(track.file).is_file():
-            raise InputError(
-                f"tracks file {path} line {n}: bigWig {track.file} does not exist "
-                f"(relative paths resolve against {path.parent})"
             )
 
 
