@@ -480,6 +480,26 @@ def test_bed_with_unknown_chromosome_and_bad_line(tiny, capsys):
     (tiny["dir"] / "b.bed").write_text("chr1\t0\n")
     code, err = _bad_build(tiny, capsys, extra=["--blacklist", tiny["dir"] / "b.bed"])
     assert_input_error(code, err, "b.bed line 1")
+    (tiny["dir"] / "b.bed").write_text("chrUn_KI270302v1\t0\t100\nchrEBV\t0\t100\n")
+    code, err = _bad_build(tiny, capsys, extra=["--blacklist", tiny["dir"] / "b.bed"])
+    assert_input_error(code, err, "none of its chromosomes", "chrEBV", "this assembly")
+
+
+def test_a_published_blacklist_skips_contigs_the_genome_lacks_and_clips_at_ends(tiny, capsys):
+    """A whole-assembly blacklist (unplaced contigs, chrEBV; an interval past a shortened
+    chromosome's end) was refused line by line."""
+    d = tiny["dir"]
+    (d / "black.bed").write_text("chr1\t1000\t1050\nchrEBV\t0\t10\nchr3\t2990\t3100\n")
+    (d / "exact.bed").write_text("chr1\t1000\t1050\nchr3\t2990\t3000\n")
+    args = ["build-dataset", tiny["genome"], tiny["tracks"], "-o", d / "store", *GEOM, "-j", "1"]
+    code, _, err = run_cli([*args, "--blacklist", d / "black.bed"], capsys)
+    assert code == 0, err
+    store, err = Store(d / "store"), " ".join(err.split())
+    assert "skipped 1 interval(s) on 1 chromosome(s) the genome does not have (chrEBV)" in err
+    assert "clipped 1 interval(s)" in err and "line 3 (chr3:2990-3100)" in err
+    exact = build(tiny, capsys, "--blacklist", d / "exact.bed", out="exact")
+    for split in ("train", "valid", "test"):
+        assert store.windows(split).equals(exact.windows(split))
 
 
 @pytest.mark.parametrize(

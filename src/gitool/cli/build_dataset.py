@@ -68,7 +68,12 @@ def build_dataset(
             )  # fmt: skip
         ),
     ] = None,
-    blacklist: Annotated[Path | None, typer.Option(help="BED of regions to avoid.")] = None,
+    blacklist: Annotated[
+        Path | None,
+        typer.Option(
+            help="BED of regions to avoid (intervals on chromosomes the genome lacks are skipped, ones off a chromosome's end clipped, with a warning)."
+        ),
+    ] = None,
     max_blacklist_frac: Annotated[
         float,
         typer.Option(

@@ -202,7 +202,9 @@ def _candidate_windows(
     stride: int,
 ) -> list[tuple[Contig, np.ndarray]]:
     """Tile contigs; drop windows failing the blacklist / regions filters."""
-    blacklist = read_bed(opts.blacklist, sizes, "blacklist") if opts.blacklist else None
+    blacklist = (
+        read_bed(opts.blacklist, sizes, "blacklist", lenient=True) if opts.blacklist else None
+    )
     regions = read_bed(opts.regions, sizes, "regions") if opts.regions else None
     span = geometry.target_span
     planned = []
@@ -247,7 +249,9 @@ def _plan_bed_windows(opts: BuildOptions, names: list[str], sizes, geometry: Geo
     allowed = set(select_chroms(names, opts.chroms)) if opts.chroms else None
     column = opts.split_column or DEFAULT_SPLIT_COLUMN
     bed = read_windows(opts.windows, sizes, geometry.seq_length, column, allowed)
-    blacklist = read_bed(opts.blacklist, sizes, "blacklist") if opts.blacklist else None
+    blacklist = (
+        read_bed(opts.blacklist, sizes, "blacklist", lenient=True) if opts.blacklist else None
+    )
     rank = {c: i for i, c in enumerate(names)}
     span = geometry.target_span
     used: set[str] = set()

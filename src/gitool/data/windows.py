@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gitool.console import warn
 from gitool.data.genome import genome_spelling
 from gitool.errors import InputError, opt
 
@@ -176,32 +177,68 @@ def unknown_chrom_error(where: str, chrom: str, sizes: dict[str, int]) -> InputE
     return InputError(f"{where}: chromosome {chrom!r} is not in the genome{hint}")
 
 
-def read_bed(path: str | Path, sizes: dict[str, int], option: str) -> dict[str, np.ndarray]:
+def read_bed(
+    path: str | Path, sizes: dict[str, int], option: str, lenient: bool = False
+) -> dict[str, np.ndarray]:
     """Read a BED file into merged, sorted intervals per chromosome.
 
     Args:
         path: BED (see :func:`bed_records`).
         sizes: genome chromosome sizes, to check names and coordinates.
         option: the option (field name) the file came from, named in errors.
+        lenient: for a published list made for a whole assembly (a blacklist): intervals on
+            chromosomes the genome lacks are skipped and ones running off a chromosome's end
+            clipped, with one warning each; a chromosome the genome spells differently is
+            still an error, and so is a file with nothing on the genome.
 
     Returns:
         ``{chrom: int64 array (n, 2)}`` of merged ``[start, end)`` intervals.
 
     Raises:
         InputError: naming file and line for malformed lines, unknown chromosomes (with the
-        ``chr``-prefix hint), coordinates off the chromosome, or an empty file.
+        fix when the genome spells them differently), coordinates off the chromosome, or an
+        empty file.
     """
     raw: dict[str, list[tuple[int, int]]] = {}
+    skipped: dict[str, int] = {}
+    clipped: list[str] = []
     for where, chrom, start, end in bed_records(path, option):
         if chrom not in sizes:
-            raise unknown_chrom_error(where, chrom, sizes)
+            if not lenient or genome_spelling(chrom, sizes) is not None:
+                raise unknown_chrom_error(where, chrom, sizes)
+            skipped[chrom] = skipped.get(chrom, 0) + 1
+            continue
+        if lenient and 0 <= start < sizes[chrom] < end:
+            clipped.append(f"{where.rsplit(' ', 1)[-1]} ({chrom}:{start}-{end})")
+            end = sizes[chrom]
         if not 0 <= start < end <= sizes[chrom]:
             raise InputError(
                 f"{where}: interval {start}-{end} is empty or off {chrom} "
                 f"(0-{sizes[chrom]}); BED is 0-based, half-open"
             )
         raw.setdefault(chrom, []).append((start, end))
+    name = f"{opt(option)} {path}"
+    if skipped:
+        if not raw:
+            raise InputError(
+                f"{name}: none of its chromosomes ({_listing(list(skipped))}) is in the genome; "
+                "give the file made for this assembly"
+            )
+        warn(
+            f"{name}: skipped {sum(skipped.values()):,} interval(s) on {len(skipped):,} "
+            f"chromosome(s) the genome does not have ({_listing(list(skipped))})"
+        )
+    if clipped:
+        warn(
+            f"{name}: clipped {len(clipped):,} interval(s) running off a chromosome's end to "
+            f"it (line {_listing(clipped)})"
+        )
     return {chrom: merge_intervals(np.array(iv, dtype=np.int64)) for chrom, iv in raw.items()}
+
+
+def _listing(items: list[str], n: int = 3) -> str:
+    more = f", and {len(items) - n:,} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
 
 
 def merge_intervals(intervals: np.ndarray, gap: int = 0) -> np.ndarray:
