@@ -12,8 +12,11 @@ with ``field=``, and a message refers to any other option through :func:`opt`::
 
 from __future__ import annotations
 
+import errno
+import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 _REF = re.compile("\ue000([A-Za-z_][A-Za-z0-9_]*)\ue001")
 
@@ -64,3 +67,16 @@ class RunFailure(Exception):
     The CLI prints the message as one line and exits with code 1, without the
     "please report it" note of internal errors.
     """
+
+
+@contextmanager
+def naming_a_full_disk(path: object) -> Iterator[None]:
+    """A full disk or quota refusing a ``write()`` inside the block (an OSError without a
+    file name) is raised as the same error naming ``path``, which the console prints as
+    one line (exit 2); any other error passes as it is."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None or err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise OSError(err.errno, os.strerror(err.errno), str(path)) from err

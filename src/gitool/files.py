@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gitool.errors import InputError, opt
+from gitool.errors import InputError, naming_a_full_disk, opt
 from gitool.made import RECORD, made_by_gitool, record
 
 KINDS = ("bigWig", "npz", "PNG", "checkpoint", "TSV", "bedGraph", "JSON", "YAML", "JSONL", "text")
@@ -308,7 +308,8 @@ def staged_folder(out: str | Path, existed: bool | None = None) -> Iterator[Path
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        yield tmp
+        with naming_a_full_disk(out):
+            yield tmp
         replace_folder(tmp, out, existed=existed)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -426,14 +427,6 @@ def remove_folders(created: list[Path]) -> None:
             folder.rmdir()
 
 
-def _naming(err: OSError, path: Path) -> OSError:
-    """A full disk or quota refusing a ``write()`` (an error without a file name) as the same
-    error naming ``path``; any other error as it is."""
-    if err.filename is None and err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OSError(err.errno, os.strerror(err.errno), str(path))
-    return err
-
-
 @contextmanager
 def staged_file(path: str | Path) -> Iterator[Path]:
     """Yield a hidden temporary sibling of ``path`` to write; on success it takes ``path``'s
@@ -448,13 +441,8 @@ def staged_file(path: str | Path) -> Iterator[Path]:
     existed = existed_when_claimed(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        try:
+        with naming_a_full_disk(path):
             yield tmp
-        except OSError as err:
-            named = _naming(err, path)
-            if named is err:
-                raise
-            raise named from err
         _commit_all([(tmp, path, existed)])  # inside committed_together: with the others
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -878,18 +878,20 @@ def test_bedgraph_writer_runs_in_its_own_thread_and_its_error_surfaces_once(tiny
     """(bigWigs are written by writer processes; one group of bedGraph text by a thread.)"""
     _, folder = run
     bed = write_bed(tiny["dir"] / "r.bed", ["chr1\t0\t6000"])
-    threads, add = [], TrackWriter.add
+    threads, write = [], TrackWriter._write_bedgraph
 
     def full_disk(self, *args):
         threads.append(threading.current_thread())
-        if len(threads) == 2:
-            raise OSError(28, "No space left on device")
-        add(self, *args)
+        if len(threads) == 6:  # a write() refused: an OSError without a file name
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(self, *args)
 
-    monkeypatch.setattr(TrackWriter, "add", full_disk)
+    monkeypatch.setattr(TrackWriter, "_write_bedgraph", full_disk)
+    monkeypatch.setattr(writer, "flush_bins_for", lambda n: 4)  # several writes per track
     out = tiny["dir"] / "full" / "p.bedgraph"
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as caught:
         predict(folder, tiny["genome"], bed, out, device="cpu", batch_size=2, bedgraph=True)
+    assert re.fullmatch(r".*/full/p\.\w+\.bedgraph", caught.value.filename)  # named
     assert threads and threading.main_thread() not in threads  # written off the model's thread
     assert not out.parent.exists()
 

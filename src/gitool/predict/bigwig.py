@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyBigWig
 
-from gitool.errors import InputError, opt
+from gitool.errors import InputError, naming_a_full_disk, opt
 
 FLUSH_BINS = 1 << 16
 """Bins buffered per track before one ``addEntries`` call (256 KB of float32 per track)."""
@@ -348,8 +348,9 @@ class TrackWriter:
         """
         self._flush()
         handles, self.handles = self.handles, []  # (none when finished already)
-        for handle in handles:
-            handle.close()  # a bigWig's zoom levels and index are written here
+        for handle, path in zip(handles, self.paths, strict=False):
+            with naming_a_full_disk(path):
+                handle.close()  # a bigWig's zoom levels and index; bedGraph's last buffer
         if handles and not self.bedgraph:
             for tmp in self.temps:
                 check_complete(tmp)
@@ -416,9 +417,10 @@ class TrackWriter:
         chrom, start, end = self._chrom, self._start, self._end
         full = (end - start) // self.bin_size  # bins of full width; a clipped last one follows
         columns = np.ascontiguousarray(values.T)  # one track per row
-        for handle, column in zip(self.handles, columns, strict=True):
+        for handle, column, path in zip(self.handles, columns, self.paths, strict=True):
             if self.bedgraph:
-                self._write_bedgraph(handle, chrom, start, end, column)
+                with naming_a_full_disk(path):
+                    self._write_bedgraph(handle, chrom, start, end, column)
                 continue
             if full:
                 handle.addEntries(
