@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -787,3 +788,35 @@ def test_shift_beyond_half_a_bin_and_the_valid_subset(store, tmp_path, capsys, m
     torch.save(state, last)
     assert run_cli([*args, "--max-steps", "2", "--resume"], capsys)[0] == 0
     assert seen[-1] == [0, 1, 2]
+
+
+def test_resume_trains_on_the_runs_own_store_and_refuses_a_changed_one(
+    tiny, tmp_path, capsys, monkeypatch
+):
+    """`--data data` was kept as typed, so a resume from another folder trained on that
+    folder's `data/` (another store), and a store rebuilt with its tracks in another order
+    was taken as it was: each output then learned another track, silently."""
+    table = pd.read_csv(tiny["tracks"], sep="\t")
+    table["file"] = [str(tiny["dir"] / f) for f in table["file"]]
+    swapped = table.iloc[[1, 0, 2, 3]].reset_index(drop=True)
+    swapped["index"], swapped["strand_pair"] = range(4), [1, 0, 2, 3]
+    for folder, tracks in (("project", table), ("elsewhere", swapped)):
+        (tmp_path / folder).mkdir()
+        tracks.to_csv(tmp_path / folder / "tracks.txt", sep="\t", index=False)
+        args = ["build-dataset", tiny["genome"], tmp_path / folder / "tracks.txt", "-o",
+                tmp_path / folder / "data", *GEOM, "-j", "1"]  # fmt: skip
+        assert run_cli(args, capsys)[0] == 0
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    monkeypatch.chdir(project)
+    cfg = write_config(tmp_path / "c.yaml", Path("data"), max_steps=2, checkpoint_every=1)
+    assert run_cli(["train", "--config", cfg, "--gpus", "0", "-o", "run"], capsys)[0] == 0
+    monkeypatch.chdir(elsewhere)  # its data/ lists the same tracks in another order
+    resume = ["train", "--resume", "-o", project / "run", "--gpus", "0", "--max-steps", "3"]
+    code, _, err = run_cli(resume, capsys)
+    assert code == 0, err
+    trained = torch.load(project / "run" / "checkpoints" / "last.pt", weights_only=False)
+    assert trained["step"] == 3
+    assert trained["data"][0]["path"] == str((project / "data").resolve())
+    code, _, err = run_cli([*resume[:-1], "4", "--data", "data"], capsys)
+    assert_input_error(code, err, "data is not the store", "tracks differ", "--data")
+    assert torch.load(project / "run" / "checkpoints" / "last.pt", weights_only=False)["step"] == 3

@@ -48,6 +48,27 @@ def write_manifest(manifest: dict, path: Path) -> None:
         yaml.dump(manifest, handle, Dumper=_DUMPER, sort_keys=False, width=100)
 
 
+def data_changes(before: dict, after: dict) -> list[str]:
+    """The parts of a store's manifest that say a different dataset when they differ
+    (geometry, tracks and their order, splits and windows, genome, transform, a label
+    store's tasks and source), in manifest order. Not compared: the gitool version, the
+    build options as typed, and file paths (a store or its inputs moved)."""
+
+    def data(manifest: dict) -> dict:
+        kept = {k: v for k, v in manifest.items() if k not in ("gitool_version", "options")}
+        if isinstance(kept.get("genome"), dict):
+            kept["genome"] = {k: v for k, v in kept["genome"].items() if k != "path"}
+        if isinstance(kept.get("tracks"), list):
+            kept["tracks"] = [
+                {k: v for k, v in t.items() if k != "file"} if isinstance(t, dict) else t
+                for t in kept["tracks"]
+            ]
+        return kept
+
+    old, new = data(before), data(after)
+    return [key for key in dict.fromkeys([*old, *new]) if old.get(key) != new.get(key)]
+
+
 def read_manifest(path: Path) -> dict:
     """A store's ``manifest.yaml`` as a mapping.
 

@@ -17,6 +17,7 @@ from gitool.config import TrainConfig
 from gitool.config.train import RESUME_FIXED
 from gitool.console import warn
 from gitool.data.labels import LabelStore
+from gitool.data.store import data_changes, read_manifest
 from gitool.errors import InputError, opt
 from gitool.files import Outputs
 from gitool.models.registry import resolve
@@ -170,6 +171,25 @@ def changed_options(cfg: TrainConfig, saved: dict) -> list[str]:
     return [k for k in RESUME_FIXED if k in saved and saved[k] != getattr(cfg, k)]
 
 
+def _check_same_data(cfg: TrainConfig, trained: list, last: Path) -> None:
+    """Each store of a resumed run must hold the data the run trained on (its checkpoint
+    keeps each store's manifest): a store rebuilt with other tracks, in another order, or
+    with other windows — or another store at the same path — would change what each output
+    learns, silently."""
+    for path, entry in zip(cfg.data or [], trained, strict=False):
+        saved = entry.get("manifest") if isinstance(entry, dict) else None
+        if not isinstance(saved, dict) or not Path(path, "manifest.yaml").is_file():
+            continue  # (a missing store is named when it is opened)
+        changed = data_changes(saved, read_manifest(Path(path, "manifest.yaml")))
+        if changed:
+            raise InputError(
+                f"{path} is not the store {last} was trained on (its {', '.join(changed)} "
+                f"differ from {entry.get('path') or 'the recorded store'}'s); resume with the "
+                f"run's own data ({opt('data')} that store), or start a new run",
+                field="data",
+            )
+
+
 def check_resume(cfg: TrainConfig, overrides: dict, processes: int) -> None:
     """The checkpoint reads, holds this model, and was trained with the options that shape
     the optimisation as this run asks for them, by as many processes (the global batch and
@@ -190,6 +210,7 @@ def check_resume(cfg: TrainConfig, overrides: dict, processes: int) -> None:
         raise InputError(
             f"{last} holds a different model configuration than this run's", field="resume"
         )
+    _check_same_data(cfg, state.get("data") or [], last)
     saved = state.get("train_config") or {}
     changed = changed_options(cfg, saved)
     if changed:

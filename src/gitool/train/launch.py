@@ -94,7 +94,13 @@ def saved_options(last: Path) -> dict[str, Any]:
     except InputError:
         state = load_checkpoint(last)  # torch's legacy (non-zip) format cannot be mapped
     saved = state.get("train_config")
-    return saved if isinstance(saved, dict) else {}
+    saved = dict(saved) if isinstance(saved, dict) else {}
+    # the stores as the run opened them (absolute): `data` holds them as typed, which a
+    # resume from another folder would read relative to that folder
+    opened = [entry.get("path") for entry in state.get("data") or [] if isinstance(entry, dict)]
+    if saved.get("data") and opened and all(opened) and len(opened) == len(saved["data"]):
+        saved["data"] = opened
+    return saved
 
 
 def with_run_options(values: dict[str, Any]) -> dict[str, Any]:
