@@ -7,6 +7,7 @@ and 40 s, cached on disk afterwards); later runs take a few seconds each.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import h5py
@@ -245,3 +246,26 @@ def test_builtin_database_has_example_motifs():
     assert len(db) == 178
     assert ids["MA0363.3"] == "REB1" and ids["MA0265.3"] == "ABF1" and ids["MA0359.3"] == "RAP1"
     assert all(p.shape[0] == 4 for p in db.probability_matrices())
+
+
+def test_a_full_disk_is_one_line_naming_the_output_and_leaves_nothing(
+    result, attr_file, tmp_path, capsys, monkeypatch
+):
+    """HDF5 writing modisco.h5 on a full disk crashed the process (a segmentation fault
+    after thousands of error lines) and left the staging folder: the file is built in
+    memory and written by Python, whose full-disk error names the output."""
+    out, _, _ = result
+    with h5py.File(out / "modisco.h5") as h5:  # what was built in memory: readable, complete
+        assert "pos_patterns" in h5 and h5.attrs["window_size"] > 0
+    path, _ = attr_file
+    write_bytes = Path.write_bytes
+
+    def full(self, data):
+        if self.name == "modisco.h5":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    code, _, err = run_cli(["modisco", path, "--track", "t0", "-o", tmp_path / "m", *FAST], capsys)
+    assert_input_error(code, err, f"{tmp_path / 'm'}: no space left on the device")
+    assert list(tmp_path.iterdir()) == []

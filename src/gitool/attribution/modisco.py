@@ -542,10 +542,7 @@ def write_outputs(
     seqlets: pd.DataFrame, summary: ModiscoSummary, threshold: float,
 ) -> None:  # fmt: skip
     """Everything of the output folder, written into ``folder`` (the staging folder)."""
-    from modiscolite import io as modisco_io
-
-    modisco_io.save_hdf5(folder / "modisco.h5", pos_patterns, neg_patterns, summary.width)
-    _close_hdf5(folder / "modisco.h5")
+    (folder / "modisco.h5").write_bytes(hdf5_bytes(pos_patterns, neg_patterns, summary.width))
     table.to_csv(folder / "motifs.tsv", sep="\t", index=False, float_format="%.6g")
     seqlets.to_csv(folder / "seqlets.tsv", sep="\t", index=False)
     (folder / "logos").mkdir()
@@ -555,21 +552,19 @@ def write_outputs(
     (folder / "run.json").write_text(json.dumps(summary.record(), indent=1) + "\n", "utf-8")
 
 
-def _close_hdf5(path: Path) -> None:
-    """``save_hdf5`` leaves its ``h5py.File`` to the garbage collector: close every handle
-    still open on ``path`` so the file is complete before the folder is moved into place."""
+def hdf5_bytes(pos_patterns, neg_patterns, width: int) -> bytes:
+    """``modisco.h5`` (``modiscolite.io.save_hdf5``) built in memory, for Python to write:
+    HDF5 writing to disk crashes the process (a segmentation fault after thousands of
+    error lines) when the disk fills, where a Python write is one error naming the file."""
     import gc
+    import io
 
-    import h5py
+    from modiscolite import io as modisco_io
 
-    gc.collect()
-    for ident in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
-        try:
-            name = Path(ident.name.decode() if isinstance(ident.name, bytes) else ident.name)
-        except (AttributeError, ValueError):
-            continue
-        if name.resolve() == path.resolve():
-            h5py.File(ident).close()
+    buffer = io.BytesIO()
+    modisco_io.save_hdf5(buffer, pos_patterns, neg_patterns, width)
+    gc.collect()  # save_hdf5 leaves its h5py.File to the garbage collector, which closes it
+    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------------------
