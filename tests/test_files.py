@@ -306,3 +306,26 @@ def test_a_failed_staged_file_leaves_no_folder_it_made_and_names_a_full_disk(tmp
     with committed_together(), staged_file(tmp_path / "b" / "y.tsv") as tmp:
         tmp.write_text("done")
     assert (tmp_path / "b" / "y.tsv").read_text() == "done"
+
+
+def test_a_checkpoint_on_a_full_disk_is_a_full_disk_error(tmp_path, monkeypatch):
+    """PyTorch's writer fails on a full disk with "RuntimeError: [enforce fail at
+    inline_container.cc] unexpected pos", which `gitool train` reported as an internal error."""
+    import torch
+
+    import gitool.errors
+    from gitool.runs import save_checkpoint
+
+    def full(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(torch, "save", full)
+    target = tmp_path / "run" / "checkpoints" / "last.pt"
+    monkeypatch.setattr(gitool.errors, "LOW_SPACE", 1 << 62)  # this disk is full
+    with pytest.raises(OSError) as caught:
+        save_checkpoint(target, {"step": 1})
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(gitool.errors, "LOW_SPACE", 0)  # space left: PyTorch's error stands
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        save_checkpoint(target, {"step": 1})

@@ -15,8 +15,10 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 _REF = re.compile("\ue000([A-Za-z_][A-Za-z0-9_]*)\ue001")
 
@@ -80,3 +82,26 @@ def naming_a_full_disk(path: object) -> Iterator[None]:
         if err.filename is not None or err.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise OSError(err.errno, os.strerror(err.errno), str(path)) from err
+
+
+LOW_SPACE = 32 << 20
+"""Free bytes below which a failed write is taken for a full disk (libraries that say only
+"error while writing", or crash: libBigWig, PyTorch's checkpoint writer)."""
+
+
+def disk_full(path: object) -> bool:
+    """Whether the file system holding ``path`` (or its nearest existing folder) has less
+    than :data:`LOW_SPACE` free for this user."""
+    path = Path(str(path))
+    for folder in (path, *path.parents):
+        if folder.exists():
+            try:
+                return shutil.disk_usage(folder).free < LOW_SPACE
+            except OSError:
+                return False
+    return False
+
+
+def full_disk_error(path: object) -> OSError:
+    """The error a full disk raises, naming ``path`` (the console prints one line, exit 2)."""
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))

@@ -32,7 +32,7 @@ import torch
 from rich.markup import escape
 
 from gitool.console import info
-from gitool.errors import InputError, opt
+from gitool.errors import InputError, disk_full, full_disk_error, opt
 from gitool.files import staged_file
 from gitool.models.registry import build_from_config
 
@@ -43,7 +43,12 @@ WHICH = ("best", "last")
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` via a temporary sibling and an atomic rename."""
     with staged_file(path) as tmp:
-        torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+        try:
+            torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+        except RuntimeError as err:  # PyTorch's writer says "unexpected pos" on a full disk
+            if disk_full(tmp):
+                raise full_disk_error(path) from err
+            raise
 
 
 def host_copy(value: Any) -> Any:

@@ -437,7 +437,7 @@ def test_failed_rerun_leaves_the_older_archive_whole(swin, tmp_path, monkeypatch
     """A single-archive export over an older one: a failure while committing the track or
     writing the index keeps the older archive and its index, and leaves no new track."""
     import gitool.interpret.attention as attention_module
-    from gitool.predict.bigwig import TrackWriter
+    from gitool.predict.writer import TrackSetWriter
 
     windows = region_windows(swin, tmp_path, seed=1)
     archive, index = tmp_path / "a.npz", tmp_path / "a.json"
@@ -448,7 +448,7 @@ def test_failed_rerun_leaves_the_older_archive_whole(swin, tmp_path, monkeypatch
         raise OSError("disk full")
 
     if fails == "track":
-        monkeypatch.setattr(TrackWriter, "commit", broken)
+        monkeypatch.setattr(TrackSetWriter, "commit", broken)
     else:
         monkeypatch.setattr(attention_module, "_index_json", broken)
     track = tmp_path / "t.bedgraph"

@@ -26,6 +26,7 @@ import pytest
 import torch
 from torch import nn
 
+import gitool.errors
 from gitool.config.predict import PredictOptions
 from gitool.console import run_reporting_errors
 from gitool.data.genome import encode, one_hot, reverse_complement
@@ -853,7 +854,7 @@ def test_a_writer_crashing_on_a_full_disk_is_a_full_disk_error(tiny, monkeypatch
     the error names the files and says the disk is full (one line, exit 2)."""
     out = tiny["dir"] / "full"
     paths = [out / f"t{k}.bw" for k in range(5)]
-    monkeypatch.setattr(writer, "LOW_SPACE", 1 << 62)  # every disk is full
+    monkeypatch.setattr(gitool.errors, "LOW_SPACE", 1 << 62)  # every disk is full
     sink = writer.TrackSetWriter(paths, tiny["sizes"], 8, max_open=2)
     with pytest.raises(OSError) as caught:
         kill_a_writer(sink, paths, tiny["sizes"], signal.SIGSEGV)
@@ -868,7 +869,7 @@ def test_a_writer_crashing_on_a_full_disk_is_a_full_disk_error(tiny, monkeypatch
         run_reporting_errors(report)
     err = capsys.readouterr().err
     assert_input_error(exited.value.code, err, f"{paths[2]} and 1 more: no space left")
-    monkeypatch.setattr(writer, "LOW_SPACE", 0)  # a crash with space left: not the disk
+    monkeypatch.setattr(gitool.errors, "LOW_SPACE", 0)  # a crash with space left: not the disk
     sink = writer.TrackSetWriter(paths, tiny["sizes"], 8, max_open=2)
     with pytest.raises(RuntimeError, match=r"t2\.bw and 1 more stopped \(exit code -11\)"):
         kill_a_writer(sink, paths, tiny["sizes"], signal.SIGSEGV)

@@ -53,7 +53,7 @@ from gitool.data.store import LAYOUT as STORE_LAYOUT
 from gitool.data.tfrecord import COMPRESSIONS, RecordReader, parse_example
 from gitool.data.tracks import read_tracks, store_rows, write_tracks_table
 from gitool.data.windows import SPLITS, Geometry
-from gitool.errors import InputError, RunFailure, opt
+from gitool.errors import InputError, RunFailure, naming_a_full_disk, opt
 from gitool.files import Outputs, process_alive, staged_folder
 from gitool.machine import cpu_count
 
@@ -689,9 +689,10 @@ def import_release(opts: ImportBasenjiOptions) -> ImportSummary:
     done = _open_stage(stage, identity, opts.resume)
     finished = False
     try:
-        summaries, resumed, read_bytes = _import_files(release, crop, stage, done, opts)
-        counts = _check_counts(release, summaries)
-        _write_store(release, crop, stage, summaries, out, opts)
+        with naming_a_full_disk(out):
+            summaries, resumed, read_bytes = _import_files(release, crop, stage, done, opts)
+            counts = _check_counts(release, summaries)
+            _write_store(release, crop, stage, summaries, out, opts)
         finished = True
     except InputError:
         if not opts.resume:

@@ -38,7 +38,7 @@ from torch import nn
 from gitool.config.attention import AttentionOptions
 from gitool.console import info as status  # `info` names LayerInfo loop variables here
 from gitool.data.genome import Genome, one_hot
-from gitool.errors import InputError, opt
+from gitool.errors import InputError, naming_a_full_disk, opt
 from gitool.files import (
     Outputs,
     commit_files,
@@ -61,7 +61,7 @@ from gitool.interpret.windows import (
 )
 from gitool.models.base import capture_attention
 from gitool.models.layers import AttentionRecord
-from gitool.predict.bigwig import TrackWriter
+from gitool.predict.writer import TrackSetWriter
 from gitool.runs import default_run, load_run, resolve_device, run_label
 
 FORMAT, VERSION = "gitool-attention", 1
@@ -433,15 +433,16 @@ def extract_attention(
     export.existed = existed_when_claimed(target)
     started = time.perf_counter()
     try:
-        for batch in _window_batches(windows, batch_size):
-            _check_window_lengths(batch, settings.seq_length)
-            records = _forward_capturing(model, batch, dev, capture_names)
-            for b, window in enumerate(batch):
-                _save_window(export, settings, records, b, window, n_windows)
-            del records
-            if on_window is not None:
-                on_window(len(batch))
-        _finish_export(export, model, layout, chosen, settings, started, plot)
+        with naming_a_full_disk(target):
+            for batch in _window_batches(windows, batch_size):
+                _check_window_lengths(batch, settings.seq_length)
+                records = _forward_capturing(model, batch, dev, capture_names)
+                for b, window in enumerate(batch):
+                    _save_window(export, settings, records, b, window, n_windows)
+                del records
+                if on_window is not None:
+                    on_window(len(batch))
+            _finish_export(export, model, layout, chosen, settings, started, plot)
     except BaseException:
         _discard_export(export)
         raise
@@ -476,7 +477,7 @@ class _Export:
     stage: Path | None  # folder export: the hidden sibling written first
     archive: NpzStream | None
     track_info: LayerInfo | None
-    writer: TrackWriter | None
+    writer: TrackSetWriter | None
     summary: AttentionSummary
     entries: list[dict] = field(default_factory=list)
     existed: bool = False  # a folder target claimed for replacement (force)
@@ -505,7 +506,7 @@ def _open_track_writer(
     chosen: list[LayerInfo],
     sizes: dict[str, int] | None,
     bedgraph: bool,
-) -> tuple[LayerInfo | None, TrackWriter | None]:
+) -> tuple[LayerInfo | None, TrackSetWriter | None]:
     """The layer whose received attention ``--track-out`` gets, and its opened writer."""
     if track_out is None:
         return None, None
@@ -518,7 +519,7 @@ def _open_track_writer(
     if not wanted:
         raise InputError(f"{track_layer} is not among the exported layers", field="track_layer")
     track_info = wanted[-1]
-    writer = TrackWriter(
+    writer = TrackSetWriter(
         [Path(track_out)], sizes, track_info.token_bp, bedgraph, field="track_out"
     ).open()
     return track_info, writer
@@ -529,7 +530,7 @@ def _start_export(
     index_path: Path,
     single: bool,
     track_info: LayerInfo | None,
-    writer: TrackWriter | None,
+    writer: TrackSetWriter | None,
 ) -> _Export:
     # A folder export is written into a hidden sibling and moved into place at the end, so
     # a failure (or SIGTERM) leaves no window files and no empty folder behind.

@@ -32,7 +32,6 @@ import errno
 import json
 import os
 import resource
-import shutil
 import signal
 import struct
 import subprocess
@@ -44,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gitool.errors import InputError, opt
+from gitool.errors import InputError, disk_full, full_disk_error, opt
 from gitool.predict.bigwig import (
     BinChecker,
     TrackWriter,
@@ -59,21 +58,6 @@ QUEUE_BYTES = 256 << 20
 """Bins waiting for the writer, in bytes (always room for one chunk, however large)."""
 _FRAME = struct.Struct("<cIqqI")  # tag, chromosome index, start, end, bins
 _PIPE_BYTES = 1 << 20  # pipe buffer asked for each writer process (Linux F_SETPIPE_SZ)
-LOW_SPACE = 32 << 20
-"""Free bytes below which a failed write is reported as a full disk: libBigWig says only
-"error while finishing writing" on stderr, or crashes."""
-
-
-def disk_full(path: Path) -> bool:
-    """Whether the file system holding ``path`` (or its nearest existing folder) has less
-    than :data:`LOW_SPACE` free for this user."""
-    for folder in (path, *path.parents):
-        if folder.exists():
-            try:
-                return shutil.disk_usage(folder).free < LOW_SPACE
-            except OSError:
-                return False
-    return False
 
 
 def open_file_limit() -> int:
@@ -237,8 +221,9 @@ class _Child:
         if status.get("errno") in (errno.ENOSPC, errno.EDQUOT) or (
             "kind" not in status and disk_full(first)  # crashed (libBigWig) on a full disk
         ):
-            number = status.get("errno") or errno.ENOSPC
-            return OSError(number, os.strerror(number), where)
+            if status.get("errno") == errno.EDQUOT:
+                return OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), where)
+            return full_disk_error(where)
         if "error" in status:
             kind = getattr(builtins, str(status.get("kind")), None)
             if not (isinstance(kind, type) and issubclass(kind, Exception)):
