@@ -198,3 +198,16 @@ def test_status_lines_before_a_refusal_are_dropped_and_kept_on_success(capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0] == "using the newest run runs/run" and lines[-1] == "wrote out.bw"
     assert state.pending is None
+
+
+def test_ctrl_c_is_one_line_too(tmp_path, capsys, monkeypatch):
+    """typer turns Ctrl-C into a silent exit 130: `gitool train` stopped without a word."""
+    import gitool.interpret.synthetic as synthetic
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "save_store", interrupted)
+    code, _, err = run_cli(["synth-motifs", "--sequences", "20", "-o", tmp_path / "s"], capsys)
+    assert code == 130
+    assert err.splitlines() == ["interrupted (Ctrl-C); nothing half-written is left"]

@@ -47,6 +47,7 @@ class _State:
 
 
 state = _State()
+INTERRUPTED = "[red]interrupted[/] (Ctrl-C); nothing half-written is left"
 console = Console(stderr=True, highlight=False)
 
 
@@ -155,7 +156,7 @@ def run_reporting_errors(fn: Callable[[], T]) -> T:
         console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
         sys.exit(EXIT_INTERNAL)
     except KeyboardInterrupt:
-        console.print("[red]interrupted[/]")
+        console.print(INTERRUPTED)
         sys.exit(130)
     except Terminated:
         console.print("[red]terminated[/] (SIGTERM); nothing half-written is left")

@@ -11,6 +11,7 @@ import typer.core
 from gitool import __version__
 from gitool.console import (
     EXIT_INPUT,
+    INTERRUPTED,
     console,
     run_reporting_errors,
     state,
@@ -140,7 +141,11 @@ def main(argv: list[str] | None = None) -> None:
 
     def invoke() -> int:
         try:
-            return command.main(args, prog_name="gitool", standalone_mode=False) or 0
+            code = command.main(args, prog_name="gitool", standalone_mode=False) or 0
+            if code == 130:  # Ctrl-C, which typer turns into a silent exit 130
+                state.pending = None
+                console.print(INTERRUPTED)
+            return code
         except typer.Abort:
             console.print("[red]aborted[/]")
             return 130
