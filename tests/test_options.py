@@ -179,7 +179,14 @@ def test_a_config_key_given_twice_is_refused(tmp_path):
 
     config = tmp_path / "c.yaml"
     config.write_text("lr: 0.1\nepochs: 2\nlr: 0.2\n")
-    with pytest.raises(InputError, match=r"config \S*c.yaml: not valid YAML \(line 3: 'lr' is"):
+    with pytest.raises(
+        InputError, match=r"config \S*c.yaml line 3 column 1: not valid YAML \('lr' is"
+    ):
+        load_yaml_config(config, TrainConfig)
+    config.write_text("lr: 0.1\n\tepochs: 2\n")  # a tab: PyYAML named no line
+    with pytest.raises(
+        InputError, match=r"c.yaml line 2 column 1: .*indent with spaces, not tabs$"
+    ):
         load_yaml_config(config, TrainConfig)
     config.write_text("lr: 0.1\nmodel_config: {dims: [1, 2]}\n")  # nested values still load
     assert load_yaml_config(config, TrainConfig)["model_config"] == {"dims": [1, 2]}

@@ -123,9 +123,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                line = key_node.start_mark.line + 1
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"line {line}: {key!r} is given twice", key_node.start_mark
+                    None, None, f"{key!r} is given twice", key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
@@ -143,8 +142,14 @@ def load_yaml_config(path: str | Path, cls: type[C]) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a text file; give a YAML file", field="config") from None
     except yaml.YAMLError as err:
-        first = str(err).splitlines()[0]
-        raise InputError(f"{path}: not valid YAML ({first})", field="config") from None
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        tab = "\\t" in str(problem) or "\t" in str(problem)  # PyYAML writes a tab as \t
+        hint = "; indent with spaces, not tabs" if tab else ""
+        raise InputError(
+            f"{path}{where}: not valid YAML ({problem}){hint}", field="config"
+        ) from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of option: value", field="config")
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
