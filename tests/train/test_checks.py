@@ -103,6 +103,14 @@ def test_head_names_are_module_names(motifs, tmp_path, capsys):
     args = ["train", "--data", motifs, "--heads", "a.b", "-o", tmp_path / "r", "--gpus", "0"]
     code, _, err = run_cli(args, capsys)
     assert_input_error(code, err, "--heads 'a.b' cannot name a head", "without '.'")
+    # 'x/y' made metric keys such as valid_pearson/x/y ambiguous
+    code, _, err = run_cli([*args[:3], "--heads", "x/y", *args[5:]], capsys)
+    assert_input_error(code, err, "--heads 'x/y' cannot name a head", "'/'")
+    # --heads ' a ' kept the spaces (`attribute --head a` then found no head 'a')
+    config = tmp_path / "s.yaml"
+    config.write_text(yaml.safe_dump({"data": [str(motifs)], "heads": [" a "]}))
+    code, _, err = run_cli(["train", "--config", config, "-o", tmp_path / "r"], capsys)
+    assert_input_error(code, err, "' a ' cannot name a head", "spaces")
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"data": [str(motifs)], "heads": [""]}))
     code, _, err = run_cli(["train", "--config", config, "-o", tmp_path / "r"], capsys)

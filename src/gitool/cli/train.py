@@ -333,7 +333,7 @@ def train_command(
 
     flags = dict(
         data=[str(p) for p in data] if data else None, model=model, out=str(out) if out else None,
-        heads=heads.split(",") if heads is not None else None, gpus=gpus, procs=procs, nodes=nodes,
+        heads=[h.strip() for h in heads.split(",")] if heads is not None else None, gpus=gpus, procs=procs, nodes=nodes,
         node_rank=node_rank, rdzv_endpoint=rdzv_endpoint, batch_size=batch_size,
         grad_accum=grad_accum, lr=lr, schedule=schedule, lr_decay=lr_decay,
         lr_patience=lr_patience, warmup_steps=warmup_steps, grad_clip=grad_clip,

@@ -100,6 +100,11 @@ def saved_options(last: Path) -> dict[str, Any]:
     opened = [entry.get("path") for entry in state.get("data") or [] if isinstance(entry, dict)]
     if saved.get("data") and opened and all(opened) and len(opened) == len(saved["data"]):
         saved["data"] = opened
+    # and the heads it named (from the store folders' names unless --heads gave them): a
+    # store moved to a folder of another name keeps its head
+    named = [entry.get("head") for entry in state.get("data") or [] if isinstance(entry, dict)]
+    if not saved.get("heads") and named and all(named):
+        saved["heads"] = named
     return saved
 
 

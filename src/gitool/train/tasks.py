@@ -302,10 +302,11 @@ def open_stores(cfg: TrainConfig) -> tuple[list, list[str], CoverageTask | Class
     task = ClassificationTask() if isinstance(stores[0], LabelStore) else CoverageTask()
     # a head is a module name: no "." (a store folder such as hg38.v2 becomes hg38_v2)
     heads = cfg.heads or [Path(p).resolve().name.replace(".", "_") for p in cfg.data]
-    bad = next((h for h in heads if not h or "." in h), None)
+    bad = next((h for h in heads if not h or h != h.strip() or any(c in h for c in "./")), None)
     if bad is not None:
         raise InputError(
-            f"{bad!r} cannot name a head: give names without '.', e.g. human,mouse",
+            f"{bad!r} cannot name a head: give names without '.', '/' or spaces around them, "
+            "e.g. human,mouse",
             field="heads",
         )
     if len(heads) != len(stores):
