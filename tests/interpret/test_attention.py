@@ -557,6 +557,7 @@ def test_attention_from_run(swin, tmp_path):
         attention_from_run(AttentionOptions(model=run, out=x))
     assert not (tmp_path / "x").exists()
     assert parse_indices("0,3,5-7") == [0, 3, 5, 6, 7] and parse_indices(None) is None
+    assert parse_indices("3,0,3,2-4") == [3, 0, 2, 4]  # each window once, in the order given
     with pytest.raises(InputError, match="^index 'a'"):
         parse_indices("a")
 

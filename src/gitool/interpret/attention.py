@@ -855,7 +855,8 @@ def attention_from_run(options: AttentionOptions, on_window=None) -> AttentionSu
         sizes = dict(opened.sizes)
         opened.close()
     return extract_attention(
-        model, windows, out, layers=o.layer, heads=o.head, full_max_tokens=o.full_max_tokens,
+        model, windows, out, layers=o.layer, heads=_once(o.head),
+        full_max_tokens=o.full_max_tokens,
         dtype=o.dtype, rollout=o.rollout, rollout_bp=o.rollout_bp, batch_size=o.batch_size,
         device=o.device, track_out=o.track_out, track_layer=o.track_layer,
         bedgraph=o.bedgraph, sizes=sizes, plot=o.plot, force=o.force, outputs=outputs,
@@ -878,3 +879,8 @@ def _default_out(force: bool) -> Path:
         "choose)"
     )
     return out
+
+
+def _once(heads: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """``--head 0 --head 0`` exported head 0 twice: each head once, in the order given."""
+    return tuple(dict.fromkeys(heads)) if heads else None

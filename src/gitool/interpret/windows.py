@@ -125,7 +125,8 @@ def windows_from_store(
 
 
 def parse_indices(text: str | None) -> list[int] | None:
-    """``"0,3,5-7"`` → ``[0, 3, 5, 6, 7]`` (``None``: all)."""
+    """``"0,3,5-7"`` → ``[0, 3, 5, 6, 7]`` (``None``: all); an index given twice counts
+    once (``"0,0"`` exported the window twice)."""
     if text is None or not text.strip():
         return None
     out: list[int] = []
@@ -142,7 +143,7 @@ def parse_indices(text: str | None) -> list[int] | None:
             f"{text!r}: give comma-separated window indices or ranges, e.g. 0,3,5-7",
             field="index",
         ) from None
-    return out
+    return list(dict.fromkeys(out))
 
 
 # --------------------------------------------------------------------------- choosing the input
