@@ -539,6 +539,11 @@ def test_attention_from_run(swin, tmp_path):
     assert summary.windows == 2
     arrays = load_window(tmp_path / "out" / "index.json", 1)
     np.testing.assert_array_equal(arrays["L5.regular/token_start"][:2], [500, 516])
+    twice = dataclasses.replace(options, out=str(tmp_path / "twice"), head=(1, 0, 1))
+    attention_from_run(twice)  # head 1 given twice was exported twice
+    weights = load_window(tmp_path / "twice" / "index.json", 1)["L5.regular/weights"]
+    assert weights.shape[1] == 2  # windows x heads x query x key
+    np.testing.assert_array_equal(weights[:, 0], arrays["L5.regular/weights"][:, 1])
     x = str(tmp_path / "x")
     with pytest.raises(InputError, match="^give exactly one input: regions BED .*got data, fasta"):
         AttentionOptions(model=run, out=x, fasta=str(fasta), data=str(tmp_path))
