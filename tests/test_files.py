@@ -289,10 +289,19 @@ def test_a_failed_staged_file_leaves_no_folder_it_made_and_names_a_full_disk(tmp
     with pytest.raises(OSError) as caught, staged_file(target) as tmp:
         raise OSError(errno.EIO, "Input/output error")
     assert caught.value.filename is None  # only a full disk or quota is named
-    with pytest.raises(OSError) as caught, staged_folder(tmp_path / "store"):
+    with pytest.raises(OSError) as caught, staged_folder(tmp_path / "new" / "store"):
         raise OSError(errno.EDQUOT, "Disk quota exceeded")  # (a store's arrays)
-    assert caught.value.filename == str(tmp_path / "store")
+    assert caught.value.filename == str(tmp_path / "new" / "store")
     assert list(tmp_path.iterdir()) == []
+    # two files written at once: a failed write() does not say which, so both are named
+    with (
+        pytest.raises(OSError) as caught,
+        committed_together(),
+        staged_file(tmp_path / "t.tsv"),
+        staged_file(tmp_path / "p.png"),
+    ):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert caught.value.filename == f"{tmp_path / 't.tsv'} or {tmp_path / 'p.png'}"
 
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "mine.txt").write_text("the user's")

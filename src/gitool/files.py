@@ -301,7 +301,7 @@ def staged_folder(out: str | Path, existed: bool | None = None) -> Iterator[Path
     error, if it appeared meanwhile), on any failure it is removed. ``existed``: whether
     ``out`` existed when it was claimed (None: now)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    created = make_folders(out.parent)
     remove_stale_stages(out)
     existed = existed_when_claimed(out) if existed is None else existed
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
@@ -311,6 +311,10 @@ def staged_folder(out: str | Path, existed: bool | None = None) -> Iterator[Path
         with naming_a_full_disk(out):
             yield tmp
         replace_folder(tmp, out, existed=existed)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        remove_folders(created)
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _made(out)
@@ -377,6 +381,13 @@ def _commit_all(items: list[tuple[Path, Path, bool]]) -> None:
 _TOGETHER = threading.local()  # per thread: the files waiting for their block's end
 
 
+def _writing() -> list[Path]:
+    """The files this thread is writing through :func:`staged_file` now, outermost first."""
+    if not hasattr(_TOGETHER, "writing"):
+        _TOGETHER.writing = []
+    return _TOGETHER.writing
+
+
 def _deferred() -> list[tuple[Path, Path, bool]] | None:
     return getattr(_TOGETHER, "pending", None)
 
@@ -410,6 +421,14 @@ def committed_together() -> Iterator[None]:
             tmp.unlink(missing_ok=True)
 
 
+def folders_made_for(created: list[Path]) -> None:
+    """Folders made for files committed through :func:`commit_files`: inside
+    :func:`committed_together` the block removes them if it fails (the files' renames wait
+    for its end)."""
+    if _deferred() is not None:
+        _TOGETHER.created.extend(created)
+
+
 def make_folders(folder: Path) -> list[Path]:
     """Create ``folder`` and the missing folders above it; returns those it created,
     outermost first (for :func:`remove_folders`)."""
@@ -440,9 +459,16 @@ def staged_file(path: str | Path) -> Iterator[Path]:
         _TOGETHER.created.extend(created)  # removed by the block if it fails
     existed = existed_when_claimed(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    writing = _writing()
+    writing.append(path)
     try:
-        with naming_a_full_disk(path):
-            yield tmp
+        # a full disk names every file being written (`with staged_file(a), staged_file(b)`:
+        # a failed write() does not say which)
+        with naming_a_full_disk(" or ".join(map(str, writing))):
+            try:
+                yield tmp
+            finally:
+                writing.remove(path)
         _commit_all([(tmp, path, existed)])  # inside committed_together: with the others
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -319,6 +319,13 @@ def test_bad_vcfs_give_one_line_and_no_output(tiny, capsys):
     bare.write_text("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchr1\t2000\t.\tA\tC\t.\t.\t.\n")
     code, _, err = call(bare)
     assert_input_error(code, err, "no '##fileformat=VCF...' first line")
+    damaged = tiny["dir"] / "damaged.vcf.gz"
+    pysam.tabix_compress(str(write_vcf(tiny["dir"] / "d.vcf", rows)), str(damaged))
+    data = bytearray(damaged.read_bytes())
+    data[30:60] = bytes(30)
+    damaged.write_bytes(bytes(data))
+    code, _, err = call(damaged)
+    assert_input_error(code, err, "damaged.vcf.gz")
     assert not out.exists() and not list(tiny["dir"].glob(".scores.tsv*"))
 
     code, _, err = run_cli(

@@ -15,6 +15,7 @@ from gitool.console import (
     console,
     run_reporting_errors,
     state,
+    work_started,
 )
 
 app = typer.Typer(
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             code = command.main(args, prog_name="gitool", standalone_mode=False) or 0
             if code == 130:  # Ctrl-C, which typer turns into a silent exit 130
-                state.pending = None
+                work_started()  # what the command said on its way out (how to resume)
                 console.print(INTERRUPTED)
             return code
         except typer.Abort:

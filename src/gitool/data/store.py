@@ -48,25 +48,36 @@ def write_manifest(manifest: dict, path: Path) -> None:
         yaml.dump(manifest, handle, Dumper=_DUMPER, sort_keys=False, width=100)
 
 
+_TRACK_KEYS = ("identifier", "index", "strand_pair", "clip", "clip_soft", "scale", "sum_stat")
+
+
 def data_changes(before: dict, after: dict) -> list[str]:
-    """The parts of a store's manifest that say a different dataset when they differ
-    (geometry, tracks and their order, splits and windows, genome, transform, a label
-    store's tasks and source), in manifest order. Not compared: the gitool version, the
-    build options as typed, and file paths (a store or its inputs moved)."""
+    """What differs between the data two store manifests describe: the geometry, the
+    tracks (identifiers, order, strand pairs and their transforms) or a label store's
+    tasks, the windows of each split and their chromosomes, and the genome's chromosomes
+    and index checksum. Nothing else is compared (not the gitool or format version, the
+    build options as typed, file paths, or descriptive texts), so a store moved or rebuilt
+    the same way, by any gitool version, matches. Returns the names of the differing parts."""
 
     def data(manifest: dict) -> dict:
-        kept = {k: v for k, v in manifest.items() if k not in ("gitool_version", "options")}
-        if isinstance(kept.get("genome"), dict):
-            kept["genome"] = {k: v for k, v in kept["genome"].items() if k != "path"}
-        if isinstance(kept.get("tracks"), list):
-            kept["tracks"] = [
-                {k: v for k, v in t.items() if k != "file"} if isinstance(t, dict) else t
-                for t in kept["tracks"]
-            ]
-        return kept
+        genome = manifest.get("genome") if isinstance(manifest.get("genome"), dict) else {}
+        splits = manifest.get("splits") if isinstance(manifest.get("splits"), dict) else {}
+        tracks = manifest.get("tracks") if isinstance(manifest.get("tracks"), list) else []
+        return {
+            "geometry": [manifest.get(k) for k in ("seq_length", "bin_size", "target_length")],
+            "tracks": [
+                [t.get(k) for k in _TRACK_KEYS] if isinstance(t, dict) else t for t in tracks
+            ],
+            "tasks": manifest.get("tasks"),
+            "windows": {
+                name: [v.get("windows"), v.get("chromosomes")] if isinstance(v, dict) else v
+                for name, v in splits.items()
+            },
+            "genome": [genome.get("chromosomes"), genome.get("fai_md5")],
+        }
 
     old, new = data(before), data(after)
-    return [key for key in dict.fromkeys([*old, *new]) if old.get(key) != new.get(key)]
+    return [key for key in old if old[key] != new[key]]
 
 
 def read_manifest(path: Path) -> dict:

@@ -268,10 +268,13 @@ def _make_track(path: Path, n: int, position: int, row: dict, check_files: bool)
 def _bigwig_path(path: Path, n: int, given: str) -> str:
     """Line ``n``'s ``file``: ``~`` expanded, a relative path taken from the tracks file's
     folder, made absolute; it must be an existing file."""
-    expanded = Path(given).expanduser()
+    where = f"tracks file {path} line {n}"
+    try:
+        expanded = Path(given).expanduser()
+    except RuntimeError:  # ~user of no such user, or ~ without a home folder
+        raise InputError(f"{where}: {given!r}: cannot tell which home folder ~ is") from None
     relative = not expanded.is_absolute()
     resolved = (path.parent / expanded if relative else expanded).resolve()
-    where = f"tracks file {path} line {n}"
     if resolved.is_dir():
         raise InputError(
             f"{where}: {resolved} is a folder, not a bigWig file; give the path of the .bw file"

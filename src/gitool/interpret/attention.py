@@ -429,7 +429,12 @@ def extract_attention(
     model = model.to(dev).eval()
     capture_names = [info.module for info in (layout if rollout else chosen)]
     track_info, writer = _open_track_writer(track_out, track_layer, chosen, sizes, bedgraph)
-    export = _start_export(target, index_path, single, track_info, writer)
+    try:
+        export = _start_export(target, index_path, single, track_info, writer)
+    except BaseException:
+        if writer is not None:  # (its thread, writer process and temporary file)
+            writer.abort()
+        raise
     export.existed = existed_when_claimed(target)
     started = time.perf_counter()
     try:

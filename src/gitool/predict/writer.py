@@ -390,9 +390,10 @@ class TrackSetWriter:
                 self.stats["peak_fds"] = max((f for f in fds if f is not None), default=None)
             else:
                 self.files.finish()
-            from gitool.files import commit_files  # lazy: writer processes skip pandas
+            from gitool.files import commit_files, folders_made_for  # lazy: writer processes
 
             commit_files(zip(self.temps, self.paths, strict=True))
+            folders_made_for(self.files.created)
             self.files.created = []
             now = time.perf_counter()
             self.stats.update(

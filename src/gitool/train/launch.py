@@ -88,34 +88,39 @@ def resolve_config(config_file: str | None, flags: dict[str, Any]) -> TrainConfi
 
 
 def saved_options(last: Path) -> dict[str, Any]:
-    """The training options recorded in the checkpoint ``last`` (its weights stay on disk)."""
+    """The training options recorded in the checkpoint ``last`` (its weights stay on disk),
+    with the stores as the run opened them: ``data`` as absolute paths (as typed, a resume
+    from another folder would read them relative to that one) and, unless ``--heads`` gave
+    them, the head names (from the store folders' names: a store moved to a folder of
+    another name keeps its head) under ``opened_heads``."""
     try:
         state = load_checkpoint(last, mmap=True)
     except InputError:
         state = load_checkpoint(last)  # torch's legacy (non-zip) format cannot be mapped
     saved = state.get("train_config")
     saved = dict(saved) if isinstance(saved, dict) else {}
-    # the stores as the run opened them (absolute): `data` holds them as typed, which a
-    # resume from another folder would read relative to that folder
-    opened = [entry.get("path") for entry in state.get("data") or [] if isinstance(entry, dict)]
+    entries = [entry for entry in state.get("data") or [] if isinstance(entry, dict)]
+    opened = [entry.get("path") for entry in entries]
     if saved.get("data") and opened and all(opened) and len(opened) == len(saved["data"]):
         saved["data"] = opened
-    # and the heads it named (from the store folders' names unless --heads gave them): a
-    # store moved to a folder of another name keeps its head
-    named = [entry.get("head") for entry in state.get("data") or [] if isinstance(entry, dict)]
+    named = [entry.get("head") for entry in entries]
     if not saved.get("heads") and named and all(named):
-        saved["heads"] = named
+        saved["opened_heads"] = named
     return saved
 
 
 def with_run_options(values: dict[str, Any]) -> dict[str, Any]:
     """On ``resume``: the options the run was trained with (from ``checkpoints/last.pt``)
-    for every field not given, except :data:`LAUNCH_FIELDS`."""
+    for every field not given, except :data:`LAUNCH_FIELDS`; the run's head names too,
+    unless ``data`` is given (other stores name their own heads)."""
     last = Path(values.get("out") or TrainConfig.out) / "checkpoints" / "last.pt"
     if not values.get("resume") or not last.is_file():
         return values
     names = {f.name for f in dataclasses.fields(TrainConfig)} - set(LAUNCH_FIELDS)
-    saved = {k: v for k, v in saved_options(last).items() if k in names}
+    recorded = saved_options(last)
+    saved = {k: v for k, v in recorded.items() if k in names}
+    if recorded.get("opened_heads") and values.get("data") is None:
+        saved["heads"] = recorded["opened_heads"]
     return {**saved, **values}
 
 

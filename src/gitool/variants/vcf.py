@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,7 @@ def _missing_header(path: Path, bgzf: bool) -> str | None:
     try:
         with opener(path, "rb") as handle:
             head = handle.read(1 << 16)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):  # unreadable or damaged: htslib's error stands
         return None
     if head.startswith(b"BCF"):
         return None
