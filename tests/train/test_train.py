@@ -820,3 +820,15 @@ def test_resume_trains_on_the_runs_own_store_and_refuses_a_changed_one(
     code, _, err = run_cli([*resume[:-1], "4", "--data", "data"], capsys)
     assert_input_error(code, err, "data is not the store", "tracks differ", "--data")
     assert torch.load(project / "run" / "checkpoints" / "last.pt", weights_only=False)["step"] == 3
+
+
+def test_resume_with_another_model_names_what_differs(store, tmp_path, capsys):
+    """It said only "holds a different model configuration than this run's"."""
+    cfg = write_config(tmp_path / "c.yaml", store, max_steps=1)
+    args = ["train", "--config", cfg, "--gpus", "0", "-o", tmp_path / "r"]
+    assert run_cli(args, capsys)[0] == 0
+    other = write_config(tmp_path / "d.yaml", store, max_steps=2,
+                         model_config={**TINY_CNN, "channels": 32})  # fmt: skip
+    code, _, err = run_cli(["train", "--config", other, "--gpus", "0", "-o", tmp_path / "r",
+                            "--resume"], capsys)  # fmt: skip
+    assert_input_error(code, err, "channels 16 there, 32 here", "own model, cnn-maxpool")

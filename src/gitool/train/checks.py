@@ -206,9 +206,17 @@ def check_resume(cfg: TrainConfig, overrides: dict, processes: int) -> None:
             field="resume",
         )
     _, config = resolve(cfg.model, **overrides)
-    if state["model_config"] != dataclasses.asdict(config):
+    now = dataclasses.asdict(config)
+    if state["model_config"] != now:
+        was = state["model_config"] if isinstance(state["model_config"], dict) else {}
+        keys = [k for k in dict.fromkeys([*was, *now]) if was.get(k) != now.get(k)]
+        shown = "; ".join(f"{k} {was.get(k)!r} there, {now.get(k)!r} here" for k in keys[:3])
+        more = f" (and {len(keys) - 3} more)" if len(keys) > 3 else ""
+        model = state.get("preset") or state.get("model_name")
         raise InputError(
-            f"{last} holds a different model configuration than this run's", field="resume"
+            f"{last} holds a different model configuration than this run's ({shown}{more}); "
+            f"resume with the run's own model, {model}, and model_config: leave them out",
+            field="resume",
         )
     _check_same_data(cfg, state.get("data") or [], last)
     saved = state.get("train_config") or {}
