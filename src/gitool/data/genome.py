@@ -87,7 +87,7 @@ def select_chroms(names: list[str], patterns: str | None) -> list[str]:
     if unknown:
         raise InputError(
             f"{unknown[0]!r} is not a chromosome of the genome "
-            f"(it has {_preview(names)}); fix the name or drop it",
+            f"(it has {preview(names)}); fix the name or drop it",
             field="chroms",
         )
     if not kept:
@@ -101,7 +101,7 @@ def _default_chroms(names: list[str]) -> list[str]:
     kept = [n for n in names if not dropped.search(n)]
     if not kept:
         raise InputError(
-            f"the genome has only mitochondrial/unplaced sequences ({_preview(names)}); "
+            f"the genome has only mitochondrial/unplaced sequences ({preview(names)}); "
             f"choose chromosomes with {opt('chroms')}"
         )
     return kept
@@ -111,11 +111,12 @@ def describe_choice(names: list[str], kept: list[str]) -> str:
     """``kept 3 chromosomes (chr1, chr2, chr3); dropped 1 (chrM)``: the status line."""
     chosen = set(kept)
     dropped = [n for n in names if n not in chosen]
-    line = f"kept {len(kept)} chromosome{'s' if len(kept) != 1 else ''} ({_preview(kept, 4)})"
-    return line + (f"; dropped {len(dropped)} ({_preview(dropped, 4)})" if dropped else "")
+    line = f"kept {len(kept)} chromosome{'s' if len(kept) != 1 else ''} ({preview(kept, 4)})"
+    return line + (f"; dropped {len(dropped)} ({preview(dropped, 4)})" if dropped else "")
 
 
-def _preview(names: list[str], n: int = 5) -> str:
+def preview(names: list[str], n: int = 5) -> str:
+    """The first ``n`` names, then how many there are in all."""
     shown = ", ".join(names[:n])
     return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gitool.console import warn
-from gitool.data.genome import genome_spelling
+from gitool.data.genome import genome_spelling, preview
 from gitool.errors import InputError, opt
 
 SPLITS = ("train", "valid", "test")
@@ -221,24 +221,19 @@ def read_bed(
     if skipped:
         if not raw:
             raise InputError(
-                f"{name}: none of its chromosomes ({_listing(list(skipped))}) is in the genome; "
+                f"{name}: none of its chromosomes ({preview(list(skipped), 3)}) is in the genome; "
                 "give the file made for this assembly"
             )
         warn(
             f"{name}: skipped {sum(skipped.values()):,} interval(s) on {len(skipped):,} "
-            f"chromosome(s) the genome does not have ({_listing(list(skipped))})"
+            f"chromosome(s) the genome does not have ({preview(list(skipped), 3)})"
         )
     if clipped:
         warn(
             f"{name}: clipped {len(clipped):,} interval(s) running off a chromosome's end to "
-            f"it (line {_listing(clipped)})"
+            f"it (line {preview(clipped, 3)})"
         )
     return {chrom: merge_intervals(np.array(iv, dtype=np.int64)) for chrom, iv in raw.items()}
-
-
-def _listing(items: list[str], n: int = 3) -> str:
-    more = f", and {len(items) - n:,} more" if len(items) > n else ""
-    return ", ".join(items[:n]) + more
 
 
 def merge_intervals(intervals: np.ndarray, gap: int = 0) -> np.ndarray:
