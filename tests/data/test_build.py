@@ -909,6 +909,52 @@ def test_info_names_a_truncated_array(tiny, capsys):
     assert_input_error(code, err, "valid/targets.npy is damaged", "rebuild it")
 
 
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda lines: lines[:-1], "holds 14 windows, but the manifest counts 15"),
+        (lambda lines: [lines[0].replace("\t", "\tx", 1), *lines[1:]], "not a whole number"),
+        (lambda lines: [lines[0].rsplit("\t", 1)[0], *lines[1:]], "missing or not a whole"),
+    ],
+    ids=["truncated", "text", "short-line"],
+)
+def test_info_names_a_damaged_windows_bed(tiny, capsys, edit, expected):
+    """A windows.bed cut short or edited passed `gitool info` and broke attention/evaluate."""
+    store = build(tiny, capsys).path
+    path = store / "valid" / "windows.bed"
+    lines = path.read_text().splitlines()
+    assert len(lines) == 15
+    path.write_text("\n".join(edit(lines)) + "\n")
+    code, _, err = run_cli(["info", store], capsys)
+    assert_input_error(code, err, "valid/windows.bed", expected, "rebuild")
+    path.unlink()
+    code, _, err = run_cli(["info", store], capsys)
+    assert_input_error(code, err, "valid/windows.bed is missing", "rebuild it")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("strand_pair", 7, "track 1 of 4: strand_pair 7 is not a track index 0-3"),
+        ("strand_pair", 2, "track 1 of 4: strand_pair 2, but track 3's strand_pair is 2"),
+        ("strand_pair", "1", "strand_pair '1' is not a track index"),
+        ("identifier", ["a", "b"], "identifier ['a', 'b'] is not text"),
+        ("identifier", "minus", "track 2 of 4: identifier 'minus' is also track 1"),
+    ],
+)
+def test_a_hand_edited_track_in_the_manifest_is_one_line(tiny, capsys, field, value, expected):
+    """Strand partners out of range or not mutual, and identifiers that are not text or
+    repeat, passed `gitool info` and failed later inside training or prediction."""
+    from gitool.data.store import load_yaml, write_manifest
+
+    store = build(tiny, capsys).path
+    manifest = load_yaml((store / "manifest.yaml").read_text())
+    manifest["tracks"][0][field] = value
+    write_manifest(manifest, store / "manifest.yaml")
+    code, _, err = run_cli(["info", store], capsys)
+    assert_input_error(code, err, "manifest.yaml is damaged", expected, "rebuild the store")
+
+
 def test_info_describes_a_label_store(tiny, capsys):
     from gitool.data.labels import write_label_store
 

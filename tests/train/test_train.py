@@ -822,6 +822,18 @@ def test_resume_trains_on_the_runs_own_store_and_refuses_a_changed_one(
     assert torch.load(project / "run" / "checkpoints" / "last.pt", weights_only=False)["step"] == 3
 
 
+def test_resume_of_a_folder_without_a_checkpoint_names_it(tmp_path, capsys, monkeypatch):
+    """With no --data and no data/ here, it blamed the missing data/ store instead."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    code, _, err = run_cli(["train", "--resume", "-o", "run", "--gpus", "0"], capsys)
+    assert_input_error(code, err, "run/checkpoints/last.pt does not exist", "without --resume")
+    assert "data" not in err
+    code, _, err = run_cli(["train", "--resume", "-o", "nowhere", "--gpus", "0"], capsys)
+    assert_input_error(code, err, "last.pt does not exist (nowhere is not a folder)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
 def test_resume_with_another_model_names_what_differs(store, tmp_path, capsys):
     """It said only "holds a different model configuration than this run's"."""
     cfg = write_config(tmp_path / "c.yaml", store, max_steps=1)

@@ -181,6 +181,41 @@ class Store:
                 f"{manifest} is damaged (tracks, splits or geometry: {type(err).__name__} "
                 f"{err}); rebuild the store"
             ) from None
+        self._check_tracks(manifest)
+
+    def _check_tracks(self, manifest: Path) -> None:
+        """Each track has a text identifier (unique) and a strand partner within the store
+        whose partner is the track itself: a hand-edited manifest otherwise passes here and
+        fails inside training or prediction."""
+
+        def damaged(i: int, what: str) -> InputError:
+            return InputError(
+                f"{manifest} is damaged (track {i + 1} of {len(self.tracks)}: {what}); "
+                "rebuild the store"
+            )
+
+        n = len(self.tracks)
+        seen: dict[str, int] = {}
+        for i, track in enumerate(self.tracks):
+            if not isinstance(track, dict):
+                raise damaged(i, "not a mapping of keys")
+            identifier = track.get("identifier")
+            if not isinstance(identifier, str) or not identifier.strip():
+                raise damaged(i, f"identifier {identifier!r} is not text")
+            if identifier in seen:
+                raise damaged(i, f"identifier {identifier!r} is also track {seen[identifier] + 1}")
+            seen[identifier] = i
+            pair = track.get("strand_pair")
+            if type(pair) is not int or not 0 <= pair < n:
+                raise damaged(i, f"strand_pair {pair!r} is not a track index 0-{n - 1}")
+        for i, track in enumerate(self.tracks):
+            pair = track["strand_pair"]
+            if self.tracks[pair]["strand_pair"] != i:
+                raise damaged(
+                    i,
+                    f"strand_pair {pair}, but track {pair + 1}'s strand_pair is "
+                    f"{self.tracks[pair]['strand_pair']}, not {i}",
+                )
 
     def sources(self) -> list[Path]:
         """The files the store was built from (:func:`manifest_sources`)."""
@@ -192,11 +227,11 @@ class Store:
         return Geometry(m["seq_length"], m["bin_size"], m["target_length"])
 
     def check_arrays(self) -> None:
-        """Each split's arrays must hold what the manifest says (an interrupted copy leaves
-        them short).
+        """Each split's arrays and windows must hold what the manifest says (an interrupted
+        copy leaves them short).
 
         Raises:
-            InputError: naming the first missing, damaged or truncated array file.
+            InputError: naming the first missing, damaged or truncated file.
         """
         g = self.geometry
         n_tracks = len(self.tracks)
@@ -214,6 +249,7 @@ class Store:
                         f"manifest says {np.dtype(dtype)} {shape}; the store is damaged, "
                         "rebuild it"
                     )
+            self.windows(split)
 
     def count(self, split: str) -> int:
         self._check_split(split)
@@ -230,17 +266,40 @@ class Store:
         return load_array(self.path / split / "targets.npy")
 
     def windows(self, split: str):
-        """pandas DataFrame of the split's windows (chrom, start, end, target_start, target_end)."""
+        """pandas DataFrame of the split's windows (chrom, start, end, target_start, target_end).
+
+        Raises:
+            InputError: the file is missing, or does not hold one line of text, four whole
+                numbers per window the manifest counts (naming it).
+        """
         import pandas as pd  # lazy: pandas (`import gitool.data.store` stays light)
 
         self._check_split(split)
-        return pd.read_csv(
-            self.path / split / "windows.bed",
-            sep="\t",
-            header=None,
-            names=["chrom", "start", "end", "target_start", "target_end"],
-            dtype={"chrom": str},
-        )
+        path = self.path / split / "windows.bed"
+        columns = ["chrom", "start", "end", "target_start", "target_end"]
+        n = self.count(split)
+        try:
+            table = pd.read_csv(path, sep="\t", header=None, names=columns, dtype={"chrom": str})
+        except FileNotFoundError:
+            raise InputError(f"{path} is missing; the store is damaged, rebuild it") from None
+        except pd.errors.EmptyDataError:
+            table = pd.DataFrame({c: pd.Series(dtype=str if c == "chrom" else "int64")
+                                  for c in columns})  # fmt: skip
+        except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as err:
+            raise InputError(
+                f"{path} is damaged ({type(err).__name__}); rebuild the store"
+            ) from None
+        if len(table) != n:
+            raise InputError(
+                f"{path} holds {len(table)} windows, but the manifest counts {n}; the store is "
+                "damaged, rebuild it"
+            )
+        if not all(pd.api.types.is_integer_dtype(t) for t in table[columns[1:]].dtypes):
+            raise InputError(
+                f"{path} is damaged (a coordinate is missing or not a whole number); rebuild "
+                "the store"
+            )
+        return table
 
     def strand_pair(self) -> np.ndarray:
         """Column permutation swapping stranded pairs (identity for unstranded tracks)."""

@@ -78,15 +78,30 @@ def _has_checkpoint(run: Path) -> bool:
     return (run / "checkpoints" / "last.pt").is_file()
 
 
+def resumed_checkpoint(out: str | Path) -> Path:
+    """``out``'s ``checkpoints/last.pt``, which ``resume`` continues from.
+
+    Raises:
+        InputError: there is none (field ``resume``).
+    """
+    last = Path(out) / "checkpoints" / "last.pt"
+    if not last.is_file():
+        held = "" if Path(out).is_dir() else f" ({out} is not a folder)"
+        raise InputError(
+            f"{last} does not exist{held}; start the run without {opt('resume')}, or give "
+            f"{opt('out')} the run folder to continue",
+            field="resume",
+        )
+    return last
+
+
 def claim_run_folder(cfg: TrainConfig) -> Path:
     """The run folder: new (or empty), or on ``resume`` one with ``checkpoints/last.pt``;
     never a store given as ``data``, inside one or holding one."""
     out = Path(cfg.out)
     last = out / "checkpoints" / "last.pt"
-    if cfg.resume and not last.is_file():
-        raise InputError(
-            f"{last} does not exist; start the run without {opt('resume')}", field="resume"
-        )
+    if cfg.resume:
+        resumed_checkpoint(out)
     if not cfg.resume and out.is_dir() and any(out.iterdir()):
         what = (
             f"continue it with {opt('resume')}, or give"

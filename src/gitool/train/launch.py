@@ -20,7 +20,7 @@ from gitool.console import info
 from gitool.errors import InputError, RunFailure, opt
 from gitool.runs import fresh_run_folder, load_checkpoint, newest_run
 from gitool.train import distributed
-from gitool.train.checks import check_inputs
+from gitool.train.checks import check_inputs, resumed_checkpoint
 from gitool.train.loop import TrainSummary, train
 
 DEFAULT_STORE = "data"
@@ -112,10 +112,14 @@ def saved_options(last: Path) -> dict[str, Any]:
 def with_run_options(values: dict[str, Any]) -> dict[str, Any]:
     """On ``resume``: the options the run was trained with (from ``checkpoints/last.pt``)
     for every field not given, except :data:`LAUNCH_FIELDS`; the run's head names too,
-    unless ``data`` is given (other stores name their own heads)."""
-    last = Path(values.get("out") or TrainConfig.out) / "checkpoints" / "last.pt"
-    if not values.get("resume") or not last.is_file():
+    unless ``data`` is given (other stores name their own heads).
+
+    Raises:
+        InputError: ``resume`` and the run folder has no ``checkpoints/last.pt``.
+    """
+    if not values.get("resume"):
         return values
+    last = resumed_checkpoint(values.get("out") or TrainConfig.out)
     names = {f.name for f in dataclasses.fields(TrainConfig)} - set(LAUNCH_FIELDS)
     recorded = saved_options(last)
     saved = {k: v for k, v in recorded.items() if k in names}
