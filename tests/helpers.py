@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gitool.cli import main
+from gitool.made import RECORD
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
@@ -23,3 +26,13 @@ def assert_input_error(code: int, err: str, *needles: str) -> None:
     assert "Traceback" not in err
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by its relative path, except gitool's records of the
+    files it made (they hold the files' times, which differ from one build to the next)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file() and p.name != RECORD
+    }

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from gitool.files import staged_folder, write_tsv
+from gitool.made import RECORD, made_by_gitool
 
 
 def test_staged_folder_replaces_only_on_success(tmp_path):
@@ -23,7 +24,8 @@ def test_staged_folder_replaces_only_on_success(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging left behind
     with staged_folder(out) as tmp:
         (tmp / "b.txt").write_text("third")
-    assert sorted(p.name for p in out.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [RECORD, "b.txt"]  # b.txt is gitool's
+    assert made_by_gitool(out / "b.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
@@ -254,12 +256,14 @@ def test_outputs_committed_together_appear_all_or_none(tmp_path):
 
 
 def test_stray_entry_names_what_the_layout_does_not(tmp_path):
-    from gitool.files import stray_entry
+    from gitool.files import record_folder, stray_entry
 
     layout = {"manifest.yaml": None, "train": {"*.npy": None}}
     (tmp_path / "train").mkdir()
     (tmp_path / "manifest.yaml").write_text("x")
     (tmp_path / "train" / "a.npy").write_text("x")
+    assert stray_entry(tmp_path, layout) == tmp_path / "manifest.yaml"  # not gitool's
+    record_folder(tmp_path)
     assert stray_entry(tmp_path, layout) is None
     (tmp_path / "train" / "notes.txt").write_text("x")
     assert stray_entry(tmp_path, layout) == tmp_path / "train" / "notes.txt"
@@ -269,6 +273,9 @@ def test_stray_entry_names_what_the_layout_does_not(tmp_path):
     (tmp_path / "train" / "b.npy").rmdir()
     (tmp_path / "link").symlink_to(tmp_path / "manifest.yaml")
     assert stray_entry(tmp_path, layout) == tmp_path / "link"
+    (tmp_path / "link").unlink()
+    (tmp_path / "train" / "a.npy").write_text("edited")
+    assert stray_entry(tmp_path, layout) == tmp_path / "train" / "a.npy"  # changed since
 
 
 def test_a_failed_staged_file_leaves_no_folder_it_made_and_names_a_full_disk(tmp_path):

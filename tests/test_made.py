@@ -128,7 +128,7 @@ def test_the_record_is_never_an_output_and_never_counts_as_a_stray_file(tmp_path
     store = tmp_path / "store"
     store.mkdir()
     (store / "manifest.yaml").write_text("x")
-    (store / RECORD).write_text("")  # left by an output the user wrote there, then deleted
+    record([(store / "manifest.yaml", store / "manifest.yaml")])
     assert stray_entry(store, {"manifest.yaml": None}) is None
     (store / "notes.txt").write_text("mine")
     assert stray_entry(store, {"manifest.yaml": None}) == store / "notes.txt"

@@ -4,7 +4,8 @@
 through one :class:`Outputs`. A new target must be creatable (:func:`check_writable`); an
 existing one is refused unless ``force``, and even then a file is replaced only when gitool
 made it and nobody changed it since (its folder's record, :mod:`gitool.made`), a folder only
-when it is an earlier output of the same kind (a store by a store); nothing is ever written
+when it is an earlier output of the same kind (a store by a store) holding only the files
+gitool put there, unchanged (:func:`stray_entry`); nothing is ever written
 on, into, or over a folder holding one of the command's inputs, with or without ``force``.
 
 **Staging**: a folder is built in a hidden sibling and renamed into place
@@ -43,9 +44,11 @@ Layout = Mapping[str, "Layout | None"]
 
 def stray_entry(folder: Path, layout: Layout) -> Path | None:
     """The first entry of ``folder`` (depth first) that ``layout`` does not name — or a
-    link, or a folder where a file belongs and the other way round; None when the folder
-    holds only what the layout names, and gitool's record of its files (:mod:`gitool.made`):
-    what ``force`` may replace."""
+    link, a folder where a file belongs and the other way round, or a file gitool did not
+    put there or that changed since (:func:`gitool.made.made_by_gitool`: a figure or table
+    the user edited inside an earlier output); None when the folder holds only gitool's own
+    files the layout names, and its records of them (:mod:`gitool.made`): what ``force`` may
+    replace."""
     for entry in sorted(folder.iterdir()):
         if entry.name == RECORD and entry.is_file() and not entry.is_symlink():
             continue  # gitool's own record of files it wrote there (gitool.made)
@@ -54,13 +57,20 @@ def stray_entry(folder: Path, layout: Layout) -> Path | None:
             return entry
         inner = layout[pattern]
         if inner is None:
-            if not entry.is_file():
+            if not entry.is_file() or not made_by_gitool(entry):
                 return entry
         elif not entry.is_dir():
             return entry
         elif (stray := stray_entry(entry, inner)) is not None:
             return stray
     return None
+
+
+def record_folder(folder: Path) -> None:
+    """Record every file under ``folder`` as gitool's, each in its own folder's record (a
+    staged output folder, before it is renamed into place: the names and times stay)."""
+    record((path, path) for path in sorted(folder.rglob("*"))
+           if path.name != RECORD and path.is_file() and not path.is_symlink())  # fmt: skip
 
 
 class Outputs:
@@ -239,12 +249,14 @@ def _appeared(path: Path) -> InputError:
 
 
 def replace_folder(tmp: Path, out: Path, existed: bool = True) -> None:
-    """Move the finished folder ``tmp`` to ``out``; an old ``out`` goes only after. When
-    ``out`` did not exist at the start (``existed`` False) and does now, it is kept, ``tmp``
-    is removed and :class:`InputError` raised."""
+    """Move the finished folder ``tmp`` to ``out``, its files recorded as gitool's
+    (:func:`record_folder`); an old ``out`` goes only after. When ``out`` did not exist at
+    the start (``existed`` False) and does now, it is kept, ``tmp`` is removed and
+    :class:`InputError` raised."""
     if out.exists() and not existed:
         shutil.rmtree(tmp, ignore_errors=True)
         raise _appeared(out)
+    record_folder(tmp)
     if out.exists():
         trash = out.parent / f".{out.name}.old-{os.getpid()}"
         out.rename(trash)
@@ -524,8 +536,8 @@ def check_output_folder(
     if stray is not None:
         raise InputError(
             f"{out} is {previous} but also holds {stray.relative_to(out)}, which gitool did "
-            f"not write there; refusing to replace it even with {opt('force')} — move it out "
-            f"of {out}, or choose another {opt(field)}",
+            f"not write there or which was changed since; refusing to replace it even with "
+            f"{opt('force')} — move it out of {out}, or choose another {opt(field)}",
             field=field,
         )
 

@@ -156,8 +156,15 @@ def test_existing_output_refused_then_forced(result, attr_file, tmp_path, capsys
     assert table.iloc[0]["match_name"] == "REB1" and table.iloc[0]["q_value"] < 0.05
     with h5py.File(fresh / "modisco.h5") as h5:
         assert h5.attrs["window_size"] == 200
-    code, _, err = run_cli(["modisco", path, "--track", "t0", "-o", fresh, "--force",
-                            "--max-seqlets", "150", *FAST], capsys)  # fmt: skip
+    again = ["modisco", path, "--track", "t0", "-o", fresh, "--force", "--max-seqlets", "150",
+             *FAST]  # fmt: skip
+    with open(fresh / "report.html", "a") as handle:  # the user's notes in the report
+        handle.write("<p>mine</p>")
+    code, _, err = run_cli(again, capsys)
+    assert_input_error(code, err, "also holds report.html", "changed since", "--force")
+    assert (fresh / "report.html").read_text().endswith("<p>mine</p>")
+    (fresh / "report.html").unlink()  # a file taken out of it: the rest is gitool's
+    code, _, err = run_cli(again, capsys)
     assert code == 0, err
     assert is_modisco_output(fresh)
     assert not list(tmp_path.glob(".again.*"))

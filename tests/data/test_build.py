@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from gitool.data.store import Store
 from gitool.errors import InputError
 
 from conftest import write_bigwig, write_fasta, write_tracks
-from helpers import assert_input_error, run_cli
+from helpers import assert_input_error, folder_bytes, run_cli
 
 GEOM = ["--seq-length", "400", "--bin-size", "8", "--target-length", "25"]
 
@@ -39,14 +38,6 @@ def build(tiny, capsys, *extra, out="store"):
     code, _, err = run_cli(args, capsys)
     assert code == 0, err
     return Store(tiny["dir"] / out)
-
-
-def digest(folder) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_layout_shapes_and_window_arithmetic(tiny, capsys):
@@ -170,9 +161,9 @@ def test_split_fractions_are_contiguous_blocks(tiny, capsys):
                 other = spans[s2][spans[s2].chrom == w.chrom]
                 assert not ((other.start < w.end) & (other.end > w.start)).any()
     assert run_cli([*args, "-o", d / "f2", "--seed", "5"], capsys)[0] == 0
-    assert digest(d / "f1") == digest(d / "f2")
+    assert folder_bytes(d / "f1") == folder_bytes(d / "f2")
     assert run_cli([*args, "-o", d / "f3", "--seed", "6"], capsys)[0] == 0
-    assert digest(d / "f1") != digest(d / "f3")
+    assert folder_bytes(d / "f1") != folder_bytes(d / "f3")
 
 
 def test_rebuild_is_byte_identical_whatever_the_workers(tiny, capsys):
@@ -191,7 +182,7 @@ def test_rebuild_is_byte_identical_whatever_the_workers(tiny, capsys):
         capsys,
     )
     assert code == 0, err
-    assert digest(tiny["dir"] / "a") == digest(tiny["dir"] / "b")
+    assert folder_bytes(tiny["dir"] / "a") == folder_bytes(tiny["dir"] / "b")
 
 
 def test_fasta_index_is_built_when_missing(tiny, capsys):
@@ -730,10 +721,10 @@ def test_force_never_replaces_a_label_store(tiny, capsys):
     codes = np.zeros((6, 10), np.uint8)
     labels_out = write_label_store(tiny["dir"] / "motifs", codes, np.zeros((6, 1), np.uint8),
                                    np.array([0, 0, 0, 0, 1, 2], np.uint8), ["A"])  # fmt: skip
-    before = digest(labels_out)
+    before = folder_bytes(labels_out)
     code, _, err = _cli_build(tiny, capsys, labels_out, "--force")
     assert_input_error(code, err, "-o", "not a coverage store", "--force")
-    assert digest(labels_out) == before
+    assert folder_bytes(labels_out) == before
 
 
 def test_force_never_replaces_a_folder_holding_an_input(tiny, capsys):

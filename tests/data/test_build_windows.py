@@ -3,8 +3,6 @@ sequences.bed), resized around their centres, in the BED's order per split."""
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 import yaml
@@ -12,7 +10,7 @@ import yaml
 from gitool.data.genome import encode
 from gitool.data.store import Store, store_inputs
 
-from helpers import assert_input_error, run_cli
+from helpers import assert_input_error, folder_bytes, run_cli
 
 GEOM = ["--seq-length", "400", "--bin-size", "8", "--target-length", "25"]
 
@@ -36,14 +34,6 @@ EXPECT = {
     "valid": [("chr2", 2600), ("chr3", 400)],
     "test": [("chr3", 1400)],
 }  # fmt: skip
-
-
-def digest(folder) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def write_bed(path, rows, extra=None):
@@ -111,7 +101,7 @@ def test_windows_are_the_beds_resized_in_its_order(tiny, capsys):
 def test_windows_build_is_byte_identical_whatever_the_workers(tiny, capsys):
     build_windows(tiny, capsys, out="a")
     build_windows(tiny, capsys, "-j", "2", out="b")
-    assert digest(tiny["dir"] / "a") == digest(tiny["dir"] / "b")
+    assert folder_bytes(tiny["dir"] / "a") == folder_bytes(tiny["dir"] / "b")
 
 
 def test_basenji_small_crop_of_an_enformer_window(tmp_path):

@@ -25,7 +25,7 @@ from gitool.data import basenji
 from gitool.data.store import Store
 from gitool.data.tfrecord import RecordReader, masked_crc
 
-from helpers import assert_input_error, run_cli
+from helpers import assert_input_error, folder_bytes, run_cli
 
 SMALL = ["--seq-length", "512", "--target-length", "16"]
 
@@ -44,12 +44,6 @@ def expected_crop(release, split: str, seq_length: int, target_length: int):
 def flat(text: str) -> str:
     """Console output without its line wrapping."""
     return " ".join(text.split())
-
-
-def stored_bytes(store: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file()
-    }
 
 
 def test_crc32c_matches_the_published_test_vector_and_the_tfrecord_writer(tmp_path):
@@ -110,7 +104,7 @@ def test_encodings_and_compressions_give_the_same_store(
     for name in ("a", "b"):
         args = ["import-basenji", tmp_path / name, "-o", tmp_path / f"{name}.st", *SMALL]
         assert run_cli(args, capsys)[0] == 0
-    a, b = stored_bytes(tmp_path / "a.st"), stored_bytes(tmp_path / "b.st")
+    a, b = folder_bytes(tmp_path / "a.st"), folder_bytes(tmp_path / "b.st")
     assert a.keys() == b.keys()
     assert all(a[k] == b[k] for k in a if k != "manifest.yaml")
 
@@ -278,7 +272,7 @@ def test_a_killed_import_resumes_file_by_file_to_the_same_bytes(tmp_path, capsys
     assert code == 0, err
     assert "resuming: 3 files already imported, 4 to go" in flat(err) and "(3 resumed)" in flat(err)
     assert read == ["train-3", "valid-0", "valid-1", "test-0"]  # finished files never re-read
-    assert stored_bytes(tmp_path / "st") == stored_bytes(tmp_path / "clean")
+    assert folder_bytes(tmp_path / "st") == folder_bytes(tmp_path / "clean")
     assert not stage.exists()
 
 
@@ -298,7 +292,7 @@ def test_a_worker_that_dies_stops_the_import_with_a_message(tmp_path, capsys):
     code, _, err = run_cli([*args, "-o", tmp_path / "st", "--resume"], capsys)
     assert code == 0, err
     assert run_cli([*args, "-o", tmp_path / "clean"], capsys)[0] == 0
-    assert stored_bytes(tmp_path / "st") == stored_bytes(tmp_path / "clean")
+    assert folder_bytes(tmp_path / "st") == folder_bytes(tmp_path / "clean")
 
 
 SLOW = """
@@ -362,7 +356,7 @@ def test_workers_give_the_same_store(tmp_path, capsys):
     for workers in ("1", "2"):
         args = ["import-basenji", tmp_path / "rel", "-o", tmp_path / workers, *SMALL, "-j", workers]
         assert run_cli(args, capsys)[0] == 0
-    assert stored_bytes(tmp_path / "1") == stored_bytes(tmp_path / "2")
+    assert folder_bytes(tmp_path / "1") == folder_bytes(tmp_path / "2")
 
 
 def test_a_truncated_file_and_a_short_stream(tmp_path):
@@ -429,7 +423,7 @@ def test_with_resume_a_damaged_file_can_be_replaced_and_the_import_continued(tmp
     code, _, err = run_cli([*args, "-o", tmp_path / "st", "--resume"], capsys)
     assert code == 0, err
     assert "resuming: 4 files already imported, 3 to go" in flat(err)
-    assert stored_bytes(tmp_path / "st") == stored_bytes(tmp_path / "clean")
+    assert folder_bytes(tmp_path / "st") == folder_bytes(tmp_path / "clean")
 
 
 def test_a_finished_file_that_changed_is_imported_again(tmp_path, capsys, monkeypatch):

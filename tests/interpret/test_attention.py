@@ -653,11 +653,20 @@ def test_folder_output_is_replaced_only_when_it_is_an_earlier_export(swin, tmp_p
         extract_attention(swin, inputs(1), out, layers=[5], device="cpu")
     summary = extract_attention(swin, inputs(1), out, layers=[5], device="cpu", force=True)
     assert summary.windows == 1
-    assert sorted(p.name for p in out.iterdir()) == ["index.json", "window_000000.npz"]
+    assert sorted(p.name for p in out.iterdir()) == [RECORD, "index.json", "window_000000.npz"]
     (out / "notes.txt").write_text("keep")
-    with pytest.raises(InputError, match="is a non-empty folder that is not an attention export"):
+    with pytest.raises(InputError, match="also holds notes.txt, which gitool did not write"):
         extract_attention(swin, inputs(1), out, layers=[5], device="cpu", force=True)
     assert (out / "notes.txt").read_text() == "keep"
+    (out / "notes.txt").unlink()
+    with open(out / "window_000000.npz", "ab") as handle:  # the user's own addition to it
+        handle.write(b"mine")
+    with pytest.raises(InputError, match="holds window_000000.npz, .* changed since"):
+        extract_attention(swin, inputs(1), out, layers=[5], device="cpu", force=True)
+    assert (out / "window_000000.npz").read_bytes().endswith(b"mine")
+    (out / "index.json").unlink()
+    with pytest.raises(InputError, match="is a non-empty folder that is not an attention export"):
+        extract_attention(swin, inputs(1), out, layers=[5], device="cpu", force=True)
 
 
 def test_command_line(swin, tmp_path, capsys):

@@ -306,8 +306,14 @@ def test_force_replaces_only_a_previous_output(tmp_path, capsys):
         assert code == 0, err
     (out / "notes.txt").write_text("mine")  # the user's file in it: no longer replaceable
     code, _, err = run_cli([*args, "-o", out], capsys)
-    assert_input_error(code, err, "is a non-empty folder that is not the output")
+    assert_input_error(code, err, "also holds notes.txt, which gitool did not write there")
     assert (out / "notes.txt").exists() and (out / "filters.tsv").exists()
+    (out / "notes.txt").unlink()
+    with open(out / "scores.tsv", "a") as handle:  # the user's own rows
+        handle.write("my\tnotes\n")
+    code, _, err = run_cli([*args, "-o", out], capsys)
+    assert_input_error(code, err, "also holds scores.tsv", "or which was changed since")
+    assert (out / "scores.tsv").read_text().endswith("my\tnotes\n")
 
 
 def test_damaged_ground_truth_fails_before_the_passes(tmp_path, capsys):

@@ -270,20 +270,14 @@ def is_attention_index(path: Path) -> bool:
     return isinstance(index, dict) and index.get("format") == FORMAT
 
 
+#: What a folder export holds (:func:`gitool.files.stray_entry`): what ``force`` may replace.
+EXPORT_LAYOUT = {"index.json": None, "window_*.npz": None, "plots": {"*.png": None}}
+
+
 def is_attention_export(folder: Path) -> bool:
-    """Whether ``folder`` holds an attention export and nothing else (its index, window
-    files and plots/ of PNGs): what ``force`` may replace."""
-    if not is_attention_index(folder / "index.json"):
-        return False
-    for path in folder.iterdir():
-        if path.name == "plots" and path.is_dir():
-            if any(p.suffix != ".png" or not p.is_file() for p in path.iterdir()):
-                return False
-        elif path.name != "index.json" and not (
-            path.name.startswith("window_") and path.suffix == ".npz" and path.is_file()
-        ):
-            return False
-    return True
+    """Whether ``folder`` holds an attention export (its index; the rest is checked against
+    :data:`EXPORT_LAYOUT`)."""
+    return is_attention_index(folder / "index.json")
 
 
 def claim_outputs(
@@ -304,7 +298,7 @@ def claim_outputs(
                 field="out",
             )
     else:
-        outputs.folder(target, is_attention_export, PREVIOUS, "out")
+        outputs.folder(target, is_attention_export, PREVIOUS, "out", layout=EXPORT_LAYOUT)
     if track_out is not None:
         if not str(track_out).strip():
             raise InputError(

@@ -32,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +69,7 @@ DEFAULT_MIN_SIMILARITY = InteractionsOptions.min_similarity
 #: What the output folder may hold (module docstring): --force replaces only such a folder.
 OUTPUT_FILES = ("filters.tsv", "filters.meme", "glifac_*_t*.tsv", "local_*_t*.tsv",
                 "interactions_t*.png", "scores.tsv")  # fmt: skip
+OUTPUT_LAYOUT = dict.fromkeys(OUTPUT_FILES)
 
 
 @dataclass
@@ -237,18 +237,15 @@ PREVIOUS = "the output of a previous `gitool interactions`"
 
 
 def is_interactions_output(path: Path) -> bool:
-    """Whether the folder ``path`` is an earlier output: filters.tsv and only files of
-    :data:`OUTPUT_FILES` (what ``force`` may replace)."""
-    names = [p.name for p in path.iterdir()]
-    return "filters.tsv" in names and all(
-        any(fnmatch(name, pattern) for pattern in OUTPUT_FILES) for name in names
-    )
+    """Whether the folder ``path`` is an earlier output: it holds filters.tsv (the rest is
+    checked against :data:`OUTPUT_LAYOUT`)."""
+    return (path / "filters.tsv").is_file()
 
 
 def _check_out(out: Path, force: bool) -> None:
     """``out``: new, or with ``force`` empty or a previous output, never a folder of other
     files (the inputs are refused by :meth:`Outputs.folder` before the passes)."""
-    check_output_folder(out, force, is_interactions_output, PREVIOUS)
+    check_output_folder(out, force, is_interactions_output, PREVIOUS, layout=OUTPUT_LAYOUT)
 
 
 def threshold_tag(threshold: float) -> str:
@@ -432,7 +429,7 @@ def find_interactions(
     thresholds = _check_thresholds(thresholds)
     out = Path(out)
     if outputs is None:  # else the caller claimed ``out``
-        Outputs(force).folder(out, is_interactions_output, PREVIOUS, "out")
+        Outputs(force).folder(out, is_interactions_output, PREVIOUS, "out", OUTPUT_LAYOUT)
     min_similarity = _check_options(min_similarity, batch_size)
     source = _Source(model, layer, label)
     batch_size = batch_size or (256 if source.is_can else 8)
@@ -584,7 +581,7 @@ def interactions_from_run(options: InteractionsOptions) -> InteractionResult:
     o = options
     data = o.data if o.data is not None else default_store(o.model, o.which)
     outputs = Outputs(o.force, inputs=_inputs(o, data))
-    outputs.folder(o.out, is_interactions_output, PREVIOUS, "out")
+    outputs.folder(o.out, is_interactions_output, PREVIOUS, "out", OUTPUT_LAYOUT)
     model, _, ckpt = load_run(o.model, o.which, "model")
     return find_interactions(
         model, data, o.out, split=o.split, thresholds=o.threshold, layer=o.layer,
