@@ -140,6 +140,17 @@ def _checkpoint_of(run: str | Path, which: str, option: str) -> Path:
         raise _about(option, err.template) from None
 
 
+def _torch_archive(path: Path) -> bool:
+    """Whether the zip archive ``path`` holds torch.save's ``data.pkl`` (True when its
+    directory cannot be read: a truncated checkpoint is torch.load's to report)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return True
+    return any(name == "data.pkl" or name.endswith("/data.pkl") for name in names)
+
+
 def load_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
 ) -> dict[str, Any]:
@@ -158,6 +169,11 @@ def load_checkpoint(
         raise InputError(
             f"{path} is not a checkpoint (not a file written by torch.save); give a run "
             "folder made by `gitool train` or its checkpoints/best.pt"
+        )
+    if magic == b"PK\x03\x04" and not _torch_archive(path):
+        raise InputError(
+            f"{path} is not a checkpoint (a zip archive, but not one torch.save wrote); give a "
+            "run folder made by `gitool train` or its checkpoints/best.pt"
         )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)

@@ -179,13 +179,16 @@ def test_bad_inputs_one_line(attr_file, tmp_path, capsys):
     path, _ = attr_file
     out = tmp_path / "out"
     garbage = tmp_path / "garbage.npz"
-    garbage.write_bytes(b"not a zip file at all")
+    garbage.write_bytes(b"not a zip file at all")  # numpy's own error: pickle advice
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(path.read_bytes()[:200])
     nokeys = _write(tmp_path / "nokeys.npz", hypothetical=np.zeros((2, 1, 50, 4), np.float32))
     badmotif = tmp_path / "bad.meme"
     badmotif.write_text("hello\n")
     cases = [
         (["modisco", tmp_path / "missing.npz", "-o", out], ("ATTRIBUTIONS", "no such file")),
-        (["modisco", garbage, "-o", out], ("ATTRIBUTIONS", "not a readable .npz")),
+        (["modisco", garbage, "-o", out], ("ATTRIBUTIONS", "garbage.npz is not an .npz archive")),
+        (["modisco", cut, "-o", out], ("ATTRIBUTIONS", "cut.npz: not a readable .npz")),
         (["modisco", nokeys, "-o", out], ("ATTRIBUTIONS", "lacks sequence")),
         (["modisco", path, "-o", out], ("--track", "2 tracks", "t0, t1")),
         (["modisco", path, "--track", "t9", "-o", out], ("--track", "'t9'", "t0, t1")),
@@ -200,6 +203,7 @@ def test_bad_inputs_one_line(attr_file, tmp_path, capsys):
     for args, needles in cases:
         code, _, err = run_cli(args, capsys)
         assert_input_error(code, err, *needles)
+        assert "pickle" not in err
         assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 

@@ -293,6 +293,10 @@ def test_corrupt_and_truncated_checkpoints(setup, tiny):
     best.write_bytes(b"chr1\t0\t100\n" * 10)  # a BED given as the model
     with pytest.raises(InputError, match=r"is not a checkpoint \(not a file written by torch"):
         evaluate(run, store.path, device="cpu")
+    with open(best, "wb") as handle:  # an .npz given as the model: "corrupt or truncated"
+        np.savez(handle, weights=np.zeros(2))
+    with pytest.raises(InputError, match=r"is not a checkpoint \(a zip archive, but not one torch"):
+        evaluate(run, store.path, device="cpu")
     torch.save({"weights": torch.zeros(2)}, best)
     with pytest.raises(InputError, match="not a gitool checkpoint"):
         evaluate(run, store.path, device="cpu")

@@ -135,6 +135,19 @@ def _load_npz(path: Path):
     if not path.exists():
         raise InputError(f"{path}: no such file", field=field_)
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except PermissionError:
+        raise
+    except OSError as err:
+        raise InputError(f"{path}: {err.strerror}", field=field_) from None
+    if not magic.startswith((b"PK\x03\x04", b"\x93NUMPY")):  # numpy would try pickle next
+        raise InputError(
+            f"{path} is not an .npz archive (nor a .npy array); give the file `gitool "
+            "attribute -o` wrote",
+            field=field_,
+        )
+    try:
         data = np.load(path, allow_pickle=False)
     except PermissionError:
         raise
