@@ -822,6 +822,24 @@ def test_resume_trains_on_the_runs_own_store_and_refuses_a_changed_one(
     assert torch.load(project / "run" / "checkpoints" / "last.pt", weights_only=False)["step"] == 3
 
 
+@pytest.mark.parametrize(
+    ("heads", "message"),
+    [
+        ({"dta": 4}, "heads: no entry for 'data'; 'dta' is not a head; this run's heads are data"),
+        ({"data": 4, "more": 2}, "heads: 'more' is not a head"),
+        ({"data": 3}, "heads: 'data' has 3 tracks but"),
+        ([4], "heads must map each head (data) to its number of tracks, got [4]"),
+    ],
+)
+def test_model_config_heads_name_the_runs_heads(store, tmp_path, capsys, heads, message):
+    """A head name mistyped in `model_config: heads` said "'data' has None tracks"."""
+    cfg = write_config(tmp_path / "c.yaml", store, max_steps=1,
+                       model_config={**TINY_CNN, "heads": heads})  # fmt: skip
+    code, _, err = run_cli(["train", "--config", cfg, "--gpus", "0", "-o", tmp_path / "r"], capsys)
+    assert_input_error(code, err, "c.yaml: model_config", message)
+    assert not (tmp_path / "r").exists()
+
+
 def test_resume_of_a_folder_without_a_checkpoint_names_it(tmp_path, capsys, monkeypatch):
     """With no --data and no data/ here, it blamed the missing data/ store instead."""
     monkeypatch.chdir(tmp_path)

@@ -69,6 +69,7 @@ def model_overrides(cfg: TrainConfig, stores: list, heads: list[str], task) -> d
     overrides = {**derived, **cfg.model_config}
     given = cfg.model_config.get("heads")
     if given is not None:
+        _check_head_names(given, heads)
         for head, store in zip(heads, stores, strict=True):
             if given.get(head) != store.manifest["n_tracks"]:
                 raise InputError(
@@ -84,6 +85,32 @@ def model_overrides(cfg: TrainConfig, stores: list, heads: list[str], task) -> d
                 field="model_config",
             )
     return overrides
+
+
+def _check_head_names(given, heads: list[str]) -> None:
+    """``model_config: heads`` names exactly the run's heads (a typo said "None tracks")."""
+    if not isinstance(given, dict):
+        raise InputError(
+            f"heads must map each head ({', '.join(heads)}) to its number of tracks, got "
+            f"{given!r}; or leave it out to follow the data",
+            field="model_config",
+        )
+    missing = [head for head in heads if head not in given]
+    extra = [str(name) for name in given if name not in heads]
+    if missing or extra:
+        what = "; ".join(
+            part
+            for part in (
+                f"no entry for {', '.join(map(repr, missing))}" if missing else "",
+                f"{', '.join(map(repr, extra))} is not a head" if extra else "",
+            )
+            if part
+        )
+        raise InputError(
+            f"heads: {what}; this run's heads are {', '.join(heads)} (--heads, default: the "
+            "store folders' names), or leave heads out to follow the data",
+            field="model_config",
+        )
 
 
 def build_model(cfg: TrainConfig, overrides: dict) -> torch.nn.Module:
