@@ -166,6 +166,25 @@ def test_bad_input():
         generate(10, motifs=[])
 
 
+def test_interactions_take_the_motifs_spelling_and_name_a_bad_pair(tmp_path, capsys):
+    """`--motifs elf1` worked but `--interactions elf1/six3` did not; ELF1/ELF1 said "at
+    most one pair"."""
+    base = ["synth-motifs", "--sequences", "60", "--motifs", "ELF1,SIX3,GATA1"]
+    code, _, err = run_cli([*base, "--interactions", "elf1/Six3:and", "-o", tmp_path / "a"],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    table = (tmp_path / "a" / "interactions.tsv").read_text()
+    assert table.splitlines()[1].split("\t") == ["ELF1", "SIX3", "and"]
+    for given, message in (
+        ("ELF1/elf1:and", "ELF1/elf1: a motif cannot pair with itself"),
+        ("ELF1/SIX3:and,six3/GATA1:xor", "six3/GATA1: SIX3 is already in a pair"),
+        ("ELF1/TAL1:and", "ELF1/TAL1 names motif(s) TAL1 that are not among the motifs"),
+    ):
+        code, _, err = run_cli([*base, "--interactions", given, "-o", tmp_path / "b"], capsys)
+        assert_input_error(code, err, f"--interactions {message}")
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -109,14 +109,32 @@ class SyntheticData:
         return out
 
 
-def _check_interactions(
+def resolve_interactions(
     names: tuple[str, ...], interactions: tuple[Interaction, ...]
-) -> list[tuple[int, int, str]]:
-    index = {n: i for i, n in enumerate(names)}
+) -> tuple[Interaction, ...]:
+    """``interactions`` checked against the motif ``names`` and spelled as they are: a name
+    matches exactly or, failing that, in another case (``elf1`` is ``ELF1``, as
+    ``--motifs elf1`` is).
+
+    Raises:
+        InputError: a name that is no motif's, a kind not 'and'/'xor', a motif paired with
+            itself or in two pairs (field ``interactions``).
+    """
+    folded: dict[str, list[str]] = {}
+    for name in names:
+        folded.setdefault(name.casefold(), []).append(name)
+
+    def spelled(name: str) -> str | None:
+        if name in names:
+            return name
+        matches = folded.get(name.casefold(), [])
+        return matches[0] if len(matches) == 1 else None
+
     seen: set[str] = set()
-    pairs = []
+    out = []
     for item in interactions:
-        missing = [n for n in (item.a, item.b) if n not in index]
+        a, b = spelled(item.a), spelled(item.b)
+        missing = [given for given, found in ((item.a, a), (item.b, b)) if found is None]
         if missing:
             raise InputError(
                 f"{item.a}/{item.b} names motif(s) {', '.join(missing)} that are not among the "
@@ -129,13 +147,27 @@ def _check_interactions(
                 f"{item.a}/{item.b}: kind {item.kind!r} is not 'and' or 'xor'",
                 field="interactions",
             )
-        if item.a == item.b or item.a in seen or item.b in seen:
+        if a == b:
             raise InputError(
-                f"{item.a}/{item.b}: a motif may be in at most one pair", field="interactions"
+                f"{item.a}/{item.b}: a motif cannot pair with itself", field="interactions"
             )
-        seen.update((item.a, item.b))
-        pairs.append((index[item.a], index[item.b], item.kind))
-    return pairs
+        if a in seen or b in seen:
+            twice = a if a in seen else b
+            raise InputError(
+                f"{item.a}/{item.b}: {twice} is already in a pair; a motif may be in at most "
+                "one pair",
+                field="interactions",
+            )
+        seen.update((a, b))
+        out.append(Interaction(a, b, item.kind))
+    return tuple(out)
+
+
+def _check_interactions(
+    names: tuple[str, ...], interactions: tuple[Interaction, ...]
+) -> list[tuple[int, int, str]]:
+    index = {n: i for i, n in enumerate(names)}
+    return [(index[i.a], index[i.b], i.kind) for i in resolve_interactions(names, interactions)]
 
 
 def parse_interactions(text: str | None) -> tuple[Interaction, ...]:
@@ -197,7 +229,7 @@ def _check_generate(
                          field="motifs")  # fmt: skip
     if len(set(names)) != len(names):
         raise InputError(f"motif names must be unique, got {', '.join(names)}", field="motifs")
-    _check_interactions(names, interactions)
+    resolve_interactions(names, interactions)
     SynthMotifsOptions(
         sequences=n, length=length, min_instances=min_instances, max_instances=max_instances,
         seed=seed,
@@ -268,6 +300,7 @@ def generate(
     interactions = tuple(interactions)
     _check_generate(motifs, interactions, n, seed, length, min_instances, max_instances)
     names = tuple(m.name for m in motifs)
+    interactions = resolve_interactions(names, interactions)
     widths = np.array([m.length for m in motifs], dtype=np.int64)
 
     # The draws, in this order (the random stream depends on it): background, instance
