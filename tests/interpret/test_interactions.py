@@ -254,11 +254,14 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
     arrays = load_window(tmp_path / "att" / "index.json", 1)
     assert arrays["L1.attention/weights"].shape == (8, 50, 50)
     np.testing.assert_array_equal(arrays["L1.attention/token_start"][:3], [0, 4, 8])
+    bad_meme = tmp_path / "bad.meme"
+    bad_meme.write_text("hello\n")
     for args, needle in (
         (["--threshold", "1.5"], "--threshold must be 0 to 1, got 1.5"),
         (["--threshold", "0.2", "--threshold", "0.2"], "--threshold values repeat: 0.2, 0.2"),
         (["--threshold", "0.05", "--threshold", "0.0500000001"], "values repeat: 0.05, 0.05"),
         (["--motifs", "NOPE"], "--motifs unknown motif name(s) 'NOPE'"),
+        (["--motifs", bad_meme], f"--motifs {bad_meme}"),
         (["--min-similarity", "0"], "--min-similarity must be > 0 and <= 1, got 0"),
         (
             ["--random-pairs", "all"],

@@ -158,7 +158,10 @@ def motifs_from_option(text: str | None, field: str = "motifs") -> list[Motif]:
         return load_builtin_motifs()
     path = Path(text)
     if path.is_file():
-        return read_motif_file(path)
+        try:
+            return read_motif_file(path)
+        except InputError as err:
+            raise InputError(err.template, field=field) from None
     # a folder named like a built-in motif (CEBPB) still means the motif
     folder = f"{text} is a folder; give a JASPAR/MEME motif file or built-in motif names"
     if any(sep in text for sep in "/\\") or path.suffix:
