@@ -131,6 +131,25 @@ def test_two_gloo_processes_match_one(store, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_a_store_named_with_a_comma_resumes_in_two_processes(store, tmp_path, capsys):
+    """The head name saved from the store folder's name was split at its comma in the
+    torchrun processes: two heads for one store, and the resumed run failed."""
+    import shutil
+
+    commas = shutil.copytree(store, tmp_path / "my,store")
+    cfg = write_config(tmp_path / "c.yaml", commas, max_steps=1)
+    args = ["train", "--config", cfg, "-o", tmp_path / "r", "--gpus", "0", "--procs", "2",
+            "--batch-size", "2"]  # fmt: skip
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["train", "--resume", "-o", tmp_path / "r", "--gpus", "0", "--procs",
+                            "2", "--max-steps", "2"], capsys)  # fmt: skip
+    assert code == 0, err
+    state = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=False)
+    assert state["step"] == 2 and [e["head"] for e in state["data"]] == ["my,store"]
+
+
+@pytest.mark.slow
 def test_killed_and_resumed_run_matches_uninterrupted(store, tmp_path, capsys):
     cfg = write_config(
         tmp_path / "c.yaml", store, epochs=8, checkpoint_every=1, eval_every=5, seed=1
