@@ -339,6 +339,30 @@ def test_track_selection_output_names_and_bedgraph(tiny, run):
     assert output_paths(d / "x.bw", ["a/b", "c d"]) == [d / "x.a_b.bw", d / "x.c_d.bw"]
 
 
+def test_a_killed_runs_temporary_files_of_other_tracks_are_removed(tiny, run):
+    """A killed predict left `.OUT.TRACK.bw.tmp-PID` for every track; a later run with fewer
+    tracks removed only its own tracks' and left the others' (some GB at 5,313 tracks)."""
+    import subprocess
+    import sys
+
+    _, folder = run
+    bed = write_bed(tiny["dir"] / "r.bed", ["chrM\t0\t500"])
+    d = tiny["dir"]
+    killed, other = (subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+                     for _ in range(2))  # fmt: skip
+    for name in ("dense", "plus", "minus", "sparse"):
+        (d / f".two.{name}.bigwig.tmp-{killed}").write_bytes(b"partial")
+    unrelated = [d / f".two.sparse.bigwig.tmp-{other}", d / f".notes.txt.tmp-{killed}",
+                 d / f".two.minus.bigwig.tmp-{os.getpid()}"]  # fmt: skip
+    for path in unrelated:
+        path.write_bytes(b"not that run's")
+    two = predict(folder, tiny["genome"], bed, d / "two.bigwig", tracks="dense,plus", device="cpu")
+    assert two.paths == [d / "two.dense.bigwig", d / "two.plus.bigwig"]
+    assert not list(d.glob(f".two.*.tmp-{killed}"))
+    assert all(path.exists() for path in unrelated)
+
+
 def test_writer_batches_sorting_and_clipped_last_bin(tmp_path):
     sizes = {"a": 30, "b": 16}
     paths = [tmp_path / "t0.bw", tmp_path / "t1.bw"]

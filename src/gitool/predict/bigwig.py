@@ -166,21 +166,36 @@ def output_paths(out: str | Path, identifiers: list[str], bedgraph: bool = False
     return paths
 
 
-def _stale_candidates(paths: list[Path]) -> set[Path]:
-    """The paths with a hidden sibling ``.NAME.*`` (maybe a stage of a killed run), each
-    folder listed once: :func:`gitool.files.remove_stale_stages` lists the folder per path,
-    quadratic in the number of tracks."""
+_STAGE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
+
+
+def _stale_candidates(paths: list[Path]) -> tuple[set[Path], list[Path]]:
+    """The paths with a hidden sibling ``.NAME.*`` (maybe a stage of a killed run), and the
+    temporary files of other tracks a killed run left beside one of these paths' (same
+    process, gone: a later run with fewer tracks removes them too); each folder listed
+    once: :func:`gitool.files.remove_stale_stages` lists the folder per path, quadratic in
+    the number of tracks."""
+    from gitool.files import process_alive  # lazy: writer processes
+
     by_folder: dict[Path, list[Path]] = {}
     for path in paths:
         by_folder.setdefault(path.parent, []).append(path)
     found: set[Path] = set()
+    leftovers: list[Path] = []
     for folder, members in by_folder.items():
         try:
-            hidden = {e[1:].rpartition(".")[0] for e in os.listdir(folder) if e.startswith(".")}
+            entries = os.listdir(folder)
         except OSError:  # not there yet: nothing stale in it
             continue
+        hidden = {e[1:].rpartition(".")[0] for e in entries if e.startswith(".")}
         found.update(p for p in members if p.name in hidden)
-    return found
+        names = {p.name for p in members}
+        stages = [(e, m["name"], int(m["pid"])) for e in entries if (m := _STAGE.match(e))]
+        killed = {pid for _, name, pid in stages if name in names and not process_alive(pid)}
+        leftovers += [folder / entry for entry, name, pid in stages
+                      if pid in killed and name not in names
+                      and name.lower().endswith((*BIGWIG_SUFFIXES, ".bedgraph"))]  # fmt: skip
+    return found, leftovers
 
 
 class BinChecker:
@@ -295,7 +310,10 @@ class TrackWriter:
         """
         from gitool.files import make_folders, remove_stale_stages  # lazy: writer processes
 
-        stale = _stale_candidates(self.paths)
+        stale, leftovers = _stale_candidates(self.paths)
+        for leftover in leftovers:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
         for tmp, path in zip(self.temps, self.paths, strict=True):
             try:
                 self.created.extend(make_folders(tmp.parent))
