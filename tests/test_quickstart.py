@@ -31,6 +31,9 @@ def test_quickstart_end_to_end(tmp_path, capsys, monkeypatch):
         torch.set_num_threads(threads)
     assert code == 0, err
     qs = tmp_path / "qs"
+    # the steps' defaults name the options of the commands they are, not Python keywords
+    assert "set --valid-chroms)" in err and "--batch-size to change" in err
+    assert "valid_chroms" not in err and "batch_size" not in err
 
     # 1. the store
     manifest = yaml.safe_load((qs / "data" / "manifest.yaml").read_text())

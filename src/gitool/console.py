@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -40,7 +40,7 @@ class _State:
     debug = False
     # option field -> the running command's flag (``batch_size`` -> ``--batch-size``), set by
     # the CLI so that errors name flags (see gitool.errors)
-    option_names: dict[str, str] = {}
+    option_names: Mapping[str, str] | Callable[[str], str] = {}
     # status lines held back until work starts (the CLI sets a list; None prints at once),
     # so that a command refused during its checks prints exactly one line: the error
     pending: list[str] | None = None

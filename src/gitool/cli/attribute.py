@@ -78,7 +78,7 @@ def attribute_command(
     baseline: Annotated[
         str,
         typer.Option(
-            help="Integrated-gradients baseline: zeros (all N) or uniform (0.25 everywhere)."
+            help="Integrated-gradients baseline: zeros (all N) or uniform (0.25 at each known base, 0 at N)."
         ),
     ] = D.baseline,
     shuffles: Annotated[

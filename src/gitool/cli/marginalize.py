@@ -111,7 +111,7 @@ def marginalize_command(
             help=ranged(
                 D,
                 "batch_size",
-                "Model inputs per forward pass (results do not depend on it). Default: 32 on "
+                "Model inputs per forward pass (results do not depend on it, beyond float32 rounding). Default: 32 on "
                 "a CUDA GPU, 8 on the CPU.",
             )
         ),

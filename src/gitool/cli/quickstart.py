@@ -10,7 +10,7 @@ import typer
 from gitool.cli.app import app
 from gitool.cli.options import ranged
 from gitool.config.quickstart import QuickstartOptions as D
-from gitool.console import stdout_console
+from gitool.console import state, stdout_console
 
 
 @app.command("quickstart")
@@ -64,6 +64,10 @@ def quickstart_command(
     # lazy: keeps `gitool --help` from importing torch
     from gitool.quickstart import run_quickstart
 
+    # the steps' status lines name the options of the command each step is (build-dataset's
+    # --valid-chroms, predict's --batch-size), not their Python keywords
+    own = dict(state.option_names)
+    state.option_names = lambda name: own.get(name) or "--" + name.replace("_", "-")
     summary = run_quickstart(options)
     stdout_console().print(summary.evaluation.table())
     stdout_console().print(summary.report(), markup=False, highlight=False, soft_wrap=True)

@@ -73,7 +73,7 @@ def variants_command(
             help=ranged(
                 D,
                 "batch_size",
-                "Model inputs per forward pass; a variant's reference and alternate always share one (scores do not depend on it). Default: 32 on a CUDA GPU, 8 on the CPU, or two per ensemble member (--rc, --shifts) when that is more.",
+                "Model inputs per forward pass; a variant's reference and alternate always share one (scores do not depend on it, beyond float32 rounding). Default: 32 on a CUDA GPU, 8 on the CPU, or two per ensemble member (--rc, --shifts) when that is more.",
             )
         ),
     ] = None,

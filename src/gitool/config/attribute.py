@@ -50,7 +50,7 @@ class AttributeOptions(Options):
             raise InputError(f"{self.method!r}: choose from {', '.join(METHODS)}", field="method")
         if self.baseline not in BASELINES:
             raise InputError(
-                f"{self.baseline!r}: choose zeros (all N) or uniform (0.25 everywhere)",
+                f"{self.baseline!r}: choose zeros (all N) or uniform (0.25 at each known base, 0 at N)",
                 field="baseline",
             )
         check_one_input(self)

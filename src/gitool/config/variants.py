@@ -25,8 +25,8 @@ class VariantOptions(Options):
     rc: bool = False
     shifts: str = "0"
     batch_size: int | None = option(
-        None, ge=1
-    )  # None: 32 on CUDA, 8 on a CPU, at least 2 per member
+        None, ge=2
+    )  # None: 32 on CUDA, 8 on a CPU, at least 2 per member (a reference and its alternate)
     device: str | None = None  # None: cuda when available, else cpu
     bf16: bool = False  # bf16 autocast on CUDA (faster; rounds away small effects)
     untransform: bool = False
