@@ -305,9 +305,15 @@ def test_bad_vcfs_give_one_line_and_no_output(tiny, capsys):
 
     rows = [("chr1", 2000 + i, ".", seq[1999 + i], "A") for i in range(3)]
     broken = write_vcf(tiny["dir"] / "broken.vcf", rows)
-    broken.write_text(broken.read_text() + "chr1\tx2\t.\tA\tC\t.\t.\t.\n")
+    good = broken.read_text()
+    broken.write_text(good + "chr1\tx2\t.\tA\tC\t.\t.\t.\n")
+    code, _, err = call(broken)  # htslib says "truncated file"
+    assert_input_error(
+        code, err, "broken.vcf line 6: malformed VCF record (POS 'x2' is not a whole"
+    )
+    broken.write_text(good + "chr1 2100 . A C . . .\n")
     code, _, err = call(broken)
-    assert_input_error(code, err, "broken.vcf line 6", "malformed")
+    assert_input_error(code, err, "line 6", "1 tab-separated field(s)", "a VCF uses tabs")
 
     code, _, err = call(tiny["dir"] / "missing.vcf")
     assert_input_error(code, err, "missing.vcf does not exist")

@@ -14,6 +14,7 @@ its REF then put into the genome for the reference input).
 from __future__ import annotations
 
 import gzip
+import itertools
 import re
 import zlib
 from collections.abc import Iterable, Iterator
@@ -166,6 +167,29 @@ def _header_lines(path: Path, compressed: bool) -> int:
     return n
 
 
+def _record_problem(path: Path, compressed: bool, number: int) -> str | None:
+    """What is wrong with line ``number`` (1-based) of a text VCF htslib could not parse (its
+    own message is often "truncated file"), or None when it looks well formed."""
+    opener = gzip.open if compressed else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = next(itertools.islice(handle, number - 1, None), None)
+    except (OSError, EOFError, zlib.error):
+        return None
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    fields = text.split("\t")
+    if len(fields) < 8:
+        spaces = " (separated by spaces? a VCF uses tabs)" if " " in text.strip() else ""
+        return f"{len(fields)} tab-separated field(s), a VCF record has at least 8{spaces}"
+    if not fields[1].strip().isdigit():
+        return f"POS {fields[1]!r} is not a whole number"
+    if not fields[3].strip() or fields[3].strip() == ".":
+        return "REF is empty"
+    return None
+
+
 def read_vcf(path: str | Path, genome: Genome) -> Iterator[Variant]:
     """Variants of a VCF (plain, or bgzip-compressed ``.vcf.gz``; BCF too), one per ALT
     allele, in file order, streamed (memory does not grow with the file).
@@ -216,8 +240,12 @@ def read_vcf(path: str | Path, genome: Genome) -> Iterator[Variant]:
                 return
             except (ValueError, OSError) as err:
                 line = f"line {header + n + 1}" if header is not None else f"record {n + 1}"
+                problem = None
+                if header is not None:
+                    problem = _record_problem(path, bgzf is True, header + n + 1)
                 raise InputError(
-                    f"{where} {line}: malformed VCF record (htslib: {err}); fix or remove it",
+                    f"{where} {line}: malformed VCF record ({problem or f'htslib: {err}'}); "
+                    "fix or remove it",
                     field="variants",
                 ) from None
             n += 1
