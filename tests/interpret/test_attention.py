@@ -526,6 +526,31 @@ def save_run(model, folder: Path, stores: list[Path] = ()) -> Path:
     return folder
 
 
+def test_a_default_run_without_attention_says_it_was_the_default(tmp_path, capsys, monkeypatch):
+    """`gitool attention` with no --model, the newest run a CNN: it said "--model run is a
+    MaxPoolCNN model" of an option the user never gave."""
+    from gitool.runs import save_checkpoint
+
+    from helpers import assert_input_error, run_cli
+
+    cnn = create_model("cnn-maxpool", seq_length=400, target_length=25, bin_size=8,
+                       stem_channels=8, channels=16, divisible_by=4)  # fmt: skip
+    save_checkpoint(
+        tmp_path / "runs" / "run" / "checkpoints" / "best.pt",
+        {"model_name": "cnn-maxpool", "preset": "cnn-maxpool", "step": 0, "data": [],
+         "model_config": dataclasses.asdict(cnn.config), "model": cnn.state_dict()},
+    )  # fmt: skip
+    fasta = tmp_path / "s.fa"
+    fasta.write_text(">a\n" + "ACGT" * 100 + "\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["attention", "--fasta", fasta, "--device", "cpu"], capsys)
+    assert_input_error(code, err, "--model runs/run (the newest run under runs/, the default) "
+                       "is a MaxPoolCNN model, which has no attention layers")  # fmt: skip
+    code, _, err = run_cli(["attention", "-m", "runs/run", "--fasta", fasta], capsys)
+    assert_input_error(code, err, "--model runs/run is a MaxPoolCNN model")
+    assert not (tmp_path / "attention").exists()
+
+
 def test_attention_from_run(swin, tmp_path):
     from gitool.config.attention import AttentionOptions
     from gitool.interpret.attention import attention_from_run

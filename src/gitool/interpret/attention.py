@@ -846,7 +846,8 @@ def attention_from_run(options: AttentionOptions, on_window=None) -> AttentionSu
     claim_outputs(outputs, out, o.track_out, o.bedgraph)
     model, _, ckpt = load_run(run, o.which, "model")
     label = run_label(ckpt)
-    select_layers(attention_layout(model, label), o.layer, o.head)
+    chosen = "" if o.model is not None else f" (the newest run under {run.parent}/, the default)"
+    select_layers(attention_layout(model, f"{run}{chosen}"), o.layer, o.head)
     windows, n_windows = open_windows(o, model, data, index)
     sizes = None
     if o.track_out is not None:
