@@ -137,6 +137,14 @@ def test_alt_equal_to_ref_scores_zero_and_batch_size_does_not_matter(tiny):
         score(tiny, snvs, batch_size=7, rc=True, shifts="0,1")
 
 
+def test_bf16_on_the_cpu_says_it_scores_in_float32(tiny, capsys):
+    """--bf16 without a GPU silently ran float32 (the same scores, no word of it)."""
+    seq = genome_seq(tiny, "chr1")
+    rows = [("chr1", 1000, seq[999], "A" if seq[999] != "A" else "C")]
+    np.testing.assert_array_equal(sums(score(tiny, rows, bf16=True)), sums(score(tiny, rows)))
+    assert "bf16 applies on a CUDA GPU only: scoring in float32 on cpu" in capsys.readouterr().err
+
+
 def test_indels_on_both_strands_match_the_sequence_built_by_hand(tiny):
     seq = genome_seq(tiny, "chr1")
     rows = []

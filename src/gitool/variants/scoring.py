@@ -361,6 +361,8 @@ def iter_variant_scores(
     else:
         records = variants_from_table(variants, opened)
     members = [(s, strand) for strand in ((False, True) if rc else (False,)) for s in shift_values]
+    if bf16 and dev.type != "cuda":
+        info(f"{opt('bf16')} applies on a CUDA GPU only: scoring in float32 on {dev.type}")
     if chosen:
         # a variant's reference and alternate of every ensemble member share a batch
         batch_size = max(default_batch_size(dev), 2 * len(members))
