@@ -778,6 +778,11 @@ def test_a_resumed_run_with_a_longer_budget_goes_on_from_its_rate(
     assert lrs[3] > 0.5 * lrs[2] and lrs[-1] < 0.05 * lrs[3]
     code, _, err = run_cli([*args, "--max-steps", "14", "--resume"], capsys)
     assert code == 0 and "had finished its 12 steps" in " ".join(err.split())
+    # ... at the rate it announces from its first step (it took the finished run's 0 there)
+    restarted = [r["lr"] for r in _records(tmp_path / "r")[0]][12:]
+    announced = float(" ".join(err.split()).split("restarts at rate ")[1].split()[0])
+    assert len(restarted) == 2 and restarted[0] == pytest.approx(announced, rel=1e-3)
+    assert restarted[0] > restarted[1] > 0
     saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     assert saved["resume"] is False  # the file starts the same run afresh with --config
     again = ["train", "--config", tmp_path / "r" / "config.yaml", "-o", tmp_path / "again"]

@@ -608,10 +608,10 @@ class TrainingRun:
         state = load_checkpoint(out / "checkpoints" / "last.pt", map_location="cpu")
         self.model.load_state_dict(state["model"], strict=True)
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["batch"]
-        # (before the optimizer's state: a new scheduler sets the rate of its first step)
         self._continue_schedule(state.get("schedule") or self._old_schedule(state))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self._next_rate()
         self.best = state["best"]
         self.patience = Patience(
             cfg.min_delta, state.get("patience_ref", self.best), state["bad_evals"]
@@ -621,6 +621,18 @@ class TrainingRun:
         self.valid_spread = state.get("valid_selection", "first") == "spread"
         restore_rng(state["rng"], self.ctx.device, self.ctx.rank, cfg.seed, self.step)
         info(f"resuming {out} at step {self.step} (epoch {self.epoch}, batch {self.position})")
+
+    def _next_rate(self) -> None:
+        """Set the rate of the next step from the schedule (a warm-up/cosine or constant
+        one): the optimizer's saved state holds the rate of the old schedule, 0 for a run
+        that had finished its budget, which the first resumed step would otherwise take."""
+        scheduler = self.scheduler
+        if not isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+            return  # plateau: the saved rate is the schedule's
+        for group, base, factor in zip(
+            self.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+        ):
+            group["lr"] = base * factor(scheduler.last_epoch)
 
     def _old_schedule(self, state: dict) -> dict:
         """The schedule of a checkpoint written before checkpoints recorded it."""
