@@ -57,3 +57,14 @@ def test_readme_docs_and_code_cite_papers_by_name():
             assert not re.search(r"\b[Ss]eed 00\d|\bSPEC\b|\bthe issue\b", line), (
                 f"{page}:{number}: {line}"
             )
+
+
+def test_the_presets_parameter_counts_in_models_md_are_the_models():
+    """models.md said 14,524,481 parameters for swin-basenji-small; the model has 14,521,409."""
+    from gitool.models.registry import model_summary
+
+    rows = re.findall(r"^\| `([\w-]+)` \|[^|]*\| ([\d,]+) \|", (ROOT / "docs" / "models.md")
+                      .read_text(), flags=re.M)  # fmt: skip
+    assert len(rows) >= 5
+    for preset, count in rows:
+        assert int(count.replace(",", "")) == model_summary(preset).parameters, preset

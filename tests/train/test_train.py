@@ -843,6 +843,13 @@ def test_resume_trains_on_the_runs_own_store_and_refuses_a_changed_one(
     assert trained["data"][0]["path"] == str((project / "data").resolve())
     code, _, err = run_cli([*resume[:-1], "4", "--data", "data"], capsys)
     assert_input_error(code, err, "data is not the store", "tracks differ", "--data")
+    # a store of other sizes: the data is named, not the model configuration they change
+    args = ["build-dataset", tiny["genome"], tmp_path / "project" / "tracks.txt", "-o",
+            elsewhere / "short", "--seq-length", "200", "--bin-size", "8", "--target-length",
+            "10", "-j", "1"]  # fmt: skip
+    assert run_cli(args, capsys)[0] == 0
+    code, _, err = run_cli([*resume[:-1], "4", "--data", "short"], capsys)
+    assert_input_error(code, err, "short is not the store", "geometry", "differ", "--data")
     assert torch.load(project / "run" / "checkpoints" / "last.pt", weights_only=False)["step"] == 3
 
 

@@ -28,7 +28,8 @@ def marginalize_command(
         str,
         typer.Option(
             "--motif",
-            help="Motif to insert, centred in the model's input: " + MOTIF_HELP,
+            help="Motif to insert, centred on the middle target bin (the status line says where): "
+            + MOTIF_HELP,
         ),
     ],
     out: Annotated[

@@ -198,7 +198,7 @@ def train_command(
             help=ranged(
                 T,
                 "min_delta",
-                f"--patience and the plateau schedule count an evaluation as better only when the valid score rises by more than this (default {T.min_delta:g}: any rise), so a run creeping up by 1e-4 at a tiny learning rate stops.",
+                f"--patience and the plateau schedule count an evaluation as better only when the valid score rises by more than this (default {T.min_delta:g}: any rise). Set it, e.g. 0.001, so that a run creeping up by 1e-4 at a tiny learning rate stops.",
             )  # fmt: skip
         ),
     ] = None,

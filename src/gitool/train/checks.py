@@ -220,6 +220,8 @@ def check_resume(cfg: TrainConfig, overrides: dict, processes: int) -> None:
             f"{opt('gpus')}/{opt('procs')}/{opt('nodes')} giving {before}",
             field="resume",
         )
+    # first: another store's sizes change the model's too, and the data is what differs
+    _check_same_data(cfg, state.get("data") or [], last)
     _, config = resolve(cfg.model, **overrides)
     now = dataclasses.asdict(config)
     if state["model_config"] != now:
@@ -233,7 +235,6 @@ def check_resume(cfg: TrainConfig, overrides: dict, processes: int) -> None:
             f"resume with the run's own model, {model}, and model_config: leave them out",
             field="resume",
         )
-    _check_same_data(cfg, state.get("data") or [], last)
     saved = state.get("train_config") or {}
     changed = changed_options(cfg, saved)
     if changed:
