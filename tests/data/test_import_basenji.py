@@ -262,7 +262,8 @@ def test_a_killed_import_resumes_file_by_file_to_the_same_bytes(tmp_path, capsys
     ]
     # without --resume: told how to continue, nothing touched
     code, _, err = run_cli([*args, "-o", tmp_path / "st"], capsys)
-    assert_input_error(code, err, "interrupted import", "3 files finished", "--resume")
+    assert_input_error(code, err, f"-o {tmp_path / 'st'}: its import folder {stage} holds an "
+                       "interrupted import (3 files finished)", "--resume")  # fmt: skip
     read = []
     real = basenji._import_file
     monkeypatch.setattr(

@@ -319,7 +319,7 @@ def test_regions_genome_and_bedgraph_track(swin, tmp_path):
 @pytest.mark.parametrize(
     ("options", "words"),
     [
-        ({"layers": [7]}, ["layer 7 is out of range", "1-6"]),
+        ({"layers": [7]}, ["layer 7 is out of range", "1-6 (layer 1: 1-bp tokens … layers 5-6"]),
         ({"layers": [0]}, ["layer 0 is out of range"]),
         ({"heads": [2]}, ["head 2 is out of range", "layer 1 has 2 heads"]),
         ({"layers": [5], "heads": [3]}, None),  # layer 5 has 4 heads: fine

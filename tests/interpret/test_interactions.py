@@ -267,7 +267,10 @@ def test_command_line_and_bad_input(motifs, tmp_path, capsys):
             ["--random-pairs", "all"],
             "--random-pairs 'all': choose auto, sample, distance, expected, none",
         ),
-        (["--layer", "2"], "--layer 2 is out of range"),
+        (
+            ["--layer", "2"],
+            "--layer 2 is out of range; this model has attention layers 1 (layer 1: 4-bp tokens)",
+        ),
         (["--split", "dev"], "--split 'dev' is unknown"),
         (["--which", "middle"], "--which 'middle': choose best or last"),
         (["--sequences", "0"], "--sequences must be >= 1, got 0"),

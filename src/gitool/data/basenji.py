@@ -583,6 +583,7 @@ def _open_stage(stage: Path, identity: dict, resume: bool) -> dict[str, dict]:
         InputError: a stage exists without ``resume``, is in use, or holds another import.
     """
     owner = stage / "owner"
+    out = stage.with_name(stage.name[1:].removesuffix(".import"))  # (:func:`stage_path`)
     me = f"{socket.gethostname()} {os.getpid()}"
     if stage.exists():
         try:
@@ -598,15 +599,16 @@ def _open_stage(stage: Path, identity: dict, resume: bool) -> dict[str, dict]:
             and process_alive(int(pid))
         ):
             raise InputError(
-                f"{stage} is being written by another import (process {pid}); wait for it or "
-                "choose another output folder",
+                f"{out}: its import folder {stage} is being written by another import "
+                f"(process {pid}); wait for it or choose another output folder",
                 field="out",
             )
         finished = sorted(stage.glob("parts/*.json"))
         if not resume:
             raise InputError(
-                f"{stage} holds an interrupted import ({len(finished)} files finished); "
-                f"continue it with {opt('resume')}, or delete that folder to start over",
+                f"{out}: its import folder {stage} holds an interrupted import "
+                f"({len(finished)} files finished); continue it with {opt('resume')}, or "
+                "delete that folder to start over",
                 field="out",
             )
         try:

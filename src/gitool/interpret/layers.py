@@ -66,6 +66,24 @@ def _range_text(numbers: Iterable[int]) -> str:
     return f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]}"
 
 
+def _token_sizes(layout: list[LayerInfo]) -> str:
+    """``layer 1: 1-bp tokens … layers 8-9: 128-bp tokens``: the layers grouped by token
+    size (the first and last group when there are more than three)."""
+    size = {info.layer: info.token_bp for info in layout}
+    groups: list[list[int]] = []
+    for layer in sorted(size):
+        if groups and size[groups[-1][-1]] == size[layer]:
+            groups[-1].append(layer)
+        else:
+            groups.append([layer])
+    texts = [
+        f"layer {g[0]}: {size[g[0]]:,}-bp tokens" if len(g) == 1
+        else f"layers {g[0]}-{g[-1]}: {size[g[0]]:,}-bp tokens"
+        for g in groups
+    ]  # fmt: skip
+    return ", ".join(texts) if len(texts) <= 3 else f"{texts[0]} … {texts[-1]}"
+
+
 def select_layers(
     layout: list[LayerInfo], layers: Sequence[int] | None, heads: Sequence[int] | None
 ) -> list[LayerInfo]:
@@ -77,7 +95,7 @@ def select_layers(
         if bad:
             raise InputError(
                 f"{bad[0]} is out of range; this model has attention layers "
-                f"{_range_text(available)} (layer k has tokens of 2^(k-1) bp)",
+                f"{_range_text(available)} ({_token_sizes(layout)})",
                 field="layer",
             )
         chosen = [info for info in layout if info.layer in set(layers)]
