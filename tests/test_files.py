@@ -262,6 +262,8 @@ def test_stray_entry_names_what_the_layout_does_not(tmp_path):
     (tmp_path / "train").mkdir()
     (tmp_path / "manifest.yaml").write_text("x")
     (tmp_path / "train" / "a.npy").write_text("x")
+    assert stray_entry(tmp_path, layout) is None  # no record: an older gitool's, by layout
+    (tmp_path / RECORD).write_text("")  # a record that does not list manifest.yaml
     assert stray_entry(tmp_path, layout) == tmp_path / "manifest.yaml"  # not gitool's
     record_folder(tmp_path)
     assert stray_entry(tmp_path, layout) is None

@@ -48,7 +48,9 @@ def stray_entry(folder: Path, layout: Layout) -> Path | None:
     put there or that changed since (:func:`gitool.made.made_by_gitool`: a figure or table
     the user edited inside an earlier output); None when the folder holds only gitool's own
     files the layout names, and its records of them (:mod:`gitool.made`): what ``force`` may
-    replace."""
+    replace. A folder without a record (an output of a gitool from before output folders
+    recorded their files) is held to its layout only."""
+    recorded = (folder / RECORD).is_file()
     for entry in sorted(folder.iterdir()):
         if entry.name == RECORD and entry.is_file() and not entry.is_symlink():
             continue  # gitool's own record of files it wrote there (gitool.made)
@@ -57,7 +59,7 @@ def stray_entry(folder: Path, layout: Layout) -> Path | None:
             return entry
         inner = layout[pattern]
         if inner is None:
-            if not entry.is_file() or not made_by_gitool(entry):
+            if not entry.is_file() or (recorded and not made_by_gitool(entry)):
                 return entry
         elif not entry.is_dir():
             return entry
@@ -536,8 +538,10 @@ def check_output_folder(
     if stray is not None:
         raise InputError(
             f"{out} is {previous} but also holds {stray.relative_to(out)}, which gitool did "
-            f"not write there or which was changed since; refusing to replace it even with "
-            f"{opt('force')} — move it out of {out}, or choose another {opt(field)}",
+            f"not write there or which was changed since (a copy made without its times, "
+            f"`cp -r`, counts as changed); refusing to replace it even with {opt('force')} — "
+            f"move it out of {out} or delete the folder yourself, or choose another "
+            f"{opt(field)}",
             field=field,
         )
 

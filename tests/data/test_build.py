@@ -317,6 +317,31 @@ def test_force_replaces_only_a_store(tiny, capsys):
     assert (tiny["dir"] / "store" / "train" / "runs").is_dir()
 
 
+def test_force_replaces_an_older_gitools_store_but_not_an_edited_or_copied_one(tiny, capsys):
+    """Output folders record their files: an edited file (or a `cp -r` copy) is refused; a
+    store made before the records (none in it) is still replaced."""
+    import shutil
+
+    from gitool.made import RECORD
+
+    store = build(tiny, capsys).path
+    again = ["build-dataset", tiny["genome"], tiny["tracks"], "-o", store, *GEOM, "--force"]
+    with open(store / "valid" / "windows.bed", "a") as handle:
+        handle.write("# my note\n")
+    code, _, err = run_cli(again, capsys)
+    assert_input_error(code, err, "also holds valid/windows.bed", "changed since", "cp -r")
+    assert (store / "valid" / "windows.bed").read_text().endswith("# my note\n")
+    copy = tiny["dir"] / "copy"
+    shutil.copytree(store, copy, copy_function=shutil.copyfile)  # `cp -r`: new times
+    code, _, err = run_cli([*again[:4], copy, *again[5:]], capsys)
+    assert_input_error(code, err, f"-o {copy} is a coverage store", "holds manifest.yaml")
+    for record in store.rglob(RECORD):  # as an older gitool left it
+        record.unlink()
+    assert run_cli(again, capsys)[0] == 0
+    assert not (store / "valid" / "windows.bed").read_text().endswith("# my note\n")
+    assert (store / RECORD).is_file()
+
+
 @pytest.mark.slow
 def test_killed_build_leaves_nothing_that_looks_complete(tmp_path):
     """SIGKILL part-way: no folder at -o, and nothing with a manifest anywhere."""

@@ -351,8 +351,8 @@ def test_a_killed_runs_temporary_files_of_other_tracks_are_removed(tiny, run):
     killed, other = (subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                                     capture_output=True, text=True, check=True).stdout.strip()
                      for _ in range(2))  # fmt: skip
-    for name in ("dense", "plus", "minus", "sparse"):
-        (d / f".two.{name}.bigwig.tmp-{killed}").write_bytes(b"partial")
+    for name in ("dense.bigwig", "plus.bigwig", "minus.bigwig", "sparse.bigwig", "minus.bg"):
+        (d / f".two.{name}.tmp-{killed}").write_bytes(b"partial")
     unrelated = [d / f".two.sparse.bigwig.tmp-{other}", d / f".notes.txt.tmp-{killed}",
                  d / f".two.minus.bigwig.tmp-{os.getpid()}"]  # fmt: skip
     for path in unrelated:

@@ -132,8 +132,9 @@ def test_two_gloo_processes_match_one(store, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_store_named_with_a_comma_resumes_in_two_processes(store, tmp_path, capsys):
-    """The head name saved from the store folder's name was split at its comma in the
-    torchrun processes: two heads for one store, and the resumed run failed."""
+    """The head name taken from a store folder's name kept its comma, and a comma separates
+    head names in --heads and in a config file: the torchrun processes of a resume, and a
+    rerun of the saved config.yaml, split it into two heads for one store."""
     import shutil
 
     commas = shutil.copytree(store, tmp_path / "my,store")
@@ -146,7 +147,11 @@ def test_a_store_named_with_a_comma_resumes_in_two_processes(store, tmp_path, ca
                             "2", "--max-steps", "2"], capsys)  # fmt: skip
     assert code == 0, err
     state = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=False)
-    assert state["step"] == 2 and [e["head"] for e in state["data"]] == ["my,store"]
+    assert state["step"] == 2 and [e["head"] for e in state["data"]] == ["my_store"]
+    again = ["train", "--config", tmp_path / "r" / "config.yaml", "-o", tmp_path / "again",
+             "--gpus", "0"]  # fmt: skip
+    code, _, err = run_cli(again, capsys)
+    assert code == 0, err
 
 
 @pytest.mark.slow
@@ -781,7 +786,7 @@ def test_a_resumed_run_with_a_longer_budget_goes_on_from_its_rate(
     # ... at the rate it announces from its first step (it took the finished run's 0 there)
     restarted = [r["lr"] for r in _records(tmp_path / "r")[0]][12:]
     announced = float(" ".join(err.split()).split("restarts at rate ")[1].split()[0])
-    assert len(restarted) == 2 and restarted[0] == pytest.approx(announced, rel=1e-3)
+    assert len(restarted) == 2 and restarted[0] == pytest.approx(announced, rel=5e-3)  # 3 digits
     assert restarted[0] > restarted[1] > 0
     saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     assert saved["resume"] is False  # the file starts the same run afresh with --config

@@ -118,7 +118,7 @@ def attention_command(
         bool,
         typer.Option(
             "--plot",
-            help="PNG heatmaps of the first window in OUT/plots (plots/ beside an OUT.npz): layers side by side, the heads of one layer, and one layer per window (Genomic Interpreter Fig. 4, appendix C), axes in kb along the chromosome.",
+            help="PNG heatmaps of the first window in OUT/plots (plots/ beside an OUT.npz): layers side by side, the heads of one layer, and one layer per window (Genomic Interpreter Fig. 4, appendix C), axes along the chromosome in kb (in bp for windows under 2 kb).",
         ),
     ] = D.plot,
     batch_size: Annotated[

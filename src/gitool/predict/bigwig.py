@@ -23,6 +23,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import struct
 from pathlib import Path
 
@@ -166,36 +167,32 @@ def output_paths(out: str | Path, identifiers: list[str], bedgraph: bool = False
     return paths
 
 
-_STAGE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
+_STAGE = re.compile(r"^\.(?P<name>.+)\.(?:partial|old|tmp)-(?P<pid>\d+)$")
 
 
-def _stale_candidates(paths: list[Path]) -> tuple[set[Path], list[Path]]:
-    """The paths with a hidden sibling ``.NAME.*`` (maybe a stage of a killed run), and the
-    temporary files of other tracks a killed run left beside one of these paths' (same
-    process, gone: a later run with fewer tracks removes them too); each folder listed
-    once: :func:`gitool.files.remove_stale_stages` lists the folder per path, quadratic in
-    the number of tracks."""
+def _stale_stages(paths: list[Path]) -> list[Path]:
+    """The stages (``.NAME.tmp-PID``) of these paths that killed runs left, and the
+    temporary files of other tracks those runs left beside them (same process, gone: a later
+    run with fewer tracks removes them too). Each folder is listed once
+    (:func:`gitool.files.stale_stages` lists it per path: quadratic in the number of
+    tracks)."""
     from gitool.files import process_alive  # lazy: writer processes
 
-    by_folder: dict[Path, list[Path]] = {}
+    by_folder: dict[Path, set[str]] = {}
     for path in paths:
-        by_folder.setdefault(path.parent, []).append(path)
-    found: set[Path] = set()
-    leftovers: list[Path] = []
-    for folder, members in by_folder.items():
+        by_folder.setdefault(path.parent, set()).add(path.name)
+    stale: list[Path] = []
+    for folder, names in by_folder.items():
         try:
             entries = os.listdir(folder)
         except OSError:  # not there yet: nothing stale in it
             continue
-        hidden = {e[1:].rpartition(".")[0] for e in entries if e.startswith(".")}
-        found.update(p for p in members if p.name in hidden)
-        names = {p.name for p in members}
         stages = [(e, m["name"], int(m["pid"])) for e in entries if (m := _STAGE.match(e))]
-        killed = {pid for _, name, pid in stages if name in names and not process_alive(pid)}
-        leftovers += [folder / entry for entry, name, pid in stages
-                      if pid in killed and name not in names
-                      and name.lower().endswith((*BIGWIG_SUFFIXES, ".bedgraph"))]  # fmt: skip
-    return found, leftovers
+        mine = {pid for _, name, pid in stages if name in names}
+        killed = {pid for pid in mine if not process_alive(pid)}
+        stale += [folder / entry for entry, name, pid in stages if pid in killed and (
+            name in names or name.lower().endswith((*BIGWIG_SUFFIXES, *BEDGRAPH_SUFFIXES)))]  # fmt: skip
+    return stale
 
 
 class BinChecker:
@@ -308,17 +305,17 @@ class TrackWriter:
         Raises:
             InputError: a file that cannot be created, naming it and the option.
         """
-        from gitool.files import make_folders, remove_stale_stages  # lazy: writer processes
+        from gitool.files import make_folders  # lazy: writer processes
 
-        stale, leftovers = _stale_candidates(self.paths)
-        for leftover in leftovers:
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+        for stage in _stale_stages(self.paths):
+            if stage.is_dir() and not stage.is_symlink():
+                shutil.rmtree(stage, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    stage.unlink()
         for tmp, path in zip(self.temps, self.paths, strict=True):
             try:
                 self.created.extend(make_folders(tmp.parent))
-                if path in stale:
-                    remove_stale_stages(path)
                 open(tmp, "wb").close()  # pyBigWig.open crashes on a file it cannot create
             except OSError as err:
                 error = InputError(

@@ -34,21 +34,19 @@ LAUNCH_FIELDS = ("out", "resume", "gpus", "procs", "nodes", "node_rank", "rdzv_e
 """Fields a resumed run does not take from its checkpoint: they belong to this launch."""
 
 
-def _file_values(config_file: str | None, typed: bool = True) -> dict[str, Any]:
+def _file_values(config_file: str | None) -> dict[str, Any]:
     """The options of the YAML file ``config_file`` (none without one), typed as the
     options are (:func:`~gitool.config.base.load_yaml_config`: one store as a string, numbers
-    such as ``1e-3`` that YAML 1.1 reads as text), heads also as ``a,b`` like ``--heads``
-    when ``typed`` (a user's file; the launcher's own file for its torchrun processes holds
-    the head names as they are, a store folder's name with a comma included)."""
+    such as ``1e-3`` that YAML 1.1 reads as text), heads also as ``a,b`` like ``--heads``."""
     values = load_yaml_config(config_file, TrainConfig) if config_file else {}
-    if values.get("heads") and typed:
+    if values.get("heads"):
         values["heads"] = [name for item in values["heads"] for name in item.split(",")]
     return values
 
 
-def _values(config_file: str | None, flags: dict[str, Any], typed: bool = True) -> dict[str, Any]:
+def _values(config_file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
     """YAML values (if any), overridden by the flags that were given (not None)."""
-    values = _file_values(config_file, typed)
+    values = _file_values(config_file)
     values.update({k: v for k, v in flags.items() if v is not None})
     return values
 
@@ -223,8 +221,8 @@ def run_training(
     Returns the summary in a single process (rank 0 of torchrun children returns theirs;
     the launcher returns None).
     """
-    if distributed.inside_torchrun():  # the launcher checked the inputs and wrote the file
-        return train(_make_config(config_file, _values(config_file, flags, typed=False)))
+    if distributed.inside_torchrun():
+        return train(resolve_config(config_file, flags))  # the launcher checked the inputs
     cfg, notes = prepare(config_file, flags, defaults)
     for note in notes:  # once the inputs passed, so that an error stays one line
         info(note)

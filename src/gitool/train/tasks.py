@@ -16,6 +16,7 @@ Each task gives ``training_batches`` (an endless iterator from a position: epoch
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -300,13 +301,14 @@ def open_stores(cfg: TrainConfig) -> tuple[list, list[str], CoverageTask | Class
             "coverage stores and label stores cannot be trained together", field="data"
         )
     task = ClassificationTask() if isinstance(stores[0], LabelStore) else CoverageTask()
-    # a head is a module name: no "." (a store folder such as hg38.v2 becomes hg38_v2)
-    heads = cfg.heads or [Path(p).resolve().name.replace(".", "_") for p in cfg.data]
-    bad = next((h for h in heads if not h or h != h.strip() or any(c in h for c in "./")), None)
+    # a head is a module name: no "." (a store folder such as hg38.v2 becomes hg38_v2), and
+    # a list item of --heads or a config file: no ","
+    heads = cfg.heads or [re.sub("[.,]", "_", Path(p).resolve().name) for p in cfg.data]
+    bad = next((h for h in heads if not h or h != h.strip() or any(c in h for c in ".,/")), None)
     if bad is not None:
         raise InputError(
-            f"{bad!r} cannot name a head: give names without '.', '/' or spaces around them, "
-            "e.g. human,mouse",
+            f"{bad!r} cannot name a head: give names without '.', ',', '/' or spaces around "
+            "them, e.g. human,mouse",
             field="heads",
         )
     if len(heads) != len(stores):
