@@ -196,6 +196,16 @@ def load_checkpoint(
     return state
 
 
+def checkpoint_metadata(path: str | Path) -> dict[str, Any]:
+    """A checkpoint for a look at what it records (its options, data, steps): the tensors
+    stay on disk, memory-mapped (torch's legacy non-zip format, which cannot be mapped, is
+    read whole)."""
+    try:
+        return load_checkpoint(path, mmap=True)
+    except InputError:
+        return load_checkpoint(path)
+
+
 def load_model(
     run_or_checkpoint: str | Path, which: str = "best", device: str | torch.device = "cpu"
 ):
@@ -222,11 +232,7 @@ def training_store(
             run records no store or several, or its store has moved.
     """
     ckpt = _checkpoint_of(run_or_checkpoint, which, option)
-    try:
-        state = load_checkpoint(ckpt, mmap=True)
-    except InputError:
-        state = load_checkpoint(ckpt)  # torch's legacy (non-zip) format cannot be mapped
-    entries = state.get("data") or []
+    entries = checkpoint_metadata(ckpt).get("data") or []
     # One store per head entry: a multi-head run lists a store once per head it trained.
     stores = list(
         dict.fromkeys(Path(d["path"]) for d in entries if isinstance(d, dict) and d.get("path"))

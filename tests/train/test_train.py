@@ -888,6 +888,21 @@ def test_resume_of_a_folder_without_a_checkpoint_names_it(tmp_path, capsys, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+def test_resume_with_another_store_names_the_data_before_the_heads(tiny, store, tmp_path, capsys):
+    """With `model_config: heads`, a resume on another store said "heads: no entry for
+    'other'" (the model check ran first) instead of naming the store."""
+    cfg = write_config(tmp_path / "c.yaml", store, max_steps=1,
+                       model_config={**TINY_CNN, "heads": {"data": 4}})  # fmt: skip
+    args = ["train", "--config", cfg, "--gpus", "0", "-o", tmp_path / "r"]
+    assert run_cli(args, capsys)[0] == 0
+    other = tmp_path / "other"
+    build = ["build-dataset", tiny["genome"], tiny["tracks"], "-o", other, "--seq-length", "200",
+             "--bin-size", "8", "--target-length", "10", "-j", "1"]  # fmt: skip
+    assert run_cli(build, capsys)[0] == 0
+    code, _, err = run_cli([*args, "--resume", "--data", other, "--max-steps", "2"], capsys)
+    assert_input_error(code, err, f"--data {other} is not the store", "geometry")
+
+
 def test_resume_with_another_model_names_what_differs(store, tmp_path, capsys):
     """It said only "holds a different model configuration than this run's"."""
     cfg = write_config(tmp_path / "c.yaml", store, max_steps=1)

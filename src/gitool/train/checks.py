@@ -21,7 +21,7 @@ from gitool.data.store import data_changes, read_manifest
 from gitool.errors import InputError, opt
 from gitool.files import Outputs
 from gitool.models.registry import resolve
-from gitool.runs import load_checkpoint
+from gitool.runs import checkpoint_metadata, load_checkpoint
 from gitool.train import distributed
 from gitool.train.loop import SCHEDULES, build_model, model_overrides
 from gitool.train.losses import TRACK_WEIGHTS
@@ -34,6 +34,11 @@ def check_inputs(cfg: TrainConfig) -> None:
     check_options(cfg)
     processes = distributed.processes_per_node(cfg)[0] * cfg.nodes
     stores, heads, task = open_stores(cfg)
+    if cfg.resume and _has_checkpoint(Path(cfg.out)):
+        # first: another store's sizes and heads change the model's too, and the data is
+        # what differs
+        last = Path(cfg.out) / "checkpoints" / "last.pt"
+        _check_same_data(cfg, checkpoint_metadata(last).get("data") or [], last)
     overrides = model_overrides(cfg, stores, heads, task)
     claim_run_folder(cfg)
     check_splits(cfg, stores, processes)
@@ -220,8 +225,6 @@ def check_resume(cfg: TrainConfig, overrides: dict, processes: int) -> None:
             f"{opt('gpus')}/{opt('procs')}/{opt('nodes')} giving {before}",
             field="resume",
         )
-    # first: another store's sizes change the model's too, and the data is what differs
-    _check_same_data(cfg, state.get("data") or [], last)
     _, config = resolve(cfg.model, **overrides)
     now = dataclasses.asdict(config)
     if state["model_config"] != now:

@@ -18,7 +18,7 @@ import yaml
 from gitool.config import TrainConfig, load_yaml_config
 from gitool.console import info
 from gitool.errors import InputError, RunFailure, opt
-from gitool.runs import fresh_run_folder, load_checkpoint, newest_run
+from gitool.runs import checkpoint_metadata, fresh_run_folder, newest_run
 from gitool.train import distributed
 from gitool.train.checks import check_inputs, resumed_checkpoint
 from gitool.train.loop import TrainSummary, train
@@ -93,10 +93,7 @@ def saved_options(last: Path) -> dict[str, Any]:
     from another folder would read them relative to that one) and, unless ``--heads`` gave
     them, the head names (from the store folders' names: a store moved to a folder of
     another name keeps its head) under ``opened_heads``."""
-    try:
-        state = load_checkpoint(last, mmap=True)
-    except InputError:
-        state = load_checkpoint(last)  # torch's legacy (non-zip) format cannot be mapped
+    state = checkpoint_metadata(last)
     saved = state.get("train_config")
     saved = dict(saved) if isinstance(saved, dict) else {}
     entries = [entry for entry in state.get("data") or [] if isinstance(entry, dict)]
