@@ -82,8 +82,14 @@ class Outputs:
     never written on or into, and no output folder that holds one is ever replaced.
     """
 
-    def __init__(self, force: bool = False, inputs: Iterable[str | Path | None] = ()):
+    def __init__(
+        self, force: bool = False, inputs: Iterable[str | Path | None] = (),
+        force_option: bool = True,
+    ) -> None:  # fmt: skip
         self.force = force
+        # False: the command has no --force (train's run folder rules decide), so its
+        # messages do not name one
+        self._has_force = force_option
         # Indexed, so that checking each of thousands of outputs (one bigWig per track)
         # against thousands of inputs costs a few set look-ups, not a scan of them all.
         self._inputs: dict[Path, None] = {}  # resolved inputs, in the order given
@@ -123,9 +129,9 @@ class Outputs:
                 source = self._input_parents[target]
                 what = f"holds {source}, one of this command's inputs"
         if source is not None:
+            forced = f", even with {opt('force')}" if self._has_force else ""
             raise InputError(
-                f"{path} {what}; gitool never writes over its inputs, even with "
-                f"{opt('force')} — choose another path",
+                f"{path} {what}; gitool never writes over its inputs{forced} — choose another path",
                 field=field,
             )
 

@@ -181,6 +181,7 @@ def test_the_run_folder_is_never_inside_or_over_a_store(motifs, tmp_path):
     with pytest.raises(InputError, match="lies inside") as err:
         run_training(None, flags(motifs, motifs / "run"))
     assert err.value.field == "out"
+    assert "force" not in str(err.value)  # train has no --force to name
     assert not (motifs / "run").exists()
     with pytest.raises(InputError, match="already exists"):
         run_training(None, flags(motifs, motifs))

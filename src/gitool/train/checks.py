@@ -119,7 +119,7 @@ def claim_run_folder(cfg: TrainConfig) -> Path:
             field="out",
         )
     # force: an empty folder may be used, a run folder only when resumed (checked above)
-    outputs = Outputs(force=True, inputs=cfg.data)
+    outputs = Outputs(force=True, inputs=cfg.data, force_option=False)
     return outputs.folder(out, _has_checkpoint, "a run folder made by `gitool train`")
 
 
