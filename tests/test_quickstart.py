@@ -163,6 +163,17 @@ def test_a_failing_step_is_named(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "qs").exists()  # no half-made quickstart folder
 
 
+def test_a_steps_message_names_the_steps_own_options_and_arguments(tmp_path, capsys, monkeypatch):
+    from gitool.errors import InputError, opt
+
+    def broken(*args, **kwargs):  # a message naming build-dataset's argument and an option
+        raise InputError(f"{opt('genome')} and {opt('valid_chroms')} and {opt('out')} clash")
+
+    monkeypatch.setattr("gitool.data.build.build_store", broken)
+    code, _, err = run_cli(["quickstart", "-q", "-o", tmp_path / "qs"], capsys)
+    assert_input_error(code, err, "GENOME and --valid-chroms and -o clash")
+
+
 def test_force_replaces_only_the_quickstarts_outputs_and_only_once_the_new_ones_are_made(
     tmp_path,
 ):

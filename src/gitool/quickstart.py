@@ -352,7 +352,7 @@ def _step(number: int, name: str, key: str, seconds: dict[str, float]) -> Iterat
     try:
         yield
     except InputError as err:
-        raise InputError(f"{where}: {err}") from err
+        raise InputError(f"{where}: {err.template}") from err  # keeps its option references
     except RunFailure as err:
         raise RunFailure(f"{where}: {err}") from err
     except Exception as err:  # noqa: BLE001 - re-raised with the step named

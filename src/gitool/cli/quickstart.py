@@ -7,10 +7,13 @@ from typing import Annotated
 
 import typer
 
-from gitool.cli.app import app
+from gitool.cli.app import app, click_command, option_names
 from gitool.cli.options import ranged
 from gitool.config.quickstart import QuickstartOptions as D
 from gitool.console import state, stdout_console
+
+# the commands whose work the quickstart's steps do, in order
+STEP_COMMANDS = ("build-dataset", "train", "evaluate", "predict", "attention")
 
 
 @app.command("quickstart")
@@ -65,9 +68,11 @@ def quickstart_command(
     from gitool.quickstart import run_quickstart
 
     # the steps' status lines name the options of the command each step is (build-dataset's
-    # --valid-chroms, predict's --batch-size), not their Python keywords
-    own = dict(state.option_names)
-    state.option_names = lambda name: own.get(name) or "--" + name.replace("_", "-")
+    # --valid-chroms, predict's --batch-size; its GENOME argument), not their Python keywords
+    names: dict[str, str] = {}
+    for command in reversed(("quickstart", *STEP_COMMANDS)):  # the quickstart's own win
+        names.update(option_names(click_command(), [command]))
+    state.option_names = lambda name: names.get(name) or "--" + name.replace("_", "-")
     summary = run_quickstart(options)
     stdout_console().print(summary.evaluation.table())
     stdout_console().print(summary.report(), markup=False, highlight=False, soft_wrap=True)
