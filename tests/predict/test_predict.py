@@ -312,6 +312,17 @@ def test_rc_averages_the_swapped_reverse_prediction_and_untransform(tiny, run):
     plus_track = Track(**{f.name: rows[0][f.name] for f in dataclasses.fields(Track)})
     assert plus_track.sum_stat == "sum"
     np.testing.assert_allclose(got, untransform(forward[:, :1], [plus_track]) / 8, rtol=1e-5)
+    # ... also in a last bin a chromosome end clips (chrM: 496-500, 4 bp of sum, not 8)
+    end = [("chrM", 0, 500)]
+    raw = next(
+        predict_regions(folder, tiny["genome"], end, device="cpu", tracks="plus").by_region()
+    )
+    per_bp = predict_regions(
+        folder, tiny["genome"], end, device="cpu", untransform=True, tracks="plus"
+    )
+    got = next(per_bp.by_region()).values
+    bases = np.array([8.0] * (len(got) - 1) + [4.0], dtype=np.float32)[:, None]
+    np.testing.assert_allclose(got, untransform(raw.values, [plus_track]) / bases, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -560,6 +571,7 @@ def test_clipping_warns_and_a_failure_mid_run_leaves_nothing(tiny, run, capsys):
     summary = predict(folder, tiny["genome"], bed, out, tracks="plus", device="cpu")
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert "clipped" in err and "skipped" in err and "line 1" in err and "line 2" in err
+    assert "".join(err.split()).count(str(bed)) == 2  # each warning names the file once
     assert [(s, e) for s, e, _ in bigwig_bins(summary.paths[0], "chr3")][-1] == (2992, 3000)
     other_assembly = {**tiny_manifest(tiny), "genome": {"chromosomes": {"chr1": 7000}}}
     predict_regions(model, tiny["genome"], bed, manifest=other_assembly, device="cpu")

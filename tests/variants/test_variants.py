@@ -112,6 +112,22 @@ def test_swapping_ref_and_alt_negates_sum_and_log2fc(tiny):
         np.testing.assert_array_equal(sums(backward, stat), sign * sums(forward, stat))
     assert np.abs(sums(forward)).sum() > 0
 
+    # indels too: a swapped insertion's REF (longer than the genome's ALT) goes in place of
+    # the bases ALT takes up, not over as many genome bases as REF has; on both strands
+    extra = next(b for b in BASES if b != seq[1801])  # so that the swapped REF is a mismatch
+    indels = [
+        ("chr1", 1700, seq[1699], seq[1699] + "GATT"),
+        ("chr1", 1800, seq[1799:1801], seq[1799:1801] + extra),
+    ]
+    swapped = [(c, p, alt, ref) for c, p, ref, alt in indels]
+    for rc in (False, True):
+        forward = score(tiny, indels, stats=stats, rc=rc)
+        backward = score(tiny, swapped, stats=stats, rc=rc, allow_ref_mismatch=True)
+        assert set(backward["status"]) == {"ref_mismatch"} and set(forward["status"]) == {"ok"}
+        for stat, sign in (("sum", -1), ("log2fc", -1), ("max_abs", 1), ("l2", 1)):
+            np.testing.assert_array_equal(sums(backward, stat), sign * sums(forward, stat))
+        assert (np.abs(sums(forward)).sum(1) > 0).all()
+
     # two records at one position with different REFs do not share a reference input
     g = seq[2999]
     x, y = [b for b in BASES if b != g][:2]
@@ -207,6 +223,40 @@ def test_variant_stats_by_formula():
 
 
 STATS_ALL = ("sum", "log2fc", "max_abs", "l2")
+
+
+def test_sum_keeps_a_small_effect_on_large_predictions():
+    import torch
+
+    rng = np.random.default_rng(2)
+    ref = (rng.random((4, 896, 3)) * 100).astype(np.float32)  # Σ ≈ 45,000 per track
+    alt = ref.copy()
+    alt[:, 448] += np.float32(1e-3)  # one bin moves by 0.001
+    exact = (alt.astype(np.float64) - ref.astype(np.float64)).sum(1)
+    out = variant_stats(torch.from_numpy(ref), torch.from_numpy(alt), ("sum", "log2fc"), 1.0)
+    np.testing.assert_allclose(out[:, 0].numpy(), exact, rtol=1e-5)
+    with np.errstate(invalid="ignore"):
+        log2fc = np.log2((alt.astype(np.float64).sum(1) + 1) / (ref.astype(np.float64).sum(1) + 1))
+    np.testing.assert_allclose(out[:, 1].numpy(), log2fc, rtol=1e-4)
+    assert out.dtype == torch.float32
+
+
+def test_only_the_ensembles_own_inputs_decide_padded():
+    from gitool.predict.tiling import sequence_interval
+    from gitool.variants.alleles import target_start, window_status
+    from gitool.variants.vcf import Variant
+
+    geometry = Geometry(401, 8, 25)  # the contexts differ by a base: rc swaps them
+    # the variant whose forward input starts at the chromosome's first base
+    start = next(
+        p
+        for p in range(1000)
+        if sequence_interval(target_start(p, geometry), geometry, 0, False)[0] == 0
+    )
+    variant = Variant("x", "chr1", start + 1, "A", "C")
+    sizes = {"chr1": 10_000}
+    assert window_status(variant, geometry, sizes, [(0, False)], 1) == "ok"
+    assert window_status(variant, geometry, sizes, [(0, False), (0, True)], 1) == "padded"
 
 
 # --------------------------------------------------------------------------- the VCF

@@ -435,13 +435,21 @@ def untransform(targets: np.ndarray, tracks: list[Track]) -> np.ndarray:
     return out
 
 
-def per_base(values: np.ndarray, tracks: list[Track], bin_size: int) -> np.ndarray:
-    """Untransformed bins (``(..., n_tracks)``, :func:`untransform`) as per-base coverage, the
-    unit of a bigWig: a ``sum``/``sum_sqrt`` track's bin sum divided by the bin size (the
-    other pooling statistics are per base already). In place; returns ``values``."""
+def per_base(
+    values: np.ndarray, tracks: list[Track], bin_size: int, last_bin: int | None = None
+) -> np.ndarray:
+    """Untransformed bins (``(..., n_bins, n_tracks)``, :func:`untransform`) as per-base
+    coverage, the unit of a bigWig: a ``sum``/``sum_sqrt`` track's bin sum divided by the
+    bases it covers (the other pooling statistics are per base already): the bin size, or
+    ``last_bin`` bp for the last bin where a chromosome end clips it. In place; returns
+    ``values``."""
     for i, track in enumerate(tracks):
         if track.sum_stat in ("sum", "sum_sqrt"):
-            values[..., i] /= np.float32(bin_size)
+            if last_bin is not None and 0 < last_bin < bin_size:
+                values[..., :-1, i] /= np.float32(bin_size)
+                values[..., -1, i] /= np.float32(last_bin)
+            else:
+                values[..., i] /= np.float32(bin_size)
     return values
 
 

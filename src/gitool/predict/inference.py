@@ -420,7 +420,9 @@ def _stream(
     def to_chunk(chrom: str, start: int, end: int, values: torch.Tensor) -> Chunk:
         array = values.numpy()
         if undo is not None:  # the bigWigs' units: per-base coverage
-            array = per_base(untransform(array, undo), undo, spec.geometry.bin_size)
+            bin_size = spec.geometry.bin_size
+            last = end - (start + (len(array) - 1) * bin_size)  # short at a chromosome end
+            array = per_base(untransform(array, undo), undo, bin_size, last)
         return Chunk(chrom, start, end, np.ascontiguousarray(array))
 
     bar = progress("predicting windows", total) if total is not None else nullcontext(None)

@@ -40,7 +40,7 @@ import numpy as np
 from gitool.console import warn
 from gitool.data.genome import Genome
 from gitool.data.windows import Geometry, bed_records, merge_intervals, unknown_chrom_error
-from gitool.errors import InputError
+from gitool.errors import InputError, opt
 
 READ_CHUNK = 1 << 20
 """bp of sequence read from the FASTA at a time (plus a margin) by :class:`SequenceReader`."""
@@ -108,7 +108,7 @@ def read_regions(
         unknown chromosome (naming file and line), or no region left after clipping.
     """
     records = bed_records(path, "regions")
-    return _build(records, sizes, bin_size, f"regions {path}", merge)
+    return _build(records, sizes, bin_size, f"{opt('regions')} {path}", merge)
 
 
 def regions_from_intervals(

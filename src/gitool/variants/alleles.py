@@ -7,12 +7,16 @@ start ``ts`` (:func:`gitool.predict.tiling.sequence_interval`, the same shifts a
 swapped contexts for the reverse complement). So an SNV scored here, and every base of an
 ISM map, is predicted exactly as a genome window would be.
 
-**The alleles.** The reference input is the genome over that interval with REF in place
-(the genome's own bases, unless a REF that differs from them was allowed). The alternate
-input is the same interval with REF replaced by ALT: identical up to ``p``, then ALT, then
-the genome after REF until the input is full. Both inputs therefore start at the same
-genome base and have the model's length, and swapping REF and ALT of a substitution swaps
-the two inputs.
+**The alleles.** The alleles replace the genome's bases ``[p, p + n)``: ``n = len(REF)``
+(:func:`replaced_bases`). The reference input is the genome over that interval with REF in
+place of them (the genome's own bases, unless a REF that differs from them was allowed);
+the alternate input is the same with ALT in their place: identical up to ``p``, then ALT,
+then the genome after those ``n`` bases until the input is full. Both inputs therefore
+start at the same genome base and have the model's length. A REF that differs from the
+genome where the genome carries ALT (a record with REF and ALT swapped) replaces
+``n = len(ALT)`` bases instead, so that the alternate input is the genome and the reference
+input is what the unswapped record's alternate is: swapping REF and ALT swaps the two
+inputs exactly, indels included.
 
 **Indels: how the bins line up.** Bins upstream of the variant (genome orientation; also
 under ``--rc``, where the input is built this way and then reverse-complemented) cover the
@@ -32,7 +36,7 @@ import numpy as np
 from gitool.data.genome import encode, reverse_complement
 from gitool.data.windows import Geometry
 from gitool.predict.tiling import SequenceReader, sequence_interval
-from gitool.variants.vcf import OK, PADDED, TOO_LONG, Variant
+from gitool.variants.vcf import OK, PADDED, REF_MISMATCH, TOO_LONG, Variant
 
 
 def target_start(start: int, geometry: Geometry) -> int:
@@ -40,9 +44,23 @@ def target_start(start: int, geometry: Geometry) -> int:
     return start - geometry.target_span // 2
 
 
-def window_status(variant: Variant, geometry: Geometry, sizes: dict[str, int], shifts) -> str:
-    """:data:`TOO_LONG`, :data:`PADDED` (an input runs off its chromosome) or :data:`OK`
-    for a variant the VCF and genome let through."""
+def replaced_bases(variant: Variant, reader: SequenceReader) -> int:
+    """How many genome bases from ``variant.start`` the alleles replace: ``len(REF)``, or
+    ``len(ALT)`` where REF differs from the genome and the genome carries ALT there (the
+    record's REF and ALT swapped; see the module docstring)."""
+    n = len(variant.ref)
+    if variant.status != REF_MISMATCH or len(variant.alt) == n:
+        return n
+    genome = reader.codes(variant.chrom, variant.start, variant.start + len(variant.alt))
+    return len(variant.alt) if np.array_equal(genome, encode(variant.alt)) else n
+
+
+def window_status(
+    variant: Variant, geometry: Geometry, sizes: dict[str, int], members, replaced: int
+) -> str:
+    """:data:`TOO_LONG`, :data:`PADDED` (an input of one of the ensemble ``members``,
+    ``(shift, rc)`` pairs, runs off its chromosome) or :data:`OK` for a variant the VCF and
+    genome let through, whose alleles replace ``replaced`` genome bases."""
     longest = max(len(variant.ref), len(variant.alt))
     if longest > geometry.seq_length // 4 or abs(len(variant.alt) - len(variant.ref)) >= (
         geometry.bin_size
@@ -50,32 +68,40 @@ def window_status(variant: Variant, geometry: Geometry, sizes: dict[str, int], s
         return TOO_LONG
     ts = target_start(variant.start, geometry)
     size = sizes[variant.chrom]
-    deletion = max(len(variant.ref) - len(variant.alt), 0)  # more genome read downstream
-    for shift in shifts:
-        for rc in (False, True):
-            lo, hi = sequence_interval(ts, geometry, shift, rc)
-            if lo < 0 or hi + deletion > size:
-                return PADDED
+    # more genome read downstream where an allele is shorter than the bases it replaces
+    extra = max(replaced - min(len(variant.ref), len(variant.alt)), 0)
+    for shift, rc in members:
+        lo, hi = sequence_interval(ts, geometry, shift, rc)
+        if lo < 0 or hi + extra > size:
+            return PADDED
     return OK
 
 
 def allele_inputs(
-    variant: Variant, geometry: Geometry, reader: SequenceReader, shift: int, rc: bool
+    variant: Variant,
+    geometry: Geometry,
+    reader: SequenceReader,
+    shift: int,
+    rc: bool,
+    replaced: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """uint8 codes ``(seq_length,)`` of the reference and alternate inputs for one ensemble
-    member (``shift`` bp, reverse complement when ``rc``); see the module docstring."""
+    member (``shift`` bp, reverse complement when ``rc``), the alleles in place of
+    ``replaced`` genome bases (:func:`replaced_bases` when None); see the module docstring."""
+    if replaced is None:
+        replaced = replaced_bases(variant, reader)
     ts = target_start(variant.start, geometry)
     lo, hi = sequence_interval(ts, geometry, shift, rc)
-    ref = reader.codes(variant.chrom, lo, hi).copy()
     k = variant.start - lo  # the variant's offset in the input
-    ref[k : k + len(variant.ref)] = encode(variant.ref)[: len(ref) - k]  # the genome's, unless
-    alt = np.empty_like(ref)  # a mismatch was allowed
-    alt[:k] = ref[:k]
-    allele = encode(variant.alt)[: len(alt) - k]
-    alt[k : k + len(allele)] = allele
-    after = variant.start + len(variant.ref)
-    rest = len(alt) - k - len(allele)
-    alt[k + len(allele) :] = reader.codes(variant.chrom, after, after + rest)
-    if rc:
-        return reverse_complement(ref), reverse_complement(alt)
-    return ref, alt
+    upstream = reader.codes(variant.chrom, lo, variant.start)
+    after = variant.start + replaced
+    inputs = []
+    for allele in (variant.ref, variant.alt):
+        codes = np.empty(hi - lo, dtype=upstream.dtype)
+        codes[:k] = upstream
+        allele = encode(allele)[: len(codes) - k]
+        codes[k : k + len(allele)] = allele
+        rest = len(codes) - k - len(allele)
+        codes[k + len(allele) :] = reader.codes(variant.chrom, after, after + rest)
+        inputs.append(reverse_complement(codes) if rc else codes)
+    return inputs[0], inputs[1]

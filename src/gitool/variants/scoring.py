@@ -63,7 +63,7 @@ from gitool.runs import (
     resolve_device,
     to_device,
 )
-from gitool.variants.alleles import allele_inputs, target_start, window_status
+from gitool.variants.alleles import allele_inputs, replaced_bases, target_start, window_status
 from gitool.variants.vcf import (
     OK,
     REF_MISMATCH,
@@ -105,15 +105,16 @@ def variant_stats(
     ``(V, T, K)`` (see the module docstring for each statistic)."""
     ref, alt = ref.float(), alt.float()
     out = []
-    sums = (ref.sum(1), alt.sum(1)) if {"sum", "log2fc"} & set(stats) else None
-    diff = alt - ref if {"max_abs", "l2"} & set(stats) else None
+    # sums over bins in float64: a float32 Σ alt − Σ ref would round away small effects
+    sums = (ref.double().sum(1), alt.double().sum(1)) if "log2fc" in stats else None
+    diff = alt - ref  # per bin: exact where alt and ref are close
     for stat in stats:
         if stat == "sum":
-            out.append(sums[1] - sums[0])
+            out.append(diff.double().sum(1).float())
         elif stat == "log2fc":
             a, r = sums[1] + pseudocount, sums[0] + pseudocount
             value = torch.log2(a.clamp_min(1e-30)) - torch.log2(r.clamp_min(1e-30))
-            out.append(torch.where((a > 0) & (r > 0), value, torch.nan))
+            out.append(torch.where((a > 0) & (r > 0), value, torch.nan).float())
         elif stat == "max_abs":
             out.append(diff.abs().amax(1))
         else:
@@ -150,7 +151,6 @@ def _batches(
     members: list[tuple[int, bool]],
     batch_size: int,
     allow_ref_mismatch: bool,
-    shifts: tuple[int, ...],
 ) -> Iterator[_Batch]:
     """Group variants into batches of at most ``batch_size`` model inputs (a variant's
     reference and alternate always together), deciding each one's final status."""
@@ -160,14 +160,15 @@ def _batches(
     for variant in variants:
         status = variant.status
         if status == OK or (status == REF_MISMATCH and allow_ref_mismatch):
-            window = window_status(variant, geometry, sizes, shifts)
+            replaced = replaced_bases(variant, reader)
+            window = window_status(variant, geometry, sizes, members, replaced)
             if window == TOO_LONG or status == OK:
                 status = window
         scored = status in SCORED or (status == REF_MISMATCH and allow_ref_mismatch)
         if status != variant.status:
             variant = dataclasses.replace(variant, status=status)
         if scored:
-            locus = (variant.chrom, variant.start, variant.ref)  # what the reference input is
+            locus = (variant.chrom, variant.start, variant.ref, replaced)  # the reference input
             new = locus != batch.last_locus
             needed = n_members * (2 if new else 1)
             if batch.scored and len(batch.codes) + needed > batch_size:
@@ -175,7 +176,7 @@ def _batches(
                 batch, new = _Batch([]), True
             rows, alt_rows = [], []
             for shift, rc in members:
-                ref, alt = allele_inputs(variant, geometry, reader, shift, rc)
+                ref, alt = allele_inputs(variant, geometry, reader, shift, rc, replaced)
                 if new:
                     rows.append(len(batch.codes))
                     batch.codes.append(ref)
@@ -389,9 +390,7 @@ def iter_variant_scores(
     )
     chunk = max(16 * spec.geometry.seq_length, 1 << 16)
     reader = SequenceReader(opened, chunk=chunk, margin=spec.geometry.seq_length)
-    batches = _batches(
-        records, spec.geometry, reader, members, batch_size, allow_ref_mismatch, shift_values
-    )
+    batches = _batches(records, spec.geometry, reader, members, batch_size, allow_ref_mismatch)
     result._frames = _score(
         spec, batches, result, dev, bf16, columns, perm, undo, _ids(profiles),
         total if show_progress else None, show_progress,
