@@ -151,6 +151,16 @@ def test_saturated_bins_warn_with_a_scale_that_fits(tmp_path, tiny, capsys, stri
     assert Store(tmp_path / "s").targets("train").max() == np.float16(65504)
 
 
+def test_the_scale_that_fits_is_rounded_towards_zero_for_negative_scales():
+    from gitool.data.tracks import scale_that_fits
+
+    for scale in (1.0, -1.0):  # a minus-strand track stored negative: scale -1
+        track = Track(0, "t", "t.bw", None, None, scale, "sum", 0, "")
+        fits = scale_that_fits(track, 102_424.0)  # the largest |bin|, as the build finds it
+        assert np.sign(fits) == np.sign(scale) and abs(fits) == pytest.approx(0.639)
+        assert abs(fits) * 102_424.0 <= 65_504
+
+
 def test_saturation_counts_only_stored_bins(tmp_path, tiny, capsys):
     """A pile-up in a blacklisted stretch is read with its neighbours but never stored: no
     warning, and no scale that would shrink the real signal to fit it."""

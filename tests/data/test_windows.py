@@ -105,9 +105,15 @@ def test_select_chroms_defaults_and_patterns():
         "chr1_KI270706v1_random",
         "chrUn_GL000195v1",
         "chr6_GL000251v2_alt",
+        "chrEBV",
+        "HLA-A*01:01:01:01",  # GRCh38's full analysis set (plus decoy and HLA)
+        "HLA-DRB1*15:01:01:01",
+        "chr22_KI270879v1_alt",
+        "chrUn_JTFH01000001v1_decoy",
     ]
     assert select_chroms(human, None) == ["chr1", "chr2", "chr10", "chrX", "chrY"]
     assert select_chroms(human, "chr*") == ["chr1", "chr2", "chr10", "chrX", "chrY"]
+    assert select_chroms(human, "HLA-A*01:01:01:01") == ["HLA-A*01:01:01:01"]  # named: kept
     assert select_chroms(human, "chr1,chrM") == ["chr1", "chrM"]  # named explicitly: kept
     assert select_chroms(human, "all") == human
     yeast = ["chrI", "chrII", "chrXVI", "chrM"]

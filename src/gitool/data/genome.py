@@ -30,12 +30,13 @@ for _code, _bases in enumerate(("Aa", "Cc", "Gg", "Tt")):
 _COMPLEMENT = np.array([3, 2, 1, 0, N_CODE], dtype=np.uint8)
 _EYE = np.concatenate([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])
 
-# Names dropped by default: mitochondria, unplaced/unlocalised/alt/fix/hap contigs, EBV,
-# and, beside chromosome-style names, accession-named scaffolds (Ensembl's GL000009.2,
+# Names dropped by default: mitochondria, unplaced/unlocalised/alt/fix/hap/decoy contigs,
+# EBV, HLA alleles (GRCh38's analysis set: HLA-A*01:01:01:01), and, beside chromosome-style names, accession-named scaffolds (Ensembl's GL000009.2,
 # KI270728.1, ...). A genome named by accessions only (GenBank CM000663.2, RefSeq
 # NC_000001.11) keeps them: there the accessions are the chromosomes.
 _DROPPED_BY_NAME = re.compile(
-    r"(^(chr)?(M|MT|Mito|mitochondrion)$)|_random$|^(chr)?Un|_alt$|_fix$|_hap\d*$|^(chr)?EBV$",
+    r"(^(chr)?(M|MT|Mito|mitochondrion)$)|_random$|^(chr)?Un|_alt$|_fix$|_hap\d*$|^(chr)?EBV$"
+    r"|_decoy$|^HLA-",
     re.IGNORECASE,
 )
 _DROPPED = re.compile(_DROPPED_BY_NAME.pattern + r"|^[A-Z]{1,2}\d+\.\d+$", re.IGNORECASE)
@@ -65,7 +66,8 @@ def select_chroms(names: list[str], patterns: str | None) -> list[str]:
     ``patterns`` is a comma-separated list of names or shell globs (``chr*``, ``chr1,chr2``),
     or ``all``. ``None`` keeps the primary chromosomes: when the names are chromosome-style
     (chr1…chr22, chrX, chrY; chrI…chrXVI; chr2L, chrZ, ... or Ensembl's 1…22, X, Y), all
-    but mitochondria, ``_random``, ``chrUn``, ``_alt``/``_fix``/``_hap`` contigs, EBV and
+    but mitochondria, ``_random``, ``chrUn``, ``_alt``/``_fix``/``_hap``/``_decoy`` contigs,
+    EBV, HLA alleles (``HLA-A*01:01:01:01``) and
     accession-named scaffolds (GL000009.2, KI270728.1); when they are not (GenBank/RefSeq
     accessions such as CM000663.2 or NC_000001.11 name the chromosomes themselves), every
     sequence but those with a mitochondrial/unplaced/alt name. Dropped ones are kept when

@@ -404,13 +404,14 @@ def to_float16(values: np.ndarray) -> np.ndarray:
 
 def scale_that_fits(track: Track, peak: float) -> float:
     """The largest scale (3 significant digits, rounded down) at which the track's largest
-    transformed bin ``peak`` (at its own scale) would stay within float16's 65,504."""
+    transformed bin ``peak`` (its magnitude, at its own scale) would stay within float16's
+    65,504 (a negative scale gives a negative one, rounded towards zero too)."""
     unit = replace(track, scale=1.0)
     raw = float(untransform(np.array([peak], np.float32), [unit])[0]) / track.scale
     limit = float(untransform(np.array([FLOAT16_MAX], np.float32), [unit])[0])
     fits = limit / raw
     digits = 10 ** (math.floor(math.log10(abs(fits))) - 2)
-    return math.floor(fits / digits) * digits
+    return math.copysign(math.floor(abs(fits) / digits) * digits, fits)  # towards zero
 
 
 def untransform(targets: np.ndarray, tracks: list[Track]) -> np.ndarray:
