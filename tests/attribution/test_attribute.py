@@ -52,11 +52,44 @@ def test_saliency_is_the_corrected_gradient_of_the_summed_target_bins(tiny):
     )
 
 
+def test_a_regions_target_is_its_own_bins_by_every_method(tiny):
+    """A BED region shorter than the target span: the target sums the region's bins (40 bp:
+    5 of 8 bp), not the predictions past its end; --bins still counts from its start."""
+    model, _ = make_run(tiny)
+    spans = [  # a 40-bp region (5 bins), a 37-bp one (5 bins, snapped) and a whole window
+        AttentionWindow(w.name, w.chrom, w.start, w.codes, w.start + 100, w.start + 100 + n)
+        for w, n in zip(windows(tiny), (40, 37, 200), strict=True)
+    ]
+    x = torch.from_numpy(np.eye(5, 4, dtype=np.float32)[np.stack([w.codes for w in spans])])
+    with torch.no_grad():
+        y = model(x, "tiny")[:, :, 1]  # (3, 25) track "minus"
+    want = torch.stack([y[0, :5].sum(), y[1, :5].sum(), y[2].sum()]).numpy()
+    for method in ("saliency", "integrated-gradients", "deepliftshap"):
+        got = attribute_windows(model, "tiny", spans, [1], ["minus"], method=method, steps=128,
+                                shuffles=4, device="cpu")  # fmt: skip
+        assert got.target_mask.sum(1).tolist() == [5, 5, 25] and got.bin_size == 8
+        np.testing.assert_allclose(got.output[:, 0], want, rtol=1e-5)
+        if method != "saliency":  # the contributions add up to the region's own output
+            assert np.abs(got.delta).max() < 0.02 * np.abs(got.output).max()
+    x.requires_grad_()
+    (grad,) = torch.autograd.grad(model(x, "tiny")[0, :5, 1].sum(), x)
+    saliency = attribute_windows(model, "tiny", spans, [1], ["minus"], method="saliency",
+                                 device="cpu")  # fmt: skip
+    np.testing.assert_allclose(
+        saliency.hypothetical[0, 0], (grad - grad.mean(2, keepdim=True))[0].numpy(), rtol=1e-4,
+        atol=1e-7,
+    )  # fmt: skip
+    chosen = attribute_windows(model, "tiny", spans, [1], ["minus"], method="saliency",
+                               bins=[10, 11], device="cpu")  # fmt: skip
+    assert chosen.target_mask.sum(1).tolist() == [2, 2, 2] and chosen.target_mask[:, 10:12].all()
+    np.testing.assert_allclose(chosen.output[:, 0], y[:, 10:12].sum(1).numpy(), rtol=1e-5)
+
+
 def test_integrated_gradients_and_deepliftshap_add_up_to_the_output_difference(tiny):
     model, _ = make_run(tiny)
     ig = attribute_windows(model, "tiny", windows(tiny), [0, 3], ["plus", "sparse"],
                            method="integrated-gradients", steps=256, device="cpu")  # fmt: skip
-    target = Target(model.eval(), "tiny", [0, 3], None)
+    target = Target(model.eval(), "tiny", [0, 3])
     with torch.no_grad():
         base = target(torch.zeros(1, 400, 4))[0].numpy()
     change = ig.output - base
@@ -83,7 +116,7 @@ def test_uniform_baseline_references_per_window_and_the_callers_model_state(tiny
     assert model.training  # the caller's mode is given back
     model.eval()
     with torch.no_grad():
-        base = Target(model, "tiny", [1], None)(torch.full((1, 400, 4), 0.25))[0].numpy()
+        base = Target(model, "tiny", [1])(torch.full((1, 400, 4), 0.25))[0].numpy()
     change = ig.output - base
     np.testing.assert_allclose(ig.observed.sum(-1) - change, ig.delta, atol=1e-4)
     assert np.abs(ig.delta).max() < 0.02 * np.abs(change).max()
@@ -112,7 +145,7 @@ def test_uniform_baseline_adds_up_for_windows_with_n(tiny):
                            method="integrated-gradients", baseline="uniform", device="cpu")  # fmt: skip
     x = torch.from_numpy(np.eye(5, 4, dtype=np.float32)[gap.codes][None])
     with torch.no_grad():
-        target = Target(model.eval(), "tiny", [1], None)
+        target = Target(model.eval(), "tiny", [1])
         change = (target(x) - target(0.25 * x.sum(2, keepdim=True).expand_as(x))).numpy()
     np.testing.assert_allclose(ig.observed.sum(-1) - change, ig.delta, atol=1e-4)
     assert np.abs(ig.delta).max() < 0.02 * np.abs(change).max()
@@ -197,6 +230,27 @@ def test_command_files_and_ism_equal_to_variants(tiny, capsys, monkeypatch):
     by_variants = np.load(variants_out)["sum"]
     np.testing.assert_allclose(by_attribute, by_variants, rtol=1e-5, atol=1e-7, equal_nan=True)
     assert np.isnan(by_attribute).any() and np.isfinite(by_attribute).sum() > 40
+
+    # ISM maps of lines out of genome order go to the bigWig in genome order; overlapping
+    # ones are refused before any ISM runs (a bigWig holds one value per base)
+    code, _, err = run_cli(["attribute", "-m", str(run), "--regions", str(two), "-g",
+                            str(tiny["genome"]), "-o", str(tiny["dir"] / "two-bw.npz"),
+                            "--method", "ism", "--tracks", "plus", "--bigwig",
+                            str(tiny["dir"] / "ism.bw")], capsys)  # fmt: skip
+    assert code == 0, err
+    with pyBigWig.open(str(tiny["dir"] / "ism.bw")) as bw:
+        assert bw.intervals("chr2")[0][:2] == (990, 991) and bw.intervals("chr2")[-1][1] == 1030
+    overlapping = write_bed(tiny["dir"] / "over.bed", [("chr2", 990, 1010), ("chr2", 1000, 1020)])
+    calls = []
+    monkeypatch.setattr(
+        "gitool.variants.scoring.iter_variant_scores", lambda *a, **k: calls.append(1)
+    )
+    code, _, err = run_cli(["attribute", "-m", str(run), "--regions", str(overlapping), "-g",
+                            str(tiny["genome"]), "-o", str(tiny["dir"] / "over.npz"), "--method",
+                            "ism", "--bigwig", str(tiny["dir"] / "over.bw")], capsys)  # fmt: skip
+    assert_input_error(code, err, "--bigwig", "chr2:990-1010 and chr2:1000-1020", "overlap")
+    assert calls == [] and not (tiny["dir"] / "over.npz").exists()
+    monkeypatch.undo()
 
     # refusals: one line each, nothing written
     fresh = tiny["dir"] / "fresh.npz"

@@ -20,6 +20,7 @@ from gitool.attribution.modisco import (
     Attributions,
     crop,
     is_modisco_output,
+    load_attributions,
     run_modisco,
 )
 from gitool.attribution.motif_db import load_builtin_database, load_motif_database
@@ -249,6 +250,26 @@ def test_crop_centres_window_and_clips_at_edges():
     with pytest.raises(InputError) as err:
         crop(attr, 101)
     assert err.value.field == "window"
+
+
+def test_a_window_crop_centres_on_the_bins_the_target_summed(tmp_path):
+    """`attribute --bins 3` (or a short BED region's own bins) then `modisco --window`: the
+    crop is centred on those bins, not on the middle of the target span."""
+    n, length = 2, 400
+    rng = np.random.default_rng(3)
+    mask = np.zeros((n, 25), dtype=bool)
+    mask[0, 3] = True  # --bins 3: bp 24-32 of the target span
+    mask[1, :5] = True  # a 40-bp region's own bins: bp 0-40
+    arrays = dict(
+        hypothetical=rng.normal(size=(n, 1, length, 4)).astype(np.float32),
+        sequence=rng.integers(0, 4, (n, length)).astype(np.uint8), tracks=np.array(["t"]),
+        name=np.array(["a", "b"]), chrom=np.array(["c", "c"]), start=np.zeros(n, np.int64),
+        target_start=np.full(n, 100, np.int64), target_length_bp=np.int64(200),
+    )  # fmt: skip
+    path = _write(tmp_path / "a.npz", **arrays, target_mask=mask, bin_size=np.int64(8))
+    assert list(crop(load_attributions(path), 10).offsets) == [123, 115]  # centres 128, 120
+    older = _write(tmp_path / "old.npz", **arrays)  # a file without target_mask
+    assert list(crop(load_attributions(older), 10).offsets) == [195, 195]
 
 
 def test_builtin_database_has_example_motifs():

@@ -1,7 +1,10 @@
 """Per-base contributions of the input toward chosen tracks and bins (``gitool attribute``).
 
 The target of every method is, per window and chosen track, the model's output summed over
-the chosen target bins (default all of them). Each method gives *hypothetical*
+the chosen target bins: ``--bins`` (0-based, counted from the window's target start), or by
+default the window's own bins (all of them for a store window; for a window of a BED
+region, the bins of the region it covers, not those past its end). Each method gives
+*hypothetical*
 contributions ``(L, 4)`` — what each of the four bases would contribute at each position —
 and the observed contribution of a base is the hypothetical one of the base that is there:
 
@@ -10,9 +13,10 @@ and the observed contribution of a base is the hypothetical one of the base that
   view: its sum does not add up to the output.
 - ``integrated-gradients`` (captum ``IntegratedGradients``): gradients averaged along the
   straight path from a baseline (all-N, i.e. zeros, by default; or 0.25 everywhere) to the
-  input, ``--steps`` Riemann steps. Completeness — the observed contributions sum to the
-  output minus the baseline's — holds for every differentiable model up to the Riemann-sum
-  error, which is stored per window and track (``delta``) so it can be checked.
+  input, at ``--steps`` Gauss–Legendre nodes (captum's default quadrature). Completeness —
+  the observed contributions sum to the output minus the baseline's — holds for every
+  differentiable model up to the quadrature error, which is stored per window and track
+  (``delta``) so it can be checked.
 - ``deepliftshap`` (tangermeme ``deep_lift_shap``, dinucleotide-shuffled references):
   exact (the contributions sum to the output minus the references' mean) when every
   nonlinearity has a DeepLIFT rule. That holds for the CNN baselines' convolutions,
@@ -31,7 +35,8 @@ float32 ``(N, K, L, 4)``, ``sequence`` uint8 ``(N, L)``, ``tracks``, ``name``, `
 ``start`` (0-based genome start of each input), ``target_start`` (offset of the target
 span in each input), ``target_length_bp``, ``method``, ``output`` ``(N, K)`` (the target's
 value), ``delta`` ``(N, K)`` (completeness error; NaN where it does not apply),
-``target_bins``. Optional: a per-base bigWig per track of the observed contributions over
+``target_bins`` (the bins ``--bins`` chose, else all), ``target_mask`` bool ``(N, T)`` (each
+window's bins the target sums) and ``bin_size``. Optional: a per-base bigWig per track of the observed contributions over
 genome regions, and a PNG of sequence logos of the windows with the largest contributions.
 """
 
@@ -73,35 +78,53 @@ MAX_DEFAULT_TRACKS = 8
 
 
 class Target(nn.Module):
-    """``(B, L, 4)`` one-hot → ``(B, K)``: the chosen tracks' outputs summed over the chosen
-    bins. The head's softplus is a ``nn.Softplus`` module here (the same function as the
-    model's), so that DeepLIFT applies its rule to it. ``channels_first``: take
-    ``(B, 4, L)`` (tangermeme's layout)."""
+    """``(B, L, 4)`` one-hot and ``(B, T)`` bin weights (``mask``, 1 at the chosen bins of
+    each window; None: every bin) → ``(B, K)``: the chosen tracks' outputs summed over each
+    window's chosen bins. The head's softplus is a ``nn.Softplus`` module here (the same
+    function as the model's), so that DeepLIFT applies its rule to it. ``channels_first``:
+    take ``(B, 4, L)`` (tangermeme's layout)."""
 
     def __init__(
-        self, model: nn.Module, head: str, columns: Sequence[int], bins: Sequence[int] | None,
-        channels_first: bool = False,
-    ):  # fmt: skip
+        self, model: nn.Module, head: str, columns: Sequence[int], channels_first: bool = False
+    ):
         super().__init__()
         self.model, self.head, self.channels_first = model, head, channels_first
         self.register_buffer("columns", torch.tensor(list(columns), dtype=torch.long))
-        self.bins = None if bins is None else torch.tensor(list(bins), dtype=torch.long)
         self.softplus = nn.Softplus()
         self.split = hasattr(model, "trunk") and hasattr(getattr(model, "heads", None), "layers")
         # eval: a library that restores "the training flag it found" on exit must find
         # eval, or batch norm would update its statistics on the next forward pass
         self.eval()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.channels_first:
             x = x.transpose(1, 2)
         if self.split:
             y = self.softplus(self.model.heads.layers[self.head](self.model.trunk(x)))
         else:
             y = self.model(x, self.head)
-        if self.bins is not None:
-            y = y.index_select(1, self.bins.to(y.device))
-        return y.index_select(2, self.columns).sum(1)
+        y = y.index_select(2, self.columns)
+        if mask is not None:
+            y = y * mask.to(y.dtype).unsqueeze(2)
+        return y.sum(1)
+
+
+def target_mask(
+    windows: Sequence[AttentionWindow], bins: Sequence[int] | None, n_bins: int, bin_size: int
+) -> np.ndarray:
+    """``(N, n_bins)`` bool: the bins each window's target sums: ``bins`` (counted from its
+    target start), or by default the window's own bins, those that start before its
+    ``target_end`` (every bin where it has none)."""
+    mask = np.zeros((len(windows), n_bins), dtype=bool)
+    if bins is not None:
+        mask[:, list(bins)] = True
+        return mask
+    for i, w in enumerate(windows):
+        own = n_bins
+        if bin_size > 0 and w.target_start is not None and w.target_end is not None:
+            own = min(n_bins, max(1, -(-(w.target_end - w.target_start) // bin_size)))
+        mask[i, :own] = True
+    return mask
 
 
 @dataclass
@@ -116,6 +139,8 @@ class Attributions:
     tracks: list[str]
     method: str
     target_bins: np.ndarray
+    target_mask: np.ndarray | None = None
+    bin_size: int = 0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -176,10 +201,12 @@ def attribute_windows(
     gradients are too coarse for attributions). The model's training flag and device are
     restored afterwards."""
     dev = resolve_device(device)
-    hyp, seqs, outs, deltas, kept = [], [], [], [], []
+    n_bins = int(model.config.target_length)
+    bin_size = int(getattr(model.config, "bin_size", 0) or 0)  # 0: no genome bins (CAN)
+    hyp, seqs, outs, deltas, kept, masks = [], [], [], [], [], []
     chunk: list[AttentionWindow] = []
     with evaluating(model, dev):  # entered before Target, which puts the model in eval mode
-        target = Target(model, head, columns, bins).to(dev)
+        target = Target(model, head, columns).to(dev)
         with progress(f"attributing windows ({method})", total) as advance:
             for window in _with_end(windows):
                 if window is not None:
@@ -189,17 +216,18 @@ def attribute_windows(
                     if method == "deepliftshap" and (codes == N_CODE).any():
                         raise _holds_n(chunk[int(np.flatnonzero((codes == N_CODE).any(1))[0])])
                     seeds = [seed + len(kept) + i for i in range(len(chunk))]  # per window
+                    mask = target_mask(chunk, bins, n_bins, bin_size)
                     h, o, d = _attribute_batch(
-                        target, model, head, columns, bins, codes, method, steps, baseline,
+                        target, model, head, columns, mask, codes, method, steps, baseline,
                         shuffles, batch_size, dev, seeds,
                     )  # fmt: skip
                     hyp.append(h), outs.append(o), deltas.append(d), seqs.append(codes)
+                    masks.append(mask)
                     kept += chunk
                     advance(len(chunk))
                     chunk = []
     if not kept:
         raise InputError("no windows to attribute; check the input", field="regions")
-    n_bins = model.config.target_length
     return Attributions(
         hypothetical=np.concatenate(hyp),
         sequence=np.concatenate(seqs),
@@ -209,6 +237,8 @@ def attribute_windows(
         tracks=list(identifiers),
         method=method,
         target_bins=np.arange(n_bins) if bins is None else np.asarray(bins),
+        target_mask=np.concatenate(masks),
+        bin_size=bin_size,
     )
 
 
@@ -227,23 +257,29 @@ def _with_end(items):
 
 
 def _attribute_batch(
-    target, model, head, columns, bins, codes, method, steps, baseline, shuffles, batch_size,
+    target, model, head, columns, mask, codes, method, steps, baseline, shuffles, batch_size,
     device, seeds,
 ):  # fmt: skip
-    """``(B, K, L, 4)`` hypothetical contributions, ``(B, K)`` outputs and deltas."""
+    """``(B, K, L, 4)`` hypothetical contributions, ``(B, K)`` outputs and deltas of the
+    targets summed over each window's bins ``mask`` ``(B, T)``."""
     x = one_hot(codes).to(device)
+    weights = torch.from_numpy(mask).float().to(device)
     b, k = len(x), len(columns)
     hyp = np.zeros((b, k, x.shape[1], 4), dtype=np.float32)
     delta = np.full((b, k), np.nan, dtype=np.float32)
     with torch.no_grad():
-        output = target(x).float().cpu().numpy()
+        output = target(x, weights).float().cpu().numpy()
     if method == "saliency":
         from captum.attr import Saliency
 
         explainer = Saliency(target)
         x = x.clone().requires_grad_()
         for j in range(k):
-            grad = explainer.attribute(x, target=j, abs=False).detach().float()
+            grad = (
+                explainer.attribute(x, target=j, abs=False, additional_forward_args=(weights,))
+                .detach()
+                .float()
+            )
             # the gradient's component off the one-hot simplex (its mean over the four
             # bases) says nothing about a base; removed (Majdandzic, Rajesh & Koo 2023)
             hyp[:, j] = (grad - grad.mean(2, keepdim=True)).cpu().numpy()
@@ -256,11 +292,12 @@ def _attribute_batch(
         base = torch.zeros_like(x) if baseline == "zeros" else 0.25 * known.expand_as(x)
         explainer = IntegratedGradients(target, multiply_by_inputs=False)
         with torch.no_grad():
-            at_base = target(base).float().cpu().numpy()
+            at_base = target(base, weights).float().cpu().numpy()
         for j in range(k):
             avg = explainer.attribute(
-                x, baselines=base, target=j, n_steps=steps, internal_batch_size=batch_size
-            )
+                x, baselines=base, target=j, n_steps=steps, internal_batch_size=batch_size,
+                additional_forward_args=(weights,),
+            )  # fmt: skip
             avg = avg.detach().float()
             # hypothetical: the base's gradient minus the baseline's share at that position,
             # so that the observed contributions are (x − baseline)·gradient
@@ -268,11 +305,13 @@ def _attribute_batch(
             total = ((x - base) * avg).sum((1, 2)).cpu().numpy()
             delta[:, j] = total - (output[:, j] - at_base[:, j])
     else:  # deepliftshap
-        hyp, delta = _deeplift(model, head, columns, bins, x, shuffles, batch_size, device, seeds)
+        hyp, delta = _deeplift(
+            model, head, columns, weights, x, shuffles, batch_size, device, seeds
+        )
     return hyp, output, delta
 
 
-def _deeplift(model, head, columns, bins, x, shuffles, batch_size, device, seeds):
+def _deeplift(model, head, columns, weights, x, shuffles, batch_size, device, seeds):
     """DeepLIFT/SHAP (tangermeme) against dinucleotide shuffles of each window drawn with
     that window's own seed, so a window's references do not depend on its batch."""
     from tangermeme._deep_lift_utils import _nonlinear
@@ -281,7 +320,7 @@ def _deeplift(model, head, columns, bins, x, shuffles, batch_size, device, seeds
 
     from gitool.models.layers import GELU
 
-    target = Target(model, head, columns, bins, channels_first=True).to(device)
+    target = Target(model, head, columns, channels_first=True).to(device)
     xt = x.transpose(1, 2).contiguous().cpu()  # (B, 4, L)
     refs = torch.cat([dinucleotide_shuffle(xt[i : i + 1], n=shuffles, random_state=s)
                       for i, s in enumerate(seeds)]).float()  # (B, S, 4, L)  # fmt: skip
@@ -289,16 +328,17 @@ def _deeplift(model, head, columns, bins, x, shuffles, batch_size, device, seeds
     hyp = np.zeros((b, k, x.shape[1], 4), dtype=np.float32)
     delta = np.full((b, k), np.nan, dtype=np.float32)
     with torch.no_grad():
-        outputs = target(xt.to(device)).float().cpu()
+        outputs = target(xt.to(device), weights).float().cpu()
         flat = refs.reshape(-1, *refs.shape[2:]).to(device)
-        ref_outputs = target(flat).float().cpu().reshape(b, shuffles, k).mean(1)
+        per_ref = weights.repeat_interleave(shuffles, 0)
+        ref_outputs = target(flat, per_ref).float().cpu().reshape(b, shuffles, k).mean(1)
     for j in range(k):
         with warnings.catch_warnings():
             # tangermeme warns when its deltas exceed 1 % of the output differences, which a
             # model whose outputs barely differ trips by rounding; checked below instead
             warnings.simplefilter("ignore", RuntimeWarning)
             attr = deep_lift_shap(
-                target, xt, target=j, references=refs, hypothetical=True,
+                target, xt, args=(weights.cpu(),), target=j, references=refs, hypothetical=True,
                 batch_size=max(batch_size, 2), device=device,
                 additional_nonlinear_ops={GELU: _nonlinear},
             )  # fmt: skip
@@ -467,6 +507,12 @@ def _save(handle, result: Attributions, spec: PreparedModel) -> None:
         output=result.output.astype(np.float32),
         delta=result.delta.astype(np.float32),
         target_bins=result.target_bins.astype(np.int64),
+        target_mask=(
+            result.target_mask
+            if result.target_mask is not None
+            else np.zeros((len(w), 0), dtype=bool)
+        ),
+        bin_size=np.int64(result.bin_size),
     )
 
 
@@ -479,9 +525,15 @@ def _write_bigwigs(result: Attributions, paths: list[Path], genome: str | None) 
     sizes = dict(opened.sizes)
     opened.close()
     observed = result.observed  # (N, K, L)
+    rank = {chrom: i for i, chrom in enumerate(sizes)}
+    order = sorted(  # genome order (ISM maps are in the BED's order)
+        range(len(result.windows)),
+        key=lambda i: (rank.get(result.windows[i].chrom, -1), result.windows[i].start),
+    )
     writer = TrackSetWriter(paths, sizes, 1, field="bigwig").open()
     try:
-        for i, w in enumerate(result.windows):
+        for i in order:
+            w = result.windows[i]
             lo = 0 if w.target_start is None else w.target_start - w.start
             hi = observed.shape[-1] if w.target_end is None else w.target_end - w.start
             writer.add(w.chrom, w.start + lo, w.start + hi, observed[i, :, lo:hi].T.copy())
@@ -512,6 +564,16 @@ def _ism(o: AttributeOptions, spec: PreparedModel, columns, identifiers) -> Attr
         )
     genome = Genome(o.genome)
     regions = read_regions(o.regions, genome.sizes, 1, merge=False)  # each line its own map
+    if o.bigwig is not None:  # one value per base: the maps must not overlap
+        by_start = sorted(regions, key=lambda r: (r.chrom, r.start))
+        for a, b in zip(by_start, by_start[1:], strict=False):
+            if a.chrom == b.chrom and b.start < a.end:
+                raise InputError(
+                    f"ism maps {a.chrom}:{a.start}-{a.end} and {b.chrom}:{b.start}-{b.end} "
+                    f"of {opt('regions')} overlap, and a bigWig holds one value per base; "
+                    f"give regions that do not overlap, or leave out {opt('bigwig')}",
+                    field="bigwig",
+                )
     lengths = {r.end - r.start for r in regions}
     if len(lengths) > 1:
         raise InputError(

@@ -106,7 +106,8 @@ class Attributions:
     """One track of a ``gitool attribute`` file. ``hypothetical``: float32 ``(N, L, 4)``;
     ``codes``: uint8 ``(N, L)`` (A=0 C=1 G=2 T=3, N=4); ``target_start``: each window's
     first target base (offset from the window start); ``start``: each window's 0-based
-    genome start."""
+    genome start; ``centre``: the middle (offset from the window start) of the bins each
+    window's target summed (None for files without ``target_mask``, and for ISM)."""
 
     path: Path
     track: str
@@ -118,6 +119,7 @@ class Attributions:
     target_start: np.ndarray
     target_length: int
     method: str = ""
+    centre: np.ndarray | None = None
 
     @property
     def n_windows(self) -> int:
@@ -189,6 +191,10 @@ def load_attributions(path: str | Path, track: str | None = None) -> Attribution
             )
         arrays = {k: _array(data, path, k) for k in REQUIRED_KEYS}
         method = str(_array(data, path, "method")) if "method" in data.files else ""
+        mask, bin_size = None, 0
+        if "target_mask" in data.files and "bin_size" in data.files:
+            mask = _array(data, path, "target_mask")
+            bin_size = int(_array(data, path, "bin_size"))
     hyp, codes, tracks = arrays["hypothetical"], arrays["sequence"], arrays["tracks"]
     if hyp.ndim != 4 or hyp.shape[3] != 4:
         raise InputError(
@@ -225,6 +231,14 @@ def load_attributions(path: str | Path, track: str | None = None) -> Attribution
         )
     if codes.size and (codes.min() < 0 or codes.max() > 4):
         raise InputError(f"{path}: sequence codes must be 0-4 (A C G T N)", field="attributions")
+    target_start = np.atleast_1d(arrays["target_start"]).astype(np.int64)
+    centre = None
+    if mask is not None and bin_size > 0 and mask.ndim == 2 and mask.shape[0] == n:
+        chosen = mask.astype(bool)
+        if mask.shape[1] and chosen.any(1).all():
+            first = chosen.argmax(1)
+            last = mask.shape[1] - 1 - chosen[:, ::-1].argmax(1)
+            centre = target_start + (first + last + 1) * bin_size // 2
     return Attributions(
         path=path,
         track=str(tracks[index]),
@@ -233,9 +247,10 @@ def load_attributions(path: str | Path, track: str | None = None) -> Attribution
         names=np.atleast_1d(arrays["name"]).astype(str),
         chrom=np.atleast_1d(arrays["chrom"]).astype(str),
         start=np.atleast_1d(arrays["start"]).astype(np.int64),
-        target_start=np.atleast_1d(arrays["target_start"]).astype(np.int64),
+        target_start=target_start,
         target_length=int(arrays["target_length_bp"]),
         method=method,
+        centre=centre,
     )
 
 
@@ -271,8 +286,9 @@ class Cropped:
 
 
 def crop(attr: Attributions, window: int | None = None) -> Cropped:
-    """Each window's target span (``window`` None) or ``window`` bp centred on its centre
-    (shifted inwards where it would run past the window's ends)."""
+    """Each window's target span (``window`` None) or ``window`` bp centred on the middle of
+    the bins its target summed (of its target span in a file without them), shifted inwards
+    where it would run past the window's ends."""
     length = attr.length
     if window is None:
         width = attr.target_length
@@ -293,7 +309,9 @@ def crop(attr: Attributions, window: int | None = None) -> Cropped:
                 field="window",
             )
         width = window
-        centre = attr.target_start + attr.target_length // 2
+        centre = attr.centre
+        if centre is None:
+            centre = attr.target_start + attr.target_length // 2
         offsets = np.clip(centre - width // 2, 0, length - width).astype(np.int64)
     positions = offsets[:, None] + np.arange(width)[None, :]
     rows = np.arange(attr.n_windows)[:, None]

@@ -69,11 +69,14 @@ def attribute_command(
     bins: Annotated[
         str | None,
         typer.Option(
-            help="Target bins whose summed output is attributed, 0-based, e.g. 38-41. Default: all target bins."
+            help="Target bins whose summed output is attributed, 0-based from each window's target start (a BED region's start), e.g. 38-41. Default: each window's own bins (a BED region's bins, not those past its end; every bin of a store window)."
         ),
     ] = None,
     steps: Annotated[
-        int, typer.Option(help=ranged(D, "steps", "Integrated-gradients path steps."))
+        int,
+        typer.Option(
+            help=ranged(D, "steps", "Integrated-gradients points along the path (Gauss-Legendre).")
+        ),
     ] = D.steps,
     baseline: Annotated[
         str,

@@ -31,7 +31,7 @@ class AttributeOptions(Options):
     fasta: str | None = None
     head: str | None = None  # None: the model's only head
     tracks: str | None = None  # None: all tracks of the head (at most 8)
-    bins: str | None = None  # None: every target bin
+    bins: str | None = None  # None: each window's own bins
     steps: int = option(32, ge=1, le=1024)  # integrated-gradients
     baseline: str = "zeros"  # integrated-gradients
     shuffles: int = option(20, ge=1, le=1000)  # deepliftshap references
