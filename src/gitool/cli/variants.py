@@ -96,7 +96,7 @@ def variants_command(
         bool,
         typer.Option(
             "--allow-ref-mismatch",
-            help="Also score variants whose REF differs from the genome (status stays ref_mismatch; its REF is put into the genome for the reference input).",
+            help="Also score variants whose REF differs from the genome (status stays ref_mismatch; its REF is put into the genome for the reference input, in place of as many bases as REF has, or as ALT has where the genome carries ALT: a swapped record scores the unswapped one negated).",
         ),
     ] = False,
     long: Annotated[
