@@ -59,6 +59,10 @@ def write_config(path: Path, store: Path, **options) -> Path:
     return path
 
 
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
 
@@ -121,6 +125,10 @@ def test_two_gloo_processes_match_one(store, tmp_path, capsys):
     a, b = final_weights(tmp_path / "one"), final_weights(tmp_path / "two")
     assert torch.load(tmp_path / "two" / "checkpoints" / "last.pt", weights_only=True)["step"] > 5
     assert_same_weights(a, b)
+    # the logged training loss is the whole batch's (both ranks'), not rank 0's half
+    losses = [[r["loss"] for r in records(tmp_path / run) if "loss" in r] for run in ("one", "two")]
+    assert len(losses[0]) == len(losses[1]) > 5
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
     # Gradient accumulation across processes: DDP skips the all-reduce (no_sync) on all but
     # the last batch of a step; the same 4 windows per step, so the same weights again.
     accum = ["train", "--config", cfg, "-o", tmp_path / "accum", "--gpus", "0", "--procs", "2",
@@ -128,6 +136,26 @@ def test_two_gloo_processes_match_one(store, tmp_path, capsys):
     code, _, err = run_cli(accum, capsys)
     assert code == 0, err
     assert_same_weights(a, final_weights(tmp_path / "accum"))
+
+
+@pytest.mark.slow
+def test_gloo_ranks_validate_rank_zeros_batch_norm_statistics(store, tmp_path, capsys):
+    """On CPU ranks BatchNorm is not synchronised: each rank's last batch moved its own
+    running statistics, and the validation (of the unwrapped module) mixed two models."""
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=2, seed=3, eval_every=4,
+                       model_config={**TINY_CNN, "norm": "batch"})  # fmt: skip
+    args = ["train", "--config", cfg, "-o", tmp_path / "r", "--gpus", "0", "--procs", "2",
+            "--batch-size", "2"]  # fmt: skip
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    last = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)["step"]
+    logged = [r for r in records(tmp_path / "r") if "valid_pearson" in r and r["step"] == last]
+    assert logged, "no validation at the last step"
+    code, _, err = run_cli(["evaluate", "-m", tmp_path / "r", "--which", "last", "--split",
+                            "valid", "-o", tmp_path / "ev.tsv"], capsys)  # fmt: skip
+    assert code == 0, err
+    pearson = pd.read_csv(tmp_path / "ev.tsv", sep="\t")["pearson"].mean()
+    assert logged[-1]["valid_pearson"] == pytest.approx(pearson, abs=1e-5)
 
 
 @pytest.mark.slow
@@ -571,6 +599,24 @@ def test_a_shift_beyond_half_the_window_is_refused_before_the_run_folder(store, 
     assert not (tmp_path / "r").exists()
     code, _, err = run_cli([*args, "--shift", "200"], capsys)
     assert code == 0, err
+
+
+def test_warm_up_the_schedule_cannot_reach_is_refused_or_named(store, tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.yaml", store, epochs=1)
+    args = ["train", "--config", cfg, "--gpus", "0", "--batch-size", "4"]
+    # plateau has no warm-up: it used to ignore the option and start at --lr
+    code, _, err = run_cli([*args, "-o", tmp_path / "p", "--schedule", "plateau",
+                            "--warmup-steps", "5"], capsys)  # fmt: skip
+    assert_input_error(code, err, "--warmup-steps does not apply to --schedule plateau")
+    assert not (tmp_path / "p").exists()
+    # a warm-up as long as the run: the rate never reaches --lr nor anneals; said once
+    code, _, err = run_cli([*args, "-o", tmp_path / "w", "--warmup-steps", "20"], capsys)
+    assert code == 0, err
+    steps = [r for r in records(tmp_path / "w") if "lr" in r and "loss" in r]
+    assert len(steps) < 20 and steps[-1]["lr"] < 1e-3
+    err = " ".join(err.split())
+    assert f"--warmup-steps 20 is not shorter than the run's {len(steps)} steps" in err
+    assert "never anneals" in err
 
 
 def test_a_second_store_too_small_for_a_batch_is_refused(store, tiny, tmp_path, capsys):

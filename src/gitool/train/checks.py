@@ -63,6 +63,13 @@ def check_options(cfg: TrainConfig) -> None:
         raise InputError(
             f"{cfg.track_weights!r}: choose from {', '.join(TRACK_WEIGHTS)}", field="track_weights"
         )
+    if cfg.schedule == "plateau" and cfg.warmup_steps:
+        raise InputError(
+            f"does not apply to {opt('schedule')} plateau, which starts at {opt('lr')} and "
+            "decays when the validation score stalls; leave it out, or use the cosine or "
+            "constant schedule",
+            field="warmup_steps",
+        )
     if cfg.node_rank >= cfg.nodes:
         raise InputError(
             f"must be below {opt('nodes')} ({cfg.nodes}), got {cfg.node_rank}", field="node_rank"

@@ -151,6 +151,32 @@ def barrier() -> None:
         dist.barrier()
 
 
+def _joined() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def mean_over_ranks(value: torch.Tensor) -> torch.Tensor:
+    """The mean of a scalar tensor over all ranks (itself in one process)."""
+    if not _joined():
+        return value
+    total = value.detach().clone().float()
+    dist.all_reduce(total)
+    return total / dist.get_world_size()
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) on every rank, before a validation
+    that runs the unwrapped module: on CPU ranks each rank's last batch updated its own, so
+    the ranks would validate different models. The constant buffers are left out."""
+    if not _joined():
+        return
+    from gitool.models.layers import CONSTANT_BUFFERS
+
+    for name, buffer in module.named_buffers():
+        if name.rsplit(".", 1)[-1] not in CONSTANT_BUFFERS:
+            dist.broadcast(buffer, 0)
+
+
 def broadcast_flag(flag: bool, device: torch.device) -> bool:
     """Rank 0's decision (e.g. early stop) for every rank."""
     if not (dist.is_available() and dist.is_initialized()):

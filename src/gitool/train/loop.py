@@ -514,9 +514,11 @@ class LossWindow:
         self.began += seconds
 
     def mean_and_rate(self) -> tuple[float, float]:
-        """(mean loss per batch, samples per second)."""
+        """(mean loss per batch over every rank's batches, this process's samples per
+        second)."""
         elapsed = time.perf_counter() - self.began
-        return float(self.loss) / self.batches, self.samples / max(elapsed, 1e-9)
+        loss = torch.as_tensor(self.loss / self.batches, dtype=torch.float32)
+        return float(distributed.mean_over_ranks(loss)), self.samples / max(elapsed, 1e-9)
 
 
 class TrainingRun:
@@ -561,6 +563,13 @@ class TrainingRun:
         # the budget: whichever of --epochs and --max-steps ends first; the schedule ends there
         by_epochs = cfg.epochs * self.steps_per_epoch
         self.total = min(cfg.max_steps, by_epochs) if cfg.max_steps else by_epochs
+        if cfg.warmup_steps and cfg.warmup_steps >= self.total:
+            warn(
+                f"{opt('warmup_steps')} {cfg.warmup_steps:,} is not shorter than the run's "
+                f"{self.total:,} steps: the rate rises for the whole run, to "
+                f"{self.total / cfg.warmup_steps * cfg.lr:.3g} at most ({opt('lr')} "
+                f"{cfg.lr:g}), and never anneals; lower {opt('warmup_steps')} or train longer"
+            )
         cuda = ctx.device.type == "cuda"
         if cuda:  # the convolutions' fastest kernels for the (fixed) window shapes
             torch.backends.cudnn.benchmark = True
@@ -729,6 +738,7 @@ class TrainingRun:
         # would be broadcast, and a rank without validation batches would never join).
         net = self.net
         module = net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
+        distributed.broadcast_buffers(module)  # every rank validates rank 0's model
         scores = validate(
             module, self.stores, self.heads, self.task, cfg, self.ctx, self.autocast,
             self.valid_spread,
