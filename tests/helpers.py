@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,8 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
         for p in sorted(Path(folder).rglob("*"))
         if p.is_file() and p.name != RECORD
     }
+
+
+def metrics_records(run: Path) -> list[dict]:
+    """The records of a training run's ``metrics.jsonl``, in order."""
+    return [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]

@@ -173,6 +173,17 @@ def test_a_steps_message_names_the_steps_own_options_and_arguments(tmp_path, cap
     code, _, err = run_cli(["quickstart", "-q", "-o", tmp_path / "qs"], capsys)
     assert_input_error(code, err, "GENOME and --valid-chroms and -o clash")
 
+    # a later step names its own command's: predict's genome is an option, REGIONS positional
+    from gitool import quickstart
+
+    def predict_step(*args):
+        with quickstart._step(5, "predict", "predict", {}, "predict"):
+            raise InputError(f"{opt('genome')} and {opt('regions')} clash")
+
+    monkeypatch.setattr(quickstart, "_pipeline", predict_step)
+    code, _, err = run_cli(["quickstart", "-q", "-o", tmp_path / "qs2"], capsys)
+    assert_input_error(code, err, "step 5/6 (predict) failed: --genome and REGIONS clash")
+
 
 def test_force_replaces_only_the_quickstarts_outputs_and_only_once_the_new_ones_are_made(
     tmp_path,

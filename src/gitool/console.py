@@ -41,6 +41,9 @@ class _State:
     # option field -> the running command's flag (``batch_size`` -> ``--batch-size``), set by
     # the CLI so that errors name flags (see gitool.errors)
     option_names: Mapping[str, str] | Callable[[str], str] = {}
+    # the command whose work runs now, when one command runs others' (the quickstart's steps
+    # set it, so that their messages name that command's options)
+    command: str | None = None
     # status lines held back until work starts (the CLI sets a list; None prints at once),
     # so that a command refused during its checks prints exactly one line: the error
     pending: list[str] | None = None

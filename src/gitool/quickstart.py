@@ -39,9 +39,9 @@ from gitool.config.attention import AttentionOptions
 from gitool.config.evaluate import EvaluateOptions
 from gitool.config.predict import PredictOptions
 from gitool.config.quickstart import QuickstartOptions
-from gitool.console import info
+from gitool.console import info, state
 from gitool.data import build as data_build  # called as data_build.build_store: tests patch it
-from gitool.errors import InputError, RunFailure, opt
+from gitool.errors import InputError, RunFailure, opt, render
 from gitool.evaluate.coverage import EvaluationResult, evaluate
 from gitool.files import Outputs
 from gitool.interpret.attention import attention_from_run
@@ -344,19 +344,26 @@ def _training_gpus(device: str | None) -> tuple[int, str]:
 
 
 @contextmanager
-def _step(number: int, name: str, key: str, seconds: dict[str, float]) -> Iterator[None]:
-    """Announce a step; time it (``seconds[key]``); make any failure say which step it was."""
+def _step(
+    number: int, name: str, key: str, seconds: dict[str, float], command: str
+) -> Iterator[None]:
+    """Announce a step; time it (``seconds[key]``); make any failure say which step it was.
+    Its status lines and errors name the options of ``command``, the gitool command whose
+    work it does (``state.command``)."""
     info(f"[bold]quickstart {number}/{N_STEPS}[/] {name}")
     began = time.perf_counter()
     where = f"quickstart step {number}/{N_STEPS} ({name}) failed"
+    state.command = command
     try:
         yield
-    except InputError as err:
-        raise InputError(f"{where}: {err.template}") from err  # keeps its option references
+    except InputError as err:  # its options named now, as the step's command names them
+        raise InputError(f"{where}: {render(err.template, state.option_names)}") from err
     except RunFailure as err:
         raise RunFailure(f"{where}: {err}") from err
     except Exception as err:  # noqa: BLE001 - re-raised with the step named
         raise RuntimeError(f"{where}: {type(err).__name__}: {err}") from err
+    finally:
+        state.command = None
     seconds[key] = time.perf_counter() - began
 
 
@@ -451,13 +458,16 @@ def _pipeline(
     data = out / "data"
     runs = {name: out / "runs" / name for name in WORKFLOWS}
 
-    with _step(1, "build the training store", "build", seconds):
+    with _step(1, "build the training store", "build", seconds, "build-dataset"):
         _build(example, data)
     for number, name in enumerate(WORKFLOWS, start=2):
         label = "Genomic Interpreter (swin)" if name == "swin" else "CNN baseline (cnn-maxpool)"
-        with _step(number, f"train a small {label}, {steps} steps", f"train {name}", seconds):
+        doing = f"train a small {label}, {steps} steps"
+        with _step(number, doing, f"train {name}", seconds, "train"):
             _train(workflows / WORKFLOWS[name], data, runs[name], gpus, steps)
-    with _step(4, "evaluate swin against the CNN on the test split", "evaluate", seconds):
+    with _step(
+        4, "evaluate swin against the CNN on the test split", "evaluate", seconds, "evaluate"
+    ):
         evaluation = evaluate(
             EvaluateOptions(
                 model=str(runs["swin"]), data=str(data), split="test",
@@ -465,9 +475,10 @@ def _pipeline(
                 device=dev,
             )
         )  # fmt: skip
-    with _step(5, "predict example_data/regions.bed to bigWig", "predict", seconds):
+    with _step(5, "predict example_data/regions.bed to bigWig", "predict", seconds, "predict"):
         predicted = _predict(runs["swin"], example, out / "predictions", dev)
-    with _step(6, "export attention of test window 0 with heatmaps", "attention", seconds):
+    doing = "export attention of test window 0 with heatmaps"
+    with _step(6, doing, "attention", seconds, "attention"):
         attention = attention_from_run(
             AttentionOptions(
                 model=str(runs["swin"]), out=str(out / "attention"), data=str(data),

@@ -15,7 +15,7 @@ from gitool.interpret.synthetic import generate, save_store
 from gitool.train import loop
 from gitool.train.launch import run_training
 
-from helpers import assert_input_error, run_cli
+from helpers import assert_input_error, metrics_records, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +27,6 @@ def flags(data, out, **extra) -> dict:
     base = dict(data=[str(data)], model="can-cnn20-relu", out=str(out), gpus=0, batch_size=50,
                 epochs=1, num_workers=0, lr=1e-3, checkpoint_every=1, log_every=1)  # fmt: skip
     return {**base, **extra}
-
-
-def _records(run) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -223,7 +219,7 @@ def test_resume_takes_the_runs_options_and_refuses_changed_ones(motifs, tmp_path
 def test_resume_drops_the_abandoned_records_and_stale_stages(motifs, tmp_path):
     out = tmp_path / "run"
     run_training(None, flags(motifs, out))
-    kept = _records(out)
+    kept = metrics_records(out)
     step = max(r["step"] for r in kept)
     # what a run killed after its checkpoint leaves: records past it, a half-written file
     with open(out / "metrics.jsonl", "a") as handle:
@@ -234,7 +230,7 @@ def test_resume_drops_the_abandoned_records_and_stale_stages(motifs, tmp_path):
     stale.write_bytes(b"partial")
     os.utime(stale)
     run_training(None, flags(motifs, out, epochs=2, resume=True))
-    records = _records(out)
+    records = metrics_records(out)
     assert records[: len(kept)] == kept
     assert all(r.get("loss") != 9.0 and r.get("valid_aupr") != 0.1 for r in records)
     assert records[len(kept) :] and all(r["step"] > step for r in records[len(kept) :])

@@ -3,7 +3,6 @@ bad input."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -28,7 +27,7 @@ from gitool.train import distributed, loop
 from gitool.train.distributed import Context, sync_batch_norm
 
 from conftest import write_tracks
-from helpers import assert_input_error, run_cli
+from helpers import assert_input_error, metrics_records, run_cli
 
 GEOM = ["--seq-length", "400", "--bin-size", "8", "--target-length", "25"]
 # cnn-maxpool at 8-bp bins: 3 poolings; no dropout and layer norm so that N processes = 1
@@ -59,10 +58,6 @@ def write_config(path: Path, store: Path, **options) -> Path:
     return path
 
 
-def records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
 
@@ -85,7 +80,7 @@ def test_run_folder_contents_and_loss_going_down(store, tmp_path, capsys):
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["batch_size"] == 4 and saved["model_config"]["heads"] == {"data": 4}  # flag won
     assert saved["weight_decay"] == 1e-4
-    records = [yaml.safe_load(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    records = metrics_records(run)
     train = [r for r in records if "loss" in r]
     valid = [r for r in records if "valid_pearson" in r]
     assert {"step", "epoch", "loss", "lr", "samples_per_s"} <= set(train[0])
@@ -126,7 +121,10 @@ def test_two_gloo_processes_match_one(store, tmp_path, capsys):
     assert torch.load(tmp_path / "two" / "checkpoints" / "last.pt", weights_only=True)["step"] > 5
     assert_same_weights(a, b)
     # the logged training loss is the whole batch's (both ranks'), not rank 0's half
-    losses = [[r["loss"] for r in records(tmp_path / run) if "loss" in r] for run in ("one", "two")]
+    losses = [
+        [r["loss"] for r in metrics_records(tmp_path / run) if "loss" in r]
+        for run in ("one", "two")
+    ]
     assert len(losses[0]) == len(losses[1]) > 5
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
     # Gradient accumulation across processes: DDP skips the all-reduce (no_sync) on all but
@@ -149,7 +147,9 @@ def test_gloo_ranks_validate_rank_zeros_batch_norm_statistics(store, tmp_path, c
     code, _, err = run_cli(args, capsys)
     assert code == 0, err
     last = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)["step"]
-    logged = [r for r in records(tmp_path / "r") if "valid_pearson" in r and r["step"] == last]
+    logged = [
+        r for r in metrics_records(tmp_path / "r") if "valid_pearson" in r and r["step"] == last
+    ]
     assert logged, "no validation at the last step"
     code, _, err = run_cli(["evaluate", "-m", tmp_path / "r", "--which", "last", "--split",
                             "valid", "-o", tmp_path / "ev.tsv"], capsys)  # fmt: skip
@@ -307,7 +307,7 @@ def test_validation_reads_its_windows_in_a_background_thread(store, tmp_path, ca
     assert code == 0, err
     assert readers and set(readers) == {"gitool-valid-inputs"}
     assert (False, False) in grad and (False, True) not in grad  # validation: no autograd
-    records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").open()]
+    records = metrics_records(tmp_path / "r")
     assert any(np.isfinite(r.get("valid_pearson", np.nan)) for r in records)
     assert not [t for t in threading.enumerate() if t.name == "gitool-valid-inputs"]
 
@@ -409,9 +409,7 @@ def test_two_datasets_train_one_trunk_with_two_heads(store, tiny, tmp_path, caps
     state = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)
     assert state["model_config"]["heads"] == {"human": 4, "mouse": 2}
     assert [d["head"] for d in state["data"]] == ["human", "mouse"]
-    records = [
-        json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
-    ]
+    records = metrics_records(tmp_path / "r")
     valid = [r for r in records if "valid_pearson" in r]
     per_head = {
         f"{key}/{head}" for key in ("valid_loss", "valid_pearson") for head in ("human", "mouse")
@@ -529,10 +527,6 @@ def test_dataloader_workers_leave_quietly_on_sigterm():
     assert worker.exitcode == 0
 
 
-def _metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
 def test_tensorboard_holds_what_metrics_jsonl_holds_and_resume_appends(store, tmp_path, capsys):
     # tensorboard is an optional dependency (the test extra installs it)
     accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
@@ -557,7 +551,7 @@ def test_tensorboard_holds_what_metrics_jsonl_holds_and_resume_appends(store, tm
     assert code == 0, err
     assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 2  # one per process
     expected: dict[str, list[tuple[int, float]]] = {}
-    for record in _metrics(run):
+    for record in metrics_records(run):
         kind = "train" if "loss" in record else "valid"
         for key, value in record.items():
             if key != "step":
@@ -612,11 +606,11 @@ def test_warm_up_the_schedule_cannot_reach_is_refused_or_named(store, tmp_path, 
     # a warm-up as long as the run: the rate never reaches --lr nor anneals; said once
     code, _, err = run_cli([*args, "-o", tmp_path / "w", "--warmup-steps", "20"], capsys)
     assert code == 0, err
-    steps = [r for r in records(tmp_path / "w") if "lr" in r and "loss" in r]
+    steps = [r for r in metrics_records(tmp_path / "w") if "lr" in r and "loss" in r]
     assert len(steps) < 20 and steps[-1]["lr"] < 1e-3
     err = " ".join(err.split())
     assert f"--warmup-steps 20 is not shorter than the run's {len(steps)} steps" in err
-    assert "never anneals" in err
+    assert "the cosine decay never starts" in err
 
 
 def test_a_second_store_too_small_for_a_batch_is_refused(store, tiny, tmp_path, capsys):
@@ -747,7 +741,7 @@ def test_compiled_training_traces_one_graph_and_saves_plain_weights(
 
 
 def _records(run: Path) -> tuple[list[dict], list[dict]]:
-    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    records = metrics_records(run)
     return [r for r in records if "loss" in r], [r for r in records if "valid_loss" in r]
 
 

@@ -202,7 +202,7 @@ def attribute_windows(
     restored afterwards."""
     dev = resolve_device(device)
     n_bins = int(model.config.target_length)
-    bin_size = int(getattr(model.config, "bin_size", 0) or 0)  # 0: no genome bins (CAN)
+    bin_size = int(getattr(model.config, "bin_size", 0) or 0)  # 0: a model without genome bins
     hyp, seqs, outs, deltas, kept, masks = [], [], [], [], [], []
     chunk: list[AttentionWindow] = []
     with evaluating(model, dev):  # entered before Target, which puts the model in eval mode
@@ -263,7 +263,9 @@ def _attribute_batch(
     """``(B, K, L, 4)`` hypothetical contributions, ``(B, K)`` outputs and deltas of the
     targets summed over each window's bins ``mask`` ``(B, T)``."""
     x = one_hot(codes).to(device)
-    weights = torch.from_numpy(mask).float().to(device)
+    # every bin of every window (store windows): no weights to carry through the libraries
+    weights = None if mask.all() else torch.from_numpy(mask).float().to(device)
+    extra = None if weights is None else (weights,)
     b, k = len(x), len(columns)
     hyp = np.zeros((b, k, x.shape[1], 4), dtype=np.float32)
     delta = np.full((b, k), np.nan, dtype=np.float32)
@@ -276,7 +278,7 @@ def _attribute_batch(
         x = x.clone().requires_grad_()
         for j in range(k):
             grad = (
-                explainer.attribute(x, target=j, abs=False, additional_forward_args=(weights,))
+                explainer.attribute(x, target=j, abs=False, additional_forward_args=extra)
                 .detach()
                 .float()
             )
@@ -296,7 +298,7 @@ def _attribute_batch(
         for j in range(k):
             avg = explainer.attribute(
                 x, baselines=base, target=j, n_steps=steps, internal_batch_size=batch_size,
-                additional_forward_args=(weights,),
+                additional_forward_args=extra,
             )  # fmt: skip
             avg = avg.detach().float()
             # hypothetical: the base's gradient minus the baseline's share at that position,
@@ -330,7 +332,7 @@ def _deeplift(model, head, columns, weights, x, shuffles, batch_size, device, se
     with torch.no_grad():
         outputs = target(xt.to(device), weights).float().cpu()
         flat = refs.reshape(-1, *refs.shape[2:]).to(device)
-        per_ref = weights.repeat_interleave(shuffles, 0)
+        per_ref = None if weights is None else weights.repeat_interleave(shuffles, 0)
         ref_outputs = target(flat, per_ref).float().cpu().reshape(b, shuffles, k).mean(1)
     for j in range(k):
         with warnings.catch_warnings():
@@ -338,7 +340,7 @@ def _deeplift(model, head, columns, weights, x, shuffles, batch_size, device, se
             # model whose outputs barely differ trips by rounding; checked below instead
             warnings.simplefilter("ignore", RuntimeWarning)
             attr = deep_lift_shap(
-                target, xt, args=(weights.cpu(),), target=j, references=refs, hypothetical=True,
+                target, xt, args=None if weights is None else (weights.cpu(),), target=j, references=refs, hypothetical=True,
                 batch_size=max(batch_size, 2), device=device,
                 additional_nonlinear_ops={GELU: _nonlinear},
             )  # fmt: skip

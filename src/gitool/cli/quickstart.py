@@ -67,12 +67,16 @@ def quickstart_command(
     # lazy: keeps `gitool --help` from importing torch
     from gitool.quickstart import run_quickstart
 
-    # the steps' status lines name the options of the command each step is (build-dataset's
-    # --valid-chroms, predict's --batch-size; its GENOME argument), not their Python keywords
-    names: dict[str, str] = {}
-    for command in reversed(("quickstart", *STEP_COMMANDS)):  # the quickstart's own win
-        names.update(option_names(click_command(), [command]))
-    state.option_names = lambda name: names.get(name) or "--" + name.replace("_", "-")
+    # each step's status lines and errors name the options of the command whose work it does
+    # (build-dataset's --valid-chroms and GENOME, predict's --batch-size), not Python keywords
+    own = dict(state.option_names)
+    steps = {c: option_names(click_command(), [c]) for c in STEP_COMMANDS}
+
+    def named(field: str) -> str:
+        step = steps.get(state.command or "", {})
+        return step.get(field) or own.get(field) or "--" + field.replace("_", "-")
+
+    state.option_names = named
     summary = run_quickstart(options)
     stdout_console().print(summary.evaluation.table())
     stdout_console().print(summary.report(), markup=False, highlight=False, soft_wrap=True)

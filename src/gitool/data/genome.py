@@ -70,7 +70,7 @@ def select_chroms(names: list[str], patterns: str | None) -> list[str]:
     EBV, HLA alleles (``HLA-A*01:01:01:01``) and
     accession-named scaffolds (GL000009.2, KI270728.1); when they are not (GenBank/RefSeq
     accessions such as CM000663.2 or NC_000001.11 name the chromosomes themselves), every
-    sequence but those with a mitochondrial/unplaced/alt name. Dropped ones are kept when
+    sequence but those with a mitochondrial/unplaced/alt/decoy/HLA name. Dropped ones are kept when
     named explicitly.
     """
     if patterns is None:

@@ -63,7 +63,8 @@ def check_options(cfg: TrainConfig) -> None:
         raise InputError(
             f"{cfg.track_weights!r}: choose from {', '.join(TRACK_WEIGHTS)}", field="track_weights"
         )
-    if cfg.schedule == "plateau" and cfg.warmup_steps:
+    # (a run an older gitool saved with both resumes as it ran: without a warm-up)
+    if cfg.schedule == "plateau" and cfg.warmup_steps and not cfg.resume:
         raise InputError(
             f"does not apply to {opt('schedule')} plateau, which starts at {opt('lr')} and "
             "decays when the validation score stalls; leave it out, or use the cosine or "

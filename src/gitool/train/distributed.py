@@ -146,13 +146,14 @@ def cleanup() -> None:
         dist.destroy_process_group()
 
 
-def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def _joined() -> bool:
+    """True in a process group of more than one process."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def barrier() -> None:
+    if _joined():
+        dist.barrier()
 
 
 def mean_over_ranks(value: torch.Tensor) -> torch.Tensor:
@@ -179,7 +180,7 @@ def broadcast_buffers(module: torch.nn.Module) -> None:
 
 def broadcast_flag(flag: bool, device: torch.device) -> bool:
     """Rank 0's decision (e.g. early stop) for every rank."""
-    if not (dist.is_available() and dist.is_initialized()):
+    if not _joined():
         return flag
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.broadcast(t, 0)

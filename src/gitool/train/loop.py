@@ -514,8 +514,8 @@ class LossWindow:
         self.began += seconds
 
     def mean_and_rate(self) -> tuple[float, float]:
-        """(mean loss per batch over every rank's batches, this process's samples per
-        second)."""
+        """(mean loss per batch over every rank's batches, samples per second of the whole
+        run: :meth:`add` counts every rank's)."""
         elapsed = time.perf_counter() - self.began
         loss = torch.as_tensor(self.loss / self.batches, dtype=torch.float32)
         return float(distributed.mean_over_ranks(loss)), self.samples / max(elapsed, 1e-9)
@@ -563,12 +563,17 @@ class TrainingRun:
         # the budget: whichever of --epochs and --max-steps ends first; the schedule ends there
         by_epochs = cfg.epochs * self.steps_per_epoch
         self.total = min(cfg.max_steps, by_epochs) if cfg.max_steps else by_epochs
-        if cfg.warmup_steps and cfg.warmup_steps >= self.total:
+        cosine = cfg.schedule == "cosine"
+        if cfg.warmup_steps and (
+            cfg.warmup_steps > self.total or (cosine and cfg.warmup_steps == self.total)
+        ):
+            top = min(1.0, self.total / cfg.warmup_steps) * cfg.lr
             warn(
                 f"{opt('warmup_steps')} {cfg.warmup_steps:,} is not shorter than the run's "
-                f"{self.total:,} steps: the rate rises for the whole run, to "
-                f"{self.total / cfg.warmup_steps * cfg.lr:.3g} at most ({opt('lr')} "
-                f"{cfg.lr:g}), and never anneals; lower {opt('warmup_steps')} or train longer"
+                f"{self.total:,} steps: the rate rises for the whole run, to {top:.3g} at its "
+                f"last step ({opt('lr')} {cfg.lr:g})"
+                + (", and the cosine decay never starts" if cosine else "")
+                + f"; lower {opt('warmup_steps')} or train longer"
             )
         cuda = ctx.device.type == "cuda"
         if cuda:  # the convolutions' fastest kernels for the (fixed) window shapes
