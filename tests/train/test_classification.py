@@ -100,6 +100,24 @@ def test_evaluate_label_store_matches_hand_scores(run, motifs, tmp_path, capsys)
         evaluate(EvaluateOptions(model=str(run), head="motifs"))
 
 
+def test_a_label_store_with_other_tasks_is_refused(run, motifs, tmp_path, capsys):
+    """As many tasks under other names or in another order (the SP1 motif set in place of
+    SPI1): output k would be scored against another task, silently."""
+    import shutil
+
+    import yaml
+
+    other = shutil.copytree(motifs, tmp_path / "sp1")
+    manifest = yaml.safe_load((other / "manifest.yaml").read_text())
+    k = manifest["tasks"].index("SPI1")
+    manifest["tasks"][k] = "SP1"
+    (other / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    code, _, err = run_cli(["evaluate", "-m", run, "--data", other, "-o", tmp_path / "e.tsv"],
+                           capsys)  # fmt: skip
+    assert_input_error(code, err, "--data", f"task {k} is SP1", f"output {k} was trained on SPI1")
+    assert not (tmp_path / "e.tsv").exists()
+
+
 def test_label_evaluation_writes_beside_the_run_for_a_checkpoint_and_per_checkpoint(
     run, motifs, tmp_path, capsys
 ):

@@ -100,6 +100,27 @@ def predict_labels(
     return out
 
 
+def _check_tasks(name: str, state: dict, store) -> None:
+    """The model's outputs are the tasks of the store it was trained on, in its order: a
+    store with as many tasks under other names or in another order (the SP1 motif set in
+    place of SPI1) would score output k against another task."""
+    trained = [
+        list(entry["manifest"]["tasks"])
+        for entry in state.get("data") or ()
+        if isinstance(entry.get("manifest"), dict) and "tasks" in entry["manifest"]
+    ]
+    if not trained or list(trained[0]) == list(store.tasks):
+        return  # a checkpoint without the record (not trained by gitool) is taken as it is
+    own = trained[0]
+    k = next(i for i, (a, b) in enumerate(zip(own, store.tasks, strict=True)) if a != b)
+    raise InputError(
+        f"{store.path}: task {k} is {store.tasks[k]}, but {name}'s output {k} was trained on "
+        f"{own[k]}; evaluate on a store with the model's tasks in its order "
+        f"({', '.join(own)})",
+        field="data",
+    )
+
+
 def evaluate_labels(
     run: str | Path,
     store: LabelStore,
@@ -120,7 +141,7 @@ def evaluate_labels(
     n = store.count(split)
     if n == 0:
         raise InputError(f"{split}: {store.path} has no sequences in it", field="split")
-    model, _, ckpt = load_run(run, which, "model")
+    model, state, ckpt = load_run(run, which, "model")
     name = run_label(ckpt)
     config = model.config
     if not isinstance(model, CAN):
@@ -136,6 +157,7 @@ def evaluate_labels(
             "tasks; use the store the model was trained on",
             field="model",
         )
+    _check_tasks(name, state, store)
     path = tsv_path(run, ckpt, split, out)
     inputs = [ckpt, ckpt.parent if ckpt.parent.name == "checkpoints" else None, store.path]
     Outputs(force, inputs=inputs).file(path, "TSV", field="out")
