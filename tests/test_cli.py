@@ -78,6 +78,20 @@ def test_usage_errors_are_one_line_exit_2(capsys):
     assert code == 2 and "no-such-command" in err
 
 
+def test_an_option_where_a_value_belongs_is_refused(tmp_path, capsys, monkeypatch):
+    """click takes the next token as the value, whatever it is: `-o --force` wrote a file
+    named --force."""
+    monkeypatch.chdir(tmp_path)
+    for args, flag, value in (
+        (["evaluate", "-o", "--force"], "-o", "--force"),
+        (["attribute", "--bigwig", "--force", "-o", "a.npz"], "--bigwig", "--force"),
+        (["predict", "r.bed", "--tracks", "--rc"], "--tracks", "--rc"),
+    ):
+        code, _, err = run_cli(args, capsys)
+        assert_input_error(code, err, f"{flag} needs a value, but {value} follows it")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_python_m_gitool_and_import_does_not_load_torch():
     out = subprocess.run(
         [sys.executable, "-m", "gitool", "--version"], capture_output=True, text=True

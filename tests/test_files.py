@@ -67,17 +67,21 @@ def test_force_replaces_only_a_file_gitool_made_and_nobody_changed(tmp_path):
 
     text = tmp_path / "notes.txt"
     text.write_text("mine")
-    with pytest.raises(InputError, match="already exists; pass force") as err:
-        Outputs().file(text, "bigWig")
-    assert err.value.fields == ["out", "force"]
-    with pytest.raises(InputError, match="exists and gitool did not make it"):
-        Outputs(force=True).file(text, "bigWig")
+    # a file of the user's: refused as such at once, without suggesting a --force that
+    # would be refused too
+    for force in (False, True):
+        with pytest.raises(InputError, match="exists and gitool did not make it") as err:
+            Outputs(force=force).file(text, "bigWig")
+        assert "pass force" not in str(err.value)
     # a bigWig of the user's own (a real header, same name as an output would have)
     old = tmp_path / "old.bw"
     old.write_bytes(b"\x26\xfc\x8f\x88" + bytes(60))
     with pytest.raises(InputError, match=r"did not make it .*\.gitool-made\.jsonl beside it"):
         Outputs(force=True).file(old, "bigWig")
     record([(old, old)])  # as gitool records each file it puts in place
+    with pytest.raises(InputError, match="already exists; pass force") as err:
+        Outputs().file(old, "bigWig")  # gitool's own: --force would replace it
+    assert err.value.fields == ["out", "force"]
     assert Outputs(force=True).file(old, "bigWig") == old
     old.write_bytes(b"\x26\xfc\x8f\x88" + bytes(61))  # changed since: the user's now
     with pytest.raises(InputError, match="did not make it"):

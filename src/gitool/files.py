@@ -186,17 +186,17 @@ class Outputs:
                 f"it even with {opt('force')} — choose another path",
                 field=field,
             )
-        if path.exists():
-            if not self.force:
-                raise InputError(
-                    f"{path} already exists; pass {opt('force')} to replace it", field=field
-                )
+        if path.exists():  # a file gitool did not make is refused first: --force would not do
             if not made_by_gitool(path):
                 raise InputError(
                     f"{path} exists and gitool did not make it (or it changed since: "
                     f"{RECORD} beside it lists what gitool wrote there); refusing to replace "
                     f"it even with {opt('force')} — delete it yourself or choose another path",
                     field=field,
+                )
+            if not self.force:
+                raise InputError(
+                    f"{path} already exists; pass {opt('force')} to replace it", field=field
                 )
         _CLAIMED[path.resolve()] = path.exists()
         _RECORDED.add(path.resolve())
@@ -532,9 +532,7 @@ def check_output_folder(
             f"choose another {opt(field)}",
             field=field,
         )
-    if not force:
-        raise InputError(f"{out} already exists; pass {opt('force')} to replace it", field=field)
-    if any(out.iterdir()) and not is_previous(out):
+    if any(out.iterdir()) and not is_previous(out):  # refused first: --force would not do
         raise InputError(
             f"{out} is a non-empty folder that is not {previous}; refusing to replace it "
             f"even with {opt('force')} — choose another {opt(field)}",
@@ -550,6 +548,8 @@ def check_output_folder(
             f"{opt(field)}",
             field=field,
         )
+    if not force:
+        raise InputError(f"{out} already exists; pass {opt('force')} to replace it", field=field)
 
 
 def check_writable(path: str | Path, field: str = "out") -> None:

@@ -351,6 +351,19 @@ def test_bad_vcfs_give_one_line_and_no_output(tiny, capsys):
     renamed = write_vcf(tiny["dir"] / "case.vcf", [("Chr1", 2000, ".", seq[1999], "A")])
     code, _, err = call(renamed)
     assert_input_error(code, err, "'Chr1'", "names it 'chr1'", "'Chr1 chr1'")
+    # a VCF of another assembly altogether: a table of NA, exit 0; one unknown among known
+    # chromosomes (a scaffold) is still a status
+    other = write_vcf(tiny["dir"] / "other.vcf", [("chrIV", 20, ".", "A", "C")] * 2)
+    code, _, err = call(other)  # found while scoring: after the status lines of the work
+    last = " ".join(err.split()).rsplit("error: ", 1)[-1]
+    assert code == 2 and "none of its chromosomes is in the genome" in last and "chrIV" in last
+    assert not out.exists()
+    mixed = write_vcf(tiny["dir"] / "mixed.vcf",
+                      [("chrIV", 20, ".", "A", "C"), ("chr1", 2000, ".", seq[1999], "A")])  # fmt: skip
+    code, _, err = call(mixed)
+    assert code == 0, err
+    assert pd.read_csv(out, sep="\t")["status"].tolist() == ["unknown_chrom", "ok"]
+    out.unlink()
 
     plain = tiny["dir"] / "plain.vcf.gz"
     with gzip.open(plain, "wt") as handle:

@@ -80,8 +80,9 @@ def option_names(group, args: list[str]) -> dict[str, str]:
 
 def empty_value(group, args: list[str]) -> str | None:
     """The one-line error for an empty value in ``args`` (``--data ""``, ``--out=``, a
-    positional ``""``: an unset shell variable in quotes) or a short option written
-    ``-o=x`` (click would take ``=x``), or None. Checked before parsing: a path option turns
+    positional ``""``: an unset shell variable in quotes), an option followed by another
+    option instead of its value (``-o --force``: click would write a file named
+    ``--force``) or a short option written ``-o=x`` (click would take ``=x``), or None. Checked before parsing: a path option turns
     ``""`` into the current folder, and an empty text into the default."""
     name = next((a for a in args if not a.startswith("-")), None)
     command = group.commands.get(name) if name else None
@@ -102,6 +103,8 @@ def empty_value(group, args: list[str]) -> str | None:
                 return f"{arg}: a short option takes its value after a space; write {flag} VALUE"
             if not equals:
                 value = rest.pop(0) if rest else "x"
+                if value in by_flag or value in GLOBAL_FLAGS:  # click would take it as the value
+                    return f"{flag} needs a value, but {value} follows it; give {flag} VALUE"
             if not value.strip():
                 hint = "" if param.required else ", or leave the option out for its default"
                 return f"{flag} is empty; give a value{hint}"

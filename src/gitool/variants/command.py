@@ -22,7 +22,7 @@ from gitool.files import Outputs, committed_together, staged_file
 from gitool.runs import resolve_device
 from gitool.variants.ism import IsmMaps, ism_variants, parse_region
 from gitool.variants.scoring import VariantScores, iter_variant_scores
-from gitool.variants.vcf import SCORED, STATUSES
+from gitool.variants.vcf import SCORED, STATUSES, UNKNOWN_CHROM
 
 
 @dataclass
@@ -109,8 +109,10 @@ def _run_vcf(options: VariantOptions) -> VariantSummary:
     with committed_together(), ExitStack() as stack:  # the TSV and profiles, or neither
         tmp = stack.enter_context(staged_file(out))
         with open(tmp, "w") as handle:
-            first = True
+            first, unknown = True, None
             for frame in scores:
+                if unknown is None and (frame["status"] == UNKNOWN_CHROM).any():
+                    unknown = str(frame.loc[frame["status"] == UNKNOWN_CHROM, "chrom"].iloc[0])
                 table = scores.long(frame) if options.long else frame
                 table.to_csv(
                     handle, sep="\t", index=False, header=first, float_format="%.6g", na_rep="NA"
@@ -121,6 +123,14 @@ def _run_vcf(options: VariantOptions) -> VariantSummary:
                 (scores.long(empty) if options.long else empty).to_csv(
                     handle, sep="\t", index=False
                 )
+        if unknown is not None and scores.counts[UNKNOWN_CHROM] == sum(scores.counts.values()):
+            raise InputError(  # a VCF of another assembly: a table of NA helps nobody
+                f"{options.variants}: none of its chromosomes is in the genome (the first, "
+                f"{unknown}, is not); give the genome of the VCF's assembly with "
+                f"{opt('genome')}, or rename the VCF's chromosomes (bcftools annotate "
+                "--rename-chrs)",
+                field="variants",
+            )
         missing = sorted(set(wanted) - {p["variant"].id for p in scores.profiles})
         if profile_path is not None:  # written even with none scored: no stale file stays
             with staged_file(profile_path) as npz:
