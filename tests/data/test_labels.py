@@ -80,7 +80,9 @@ def test_force_replaces_only_empty_folders_or_previous_outputs(store, tmp_path, 
 
     check_output_folder(tmp_path / "new", False, never, "x")  # a new folder is fine
     with pytest.raises(InputError, match="already exists; pass force"):
-        check_output_folder(store.path, False, never, "x")
+        check_output_folder(store.path, False, lambda p: True, "x")  # a previous output
+    with pytest.raises(InputError, match="not x; refusing to replace it even with force"):
+        check_output_folder(store.path, False, never, "x")  # said at once, not "pass force"
     (tmp_path / "empty").mkdir()
     check_output_folder(tmp_path / "empty", True, never, "x")
     (tmp_path / "empty" / "mine.txt").write_text("keep")

@@ -662,10 +662,9 @@ def test_existing_outputs_need_force_and_are_replaced_only_when_gitools(tiny, ru
     notes = d / "out" / "notes.bw"
     notes.parent.mkdir()
     notes.write_text("my notes, not a bigWig")
-    code, _, err = run_cli([*base, "-o", notes, "--tracks", "plus"], capsys)
-    assert_input_error(code, err, f"-o {notes} already exists; pass --force to replace it")
-    code, _, err = run_cli([*base, "-o", notes, "--tracks", "plus", "--force"], capsys)
-    assert_input_error(code, err, "notes.bw exists and gitool did not make it", "--force")
+    for force in ([], ["--force"]):  # the user's file: refused as such, --force or not
+        code, _, err = run_cli([*base, "-o", notes, "--tracks", "plus", *force], capsys)
+        assert_input_error(code, err, "notes.bw exists and gitool did not make it", "--force")
     assert notes.read_text() == "my notes, not a bigWig"
 
     # Its own earlier bigWig: refused without --force, replaced with it.
