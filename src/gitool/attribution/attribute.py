@@ -334,13 +334,14 @@ def _deeplift(model, head, columns, weights, x, shuffles, batch_size, device, se
         flat = refs.reshape(-1, *refs.shape[2:]).to(device)
         per_ref = None if weights is None else weights.repeat_interleave(shuffles, 0)
         ref_outputs = target(flat, per_ref).float().cpu().reshape(b, shuffles, k).mean(1)
+    args = None if weights is None else (weights.cpu(),)  # indexed per window by tangermeme
     for j in range(k):
         with warnings.catch_warnings():
             # tangermeme warns when its deltas exceed 1 % of the output differences, which a
             # model whose outputs barely differ trips by rounding; checked below instead
             warnings.simplefilter("ignore", RuntimeWarning)
             attr = deep_lift_shap(
-                target, xt, args=None if weights is None else (weights.cpu(),), target=j, references=refs, hypothetical=True,
+                target, xt, args=args, target=j, references=refs, hypothetical=True,
                 batch_size=max(batch_size, 2), device=device,
                 additional_nonlinear_ops={GELU: _nonlinear},
             )  # fmt: skip
